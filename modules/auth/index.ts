@@ -1,0 +1,2 @@
+export { ApiKeyAuthenticator, type ApiKey, type Merchant } from "./api-keys";
+export { RateLimiter } from "./rate-limiter";

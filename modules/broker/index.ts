@@ -1,0 +1,4 @@
+export type { Broker, BrokerLogger, MessageHandler, OutboxRelay, PaymentConsumer, PaymentMessage } from "./port";
+export { createPostgresQueue, type PostgresQueueOptions } from "./postgres-queue";
+export { enqueuePayment, enqueueDeadLetter, outboxBacklog, type OutboxBacklog } from "./outbox";
+export { outbox, type OutboxRow, type OutboxTopic } from "./schema";

@@ -1,0 +1,42 @@
+/** What travels from intake to the workers: just the payment id (the database holds the rest). */
+export interface PaymentMessage {
+  paymentId: string;
+  /** The HTTP request id that created the payment, so logs can follow it across processes. */
+  requestId: string | null;
+}
+
+/**
+ * Called once per delivered message. Resolving means "handled, acknowledge it"; throwing means
+ * "could not handle now" and the message is delivered again later. Delivery is at-least-once,
+ * so handlers must be idempotent.
+ */
+export type MessageHandler = (message: PaymentMessage) => Promise<void>;
+
+/** The worker side of a broker. */
+export interface PaymentConsumer {
+  start(handler: MessageHandler): Promise<void>;
+  /** Stops taking messages, waits for the ones in flight, acknowledges them, disconnects. */
+  stop(): Promise<void>;
+}
+
+/** The api side of a broker: moves committed outbox rows onward (nothing to do for the embedded queue). */
+export interface OutboxRelay {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface Broker {
+  readonly kind: "postgres" | "kafka";
+  createConsumer(options: { concurrency: number }): PaymentConsumer;
+  createRelay(): OutboxRelay | undefined;
+  /** Throws when the broker cannot be reached (readiness). */
+  check(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BrokerLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}

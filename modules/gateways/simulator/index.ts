@@ -1,0 +1,2 @@
+export { createSimulatorGateway, simulatorChargeCounts, type SimulatorOptions } from "./simulator-gateway";
+export { simulatorCharges } from "./schema";

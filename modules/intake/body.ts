@@ -1,0 +1,39 @@
+import { Problem } from "./problem";
+
+export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_JSON_DEPTH = 8;
+
+function depthOf(value: unknown, depth = 0): number {
+  if (depth > MAX_JSON_DEPTH || value === null || typeof value !== "object") return depth;
+  let deepest = depth;
+  for (const child of Object.values(value)) deepest = Math.max(deepest, depthOf(child, depth + 1));
+  return deepest;
+}
+
+/** Reads a JSON body with the size, type and depth limits of the contract, as Problems. */
+export async function readJsonBody(request: Request): Promise<unknown> {
+  const type = request.headers.get("content-type") ?? "";
+  if (!/^application\/json\s*(;|$)/i.test(type))
+    throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+  const declared = Number(request.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw new Problem("payload_too_large", `The body must be at most ${MAX_BODY_BYTES} bytes`);
+
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    for await (const chunk of request.body as unknown as AsyncIterable<Uint8Array>) {
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) throw new Problem("payload_too_large", `The body must be at most ${MAX_BODY_BYTES} bytes`);
+      chunks.push(chunk);
+    }
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new Problem("malformed_request", "The body is not valid JSON");
+  }
+  if (depthOf(parsed) > MAX_JSON_DEPTH) throw new Problem("malformed_request", `JSON nesting deeper than ${MAX_JSON_DEPTH} levels`);
+  return parsed;
+}

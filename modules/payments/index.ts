@@ -1,0 +1,17 @@
+export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
+export { canTransition, isFinal, allowedSources } from "./status";
+export { toPayment, type Payment } from "./payment";
+export { newPaymentId, newTimeOrderedId } from "./ids";
+export {
+  insertPayment,
+  findPayment,
+  findPaymentById,
+  listPayments,
+  claimPayment,
+  recordFinalOutcome,
+  releaseForRetry,
+  touchPayment,
+  countByStatus,
+  type FinalOutcome,
+  type ListQuery,
+} from "./repository";

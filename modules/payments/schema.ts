@@ -1,0 +1,56 @@
+import { sql } from "drizzle-orm";
+import { check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
+
+export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
+
+export const payments = pgTable(
+  "payments",
+  {
+    id: text("id").primaryKey(),
+    merchantId: text("merchant_id").notNull(),
+    status: text("status").$type<PaymentStatus>().notNull().default("PENDING"),
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    description: text("description"),
+    metadata: jsonb("metadata").$type<Record<string, string>>().notNull().default({}),
+    cardBrand: text("card_brand").notNull(),
+    cardLast4: text("card_last4").notNull(),
+    cardExpMonth: smallint("card_exp_month").notNull(),
+    cardExpYear: smallint("card_exp_year").notNull(),
+    cardFingerprint: text("card_fingerprint").notNull(),
+    customerEmail: text("customer_email").notNull(),
+    customerName: text("customer_name").notNull(),
+    customerReference: text("customer_reference"),
+    gateway: text("gateway").notNull(),
+    gatewayReference: text("gateway_reference"),
+    failureCode: text("failure_code"),
+    failureMessage: text("failure_message"),
+    /** Gateway attempts so far; also the fencing token of the current processing claim. */
+    attempts: integer("attempts").notNull().default(0),
+    /** While PROCESSING: until when the claiming worker owns the payment. NULL = waiting for a retry. */
+    leaseExpiresAt: utc("lease_expires_at"),
+    requestId: text("request_id"),
+    createdAt: utc("created_at").notNull().defaultNow(),
+    updatedAt: utc("updated_at").notNull().defaultNow(),
+    completedAt: utc("completed_at"),
+  },
+  (t) => [
+    index("payments_merchant_id_idx").on(t.merchantId, t.id.desc()),
+    index("payments_merchant_status_id_idx").on(t.merchantId, t.status, t.id.desc()),
+    index("payments_unfinished_idx")
+      .on(t.updatedAt)
+      .where(sql`status in ('PENDING', 'PROCESSING')`),
+    check("payments_status_check", sql`${t.status} in ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')`),
+    check("payments_amount_check", sql`${t.amount} between 1 and 99999999`),
+    check(
+      "payments_final_has_completed_at",
+      sql`(${t.status} in ('COMPLETED', 'FAILED')) = (${t.completedAt} is not null)`,
+    ),
+  ],
+);
+
+export type PaymentRow = typeof payments.$inferSelect;
+export type NewPaymentRow = typeof payments.$inferInsert;

@@ -1,0 +1,10 @@
+export {
+  createPaymentProcessor,
+  type PaymentProcessor,
+  type ProcessorDeps,
+  type ProcessingEvents,
+  type ProcessingLogger,
+  type ProcessResult,
+} from "./processor";
+export { createSweeper, type Sweeper, type SweeperOptions } from "./sweeper";
+export { retryDelayMs, hasAttemptsLeft, type RetryPolicy } from "./retry-policy";

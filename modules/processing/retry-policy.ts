@@ -1,0 +1,19 @@
+export interface RetryPolicy {
+  maxAttempts: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+/**
+ * Delay before attempt `attempt + 1`: exponential in the attempts made so far, capped, with
+ * "equal jitter" (half fixed, half random) so retries of many payments spread out after an
+ * outage instead of hammering the gateway together, while never retrying immediately.
+ */
+export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+  const exponential = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(exponential / 2 + random() * (exponential / 2));
+}
+
+export function hasAttemptsLeft(policy: RetryPolicy, attemptsMade: number): boolean {
+  return attemptsMade < policy.maxAttempts;
+}

@@ -1,0 +1,207 @@
+/**
+ * Configuration: read from the environment once, validated with typebox, passed down.
+ * Nothing below src/ reads process.env.
+ */
+import Type, { type Static, type TLiteral, type TUnion } from "typebox";
+import Value from "typebox/value";
+
+const OneOf = <const T extends string[]>(values: T, defaultValue: T[number]) =>
+  Type.Union(
+    values.map((v) => Type.Literal(v)),
+    { default: defaultValue, oneOfValues: values },
+  ) as unknown as TUnion<{ [K in keyof T]: TLiteral<T[K]> }>;
+
+const Int = (min: number, max: number, defaultValue: number) =>
+  Type.Integer({ minimum: min, maximum: max, default: defaultValue });
+
+const EnvSchema = Type.Object({
+  NODE_ENV: OneOf(["development", "test", "production"], "development"),
+  PORT: Int(0, 65535, 3000),
+  HOST: Type.String({ minLength: 1, default: "0.0.0.0" }),
+  DATABASE_URL: Type.String({ pattern: "^(postgres|postgresql|pglite)://", default: "pglite://./.data/pglite" }),
+  DB_POOL_SIZE: Int(1, 200, 20),
+  MIGRATE: Type.Boolean({ default: true }),
+  BROKER: OneOf(["postgres", "kafka"], "postgres"),
+  KAFKA_BROKERS: Type.String({ pattern: "^[^,\\s]+:\\d+(,[^,\\s]+:\\d+)*$", default: "127.0.0.1:9092" }),
+  KAFKA_TOPIC_PREFIX: Type.String({ pattern: "^[A-Za-z0-9._-]{1,200}$", default: "payments" }),
+  KAFKA_PARTITIONS: Int(1, 1000, 6),
+  GATEWAY: OneOf(["simulator", "stripe", "paypal"], "simulator"),
+  GATEWAY_TIMEOUT_MS: Int(100, 120_000, 10_000),
+  STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
+  STRIPE_API_BASE: Type.Optional(Type.String({ pattern: "^https?://" })),
+  PAYPAL_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
+  PAYPAL_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
+  PAYPAL_ENVIRONMENT: OneOf(["sandbox", "production"], "sandbox"),
+  PAYPAL_API_BASE: Type.Optional(Type.String({ pattern: "^https?://" })),
+  SIMULATOR_LATENCY_MS: Int(0, 60_000, 50),
+  SIMULATOR_TRANSIENT_FAILURE_RATE: Type.Number({ minimum: 0, maximum: 1, default: 0 }),
+  WORKER_CONCURRENCY: Int(1, 10_000, 64),
+  MAX_ATTEMPTS: Int(1, 100, 5),
+  RETRY_BASE_MS: Int(1, 3_600_000, 500),
+  RETRY_MAX_MS: Int(1, 86_400_000, 60_000),
+  LEASE_MS: Int(1_000, 3_600_000, 30_000),
+  SWEEP_INTERVAL_MS: Int(100, 3_600_000, 5_000),
+  STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
+  API_KEYS: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256}(,[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256})*$" })),
+  CARD_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" })),
+  RATE_LIMIT_RPS: Int(0, 10_000_000, 1000),
+  LOG_LEVEL: OneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
+});
+
+type Env = Static<typeof EnvSchema>;
+
+export type Role = "api" | "worker" | "all";
+
+export interface Config {
+  env: Env["NODE_ENV"];
+  http: { port: number; host: string };
+  database: { url: string; poolSize: number; migrate: boolean };
+  broker:
+    | { kind: "postgres" }
+    | { kind: "kafka"; brokers: string[]; topicPrefix: string; partitions: number };
+  gateway:
+    | { kind: "simulator"; latencyMs: number; transientFailureRate: number }
+    | { kind: "stripe"; secretKey: string; apiBase: string | undefined; timeoutMs: number }
+    | {
+        kind: "paypal";
+        clientId: string;
+        clientSecret: string;
+        environment: "sandbox" | "production";
+        apiBase: string | undefined;
+        timeoutMs: number;
+      };
+  processing: {
+    concurrency: number;
+    maxAttempts: number;
+    retryBaseMs: number;
+    retryMaxMs: number;
+    leaseMs: number;
+    sweepIntervalMs: number;
+    stuckAfterMs: number;
+  };
+  /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
+  apiKeys: { merchantId: string; secret: string }[] | undefined;
+  /** base64 of 32 bytes; undefined means "use the development key file". */
+  cardEncryptionKey: string | undefined;
+  rateLimitRps: number;
+  logLevel: Env["LOG_LEVEL"];
+}
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+const BOOLEAN_WORDS: Record<string, boolean> = { true: true, "1": true, yes: true, false: false, "0": false, no: false };
+
+/** Environment strings → typed values, keeping what cannot be converted so validation can name it. */
+function coerce(raw: Record<string, string | undefined>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(EnvSchema.properties) as unknown as [string, Record<string, unknown>][]) {
+    const value = raw[key];
+    if (value === undefined || value === "") continue;
+    const type = schema.type;
+    if (type === "integer" || type === "number") out[key] = value.trim() === "" ? value : Number(value);
+    else if (type === "boolean") out[key] = BOOLEAN_WORDS[value.toLowerCase()] ?? value;
+    else out[key] = value;
+  }
+  return out;
+}
+
+function describeProblem(key: string, schema: Record<string, unknown>, value: unknown, message: string): string {
+  const shown = key.includes("SECRET") || key.includes("KEY") ? "(hidden)" : JSON.stringify(value);
+  if (Array.isArray(schema.oneOfValues)) return `${key} must be one of ${schema.oneOfValues.join(", ")} (got ${shown})`;
+  if (schema.type === "boolean") return `${key} must be true or false (got ${shown})`;
+  if (schema.type === "integer" && typeof value === "number" && !Number.isInteger(value))
+    return `${key} must be a whole number (got ${shown})`;
+  if ((schema.type === "integer" || schema.type === "number") && typeof value !== "number")
+    return `${key} must be a number (got ${shown})`;
+  if (typeof value === "number" && Number.isNaN(value)) return `${key} must be a number`;
+  return `${key} ${message} (got ${shown})`;
+}
+
+function requireSetting(value: string | undefined, key: string, why: string): string {
+  if (value === undefined) throw new ConfigError(`${key} is required ${why}`);
+  return value;
+}
+
+/** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
+export function loadConfig(raw: Record<string, string | undefined>): Config {
+  const candidate = Value.Default(EnvSchema, coerce(raw)) as Record<string, unknown>;
+  for (const error of Value.Errors(EnvSchema, candidate)) {
+    const key = error.instancePath.replace(/^\//, "").split("/")[0] ?? "";
+    const schema = (EnvSchema.properties as unknown as Record<string, Record<string, unknown>>)[key] ?? {};
+    const original = raw[key] ?? candidate[key];
+    const value = typeof candidate[key] === "number" && Number.isNaN(candidate[key]) ? original : candidate[key];
+    throw new ConfigError(describeProblem(key, schema, value, error.message));
+  }
+  const env = candidate as Env;
+  const production = env.NODE_ENV === "production";
+
+  if (env.RETRY_MAX_MS < env.RETRY_BASE_MS) throw new ConfigError("RETRY_MAX_MS must be >= RETRY_BASE_MS");
+  if (production && !env.API_KEYS) throw new ConfigError("API_KEYS is required when NODE_ENV=production");
+  if (production && !env.CARD_ENCRYPTION_KEY)
+    throw new ConfigError("CARD_ENCRYPTION_KEY is required when NODE_ENV=production");
+  if (env.CARD_ENCRYPTION_KEY && Buffer.from(env.CARD_ENCRYPTION_KEY, "base64").length !== 32)
+    throw new ConfigError("CARD_ENCRYPTION_KEY must be base64 of exactly 32 bytes");
+
+  let gateway: Config["gateway"];
+  if (env.GATEWAY === "stripe") {
+    gateway = {
+      kind: "stripe",
+      secretKey: requireSetting(env.STRIPE_SECRET_KEY, "STRIPE_SECRET_KEY", "when GATEWAY=stripe"),
+      apiBase: env.STRIPE_API_BASE,
+      timeoutMs: env.GATEWAY_TIMEOUT_MS,
+    };
+  } else if (env.GATEWAY === "paypal") {
+    gateway = {
+      kind: "paypal",
+      clientId: requireSetting(env.PAYPAL_CLIENT_ID, "PAYPAL_CLIENT_ID", "when GATEWAY=paypal"),
+      clientSecret: requireSetting(env.PAYPAL_CLIENT_SECRET, "PAYPAL_CLIENT_SECRET", "when GATEWAY=paypal"),
+      environment: env.PAYPAL_ENVIRONMENT,
+      apiBase: env.PAYPAL_API_BASE,
+      timeoutMs: env.GATEWAY_TIMEOUT_MS,
+    };
+  } else {
+    gateway = {
+      kind: "simulator",
+      latencyMs: env.SIMULATOR_LATENCY_MS,
+      transientFailureRate: env.SIMULATOR_TRANSIENT_FAILURE_RATE,
+    };
+  }
+
+  const apiKeys = env.API_KEYS?.split(",").map((pair) => {
+    const [merchantId = "", secret = ""] = pair.split(":");
+    return { merchantId, secret };
+  });
+  if (apiKeys && new Set(apiKeys.map((k) => k.secret)).size !== apiKeys.length)
+    throw new ConfigError("API_KEYS contains the same secret twice");
+
+  return {
+    env: env.NODE_ENV,
+    http: { port: env.PORT, host: env.HOST },
+    database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrate: env.MIGRATE },
+    broker:
+      env.BROKER === "kafka"
+        ? {
+            kind: "kafka",
+            brokers: env.KAFKA_BROKERS.split(","),
+            topicPrefix: env.KAFKA_TOPIC_PREFIX,
+            partitions: env.KAFKA_PARTITIONS,
+          }
+        : { kind: "postgres" },
+    gateway,
+    processing: {
+      concurrency: env.WORKER_CONCURRENCY,
+      maxAttempts: env.MAX_ATTEMPTS,
+      retryBaseMs: env.RETRY_BASE_MS,
+      retryMaxMs: env.RETRY_MAX_MS,
+      leaseMs: env.LEASE_MS,
+      sweepIntervalMs: env.SWEEP_INTERVAL_MS,
+      stuckAfterMs: env.STUCK_AFTER_MS,
+    },
+    apiKeys,
+    cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
+    rateLimitRps: env.RATE_LIMIT_RPS,
+    logLevel: env.LOG_LEVEL,
+  };
+}

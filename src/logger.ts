@@ -1,0 +1,61 @@
+import pino, { type Logger } from "pino";
+
+export type { Logger };
+
+/** Any run of 12–19 digits, optionally split by spaces or dashes: the shape of a card number. */
+const PAN_LIKE = /(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])/g;
+
+function passesLuhn(digits: string): boolean {
+  let sum = 0;
+  for (let i = 0; i < digits.length; i++) {
+    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
+    if (i % 2 === 1) {
+      d *= 2;
+      if (d > 9) d -= 9;
+    }
+    sum += d;
+  }
+  return sum % 10 === 0;
+}
+
+/**
+ * The last line of defence behind the redact paths: whatever slipped into a log line (an error
+ * message quoting a request, a third-party stack), a Luhn-valid card number never leaves.
+ */
+export function maskCardNumbers(line: string): string {
+  return line.replace(PAN_LIKE, (match) => {
+    const digits = match.replace(/[ -]/g, "");
+    return passesLuhn(digits) ? `[card …${digits.slice(-4)}]` : match;
+  });
+}
+
+export const REDACT_PATHS = [
+  "card.number",
+  "card.cvc",
+  "*.card.number",
+  "*.card.cvc",
+  "cvc",
+  "number",
+  "cardNumber",
+  "req.headers.authorization",
+  "headers.authorization",
+  "authorization",
+  "secretKey",
+  "clientSecret",
+  "*.secretKey",
+  "*.clientSecret",
+];
+
+export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      base: { service: "paystream", pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+      hooks: { streamWrite: maskCardNumbers },
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+}

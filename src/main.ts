@@ -1,0 +1,91 @@
+#!/usr/bin/env bun
+import { type Config, ConfigError, loadConfig, type Role } from "./config";
+import { openDatabase } from "./db";
+import { createLogger } from "./logger";
+import { DEV_API_KEY, startService } from "./service";
+
+const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate";
+const ROLES: Role[] = ["api", "worker", "all"];
+const SHUTDOWN_GRACE_MS = 25_000;
+
+type Command = { kind: "run"; role: Role } | { kind: "migrate" } | { kind: "help" };
+
+export function parseArgs(args: string[]): Command {
+  let role: Role = "all";
+  let migrate = false;
+  for (const arg of args) {
+    if (arg === "migrate") migrate = true;
+    else if (arg === "--help" || arg === "-h") return { kind: "help" };
+    else if (arg.startsWith("--role=")) {
+      const value = arg.slice("--role=".length);
+      if (!ROLES.includes(value as Role)) throw new ConfigError(`unknown role "${value}": use one of ${ROLES.join(", ")}`);
+      role = value as Role;
+    } else throw new ConfigError(`unknown argument "${arg}" (${USAGE})`);
+  }
+  return migrate ? { kind: "migrate" } : { kind: "run", role };
+}
+
+function fail(message: string): never {
+  process.stderr.write(`paystream: ${message}\n`);
+  process.exit(2);
+}
+
+async function main(): Promise<void> {
+  let command: Command;
+  let config: Config;
+  try {
+    command = parseArgs(process.argv.slice(2));
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+  if (command.kind === "help") {
+    process.stdout.write(`${USAGE}\nConfiguration is read from environment variables; see README.md.\n`);
+    return;
+  }
+  const logger = createLogger(config.logLevel);
+
+  if (command.kind === "migrate") {
+    const handle = openDatabase(config.database.url, 1);
+    await handle.migrate();
+    await handle.close();
+    logger.info("migrations applied");
+    return;
+  }
+
+  const service = await startService(config, command.role, logger);
+  if (service.url) {
+    const banner = [
+      `paystream (${command.role}) is up`,
+      `  API:        ${service.url}/v1/payments`,
+      `  Swagger UI: ${service.url}/docs`,
+      ...(config.apiKeys ? [] : [`  dev API key: ${DEV_API_KEY.secret}   (merchant "${DEV_API_KEY.merchantId}"; set API_KEYS in production)`]),
+    ];
+    process.stderr.write(`${banner.join("\n")}\n`);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "shutting down");
+    const timer = setTimeout(() => {
+      logger.error("shutdown took too long; exiting");
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    await service.stop();
+    clearTimeout(timer);
+    logger.info("stopped");
+    process.exit(0);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+if (import.meta.main) {
+  main().catch((error) => {
+    process.stderr.write(`paystream: fatal: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,78 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** Prometheus metrics of one process. Labels never carry payment data. */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  const httpRequests = new Histogram({
+    name: "paystream_http_request_duration_seconds",
+    help: "HTTP requests by method, route and status",
+    labelNames: ["method", "route", "status"] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const paymentsCreated = new Counter({
+    name: "paystream_payments_created_total",
+    help: "Payments accepted by intake",
+    registers: [registry],
+  });
+  const paymentsFinal = new Counter({
+    name: "paystream_payments_final_total",
+    help: "Payments that reached a final state, by status and failure code",
+    labelNames: ["status", "failure_code"] as const,
+    registers: [registry],
+  });
+  const paymentLatency = new Histogram({
+    name: "paystream_payment_processing_seconds",
+    help: "From message received to final state",
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [registry],
+  });
+  const gatewayCalls = new Histogram({
+    name: "paystream_gateway_call_duration_seconds",
+    help: "Gateway calls by gateway and outcome",
+    labelNames: ["gateway", "outcome"] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const retries = new Counter({ name: "paystream_retries_total", help: "Gateway attempts rescheduled", registers: [registry] });
+  const deadLetters = new Counter({ name: "paystream_dead_letters_total", help: "Payments dead-lettered", registers: [registry] });
+  const outboxBacklog = new Gauge({
+    name: "paystream_outbox_backlog",
+    help: "Outbox rows waiting, by topic",
+    labelNames: ["topic"] as const,
+    registers: [registry],
+  });
+  const outboxOldest = new Gauge({
+    name: "paystream_outbox_oldest_due_seconds",
+    help: "Age of the oldest due outbox row",
+    registers: [registry],
+  });
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    render: () => registry.metrics(),
+    observeHttp(method: string, route: string, status: number, seconds: number) {
+      httpRequests.labels(method, route, String(status)).observe(seconds);
+    },
+    paymentCreated: () => paymentsCreated.inc(),
+    paymentFinalized(status: string, failureCode: string | null, seconds: number) {
+      paymentsFinal.labels(status, failureCode ?? "").inc();
+      paymentLatency.observe(seconds);
+    },
+    gatewayCall(gateway: string, outcome: string, seconds: number) {
+      gatewayCalls.labels(gateway, outcome).observe(seconds);
+    },
+    retryScheduled: () => retries.inc(),
+    deadLettered: () => deadLetters.inc(),
+    setOutboxBacklog(requested: number, deadLettered: number, oldestSeconds: number) {
+      outboxBacklog.labels("requested").set(requested);
+      outboxBacklog.labels("dlq").set(deadLettered);
+      outboxOldest.set(oldestSeconds);
+    },
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

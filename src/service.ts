@@ -1,0 +1,185 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { dirname } from "node:path";
+import { sql } from "drizzle-orm";
+import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
+import { type Broker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
+import { createSimulatorGateway, type Gateway } from "../modules/gateways";
+import { createIntakeService, intakeRoutes } from "../modules/intake";
+import { createPaymentProcessor, createSweeper, type Sweeper } from "../modules/processing";
+import { CardVault } from "../modules/vault";
+import type { Config, Role } from "./config";
+import { type DatabaseHandle, openDatabase } from "./db";
+import { createHttpApp } from "./http";
+import type { Logger } from "./logger";
+import { createMetrics } from "./metrics";
+import pkg from "../package.json" with { type: "json" };
+
+export const DEV_API_KEY: ApiKey = { merchantId: "local", secret: "sk_test_local" };
+const DEV_CARD_KEY_FILE = ".data/dev-card-encryption.key";
+
+function loadDevCardKey(logger: Logger): Buffer {
+  if (existsSync(DEV_CARD_KEY_FILE)) return Buffer.from(readFileSync(DEV_CARD_KEY_FILE, "utf8").trim(), "base64");
+  mkdirSync(dirname(DEV_CARD_KEY_FILE), { recursive: true });
+  const key = randomBytes(32);
+  // "wx": if another process created it a moment ago, keep theirs.
+  try {
+    writeFileSync(DEV_CARD_KEY_FILE, key.toString("base64"), { flag: "wx", mode: 0o600 });
+  } catch {
+    return Buffer.from(readFileSync(DEV_CARD_KEY_FILE, "utf8").trim(), "base64");
+  }
+  logger.warn({ file: DEV_CARD_KEY_FILE }, "CARD_ENCRYPTION_KEY not set: generated a development key");
+  return key;
+}
+
+function createGateway(config: Config, handle: DatabaseHandle): Gateway {
+  switch (config.gateway.kind) {
+    case "simulator":
+      return createSimulatorGateway(handle.db, {
+        latencyMs: config.gateway.latencyMs,
+        transientFailureRate: config.gateway.transientFailureRate,
+      });
+    default:
+      throw new Error(`GATEWAY=${config.gateway.kind} is not available in this build`);
+  }
+}
+
+function createBroker(config: Config, handle: DatabaseHandle, logger: Logger): Broker {
+  switch (config.broker.kind) {
+    case "postgres":
+      return createPostgresQueue(handle.db, logger.child({ component: "queue" }), {
+        leaseMs: config.processing.leaseMs,
+        pollIntervalMs: 25,
+        redeliveryDelayMs: 1_000,
+      });
+    default:
+      throw new Error(`BROKER=${config.broker.kind} is not available in this build`);
+  }
+}
+
+export interface RunningService {
+  url: string | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: builds every module from the validated config and starts what the role
+ * asks for. Stopping runs in reverse: no new requests, drain workers, close the pools.
+ */
+export async function startService(config: Config, role: Role, logger: Logger): Promise<RunningService> {
+  const handle = openDatabase(config.database.url, config.database.poolSize);
+  if (config.database.migrate) {
+    await handle.migrate();
+    logger.info({ database: handle.kind }, "migrations applied");
+  }
+  const metrics = createMetrics();
+  const vault = new CardVault([
+    config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger),
+  ]);
+  const broker = createBroker(config, handle, logger);
+  const gateway = createGateway(config, handle);
+
+  const stops: (() => Promise<void>)[] = [];
+  let url: string | undefined;
+
+  if (role === "api" || role === "all") {
+    const apiKeys = config.apiKeys ?? [DEV_API_KEY];
+    if (!config.apiKeys)
+      logger.warn({ merchantId: DEV_API_KEY.merchantId }, `API_KEYS not set: accepting the development key ${DEV_API_KEY.secret}`);
+    const intake = createIntakeService({
+      db: handle.db,
+      vault,
+      gatewayName: gateway.name,
+      onCreated: () => metrics.paymentCreated(),
+    });
+    const app = createHttpApp({
+      logger,
+      metrics,
+      version: pkg.version,
+      readiness: async () => {
+        try {
+          await handle.db.execute(sql`select 1`);
+        } catch {
+          throw new Error("database unavailable");
+        }
+        try {
+          await broker.check();
+        } catch {
+          throw new Error(`broker (${broker.kind}) unavailable`);
+        }
+      },
+      routes: [
+        intakeRoutes({
+          service: intake,
+          authenticator: new ApiKeyAuthenticator(apiKeys),
+          rateLimiter: new RateLimiter(config.rateLimitRps),
+        }),
+      ],
+    });
+    app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: 1024 * 1024 });
+    const port = app.server?.port;
+    const host = config.http.host === "0.0.0.0" ? "localhost" : config.http.host;
+    url = `http://${host}:${port}`;
+    stops.push(async () => {
+      await app.stop();
+    });
+    const relay: OutboxRelay | undefined = broker.createRelay();
+    if (relay) {
+      await relay.start();
+      stops.push(() => relay.stop());
+    }
+    const backlogTimer = setInterval(() => {
+      outboxBacklog(handle.db)
+        .then((b) => metrics.setOutboxBacklog(b.requested, b.deadLettered, b.oldestDueAgeSeconds))
+        .catch(() => {});
+    }, 5_000);
+    stops.push(async () => clearInterval(backlogTimer));
+    logger.info({ url, docs: `${url}/docs`, broker: broker.kind, gateway: gateway.name }, "api listening");
+  }
+
+  if (role === "worker" || role === "all") {
+    const processPayment = createPaymentProcessor({
+      db: handle.db,
+      gateway,
+      vault,
+      logger: logger.child({ component: "worker" }),
+      retry: {
+        maxAttempts: config.processing.maxAttempts,
+        baseMs: config.processing.retryBaseMs,
+        maxMs: config.processing.retryMaxMs,
+      },
+      leaseMs: config.processing.leaseMs,
+      events: {
+        finalized: (payment, startedAt) =>
+          metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000),
+        gatewayCall: (name, outcome, seconds) => metrics.gatewayCall(name, outcome, seconds),
+        retryScheduled: () => metrics.retryScheduled(),
+        deadLettered: () => metrics.deadLettered(),
+      },
+    });
+    const consumer: PaymentConsumer = broker.createConsumer({ concurrency: config.processing.concurrency });
+    await consumer.start(async (message) => {
+      await processPayment(message);
+    });
+    const sweeper: Sweeper = createSweeper(handle.db, logger.child({ component: "sweeper" }), {
+      intervalMs: config.processing.sweepIntervalMs,
+      stuckAfterMs: config.processing.stuckAfterMs,
+      batchSize: 500,
+    });
+    sweeper.start();
+    stops.push(() => sweeper.stop(), () => consumer.stop());
+    logger.info(
+      { broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency },
+      "worker started",
+    );
+  }
+
+  return {
+    url,
+    async stop() {
+      for (const stop of stops) await stop();
+      await broker.close();
+      await handle.close();
+    },
+  };
+}

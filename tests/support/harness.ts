@@ -1,0 +1,73 @@
+import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
+import { createSimulatorGateway, type ChargeOutcome, type ChargeRequest, type Gateway } from "../../modules/gateways";
+import { createIntakeService } from "../../modules/intake";
+import { createPaymentProcessor } from "../../modules/processing";
+import { CardVault } from "../../modules/vault";
+import type { TestDatabase } from "./db";
+import { paymentBody } from "./payments";
+
+export const silentLogger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silentLogger };
+
+/** Wraps a gateway to count calls and the most calls in flight at once. */
+export function observedGateway(inner: Gateway) {
+  let inFlight = 0;
+  const stats = { calls: 0, maxInFlight: 0, requests: [] as ChargeRequest[] };
+  const gateway: Gateway = {
+    name: inner.name,
+    async charge(request): Promise<ChargeOutcome> {
+      stats.calls++;
+      stats.requests.push(request);
+      inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, inFlight);
+      try {
+        return await inner.charge(request);
+      } finally {
+        inFlight--;
+      }
+    },
+  };
+  return { gateway, stats };
+}
+
+/** Intake + processor + simulator wired over a test database, the way src/service.ts wires them. */
+export function buildPipeline(
+  database: TestDatabase,
+  options: { latencyMs?: number; transientFailureRate?: number; maxAttempts?: number; leaseMs?: number; gateway?: Gateway } = {},
+) {
+  const vault = new CardVault([Buffer.alloc(32, 1)]);
+  const simulator = createSimulatorGateway(database.db, {
+    latencyMs: options.latencyMs ?? 0,
+    transientFailureRate: options.transientFailureRate ?? 0,
+  });
+  const observed = observedGateway(options.gateway ?? simulator);
+  const intake = createIntakeService({ db: database.db, vault, gatewayName: observed.gateway.name });
+  const retry = { maxAttempts: options.maxAttempts ?? 3, baseMs: 10, maxMs: 20 };
+  const processPayment = createPaymentProcessor({
+    db: database.db,
+    gateway: observed.gateway,
+    vault,
+    logger: silentLogger,
+    retry,
+    leaseMs: options.leaseMs ?? 30_000,
+  });
+  const queue = createPostgresQueue(database.db, silentLogger, {
+    leaseMs: options.leaseMs ?? 30_000,
+    pollIntervalMs: 10,
+    redeliveryDelayMs: 20,
+  });
+
+  async function create(card?: string, merchantId = "m1", idempotencyKey?: string) {
+    const result = await intake.createPayment({
+      merchantId,
+      body: paymentBody(card),
+      idempotencyKey,
+      requestId: "req_test",
+    });
+    if (result.kind !== "created" && result.kind !== "replayed") throw new Error(`not created: ${JSON.stringify(result)}`);
+    return result.payment;
+  }
+
+  const message = (paymentId: string): PaymentMessage => ({ paymentId, requestId: "req_test" });
+
+  return { vault, intake, processPayment, queue, create, message, stats: observed.stats, retry };
+}

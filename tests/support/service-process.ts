@@ -1,0 +1,113 @@
+import { createServer } from "node:net";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+
+export const ROOT = join(import.meta.dir, "../..");
+export const BUN = process.execPath;
+
+export const TEST_CARD_KEY = Buffer.alloc(32, 7).toString("base64");
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ServiceProcess {
+  url: string;
+  proc: Subprocess;
+  /** Everything the process wrote so far (stdout + stderr). */
+  output(): string;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+  kill9(): Promise<void>;
+}
+
+/**
+ * Starts the real program (`bun src/main.ts`, or the compiled binary) as a child process and
+ * waits until it answers /health/ready (api roles) or logs that its worker started.
+ */
+export async function startService(options: {
+  role?: "api" | "worker" | "all";
+  env?: Record<string, string>;
+  command?: string[];
+  waitFor?: "ready" | "worker";
+  timeoutMs?: number;
+}): Promise<ServiceProcess> {
+  const role = options.role ?? "all";
+  const port = await freePort();
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "/tmp",
+    PORT: String(port),
+    HOST: "127.0.0.1",
+    LOG_LEVEL: "info",
+    CARD_ENCRYPTION_KEY: TEST_CARD_KEY,
+    SIMULATOR_LATENCY_MS: "5",
+    RETRY_BASE_MS: "50",
+    RETRY_MAX_MS: "200",
+    ...options.env,
+  };
+  const command = options.command ?? [BUN, "src/main.ts"];
+  const proc = Bun.spawn([...command, `--role=${role}`], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
+  let buffer = "";
+  const pump = async (stream: ReadableStream<Uint8Array>) => {
+    const decoder = new TextDecoder();
+    for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) buffer += decoder.decode(chunk);
+  };
+  void pump(proc.stdout as ReadableStream<Uint8Array>);
+  void pump(proc.stderr as ReadableStream<Uint8Array>);
+
+  const url = `http://127.0.0.1:${port}`;
+  const waitFor = options.waitFor ?? (role === "worker" ? "worker" : "ready");
+  const deadline = Date.now() + (options.timeoutMs ?? 30_000);
+  for (;;) {
+    if (proc.exitCode !== null) throw new Error(`service exited with ${proc.exitCode}:\n${buffer}`);
+    if (Date.now() > deadline) {
+      proc.kill("SIGKILL");
+      throw new Error(`service did not become ready:\n${buffer}`);
+    }
+    if (waitFor === "worker") {
+      if (buffer.includes('"worker started"')) break;
+    } else {
+      const ok = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
+      if (ok) break;
+    }
+    await Bun.sleep(100);
+  }
+  return {
+    url,
+    proc,
+    output: () => buffer,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (proc.exitCode === null) proc.kill(signal);
+      return await proc.exited;
+    },
+    async kill9() {
+      proc.kill("SIGKILL");
+      await proc.exited;
+    },
+  };
+}
+
+/** Runs the program to completion (for CLI and config errors). */
+export async function runProgram(args: string[], env: Record<string, string> = {}) {
+  const proc = Bun.spawn([BUN, "src/main.ts", ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout as ReadableStream).text(),
+    new Response(proc.stderr as ReadableStream).text(),
+    proc.exited,
+  ]);
+  return { stdout, stderr, code };
+}
