@@ -55,7 +55,7 @@ async function test() {
   say(`Kafka is up at ${brokers}`);
   let code = 1;
   try {
-    code = await run(bun, ["test", ...process.argv.slice(3)], {
+    code = await run(bun, ["test", "--timeout", "120000", ...process.argv.slice(3)], {
       ...process.env,
       KAFKA_BROKERS_TEST: brokers,
       KAFKA_TEST_DIR: kafkaDir,

@@ -64,6 +64,6 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
         await single.end({ timeout: 5 });
       }
     },
-    close: () => client.end({ timeout: 5 }),
+    close: () => client.end({ timeout: 3 }),
   };
 }

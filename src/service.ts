@@ -177,9 +177,15 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   return {
     url,
     async stop() {
-      for (const stop of stops) await stop();
+      for (const stop of stops) {
+        const began = performance.now();
+        await stop();
+        logger.debug({ step: stop.name || "anonymous", ms: Math.round(performance.now() - began) }, "shutdown step done");
+      }
       await broker.close();
+      const began = performance.now();
       await handle.close();
+      logger.debug({ ms: Math.round(performance.now() - began) }, "database pool closed");
     },
   };
 }

@@ -47,7 +47,7 @@ export async function startService(options: {
     HOME: process.env.HOME ?? "/tmp",
     PORT: String(port),
     HOST: "127.0.0.1",
-    LOG_LEVEL: "info",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",
     CARD_ENCRYPTION_KEY: TEST_CARD_KEY,
     SIMULATOR_LATENCY_MS: "5",
     RETRY_BASE_MS: "50",

@@ -1,0 +1,197 @@
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { CARDS, EXPECTED, client, paymentBody, waitForFinal } from "../support/payments";
+import { runProgram, type ServiceProcess, startService } from "../support/service-process";
+
+describe("the real program over HTTP (embedded defaults: PGlite + postgres queue + simulator)", () => {
+  let service: ServiceProcess;
+  let api: ReturnType<typeof client>;
+
+  beforeAll(async () => {
+    service = await startService({
+      role: "all",
+      env: {
+        DATABASE_URL: "pglite://memory",
+        API_KEYS: "local:sk_test_local,other:sk_test_other_merchant",
+        RATE_LIMIT_RPS: "0",
+      },
+    });
+    api = client(service.url);
+  });
+  afterAll(async () => {
+    await service.stop();
+  });
+
+  it("answers 202 PENDING with a Location header, without waiting for the gateway", async () => {
+    const res = await api.post(paymentBody(CARDS.visa));
+    expect(res.status).toBe(202);
+    const payment = (await res.json()) as Record<string, any>;
+    expect(payment.status).toBe("PENDING");
+    expect(res.headers.get("location")).toBe(`/v1/payments/${payment.id}`);
+    expect(payment.id).toMatch(/^pay_[0-9a-z]{26}$/);
+    expect(payment.card).toEqual({ brand: "visa", last4: "4242", expMonth: 12, expYear: 2030, fingerprint: expect.any(String) });
+    expect(payment.amount).toBe(1999);
+    expect(payment.currency).toBe("USD");
+    expect(payment.completedAt).toBeNull();
+    expect(JSON.stringify(payment)).not.toContain(CARDS.visa);
+    expect(JSON.stringify(payment)).not.toContain('"123"');
+  });
+
+  it("takes every simulator test card to its contract outcome", async () => {
+    const ids = new Map<string, string>();
+    for (const card of Object.keys(EXPECTED)) {
+      const res = await api.post(paymentBody(card));
+      expect(res.status).toBe(202);
+      ids.set(((await res.json()) as { id: string }).id, card);
+    }
+    const final = await waitForFinal(service.url, [...ids.keys()], { timeoutMs: 30_000 });
+    for (const [id, card] of ids) {
+      const view = final.get(id);
+      expect({ card, status: view?.status, failureCode: view?.failureCode }).toEqual({ card, ...EXPECTED[card]! });
+    }
+    const retried = [...ids].find(([, card]) => card === CARDS.processingError)![0];
+    expect(final.get(retried)?.attempts).toBe(5);
+  });
+
+  it("answers 422 with every invalid field at once, as problem+json", async () => {
+    const res = await api.post({
+      amount: 0,
+      currency: "XYZ",
+      card: { number: "4242 4242 4242 4241", expMonth: 13, expYear: 2030, cvc: "12" },
+      customer: { email: "not-an-email", name: "" },
+    });
+    expect(res.status).toBe(422);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+    const problem = (await res.json()) as { type: string; status: number; errors: { field: string; code: string }[] };
+    expect(problem.type).toBe("/errors/validation");
+    expect(problem.status).toBe(422);
+    const fields = problem.errors.map((e) => `${e.field}:${e.code}`).sort();
+    expect(fields).toEqual(
+      [
+        "amount:amount_too_small",
+        "currency:currency_unsupported",
+        "card.number:luhn_check_failed",
+        "card.expMonth:invalid_exp_month",
+        "card.cvc:invalid_cvc",
+        "customer.email:invalid_email",
+        "customer.name:invalid_length",
+      ].sort(),
+    );
+    expect(JSON.stringify(problem)).not.toContain("4241");
+  });
+
+  it("answers 400 to malformed JSON and to a wrong content type", async () => {
+    const bad = await fetch(`${service.url}/v1/payments`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk_test_local", "content-type": "application/json" },
+      body: '{"amount": 12,',
+    });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { code: string }).code).toBe("malformed_request");
+    const form = await fetch(`${service.url}/v1/payments`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk_test_local", "content-type": "application/x-www-form-urlencoded" },
+      body: "amount=12",
+    });
+    expect(form.status).toBe(400);
+  });
+
+  it("answers 413 to a body over 64 KiB", async () => {
+    const res = await api.post(paymentBody(CARDS.visa, { description: "x".repeat(70 * 1024) }));
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toContain("application/problem+json");
+  });
+
+  it("answers 401 without a key or with an unknown one", async () => {
+    expect((await fetch(`${service.url}/v1/payments`)).status).toBe(401);
+    expect((await client(service.url, "sk_wrong_key_123").list()).status).toBe(401);
+    const res = await client(service.url, "sk_wrong_key_123").post(paymentBody());
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { code: string }).code).toBe("unauthorized");
+  });
+
+  it("answers 404 for an unknown id and for another merchant's payment, never 403", async () => {
+    const created = (await (await api.post(paymentBody())).json()) as { id: string };
+    expect((await api.get("pay_00000000000000000000000000")).status).toBe(404);
+    const other = client(service.url, "sk_test_other_merchant");
+    expect((await other.get(created.id)).status).toBe(404);
+    const list = (await (await other.list()).json()) as { data: { id: string }[] };
+    expect(list.data.map((p) => p.id)).not.toContain(created.id);
+  });
+
+  it("Idempotency-Key: same body → same payment and status; different body → 409", async () => {
+    const key = `order-${Date.now()}`;
+    const first = await api.post(paymentBody(), { "idempotency-key": key });
+    const second = await api.post(paymentBody(), { "idempotency-key": key });
+    expect(first.status).toBe(202);
+    expect(second.status).toBe(202);
+    expect(((await second.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
+    const conflict = await api.post(paymentBody(CARDS.visa, { amount: 1 }), { "idempotency-key": key });
+    expect(conflict.status).toBe(409);
+    expect(((await conflict.json()) as { code: string }).code).toBe("idempotency_key_reused");
+    // The same key from another merchant is that merchant's own key.
+    const other = await client(service.url, "sk_test_other_merchant").post(paymentBody(), { "idempotency-key": key });
+    expect(other.status).toBe(202);
+  });
+
+  it("lists newest first with cursor pagination and a status filter", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(((await (await api.post(paymentBody())).json()) as { id: string }).id);
+    const page1 = (await (await api.list("?limit=2")).json()) as { data: { id: string }[]; hasMore: boolean };
+    expect(page1.data.map((p) => p.id)).toEqual([ids[4]!, ids[3]!]);
+    expect(page1.hasMore).toBe(true);
+    const page2 = (await (await api.list(`?limit=2&startingAfter=${ids[3]}`)).json()) as { data: { id: string }[] };
+    expect(page2.data.map((p) => p.id)).toEqual([ids[2]!, ids[1]!]);
+    await waitForFinal(service.url, ids);
+    const completed = (await (await api.list("?status=COMPLETED&limit=100")).json()) as { data: { status: string }[] };
+    expect(completed.data.length).toBeGreaterThanOrEqual(5);
+    expect(completed.data.every((p) => p.status === "COMPLETED")).toBe(true);
+    expect((await api.list("?limit=0")).status).toBe(422);
+    expect((await api.list("?status=DONE")).status).toBe(422);
+  });
+
+  it("serves health, metrics, Swagger UI and an OpenAPI document of the payments API", async () => {
+    expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
+    expect(await (await fetch(`${service.url}/health/ready`)).json()).toEqual({ status: "ready" });
+    const metrics = await (await fetch(`${service.url}/metrics`)).text();
+    expect(metrics).toContain("paystream_payments_created_total");
+    expect(metrics).not.toContain(CARDS.visa);
+    const ui = await fetch(`${service.url}/docs`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toContain("swagger");
+    const spec = (await (await fetch(`${service.url}/docs/json`)).json()) as { openapi: string; paths: Record<string, any> };
+    expect(spec.openapi).toMatch(/^3\./);
+    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/v1/payments", "/v1/payments/{id}"]));
+    expect(spec.paths["/v1/payments"].post.requestBody.content["application/json"].example.amount).toBe(1999);
+    expect(spec.paths["/v1/payments"].post.responses["202"]).toBeDefined();
+  });
+
+  it("never writes a card number or CVC to its logs", () => {
+    const logs = service.output();
+    for (const card of Object.values(CARDS)) expect(logs).not.toContain(card);
+    expect(logs).not.toMatch(/"cvc":"\d{3,4}"/);
+  });
+});
+
+describe("the command line", () => {
+  it("exits non-zero at once with one line naming a bad setting", async () => {
+    const result = await runProgram(["--role=all"], { PORT: "99999" });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain("PORT");
+  });
+
+  it("rejects an unknown role and an unknown flag", async () => {
+    const role = await runProgram(["--role=admin"]);
+    expect(role.code).not.toBe(0);
+    expect(role.stderr).toContain('unknown role "admin"');
+    const flag = await runProgram(["--fast"]);
+    expect(flag.code).not.toBe(0);
+    expect(flag.stderr).toContain('unknown argument "--fast"');
+  });
+
+  it("migrate applies the migrations and exits 0", async () => {
+    const result = await runProgram(["migrate"], { DATABASE_URL: "pglite://memory", LOG_LEVEL: "info" });
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("migrations applied");
+  });
+});
