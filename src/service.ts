@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
-import { type Broker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
+import { type Broker, createKafkaBroker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
 import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createIntakeService, intakeRoutes } from "../modules/intake";
 import { createPaymentProcessor, createSweeper, type Sweeper } from "../modules/processing";
@@ -52,8 +52,14 @@ function createBroker(config: Config, handle: DatabaseHandle, logger: Logger): B
         pollIntervalMs: 25,
         redeliveryDelayMs: 1_000,
       });
-    default:
-      throw new Error(`BROKER=${config.broker.kind} is not available in this build`);
+    case "kafka":
+      return createKafkaBroker(handle.db, logger.child({ component: "kafka" }), {
+        brokers: config.broker.brokers,
+        topicPrefix: config.broker.topicPrefix,
+        partitions: config.broker.partitions,
+        clientId: "paystream",
+        leaseMs: config.processing.leaseMs,
+      });
   }
 }
 

@@ -2,3 +2,4 @@ export type { Broker, BrokerLogger, MessageHandler, OutboxRelay, PaymentConsumer
 export { createPostgresQueue, type PostgresQueueOptions } from "./postgres-queue";
 export { enqueuePayment, enqueueDeadLetter, outboxBacklog, type OutboxBacklog } from "./outbox";
 export { outbox, type OutboxRow, type OutboxTopic } from "./schema";
+export { createKafkaBroker, type KafkaBrokerOptions } from "./kafka";

@@ -45,10 +45,10 @@ export async function claimOutboxRows(
         or(isNull(outbox.leaseUntil), lte(outbox.leaseUntil, sql`now()`)),
       ),
     )
-    .orderBy(asc(outbox.availableAt))
+    .orderBy(asc(outbox.availableAt), asc(outbox.id))
     .limit(limit)
     .for("update", { skipLocked: true });
-  return db
+  const claimed = await db
     .update(outbox)
     .set({
       leaseUntil: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
@@ -56,6 +56,8 @@ export async function claimOutboxRows(
     })
     .where(inArray(outbox.id, due))
     .returning();
+  // RETURNING follows no particular order; hand rows on in the order they were written.
+  return claimed.sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || a.id - b.id);
 }
 
 /** Acknowledges delivered rows. */

@@ -1,0 +1,1 @@
+export { createKafkaBroker, type KafkaBrokerOptions } from "./kafka-broker";
