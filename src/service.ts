@@ -4,7 +4,7 @@ import { dirname } from "node:path";
 import { sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
 import { type Broker, createKafkaBroker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
-import { createSimulatorGateway, type Gateway } from "../modules/gateways";
+import { createPaypalGateway, createSimulatorGateway, createStripeGateway, type Gateway } from "../modules/gateways";
 import { createIntakeService, intakeRoutes } from "../modules/intake";
 import { createPaymentProcessor, createSweeper, type Sweeper } from "../modules/processing";
 import { CardVault } from "../modules/vault";
@@ -39,8 +39,20 @@ function createGateway(config: Config, handle: DatabaseHandle): Gateway {
         latencyMs: config.gateway.latencyMs,
         transientFailureRate: config.gateway.transientFailureRate,
       });
-    default:
-      throw new Error(`GATEWAY=${config.gateway.kind} is not available in this build`);
+    case "stripe":
+      return createStripeGateway({
+        secretKey: config.gateway.secretKey,
+        apiBase: config.gateway.apiBase,
+        timeoutMs: config.gateway.timeoutMs,
+      });
+    case "paypal":
+      return createPaypalGateway({
+        clientId: config.gateway.clientId,
+        clientSecret: config.gateway.clientSecret,
+        environment: config.gateway.environment,
+        apiBase: config.gateway.apiBase,
+        timeoutMs: config.gateway.timeoutMs,
+      });
   }
 }
 

@@ -1,0 +1,1 @@
+export { createPaypalGateway, type PaypalGatewayOptions } from "./paypal-gateway";

@@ -1,0 +1,179 @@
+import http from "node:http";
+import https from "node:https";
+import {
+  ApiError,
+  CheckoutPaymentIntent,
+  Client,
+  Environment,
+  OrdersController,
+  type OAuthToken,
+  type Order,
+  type OrderRequest,
+} from "@paypal/paypal-server-sdk";
+import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
+import { isAwaitingCapture, mapOrder, mapPaypalError, mapTokenError, paypalAmountValue } from "./paypal-mapping";
+
+export interface PaypalGatewayOptions {
+  clientId: string;
+  clientSecret: string;
+  environment: "sandbox" | "production";
+  /** Origin (and optional path prefix) to send API calls to instead of PayPal's, e.g. http://127.0.0.1:4020. */
+  apiBase?: string;
+  /** Per HTTP request (OAuth token, create, capture). */
+  timeoutMs: number;
+}
+
+/** Renew the OAuth token this long before PayPal says it expires. */
+const TOKEN_RENEWAL_MARGIN_SECONDS = 60;
+/** purchase_units[].description is limited to 127 characters. */
+const MAX_DESCRIPTION_LENGTH = 127;
+
+type Step = { order: Order } | { outcome: ChargeOutcome };
+
+interface Session {
+  token: OAuthToken;
+  orders: OrdersController;
+}
+
+export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
+  const credentials = { oAuthClientId: options.clientId, oAuthClientSecret: options.clientSecret };
+  const tokenClient = new Client({
+    environment: options.environment === "production" ? Environment.Production : Environment.Sandbox,
+    clientCredentialsAuthCredentials: { ...credentials, oAuthClockSkew: TOKEN_RENEWAL_MARGIN_SECONDS },
+    httpClientOptions: {
+      timeout: options.timeoutMs,
+      // Our retry policy decides when to try again; the SDK must not retry on its own.
+      retryConfig: { maxNumberOfRetries: 0 },
+    },
+    ...(options.apiBase === undefined ? {} : { unstable_httpClientOptions: { transport: apiBaseTransport(options.apiBase) } }),
+  });
+  const tokens = tokenClient.clientCredentialsAuthManager;
+
+  // The SDK caches its OAuth token in a promise that stays rejected after one failed token
+  // request, breaking the client for good. So this adapter fetches tokens itself and hands each
+  // one to a client clone, replaced whenever the token nears expiry or is refused.
+  let session: Session | undefined;
+  let pendingSession: Promise<Session> | undefined;
+
+  async function currentSession(): Promise<Session> {
+    if (session !== undefined && !tokens.isExpired(session.token)) return session;
+    pendingSession ??= tokens
+      .fetchToken()
+      .then((token) => ({
+        token,
+        orders: new OrdersController(tokenClient.withConfiguration({ clientCredentialsAuthCredentials: { ...credentials, oAuthToken: token } })),
+      }))
+      .finally(() => {
+        pendingSession = undefined;
+      });
+    session = await pendingSession;
+    return session;
+  }
+
+  /** One Orders API call: the order it answered, or the outcome its failure means. */
+  async function send(request: () => Promise<{ result: Order }>): Promise<Step> {
+    try {
+      return { order: (await request()).result };
+    } catch (error) {
+      // A refused token is dropped so that the next charge fetches a new one.
+      if (error instanceof ApiError && error.statusCode === 401) session = undefined;
+      return { outcome: mapPaypalError(error) };
+    }
+  }
+
+  async function placeOrder(request: ChargeRequest): Promise<ChargeOutcome> {
+    let orders: OrdersController;
+    try {
+      orders = (await currentSession()).orders;
+    } catch (error) {
+      return mapTokenError(error);
+    }
+
+    const created = await send(() =>
+      orders.createOrder({
+        body: orderRequest(request),
+        paypalRequestId: request.idempotencyKey,
+        // The default (minimal) answer leaves out the captures that say whether the card was charged.
+        prefer: "return=representation",
+      }),
+    );
+    if ("outcome" in created) return created.outcome;
+    const order = created.order;
+    if (!isAwaitingCapture(order)) return mapOrder(order);
+
+    const captured = await send(() =>
+      orders.captureOrder({
+        id: order.id,
+        paypalRequestId: `${request.idempotencyKey}-capture`,
+        prefer: "return=representation",
+      }),
+    );
+    return "outcome" in captured ? captured.outcome : mapOrder(captured.order);
+  }
+
+  return {
+    name: "paypal",
+    async charge(request) {
+      const first = await placeOrder(request);
+      if (first.kind !== "unknown") return first;
+      // PayPal answers a repeated PayPal-Request-Id with the stored order (and capture), so one
+      // replay recovers a lost answer without ever creating a second order.
+      const replay = await placeOrder(request);
+      return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
+    },
+  };
+}
+
+function orderRequest(request: ChargeRequest): OrderRequest {
+  const expiry = `${request.card.expYear}-${String(request.card.expMonth).padStart(2, "0")}`;
+  return {
+    intent: CheckoutPaymentIntent.Capture,
+    purchaseUnits: [
+      {
+        amount: { currencyCode: request.currency, value: paypalAmountValue(request.amount, request.currency) },
+        customId: request.paymentId,
+        // PayPal refuses a second order with the same invoice_id (DUPLICATE_INVOICE_ID): a guard
+        // against double charges should a PayPal-Request-Id ever expire (stored 6 hours by default).
+        invoiceId: request.paymentId,
+        ...(request.description === null ? {} : { description: request.description.slice(0, MAX_DESCRIPTION_LENGTH) }),
+      },
+    ],
+    paymentSource: {
+      card: {
+        number: request.card.number,
+        expiry,
+        securityCode: request.card.cvc,
+        name: request.card.holderName ?? request.customer.name,
+      },
+    },
+  };
+}
+
+/**
+ * The SDK has no base-URL option: `environment` alone picks api-m.paypal.com or
+ * api-m.sandbox.paypal.com. Its documented escape hatch `unstable_httpClientOptions` is merged
+ * into the underlying axios config, and axios' `transport` option lets every request (path and
+ * query unchanged) go to `apiBase` instead — a local fake or a PayPal-compatible proxy.
+ */
+function apiBaseTransport(apiBase: string) {
+  const base = new URL(apiBase);
+  const transport = base.protocol === "https:" ? https : http;
+  const pathPrefix = base.pathname.replace(/\/$/, "");
+  return {
+    request(options: http.RequestOptions, callback?: (response: http.IncomingMessage) => void): http.ClientRequest {
+      return transport.request(
+        {
+          ...options,
+          protocol: base.protocol,
+          host: undefined,
+          hostname: base.hostname,
+          port: base.port || undefined,
+          path: `${pathPrefix}${options.path ?? "/"}`,
+          // axios picks an agent for PayPal's https URL; let the transport use its own.
+          agent: undefined,
+        },
+        callback,
+      );
+    },
+  };
+}

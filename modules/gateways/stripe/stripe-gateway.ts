@@ -1,0 +1,107 @@
+import Stripe from "stripe";
+import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
+import { mapPaymentIntent, mapSearchResult, mapStripeError } from "./stripe-mapping";
+
+export interface StripeGatewayOptions {
+  secretKey: string;
+  /** Origin to send API calls to instead of api.stripe.com, e.g. http://127.0.0.1:4010. */
+  apiBase?: string;
+  /** Per HTTP request; one charge makes at most three requests. */
+  timeoutMs: number;
+}
+
+/**
+ * `payment_method_data[card]` (raw card number, expiry, CVC) is accepted by the API but left out of
+ * the SDK's types, because Stripe only allows it on accounts with raw card data APIs enabled
+ * (support.stripe.com/questions/enabling-access-to-raw-card-data-apis). Live accounts without
+ * that access answer 400, which this adapter reports as declined `gateway_invalid_request`.
+ */
+type RawCardPaymentMethodData = Stripe.PaymentIntentCreateParams.PaymentMethodData & {
+  card: { number: string; exp_month: number; exp_year: number; cvc: string };
+};
+
+const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
+
+export function createStripeGateway(options: StripeGatewayOptions): Gateway {
+  const stripe = new Stripe(options.secretKey, {
+    ...hostSettings(options.apiBase),
+    // Our retry policy decides when to try again; the SDK must not retry on its own.
+    maxNetworkRetries: 0,
+    timeout: options.timeoutMs,
+  });
+
+  async function createAndConfirm(request: ChargeRequest): Promise<ChargeOutcome> {
+    try {
+      const intent = await stripe.paymentIntents.create(paymentIntentParams(request), {
+        idempotencyKey: request.idempotencyKey,
+      });
+      return mapPaymentIntent(intent);
+    } catch (error) {
+      return mapStripeError(error);
+    }
+  }
+
+  async function findByPaymentId(paymentId: string): Promise<ChargeOutcome | null> {
+    try {
+      const result = await stripe.paymentIntents.search({
+        query: `metadata['${PAYMENT_ID_METADATA_KEY}']:'${escapeSearchValue(paymentId)}'`,
+      });
+      return Array.isArray(result.data) ? mapSearchResult(result.data) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  return {
+    name: "stripe",
+    async charge(request) {
+      const first = await createAndConfirm(request);
+      if (first.kind !== "unknown") return first;
+
+      // Stripe keeps the first response per idempotency key for 24 hours: the same create
+      // returns it (Idempotent-Replayed), or runs now if the first one never arrived.
+      const replay = await createAndConfirm(request);
+      if (replay.kind === "approved" || replay.kind === "declined") return replay;
+
+      // A failed replay proves nothing about the first request: look the payment up instead.
+      return (await findByPaymentId(request.paymentId)) ?? first;
+    },
+  };
+}
+
+function paymentIntentParams(request: ChargeRequest): Stripe.PaymentIntentCreateParams {
+  const name = request.card.holderName ?? request.customer.name;
+  const paymentMethodData: RawCardPaymentMethodData = {
+    type: "card",
+    card: {
+      number: request.card.number,
+      exp_month: request.card.expMonth,
+      exp_year: request.card.expYear,
+      cvc: request.card.cvc,
+    },
+    billing_details: { name, email: request.customer.email },
+  };
+  return {
+    amount: request.amount,
+    currency: request.currency.toLowerCase(),
+    confirm: true,
+    // Called payment_method_types before the API version this SDK pins (2026-10-28).
+    allowed_payment_method_types: ["card"],
+    payment_method_data: paymentMethodData,
+    metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId },
+    ...(request.description === null ? {} : { description: request.description }),
+    ...(request.customer.email === "" ? {} : { receipt_email: request.customer.email }),
+  };
+}
+
+function hostSettings(apiBase: string | undefined): Pick<Stripe.StripeConfig, "host" | "port" | "protocol"> {
+  if (apiBase === undefined) return {};
+  const url = new URL(apiBase);
+  const protocol = url.protocol === "http:" ? "http" : "https";
+  return { host: url.hostname, port: url.port || (protocol === "http" ? 80 : 443), protocol };
+}
+
+/** Search query strings are single-quoted; quotes and backslashes inside are escaped with a backslash. */
+function escapeSearchValue(value: string): string {
+  return value.replace(/[\\']/g, (c) => `\\${c}`);
+}

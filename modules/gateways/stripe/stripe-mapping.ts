@@ -1,0 +1,191 @@
+/**
+ * Pure classification of Stripe answers (PaymentIntents and SDK errors) into ChargeOutcomes.
+ *
+ * Inputs are typed structurally and read defensively: a response body that is not the
+ * documented shape must become an outcome, never an exception.
+ */
+
+import type { ChargeOutcome } from "../port";
+
+/** The fields of a stripe-node error this module reads (`type` is the SDK class name). */
+export interface StripeErrorLike {
+  type?: unknown;
+  rawType?: unknown;
+  statusCode?: unknown;
+  code?: unknown;
+  decline_code?: unknown;
+  message?: unknown;
+  requestId?: unknown;
+  detail?: unknown;
+  payment_intent?: unknown;
+}
+
+/** Network failures where the request provably never reached Stripe (nothing can have been charged). */
+const NEVER_SENT_CODES = new Set([
+  "ECONNREFUSED",
+  "ConnectionRefused",
+  "FailedToOpenSocket",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+]);
+
+const DEFAULT_DECLINE_MESSAGE = "The card was declined.";
+
+export function mapPaymentIntent(intent: unknown): ChargeOutcome {
+  if (!isPaymentIntent(intent)) {
+    return { kind: "transient", reason: "stripe_malformed_response: not a PaymentIntent" };
+  }
+  const id = intent.id;
+  switch (intent.status) {
+    case "succeeded":
+      return { kind: "approved", gatewayReference: id };
+    case "requires_action":
+    case "requires_source_action":
+      return {
+        kind: "declined",
+        code: "authentication_required",
+        message: "The card issuer requires 3-D Secure authentication, which a server-side charge cannot complete.",
+        gatewayReference: id,
+      };
+    case "requires_payment_method":
+      // After a confirm, this status means the attempt failed; last_payment_error says why.
+      return isRecord(intent.last_payment_error)
+        ? mapCardFailure(intent.last_payment_error, id)
+        : { kind: "declined", code: "card_declined", message: DEFAULT_DECLINE_MESSAGE, gatewayReference: id };
+    case "processing":
+      return { kind: "unknown", reason: `stripe_payment_processing: ${id}` };
+    case "canceled":
+      return { kind: "declined", code: "payment_canceled", message: "The PaymentIntent was canceled.", gatewayReference: id };
+    default:
+      // requires_confirmation / requires_capture cannot follow a confirmed, automatically captured create.
+      return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${id})` };
+  }
+}
+
+/**
+ * Card failures from a 402 card_error or a PaymentIntent's last_payment_error. The decline_code is
+ * the most specific reason; generic_decline is reported as card_declined.
+ */
+export function mapCardFailure(failure: StripeErrorLike, gatewayReference: string | null): ChargeOutcome {
+  const code = stringOrNull(failure.code);
+  const declineCode = stringOrNull(failure.decline_code);
+  // Nothing was charged. Stripe replays this stored 402 for the same idempotency key (24 hours).
+  if (code === "processing_error" || declineCode === "processing_error") {
+    return { kind: "transient", reason: "stripe_processing_error" };
+  }
+  if (code === "authentication_required" || declineCode === "authentication_required") {
+    return {
+      kind: "declined",
+      code: "authentication_required",
+      message: scrub(stringOrNull(failure.message) ?? "The card issuer requires authentication."),
+      gatewayReference,
+    };
+  }
+  const resolved = declineCode === "generic_decline" ? "card_declined" : (declineCode ?? code ?? "card_declined");
+  return {
+    kind: "declined",
+    code: resolved,
+    message: scrub(stringOrNull(failure.message) ?? DEFAULT_DECLINE_MESSAGE),
+    gatewayReference,
+  };
+}
+
+export function mapStripeError(error: unknown): ChargeOutcome {
+  if (!isRecord(error)) {
+    return { kind: "transient", reason: "stripe_client_error" };
+  }
+  const e: StripeErrorLike = error;
+  const status = typeof e.statusCode === "number" ? e.statusCode : null;
+  const code = stringOrNull(e.code);
+  const suffix = requestContext(status, stringOrNull(e.requestId));
+
+  // Another request or Stripe process holds the object's lock: nothing happened, retry later.
+  if (code === "lock_timeout") {
+    return { kind: "transient", reason: `stripe_lock_timeout${suffix}` };
+  }
+  if (e.rawType === "idempotency_error" || e.type === "StripeIdempotencyError") {
+    // 409 idempotency_key_in_use: a request with the same key is still running, ours did nothing.
+    if (code === "idempotency_key_in_use" || status === 409) {
+      return { kind: "transient", reason: `stripe_idempotency_key_in_use${suffix}` };
+    }
+    // The key was already used with other parameters: an earlier request under it took effect.
+    return { kind: "unknown", reason: `stripe_idempotency_key_reused${suffix}` };
+  }
+
+  switch (e.type) {
+    case "StripeCardError":
+      return mapCardFailure(e, paymentIntentId(e.payment_intent));
+    case "StripeRateLimitError":
+      return { kind: "transient", reason: `stripe_rate_limited${suffix}` };
+    case "StripeConnectionError":
+      return mapConnectionError(e.detail);
+    case "StripeAuthenticationError":
+    case "StripePermissionError":
+      // A wrong or revoked key is a configuration fault, not the payer's: keep payments retryable
+      // instead of failing every one of them until the key is fixed.
+      return { kind: "transient", reason: `gateway_authentication_failed${suffix}` };
+    case "StripeInvalidRequestError":
+      // Our request is wrong (a bug or an account setting, e.g. raw card data not enabled):
+      // retrying the same request cannot succeed.
+      return {
+        kind: "declined",
+        code: "gateway_invalid_request",
+        message: scrub(stringOrNull(e.message) ?? "Stripe rejected the request."),
+        gatewayReference: paymentIntentId(e.payment_intent),
+      };
+    default:
+      // StripeAPIError: 5xx, or a body that was not JSON.
+      return { kind: "transient", reason: `stripe_api_error${suffix}` };
+  }
+}
+
+function mapConnectionError(detail: unknown): ChargeOutcome {
+  const code = isRecord(detail) ? stringOrNull(detail.code) : null;
+  if (code !== null && NEVER_SENT_CODES.has(code)) {
+    return { kind: "transient", reason: `stripe_unreachable: ${code}` };
+  }
+  // Timed out or cut off after the request left: Stripe may have processed it.
+  return { kind: "unknown", reason: `stripe_no_answer: ${code ?? "connection error"}` };
+}
+
+/**
+ * Outcome from the PaymentIntents a metadata search found for one payment, or null when they
+ * tell nothing (none found: never arrived, or not yet indexed — search lags up to a minute).
+ */
+export function mapSearchResult(intents: readonly unknown[]): ChargeOutcome | null {
+  const outcomes = intents.filter(isPaymentIntent).map(mapPaymentIntent);
+  return (
+    outcomes.find((o) => o.kind === "approved") ??
+    outcomes.find((o) => o.kind === "unknown") ??
+    outcomes[0] ??
+    null
+  );
+}
+
+function isPaymentIntent(value: unknown): value is Record<string, unknown> & { id: string; status: string } {
+  return isRecord(value) && typeof value.id === "string" && typeof value.status === "string";
+}
+
+function paymentIntentId(intent: unknown): string | null {
+  return isRecord(intent) && typeof intent.id === "string" ? intent.id : null;
+}
+
+function requestContext(status: number | null, requestId: string | null): string {
+  const parts = [status === null ? null : `HTTP ${status}`, requestId].filter((p) => p !== null);
+  return parts.length === 0 ? "" : `: ${parts.join(" ")}`;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null;
+}
+
+/** Gateway text is passed on to logs and users: never let a card-number-like digit run through. */
+function scrub(text: string): string {
+  return text.replace(/\d[\d -]{10,}\d/g, "[redacted]");
+}

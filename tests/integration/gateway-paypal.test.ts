@@ -1,0 +1,247 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { createPaypalGateway } from "../../modules/gateways/paypal";
+import {
+  formatDecimal,
+  mapErrorResponse,
+  mapOrder,
+  mapPaypalError,
+  mapProcessorResponse,
+  paypalAmountValue,
+} from "../../modules/gateways/paypal/paypal-mapping";
+import type { Order } from "@paypal/paypal-server-sdk";
+import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
+import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
+
+const TIMEOUT_MS = 300;
+
+for (const captureOnCreate of [true, false]) {
+  runGatewayConformance(captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)", async () => {
+    const fake = await startFakePaypal({ captureOnCreate });
+    return {
+      gateway: createPaypalGateway({
+        clientId: fake.clientId,
+        clientSecret: fake.clientSecret,
+        environment: "sandbox",
+        apiBase: fake.url,
+        timeoutMs: TIMEOUT_MS,
+      }),
+      chargesFor: (paymentId) => fake.chargesFor(paymentId),
+      failNext: (n, fault) => fake.failNext(n, fault),
+      secrets: [fake.clientSecret],
+      stop: () => fake.stop(),
+    };
+  });
+}
+
+describe("paypal adapter against the fake PayPal API", () => {
+  let fake: FakePaypal;
+  const start = async (options: { captureOnCreate?: boolean } = {}) => {
+    fake = await startFakePaypal(options);
+  };
+  afterEach(async () => {
+    await fake.stop();
+  });
+
+  const gateway = (overrides: { clientSecret?: string } = {}) =>
+    createPaypalGateway({
+      clientId: fake.clientId,
+      clientSecret: fake.clientSecret,
+      environment: "sandbox",
+      apiBase: fake.url,
+      timeoutMs: TIMEOUT_MS,
+      ...overrides,
+    });
+
+  describe("captured on create", () => {
+    beforeEach(() => start());
+
+    test("one order per payment: amount, ids, description and card, keyed by the payment's PayPal-Request-Id", async () => {
+      const request = chargeRequest(TEST_CARDS.approved, { description: "x".repeat(200) });
+      const outcome = await gateway().charge(request);
+      const [order, ...others] = fake.ordersFor(request.paymentId);
+      expect(others).toEqual([]);
+      expect(order).toMatchObject({
+        status: "COMPLETED",
+        payment_source: { card: { last_digits: "4242", expiry: "2034-12", name: "Ada Lovelace" } },
+        purchase_units: [
+          {
+            amount: { currency_code: "USD", value: "19.99" },
+            custom_id: request.paymentId,
+            invoice_id: request.paymentId,
+            description: "x".repeat(127),
+            payments: { captures: [{ status: "COMPLETED" }] },
+          },
+        ],
+      });
+      const captureId = (order?.purchase_units as [{ payments: { captures: [{ id: string }] } }])[0].payments.captures[0].id;
+      expect(outcome).toEqual({ kind: "approved", gatewayReference: captureId });
+      expect(fake.requests.map((r) => [r.path, r.paypalRequestId])).toEqual([
+        ["/v1/oauth2/token", null],
+        ["/v2/checkout/orders", request.idempotencyKey],
+      ]);
+    });
+
+    test("amounts are formatted with the currency's decimals", async () => {
+      const yen = chargeRequest(TEST_CARDS.approved, { currency: "JPY", amount: 500 });
+      const forint = chargeRequest(TEST_CARDS.approved, { currency: "HUF", amount: 150000 });
+      expect((await gateway().charge(yen)).kind).toBe("approved");
+      expect((await gateway().charge(forint)).kind).toBe("approved");
+      expect(fake.ordersFor(yen.paymentId)[0]).toMatchObject({ purchase_units: [{ amount: { currency_code: "JPY", value: "500" } }] });
+      expect(fake.ordersFor(forint.paymentId)[0]).toMatchObject({ purchase_units: [{ amount: { currency_code: "HUF", value: "1500" } }] });
+    });
+
+    test("a currency PayPal refuses is declined as gateway_invalid_request", async () => {
+      const outcome = await gateway().charge(chargeRequest(TEST_CARDS.approved, { currency: "KWD", amount: 1234 }));
+      expect(outcome).toMatchObject({ kind: "declined", code: "gateway_invalid_request", message: expect.stringContaining("CURRENCY_NOT_SUPPORTED") });
+    });
+
+    test("a processor 'retry later' decline is transient", async () => {
+      const outcome = await gateway().charge(chargeRequest(TEST_CARDS.processingError));
+      expect(outcome).toEqual({ kind: "transient", reason: "paypal_processor_retry: 9100" });
+    });
+
+    test("one OAuth token serves many charges", async () => {
+      const paypal = gateway();
+      for (let i = 0; i < 3; i += 1) expect((await paypal.charge(chargeRequest())).kind).toBe("approved");
+      expect(fake.requests.filter((r) => r.path === "/v1/oauth2/token")).toHaveLength(1);
+    });
+
+    test("wrong client credentials are transient and no order is attempted", async () => {
+      const outcome = await gateway({ clientSecret: "wrong" }).charge(chargeRequest());
+      expect(outcome).toEqual({ kind: "transient", reason: "gateway_authentication_failed: HTTP 401" });
+      expect(fake.requests.map((r) => r.path)).toEqual(["/v1/oauth2/token"]);
+    });
+
+    test("a failed token request does not break later charges", async () => {
+      const paypal = gateway();
+      fake.failNext(1, "http500", "token");
+      expect(await paypal.charge(chargeRequest())).toMatchObject({ kind: "transient" });
+      expect(await paypal.charge(chargeRequest())).toMatchObject({ kind: "approved" });
+    });
+
+    test("a refused token is transient and replaced on the next charge", async () => {
+      const paypal = gateway();
+      expect((await paypal.charge(chargeRequest())).kind).toBe("approved");
+      fake.revokeTokens();
+      expect(await paypal.charge(chargeRequest())).toEqual({ kind: "transient", reason: expect.stringMatching(/^gateway_authentication_failed: HTTP 401/) });
+      expect((await paypal.charge(chargeRequest())).kind).toBe("approved");
+      expect(fake.requests.filter((r) => r.path === "/v1/oauth2/token")).toHaveLength(2);
+    });
+
+    test("an unreachable API is transient (nothing was sent)", async () => {
+      const paypal = gateway();
+      await fake.stop();
+      expect(await paypal.charge(chargeRequest())).toEqual({ kind: "transient", reason: "paypal_unreachable: ECONNREFUSED" });
+    });
+
+    test("a second order for an already captured payment is refused by invoice id and stays unknown", async () => {
+      const request = chargeRequest();
+      expect((await gateway().charge(request)).kind).toBe("approved");
+      // As if the PayPal-Request-Id had expired: PayPal's invoice-id check still stops a second charge.
+      const outcome = await gateway().charge({ ...request, idempotencyKey: "charge-with-an-expired-key" });
+      expect(outcome).toMatchObject({ kind: "unknown", reason: expect.stringMatching(/^paypal_duplicate_invoice_id/) });
+      expect(fake.chargesFor(request.paymentId)).toBe(1);
+    });
+  });
+
+  describe("create, then capture", () => {
+    beforeEach(() => start({ captureOnCreate: false }));
+
+    test("captures with its own PayPal-Request-Id derived from the payment's key", async () => {
+      const request = chargeRequest();
+      expect((await gateway().charge(request)).kind).toBe("approved");
+      const [, create, capture] = fake.requests;
+      expect(create).toMatchObject({ path: "/v2/checkout/orders", paypalRequestId: request.idempotencyKey });
+      expect(capture).toMatchObject({ path: expect.stringMatching(/\/capture$/), paypalRequestId: `${request.idempotencyKey}-capture` });
+    });
+
+    test("a capture whose answer is lost is recovered in the same call by replaying both keys", async () => {
+      const request = chargeRequest();
+      fake.failNext(1, "timeout-after-commit", "capture");
+      expect(await gateway().charge(request)).toMatchObject({ kind: "approved" });
+      expect(fake.requests.slice(1).map((r) => [r.path.endsWith("/capture") ? "capture" : "create", r.replayed])).toEqual([
+        ["create", false],
+        ["capture", false],
+        ["create", true],
+        ["capture", true],
+      ]);
+      expect(fake.chargesFor(request.paymentId)).toBe(1);
+    });
+  });
+});
+
+describe("paypal mapping", () => {
+  test("formatDecimal uses the ISO 4217 exponent", () => {
+    expect(formatDecimal(1999, "USD")).toBe("19.99");
+    expect(formatDecimal(5, "EUR")).toBe("0.05");
+    expect(formatDecimal(0, "USD")).toBe("0.00");
+    expect(formatDecimal(500, "JPY")).toBe("500");
+    expect(formatDecimal(12000, "KRW")).toBe("12000");
+    expect(formatDecimal(1234, "KWD")).toBe("1.234");
+    expect(formatDecimal(5, "BHD")).toBe("0.005");
+    expect(formatDecimal(12345, "CLF")).toBe("1.2345");
+  });
+
+  test("HUF and TWD go to PayPal in whole units when they can", () => {
+    expect(paypalAmountValue(150000, "HUF")).toBe("1500");
+    expect(paypalAmountValue(150050, "HUF")).toBe("1500.50");
+    expect(paypalAmountValue(1999, "USD")).toBe("19.99");
+  });
+
+  test("processor response codes", () => {
+    const code = (responseCode: string | undefined) => mapProcessorResponse(responseCode, "CAP1");
+    expect(code("5120")).toMatchObject({ kind: "declined", code: "insufficient_funds", gatewayReference: "CAP1" });
+    expect(code("5400")).toMatchObject({ code: "expired_card" });
+    expect(code("00N7")).toMatchObject({ code: "incorrect_cvc" });
+    expect(code("5110")).toMatchObject({ code: "incorrect_cvc" });
+    expect(code("9520")).toMatchObject({ code: "lost_card" });
+    expect(code("9500")).toMatchObject({ code: "fraudulent" });
+    expect(code("5650")).toMatchObject({ code: "authentication_required" });
+    expect(code("0500")).toMatchObject({ code: "card_declined" });
+    expect(code(undefined)).toMatchObject({ code: "card_declined" });
+    expect(code("9100")).toEqual({ kind: "transient", reason: "paypal_processor_retry: 9100" });
+  });
+
+  test("orders", () => {
+    const completed = (capture: Record<string, unknown> | undefined): Order =>
+      ({ id: "ORDER1", status: "COMPLETED", purchaseUnits: [{ payments: capture === undefined ? {} : { captures: [capture] } }] }) as Order;
+    expect(mapOrder(completed({ id: "CAP1", status: "COMPLETED" }))).toEqual({ kind: "approved", gatewayReference: "CAP1" });
+    expect(mapOrder(completed({ id: "CAP1", status: "DECLINED", processorResponse: { responseCode: "5120" } }))).toMatchObject({ code: "insufficient_funds" });
+    expect(mapOrder(completed({ id: "CAP1", status: "FAILED" }))).toMatchObject({ kind: "declined", code: "card_declined" });
+    expect(mapOrder(completed({ id: "CAP1", status: "PENDING" }))).toMatchObject({ kind: "unknown" });
+    expect(mapOrder(completed(undefined))).toMatchObject({ kind: "unknown", reason: "paypal_capture_missing: ORDER1" });
+    expect(mapOrder({ id: "ORDER1", status: "PAYER_ACTION_REQUIRED" } as Order)).toMatchObject({ kind: "declined", code: "authentication_required" });
+    expect(mapOrder({ id: "ORDER1", status: "VOIDED" } as Order)).toMatchObject({ kind: "declined", code: "payment_canceled" });
+    expect(mapOrder({ id: "ORDER1", status: "APPROVED" } as Order)).toMatchObject({ kind: "unknown" });
+    expect(mapOrder({} as Order).kind).toBe("transient");
+  });
+
+  test("error responses", () => {
+    const envelope = (issue: string, description = "why") => ({ name: "UNPROCESSABLE_ENTITY", details: [{ issue, description }], debug_id: "d1" });
+    expect(mapErrorResponse(422, envelope("INSTRUMENT_DECLINED"))).toMatchObject({ kind: "declined", code: "card_declined" });
+    expect(mapErrorResponse(422, envelope("TRANSACTION_REFUSED"))).toMatchObject({ kind: "declined", code: "card_declined" });
+    expect(mapErrorResponse(422, envelope("CARD_EXPIRED"))).toMatchObject({ kind: "declined", code: "expired_card" });
+    expect(mapErrorResponse(400, envelope("INVALID_SECURITY_CODE_LENGTH"))).toMatchObject({ kind: "declined", code: "incorrect_cvc" });
+    expect(mapErrorResponse(422, envelope("PAYER_ACTION_REQUIRED"))).toMatchObject({ kind: "declined", code: "authentication_required" });
+    expect(mapErrorResponse(422, envelope("ORDER_ALREADY_CAPTURED"))).toMatchObject({ kind: "unknown" });
+    expect(mapErrorResponse(400, envelope("INVALID_PARAMETER_VALUE", "card 4111111111111111 is invalid"))).toEqual({
+      kind: "declined",
+      code: "gateway_invalid_request",
+      message: "UNPROCESSABLE_ENTITY: INVALID_PARAMETER_VALUE: card [redacted] is invalid",
+      gatewayReference: null,
+    });
+    expect(mapErrorResponse(404, undefined)).toMatchObject({ kind: "declined", code: "gateway_invalid_request", message: "HTTP 404" });
+    expect(mapErrorResponse(429, {})).toEqual({ kind: "transient", reason: "paypal_rate_limited" });
+    expect(mapErrorResponse(503, { debug_id: "d2" })).toEqual({ kind: "transient", reason: "paypal_server_error: HTTP 503 (debug_id d2)" });
+    expect(mapErrorResponse(401, {}).kind).toBe("transient");
+    expect(mapErrorResponse(403, {}).kind).toBe("transient");
+  });
+
+  test("errors without an HTTP answer", () => {
+    expect(mapPaypalError(Object.assign(new Error("connect"), { code: "ECONNREFUSED" }))).toEqual({ kind: "transient", reason: "paypal_unreachable: ECONNREFUSED" });
+    expect(mapPaypalError(Object.assign(new Error("timeout"), { code: "ECONNABORTED" }))).toEqual({ kind: "unknown", reason: "paypal_no_answer: ECONNABORTED" });
+    expect(mapPaypalError(Object.assign(new Error("hang up"), { code: "ECONNRESET" }))).toMatchObject({ kind: "unknown" });
+    expect(mapPaypalError(new Error("Could not parse body as JSON."))).toEqual({ kind: "transient", reason: "paypal_unexpected_response" });
+    expect(mapPaypalError("nonsense").kind).toBe("transient");
+  });
+});

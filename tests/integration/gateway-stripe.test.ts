@@ -1,0 +1,184 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import Stripe from "stripe";
+import { createStripeGateway } from "../../modules/gateways/stripe";
+import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
+import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
+import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
+
+const TIMEOUT_MS = 300;
+
+runGatewayConformance("stripe", async () => {
+  const fake = await startFakeStripe();
+  return {
+    gateway: createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS }),
+    chargesFor: (paymentId) => fake.chargesFor(paymentId),
+    failNext: (n, fault) => fake.failNext(n, fault),
+    secrets: [fake.secretKey],
+    stop: () => fake.stop(),
+  };
+});
+
+describe("stripe adapter against the fake Stripe API", () => {
+  let fake: FakeStripe;
+  beforeEach(async () => {
+    fake = await startFakeStripe();
+  });
+  afterEach(async () => {
+    await fake.stop();
+  });
+
+  const gateway = (overrides: { secretKey?: string; apiBase?: string } = {}) =>
+    createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, ...overrides });
+
+  test("creates and confirms one PaymentIntent with the card, metadata and the payment's idempotency key", async () => {
+    const request = chargeRequest();
+    const outcome = await gateway().charge(request);
+    expect(outcome).toEqual({ kind: "approved", gatewayReference: expect.stringMatching(/^pi_/) });
+    expect(fake.requests).toEqual([
+      { method: "POST", path: "/v1/payment_intents", idempotencyKey: request.idempotencyKey, fault: null, replayed: false, status: 200 },
+    ]);
+
+    const url = new URL(fake.url);
+    const stripe = new Stripe(fake.secretKey, { host: url.hostname, port: url.port, protocol: "http" });
+    const intent = await stripe.paymentIntents.retrieve(outcome.kind === "approved" ? outcome.gatewayReference : "");
+    expect(intent).toMatchObject({
+      amount: 1999,
+      currency: "usd",
+      status: "succeeded",
+      description: request.description,
+      receipt_email: request.customer.email,
+      metadata: { paystream_payment_id: request.paymentId },
+    });
+  });
+
+  test("a repeated charge is answered by Stripe's idempotent replay", async () => {
+    const request = chargeRequest();
+    await gateway().charge(request);
+    await gateway().charge(request);
+    expect(fake.requests.map((r) => r.replayed)).toEqual([false, true]);
+  });
+
+  test("processing_error is transient", async () => {
+    const outcome = await gateway().charge(chargeRequest(TEST_CARDS.processingError));
+    expect(outcome).toEqual({ kind: "transient", reason: "stripe_processing_error" });
+  });
+
+  test("a declined card keeps the PaymentIntent id as reference", async () => {
+    const outcome = await gateway().charge(chargeRequest(TEST_CARDS.insufficientFunds));
+    expect(outcome).toMatchObject({ kind: "declined", code: "insufficient_funds", gatewayReference: expect.stringMatching(/^pi_/) });
+  });
+
+  test("a rejected request (400) is declined as gateway_invalid_request", async () => {
+    const outcome = await gateway().charge(chargeRequest(TEST_CARDS.approved, { amount: 0 }));
+    expect(outcome).toMatchObject({ kind: "declined", code: "gateway_invalid_request", gatewayReference: null });
+  });
+
+  test("a wrong secret key is transient, not a decline", async () => {
+    const outcome = await gateway({ secretKey: "sk_test_wrong" }).charge(chargeRequest());
+    expect(outcome).toEqual({ kind: "transient", reason: expect.stringMatching(/^gateway_authentication_failed: HTTP 401/) });
+  });
+
+  test("an unreachable API is transient (nothing was sent)", async () => {
+    await fake.stop();
+    const outcome = await gateway().charge(chargeRequest());
+    expect(outcome).toEqual({ kind: "transient", reason: "stripe_unreachable: ECONNREFUSED" });
+  });
+
+  test("when both the create and its replay go unanswered, the metadata search finds the charge", async () => {
+    const request = chargeRequest();
+    fake.failNext(2, "timeout-after-commit", "create");
+    const outcome = await gateway().charge(request);
+    expect(outcome).toEqual({ kind: "approved", gatewayReference: expect.stringMatching(/^pi_/) });
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      "POST /v1/payment_intents",
+      "POST /v1/payment_intents",
+      "GET /v1/payment_intents/search",
+    ]);
+    expect(fake.chargesFor(request.paymentId)).toBe(1);
+  });
+
+  test("when the search finds nothing the outcome stays unknown, and no new key is ever used", async () => {
+    const request = chargeRequest();
+    // stripe-node retries a reset connection once by itself, so two creates take four resets.
+    fake.failNext(4, "connection-reset", "create");
+    const outcome = await gateway().charge(request);
+    expect(outcome).toEqual({ kind: "unknown", reason: "stripe_no_answer: ECONNRESET" });
+    expect(fake.chargesFor(request.paymentId)).toBe(0);
+    expect(await gateway().charge({ ...request, attempt: 2 })).toMatchObject({ kind: "approved" });
+    const keys = new Set(fake.requests.filter((r) => r.method === "POST").map((r) => r.idempotencyKey));
+    expect([...keys]).toEqual([request.idempotencyKey]);
+  });
+});
+
+describe("stripe mapping", () => {
+  const intent = (status: string, extra: Record<string, unknown> = {}) => ({ id: "pi_1", object: "payment_intent", status, ...extra });
+  const error = <T>(Type: new (raw: Record<string, unknown>) => T, raw: Record<string, unknown>): T => new Type(raw);
+
+  test("PaymentIntent statuses", () => {
+    expect(mapPaymentIntent(intent("succeeded"))).toEqual({ kind: "approved", gatewayReference: "pi_1" });
+    expect(mapPaymentIntent(intent("requires_action"))).toMatchObject({ kind: "declined", code: "authentication_required" });
+    expect(mapPaymentIntent(intent("requires_source_action"))).toMatchObject({ kind: "declined", code: "authentication_required" });
+    expect(mapPaymentIntent(intent("processing"))).toEqual({ kind: "unknown", reason: "stripe_payment_processing: pi_1" });
+    expect(mapPaymentIntent(intent("requires_payment_method", { last_payment_error: { code: "card_declined", decline_code: "do_not_honor", message: "Declined" } }))).toEqual({
+      kind: "declined",
+      code: "do_not_honor",
+      message: "Declined",
+      gatewayReference: "pi_1",
+    });
+    expect(mapPaymentIntent(intent("requires_payment_method"))).toMatchObject({ kind: "declined", code: "card_declined" });
+    expect(mapPaymentIntent(intent("canceled"))).toMatchObject({ kind: "declined", code: "payment_canceled" });
+    expect(mapPaymentIntent(intent("requires_capture"))).toMatchObject({ kind: "unknown" });
+  });
+
+  test("unexpected shapes are transient", () => {
+    for (const body of [null, "text", [], {}, { id: "pi_1" }, { status: "succeeded" }, { id: 5, status: "succeeded" }]) {
+      expect(mapPaymentIntent(body).kind).toBe("transient");
+    }
+  });
+
+  test("card failures prefer decline_code, generic_decline becomes card_declined", () => {
+    expect(mapCardFailure({ code: "card_declined", decline_code: "generic_decline" }, null)).toMatchObject({ code: "card_declined" });
+    expect(mapCardFailure({ code: "card_declined", decline_code: "stolen_card" }, null)).toMatchObject({ code: "stolen_card" });
+    expect(mapCardFailure({ code: "expired_card" }, null)).toMatchObject({ code: "expired_card" });
+    expect(mapCardFailure({ code: "card_declined", decline_code: "authentication_required" }, null)).toMatchObject({ code: "authentication_required" });
+    expect(mapCardFailure({ code: "processing_error" }, null)).toEqual({ kind: "transient", reason: "stripe_processing_error" });
+    expect(mapCardFailure({ code: "card_declined", message: "card 4242424242424242 declined" }, null)).toMatchObject({ message: "card [redacted] declined" });
+  });
+
+  test("SDK errors", () => {
+    const { errors } = Stripe;
+    expect(mapStripeError(error(errors.StripeCardError, { code: "card_declined", decline_code: "insufficient_funds", payment_intent: { id: "pi_9" } }))).toMatchObject({
+      kind: "declined",
+      code: "insufficient_funds",
+      gatewayReference: "pi_9",
+    });
+    expect(mapStripeError(error(errors.StripeRateLimitError, { statusCode: 429, requestId: "req_1" }))).toEqual({ kind: "transient", reason: "stripe_rate_limited: HTTP 429 req_1" });
+    expect(mapStripeError(error(errors.StripeRateLimitError, { statusCode: 429, code: "lock_timeout" }))).toEqual({ kind: "transient", reason: "stripe_lock_timeout: HTTP 429" });
+    expect(mapStripeError(error(errors.StripeInvalidRequestError, { statusCode: 400, code: "lock_timeout" })).kind).toBe("transient");
+    expect(mapStripeError(error(errors.StripeAPIError, { statusCode: 409, type: "idempotency_error", code: "idempotency_key_in_use" }))).toMatchObject({
+      kind: "transient",
+      reason: expect.stringMatching(/^stripe_idempotency_key_in_use/),
+    });
+    expect(mapStripeError(error(errors.StripeIdempotencyError, { statusCode: 400, type: "idempotency_error" }))).toMatchObject({ kind: "unknown" });
+    expect(mapStripeError(error(errors.StripeAPIError, { statusCode: 500 })).kind).toBe("transient");
+    expect(mapStripeError(error(errors.StripeAuthenticationError, { statusCode: 401 })).kind).toBe("transient");
+    expect(mapStripeError(error(errors.StripePermissionError, { statusCode: 403 })).kind).toBe("transient");
+    expect(mapStripeError(error(errors.StripeInvalidRequestError, { statusCode: 400, message: "bad" }))).toEqual({
+      kind: "declined",
+      code: "gateway_invalid_request",
+      message: "bad",
+      gatewayReference: null,
+    });
+    expect(mapStripeError(error(errors.StripeConnectionError, { detail: { code: "ECONNREFUSED" } }))).toEqual({ kind: "transient", reason: "stripe_unreachable: ECONNREFUSED" });
+    expect(mapStripeError(error(errors.StripeConnectionError, { detail: { code: "ETIMEDOUT" } }))).toEqual({ kind: "unknown", reason: "stripe_no_answer: ETIMEDOUT" });
+    expect(mapStripeError(new TypeError("boom")).kind).toBe("transient");
+    expect(mapStripeError(undefined).kind).toBe("transient");
+  });
+
+  test("search results: a success wins, nothing found tells nothing", () => {
+    expect(mapSearchResult([])).toBeNull();
+    expect(mapSearchResult([{ nonsense: true }])).toBeNull();
+    expect(mapSearchResult([intent("requires_payment_method"), { ...intent("succeeded"), id: "pi_2" }])).toEqual({ kind: "approved", gatewayReference: "pi_2" });
+    expect(mapSearchResult([intent("requires_payment_method")])).toMatchObject({ kind: "declined" });
+  });
+});

@@ -1,0 +1,450 @@
+/**
+ * A local stand-in for the PayPal REST API, answering the calls the PayPal adapter makes the way
+ * PayPal documents them: client-credentials OAuth, Orders v2 create / capture / show with card
+ * payment sources, `Prefer: return=minimal|representation`, PayPal's error envelope
+ * `{ name, message, debug_id, details[{ issue, description }] }`, Paypal-Debug-Id headers, and
+ * PayPal-Request-Id keys that replay the first stored answer.
+ *
+ * By default a create with a card is captured at once, as PayPal does for a single-step card
+ * order; `captureOnCreate: false` answers APPROVED and captures on POST .../capture instead.
+ *
+ * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
+ */
+
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
+
+export type PaypalEndpoint = "token" | "create" | "capture" | "retrieve";
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  paypalRequestId: string | null;
+  fault: GatewayFault | null;
+  replayed: boolean;
+  /** HTTP status answered; null when the fault left the request unanswered. */
+  status: number | null;
+}
+
+export interface FakePaypal {
+  url: string;
+  clientId: string;
+  clientSecret: string;
+  requests: FakeRequest[];
+  chargesFor(paymentId: string): number;
+  /** The orders created for a payment (custom_id), as GET /v2/checkout/orders/:id shows them. */
+  ordersFor(paymentId: string): Json[];
+  /** Faults apply to Orders requests; name the "token" endpoint to fail OAuth token requests. */
+  failNext(n: number, fault: GatewayFault, endpoint?: PaypalEndpoint): void;
+  /** Invalidates every access token issued so far (as PayPal does when an app's credentials change). */
+  revokeTokens(): void;
+  stop(): Promise<void>;
+}
+
+type CardBehaviour =
+  | { result: "captured" }
+  | { result: "declined"; responseCode: string }
+  | { result: "payer_action_required" }
+  | { result: "unprocessable"; issue: string; description: string };
+
+/** Stripe's test numbers, answered with PayPal's processor response codes and issues. */
+const CARD_BEHAVIOUR: Readonly<Record<string, CardBehaviour>> = {
+  [TEST_CARDS.cardDeclined]: { result: "declined", responseCode: "0500" }, // DO_NOT_HONOR
+  [TEST_CARDS.insufficientFunds]: { result: "declined", responseCode: "5120" }, // INSUFFICIENT_FUNDS
+  [TEST_CARDS.lostCard]: { result: "declined", responseCode: "9520" }, // LOST_OR_STOLEN
+  [TEST_CARDS.stolenCard]: { result: "declined", responseCode: "9520" },
+  [TEST_CARDS.expiredCard]: { result: "unprocessable", issue: "CARD_EXPIRED", description: "The card is expired." },
+  [TEST_CARDS.incorrectCvc]: { result: "declined", responseCode: "00N7" }, // CVV2 failure
+  [TEST_CARDS.processingError]: { result: "declined", responseCode: "9100" }, // DECLINED_PLEASE_RETRY
+  [TEST_CARDS.authenticationRequired]: { result: "payer_action_required" },
+};
+
+/** Currencies PayPal accepts, with the decimals it allows. */
+const CURRENCY_DECIMALS: Readonly<Record<string, number>> = {
+  AUD: 2, BRL: 2, CAD: 2, CHF: 2, CNY: 2, CZK: 2, DKK: 2, EUR: 2, GBP: 2, HKD: 2, HUF: 0, ILS: 2, JPY: 0,
+  MXN: 2, MYR: 2, NOK: 2, NZD: 2, PHP: 2, PLN: 2, SEK: 2, SGD: 2, THB: 2, TWD: 0, USD: 2,
+};
+
+interface Card {
+  number: string;
+  expiry: string;
+  name: string | null;
+}
+
+interface StoredOrder {
+  id: string;
+  status: "APPROVED" | "COMPLETED" | "PAYER_ACTION_REQUIRED";
+  amount: { currency_code: string; value: string };
+  customId: string | null;
+  invoiceId: string | null;
+  description: string | null;
+  card: Card;
+  capture: Record<string, unknown> | null;
+  createTime: string;
+  updateTime: string;
+}
+
+interface Answer {
+  status: number;
+  body: unknown;
+  replayed?: boolean;
+}
+
+export type Json = Record<string, unknown>;
+
+const UNPROCESSABLE_MESSAGE = "The requested action could not be performed, semantically incorrect, or failed business validation.";
+
+export async function startFakePaypal(
+  options: { clientId?: string; clientSecret?: string; captureOnCreate?: boolean } = {},
+): Promise<FakePaypal> {
+  const clientId = options.clientId ?? `fake-client-${randomBytes(8).toString("hex")}`;
+  const clientSecret = options.clientSecret ?? `fake-secret-${randomBytes(16).toString("hex")}`;
+  const captureOnCreate = options.captureOnCreate ?? true;
+  const faults = new FaultQueue<PaypalEndpoint>();
+  const requests: FakeRequest[] = [];
+  const tokens = new Set<string>();
+  const orders = new Map<string, StoredOrder>();
+  const answers = new Map<string, Answer>();
+  let baseUrl = "";
+
+  function issueToken(req: IncomingMessage, body: string): Answer {
+    const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`;
+    if (header(req, "authorization") !== expected) {
+      return { status: 401, body: { error: "invalid_client", error_description: "Client Authentication failed" } };
+    }
+    if (new URLSearchParams(body).get("grant_type") !== "client_credentials") {
+      return { status: 400, body: { error: "unsupported_grant_type", error_description: "Grant Type is NULL" } };
+    }
+    const accessToken = `A21AA${randomBytes(32).toString("base64url")}`;
+    tokens.add(accessToken);
+    return {
+      status: 200,
+      body: {
+        scope: "https://uri.paypal.com/services/payments/payment/authcapture openid",
+        access_token: accessToken,
+        token_type: "Bearer",
+        app_id: "APP-80W284485P519543T",
+        expires_in: 32400,
+        nonce: `${new Date().toISOString()}${randomBytes(8).toString("hex")}`,
+      },
+    };
+  }
+
+  function createOrder(body: unknown, representation: boolean): Answer {
+    const request = isJson(body) ? body : {};
+    const unit = Array.isArray(request.purchase_units) && isJson(request.purchase_units[0]) ? request.purchase_units[0] : null;
+    const amount = unit !== null && isJson(unit.amount) ? unit.amount : null;
+    const card = cardSource(request);
+
+    if (request.intent !== "CAPTURE") return invalidRequest("/intent", "INVALID_PARAMETER_VALUE", "This fake only supports intent CAPTURE.");
+    if (amount === null || typeof amount.currency_code !== "string" || typeof amount.value !== "string") {
+      return invalidRequest("/purchase_units/0/amount", "MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.");
+    }
+    if (!/^\d{1,10}(\.\d{1,})?$/.test(amount.value)) {
+      return invalidRequest("/purchase_units/0/amount/value", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
+    }
+    if (card === null || typeof card.number !== "string" || typeof card.expiry !== "string" || typeof card.security_code !== "string") {
+      return invalidRequest("/payment_source/card", "MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.");
+    }
+    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(card.expiry)) {
+      return invalidRequest("/payment_source/card/expiry", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
+    }
+    const decimals = CURRENCY_DECIMALS[amount.currency_code];
+    if (decimals === undefined) return unprocessable("CURRENCY_NOT_SUPPORTED", "Currency code is not currently supported.");
+    const fraction = amount.value.split(".")[1] ?? "";
+    if (decimals === 0 && fraction !== "") return unprocessable("DECIMALS_NOT_SUPPORTED", "Currency does not support decimals.");
+    if (fraction.length > decimals) return unprocessable("DECIMAL_PRECISION", "If the currency supports decimals, only two decimal place precision is supported.");
+
+    const invoiceId = typeof unit?.invoice_id === "string" ? unit.invoice_id : null;
+    if (invoiceId !== null && [...orders.values()].some((o) => o.invoiceId === invoiceId && o.capture?.status === "COMPLETED")) {
+      return unprocessable("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice ID be unique for each transaction.");
+    }
+
+    const stored: Card = { number: card.number, expiry: card.expiry, name: typeof card.name === "string" ? card.name : null };
+    const behaviour = behaviourOf(stored);
+    if (behaviour.result === "unprocessable" && captureOnCreate) return unprocessable(behaviour.issue, behaviour.description);
+
+    const now = new Date().toISOString();
+    const order: StoredOrder = {
+      id: paypalId(),
+      status: behaviour.result === "payer_action_required" ? "PAYER_ACTION_REQUIRED" : "APPROVED",
+      amount: { currency_code: amount.currency_code, value: amount.value },
+      customId: typeof unit?.custom_id === "string" ? unit.custom_id : null,
+      invoiceId,
+      description: typeof unit?.description === "string" ? unit.description : null,
+      card: stored,
+      capture: null,
+      createTime: now,
+      updateTime: now,
+    };
+    orders.set(order.id, order);
+    if (captureOnCreate && order.status === "APPROVED") capture(order, behaviour);
+    return { status: 201, body: orderJson(order, representation) };
+  }
+
+  function captureOrder(orderId: string, representation: boolean): Answer {
+    const order = orders.get(orderId);
+    if (order === undefined) {
+      return errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID", "Specified resource ID does not exist. Please check the resource ID and try again.");
+    }
+    if (order.status === "COMPLETED") return unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured. If 'intent=CAPTURE' only one capture per order is allowed.");
+    if (order.status === "PAYER_ACTION_REQUIRED") {
+      return unprocessable("PAYER_ACTION_REQUIRED", "Payer needs to perform the following action before proceeding with payment.");
+    }
+    const behaviour = behaviourOf(order.card);
+    if (behaviour.result === "unprocessable") return unprocessable(behaviour.issue, behaviour.description);
+    capture(order, behaviour);
+    return { status: 201, body: orderJson(order, representation) };
+  }
+
+  function capture(order: StoredOrder, behaviour: CardBehaviour): void {
+    const responseCode = behaviour.result === "declined" ? behaviour.responseCode : "0000";
+    const captureId = paypalId();
+    order.status = "COMPLETED";
+    order.updateTime = new Date().toISOString();
+    order.capture = {
+      id: captureId,
+      status: behaviour.result === "declined" ? "DECLINED" : "COMPLETED",
+      amount: order.amount,
+      final_capture: true,
+      disbursement_mode: "INSTANT",
+      seller_protection: { status: "NOT_ELIGIBLE" },
+      ...(order.customId === null ? {} : { custom_id: order.customId }),
+      ...(order.invoiceId === null ? {} : { invoice_id: order.invoiceId }),
+      network_transaction_reference: { id: randomBytes(8).toString("hex").toUpperCase(), network: "VISA" },
+      processor_response: { avs_code: "Y", cvv_code: responseCode === "00N7" ? "N" : "M", response_code: responseCode },
+      links: [
+        { href: `${baseUrl}/v2/payments/captures/${captureId}`, rel: "self", method: "GET" },
+        { href: `${baseUrl}/v2/checkout/orders/${order.id}`, rel: "up", method: "GET" },
+      ],
+      create_time: order.updateTime,
+      update_time: order.updateTime,
+    };
+  }
+
+  function orderJson(order: StoredOrder, representation: boolean): Json {
+    const links = [{ href: `${baseUrl}/v2/checkout/orders/${order.id}`, rel: "self", method: "GET" }];
+    if (order.status === "APPROVED") links.push({ href: `${baseUrl}/v2/checkout/orders/${order.id}/capture`, rel: "capture", method: "POST" });
+    if (order.status === "PAYER_ACTION_REQUIRED") {
+      links.push({ href: `https://www.sandbox.paypal.com/webapps/helios?action=verify&flow=3ds&cart_id=${order.id}`, rel: "payer-action", method: "GET" });
+    }
+    if (!representation) return { id: order.id, status: order.status, links };
+    return {
+      id: order.id,
+      intent: "CAPTURE",
+      status: order.status,
+      payment_source: {
+        card: { ...(order.card.name === null ? {} : { name: order.card.name }), last_digits: order.card.number.slice(-4), expiry: order.card.expiry, brand: "VISA", type: "CREDIT" },
+      },
+      purchase_units: [
+        {
+          reference_id: "default",
+          amount: order.amount,
+          payee: { email_address: "merchant@example.com", merchant_id: "FAKEMERCHANT01" },
+          ...(order.description === null ? {} : { description: order.description }),
+          ...(order.customId === null ? {} : { custom_id: order.customId }),
+          ...(order.invoiceId === null ? {} : { invoice_id: order.invoiceId }),
+          ...(order.capture === null ? {} : { payments: { captures: [order.capture] } }),
+        },
+      ],
+      create_time: order.createTime,
+      update_time: order.updateTime,
+      links,
+    };
+  }
+
+  /** Runs `process` once per PayPal-Request-Id; repeats get the stored answer. */
+  function idempotent(key: string | null, process: () => Answer): Answer {
+    if (key === null) return process();
+    const stored = answers.get(key);
+    if (stored !== undefined) return { ...stored, replayed: true };
+    const answer = process();
+    // Schema violations are rejected before processing and not stored.
+    if (answer.status !== 400) answers.set(key, answer);
+    return answer;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://fake-paypal");
+    const body = await readBody(req);
+    const paypalRequestId = header(req, "paypal-request-id");
+    const entry: FakeRequest = { method: req.method ?? "GET", path: url.pathname, paypalRequestId, fault: null, replayed: false, status: null };
+    requests.push(entry);
+    const debugId = randomBytes(7).toString("hex");
+
+    const respond = (answer: Answer): void => {
+      entry.status = answer.status;
+      entry.replayed = answer.replayed === true;
+      res.writeHead(answer.status, { "Content-Type": "application/json", "Paypal-Debug-Id": debugId });
+      // Error envelopes carry the response's debug id (OAuth errors have their own format).
+      const body = answer.body;
+      res.end(JSON.stringify(answer.status >= 400 && isJson(body) && "name" in body ? { ...body, debug_id: debugId } : body));
+    };
+
+    const captureMatch = /^\/v2\/checkout\/orders\/([^/]+)\/capture$/.exec(url.pathname);
+    const retrieveMatch = /^\/v2\/checkout\/orders\/([^/]+)$/.exec(url.pathname);
+    const endpoint: PaypalEndpoint | null =
+      req.method === "POST" && url.pathname === "/v1/oauth2/token"
+        ? "token"
+        : req.method === "POST" && url.pathname === "/v2/checkout/orders"
+          ? "create"
+          : req.method === "POST" && captureMatch !== null
+            ? "capture"
+            : req.method === "GET" && retrieveMatch !== null
+              ? "retrieve"
+              : null;
+    if (endpoint === null) return respond(errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist."));
+
+    if (endpoint !== "token") {
+      const bearer = /^Bearer (.+)$/.exec(header(req, "authorization") ?? "")?.[1];
+      if (bearer === undefined || !tokens.has(bearer)) {
+        return respond(errorAnswer(401, "AUTHENTICATION_FAILURE", "Authentication failed due to invalid authentication credentials or a missing Authorization header."));
+      }
+    }
+
+    const fault = faults.take(endpoint, endpoint === "token");
+    entry.fault = fault;
+    switch (fault) {
+      case "connection-reset":
+        req.socket.destroy();
+        return;
+      case "http429":
+        return respond(errorAnswer(429, "RATE_LIMIT_REACHED", "Too many requests. Blocked due to rate limiting."));
+      case "http500":
+        return respond(errorAnswer(500, "INTERNAL_SERVER_ERROR", "An internal server error occurred."));
+    }
+
+    const representation = header(req, "prefer") === "return=representation";
+    let answer: Answer;
+    if (endpoint === "token") {
+      answer = issueToken(req, body);
+    } else if (endpoint === "create") {
+      const parsed = parseJson(body);
+      answer =
+        parsed === undefined
+          ? invalidRequest("/", "MALFORMED_REQUEST_JSON", "The request JSON is not well formed.")
+          : cardSource(parsed) !== null && paypalRequestId === null
+            ? unprocessable("PAYPAL_REQUEST_ID_REQUIRED", "A PayPal-Request-Id is required if you are trying to process payment for an Order.")
+            : idempotent(paypalRequestId, () => createOrder(parsed, representation));
+    } else if (endpoint === "capture") {
+      answer = idempotent(paypalRequestId, () => captureOrder(captureMatch?.[1] ?? "", representation));
+    } else {
+      const order = orders.get(retrieveMatch?.[1] ?? "");
+      answer = order === undefined ? errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID") : { status: 200, body: orderJson(order, true) };
+    }
+
+    if (fault === "timeout-after-commit") {
+      // Processed, never answered: the socket stays open until the client gives up or we stop.
+      return;
+    }
+    if (fault === "malformed") {
+      entry.status = 200;
+      res.writeHead(200, { "Content-Type": "application/json", "Paypal-Debug-Id": debugId });
+      res.end(faults.nextMalformedIsText() ? "<html><body><h1>502 Bad Gateway</h1></body></html>" : JSON.stringify({ unexpected: true }));
+      return;
+    }
+    respond(answer);
+  }
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  baseUrl = `http://127.0.0.1:${port}`;
+
+  return {
+    url: baseUrl,
+    clientId,
+    clientSecret,
+    requests,
+    chargesFor(paymentId) {
+      return [...orders.values()].filter((o) => o.customId === paymentId && o.capture?.status === "COMPLETED").length;
+    },
+    ordersFor(paymentId) {
+      return [...orders.values()].filter((o) => o.customId === paymentId).map((o) => orderJson(o, true));
+    },
+    failNext(n, fault, endpoint) {
+      faults.set(n, fault, endpoint ?? null);
+    },
+    revokeTokens() {
+      tokens.clear();
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}
+
+function behaviourOf(card: Card): CardBehaviour {
+  return CARD_BEHAVIOUR[card.number] ?? { result: "captured" };
+}
+
+function cardSource(body: unknown): Json | null {
+  return isJson(body) && isJson(body.payment_source) && isJson(body.payment_source.card) ? body.payment_source.card : null;
+}
+
+function errorAnswer(status: number, name: string, message: string, issue?: string, description?: string): Answer {
+  return {
+    status,
+    body: {
+      name,
+      message,
+      ...(issue === undefined ? {} : { details: [{ issue, ...(description === undefined ? {} : { description }) }] }),
+      links: [{ href: `https://developer.paypal.com/api/rest/reference/orders/v2/errors/#${(issue ?? name).toLowerCase()}`, rel: "information_link", method: "GET" }],
+    },
+  };
+}
+
+function unprocessable(issue: string, description: string): Answer {
+  return errorAnswer(422, "UNPROCESSABLE_ENTITY", UNPROCESSABLE_MESSAGE, issue, description);
+}
+
+function invalidRequest(field: string, issue: string, description: string): Answer {
+  return {
+    status: 400,
+    body: {
+      name: "INVALID_REQUEST",
+      message: "Request is not well-formed, syntactically incorrect, or violates schema.",
+      details: [{ field, location: "body", issue, description }],
+      links: [{ href: `https://developer.paypal.com/api/rest/reference/orders/v2/errors/#${issue.toLowerCase()}`, rel: "information_link", method: "GET" }],
+    },
+  };
+}
+
+/** Order and capture ids: 17 upper-case letters and digits. */
+function paypalId(): string {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  return Array.from(randomBytes(17), (byte) => alphabet[byte % alphabet.length]).join("");
+}
+
+function isJson(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | null {
+  const value = req.headers[name];
+  return typeof value === "string" ? value : null;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

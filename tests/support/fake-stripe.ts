@@ -1,0 +1,325 @@
+/**
+ * A local stand-in for the Stripe API, answering the PaymentIntents calls the Stripe adapter makes
+ * the way Stripe documents them: form-encoded requests, PaymentIntent JSON, Stripe's error
+ * envelope, Request-Id headers, and idempotency keys that replay the first stored answer
+ * (with `Idempotent-Replayed: true`).
+ *
+ * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
+ */
+
+import { randomBytes } from "node:crypto";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
+
+export type StripeEndpoint = "create" | "search" | "retrieve";
+
+export interface FakeRequest {
+  method: string;
+  path: string;
+  idempotencyKey: string | null;
+  fault: GatewayFault | null;
+  replayed: boolean;
+  /** HTTP status answered; null when the fault left the request unanswered. */
+  status: number | null;
+}
+
+export interface FakeStripe {
+  url: string;
+  secretKey: string;
+  requests: FakeRequest[];
+  chargesFor(paymentId: string): number;
+  failNext(n: number, fault: GatewayFault, endpoint?: StripeEndpoint): void;
+  stop(): Promise<void>;
+}
+
+type CardBehaviour =
+  | { result: "succeeded" }
+  | { result: "requires_action" }
+  | { result: "card_error"; code: string; declineCode: string; message: string };
+
+const CARD_BEHAVIOUR: Readonly<Record<string, CardBehaviour>> = {
+  [TEST_CARDS.cardDeclined]: { result: "card_error", code: "card_declined", declineCode: "generic_decline", message: "Your card was declined." },
+  [TEST_CARDS.insufficientFunds]: { result: "card_error", code: "card_declined", declineCode: "insufficient_funds", message: "Your card has insufficient funds." },
+  [TEST_CARDS.lostCard]: { result: "card_error", code: "card_declined", declineCode: "lost_card", message: "Your card was declined." },
+  [TEST_CARDS.stolenCard]: { result: "card_error", code: "card_declined", declineCode: "stolen_card", message: "Your card was declined." },
+  [TEST_CARDS.expiredCard]: { result: "card_error", code: "expired_card", declineCode: "expired_card", message: "Your card has expired." },
+  [TEST_CARDS.incorrectCvc]: { result: "card_error", code: "incorrect_cvc", declineCode: "incorrect_cvc", message: "Your card's security code is incorrect." },
+  [TEST_CARDS.processingError]: {
+    result: "card_error",
+    code: "processing_error",
+    declineCode: "processing_error",
+    message: "An error occurred while processing your card. Try again in a little bit.",
+  },
+  [TEST_CARDS.authenticationRequired]: { result: "requires_action" },
+};
+
+interface StoredAnswer {
+  status: number;
+  body: unknown;
+  /** Stripe refuses a key reused with different parameters. */
+  parameters: string;
+}
+
+type PaymentIntent = Record<string, unknown> & { id: string; status: string; metadata: Record<string, string> };
+
+interface Answer {
+  status: number;
+  body: unknown;
+  replayed?: boolean;
+}
+
+export async function startFakeStripe(options: { secretKey?: string } = {}): Promise<FakeStripe> {
+  const secretKey = options.secretKey ?? `sk_test_fake_${randomBytes(12).toString("hex")}`;
+  const faults = new FaultQueue<StripeEndpoint>();
+  const requests: FakeRequest[] = [];
+  const answers = new Map<string, StoredAnswer>();
+  const intents = new Map<string, PaymentIntent>();
+
+  function createPaymentIntent(form: URLSearchParams): Answer {
+    const amount = Number(form.get("amount"));
+    const currency = form.get("currency");
+    const number = form.get("payment_method_data[card][number]");
+    if (!Number.isInteger(amount) || amount < 1) {
+      return invalidRequest("parameter_invalid_integer", "amount", "Invalid positive integer");
+    }
+    if (currency === null || !/^[a-z]{3}$/.test(currency)) {
+      return invalidRequest("parameter_invalid_string_empty", "currency", "Invalid currency: must be a lowercase ISO code");
+    }
+    if (number === null || form.get("payment_method_data[card][cvc]") === null) {
+      return invalidRequest("parameter_missing", "payment_method_data[card][number]", "Missing required param: payment_method_data[card][number].");
+    }
+    if (form.get("confirm") !== "true") {
+      return invalidRequest("parameter_missing", "confirm", "This fake only supports confirm=true.");
+    }
+
+    const behaviour = CARD_BEHAVIOUR[number] ?? { result: "succeeded" };
+    const paymentMethod = {
+      id: id("pm"),
+      object: "payment_method",
+      type: "card",
+      card: {
+        brand: "visa",
+        last4: number.slice(-4),
+        exp_month: Number(form.get("payment_method_data[card][exp_month]")),
+        exp_year: Number(form.get("payment_method_data[card][exp_year]")),
+      },
+    };
+    const chargeId = behaviour.result === "requires_action" ? null : id("ch");
+    const intentId = id("pi");
+    const metadata: Record<string, string> = {};
+    for (const [key, value] of form) {
+      const match = /^metadata\[(.+)\]$/.exec(key);
+      if (match?.[1] !== undefined) metadata[match[1]] = value;
+    }
+    const cardError =
+      behaviour.result === "card_error"
+        ? {
+            type: "card_error",
+            code: behaviour.code,
+            decline_code: behaviour.declineCode,
+            message: behaviour.message,
+            doc_url: `https://docs.stripe.com/error-codes/${behaviour.code.replaceAll("_", "-")}`,
+            charge: chargeId,
+            payment_method: paymentMethod,
+          }
+        : null;
+    const status = behaviour.result === "succeeded" ? "succeeded" : behaviour.result === "requires_action" ? "requires_action" : "requires_payment_method";
+    const intent: PaymentIntent = {
+      id: intentId,
+      object: "payment_intent",
+      amount,
+      amount_capturable: 0,
+      amount_received: status === "succeeded" ? amount : 0,
+      capture_method: "automatic_async",
+      client_secret: `${intentId}_secret_${randomBytes(12).toString("hex")}`,
+      confirmation_method: "automatic",
+      created: Math.floor(Date.now() / 1000),
+      currency,
+      description: form.get("description"),
+      last_payment_error: cardError,
+      latest_charge: chargeId,
+      livemode: false,
+      metadata,
+      next_action:
+        status === "requires_action"
+          ? { type: "use_stripe_sdk", use_stripe_sdk: { type: "three_d_secure_redirect", stripe_js: "https://hooks.stripe.com/3d_secure_2/hosted" } }
+          : null,
+      payment_method: status === "requires_payment_method" ? null : paymentMethod.id,
+      payment_method_types: ["card"],
+      receipt_email: form.get("receipt_email"),
+      status,
+    };
+    intents.set(intentId, intent);
+
+    if (cardError !== null) {
+      return { status: 402, body: { error: { ...cardError, payment_intent: intent, request_log_url: `https://dashboard.stripe.com/test/logs/${id("req")}` } } };
+    }
+    return { status: 200, body: intent };
+  }
+
+  function searchPaymentIntents(query: string | null): Answer {
+    const match = /^metadata\['([^']+)'\]:'((?:[^'\\]|\\.)*)'$/.exec(query ?? "");
+    if (match === null) {
+      return invalidRequest("parameter_invalid_string_empty", "query", "This fake only supports metadata['key']:'value' queries.");
+    }
+    const [, key = "", rawValue = ""] = match;
+    const value = rawValue.replace(/\\(.)/g, "$1");
+    const data = [...intents.values()].filter((intent) => intent.metadata[key] === value).reverse();
+    return { status: 200, body: { object: "search_result", data, has_more: false, next_page: null, url: "/v1/payment_intents/search" } };
+  }
+
+  function createIdempotently(key: string | null, body: string): Answer {
+    const form = new URLSearchParams(body);
+    if (key === null) return createPaymentIntent(form);
+    const stored = answers.get(key);
+    if (stored !== undefined) {
+      if (stored.parameters !== body) {
+        return {
+          status: 400,
+          body: {
+            error: {
+              type: "idempotency_error",
+              message: `Keys for idempotent requests can only be used with the same parameters they were first used with. Try using a key other than '${key}' if you meant to execute a different request.`,
+            },
+          },
+        };
+      }
+      return { status: stored.status, body: stored.body, replayed: true };
+    }
+    const answer = createPaymentIntent(form);
+    // Validation failures are not stored: the endpoint never started executing.
+    if (answer.status !== 400) answers.set(key, { status: answer.status, body: answer.body, parameters: body });
+    return answer;
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://fake-stripe");
+    const body = await readBody(req);
+    const idempotencyKey = header(req, "idempotency-key");
+    const entry: FakeRequest = { method: req.method ?? "GET", path: url.pathname, idempotencyKey, fault: null, replayed: false, status: null };
+    requests.push(entry);
+
+    const respond = (answer: Answer): void => {
+      entry.status = answer.status;
+      entry.replayed = answer.replayed === true;
+      const headers: Record<string, string> = { "Content-Type": "application/json", "Request-Id": id("req") };
+      if (answer.replayed === true) headers["Idempotent-Replayed"] = "true";
+      res.writeHead(answer.status, headers).end(JSON.stringify(answer.body));
+    };
+
+    if (header(req, "authorization") !== `Bearer ${secretKey}`) {
+      return respond({
+        status: 401,
+        body: { error: { type: "invalid_request_error", message: `Invalid API Key provided: sk_test_${"*".repeat(24)}${secretKey.slice(-4)}` } },
+      });
+    }
+
+    const endpoint: StripeEndpoint | null =
+      req.method === "POST" && url.pathname === "/v1/payment_intents"
+        ? "create"
+        : req.method === "GET" && url.pathname === "/v1/payment_intents/search"
+          ? "search"
+          : req.method === "GET" && /^\/v1\/payment_intents\/[^/]+$/.test(url.pathname)
+            ? "retrieve"
+            : null;
+    if (endpoint === null) {
+      return respond({ status: 404, body: { error: { type: "invalid_request_error", message: `Unrecognized request URL (${req.method}: ${url.pathname}).` } } });
+    }
+
+    const fault = faults.take(endpoint);
+    entry.fault = fault;
+    switch (fault) {
+      case "connection-reset":
+        req.socket.destroy();
+        return;
+      case "http429":
+        return respond({
+          status: 429,
+          body: {
+            error: {
+              type: "invalid_request_error",
+              code: "rate_limit",
+              message: "Request rate limit exceeded. Learn more about rate limits here https://docs.stripe.com/rate-limits.",
+            },
+          },
+        });
+      case "http500":
+        return respond({ status: 500, body: { error: { type: "api_error", message: "An unknown error occurred" } } });
+    }
+
+    const answer =
+      endpoint === "create"
+        ? createIdempotently(idempotencyKey, body)
+        : endpoint === "search"
+          ? searchPaymentIntents(url.searchParams.get("query"))
+          : retrieve(intents, url.pathname.split("/").pop() ?? "");
+
+    if (fault === "timeout-after-commit") {
+      // Processed, never answered: the socket stays open until the client gives up or we stop.
+      return;
+    }
+    if (fault === "malformed") {
+      entry.status = 200;
+      const malformedBody = faults.nextMalformedIsText()
+        ? "<html><body><h1>502 Bad Gateway</h1></body></html>"
+        : JSON.stringify({ object: "payment_intent", unexpected: true });
+      res.writeHead(200, { "Content-Type": "application/json", "Request-Id": id("req") }).end(malformedBody);
+      return;
+    }
+    respond(answer);
+  }
+
+  const server = createServer((req, res) => {
+    void handle(req, res);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    secretKey,
+    requests,
+    chargesFor(paymentId) {
+      return [...intents.values()].filter((intent) => intent.metadata.paystream_payment_id === paymentId && intent.status === "succeeded").length;
+    },
+    failNext(n, fault, endpoint) {
+      faults.set(n, fault, endpoint ?? null);
+    },
+    stop() {
+      return new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      });
+    },
+  };
+}
+
+function retrieve(intents: ReadonlyMap<string, PaymentIntent>, intentId: string): Answer {
+  const intent = intents.get(intentId);
+  return intent === undefined
+    ? { status: 404, body: { error: { type: "invalid_request_error", code: "resource_missing", param: "intent", message: `No such payment_intent: '${intentId}'` } } }
+    : { status: 200, body: intent };
+}
+
+function invalidRequest(code: string, param: string, message: string): Answer {
+  return { status: 400, body: { error: { type: "invalid_request_error", code, param, message, doc_url: `https://docs.stripe.com/error-codes/${code.replaceAll("_", "-")}` } } };
+}
+
+function id(prefix: string): string {
+  return `${prefix}_${randomBytes(18).toString("base64url").replace(/[-_]/g, "x").slice(0, 24)}`;
+}
+
+function header(req: IncomingMessage, name: string): string | null {
+  const value = req.headers[name];
+  return typeof value === "string" ? value : null;
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+    req.on("error", reject);
+  });
+}

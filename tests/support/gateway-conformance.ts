@@ -1,0 +1,238 @@
+/**
+ * The behaviour every Gateway connector must show, run against each connector's test double.
+ *
+ * A connector's test file calls `runGatewayConformance(name, setup)`; `setup` starts a fresh
+ * gateway (and whatever it talks to) for every test. Outcomes are decided by Stripe's test card
+ * numbers (TEST_CARDS), which every test double maps to its own equivalent answers.
+ */
+
+import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
+import { randomUUID } from "node:crypto";
+import type { ChargeRequest, Gateway } from "../../modules/gateways/port";
+
+/** Stripe's documented test card numbers; any other card number is approved. */
+export const TEST_CARDS = {
+  approved: "4242424242424242",
+  cardDeclined: "4000000000000002",
+  insufficientFunds: "4000000000009995",
+  lostCard: "4000000000009987",
+  stolenCard: "4000000000009979",
+  expiredCard: "4000000000000069",
+  incorrectCvc: "4000000000000127",
+  processingError: "4000000000000119",
+  authenticationRequired: "4000002500003155",
+} as const;
+
+/**
+ * Faults a test double can inject, each on one API request:
+ * - http429 / http500: answered with the gateway's error body before anything is processed;
+ * - malformed: processed (a charge is recorded), then answered 200 with a body that is not JSON
+ *   (odd occurrences) or JSON of the wrong shape (even occurrences);
+ * - timeout-after-commit: processed (a charge is recorded), then never answered;
+ * - connection-reset: the connection is dropped before anything is processed.
+ */
+export type GatewayFault = "http429" | "http500" | "malformed" | "timeout-after-commit" | "connection-reset";
+
+export interface ConformanceHarness {
+  gateway: Gateway;
+  /** Distinct charges that took money for this payment id; idempotent replays do not count. */
+  chargesFor(paymentId: string): number;
+  /**
+   * The next `n` API requests (OAuth token requests excluded) fail with `fault`, replacing any
+   * faults still pending. `n` may be Infinity; 0 clears. Required unless `faults: false` is passed.
+   */
+  failNext?(n: number, fault: GatewayFault): void;
+  /** Strings that must never show in outcomes, errors or logs (API keys, client secrets). */
+  secrets?: readonly string[];
+  stop?(): Promise<void> | void;
+}
+
+/** Fault programming shared by the test doubles: one pending fault kind, optionally scoped. */
+export class FaultQueue<Scope extends string> {
+  private remaining = 0;
+  private fault: GatewayFault = "http500";
+  private scope: Scope | null = null;
+  private malformedCount = 0;
+
+  set(n: number, fault: GatewayFault, scope: Scope | null = null): void {
+    this.remaining = n;
+    this.fault = fault;
+    this.scope = scope;
+  }
+
+  /** The fault for one request to `scope`; `onlyIfNamed` requests take faults only when set for their scope. */
+  take(scope: Scope, onlyIfNamed = false): GatewayFault | null {
+    const applies = this.scope === null ? !onlyIfNamed : this.scope === scope;
+    if (this.remaining <= 0 || !applies) return null;
+    this.remaining -= 1;
+    return this.fault;
+  }
+
+  /** Alternates the two malformed bodies: true for a non-JSON body, false for a wrong-shape one. */
+  nextMalformedIsText(): boolean {
+    this.malformedCount += 1;
+    return this.malformedCount % 2 === 1;
+  }
+}
+
+export const TEST_CVC = "8264";
+
+export function chargeRequest(card: string = TEST_CARDS.approved, overrides: Partial<ChargeRequest> = {}): ChargeRequest {
+  const paymentId = `pay_${randomUUID()}`;
+  return {
+    paymentId,
+    idempotencyKey: `charge-${paymentId}`,
+    amount: 1999,
+    currency: "USD",
+    card: { number: card, expMonth: 12, expYear: 2034, cvc: TEST_CVC, holderName: "Ada Lovelace" },
+    customer: { email: "ada@example.com", name: "Ada Lovelace", reference: "cust-1" },
+    description: "Conformance test order",
+    attempt: 1,
+    ...overrides,
+  };
+}
+
+const DECLINE_FAMILIES: ReadonlyArray<{ family: string; card: string; codes: readonly string[] }> = [
+  { family: "generic decline", card: TEST_CARDS.cardDeclined, codes: ["card_declined"] },
+  { family: "insufficient funds", card: TEST_CARDS.insufficientFunds, codes: ["insufficient_funds"] },
+  { family: "lost card", card: TEST_CARDS.lostCard, codes: ["lost_card"] },
+  // Some gateways (PayPal) report lost and stolen cards with one code.
+  { family: "stolen card", card: TEST_CARDS.stolenCard, codes: ["stolen_card", "lost_card"] },
+  { family: "expired card", card: TEST_CARDS.expiredCard, codes: ["expired_card"] },
+  { family: "incorrect CVC", card: TEST_CARDS.incorrectCvc, codes: ["incorrect_cvc"] },
+  { family: "3-D Secure required", card: TEST_CARDS.authenticationRequired, codes: ["authentication_required"] },
+];
+
+export function runGatewayConformance(
+  name: string,
+  setup: () => Promise<ConformanceHarness>,
+  options: { faults?: boolean; authentication?: boolean } = {},
+): void {
+  const families = DECLINE_FAMILIES.filter((f) => options.authentication !== false || f.card !== TEST_CARDS.authenticationRequired);
+  describe(`${name}: gateway conformance`, () => {
+    let harness: ConformanceHarness;
+
+    beforeEach(async () => {
+      harness = await setup();
+    });
+    afterEach(async () => {
+      await harness.stop?.();
+    });
+
+    function failNext(n: number, fault: GatewayFault): void {
+      if (harness.failNext === undefined) throw new Error(`${name}: harness has no failNext; pass { faults: false } to skip fault cases`);
+      harness.failNext(n, fault);
+    }
+
+    test("approves a good card and charges it once", async () => {
+      const request = chargeRequest(TEST_CARDS.approved);
+      const outcome = await harness.gateway.charge(request);
+      expect(outcome).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    test.each(families)("declines: $family", async ({ card, codes }) => {
+      const request = chargeRequest(card);
+      const outcome = await harness.gateway.charge(request);
+      expect(outcome.kind).toBe("declined");
+      if (outcome.kind !== "declined") return;
+      expect(codes).toContain(outcome.code);
+      expect(outcome.message.length).toBeGreaterThan(0);
+      expect(harness.chargesFor(request.paymentId)).toBe(0);
+      // Asking again with the same key gives the same answer.
+      expect(await harness.gateway.charge(request)).toEqual(outcome);
+    });
+
+    test("the same payment charged twice with the same key is charged once", async () => {
+      const request = chargeRequest();
+      const first = await harness.gateway.charge(request);
+      const second = await harness.gateway.charge({ ...request, attempt: 2 });
+      expect(first.kind).toBe("approved");
+      expect(second).toEqual(first);
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    const faultTest = options.faults === false ? test.skip : test;
+
+    faultTest.each(["http429", "http500"] as const)("%s is transient, and the retry charges once", async (fault) => {
+      const request = chargeRequest();
+      failNext(1, fault);
+      expect((await harness.gateway.charge(request)).kind).toBe("transient");
+      expect(harness.chargesFor(request.paymentId)).toBe(0);
+      expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("requests processed but never answered are unknown, and the next call resolves them with one charge", async () => {
+      const request = chargeRequest();
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      expect((await harness.gateway.charge(request)).kind).toBe("unknown");
+      // Charged already if the gateway takes the money on the first request; a two-step one may not have.
+      expect(harness.chargesFor(request.paymentId)).toBeLessThanOrEqual(1);
+      failNext(0, "timeout-after-commit");
+      expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("a single lost answer is resolved (now or on the next call) without a second charge", async () => {
+      const request = chargeRequest();
+      failNext(1, "timeout-after-commit");
+      const first = await harness.gateway.charge(request);
+      expect(["approved", "unknown"]).toContain(first.kind);
+      const final = first.kind === "approved" ? first : await harness.gateway.charge({ ...request, attempt: 2 });
+      expect(final.kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("a malformed answer is transient, never a throw, and the retry charges once", async () => {
+      const request = chargeRequest();
+      failNext(2, "malformed");
+      expect((await harness.gateway.charge(request)).kind).toBe("transient");
+      expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("transient");
+      expect((await harness.gateway.charge({ ...request, attempt: 3 })).kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("a dropped connection never leads to a second charge", async () => {
+      const request = chargeRequest();
+      failNext(1, "connection-reset");
+      const first = await harness.gateway.charge(request);
+      expect(["approved", "transient", "unknown"]).toContain(first.kind);
+      const final = first.kind === "approved" ? first : await harness.gateway.charge({ ...request, attempt: 2 });
+      expect(final.kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    test("never exposes card data or secrets in outcomes, errors or logs", async () => {
+      const exposed: string[] = [];
+      const consoleSpies = (["log", "info", "warn", "error", "debug"] as const).map((method) =>
+        spyOn(console, method).mockImplementation((...args: unknown[]) => {
+          exposed.push(args.map(String).join(" "));
+        }),
+      );
+      const record = async (request: ChargeRequest): Promise<void> => {
+        try {
+          exposed.push(JSON.stringify(await harness.gateway.charge(request)));
+        } catch (error) {
+          exposed.push(error instanceof Error ? `${error.message}\n${error.stack ?? ""}` : String(error));
+        }
+      };
+      try {
+        for (const card of Object.values(TEST_CARDS)) await record(chargeRequest(card));
+        if (options.faults !== false) {
+          for (const fault of ["http429", "http500", "malformed", "timeout-after-commit", "connection-reset"] as const) {
+            failNext(1, fault);
+            await record(chargeRequest());
+          }
+        }
+      } finally {
+        for (const spy of consoleSpies) spy.mockRestore();
+      }
+
+      const text = exposed.join("\n");
+      for (const card of Object.values(TEST_CARDS)) expect(text).not.toContain(card);
+      expect(text).not.toMatch(new RegExp(`\\b${TEST_CVC}\\b`));
+      for (const secret of harness.secrets ?? []) expect(text).not.toContain(secret);
+    });
+  });
+}
