@@ -1,7 +1,7 @@
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { isConnectionError } from "../modules/database";
-import { Problem, requestIdOf } from "../modules/intake";
+import { Problem, requestIdOf } from "../modules/http";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
 

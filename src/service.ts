@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
 import { type Broker, createKafkaBroker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
 import { createPaypalGateway, createSimulatorGateway, createStripeGateway, type Gateway } from "../modules/gateways";
+import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, intakeRoutes } from "../modules/intake";
 import { createPaymentProcessor, createSweeper, type Sweeper } from "../modules/processing";
 import { CardVault } from "../modules/vault";
@@ -104,6 +105,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     const apiKeys = config.apiKeys ?? [DEV_API_KEY];
     if (!config.apiKeys)
       logger.warn({ merchantId: DEV_API_KEY.merchantId }, `API_KEYS not set: accepting the development key ${DEV_API_KEY.secret}`);
+    const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(apiKeys), new RateLimiter(config.rateLimitRps));
     const intake = createIntakeService({
       db: handle.db,
       vault,
@@ -127,11 +129,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         }
       },
       routes: [
-        intakeRoutes({
-          service: intake,
-          authenticator: new ApiKeyAuthenticator(apiKeys),
-          rateLimiter: new RateLimiter(config.rateLimitRps),
-        }),
+        intakeRoutes({ service: intake, merchantOf }),
       ],
     });
     app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: 1024 * 1024 });

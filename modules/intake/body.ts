@@ -1,4 +1,4 @@
-import { Problem } from "./problem";
+import { Problem } from "../http";
 
 export const MAX_BODY_BYTES = 64 * 1024;
 const MAX_JSON_DEPTH = 8;

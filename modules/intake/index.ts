@@ -1,7 +1,5 @@
 export { createIntakeService, type IntakeService, type CreatePaymentResult, type IntakeDeps } from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
-export { Problem, PROBLEM_TYPES, type ProblemType, type ProblemBody } from "./problem";
-export { requestIdOf } from "./request-context";
 export { idempotencyKeys } from "./schema";
 export { MAX_BODY_BYTES } from "./body";
 export { validatePaymentRequest, type FieldError, type ValidPaymentRequest } from "./validation";

@@ -1,17 +1,14 @@
 import { Elysia } from "elysia";
-import type { ApiKeyAuthenticator, Merchant, RateLimiter } from "../auth";
 import { PAYMENT_STATUSES, type PaymentStatus } from "../payments";
 import { readJsonBody } from "./body";
 import { docs } from "./model";
-import { Problem } from "./problem";
-import { requestIdOf } from "./request-context";
+import { type MerchantGuard, Problem, requestIdOf } from "../http";
 import type { IntakeService } from "./service";
 import type { FieldError } from "./validation";
 
 export interface IntakeRouteDeps {
   service: IntakeService;
-  authenticator: ApiKeyAuthenticator;
-  rateLimiter: RateLimiter;
+  merchantOf: MerchantGuard;
 }
 
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
@@ -33,15 +30,7 @@ function parseListQuery(query: Record<string, string | undefined>) {
 }
 
 /** The merchant-facing payments API (contract §3). */
-export function intakeRoutes({ service, authenticator, rateLimiter }: IntakeRouteDeps) {
-  function merchantOf(request: Request): Merchant {
-    const merchant = authenticator.authenticate(request.headers.get("authorization"));
-    if (!merchant) throw new Problem("unauthorized", "Send a valid API key as 'Authorization: Bearer <key>'");
-    const wait = rateLimiter.take(merchant.id);
-    if (wait > 0) throw new Problem("rate_limited", "Too many requests for this API key", { retryAfterSeconds: wait });
-    return merchant;
-  }
-
+export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
   return new Elysia({ name: "intake" })
     .post(
       "/v1/payments",

@@ -1,5 +1,5 @@
 import { enqueueDeadLetter, enqueuePayment, type PaymentMessage } from "../broker";
-import type { Database } from "../database";
+import type { Database, Executor } from "../database";
 import type { ChargeOutcome, Gateway } from "../gateways";
 import { claimPayment, type FinalOutcome, type PaymentRow, recordFinalOutcome, releaseForRetry } from "../payments";
 import { type CardVault, loadCardSecret, purgeCardSecret } from "../vault";
@@ -28,6 +28,11 @@ export interface ProcessorDeps {
   retry: RetryPolicy;
   leaseMs: number;
   events?: ProcessingEvents;
+  /**
+   * Runs inside the transaction that makes a payment final, so whatever it writes (e.g. a
+   * merchant webhook event) exists if and only if the final state does.
+   */
+  onFinalInTransaction?: (tx: Executor, payment: PaymentRow) => Promise<void>;
 }
 
 export type ProcessResult = "completed" | "failed" | "retry_scheduled" | "skipped";
@@ -39,12 +44,15 @@ export type ProcessResult = "completed" | "failed" | "retry_scheduled" | "skippe
  * every attempt, so a redelivered message can never charge a card twice.
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
-  const { db, gateway, vault, logger, retry, leaseMs, events = {} } = deps;
+  const { db, gateway, vault, logger, retry, leaseMs, events = {}, onFinalInTransaction } = deps;
 
   async function finalize(payment: PaymentRow, outcome: FinalOutcome, startedAt: number): Promise<boolean> {
     const row = await db.transaction(async (tx) => {
       const updated = await recordFinalOutcome(tx, payment.id, payment.attempts, outcome);
-      if (updated) await purgeCardSecret(tx, payment.id);
+      if (updated) {
+        await purgeCardSecret(tx, payment.id);
+        await onFinalInTransaction?.(tx, updated);
+      }
       return updated;
     });
     if (!row) {
@@ -124,6 +132,7 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
             });
             if (!row) return undefined;
             await purgeCardSecret(tx, payment.id);
+            await onFinalInTransaction?.(tx, row);
             await enqueueDeadLetter(tx, {
               paymentId: payment.id,
               requestId: message.requestId,

@@ -1,4 +1,9 @@
-import type { FieldError } from "./validation";
+/** One invalid field of a request. */
+export interface FieldError {
+  field: string;
+  code: string;
+  message: string;
+}
 
 /** Every error code this API answers with, and its HTTP status: one closed table. */
 export const PROBLEM_TYPES = {

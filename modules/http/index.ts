@@ -1,0 +1,3 @@
+export { Problem, PROBLEM_TYPES, type FieldError, type ProblemBody, type ProblemType } from "./problem";
+export { requestIdOf } from "./request-context";
+export { createMerchantGuard, type MerchantGuard } from "./merchant-guard";
