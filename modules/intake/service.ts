@@ -1,16 +1,15 @@
 import { and, eq } from "drizzle-orm";
-import { enqueuePayment } from "../broker";
 import type { Database } from "../database";
 import {
   findPayment,
-  insertPayment,
   listPayments,
   newPaymentId,
   type Payment,
   type PaymentStatus,
   toPayment,
 } from "../payments";
-import { type CardVault, storeCardSecret } from "../vault";
+import type { CardVault } from "../vault";
+import { IntakeBatchWriter } from "./batch-writer";
 import { canonicalJson } from "./canonical-json";
 import { idempotencyKeys } from "./schema";
 import { type FieldError, validatePaymentRequest } from "./validation";
@@ -26,18 +25,21 @@ export interface IntakeDeps {
   gatewayName: string;
   now?: () => Date;
   onCreated?: (payment: Payment) => void;
+  /** Group-commit settings of the intake writer. */
+  batching?: { maxBatch: number; maxConcurrentWrites: number };
 }
 
-class IdempotencyRace extends Error {}
 
 /**
  * Intake: validate, then write the payment, its sealed card, its outbox message and its
- * idempotency record in ONE transaction. Nothing reaches a broker here, so a broker outage can
- * neither lose a payment nor half-create one.
+ * idempotency record atomically (one statement, batched with concurrent requests; see
+ * IntakeBatchWriter). Nothing reaches a broker here, so a broker outage can neither lose a
+ * payment nor half-create one.
  */
 export function createIntakeService(deps: IntakeDeps) {
   const { db, vault, gatewayName } = deps;
   const now = deps.now ?? (() => new Date());
+  const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
 
   async function replay(merchantId: string, key: string, requestHash: string): Promise<CreatePaymentResult | undefined> {
     const [record] = await db
@@ -68,55 +70,38 @@ export function createIntakeService(deps: IntakeDeps) {
     const validation = validatePaymentRequest(input.body, now());
     if (!validation.ok) return { kind: "invalid", errors: validation.errors };
     const request = validation.value;
-    const id = newPaymentId();
-
-    try {
-      const row = await db.transaction(async (tx) => {
-        if (idempotencyKey) {
-          const claimed = await tx
-            .insert(idempotencyKeys)
-            .values({ merchantId, key: idempotencyKey, requestHash, paymentId: id, statusCode: 202 })
-            .onConflictDoNothing()
-            .returning({ key: idempotencyKeys.key });
-          // A concurrent request with the same key committed first: answer as it did.
-          if (claimed.length === 0) throw new IdempotencyRace();
-        }
-        const payment = await insertPayment(tx, {
-          id,
-          merchantId,
-          amount: request.amount,
-          currency: request.currency,
-          description: request.description,
-          metadata: request.metadata,
-          cardBrand: request.card.brand,
-          cardLast4: request.card.last4,
-          cardExpMonth: request.card.expMonth,
-          cardExpYear: request.card.expYear,
-          cardFingerprint: vault.fingerprint(request.card.number),
-          customerEmail: request.customer.email,
-          customerName: request.customer.name,
-          customerReference: request.customer.reference,
-          gateway: gatewayName,
-          requestId,
-        });
-        await storeCardSecret(
-          tx,
-          id,
-          vault.seal({ number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
-        );
-        await enqueuePayment(tx, { paymentId: id, requestId });
-        return payment;
-      });
-      const payment = toPayment(row);
-      deps.onCreated?.(payment);
-      return { kind: "created", payment, statusCode: 202 };
-    } catch (error) {
-      if (error instanceof IdempotencyRace && idempotencyKey) {
-        const earlier = await replay(merchantId, idempotencyKey, requestHash);
-        if (earlier) return earlier;
-      }
-      throw error;
+    const result = await writer.write({
+      payment: {
+        id: newPaymentId(),
+        merchantId,
+        amount: request.amount,
+        currency: request.currency,
+        description: request.description,
+        metadata: request.metadata,
+        cardBrand: request.card.brand,
+        cardLast4: request.card.last4,
+        cardExpMonth: request.card.expMonth,
+        cardExpYear: request.card.expYear,
+        cardFingerprint: vault.fingerprint(request.card.number),
+        customerEmail: request.customer.email,
+        customerName: request.customer.name,
+        customerReference: request.customer.reference,
+        gateway: gatewayName,
+        requestId,
+      },
+      sealed: vault.seal({ number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
+      idempotency: idempotencyKey ? { key: idempotencyKey, requestHash } : null,
+    });
+    if (result.kind === "idempotency_key_taken" && idempotencyKey) {
+      // A concurrent request with the same key committed first: answer as it was answered.
+      const earlier = await replay(merchantId, idempotencyKey, requestHash);
+      if (earlier) return earlier;
+      throw new Error("idempotency key taken but no record found");
     }
+    if (result.kind !== "written") throw new Error("payment was not written");
+    const payment = toPayment(result.row);
+    deps.onCreated?.(payment);
+    return { kind: "created", payment, statusCode: 202 };
   }
 
   async function getPayment(merchantId: string, id: string): Promise<Payment | undefined> {
