@@ -16,6 +16,22 @@ export async function enqueuePayment(
   });
 }
 
+/** enqueuePayment for many messages, each with its own delay, in one statement. */
+export async function enqueuePayments(
+  db: Executor,
+  messages: { paymentId: string; requestId: string | null; delayMs: number }[],
+): Promise<void> {
+  if (messages.length === 0) return;
+  await db.insert(outbox).values(
+    messages.map((m) => ({
+      topic: "requested" as const,
+      paymentId: m.paymentId,
+      payload: { paymentId: m.paymentId, requestId: m.requestId },
+      availableAt: sql`now() + make_interval(secs => ${m.delayMs / 1000})`,
+    })),
+  );
+}
+
 /** Records a payment that exhausted its attempts, in the caller's transaction. */
 export async function enqueueDeadLetter(
   db: Executor,

@@ -24,11 +24,18 @@ export async function queryRows<T extends Record<string, unknown>>(db: Executor,
 /** `now()` of the database: every lease and schedule is judged by one clock. */
 export const dbNow = sql`now()`;
 
-/** Thrown by the composition root's health checks and by repositories when the database cannot be reached. */
+/**
+ * Whether an error means "the database cannot be reached" (as opposed to a bad query): then
+ * callers answer 503 and retry later. Drizzle wraps driver errors, so the cause chain is walked.
+ */
 export function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  if (typeof code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECTION_|57P0[1-3]|08\d{3}|53300)/.test(code))
-    return true;
-  const message = error instanceof Error ? error.message : String(error);
-  return /connect|connection|terminat|ECONNRE/i.test(message);
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECT_TIMEOUT|CONNECTION_|57P0[1-3]|08\d{3}|53300)/.test(code))
+      return true;
+    const message = e instanceof Error ? e.message : String(e);
+    if (/^(?!Failed query)[\s\S]*(connect|connection|terminat|ECONNRE)/i.test(message)) return true;
+  }
+  return false;
 }
+export { Batcher } from "./batcher";

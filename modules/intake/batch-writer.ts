@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { type Database, queryRows } from "../database";
+import { Batcher, type Database, queryRows } from "../database";
 import type { NewPaymentRow, PaymentRow } from "../payments";
 import type { SealedCard } from "../vault";
 
@@ -32,12 +32,6 @@ export interface PaymentWrite {
 
 export type WriteResult = { kind: "written"; row: PaymentRow } | { kind: "idempotency_key_taken" };
 
-interface Queued {
-  write: PaymentWrite;
-  resolve: (result: WriteResult) => void;
-  reject: (error: unknown) => void;
-}
-
 /**
  * Writes accepted payments in batches: the requests that arrive while a write is in flight go
  * together in ONE statement (group commit). Each payment's rows — the payment, its sealed card,
@@ -47,58 +41,17 @@ interface Queued {
  * 2-core machine take thousands of payments a second.
  */
 export class IntakeBatchWriter {
-  private queue: Queued[] = [];
-  private active = 0;
+  private readonly batcher: Batcher<PaymentWrite, WriteResult>;
 
-  constructor(
-    private readonly db: Database,
-    private readonly options: { maxBatch: number; maxConcurrentWrites: number },
-  ) {}
-
-  write(write: PaymentWrite): Promise<WriteResult> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ write, resolve, reject });
-      if (this.active < this.options.maxConcurrentWrites) {
-        this.active++;
-        // Let the requests of this event-loop turn join the batch.
-        setImmediate(() => void this.drain());
-      }
+  constructor(db: Database, options: { maxBatch: number; maxConcurrentWrites: number }) {
+    this.batcher = new Batcher((writes) => writeBatch(db, writes), {
+      maxBatch: options.maxBatch,
+      maxConcurrent: options.maxConcurrentWrites,
     });
   }
 
-  private async drain(): Promise<void> {
-    try {
-      while (this.queue.length > 0) {
-        const batch = this.queue.splice(0, this.options.maxBatch);
-        await this.flush(batch);
-      }
-    } finally {
-      this.active--;
-    }
-  }
-
-  private async flush(batch: Queued[]): Promise<void> {
-    try {
-      const results = await writeBatch(
-        this.db,
-        batch.map((q) => q.write),
-      );
-      batch.forEach((q, i) => q.resolve(results[i] as WriteResult));
-    } catch (error) {
-      if (batch.length === 1) {
-        batch[0]?.reject(error);
-        return;
-      }
-      // One bad payment must not fail the others: retry them one by one.
-      for (const q of batch) {
-        try {
-          const [result] = await writeBatch(this.db, [q.write]);
-          q.resolve(result as WriteResult);
-        } catch (single) {
-          q.reject(single);
-        }
-      }
-    }
+  write(write: PaymentWrite): Promise<WriteResult> {
+    return this.batcher.submit(write);
   }
 }
 

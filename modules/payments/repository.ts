@@ -81,6 +81,95 @@ export async function claimPayment(db: Executor, id: string, leaseMs: number): P
   return row;
 }
 
+/**
+ * claimPayment for many payments in one statement. A payment listed twice (a message delivered
+ * twice at once) is returned once: only one caller may hold an attempt.
+ */
+export async function claimPayments(db: Executor, ids: string[], leaseMs: number): Promise<PaymentRow[]> {
+  const unique = [...new Set(ids)];
+  if (unique.length === 0) return [];
+  return db
+    .update(payments)
+    .set({
+      status: "PROCESSING",
+      attempts: sql`${payments.attempts} + 1`,
+      leaseExpiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
+      updatedAt: sql`now()`,
+    })
+    .where(
+      and(
+        inArray(payments.id, unique),
+        or(
+          eq(payments.status, "PENDING"),
+          and(
+            eq(payments.status, "PROCESSING"),
+            or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`)),
+          ),
+        ),
+      ),
+    )
+    .returning();
+}
+
+export interface FinalOutcomeWrite {
+  id: string;
+  attempt: number;
+  outcome: FinalOutcome;
+}
+
+/**
+ * recordFinalOutcome for many payments in one statement, each still guarded by its own attempt
+ * number and the status machine. Returns the payments that did become final.
+ */
+export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrite[]): Promise<PaymentRow[]> {
+  if (writes.length === 0) return [];
+  const input = writes.map((w) => ({
+    id: w.id,
+    attempt: w.attempt,
+    status: w.outcome.status,
+    gateway_reference: w.outcome.gatewayReference,
+    failure_code: w.outcome.status === "FAILED" ? w.outcome.failureCode : null,
+    failure_message: w.outcome.status === "FAILED" ? w.outcome.failureMessage : null,
+  }));
+  const updated = await db
+    .update(payments)
+    .set({
+      status: sql`o.status`,
+      gatewayReference: sql`o.gateway_reference`,
+      failureCode: sql`o.failure_code`,
+      failureMessage: sql`o.failure_message`,
+      leaseExpiresAt: null,
+      updatedAt: sql`now()`,
+      completedAt: sql`now()`,
+    })
+    .from(
+      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text)`,
+    )
+    .where(
+      and(
+        sql`${payments.id} = o.id`,
+        sql`${payments.attempts} = o.attempt`,
+        // The status machine: only PROCESSING may become COMPLETED or FAILED.
+        inArray(payments.status, allowedSources("COMPLETED")),
+        sql`o.status in ('COMPLETED', 'FAILED')`,
+      ),
+    )
+    .returning();
+  return updated as PaymentRow[];
+}
+
+/** releaseForRetry for many payments; returns the ids released (claims not lost). */
+export async function releaseForRetries(db: Executor, holds: { id: string; attempt: number }[]): Promise<string[]> {
+  if (holds.length === 0) return [];
+  const rows = await db
+    .update(payments)
+    .set({ leaseExpiresAt: null, updatedAt: sql`now()` })
+    .from(sql`jsonb_to_recordset(${JSON.stringify(holds)}::jsonb) as h(id text, attempt integer)`)
+    .where(and(sql`${payments.id} = h.id`, sql`${payments.attempts} = h.attempt`, eq(payments.status, "PROCESSING")))
+    .returning({ id: payments.id });
+  return rows.map((r) => r.id);
+}
+
 const heldBy = (id: string, attempt: number) =>
   and(eq(payments.id, id), eq(payments.attempts, attempt));
 

@@ -1,8 +1,14 @@
-import { enqueueDeadLetter, enqueuePayment, type PaymentMessage } from "../broker";
-import type { Database, Executor } from "../database";
+import { enqueueDeadLetter, enqueuePayments, type PaymentMessage } from "../broker";
+import { Batcher, type Database, type Executor } from "../database";
 import type { ChargeOutcome, Gateway } from "../gateways";
-import { claimPayment, type FinalOutcome, type PaymentRow, recordFinalOutcome, releaseForRetry } from "../payments";
-import { type CardVault, loadCardSecret, purgeCardSecret } from "../vault";
+import {
+  claimPayments,
+  type FinalOutcome,
+  type PaymentRow,
+  recordFinalOutcomes,
+  releaseForRetries,
+} from "../payments";
+import { type CardVault, loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
 import { hasAttemptsLeft, type RetryPolicy, retryDelayMs } from "./retry-policy";
 
 export interface ProcessingLogger {
@@ -13,7 +19,7 @@ export interface ProcessingLogger {
 }
 
 export interface ProcessingEvents {
-  /** A payment reached a final state (for metrics and webhooks). */
+  /** A payment reached a final state (for metrics). */
   finalized?(payment: PaymentRow, startedAt: number): void;
   gatewayCall?(gateway: string, outcome: ChargeOutcome["kind"], seconds: number): void;
   retryScheduled?(paymentId: string, attempt: number, delayMs: number): void;
@@ -33,39 +39,88 @@ export interface ProcessorDeps {
    * merchant webhook event) exists if and only if the final state does.
    */
   onFinalInTransaction?: (tx: Executor, payment: PaymentRow) => Promise<void>;
+  /** Group-commit settings for claims and outcomes. */
+  batching?: { maxBatch: number; maxConcurrent: number };
 }
 
 export type ProcessResult = "completed" | "failed" | "retry_scheduled" | "skipped";
+
+interface Claim {
+  payment: PaymentRow;
+  sealed: SealedCard | undefined;
+}
+
+type OutcomeWrite =
+  | { kind: "final"; payment: PaymentRow; outcome: FinalOutcome; deadLetter?: { reason: string; lastError: string; requestId: string | null } }
+  | { kind: "retry"; payment: PaymentRow; delayMs: number; requestId: string | null };
 
 /**
  * Takes one payment through one gateway attempt. Safe to run for the same payment any number
  * of times, from any number of workers: the guarded claim lets one attempt in at a time, the
  * attempt number fences every later write, and the gateway sees the same idempotency key on
  * every attempt, so a redelivered message can never charge a card twice.
+ *
+ * Claims and outcomes of concurrent payments are grouped into shared statements (see Batcher):
+ * the guarantees above hold per payment inside each statement.
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
   const { db, gateway, vault, logger, retry, leaseMs, events = {}, onFinalInTransaction } = deps;
+  const batching = { maxBatch: 256, maxConcurrent: 2, ...deps.batching };
 
-  async function finalize(payment: PaymentRow, outcome: FinalOutcome, startedAt: number): Promise<boolean> {
-    const row = await db.transaction(async (tx) => {
-      const updated = await recordFinalOutcome(tx, payment.id, payment.attempts, outcome);
-      if (updated) {
-        await purgeCardSecret(tx, payment.id);
-        await onFinalInTransaction?.(tx, updated);
-      }
-      return updated;
+  const claims = new Batcher<string, Claim | undefined>(async (ids) => {
+    const claimed = await claimPayments(db, ids, leaseMs);
+    const secrets = await loadCardSecrets(
+      db,
+      claimed.map((p) => p.id),
+    );
+    const byId = new Map(claimed.map((p) => [p.id, p]));
+    // A payment asked for twice in one batch is given to the first caller only.
+    return ids.map((id) => {
+      const payment = byId.get(id);
+      if (!payment) return undefined;
+      byId.delete(id);
+      return { payment, sealed: secrets.get(id) };
     });
-    if (!row) {
-      logger.warn({ paymentId: payment.id, attempt: payment.attempts }, "lost the claim before recording the outcome");
-      return false;
-    }
-    events.finalized?.(row, startedAt);
-    return true;
-  }
+  }, batching);
 
-  async function charge(payment: PaymentRow): Promise<ChargeOutcome> {
-    const sealed = await loadCardSecret(db, payment.id);
-    if (!sealed) return { kind: "declined", code: "card_data_unavailable", message: "The card data of this payment is no longer available", gatewayReference: null };
+  const outcomes = new Batcher<OutcomeWrite, PaymentRow | boolean | undefined>(
+    (writes) =>
+      db.transaction(async (tx) => {
+        const finals = writes.filter((w) => w.kind === "final");
+        const retries = writes.filter((w) => w.kind === "retry");
+        const finalized = await recordFinalOutcomes(
+          tx,
+          finals.map((w) => ({ id: w.payment.id, attempt: w.payment.attempts, outcome: w.outcome })),
+        );
+        const finalById = new Map(finalized.map((p) => [p.id, p]));
+        await purgeCardSecrets(tx, [...finalById.keys()]);
+        for (const w of finals) {
+          const row = finalById.get(w.payment.id);
+          if (!row) continue;
+          if (w.deadLetter)
+            await enqueueDeadLetter(tx, { paymentId: row.id, attempts: row.attempts, ...w.deadLetter });
+          await onFinalInTransaction?.(tx, row);
+        }
+        const released = new Set(
+          await releaseForRetries(
+            tx,
+            retries.map((w) => ({ id: w.payment.id, attempt: w.payment.attempts })),
+          ),
+        );
+        await enqueuePayments(
+          tx,
+          retries
+            .filter((w) => released.has(w.payment.id))
+            .map((w) => ({ paymentId: w.payment.id, requestId: w.requestId, delayMs: w.delayMs })),
+        );
+        return writes.map((w) => (w.kind === "final" ? finalById.get(w.payment.id) : released.has(w.payment.id)));
+      }),
+    batching,
+  );
+
+  async function charge(payment: PaymentRow, sealed: SealedCard | undefined): Promise<ChargeOutcome> {
+    if (!sealed)
+      return { kind: "declined", code: "card_data_unavailable", message: "The card data of this payment is no longer available", gatewayReference: null };
     const card = vault.open(sealed);
     const started = performance.now();
     let outcome: ChargeOutcome;
@@ -96,26 +151,41 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
     return outcome;
   }
 
+  async function finalize(write: Extract<OutcomeWrite, { kind: "final" }>, startedAt: number): Promise<boolean> {
+    const row = (await outcomes.submit(write)) as PaymentRow | undefined;
+    if (!row) {
+      logger.warn({ paymentId: write.payment.id, attempt: write.payment.attempts }, "lost the claim before recording the outcome");
+      return false;
+    }
+    events.finalized?.(row, startedAt);
+    if (write.deadLetter) events.deadLettered?.(row.id);
+    return true;
+  }
+
   return async function processPayment(message: PaymentMessage): Promise<ProcessResult> {
     const startedAt = Date.now();
     const log = { paymentId: message.paymentId, requestId: message.requestId };
-    const payment = await claimPayment(db, message.paymentId, leaseMs);
-    if (!payment) {
+    const claim = await claims.submit(message.paymentId);
+    if (!claim) {
       logger.debug(log, "payment not claimable (final, or held by another worker); message dropped");
       return "skipped";
     }
+    const { payment } = claim;
     const attempt = payment.attempts;
-    const outcome = await charge(payment);
+    const outcome = await charge(payment, claim.sealed);
 
     switch (outcome.kind) {
       case "approved":
-        await finalize(payment, { status: "COMPLETED", gatewayReference: outcome.gatewayReference }, startedAt);
+        await finalize({ kind: "final", payment, outcome: { status: "COMPLETED", gatewayReference: outcome.gatewayReference } }, startedAt);
         logger.info({ ...log, attempt, gatewayReference: outcome.gatewayReference }, "payment completed");
         return "completed";
       case "declined":
         await finalize(
-          payment,
-          { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
+          {
+            kind: "final",
+            payment,
+            outcome: { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
+          },
           startedAt,
         );
         logger.info({ ...log, attempt, failureCode: outcome.code }, "payment declined");
@@ -123,36 +193,29 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
       case "transient":
       case "unknown": {
         if (!hasAttemptsLeft(retry, attempt)) {
-          const failed = await db.transaction(async (tx) => {
-            const row = await recordFinalOutcome(tx, payment.id, attempt, {
-              status: "FAILED",
-              failureCode: "gateway_unavailable",
-              failureMessage: `The gateway could not be reached after ${attempt} attempts`,
-              gatewayReference: null,
-            });
-            if (!row) return undefined;
-            await purgeCardSecret(tx, payment.id);
-            await onFinalInTransaction?.(tx, row);
-            await enqueueDeadLetter(tx, {
-              paymentId: payment.id,
-              requestId: message.requestId,
-              reason: outcome.kind === "unknown" ? "outcome_unknown" : "attempts_exhausted",
-              attempts: attempt,
-              lastError: outcome.reason,
-            });
-            return row;
-          });
-          if (failed) {
-            events.finalized?.(failed, startedAt);
-            events.deadLettered?.(payment.id);
-          }
+          await finalize(
+            {
+              kind: "final",
+              payment,
+              outcome: {
+                status: "FAILED",
+                failureCode: "gateway_unavailable",
+                failureMessage: `The gateway could not be reached after ${attempt} attempts`,
+                gatewayReference: null,
+              },
+              deadLetter: {
+                reason: outcome.kind === "unknown" ? "outcome_unknown" : "attempts_exhausted",
+                lastError: outcome.reason,
+                requestId: message.requestId,
+              },
+            },
+            startedAt,
+          );
           logger.warn({ ...log, attempt, reason: outcome.reason }, "payment failed: gateway unavailable, dead-lettered");
           return "failed";
         }
         const delay = retryDelayMs(retry, attempt);
-        await db.transaction(async (tx) => {
-          if (await releaseForRetry(tx, payment.id, attempt)) await enqueuePayment(tx, message, delay);
-        });
+        await outcomes.submit({ kind: "retry", payment, delayMs: delay, requestId: message.requestId });
         events.retryScheduled?.(payment.id, attempt, delay);
         logger.info({ ...log, attempt, reason: outcome.reason, retryInMs: delay }, "gateway attempt failed; retry scheduled");
         return "retry_scheduled";

@@ -1,0 +1,59 @@
+interface Pending<I, O> {
+  item: I;
+  resolve: (result: O) => void;
+  reject: (error: unknown) => void;
+}
+
+/**
+ * Group commit for any statement that can take many items at once: calls made while a flush is
+ * in flight wait and go together in the next one. Results map back to callers by position. A
+ * failing batch is retried item by item so one bad item fails only its own caller.
+ */
+export class Batcher<I, O> {
+  private queue: Pending<I, O>[] = [];
+  private active = 0;
+
+  constructor(
+    private readonly flushBatch: (items: I[]) => Promise<O[]>,
+    private readonly options: { maxBatch: number; maxConcurrent: number },
+  ) {}
+
+  submit(item: I): Promise<O> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.active < this.options.maxConcurrent) {
+        this.active++;
+        // Let the calls of this event-loop turn join the batch.
+        setImmediate(() => void this.drain());
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.flush(this.queue.splice(0, this.options.maxBatch));
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async flush(batch: Pending<I, O>[]): Promise<void> {
+    try {
+      const results = await this.flushBatch(batch.map((p) => p.item));
+      batch.forEach((p, i) => p.resolve(results[i] as O));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]?.reject(error);
+        return;
+      }
+      for (const p of batch) {
+        try {
+          const [result] = await this.flushBatch([p.item]);
+          p.resolve(result as O);
+        } catch (single) {
+          p.reject(single);
+        }
+      }
+    }
+  }
+}
