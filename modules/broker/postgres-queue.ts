@@ -34,6 +34,7 @@ class PostgresQueueConsumer implements PaymentConsumer {
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
   private readonly acks: number[] = [];
+  private readonly refillThreshold: number;
   private flushing: Promise<void> | undefined;
 
   constructor(
@@ -41,7 +42,9 @@ class PostgresQueueConsumer implements PaymentConsumer {
     private readonly logger: BrokerLogger,
     private readonly options: PostgresQueueOptions,
     private readonly concurrency: number,
-  ) {}
+  ) {
+    this.refillThreshold = Math.max(1, Math.floor(concurrency / 4));
+  }
 
   async start(handler: MessageHandler): Promise<void> {
     this.running = true;
@@ -60,7 +63,8 @@ class PostgresQueueConsumer implements PaymentConsumer {
     let failures = 0;
     while (this.running) {
       const free = this.concurrency - this.inFlight;
-      if (free <= 0) {
+      // Claim in batches: topping up one slot at a time would cost a statement per payment.
+      if (free < this.refillThreshold) {
         await this.sleep(this.options.pollIntervalMs);
         continue;
       }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
-import type { Database } from "../../database";
+import { Batcher, type Database } from "../../database";
 import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
 import { simulatorCharges } from "./schema";
 
@@ -31,47 +31,65 @@ export interface SimulatorOptions {
 export function createSimulatorGateway(db: Database, options: SimulatorOptions): Gateway {
   const random = options.random ?? Math.random;
 
-  async function recordOrReplay(request: ChargeRequest, decided: ChargeOutcome): Promise<ChargeOutcome> {
-    const declined = decided.kind === "declined" ? decided : undefined;
-    const reference = `sim_${randomBytes(12).toString("hex")}`;
-    const [row] = await db
-      .insert(simulatorCharges)
-      .values({
-        idempotencyKey: request.idempotencyKey,
-        paymentId: request.paymentId,
-        outcome: decided.kind,
-        declineCode: declined?.code ?? null,
-        reference,
-        amount: request.amount,
-        currency: request.currency,
-      })
-      .onConflictDoUpdate({
-        target: simulatorCharges.idempotencyKey,
-        set: { requests: sql`${simulatorCharges.requests} + 1` },
-      })
-      .returning();
-    if (!row) throw new Error("simulator ledger returned no row");
-    if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
-    const code = row.declineCode ?? "card_declined";
-    const message = Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
-    return { kind: "declined", code, message, gatewayReference: row.reference };
-  }
+  // The ledger write of concurrent charges goes in one statement (see Batcher): the simulator
+  // runs inside our process and database, and must not cost a round trip per charge.
+  const ledger = new Batcher<{ request: ChargeRequest; decided: ChargeOutcome }, ChargeOutcome>(
+    async (items) => {
+      // One row per key: a statement may not upsert the same row twice.
+      const unique = [...new Map(items.map((item) => [item.request.idempotencyKey, item])).values()];
+      const rows = await db
+        .insert(simulatorCharges)
+        .values(
+          unique.map(({ request, decided }) => ({
+            idempotencyKey: request.idempotencyKey,
+            paymentId: request.paymentId,
+            outcome: decided.kind,
+            declineCode: decided.kind === "declined" ? decided.code : null,
+            reference: `sim_${randomBytes(12).toString("hex")}`,
+            amount: request.amount,
+            currency: request.currency,
+          })),
+        )
+        .onConflictDoUpdate({
+          target: simulatorCharges.idempotencyKey,
+          set: { requests: sql`${simulatorCharges.requests} + 1` },
+        })
+        .returning();
+      const byKey = new Map(rows.map((r) => [r.idempotencyKey, r]));
+      return items.map(({ request }) => {
+        const row = byKey.get(request.idempotencyKey);
+        if (!row) throw new Error("simulator ledger returned no row");
+        if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
+        const code = row.declineCode ?? "card_declined";
+        const message = Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
+        return { kind: "declined", code, message, gatewayReference: row.reference };
+      });
+    },
+    { maxBatch: 256, maxConcurrent: 2 },
+  );
+  const recordOrReplay = (request: ChargeRequest, decided: ChargeOutcome) => ledger.submit({ request, decided });
 
   return {
     name: "simulator",
     async charge(request: ChargeRequest): Promise<ChargeOutcome> {
-      if (options.latencyMs > 0) await Bun.sleep(options.latencyMs);
+      // The latency is the whole round trip as the caller sees it; the ledger write happens
+      // inside it, as a real gateway's own bookkeeping does.
+      const roundTrip = options.latencyMs > 0 ? Bun.sleep(options.latencyMs) : Promise.resolve();
       const fault = random() < options.transientFailureRate;
-      if (fault && random() < 0.5) return { kind: "transient", reason: "simulated 503 service unavailable" };
-      if (request.card.number === ALWAYS_PROCESSING_ERROR)
-        return { kind: "transient", reason: "processing_error: An error occurred while processing your card." };
-      const decline = DECLINES[request.card.number];
-      const decided: ChargeOutcome = decline
-        ? { kind: "declined", ...decline, gatewayReference: null }
-        : { kind: "approved", gatewayReference: "" };
-      const outcome = await recordOrReplay(request, decided);
-      // The charge is recorded but the answer is "lost": the caller must replay with the same key.
-      if (fault) return { kind: "unknown", reason: "simulated timeout after the request was sent" };
+      let outcome: ChargeOutcome;
+      if (fault && random() < 0.5) outcome = { kind: "transient", reason: "simulated 503 service unavailable" };
+      else if (request.card.number === ALWAYS_PROCESSING_ERROR)
+        outcome = { kind: "transient", reason: "processing_error: An error occurred while processing your card." };
+      else {
+        const decline = DECLINES[request.card.number];
+        const decided: ChargeOutcome = decline
+          ? { kind: "declined", ...decline, gatewayReference: null }
+          : { kind: "approved", gatewayReference: "" };
+        const recorded = await recordOrReplay(request, decided);
+        // The charge is recorded but the answer is "lost": the caller must replay with the same key.
+        outcome = fault ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
+      }
+      await roundTrip;
       return outcome;
     },
   };
