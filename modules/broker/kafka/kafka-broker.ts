@@ -19,6 +19,7 @@ export interface KafkaBrokerOptions {
 }
 
 const GROUP_ID = "paystream-workers";
+const COMMIT_INTERVAL_MS = 100;
 
 function kafkaLogger(logger: BrokerLogger) {
   return () =>
@@ -223,6 +224,7 @@ class KafkaPaymentConsumer implements PaymentConsumer {
   private readonly consumer: Consumer;
   private readonly slots: Slots;
   private stopping = false;
+  private readonly activeBatches = new Set<Promise<void>>();
 
   constructor(
     kafka: Kafka,
@@ -262,13 +264,22 @@ class KafkaPaymentConsumer implements PaymentConsumer {
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: Math.max(1, Math.min(this.concurrency, 64)),
-      eachBatch: (payload) => this.consumeBatch(payload, handler),
+      eachBatch: async (payload) => {
+        const batch = this.consumeBatch(payload, handler);
+        this.activeBatches.add(batch);
+        try {
+          await batch;
+        } finally {
+          this.activeBatches.delete(batch);
+        }
+      },
     });
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
-    // kafkajs waits for the running eachBatch calls (which stop starting messages and commit what finished).
+    // Running batches stop taking messages, finish the ones in flight and commit; only then leave the group.
+    await Promise.all(this.activeBatches);
     await this.consumer.disconnect().catch((error) => this.logger.warn({ err: error }, "kafka consumer disconnect failed"));
   }
 
@@ -282,13 +293,25 @@ class KafkaPaymentConsumer implements PaymentConsumer {
     const running: Promise<void>[] = [];
     let lastBeat = Date.now();
 
-    const commit = async () => {
+    const commitNow = async () => {
       const next = offsets.takeCommittable();
       if (next === undefined) return;
       resolveOffset((next - 1n).toString());
       await this.consumer
         .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }])
         .catch((error) => this.logger.warn({ err: error }, "offset commit failed; the tail will be re-delivered"));
+    };
+    // At most one commit per partition every COMMIT_INTERVAL_MS while messages finish: a commit
+    // per message would cost a broker round trip each. A crash re-delivers at most that window.
+    let pendingCommit: Promise<void> | undefined;
+    const commit = () => {
+      if (this.stopping) return commitNow();
+      pendingCommit ??= sleep(COMMIT_INTERVAL_MS)
+        .then(commitNow)
+        .finally(() => {
+          pendingCommit = undefined;
+        });
+      return pendingCommit;
     };
     const beat = async () => {
       if (Date.now() - lastBeat < 1_000) return;
@@ -323,7 +346,8 @@ class KafkaPaymentConsumer implements PaymentConsumer {
       await Promise.race([Promise.all(running), sleep(1_000)]);
       await beat();
     }
-    await commit();
+    await pendingCommit;
+    await commitNow();
   }
 
   /** A message is finished only when handled; while the database is away it is retried here, not skipped. */
