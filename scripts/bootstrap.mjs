@@ -40,6 +40,12 @@ async function start() {
 
 async function test() {
   ensureDependencies();
+  // The dashboard test drives a real browser: Debian's Chromium (test tools cannot download their own here).
+  const chromium = spawnSync("bash", [join(root, "scripts/install-chromium.sh")], { cwd: root, stdio: "inherit" });
+  if (chromium.status !== 0) {
+    say("could not install Chromium for the dashboard test");
+    process.exit(1);
+  }
   const kafkaDir = join(root, ".cache", "kafka", `test-${process.pid}`);
   say("starting a real Apache Kafka broker for the suite…");
   const started = spawnSync("bash", [join(root, "scripts/kafka/kafka.sh"), "start", "--dir", kafkaDir], {

@@ -42,8 +42,12 @@ const EnvSchema = Type.Object({
   LEASE_MS: Int(1_000, 3_600_000, 30_000),
   SWEEP_INTERVAL_MS: Int(100, 3_600_000, 5_000),
   STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
+  WEBHOOK_TIMEOUT_MS: Int(100, 120_000, 10_000),
+  WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
+  WEBHOOK_RETRY_BASE_MS: Int(1, 3_600_000, 30_000),
   API_KEYS: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256}(,[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256})*$" })),
   CARD_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" })),
+  CARD_ENCRYPTION_KEYS_RETIRED: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=(,[A-Za-z0-9+/]{43}=)*$" })),
   RATE_LIMIT_RPS: Int(0, 10_000_000, 1000),
   LOG_LEVEL: OneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
 });
@@ -79,10 +83,13 @@ export interface Config {
     sweepIntervalMs: number;
     stuckAfterMs: number;
   };
+  webhooks: { timeoutMs: number; maxAgeMs: number; retryBaseMs: number };
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
   apiKeys: { merchantId: string; secret: string }[] | undefined;
   /** base64 of 32 bytes; undefined means "use the development key file". */
   cardEncryptionKey: string | undefined;
+  /** Older keys, still used to open card secrets sealed before a rotation. */
+  retiredCardEncryptionKeys: string[];
   rateLimitRps: number;
   logLevel: Env["LOG_LEVEL"];
 }
@@ -199,8 +206,10 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       sweepIntervalMs: env.SWEEP_INTERVAL_MS,
       stuckAfterMs: env.STUCK_AFTER_MS,
     },
+    webhooks: { timeoutMs: env.WEBHOOK_TIMEOUT_MS, maxAgeMs: env.WEBHOOK_MAX_AGE_MS, retryBaseMs: env.WEBHOOK_RETRY_BASE_MS },
     apiKeys,
     cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
+    retiredCardEncryptionKeys: env.CARD_ENCRYPTION_KEYS_RETIRED?.split(",") ?? [],
     rateLimitRps: env.RATE_LIMIT_RPS,
     logLevel: env.LOG_LEVEL,
   };

@@ -4,3 +4,4 @@ export { cardSecrets } from "../modules/vault/schema";
 export { outbox } from "../modules/broker/schema";
 export { idempotencyKeys } from "../modules/intake/schema";
 export { simulatorCharges } from "../modules/gateways/simulator/schema";
+export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "../modules/webhooks/schema";

@@ -6,8 +6,10 @@ import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
 import { type Broker, createKafkaBroker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
 import { createPaypalGateway, createSimulatorGateway, createStripeGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
-import { createIntakeService, intakeRoutes } from "../modules/intake";
+import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
+import { createDashboardService, dashboardRoutes } from "../modules/dashboard";
 import { createPaymentProcessor, createSweeper, type Sweeper } from "../modules/processing";
+import { createWebhookDispatcher, createWebhookService, enqueuePaymentEvents, WebhookSecretBox, webhookRoutes } from "../modules/webhooks";
 import { CardVault } from "../modules/vault";
 import type { Config, Role } from "./config";
 import { type DatabaseHandle, openDatabase } from "./db";
@@ -92,9 +94,9 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     logger.info({ database: handle.kind }, "migrations applied");
   }
   const metrics = createMetrics();
-  const vault = new CardVault([
-    config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger),
-  ]);
+  const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
+  const vault = new CardVault([masterKey, ...config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"))]);
+  const webhookSecrets = new WebhookSecretBox(masterKey);
   const broker = createBroker(config, handle, logger);
   const gateway = createGateway(config, handle);
 
@@ -110,8 +112,12 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       db: handle.db,
       vault,
       gatewayName: gateway.name,
-      onCreated: () => metrics.paymentCreated(),
+      onCreated: (payment, requestId) => {
+        metrics.paymentCreated();
+        logger.info({ paymentId: payment.id, requestId, amount: payment.amount, currency: payment.currency }, "payment accepted");
+      },
     });
+    const dashboard = createDashboardService({ db: handle.db, currencyExponent, logger: logger.child({ component: "dashboard" }) });
     const app = createHttpApp({
       logger,
       metrics,
@@ -130,12 +136,19 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       },
       routes: [
         intakeRoutes({ service: intake, merchantOf }),
+        webhookRoutes({
+          service: createWebhookService({ db: handle.db, secrets: webhookSecrets, allowLoopback: config.env !== "production" }),
+          merchantOf,
+        }),
+        dashboardRoutes({ service: dashboard, merchantOf }),
       ],
     });
     app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: 1024 * 1024 });
     const port = app.server?.port;
     const host = config.http.host === "0.0.0.0" ? "localhost" : config.http.host;
     url = `http://${host}:${port}`;
+    // Open dashboard streams never end by themselves, and the server's stop waits for every response.
+    stops.push(async () => dashboard.close());
     stops.push(async () => {
       await app.stop();
     });
@@ -165,6 +178,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         maxMs: config.processing.retryMaxMs,
       },
       leaseMs: config.processing.leaseMs,
+      onFinalInTransaction: enqueuePaymentEvents,
       events: {
         finalized: (payment, startedAt) =>
           metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000),
@@ -184,6 +198,18 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     });
     sweeper.start();
     stops.push(() => sweeper.stop(), () => consumer.stop());
+    const webhookDispatcher = createWebhookDispatcher(handle.db, logger.child({ component: "webhooks" }), {
+      secrets: webhookSecrets,
+      pollIntervalMs: 500,
+      // An attempt holds its delivery for at most timeoutMs plus the time to record it.
+      leaseMs: config.webhooks.timeoutMs + 30_000,
+      retryBaseMs: config.webhooks.retryBaseMs,
+      maxAgeMs: config.webhooks.maxAgeMs,
+      timeoutMs: config.webhooks.timeoutMs,
+    });
+    webhookDispatcher.start();
+    // After the consumer: events of the payments it finishes while draining are still recorded (and sent after the next start).
+    stops.push(() => webhookDispatcher.stop());
     logger.info(
       { broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency },
       "worker started",

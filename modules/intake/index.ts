@@ -1,5 +1,4 @@
 export { createIntakeService, type IntakeService, type CreatePaymentResult, type IntakeDeps } from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
 export { idempotencyKeys } from "./schema";
-export { MAX_BODY_BYTES } from "./body";
-export { validatePaymentRequest, type FieldError, type ValidPaymentRequest } from "./validation";
+export { currencyExponent, validatePaymentRequest, type FieldError, type ValidPaymentRequest } from "./validation";

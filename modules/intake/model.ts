@@ -1,4 +1,5 @@
 import { type DocumentDecoration, t } from "elysia";
+import { problemResponse } from "../http";
 
 /** OpenAPI documentation of the intake API (validation itself is done by ./validation, which reports every error at once). */
 
@@ -63,38 +64,7 @@ export const PaymentSchema = t.Object(
   { description: "A payment. The full card number and the CVC are never returned." },
 );
 
-export const ProblemSchema = t.Object(
-  {
-    type: t.String(),
-    title: t.String(),
-    status: t.Integer(),
-    detail: t.String(),
-    code: t.String(),
-    errors: t.Optional(t.Array(t.Object({ field: t.String(), code: t.String(), message: t.String() }))),
-    requestId: t.Optional(t.String()),
-  },
-  {
-    description: "RFC 9457 problem details",
-    examples: [
-      {
-        type: "/errors/validation",
-        title: "Invalid payment request",
-        status: 422,
-        detail: "2 fields are invalid",
-        code: "validation",
-        errors: [
-          { field: "card.number", code: "luhn_check_failed", message: "card number fails the Luhn check" },
-          { field: "amount", code: "amount_too_small", message: "amount must be at least 1" },
-        ],
-      },
-    ],
-  },
-);
-
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: ProblemSchema } },
-});
+const problem = problemResponse;
 
 export const commonProblems = {
   401: problem("Missing or unknown API key"),

@@ -1,8 +1,7 @@
 import { Elysia } from "elysia";
 import { PAYMENT_STATUSES, type PaymentStatus } from "../payments";
-import { readJsonBody } from "./body";
 import { docs } from "./model";
-import { type MerchantGuard, Problem, requestIdOf } from "../http";
+import { type MerchantGuard, Problem, readJsonBody, requestIdOf } from "../http";
 import type { IntakeService } from "./service";
 import type { FieldError } from "./validation";
 

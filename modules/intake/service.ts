@@ -24,7 +24,7 @@ export interface IntakeDeps {
   vault: CardVault;
   gatewayName: string;
   now?: () => Date;
-  onCreated?: (payment: Payment) => void;
+  onCreated?: (payment: Payment, requestId: string) => void;
   /** Group-commit settings of the intake writer. */
   batching?: { maxBatch: number; maxConcurrentWrites: number };
 }
@@ -100,7 +100,7 @@ export function createIntakeService(deps: IntakeDeps) {
     }
     if (result.kind !== "written") throw new Error("payment was not written");
     const payment = toPayment(result.row);
-    deps.onCreated?.(payment);
+    deps.onCreated?.(payment, requestId);
     return { kind: "created", payment, statusCode: 202 };
   }
 

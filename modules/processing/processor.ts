@@ -35,10 +35,11 @@ export interface ProcessorDeps {
   leaseMs: number;
   events?: ProcessingEvents;
   /**
-   * Runs inside the transaction that makes a payment final, so whatever it writes (e.g. a
-   * merchant webhook event) exists if and only if the final state does.
+   * Runs inside the transaction that makes payments final, with every payment that transaction
+   * made final, so whatever it writes (e.g. merchant webhook events) exists if and only if the
+   * final states do.
    */
-  onFinalInTransaction?: (tx: Executor, payment: PaymentRow) => Promise<void>;
+  onFinalInTransaction?: (tx: Executor, payments: PaymentRow[]) => Promise<void>;
   /** Group-commit settings for claims and outcomes. */
   batching?: { maxBatch: number; maxConcurrent: number };
 }
@@ -111,10 +112,9 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
         ];
         for (const w of finals) {
           const row = finalById.get(w.payment.id);
-          if (!row) continue;
-          if (w.deadLetter) follow.push(enqueueDeadLetter(tx, { paymentId: row.id, attempts: row.attempts, ...w.deadLetter }));
-          if (onFinalInTransaction) follow.push(onFinalInTransaction(tx, row));
+          if (row && w.deadLetter) follow.push(enqueueDeadLetter(tx, { paymentId: row.id, attempts: row.attempts, ...w.deadLetter }));
         }
+        if (onFinalInTransaction && finalized.length > 0) follow.push(onFinalInTransaction(tx, finalized));
         await Promise.all(follow);
         return writes.map((w) => (w.kind === "final" ? finalById.get(w.payment.id) : released.has(w.payment.id)));
       }),

@@ -118,4 +118,16 @@ describe("BROKER=kafka end to end: separate api and worker processes", () => {
     const final = await waitForFinal(api.url, [id], { timeoutMs: 60_000 });
     expect(final.get(id)).toMatchObject({ status: "FAILED", failureCode: "gateway_unavailable", attempts: 12 });
   }, 90_000);
+
+  it("carries the request id from the HTTP request through Kafka to the worker's log lines", async () => {
+    const traceId = `trace-${Date.now()}`;
+    const res = await client(api.url).post(paymentBody(CARDS.visa), { "x-request-id": traceId });
+    expect(res.headers.get("x-request-id")).toBe(traceId);
+    const { id } = (await res.json()) as { id: string };
+    await waitForFinal(api.url, [id]);
+    const accepted = api.output().split("\n").find((line) => line.includes(traceId));
+    expect(accepted).toContain(id);
+    const workerLines = workers.flatMap((w) => w.output().split("\n")).filter((line) => line.includes(traceId));
+    expect(workerLines.some((line) => line.includes(id) && line.includes("payment completed"))).toBe(true);
+  }, 60_000);
 });

@@ -1,0 +1,247 @@
+import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { type OutboxBacklog, outboxBacklog } from "../broker";
+import { type Executor, queryRows } from "../database";
+import { type PaymentStatus, payments } from "../payments";
+
+export const WINDOW_SECONDS = 300;
+export const BUCKET_SECONDS = 10;
+const BUCKETS = WINDOW_SECONDS / BUCKET_SECONDS;
+const RECENT_LIMIT = 20;
+
+/**
+ * The window queries only look at payments created in the last 15 minutes: payment ids are
+ * time-ordered, so this bound turns "finished in the last 5 minutes" into a range scan of the
+ * (merchant_id, id) index instead of a scan of every payment the merchant ever made
+ * (completed_at has no index). A payment that took longer than 10 minutes to finish is left
+ * out of the window's counts and charts; it still shows in the recent list.
+ */
+const CREATED_HORIZON_MS = 15 * 60_000;
+
+export interface ThroughputBucket {
+  /** Start of the bucket, ISO-8601; buckets are aligned to multiples of BUCKET_SECONDS. */
+  start: string;
+  completed: number;
+  failed: number;
+  /** Payments finalized per second in the bucket (the current bucket: per second elapsed so far). */
+  perSecond: number;
+  /** POST → final latency percentiles of the payments finalized in the bucket; null when there were none. */
+  p50Ms: number | null;
+  p95Ms: number | null;
+}
+
+export interface RecentPayment {
+  id: string;
+  status: PaymentStatus;
+  amount: number;
+  currency: string;
+  /** Decimal places of the currency's minor unit, so the page can show 1999 USD as 19.99 and 500 JPY as 500. */
+  exponent: number;
+  failureCode: string | null;
+  brand: string;
+  last4: string;
+  createdAt: string;
+  completedAt: string | null;
+}
+
+export interface DashboardSnapshot {
+  merchantId: string;
+  /** The database's clock when the snapshot was taken; ages on the page are measured against it. */
+  generatedAt: string;
+  windowSeconds: number;
+  bucketSeconds: number;
+  /**
+   * PENDING and PROCESSING: every payment in flight now. COMPLETED and FAILED: payments finalized
+   * in the window; all-time totals would cost a scan of every payment the merchant ever made, each second.
+   */
+  counts: Record<PaymentStatus, number>;
+  /** Throughput over the last minute, and the POST → final latency of the payments finalized in the window. */
+  window: { perSecondLastMinute: number; p50Ms: number | null; p95Ms: number | null };
+  /** Oldest first, one per bucket, always WINDOW_SECONDS / BUCKET_SECONDS of them. */
+  series: ThroughputBucket[];
+  /** Failure codes of the payments that failed in the window, most frequent first. */
+  failureCodes: { code: string; count: number }[];
+  /** The merchant's newest payments, newest first. */
+  recent: RecentPayment[];
+  /** The outbox of the whole service (not per merchant): rows waiting for a worker or the relay. */
+  backlog: OutboxBacklog;
+}
+
+export type CurrencyExponent = (currency: string) => number | undefined;
+
+const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
+
+/** The smallest payment id that can have been made at `ms` (ids are `pay_` + 10 base32 time digits + 16 random ones). */
+export function paymentIdFloor(ms: number): string {
+  let time = "";
+  let t = Math.max(0, Math.floor(ms));
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[t % 32] + time;
+    t = Math.floor(t / 32);
+  }
+  return `pay_${time}${"0".repeat(16)}`;
+}
+
+const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
+
+async function countInFlight(db: Executor, merchantId: string): Promise<{ PENDING: number; PROCESSING: number }> {
+  // Reads only the in-flight entries of the (merchant_id, status, id) index: few, however old the merchant.
+  const rows = await db
+    .select({ status: payments.status, count: sql<number>`count(*)::int` })
+    .from(payments)
+    .where(and(eq(payments.merchantId, merchantId), inArray(payments.status, ["PENDING", "PROCESSING"])))
+    .groupBy(payments.status);
+  const count = (status: PaymentStatus) => Number(rows.find((r) => r.status === status)?.count ?? 0);
+  return { PENDING: count("PENDING"), PROCESSING: count("PROCESSING") };
+}
+
+type WindowRow = {
+  db_now: number;
+  window_start: number;
+  bucket_rolled_up: number;
+  code_rolled_up: number;
+  bucket: number | string | null;
+  failure_code: string | null;
+  completed: number;
+  failed: number;
+  p50: number | null;
+  p95: number | null;
+};
+
+/**
+ * One pass over the payments finalized in the window, grouped three ways at once: per bucket
+ * (the charts), per failure code (the breakdown) and overall (the headline numbers).
+ */
+async function finalizedInWindow(db: Executor, merchantId: string, createdSince: string) {
+  const rows = await queryRows<WindowRow>(
+    db,
+    sql`
+      with bounds as (
+        select now() as db_now,
+               to_timestamp((floor(extract(epoch from now()) / ${BUCKET_SECONDS}) - ${BUCKETS - 1}) * ${BUCKET_SECONDS}) as window_start
+      ),
+      finalized as (
+        select floor(extract(epoch from ${payments.completedAt}) / ${BUCKET_SECONDS})::bigint * ${BUCKET_SECONDS} as bucket,
+               ${payments.failureCode} as failure_code,
+               ${payments.status} as status,
+               (extract(epoch from ${payments.completedAt} - ${payments.createdAt}) * 1000)::float8 as latency_ms
+        from ${payments}, bounds
+        where ${payments.merchantId} = ${merchantId}
+          and ${payments.id} >= ${createdSince}
+          and ${payments.completedAt} >= bounds.window_start
+      )
+      select extract(epoch from (select db_now from bounds))::float8 as db_now,
+             extract(epoch from (select window_start from bounds))::float8 as window_start,
+             grouping(bucket) as bucket_rolled_up,
+             grouping(failure_code) as code_rolled_up,
+             bucket,
+             failure_code,
+             count(*) filter (where status = 'COMPLETED')::int as completed,
+             count(*) filter (where status = 'FAILED')::int as failed,
+             percentile_cont(0.5) within group (order by latency_ms) as p50,
+             percentile_cont(0.95) within group (order by latency_ms) as p95
+      from finalized
+      group by grouping sets ((bucket), (failure_code), ())
+    `,
+  );
+  // The empty grouping set always yields a row, so there is one even when nothing finished.
+  const total = rows.find((r) => Number(r.bucket_rolled_up) === 1 && Number(r.code_rolled_up) === 1);
+  if (!total) throw new Error("the window query returned no total row");
+  const nowSeconds = Number(total.db_now);
+  const windowStart = Number(total.window_start);
+
+  const byBucket = new Map(
+    rows.filter((r) => Number(r.bucket_rolled_up) === 0 && Number(r.code_rolled_up) === 1).map((r) => [Number(r.bucket), r]),
+  );
+  const series: ThroughputBucket[] = [];
+  for (let i = 0; i < BUCKETS; i++) {
+    const start = windowStart + i * BUCKET_SECONDS;
+    const row = byBucket.get(start);
+    const completed = Number(row?.completed ?? 0);
+    const failed = Number(row?.failed ?? 0);
+    const elapsed = Math.min(BUCKET_SECONDS, Math.max(1, nowSeconds - start));
+    series.push({
+      start: new Date(start * 1000).toISOString(),
+      completed,
+      failed,
+      perSecond: Math.round(((completed + failed) / elapsed) * 100) / 100,
+      p50Ms: roundMs(row?.p50),
+      p95Ms: roundMs(row?.p95),
+    });
+  }
+
+  const lastMinute = series.slice(-60 / BUCKET_SECONDS);
+  const lastMinuteSeconds = Math.max(1, nowSeconds - (windowStart + (BUCKETS - lastMinute.length) * BUCKET_SECONDS));
+  const lastMinuteCount = lastMinute.reduce((sum, b) => sum + b.completed + b.failed, 0);
+
+  const failureCodes = rows
+    .filter((r) => Number(r.code_rolled_up) === 0 && Number(r.bucket_rolled_up) === 1 && r.failure_code !== null)
+    .map((r) => ({ code: String(r.failure_code), count: Number(r.failed) }))
+    .sort((a, b) => b.count - a.count || a.code.localeCompare(b.code));
+
+  return {
+    generatedAt: new Date(nowSeconds * 1000).toISOString(),
+    completed: Number(total.completed),
+    failed: Number(total.failed),
+    window: {
+      perSecondLastMinute: Math.round((lastMinuteCount / lastMinuteSeconds) * 100) / 100,
+      p50Ms: roundMs(total.p50),
+      p95Ms: roundMs(total.p95),
+    },
+    series,
+    failureCodes,
+  };
+}
+
+async function recentPayments(db: Executor, merchantId: string, currencyExponent: CurrencyExponent): Promise<RecentPayment[]> {
+  const rows = await db
+    .select({
+      id: payments.id,
+      status: payments.status,
+      amount: payments.amount,
+      currency: payments.currency,
+      failureCode: payments.failureCode,
+      brand: payments.cardBrand,
+      last4: payments.cardLast4,
+      createdAt: payments.createdAt,
+      completedAt: payments.completedAt,
+    })
+    .from(payments)
+    .where(eq(payments.merchantId, merchantId))
+    .orderBy(desc(payments.id))
+    .limit(RECENT_LIMIT);
+  return rows.map((row) => ({
+    ...row,
+    // Intake accepts only currencies it knows the exponent of; 2 covers a row written before a code was withdrawn.
+    exponent: currencyExponent(row.currency) ?? 2,
+    createdAt: row.createdAt.toISOString(),
+    completedAt: row.completedAt ? row.completedAt.toISOString() : null,
+  }));
+}
+
+/** Everything the dashboard shows for one merchant, from four queries whose cost does not grow with the merchant's history. */
+export async function loadDashboardSnapshot(
+  db: Executor,
+  merchantId: string,
+  currencyExponent: CurrencyExponent,
+  backlog?: Promise<OutboxBacklog>,
+): Promise<DashboardSnapshot> {
+  const createdSince = paymentIdFloor(Date.now() - CREATED_HORIZON_MS);
+  const [inFlight, window, recent, outbox] = await Promise.all([
+    countInFlight(db, merchantId),
+    finalizedInWindow(db, merchantId, createdSince),
+    recentPayments(db, merchantId, currencyExponent),
+    backlog ?? outboxBacklog(db),
+  ]);
+  return {
+    merchantId,
+    generatedAt: window.generatedAt,
+    windowSeconds: WINDOW_SECONDS,
+    bucketSeconds: BUCKET_SECONDS,
+    counts: { ...inFlight, COMPLETED: window.completed, FAILED: window.failed },
+    window: window.window,
+    series: window.series,
+    failureCodes: window.failureCodes,
+    recent,
+    backlog: outbox,
+  };
+}

@@ -1,0 +1,203 @@
+import type { Database } from "../database";
+import { type ClaimedDelivery, abandonDelivery, claimDueDeliveries, recordAttempt } from "./repository";
+import type { WebhookSecretBox } from "./secret-box";
+import { signWebhookPayload } from "./signing";
+
+export interface WebhookLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export type WebhookFetch = (url: string, init: RequestInit) => Promise<Response>;
+
+export interface WebhookDispatcherOptions {
+  /** Seals and opens the endpoints' signing secrets. */
+  secrets: WebhookSecretBox;
+  /** How long an idle dispatcher waits before looking for due deliveries again. */
+  pollIntervalMs: number;
+  /** How long a claimed delivery stays with this dispatcher; must outlast an attempt (timeoutMs). */
+  leaseMs: number;
+  /** Delay before the second attempt; it doubles per attempt up to an hour. */
+  retryBaseMs: number;
+  /** No attempt starts later than this after the event; the delivery is then `failed`. */
+  maxAgeMs: number;
+  /** Per attempt, from sending the request to its response headers. */
+  timeoutMs: number;
+  /** Attempts in flight at once. */
+  concurrency?: number;
+  fetch?: WebhookFetch;
+}
+
+const MAX_RETRY_DELAY_MS = 60 * 60 * 1000;
+const USER_AGENT = "paystream-webhooks/1";
+
+/**
+ * Delay after the `attempt`-th failed attempt: base · 2^(attempt-1), at most an hour, less up to
+ * 20 % at random so the retries of many events that failed together (an endpoint outage) spread
+ * out instead of arriving at the recovered endpoint all at once.
+ */
+export function webhookRetryDelayMs(baseMs: number, attempt: number, random: () => number = Math.random): number {
+  const nominal = Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
+  return Math.round(nominal * (0.8 + 0.2 * random()));
+}
+
+function describeError(error: unknown, timeoutMs: number): string {
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError"))
+    return `timed out after ${timeoutMs} ms`;
+  const code = (error as { code?: unknown })?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof code === "string" && !message.startsWith(code) ? `${code}: ${message}` : message;
+}
+
+/**
+ * Delivers webhook events at least once: claims due deliveries from the table, POSTs each signed
+ * event to its merchant's endpoint, and records every attempt. A 2xx answer delivers; anything
+ * else (another status, a redirect, a timeout, a refused connection) is retried with backoff
+ * until `maxAgeMs` after the event, then the delivery is `failed`. Receivers deduplicate by the
+ * event id: a dispatcher that dies after the POST but before recording it sends the event again.
+ */
+export function createWebhookDispatcher(db: Database, logger: WebhookLogger, options: WebhookDispatcherOptions) {
+  if (options.leaseMs <= options.timeoutMs) throw new Error("the webhook lease must be longer than the attempt timeout");
+  const concurrency = options.concurrency ?? 16;
+  const send: WebhookFetch = options.fetch ?? ((url, init) => fetch(url, init));
+  const inFlight = new Set<Promise<void>>();
+  let running = false;
+  let loop: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+
+  async function post(delivery: ClaimedDelivery, url: string, secret: string): Promise<{ statusCode: number | null; error: string | null }> {
+    try {
+      const response = await send(url, {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          "user-agent": USER_AGENT,
+          "paystream-event-id": delivery.eventId,
+          "paystream-event-type": delivery.type,
+          "paystream-signature": signWebhookPayload(delivery.body, secret, Math.floor(Date.now() / 1000)),
+        },
+        body: delivery.body,
+        // A redirect is an answer, not a delivery: following it would send the event to a URL the merchant never registered.
+        redirect: "manual",
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+      // Only the status matters; drop the body so the connection is freed.
+      await response.body?.cancel().catch(() => {});
+      return { statusCode: response.status, error: null };
+    } catch (error) {
+      return { statusCode: null, error: describeError(error, options.timeoutMs) };
+    }
+  }
+
+  async function attempt(delivery: ClaimedDelivery): Promise<void> {
+    const log = { eventId: delivery.eventId, merchantId: delivery.merchantId, attempt: delivery.attempt };
+    if (!delivery.endpoint) {
+      await abandonDelivery(db, delivery.eventId, delivery.attempt, "the webhook endpoint was deleted");
+      logger.info(log, "webhook endpoint deleted; delivery abandoned");
+      return;
+    }
+    const { url } = delivery.endpoint;
+    const attemptedAt = new Date();
+    const started = performance.now();
+    let result: { statusCode: number | null; error: string | null };
+    try {
+      result = await post(delivery, url, options.secrets.open(delivery.endpoint.secret));
+    } catch (error) {
+      // The secret cannot be opened (the master key changed): nothing can be signed until the merchant rotates it.
+      logger.error({ ...log, err: error }, "cannot open the webhook signing secret");
+      result = { statusCode: null, error: "the signing secret cannot be decrypted; rotate it with PUT /v1/webhook-endpoint" };
+    }
+    const durationMs = Math.round(performance.now() - started);
+    const delivered = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
+    const delayMs = webhookRetryDelayMs(options.retryBaseMs, delivery.attempt);
+    const status = await recordAttempt(
+      db,
+      { eventId: delivery.eventId, attempt: delivery.attempt, url, attemptedAt, ...result, durationMs },
+      delivered ? { kind: "delivered" } : { kind: "retry", delayMs, maxAgeMs: options.maxAgeMs },
+    );
+    const outcome = { ...log, statusCode: result.statusCode, error: result.error, durationMs };
+    if (status === undefined) logger.warn(outcome, "webhook attempt finished after its lease; outcome left to the newer attempt");
+    else if (status === "delivered") logger.debug(outcome, "webhook delivered");
+    else if (status === "failed") logger.warn(outcome, "webhook delivery failed for good: retries exhausted");
+    else logger.info({ ...outcome, retryInMs: delayMs }, "webhook attempt failed; retry scheduled");
+  }
+
+  /** Starts attempts for up to `limit` due deliveries; the returned promises settle when each attempt is recorded. */
+  async function claimAndAttempt(limit: number): Promise<Promise<void>[]> {
+    const claimed = await claimDueDeliveries(db, limit, options.leaseMs);
+    return claimed.map((delivery) => {
+      const task = attempt(delivery)
+        .catch((error) => {
+          // Unrecorded: the lease runs out and the delivery is attempted again (at least once).
+          logger.warn({ err: error, eventId: delivery.eventId }, "could not record a webhook attempt");
+        })
+        .finally(() => {
+          inFlight.delete(task);
+          wake?.();
+        });
+      inFlight.add(task);
+      return task;
+    });
+  }
+
+  function sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+    });
+  }
+
+  async function run(): Promise<void> {
+    let failures = 0;
+    while (running) {
+      const free = concurrency - inFlight.size;
+      if (free <= 0) {
+        await sleep(options.pollIntervalMs);
+        continue;
+      }
+      try {
+        const started = await claimAndAttempt(free);
+        failures = 0;
+        if (started.length < free) await sleep(options.pollIntervalMs);
+      } catch (error) {
+        failures++;
+        // The database is away: back off (capped) instead of spinning, and keep trying.
+        const delay = Math.min(5_000, options.pollIntervalMs * 2 ** Math.min(failures, 6));
+        logger.warn({ err: error, retryInMs: delay }, "could not claim webhook deliveries");
+        await sleep(delay);
+      }
+    }
+  }
+
+  return {
+    /** One round for tests: claims what is due, attempts it, and returns how many attempts were made. */
+    async dispatchOnce(): Promise<number> {
+      const started = await claimAndAttempt(concurrency);
+      await Promise.all(started);
+      return started.length;
+    },
+    start(): void {
+      if (running) return;
+      running = true;
+      loop = run();
+    },
+    /** Takes no new deliveries and waits for the attempts in flight to be recorded. */
+    async stop(): Promise<void> {
+      running = false;
+      wake?.();
+      await loop;
+      await Promise.all(inFlight);
+    },
+  };
+}
+
+export type WebhookDispatcher = ReturnType<typeof createWebhookDispatcher>;

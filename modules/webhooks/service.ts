@@ -1,0 +1,119 @@
+import type { Database } from "../database";
+import type { FieldError } from "../http";
+import { checkEndpointUrl } from "./endpoint-url";
+import type { WebhookEvent } from "./events";
+import {
+  deleteEndpoint,
+  type EventListQuery,
+  type EventWithDelivery,
+  findEndpoint,
+  listDeliveryAttempts,
+  listEvents,
+  upsertEndpoint,
+} from "./repository";
+import type { DeliveryStatus } from "./schema";
+import type { WebhookSecretBox } from "./secret-box";
+import { newWebhookSecret } from "./signing";
+
+export interface WebhookServiceDeps {
+  db: Database;
+  secrets: WebhookSecretBox;
+  /** Loopback endpoint URLs (local receivers) are accepted only outside production. */
+  allowLoopback: boolean;
+}
+
+export interface WebhookEndpointView {
+  url: string;
+  createdAt: string;
+}
+
+export interface WebhookEventView extends WebhookEvent {
+  paymentId: string;
+  delivery: {
+    status: DeliveryStatus;
+    attempts: number;
+    nextAttemptAt: string | null;
+    lastStatusCode: number | null;
+    lastError: string | null;
+    deliveredAt: string | null;
+  };
+}
+
+export interface DeliveryAttemptView {
+  attempt: number;
+  attemptedAt: string;
+  url: string;
+  statusCode: number | null;
+  error: string | null;
+  durationMs: number;
+}
+
+export type RegisterEndpointResult =
+  | { kind: "registered"; endpoint: WebhookEndpointView & { secret: string } }
+  | { kind: "invalid"; errors: FieldError[] };
+
+function toEventView(row: EventWithDelivery): WebhookEventView {
+  const event = JSON.parse(row.body) as WebhookEvent;
+  return {
+    id: row.id,
+    type: row.type,
+    createdAt: row.createdAt.toISOString(),
+    paymentId: row.paymentId,
+    data: event.data,
+    delivery: {
+      status: row.status,
+      attempts: row.attempts,
+      nextAttemptAt: row.status === "pending" ? row.nextAttemptAt.toISOString() : null,
+      lastStatusCode: row.lastStatusCode,
+      lastError: row.lastError,
+      deliveredAt: row.deliveredAt ? row.deliveredAt.toISOString() : null,
+    },
+  };
+}
+
+/** The merchant-facing side of webhooks: the endpoint, its secret, and what was sent to it. */
+export function createWebhookService(deps: WebhookServiceDeps) {
+  const { db, secrets, allowLoopback } = deps;
+
+  return {
+    /** Creates the endpoint or replaces its URL; either way a new secret, returned only here. */
+    async registerEndpoint(merchantId: string, body: unknown): Promise<RegisterEndpointResult> {
+      const checked = checkEndpointUrl(body, allowLoopback);
+      if (!checked.ok) return { kind: "invalid", errors: checked.errors };
+      const secret = newWebhookSecret();
+      const row = await upsertEndpoint(db, { merchantId, url: checked.url, secret: secrets.seal(secret) });
+      return { kind: "registered", endpoint: { url: row.url, secret, createdAt: row.createdAt.toISOString() } };
+    },
+
+    async getEndpoint(merchantId: string): Promise<WebhookEndpointView | undefined> {
+      const row = await findEndpoint(db, merchantId);
+      return row ? { url: row.url, createdAt: row.createdAt.toISOString() } : undefined;
+    },
+
+    /** False when there was no endpoint. Pending deliveries are given up with it. */
+    deleteEndpoint: (merchantId: string): Promise<boolean> => deleteEndpoint(db, merchantId),
+
+    async listEvents(merchantId: string, query: EventListQuery): Promise<{ data: WebhookEventView[]; hasMore: boolean }> {
+      const { rows, hasMore } = await listEvents(db, merchantId, query);
+      return { data: rows.map(toEventView), hasMore };
+    },
+
+    /** undefined when the event does not exist or belongs to another merchant. */
+    async listDeliveryAttempts(merchantId: string, eventId: string): Promise<{ data: DeliveryAttemptView[] } | undefined> {
+      const rows = await listDeliveryAttempts(db, merchantId, eventId);
+      if (!rows) return undefined;
+      return {
+        data: rows.map((r) => ({
+          attempt: r.attempt,
+          attemptedAt: r.attemptedAt.toISOString(),
+          url: r.url,
+          statusCode: r.statusCode,
+          error: r.error,
+          durationMs: r.durationMs,
+        })),
+      };
+    },
+  };
+}
+
+export type WebhookService = ReturnType<typeof createWebhookService>;

@@ -1,0 +1,627 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { eq, sql } from "drizzle-orm";
+import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
+import { createSimulatorGateway } from "../../modules/gateways";
+import { createMerchantGuard } from "../../modules/http";
+import { createIntakeService } from "../../modules/intake";
+import { findPaymentById, type PaymentRow, toPayment } from "../../modules/payments";
+import { createPaymentProcessor } from "../../modules/processing";
+import { CardVault } from "../../modules/vault";
+import {
+  createWebhookDispatcher,
+  createWebhookService,
+  enqueuePaymentEvent,
+  enqueuePaymentEvents,
+  verifyWebhookSignature,
+  type WebhookDispatcherOptions,
+  type WebhookFetch,
+  WebhookSecretBox,
+  type WebhookService,
+  webhookDeliveries,
+  webhookEndpoints,
+  webhookEvents,
+  webhookRoutes,
+} from "../../modules/webhooks";
+import { createHttpApp } from "../../src/http";
+import { createLogger } from "../../src/logger";
+import { createMetrics } from "../../src/metrics";
+import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
+import { silentLogger } from "../support/harness";
+import { CARDS, paymentBody } from "../support/payments";
+
+/** What a merchant's receiver saw: every request, whether its signature verified, and redeliveries of events it had already accepted. */
+function startReceiver(answer: (n: number) => Response | Promise<Response> = () => new Response("ok")) {
+  const received: { eventId: string; type: string | null; headers: Headers; body: string; signatureOk: boolean }[] = [];
+  const accepted = new Set<string>();
+  const state = { secret: "", duplicates: 0 };
+  const server = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    async fetch(request) {
+      const body = await request.text();
+      const eventId = request.headers.get("paystream-event-id") ?? "";
+      const signatureOk = verifyWebhookSignature(body, request.headers.get("paystream-signature"), state.secret).ok;
+      received.push({ eventId, type: request.headers.get("paystream-event-type"), headers: request.headers, body, signatureOk });
+      const response = await answer(received.length);
+      if (response.ok) {
+        if (accepted.has(eventId)) state.duplicates++;
+        accepted.add(eventId);
+      }
+      return response;
+    },
+  });
+  return {
+    url: `http://127.0.0.1:${server.port}/hooks`,
+    received,
+    state,
+    stop: () => server.stop(true),
+  };
+}
+
+async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await Bun.sleep(20);
+  }
+}
+
+/** A port nothing listens on. */
+function closedPort(): number {
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+  const port = server.port ?? 0;
+  server.stop(true);
+  return port;
+}
+
+const KEY_A = "sk_test_webhooks_merchant_a";
+const KEY_B = "sk_test_webhooks_merchant_b";
+
+for (const backend of BACKENDS) {
+  describe(`webhooks [${backend}]`, () => {
+    let database: TestDatabase;
+    let service: WebhookService;
+    let pay: (merchantId: string, card?: string) => Promise<PaymentRow>;
+    const secrets = new WebhookSecretBox(Buffer.alloc(32, 3));
+    const dispatcher = (options: Partial<WebhookDispatcherOptions> = {}) =>
+      createWebhookDispatcher(database.db, silentLogger, {
+        secrets,
+        pollIntervalMs: 20,
+        leaseMs: 2_000,
+        retryBaseMs: 50,
+        maxAgeMs: 60_000,
+        timeoutMs: 500,
+        ...options,
+      });
+    const register = async (merchantId: string, url: string) => {
+      const result = await service.registerEndpoint(merchantId, { url });
+      if (result.kind !== "registered") throw new Error(JSON.stringify(result));
+      return result.endpoint.secret;
+    };
+    const eventsOf = async (merchantId: string) => (await service.listEvents(merchantId, { limit: 100 })).data;
+    const attemptsOf = async (merchantId: string, eventId: string) =>
+      (await service.listDeliveryAttempts(merchantId, eventId))?.data ?? [];
+
+    beforeAll(async () => {
+      database = await createTestDatabase(backend);
+      service = createWebhookService({ db: database.db, secrets, allowLoopback: true });
+      const vault = new CardVault([Buffer.alloc(32, 1)]);
+      const intake = createIntakeService({ db: database.db, vault, gatewayName: "simulator" });
+      // Wired as src/service.ts wires it: the event is written by the transaction that makes the payment final.
+      const processPayment = createPaymentProcessor({
+        db: database.db,
+        gateway: createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 }),
+        vault,
+        logger: silentLogger,
+        retry: { maxAttempts: 1, baseMs: 10, maxMs: 20 },
+        leaseMs: 30_000,
+        onFinalInTransaction: enqueuePaymentEvents,
+      });
+      pay = async (merchantId, card = CARDS.visa) => {
+        const created = await intake.createPayment({ merchantId, body: paymentBody(card), idempotencyKey: undefined, requestId: "req_test" });
+        if (created.kind !== "created") throw new Error(JSON.stringify(created));
+        await processPayment({ paymentId: created.payment.id, requestId: "req_test" });
+        const row = await findPaymentById(database.db, created.payment.id);
+        if (!row) throw new Error("payment vanished");
+        return row;
+      };
+    });
+    afterAll(async () => {
+      await database.drop();
+    });
+    // Dispatchers claim every due delivery in the table: each test starts from an empty one.
+    beforeEach(async () => {
+      await database.db.execute(sql`truncate webhook_events, webhook_endpoints cascade`);
+    });
+
+    it("writes no event when the merchant has no webhook endpoint", async () => {
+      const payment = await pay("m-none");
+      expect(payment.status).toBe("COMPLETED");
+      expect(await database.db.select().from(webhookEvents)).toHaveLength(0);
+      expect(await database.db.select().from(webhookDeliveries)).toHaveLength(0);
+    });
+
+    it("records payment.completed and payment.failed with the public payment object and a pending delivery", async () => {
+      await register("m-events", "https://merchant.example.com/hooks");
+      const completed = await pay("m-events", CARDS.visa);
+      const failed = await pay("m-events", CARDS.declined);
+      const events = await eventsOf("m-events");
+      expect(events.map((e) => [e.type, e.paymentId])).toEqual([
+        ["payment.failed", failed.id],
+        ["payment.completed", completed.id],
+      ]);
+      for (const [event, payment] of [
+        [events[1]!, completed],
+        [events[0]!, failed],
+      ] as const) {
+        expect(event.id).toMatch(/^evt_[0-9a-z]{26}$/);
+        expect(event.data.payment).toEqual(toPayment(payment));
+        expect(event.createdAt).toBe(payment.completedAt!.toISOString());
+        expect(event.delivery).toMatchObject({ status: "pending", attempts: 0, lastStatusCode: null, deliveredAt: null });
+      }
+      expect(events[0]!.data.payment.failureCode).toBe("card_declined");
+    });
+
+    it("is written with the transaction that makes the payment final or not at all, and once per payment however often it runs", async () => {
+      await register("m-atomic", "https://merchant.example.com/hooks");
+      const payment = await pay("m-atomic");
+      await database.db.execute(sql`truncate webhook_events cascade`);
+      await expect(
+        database.db.transaction(async (tx) => {
+          await enqueuePaymentEvent(tx, payment);
+          throw new Error("the final update rolled back");
+        }),
+      ).rejects.toThrow("the final update rolled back");
+      expect(await database.db.select().from(webhookEvents)).toHaveLength(0);
+      await enqueuePaymentEvent(database.db, payment);
+      await enqueuePaymentEvent(database.db, payment);
+      expect(await database.db.select().from(webhookEvents)).toHaveLength(1);
+      expect(await database.db.select().from(webhookDeliveries)).toHaveLength(1);
+    });
+
+    it("refuses to record an event for a payment that is not final", async () => {
+      const payment = await pay("m-final");
+      await expect(enqueuePaymentEvent(database.db, { ...payment, status: "PROCESSING", completedAt: null })).rejects.toThrow(/not final/);
+    });
+
+    it("keeps the signing secret sealed in the database", async () => {
+      const secret = await register("m-sealed", "https://merchant.example.com/hooks");
+      expect(secret).toMatch(/^whsec_[A-Za-z0-9_-]{43}$/);
+      const [row] = await database.db.select().from(webhookEndpoints).where(eq(webhookEndpoints.merchantId, "m-sealed"));
+      expect(JSON.stringify(row)).not.toContain(secret.slice("whsec_".length));
+      expect(secrets.open({ keyId: row!.secretKeyId, sealed: row!.sealedSecret })).toBe(secret);
+    });
+
+    it("delivers a signed event: the documented headers, the exact event body, a signature that verifies with the secret", async () => {
+      const receiver = startReceiver();
+      try {
+        receiver.state.secret = await register("m-deliver", receiver.url);
+        const payment = await pay("m-deliver");
+        expect(await dispatcher().dispatchOnce()).toBe(1);
+
+        expect(receiver.received).toHaveLength(1);
+        const request = receiver.received[0]!;
+        expect(request.signatureOk).toBe(true);
+        expect(request.headers.get("content-type")).toBe("application/json");
+        expect(request.headers.get("user-agent")).toBe("paystream-webhooks/1");
+        expect(request.headers.get("paystream-signature")).toMatch(/^t=\d+,v1=[0-9a-f]{64}$/);
+        const [event] = await eventsOf("m-deliver");
+        expect(request.eventId).toBe(event!.id);
+        expect(request.type).toBe("payment.completed");
+        expect(JSON.parse(request.body)).toEqual({
+          id: event!.id,
+          type: "payment.completed",
+          createdAt: payment.completedAt!.toISOString(),
+          data: { payment: toPayment(payment) },
+        });
+        expect(event!.delivery).toMatchObject({ status: "delivered", attempts: 1, lastStatusCode: 200, nextAttemptAt: null });
+        expect(event!.delivery.deliveredAt).not.toBeNull();
+        const log = await attemptsOf("m-deliver", event!.id);
+        expect(log).toEqual([
+          { attempt: 1, attemptedAt: expect.any(String), url: receiver.url, statusCode: 200, error: null, durationMs: expect.any(Number) },
+        ]);
+        // Delivered is final: nothing is due any more.
+        expect(await dispatcher().dispatchOnce()).toBe(0);
+      } finally {
+        receiver.stop();
+      }
+    });
+
+    it("retries 5xx answers and timeouts with growing backoff until a 2xx, logging every attempt", async () => {
+      const timeoutMs = 300;
+      const receiver = startReceiver(async (n) => {
+        if (n === 1) return new Response("boom", { status: 500 });
+        if (n === 2) {
+          // Answers, but only after the dispatcher stopped waiting.
+          await Bun.sleep(timeoutMs + 200);
+          return new Response("late");
+        }
+        if (n === 3) return new Response("busy", { status: 503 });
+        return new Response("ok");
+      });
+      const worker = dispatcher({ retryBaseMs: 100, timeoutMs });
+      try {
+        receiver.state.secret = await register("m-retry", receiver.url);
+        await pay("m-retry");
+        worker.start();
+        await waitFor(async () => (await eventsOf("m-retry"))[0]?.delivery.status === "delivered");
+        const [event] = await eventsOf("m-retry");
+        const log = await attemptsOf("m-retry", event!.id);
+        expect(log.map((a) => [a.attempt, a.statusCode])).toEqual([
+          [1, 500],
+          [2, null],
+          [3, 503],
+          [4, 200],
+        ]);
+        expect(log[1]!.error).toBe(`timed out after ${timeoutMs} ms`);
+        expect(log[1]!.durationMs).toBeGreaterThanOrEqual(timeoutMs - 5);
+        // The wait after attempt n is at least 80 % of 100 ms · 2^(n-1).
+        for (let n = 1; n < log.length; n++) {
+          const finished = Date.parse(log[n - 1]!.attemptedAt) + log[n - 1]!.durationMs;
+          expect(Date.parse(log[n]!.attemptedAt) - finished).toBeGreaterThanOrEqual(0.8 * 100 * 2 ** (n - 1) - 5);
+        }
+        expect(event!.delivery).toMatchObject({ status: "delivered", attempts: 4, lastStatusCode: 200, lastError: null });
+        expect(receiver.received.every((r) => r.signatureOk && r.eventId === event!.id)).toBe(true);
+        // The timed-out attempt did reach the receiver: at-least-once means it must deduplicate by event id.
+        expect(receiver.state.duplicates).toBe(1);
+      } finally {
+        await worker.stop();
+        receiver.stop();
+      }
+    }, 20_000);
+
+    it("records a refused connection as an error and sends the retry to the endpoint's current URL, signed with its current secret", async () => {
+      const receiver = startReceiver();
+      try {
+        const unreachable = `http://127.0.0.1:${closedPort()}/hooks`;
+        await register("m-moved", unreachable);
+        await pay("m-moved");
+        expect(await dispatcher().dispatchOnce()).toBe(1);
+        const [event] = await eventsOf("m-moved");
+        expect(event!.delivery.status).toBe("pending");
+        expect(Date.parse(event!.delivery.nextAttemptAt!)).toBeGreaterThan(Date.now() - 1_000);
+        const [first] = await attemptsOf("m-moved", event!.id);
+        expect(first).toMatchObject({ attempt: 1, url: unreachable, statusCode: null });
+        expect(first!.error).toMatch(/ECONNREFUSED|connect/i);
+
+        // The merchant fixes the URL (which also rotates the secret) before the retry is due.
+        receiver.state.secret = await register("m-moved", receiver.url);
+        await waitFor(async () => (await dispatcher().dispatchOnce()) === 1);
+        expect(receiver.received).toHaveLength(1);
+        expect(receiver.received[0]!.signatureOk).toBe(true);
+        expect((await eventsOf("m-moved"))[0]!.delivery.status).toBe("delivered");
+      } finally {
+        receiver.stop();
+      }
+    });
+
+    it("gives up maxAgeMs after the event: the delivery is failed and never attempted again", async () => {
+      const receiver = startReceiver(() => new Response("down", { status: 503 }));
+      const maxAgeMs = 600;
+      const worker = dispatcher({ retryBaseMs: 100, maxAgeMs });
+      try {
+        await register("m-give-up", receiver.url);
+        await pay("m-give-up");
+        worker.start();
+        await waitFor(async () => (await eventsOf("m-give-up"))[0]?.delivery.status === "failed");
+        await worker.stop();
+        const [event] = await eventsOf("m-give-up");
+        const log = await attemptsOf("m-give-up", event!.id);
+        expect(log.length).toBeGreaterThanOrEqual(2);
+        expect(log.every((a) => a.statusCode === 503)).toBe(true);
+        // No attempt is scheduled past the deadline; one scheduled just before it starts within a poll or two.
+        for (const attempt of log) expect(Date.parse(attempt.attemptedAt)).toBeLessThan(Date.parse(event!.createdAt) + maxAgeMs + 250);
+        expect(event!.delivery).toMatchObject({ status: "failed", attempts: log.length, lastStatusCode: 503, nextAttemptAt: null });
+        const seen = receiver.received.length;
+        await Bun.sleep(300);
+        expect(await dispatcher({ maxAgeMs }).dispatchOnce()).toBe(0);
+        expect(receiver.received).toHaveLength(seen);
+      } finally {
+        await worker.stop();
+        receiver.stop();
+      }
+    });
+
+    it("retakes a delivery whose dispatcher froze mid-attempt once its lease ends; the late outcome cannot overwrite the newer one", async () => {
+      const receiver = startReceiver();
+      let thaw: () => void = () => {};
+      const frozen = new Promise<void>((resolve) => (thaw = resolve));
+      // Sends the request, then hangs before the outcome is recorded: a dispatcher paused or cut off after the POST.
+      const freezingFetch: WebhookFetch = async (url, init) => {
+        const response = await fetch(url, { ...init, signal: null });
+        await frozen;
+        return response;
+      };
+      try {
+        receiver.state.secret = await register("m-lease", receiver.url);
+        await pay("m-lease");
+        const stuck = dispatcher({ leaseMs: 400, timeoutMs: 200, fetch: freezingFetch }).dispatchOnce();
+        await waitFor(() => receiver.received.length === 1);
+        // While the lease lives nobody else may take the delivery.
+        expect(await dispatcher().dispatchOnce()).toBe(0);
+        await Bun.sleep(450);
+        expect(await dispatcher().dispatchOnce()).toBe(1);
+        thaw();
+        expect(await stuck).toBe(1);
+
+        const [event] = await eventsOf("m-lease");
+        expect(event!.delivery).toMatchObject({ status: "delivered", attempts: 2 });
+        expect((await attemptsOf("m-lease", event!.id)).map((a) => [a.attempt, a.statusCode])).toEqual([
+          [1, 200],
+          [2, 200],
+        ]);
+        expect(receiver.received.map((r) => r.eventId)).toEqual([event!.id, event!.id]);
+        expect(receiver.state.duplicates).toBe(1);
+      } finally {
+        thaw();
+        receiver.stop();
+      }
+    });
+
+    it("several dispatchers sharing the table attempt each delivery exactly once", async () => {
+      const receiver = startReceiver();
+      try {
+        receiver.state.secret = await register("m-shared", receiver.url);
+        const payments = [];
+        for (let i = 0; i < 30; i++) payments.push(await pay("m-shared", i % 3 === 0 ? CARDS.declined : CARDS.visa));
+        const workers = [dispatcher({ concurrency: 4 }), dispatcher({ concurrency: 4 }), dispatcher({ concurrency: 4 })];
+        await waitFor(async () => (await Promise.all(workers.map((w) => w.dispatchOnce()))).every((n) => n === 0));
+        expect(receiver.received).toHaveLength(30);
+        expect(new Set(receiver.received.map((r) => r.eventId)).size).toBe(30);
+        expect(receiver.received.every((r) => r.signatureOk)).toBe(true);
+        expect(receiver.state.duplicates).toBe(0);
+        const events = await eventsOf("m-shared");
+        expect(events.every((e) => e.delivery.status === "delivered" && e.delivery.attempts === 1)).toBe(true);
+        expect(events.filter((e) => e.type === "payment.failed")).toHaveLength(10);
+      } finally {
+        receiver.stop();
+      }
+    }, 20_000);
+
+    it("stop() takes no new deliveries and waits for the attempts in flight to be recorded", async () => {
+      const receiver = startReceiver(async () => {
+        await Bun.sleep(300);
+        return new Response("ok");
+      });
+      const worker = dispatcher();
+      try {
+        receiver.state.secret = await register("m-stop", receiver.url);
+        await pay("m-stop");
+        worker.start();
+        await waitFor(() => receiver.received.length === 1);
+        await worker.stop();
+        const [event] = await eventsOf("m-stop");
+        expect(event!.delivery.status).toBe("delivered");
+        expect(await attemptsOf("m-stop", event!.id)).toHaveLength(1);
+        await pay("m-stop");
+        await Bun.sleep(100);
+        expect(receiver.received).toHaveLength(1);
+      } finally {
+        await worker.stop();
+        receiver.stop();
+      }
+    });
+  });
+
+  describe(`webhook API [${backend}]`, () => {
+    let database: TestDatabase;
+    let app: ReturnType<typeof createHttpApp>;
+    let productionApp: ReturnType<typeof createHttpApp>;
+    let pay: (merchantId: string, card?: string) => Promise<PaymentRow>;
+    const secrets = new WebhookSecretBox(Buffer.alloc(32, 4));
+
+    const buildApp = (allowLoopback: boolean) =>
+      createHttpApp({
+        logger: createLogger("silent"),
+        metrics: createMetrics(),
+        version: "test",
+        readiness: async () => {},
+        routes: [
+          webhookRoutes({
+            service: createWebhookService({ db: database.db, secrets, allowLoopback }),
+            merchantOf: createMerchantGuard(
+              new ApiKeyAuthenticator([
+                { merchantId: "wa", secret: KEY_A },
+                { merchantId: "wb", secret: KEY_B },
+              ]),
+              new RateLimiter(0),
+            ),
+          }),
+        ],
+      });
+
+    const call = (
+      method: string,
+      path: string,
+      options: { key?: string | null; body?: string; contentType?: string; on?: ReturnType<typeof createHttpApp> } = {},
+    ) => {
+      const headers: Record<string, string> = { "content-type": options.contentType ?? "application/json" };
+      const key = options.key === undefined ? KEY_A : options.key;
+      if (key) headers.authorization = `Bearer ${key}`;
+      return (options.on ?? app).handle(new Request(`http://paystream.test${path}`, { method, headers, body: options.body }));
+    };
+    const put = (url: unknown, options: { key?: string; on?: ReturnType<typeof createHttpApp> } = {}) =>
+      call("PUT", "/v1/webhook-endpoint", { ...options, body: JSON.stringify({ url }) });
+
+    beforeAll(async () => {
+      database = await createTestDatabase(backend);
+      app = buildApp(true);
+      productionApp = buildApp(false);
+      const vault = new CardVault([Buffer.alloc(32, 1)]);
+      const intake = createIntakeService({ db: database.db, vault, gatewayName: "simulator" });
+      const processPayment = createPaymentProcessor({
+        db: database.db,
+        gateway: createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 }),
+        vault,
+        logger: silentLogger,
+        retry: { maxAttempts: 1, baseMs: 10, maxMs: 20 },
+        leaseMs: 30_000,
+        onFinalInTransaction: enqueuePaymentEvents,
+      });
+      pay = async (merchantId, card = CARDS.visa) => {
+        const created = await intake.createPayment({ merchantId, body: paymentBody(card), idempotencyKey: undefined, requestId: "req_test" });
+        if (created.kind !== "created") throw new Error(JSON.stringify(created));
+        await processPayment({ paymentId: created.payment.id, requestId: "req_test" });
+        return (await findPaymentById(database.db, created.payment.id))!;
+      };
+    });
+    afterAll(async () => {
+      await database.drop();
+    });
+    beforeEach(async () => {
+      await database.db.execute(sql`truncate webhook_events, webhook_endpoints cascade`);
+    });
+
+    it("PUT registers the endpoint and shows its secret once; GET never shows it; PUT again rotates it", async () => {
+      const first = await put("https://shop.example.com/hooks");
+      expect(first.status).toBe(200);
+      const created = (await first.json()) as { url: string; secret: string; createdAt: string };
+      expect(created).toEqual({ url: "https://shop.example.com/hooks", secret: expect.stringMatching(/^whsec_/), createdAt: expect.any(String) });
+
+      const shown = await call("GET", "/v1/webhook-endpoint");
+      expect(shown.status).toBe(200);
+      expect(await shown.json()).toEqual({ url: "https://shop.example.com/hooks", createdAt: created.createdAt });
+
+      const rotated = (await (await put("https://shop.example.com/v2/hooks")).json()) as { url: string; secret: string };
+      expect(rotated.url).toBe("https://shop.example.com/v2/hooks");
+      expect(rotated.secret).not.toBe(created.secret);
+      expect(((await (await call("GET", "/v1/webhook-endpoint")).json()) as { url: string }).url).toBe("https://shop.example.com/v2/hooks");
+      // One endpoint per merchant, and each merchant its own.
+      expect((await call("GET", "/v1/webhook-endpoint", { key: KEY_B })).status).toBe(404);
+    });
+
+    it("answers 422 naming the field for URLs that are not http(s), carry credentials or point into private networks", async () => {
+      const cases: [unknown, string][] = [
+        ["ftp://shop.example.com/hooks", "unsupported_scheme"],
+        ["javascript:alert(1)", "unsupported_scheme"],
+        ["not a url", "invalid_url"],
+        ["/relative/path", "invalid_url"],
+        [42, "invalid_type"],
+        [undefined, "required"],
+        [`https://shop.example.com/${"a".repeat(2100)}`, "too_long"],
+        ["https://user:pass@shop.example.com/hooks", "credentials_not_allowed"],
+        ["http://10.0.0.8/hooks", "private_address_not_allowed"],
+        ["http://192.168.1.20/hooks", "private_address_not_allowed"],
+        ["http://169.254.169.254/latest/meta-data", "private_address_not_allowed"],
+        ["http://[fd00::1]/hooks", "private_address_not_allowed"],
+        ["http://[::ffff:10.0.0.1]/hooks", "private_address_not_allowed"],
+      ];
+      for (const [url, code] of cases) {
+        const res = await put(url);
+        const body = (await res.json()) as { errors: { field: string; code: string; message: string }[] };
+        expect({ url, status: res.status, type: res.headers.get("content-type"), errors: body.errors }).toEqual({
+          url,
+          status: 422,
+          type: "application/problem+json",
+          errors: [{ field: "url", code, message: expect.any(String) }],
+        });
+      }
+      expect((await call("GET", "/v1/webhook-endpoint")).status).toBe(404);
+    });
+
+    it("accepts loopback URLs only outside production", async () => {
+      for (const url of ["http://127.0.0.1:9000/hooks", "http://localhost/hooks", "http://[::1]/hooks", "http://2130706433/hooks"]) {
+        const refused = await put(url, { on: productionApp });
+        expect({ url, status: refused.status, code: ((await refused.json()) as { errors: { code: string }[] }).errors[0]?.code }).toEqual({
+          url,
+          status: 422,
+          code: "loopback_not_allowed",
+        });
+        expect((await put(url)).status).toBe(200);
+      }
+    });
+
+    it("answers 400 to a body that is not JSON, 413 to an oversized one and 401 without a valid key", async () => {
+      expect((await call("PUT", "/v1/webhook-endpoint", { body: "url=https://x.example", contentType: "application/x-www-form-urlencoded" })).status).toBe(400);
+      expect((await call("PUT", "/v1/webhook-endpoint", { body: "{not json" })).status).toBe(400);
+      expect((await call("PUT", "/v1/webhook-endpoint", { body: JSON.stringify({ url: "https://x.example/", pad: "x".repeat(10_000) }) })).status).toBe(413);
+      for (const [method, path] of [
+        ["PUT", "/v1/webhook-endpoint"],
+        ["GET", "/v1/webhook-endpoint"],
+        ["DELETE", "/v1/webhook-endpoint"],
+        ["GET", "/v1/webhook-events"],
+        ["GET", "/v1/webhook-events/evt_x/deliveries"],
+      ] as const) {
+        expect((await call(method, path, { key: null, body: method === "PUT" ? "{}" : undefined })).status).toBe(401);
+        expect((await call(method, path, { key: "sk_unknown_key_123", body: method === "PUT" ? "{}" : undefined })).status).toBe(401);
+      }
+    });
+
+    it("DELETE removes the endpoint (204, then 404) and gives up the deliveries still pending", async () => {
+      await put("https://shop.example.com/hooks");
+      const payment = await pay("wa");
+      const deleted = await call("DELETE", "/v1/webhook-endpoint");
+      expect(deleted.status).toBe(204);
+      expect(await deleted.text()).toBe("");
+      expect((await call("GET", "/v1/webhook-endpoint")).status).toBe(404);
+      expect((await call("DELETE", "/v1/webhook-endpoint")).status).toBe(404);
+      const list = (await (await call("GET", `/v1/webhook-events?paymentId=${payment.id}`)).json()) as { data: { delivery: object }[] };
+      expect(list.data[0]?.delivery).toMatchObject({ status: "failed", lastError: "the webhook endpoint was deleted", nextAttemptAt: null });
+      // With no endpoint, later payments record no events.
+      await pay("wa");
+      expect(((await (await call("GET", "/v1/webhook-events")).json()) as { data: unknown[] }).data).toHaveLength(1);
+    });
+
+    it("lists a merchant's events newest first with their delivery state, by payment, a page at a time", async () => {
+      await put("https://shop.example.com/hooks");
+      await put("https://other.example.com/hooks", { key: KEY_B });
+      const payments = [await pay("wa"), await pay("wa", CARDS.insufficientFunds), await pay("wa")];
+      await pay("wb");
+      type Page = { data: { id: string; type: string; paymentId: string; data: { payment: { id: string } }; delivery: { status: string } }[]; hasMore: boolean };
+      const all = (await (await call("GET", "/v1/webhook-events")).json()) as Page;
+      expect(all.data.map((e) => e.paymentId)).toEqual(payments.map((p) => p.id).reverse());
+      expect(all.data.map((e) => e.type)).toEqual(["payment.completed", "payment.failed", "payment.completed"]);
+      expect(all.data.every((e) => e.delivery.status === "pending" && e.data.payment.id === e.paymentId)).toBe(true);
+      expect(all.hasMore).toBe(false);
+
+      const first = (await (await call("GET", "/v1/webhook-events?limit=2")).json()) as Page;
+      expect(first.data.map((e) => e.id)).toEqual(all.data.slice(0, 2).map((e) => e.id));
+      expect(first.hasMore).toBe(true);
+      const second = (await (await call("GET", `/v1/webhook-events?limit=2&startingAfter=${first.data[1]!.id}`)).json()) as Page;
+      expect(second.data.map((e) => e.id)).toEqual([all.data[2]!.id]);
+      expect(second.hasMore).toBe(false);
+
+      const one = (await (await call("GET", `/v1/webhook-events?paymentId=${payments[1]!.id}`)).json()) as Page;
+      expect(one.data.map((e) => e.type)).toEqual(["payment.failed"]);
+      const invalid = await call("GET", "/v1/webhook-events?limit=0&paymentId=nope");
+      expect(invalid.status).toBe(422);
+      expect(((await invalid.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(["paymentId", "limit"]);
+    });
+
+    it("shows an event's delivery log to its merchant only: another merchant's event id is 404", async () => {
+      const receiver = startReceiver((n) => new Response(null, { status: n === 1 ? 502 : 204 }));
+      try {
+        receiver.state.secret = (await ((await put(receiver.url)).json() as Promise<{ secret: string }>)).secret;
+        await pay("wa");
+        const worker = createWebhookDispatcher(database.db, silentLogger, {
+          secrets,
+          pollIntervalMs: 20,
+          leaseMs: 2_000,
+          retryBaseMs: 20,
+          maxAgeMs: 60_000,
+          timeoutMs: 500,
+        });
+        worker.start();
+        await waitFor(() => receiver.received.length === 2);
+        await worker.stop();
+        const [event] = ((await (await call("GET", "/v1/webhook-events")).json()) as { data: { id: string }[] }).data;
+        const res = await call("GET", `/v1/webhook-events/${event!.id}/deliveries`);
+        expect(res.status).toBe(200);
+        const log = (await res.json()) as { data: Record<string, unknown>[] };
+        expect(log.data).toEqual([
+          { attempt: 1, attemptedAt: expect.any(String), url: receiver.url, statusCode: 502, error: null, durationMs: expect.any(Number) },
+          { attempt: 2, attemptedAt: expect.any(String), url: receiver.url, statusCode: 204, error: null, durationMs: expect.any(Number) },
+        ]);
+        expect(receiver.received.every((r) => r.signatureOk)).toBe(true);
+
+        const foreign = await call("GET", `/v1/webhook-events/${event!.id}/deliveries`, { key: KEY_B });
+        expect(foreign.status).toBe(404);
+        expect(foreign.headers.get("content-type")).toBe("application/problem+json");
+        expect((await call("GET", "/v1/webhook-events/evt_00000000000000000000000000/deliveries")).status).toBe(404);
+        expect(((await (await call("GET", "/v1/webhook-events", { key: KEY_B })).json()) as { data: unknown[] }).data).toHaveLength(0);
+      } finally {
+        receiver.stop();
+      }
+    });
+  });
+}
