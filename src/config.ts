@@ -54,6 +54,9 @@ const EnvSchema = Type.Object({
 
 type Env = Static<typeof EnvSchema>;
 
+/** Every environment variable paystream reads; deployment files are checked against this list. */
+export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.properties);
+
 export type Role = "api" | "worker" | "all";
 
 export interface Config {

@@ -1,13 +1,12 @@
 import { mkdirSync } from "node:fs";
-import { resolve } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { sql } from "drizzle-orm";
+import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgSession } from "drizzle-orm/pg-core";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { migrate as migratePglite } from "drizzle-orm/pglite/migrator";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
-import { migrate as migratePostgres } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import type { Database } from "../modules/database";
+import { MIGRATIONS, pgliteOptions } from "./embedded-assets";
 
 export interface DatabaseHandle {
   db: Database;
@@ -17,26 +16,33 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
-export const MIGRATIONS_FOLDER = resolve(import.meta.dir, "../drizzle");
-
 /** Arbitrary constant: the advisory lock that serialises migrations across processes. */
 const MIGRATION_LOCK = 7_345_001;
+
+/**
+ * What drizzle's `migrate(db, { migrationsFolder })` does after reading the folder, fed with the
+ * migrations embedded at build time instead (same table, same bookkeeping). Of the config, only
+ * the table and schema names are read, and the defaults are kept.
+ */
+function applyMigrations(db: PgDatabase<PgQueryResultHKT>): Promise<void> {
+  // The declared session type differs from a schema-less database's only in its empty relations
+  // map, which migrations never touch; drizzle's own migrators hand over the same object.
+  const session = db._.session as unknown as PgSession;
+  return new PgDialect().migrate(MIGRATIONS, session, { migrationsFolder: "drizzle" });
+}
 
 export function openDatabase(url: string, poolSize: number): DatabaseHandle {
   if (url.startsWith("pglite://")) {
     const location = url.slice("pglite://".length);
-    let client: PGlite;
-    if (location === "memory" || location === "") client = new PGlite();
-    else {
-      mkdirSync(location, { recursive: true });
-      client = new PGlite(location);
-    }
-    const db = drizzlePglite(client) as unknown as Database;
+    const inMemory = location === "memory" || location === "";
+    if (!inMemory) mkdirSync(location, { recursive: true });
+    const client = new PGlite({ ...(inMemory ? {} : { dataDir: location }), ...pgliteOptions() });
+    const db = drizzlePglite(client);
     return {
-      db,
+      db: db as unknown as Database,
       kind: "pglite",
       // PGlite is one in-process connection: nothing else can migrate concurrently.
-      migrate: () => migratePglite(drizzlePglite(client), { migrationsFolder: MIGRATIONS_FOLDER }),
+      migrate: () => applyMigrations(db),
       close: () => client.close(),
     };
   }
@@ -59,7 +65,7 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
       try {
         const lockedDb = drizzlePostgres(single);
         await lockedDb.execute(sql`select pg_advisory_lock(${MIGRATION_LOCK})`);
-        await migratePostgres(lockedDb, { migrationsFolder: MIGRATIONS_FOLDER });
+        await applyMigrations(lockedDb);
       } finally {
         await single.end({ timeout: 5 });
       }

@@ -4,17 +4,19 @@ import { openDatabase } from "./db";
 import { createLogger } from "./logger";
 import { DEV_API_KEY, startService } from "./service";
 
-const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate";
+const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate | paystream healthcheck";
 const ROLES: Role[] = ["api", "worker", "all"];
 const SHUTDOWN_GRACE_MS = 25_000;
 
-type Command = { kind: "run"; role: Role } | { kind: "migrate" } | { kind: "help" };
+type Command = { kind: "run"; role: Role } | { kind: "migrate" } | { kind: "healthcheck" } | { kind: "help" };
 
 export function parseArgs(args: string[]): Command {
   let role: Role = "all";
   let migrate = false;
+  let healthcheck = false;
   for (const arg of args) {
     if (arg === "migrate") migrate = true;
+    else if (arg === "healthcheck") healthcheck = true;
     else if (arg === "--help" || arg === "-h") return { kind: "help" };
     else if (arg.startsWith("--role=")) {
       const value = arg.slice("--role=".length);
@@ -22,7 +24,25 @@ export function parseArgs(args: string[]): Command {
       role = value as Role;
     } else throw new ConfigError(`unknown argument "${arg}" (${USAGE})`);
   }
+  if (healthcheck) return { kind: "healthcheck" };
   return migrate ? { kind: "migrate" } : { kind: "run", role };
+}
+
+/**
+ * Container HEALTHCHECKs run inside an image without curl or a shell, so the binary asks its own
+ * /health/ready on the configured address. Exit 0 = ready, 1 = not (Docker reserves 2).
+ */
+async function checkReadiness(http: Config["http"]): Promise<never> {
+  const host = http.host === "0.0.0.0" || http.host === "::" ? "127.0.0.1" : http.host;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${http.port}/health/ready`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(4_000) });
+    if (response.ok) process.exit(0);
+    process.stderr.write(`paystream: not ready: ${url} answered ${response.status}\n`);
+  } catch (error) {
+    process.stderr.write(`paystream: not ready: ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
 }
 
 function fail(message: string): never {
@@ -44,6 +64,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\nConfiguration is read from environment variables; see README.md.\n`);
     return;
   }
+  if (command.kind === "healthcheck") return checkReadiness(config.http);
   const logger = createLogger(config.logLevel);
 
   if (command.kind === "migrate") {

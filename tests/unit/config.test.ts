@@ -77,6 +77,7 @@ describe("command line", () => {
     expect(parseArgs([])).toEqual({ kind: "run", role: "all" });
     expect(parseArgs(["--role=worker"])).toEqual({ kind: "run", role: "worker" });
     expect(parseArgs(["migrate"])).toEqual({ kind: "migrate" });
+    expect(parseArgs(["healthcheck"])).toEqual({ kind: "healthcheck" });
   });
 
   it("rejects unknown roles and flags", () => {
