@@ -18,6 +18,7 @@ const EnvSchema = Type.Object({
   NODE_ENV: OneOf(["development", "test", "production"], "development"),
   PORT: Int(0, 65535, 3000),
   HOST: Type.String({ minLength: 1, default: "0.0.0.0" }),
+  OPS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   DATABASE_URL: Type.String({ pattern: "^(postgres|postgresql|pglite)://", default: "pglite://./.data/pglite" }),
   DB_POOL_SIZE: Int(1, 200, 20),
   MIGRATE: Type.Boolean({ default: true }),
@@ -62,6 +63,8 @@ export type Role = "api" | "worker" | "all";
 export interface Config {
   env: Env["NODE_ENV"];
   http: { port: number; host: string };
+  /** --role=worker serves /health and /metrics here when set (the api and all roles serve them on PORT). */
+  opsPort: number | undefined;
   database: { url: string; poolSize: number; migrate: boolean };
   broker:
     | { kind: "postgres" }
@@ -189,6 +192,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   return {
     env: env.NODE_ENV,
     http: { port: env.PORT, host: env.HOST },
+    opsPort: env.OPS_PORT,
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrate: env.MIGRATE },
     broker:
       env.BROKER === "kafka"

@@ -50,8 +50,27 @@ export function createMetrics() {
     registers: [registry],
   });
 
+  let lagSource: (() => Promise<number>) | undefined;
+  new Gauge({
+    name: "paystream_consumer_lag_messages",
+    help: "Payment messages published but not yet handled by this deployment's workers",
+    registers: [registry],
+    async collect() {
+      if (!lagSource) return;
+      // A broker that cannot answer leaves the last value; scrapes must not fail because of it.
+      await lagSource().then(
+        (lag) => this.set(lag),
+        () => {},
+      );
+    },
+  });
+
   return {
     registry,
+    /** Worker roles report their broker's consumer lag at each scrape. */
+    setLagSource(source: () => Promise<number>) {
+      lagSource = source;
+    },
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp(method: string, route: string, status: number, seconds: number) {

@@ -103,6 +103,19 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   const stops: (() => Promise<void>)[] = [];
   let url: string | undefined;
 
+  const readiness = async () => {
+    try {
+      await handle.db.execute(sql`select 1`);
+    } catch {
+      throw new Error("database unavailable");
+    }
+    try {
+      await broker.check();
+    } catch {
+      throw new Error(`broker (${broker.kind}) unavailable`);
+    }
+  };
+
   if (role === "api" || role === "all") {
     const apiKeys = config.apiKeys ?? [DEV_API_KEY];
     if (!config.apiKeys)
@@ -122,18 +135,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       logger,
       metrics,
       version: pkg.version,
-      readiness: async () => {
-        try {
-          await handle.db.execute(sql`select 1`);
-        } catch {
-          throw new Error("database unavailable");
-        }
-        try {
-          await broker.check();
-        } catch {
-          throw new Error(`broker (${broker.kind}) unavailable`);
-        }
-      },
+      readiness,
       routes: [
         intakeRoutes({ service: intake, merchantOf }),
         webhookRoutes({
@@ -210,6 +212,16 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     webhookDispatcher.start();
     // After the consumer: events of the payments it finishes while draining are still recorded (and sent after the next start).
     stops.push(() => webhookDispatcher.stop());
+    metrics.setLagSource(() => broker.lag());
+    if (role === "worker" && config.opsPort !== undefined) {
+      // A worker serves no API, but operators still need its health and metrics.
+      const ops = createHttpApp({ logger, metrics, version: pkg.version, readiness, routes: [] });
+      ops.listen({ port: config.opsPort, hostname: config.http.host });
+      stops.unshift(async () => {
+        await ops.stop();
+      });
+      logger.info({ port: ops.server?.port }, "worker health and metrics listening");
+    }
     logger.info(
       { broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency },
       "worker started",

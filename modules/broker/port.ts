@@ -31,6 +31,8 @@ export interface Broker {
   createRelay(): OutboxRelay | undefined;
   /** Throws when the broker cannot be reached (readiness). */
   check(): Promise<void>;
+  /** Messages published but not yet handled by the workers (consumer lag), for metrics. */
+  lag(): Promise<number>;
   close(): Promise<void>;
 }
 

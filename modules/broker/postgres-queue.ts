@@ -1,5 +1,5 @@
 import type { Database } from "../database";
-import { claimOutboxRows, deleteOutboxRows, releaseOutboxRow } from "./outbox";
+import { claimOutboxRows, deleteOutboxRows, outboxBacklog, releaseOutboxRow } from "./outbox";
 import type { Broker, BrokerLogger, MessageHandler, PaymentConsumer } from "./port";
 import type { OutboxRow } from "./schema";
 import { sql } from "drizzle-orm";
@@ -24,6 +24,8 @@ export function createPostgresQueue(db: Database, logger: BrokerLogger, options:
     async check() {
       await db.execute(sql`select 1 from outbox limit 1`);
     },
+    // The queue is the table: its lag is the due rows not yet handled.
+    lag: async () => (await outboxBacklog(db)).requested,
     async close() {},
   };
 }

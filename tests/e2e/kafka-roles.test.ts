@@ -3,7 +3,7 @@ import postgres from "postgres";
 import { createPostgresDatabase } from "../support/db";
 import { type KafkaBroker, startKafka } from "../support/kafka";
 import { CARDS, EXPECTED, client, paymentBody, waitForFinal } from "../support/payments";
-import { type ServiceProcess, startService } from "../support/service-process";
+import { freePort, type ServiceProcess, startService } from "../support/service-process";
 
 const MIX = [
   CARDS.visa,
@@ -130,4 +130,26 @@ describe("BROKER=kafka end to end: separate api and worker processes", () => {
     const workerLines = workers.flatMap((w) => w.output().split("\n")).filter((line) => line.includes(traceId));
     expect(workerLines.some((line) => line.includes(id) && line.includes("payment completed"))).toBe(true);
   }, 60_000);
+
+  it("a worker serves health and Prometheus metrics on OPS_PORT, including a consumer lag of 0 once settled", async () => {
+    const port = await freePort();
+    const observed = await startService({ role: "worker", env: { ...env(), OPS_PORT: String(port) } });
+    try {
+      const base = `http://127.0.0.1:${port}`;
+      expect((await fetch(`${base}/health/ready`)).status).toBe(200);
+      const deadline = Date.now() + 30_000;
+      let lag = Number.NaN;
+      let text = "";
+      while (Date.now() < deadline && lag !== 0) {
+        text = await (await fetch(`${base}/metrics`)).text();
+        lag = Number(/^paystream_consumer_lag_messages (\d+)/m.exec(text)?.[1]);
+        if (lag !== 0) await Bun.sleep(500);
+      }
+      expect(lag).toBe(0);
+      expect(text).toContain("paystream_gateway_call_duration_seconds");
+      expect((await fetch(`${base}/v1/payments`)).status).toBe(404);
+    } finally {
+      await observed.stop();
+    }
+  }, 90_000);
 });

@@ -92,6 +92,22 @@ export function createKafkaBroker(db: Database, logger: BrokerLogger, options: K
         clearTimeout(timer);
       }
     },
+    async lag() {
+      const a = await getAdmin();
+      const [committed, ends] = await Promise.all([
+        a.fetchOffsets({ groupId: GROUP_ID, topics: [topics.requested] }),
+        a.fetchTopicOffsets(topics.requested),
+      ]);
+      const committedByPartition = new Map(
+        (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
+      );
+      return ends.reduce((sum, end) => {
+        const done = committedByPartition.get(end.partition) ?? -1;
+        // -1: the group never committed on this partition; everything from the start is lag.
+        const from = done < 0 ? Number(end.low) : done;
+        return sum + Math.max(0, Number(end.high) - from);
+      }, 0);
+    },
     async close() {
       await admin?.disconnect().catch(() => {});
     },
