@@ -145,7 +145,8 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         dashboardRoutes({ service: dashboard, merchantOf }),
       ],
     });
-    app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: 1024 * 1024 });
+    // Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread).
+    app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: 64 * 1024 * 1024 });
     const port = app.server?.port;
     const host = config.http.host === "0.0.0.0" ? "localhost" : config.http.host;
     url = `http://${host}:${port}`;

@@ -658,3 +658,32 @@ describe("error reporting", () => {
     }
   });
 });
+
+describe("text the database cannot store", () => {
+  const valid = () => ({
+    amount: 1999,
+    currency: "USD",
+    card: { number: "4242424242424242", expMonth: 12, expYear: 2030, cvc: "123" },
+    customer: { email: "jane@example.com", name: "Jane Doe" },
+  });
+
+  it("rejects lone surrogates and NUL characters in free text with invalid_characters", () => {
+    const body = {
+      ...valid(),
+      description: "broken \ud800 text",
+      customer: { email: "jane@example.com", name: "Jane\u0000Doe", reference: "\udfff" },
+      metadata: { "k\ud800": "v", ok: "nul\u0000" },
+    };
+    const result = validatePaymentRequest(body, new Date("2026-11-24T00:00:00Z"));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    const codes = result.errors.filter((e) => e.code === "invalid_characters").map((e) => e.field);
+    expect(codes).toEqual(expect.arrayContaining(["description", "customer.name", "customer.reference", "metadata.ok"]));
+    expect(codes.length).toBe(5);
+  });
+
+  it("accepts well-formed astral characters (surrogate pairs)", () => {
+    const result = validatePaymentRequest({ ...valid(), description: "🎉 𝄞 ok" }, new Date("2026-11-24T00:00:00Z"));
+    expect(result.ok).toBe(true);
+  });
+});

@@ -137,15 +137,29 @@ function reportUnknownKeys(
  * recording at least one error. Optional fields return null when not provided.
  */
 
+/**
+ * Text PostgreSQL can store: well-formed UTF-16 (a lone surrogate has no UTF-8 encoding) and no
+ * NUL character (text columns refuse it). Anything else would fail at the database as a 500.
+ */
+function isStorableText(text: string): boolean {
+  return text.isWellFormed() && !text.includes("\u0000");
+}
+
+function failCharacters(errors: FieldError[], field: string): undefined {
+  return fail(errors, field, "invalid_characters", "must be valid Unicode text without NUL characters");
+}
+
 function requiredString(value: unknown, field: string, errors: FieldError[]): string | undefined {
   if (isAbsent(value)) return failRequired(errors, field);
   if (typeof value !== "string") return failType(errors, field, "a string");
+  if (!isStorableText(value)) return failCharacters(errors, field);
   return value;
 }
 
 function optionalString(value: unknown, field: string, errors: FieldError[]): string | null | undefined {
   if (isAbsent(value)) return null;
   if (typeof value !== "string") return failType(errors, field, "a string");
+  if (!isStorableText(value)) return failCharacters(errors, field);
   return value;
 }
 
@@ -203,11 +217,13 @@ function validateMetadata(value: unknown, errors: FieldError[]): Record<string, 
       continue;
     }
     if (key.length === 0) fail(errors, field, "invalid_key", "key must not be empty");
+    if (!isStorableText(key)) failCharacters(errors, field);
     if (key.length > MAX_METADATA_KEY_LENGTH) {
       fail(errors, field, "key_too_long", `key must be at most ${MAX_METADATA_KEY_LENGTH} characters`);
     }
     const entryValue = ownValue(value, key);
     if (typeof entryValue !== "string") failType(errors, field, "a string");
+    else if (!isStorableText(entryValue)) failCharacters(errors, field);
     else if (entryValue.length > MAX_METADATA_VALUE_LENGTH) {
       fail(errors, field, "invalid_value", `must be at most ${MAX_METADATA_VALUE_LENGTH} characters`);
     } else entries.push([key, entryValue]);
