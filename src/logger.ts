@@ -46,6 +46,25 @@ export const REDACT_PATHS = [
   "*.clientSecret",
 ];
 
+/**
+ * Query errors (drizzle's DrizzleQueryError) carry the statement's parameters — for intake, a
+ * customer's e-mail, name and metadata — in `params` and again in the message. Logs keep the
+ * statement and the driver's cause, never the parameters.
+ */
+function serializeError(error: unknown): unknown {
+  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
+  if (error && typeof error === "object" && "query" in error && "params" in error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return {
+      type: serialized.type,
+      message: "database query failed",
+      query: String((error as { query: unknown }).query).slice(0, 500),
+      cause: cause ? pino.stdSerializers.err(cause as Error) : undefined,
+    };
+  }
+  return serialized;
+}
+
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {
   return pino(
     {
@@ -55,6 +74,7 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
       hooks: { streamWrite: maskCardNumbers },
       formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: serializeError },
     },
     destination,
   );

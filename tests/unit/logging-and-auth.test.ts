@@ -66,3 +66,26 @@ describe("rate limiter", () => {
     for (let i = 0; i < 10_000; i++) expect(limiter.take("k")).toBe(0);
   });
 });
+
+describe("query error logging", () => {
+  it("keeps a failed statement's parameters (customer data) out of the log", async () => {
+    let out = "";
+    const sink = new Writable({
+      write(chunk, _enc, done) {
+        out += chunk.toString();
+        done();
+      },
+    });
+    const error = Object.assign(new Error("Failed query: insert into payments … params: jane@example.com,Jane Doe"), {
+      query: "insert into payments (customer_email) values ($1)",
+      params: ["jane@example.com", "Jane Doe"],
+      cause: Object.assign(new Error("connection terminated"), { code: "57P01" }),
+    });
+    createLogger("info", sink).error({ err: error }, "write failed");
+    await Bun.sleep(10);
+    expect(out).toContain("insert into payments");
+    expect(out).toContain("57P01");
+    expect(out).not.toContain("jane@example.com");
+    expect(out).not.toContain("Jane Doe");
+  });
+});

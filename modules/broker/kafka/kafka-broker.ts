@@ -251,7 +251,8 @@ class KafkaPaymentConsumer implements PaymentConsumer {
     options: KafkaBrokerOptions,
   ) {
     this.slots = new Slots(concurrency);
-    const sessionTimeout = options.sessionTimeoutMs ?? 10_000;
+    // Short: a killed worker's partitions stall until its session times out.
+    const sessionTimeout = options.sessionTimeoutMs ?? 6_000;
     this.consumer = kafka.consumer({
       groupId: GROUP_ID,
       sessionTimeout,

@@ -1,0 +1,58 @@
+import { beforeAll, describe, expect, it } from "bun:test";
+import { type ChaosReport, formatChaosReport, runChaos } from "../../scripts/chaos-core";
+
+/**
+ * A small chaos run (scripts/chaos.ts does 5,000 payments): api + 2 workers with BROKER=kafka,
+ * its own Kafka broker and PostgreSQL database, a steady stream of payments of every test card,
+ * and on the way a worker SIGKILL, an api SIGKILL, a broker restart and a cut of every
+ * database connection.
+ */
+describe("chaos: 350 payments through process kills, a Kafka restart and a database cut", () => {
+  let report: ChaosReport;
+
+  beforeAll(async () => {
+    report = await runChaos({
+      payments: 350,
+      ratePerSecond: 20,
+      workers: 2,
+      faults: { workerKills: 1, apiKills: 1, brokerRestarts: 1, dbCuts: 1 },
+      settleTimeoutMs: 45_000,
+    });
+    if (report.violations.length > 0) process.stderr.write(`${formatChaosReport(report)}\n`);
+  }, 110_000);
+
+  it("runs every planned fault while payments are being sent", () => {
+    expect(report.timeline.map((t) => t.what.split(" ")[0])).toEqual(["SIGKILL", "pg_terminate_backend:", "SIGKILL", "Kafka"]);
+    expect(report.timeline.every((t) => t.atMs < report.lastSentMs)).toBe(true);
+  });
+
+  it("accepts every payment, retrying with the same Idempotency-Key while the api is down, and creates one payment per key", () => {
+    expect(report.accepted).toBe(350);
+    expect(report.neverAccepted).toBe(0);
+    expect(report.unknownRows).toBe(0);
+  });
+
+  it("still replays every payment from its Idempotency-Key after the chaos", () => {
+    expect(report.replayMismatches).toBe(0);
+  });
+
+  it("loses no accepted payment", () => {
+    expect(report.lost).toEqual([]);
+  });
+
+  it("takes every payment to COMPLETED or FAILED", () => {
+    expect(report.nonTerminal).toEqual({});
+  });
+
+  it("gives every payment the outcome its test card calls for, charged exactly when COMPLETED", () => {
+    expect(report.wrong).toEqual([]);
+  });
+
+  it("charges no card twice", () => {
+    expect(report.doubleCharged).toEqual([]);
+  });
+
+  it("deletes every card secret once its payment is final", () => {
+    expect(report.cardSecretsLeft).toBe(0);
+  });
+});
