@@ -3,7 +3,6 @@ export { canTransition, isFinal, allowedSources } from "./status";
 export { toPayment, type Payment } from "./payment";
 export { newPaymentId, newTimeOrderedId } from "./ids";
 export {
-  insertPayment,
   findPayment,
   findPaymentById,
   listPayments,
@@ -11,11 +10,9 @@ export {
   claimPayments,
   recordFinalOutcome,
   recordFinalOutcomes,
-  releaseForRetry,
   releaseForRetries,
   type FinalOutcomeWrite,
   touchPayment,
-  countByStatus,
   type FinalOutcome,
   type ListQuery,
 } from "./repository";

@@ -1,13 +1,7 @@
 import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import type { Executor } from "../database";
-import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
+import { type PaymentRow, type PaymentStatus, payments } from "./schema";
 import { allowedSources } from "./status";
-
-export async function insertPayment(db: Executor, row: NewPaymentRow): Promise<PaymentRow> {
-  const [inserted] = await db.insert(payments).values(row).returning();
-  if (!inserted) throw new Error("insert into payments returned no row");
-  return inserted;
-}
 
 export async function findPayment(db: Executor, merchantId: string, id: string): Promise<PaymentRow | undefined> {
   const [row] = await db
@@ -49,35 +43,13 @@ export async function listPayments(
   return { rows: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
 }
 
-const inStatuses = (to: PaymentStatus) => inArray(payments.status, allowedSources(to));
-
 /**
  * Takes a payment for one gateway attempt. Succeeds only from PENDING, or from PROCESSING
  * when nobody holds it (waiting for a retry, or its worker's lease ran out). The incremented
  * `attempts` is the fencing token every later update of this attempt must present.
  */
 export async function claimPayment(db: Executor, id: string, leaseMs: number): Promise<PaymentRow | undefined> {
-  const [row] = await db
-    .update(payments)
-    .set({
-      status: "PROCESSING",
-      attempts: sql`${payments.attempts} + 1`,
-      leaseExpiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
-      updatedAt: sql`now()`,
-    })
-    .where(
-      and(
-        eq(payments.id, id),
-        or(
-          eq(payments.status, "PENDING"),
-          and(
-            eq(payments.status, "PROCESSING"),
-            or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`)),
-          ),
-        ),
-      ),
-    )
-    .returning();
+  const [row] = await claimPayments(db, [id], leaseMs);
   return row;
 }
 
@@ -110,6 +82,10 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
     )
     .returning();
 }
+
+export type FinalOutcome =
+  | { status: "COMPLETED"; gatewayReference: string }
+  | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null };
 
 export interface FinalOutcomeWrite {
   id: string;
@@ -170,57 +146,18 @@ export async function releaseForRetries(db: Executor, holds: { id: string; attem
   return rows.map((r) => r.id);
 }
 
-const heldBy = (id: string, attempt: number) =>
-  and(eq(payments.id, id), eq(payments.attempts, attempt));
-
-export type FinalOutcome =
-  | { status: "COMPLETED"; gatewayReference: string }
-  | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null };
-
-/** Records a final outcome; false when the claim was lost (another worker's attempt superseded it). */
+/** Records a final outcome; undefined when the claim was lost (another attempt superseded it). */
 export async function recordFinalOutcome(
   db: Executor,
   id: string,
   attempt: number,
   outcome: FinalOutcome,
 ): Promise<PaymentRow | undefined> {
-  const [row] = await db
-    .update(payments)
-    .set({
-      status: outcome.status,
-      gatewayReference: outcome.gatewayReference,
-      failureCode: outcome.status === "FAILED" ? outcome.failureCode : null,
-      failureMessage: outcome.status === "FAILED" ? outcome.failureMessage : null,
-      leaseExpiresAt: null,
-      updatedAt: sql`now()`,
-      completedAt: sql`now()`,
-    })
-    .where(and(heldBy(id, attempt), inStatuses(outcome.status)))
-    .returning();
+  const [row] = await recordFinalOutcomes(db, [{ id, attempt, outcome }]);
   return row;
-}
-
-/** Gives the payment back for a later attempt (status stays PROCESSING, nobody holds it). */
-export async function releaseForRetry(db: Executor, id: string, attempt: number): Promise<boolean> {
-  const rows = await db
-    .update(payments)
-    .set({ leaseExpiresAt: null, updatedAt: sql`now()` })
-    .where(and(heldBy(id, attempt), eq(payments.status, "PROCESSING")))
-    .returning({ id: payments.id });
-  return rows.length === 1;
 }
 
 /** Marks a stuck payment as seen so the sweeper does not re-enqueue it again at once. */
 export async function touchPayment(db: Executor, id: string): Promise<void> {
   await db.update(payments).set({ updatedAt: sql`now()` }).where(eq(payments.id, id));
-}
-
-export async function countByStatus(db: Executor): Promise<Record<PaymentStatus, number>> {
-  const rows = await db
-    .select({ status: payments.status, count: sql<number>`count(*)::int` })
-    .from(payments)
-    .groupBy(payments.status);
-  const counts: Record<PaymentStatus, number> = { PENDING: 0, PROCESSING: 0, COMPLETED: 0, FAILED: 0 };
-  for (const r of rows) counts[r.status] = Number(r.count);
-  return counts;
 }
