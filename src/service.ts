@@ -3,8 +3,8 @@ import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
-import { type Broker, createKafkaBroker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
-import { createPaypalGateway, createSimulatorGateway, createStripeGateway, type Gateway } from "../modules/gateways";
+import { type Broker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
+import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
 import { createDashboardService, dashboardRoutes } from "../modules/dashboard";
@@ -35,20 +35,24 @@ function loadDevCardKey(logger: Logger): Buffer {
   return key;
 }
 
-function createGateway(config: Config, handle: DatabaseHandle): Gateway {
+/** Adapters other than the defaults are imported on demand: a process loads only the SDKs it uses. */
+async function createGateway(config: Config, handle: DatabaseHandle): Promise<Gateway> {
   switch (config.gateway.kind) {
     case "simulator":
       return createSimulatorGateway(handle.db, {
         latencyMs: config.gateway.latencyMs,
         transientFailureRate: config.gateway.transientFailureRate,
       });
-    case "stripe":
+    case "stripe": {
+      const { createStripeGateway } = await import("../modules/gateways/stripe");
       return createStripeGateway({
         secretKey: config.gateway.secretKey,
         apiBase: config.gateway.apiBase,
         timeoutMs: config.gateway.timeoutMs,
       });
-    case "paypal":
+    }
+    case "paypal": {
+      const { createPaypalGateway } = await import("../modules/gateways/paypal");
       return createPaypalGateway({
         clientId: config.gateway.clientId,
         clientSecret: config.gateway.clientSecret,
@@ -56,10 +60,11 @@ function createGateway(config: Config, handle: DatabaseHandle): Gateway {
         apiBase: config.gateway.apiBase,
         timeoutMs: config.gateway.timeoutMs,
       });
+    }
   }
 }
 
-function createBroker(config: Config, handle: DatabaseHandle, logger: Logger): Broker {
+async function createBroker(config: Config, handle: DatabaseHandle, logger: Logger): Promise<Broker> {
   switch (config.broker.kind) {
     case "postgres":
       return createPostgresQueue(handle.db, logger.child({ component: "queue" }), {
@@ -67,7 +72,8 @@ function createBroker(config: Config, handle: DatabaseHandle, logger: Logger): B
         pollIntervalMs: 25,
         redeliveryDelayMs: 1_000,
       });
-    case "kafka":
+    case "kafka": {
+      const { createKafkaBroker } = await import("../modules/broker/kafka");
       return createKafkaBroker(handle.db, logger.child({ component: "kafka" }), {
         brokers: config.broker.brokers,
         topicPrefix: config.broker.topicPrefix,
@@ -75,6 +81,7 @@ function createBroker(config: Config, handle: DatabaseHandle, logger: Logger): B
         clientId: "paystream",
         leaseMs: config.processing.leaseMs,
       });
+    }
   }
 }
 
@@ -97,8 +104,8 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
   const vault = new CardVault([masterKey, ...config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"))]);
   const webhookSecrets = new WebhookSecretBox(masterKey);
-  const broker = createBroker(config, handle, logger);
-  const gateway = createGateway(config, handle);
+  const broker = await createBroker(config, handle, logger);
+  const gateway = await createGateway(config, handle);
 
   const stops: (() => Promise<void>)[] = [];
   let url: string | undefined;

@@ -2,4 +2,4 @@ export type { Broker, BrokerLogger, MessageHandler, OutboxRelay, PaymentConsumer
 export { createPostgresQueue, type PostgresQueueOptions } from "./postgres-queue";
 export { enqueuePayment, enqueuePayments, enqueueDeadLetter, outboxBacklog, type OutboxBacklog } from "./outbox";
 export { outbox, type OutboxRow, type OutboxTopic } from "./schema";
-export { createKafkaBroker, type KafkaBrokerOptions } from "./kafka";
+// The Kafka adapter is its own entry point (./kafka) so that KafkaJS is loaded only with BROKER=kafka.

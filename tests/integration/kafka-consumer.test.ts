@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
-import { createKafkaBroker, enqueueDeadLetter, enqueuePayment, type PaymentMessage } from "../../modules/broker";
+import { enqueueDeadLetter, enqueuePayment, type PaymentMessage } from "../../modules/broker";
+import { createKafkaBroker } from "../../modules/broker/kafka";
 import { queryRows } from "../../modules/database";
 import { sql } from "drizzle-orm";
 import { createTestDatabase, type TestDatabase } from "../support/db";
