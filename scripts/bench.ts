@@ -4,6 +4,7 @@
  *
  *   bun run bench -- intake [--clients 64] [--seconds 10]
  *   bun run bench -- e2e [--broker kafka|postgres|both] [--latency 50] [--payments 3000] [--concurrency 64] [--workers 1]
+ *                        [--partitions 6] [--min-speedup X]   (exit 1 when a run is under X times its serial baseline)
  *   bun run bench -- all          (intake, then e2e for both brokers at 50 ms and 0 ms, each with its serial baseline)
  *
  * Prints progress while it runs and a table at the end. Figures are whole-pipeline numbers: the
@@ -232,6 +233,8 @@ async function main(): Promise<void> {
   const payments = Number(flag("payments", "3000"));
   const concurrency = Number(flag("concurrency", "64"));
   const workers = Number(flag("workers", "1"));
+  const partitions = Number(flag("partitions", "6"));
+  const minSpeedup = Number(flag("min-speedup", "0"));
 
   if (mode === "intake" || mode === "all") {
     intakeResults.push(await benchIntake(Number(flag("clients", "64")), Number(flag("seconds", "10"))));
@@ -241,7 +244,6 @@ async function main(): Promise<void> {
     try {
       for (const broker of brokers) {
         for (const latencyMs of latencies) {
-          const partitions = 6;
           e2eResults.push(
             await benchEndToEnd({ label: `${broker} ${latencyMs}ms`, broker, latencyMs, payments, concurrency, workers, partitions, kafkaBrokers: kafka?.brokers }),
           );
@@ -285,6 +287,15 @@ async function main(): Promise<void> {
       console.log(
         `| ${r.label} | ${r.payments} | ${r.workers} × ${r.concurrency} | ${r.partitions} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50, 0)} | ${fmt(r.p99, 0)} | ${fmt(r.bound, 0)} | ${Number.isFinite(r.bound) ? fmt(r.ratioToBound, 2) : "—"} | ${speedup} | ${fmt(r.rssMb, 0)} |`,
       );
+    }
+    if (minSpeedup > 0) {
+      const short = e2eResults.filter((r) => {
+        const serial = e2eResults.find((s) => s.label === `${r.broker} ${r.latencyMs}ms serial`);
+        return serial && serial !== r && r.perSecond / serial.perSecond < minSpeedup;
+      });
+      for (const r of short) console.log(`\nFAIL: ${r.label} is under ${minSpeedup}× its serial baseline`);
+      if (short.length > 0) process.exit(1);
+      console.log(`\nOK: every concurrent run is at least ${minSpeedup}× its serial baseline`);
     }
   }
 }
