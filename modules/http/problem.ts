@@ -38,7 +38,8 @@ export class Problem extends Error {
   constructor(
     readonly type: ProblemType,
     readonly detail: string,
-    readonly options: { errors?: FieldError[]; retryAfterSeconds?: number } = {},
+    /** `title` overrides the type's default title where the type is shared (422 is not only about payments). */
+    readonly options: { errors?: FieldError[]; retryAfterSeconds?: number; title?: string } = {},
   ) {
     super(detail);
     this.status = PROBLEM_TYPES[type].status;
@@ -47,7 +48,7 @@ export class Problem extends Error {
   body(requestId?: string): ProblemBody {
     return {
       type: `/errors/${this.type.replaceAll("_", "-")}`,
-      title: PROBLEM_TYPES[this.type].title,
+      title: this.options.title ?? PROBLEM_TYPES[this.type].title,
       status: this.status,
       detail: this.detail,
       code: this.type,

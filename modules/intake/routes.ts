@@ -24,7 +24,8 @@ function parseListQuery(query: Record<string, string | undefined>) {
   const startingAfter = query.startingAfter;
   if (startingAfter !== undefined && !/^pay_[0-9a-z]{26}$/.test(startingAfter))
     errors.push({ field: "startingAfter", code: "invalid_value", message: "startingAfter must be a payment id" });
-  if (errors.length > 0) throw new Problem("validation", `${errors.length} query parameter(s) are invalid`, { errors });
+  if (errors.length > 0)
+    throw new Problem("validation", `${errors.length} query parameter(s) are invalid`, { errors, title: "Invalid query parameters" });
   return { status: status as PaymentStatus | undefined, limit, startingAfter };
 }
 

@@ -24,7 +24,7 @@ function parseEventQuery(query: Record<string, string | undefined>) {
     errors.push({ field: "limit", code: "invalid_value", message: "limit must be an integer from 1 to 100" });
   if (startingAfter !== undefined && !/^evt_[0-9a-z]{26}$/.test(startingAfter))
     errors.push({ field: "startingAfter", code: "invalid_value", message: "startingAfter must be an event id" });
-  if (errors.length > 0) throw new Problem("validation", `${errors.length} query parameter(s) are invalid`, { errors });
+  if (errors.length > 0) throw new Problem("validation", `${errors.length} query parameter(s) are invalid`, { errors, title: "Invalid query parameters" });
   return { paymentId, limit, startingAfter };
 }
 
@@ -36,7 +36,10 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       async ({ request }) => {
         const merchant = merchantOf(request);
         const result = await service.registerEndpoint(merchant.id, await readJsonBody(request, { maxBytes: ENDPOINT_BODY_MAX_BYTES }));
-        if (result.kind === "invalid") throw new Problem("validation", "The webhook endpoint URL is not acceptable", { errors: result.errors });
+        if (result.kind === "invalid") throw new Problem("validation", "The webhook endpoint URL is not acceptable", {
+            errors: result.errors,
+            title: "Invalid webhook endpoint",
+          });
         return json(result.endpoint);
       },
       { parse: "none", detail: docs.putEndpoint },

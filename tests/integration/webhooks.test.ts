@@ -508,11 +508,12 @@ for (const backend of BACKENDS) {
       ];
       for (const [url, code] of cases) {
         const res = await put(url);
-        const body = (await res.json()) as { errors: { field: string; code: string; message: string }[] };
-        expect({ url, status: res.status, type: res.headers.get("content-type"), errors: body.errors }).toEqual({
+        const body = (await res.json()) as { title: string; errors: { field: string; code: string; message: string }[] };
+        expect({ url, status: res.status, type: res.headers.get("content-type"), title: body.title, errors: body.errors }).toEqual({
           url,
           status: 422,
           type: "application/problem+json",
+          title: "Invalid webhook endpoint",
           errors: [{ field: "url", code, message: expect.any(String) }],
         });
       }
@@ -585,7 +586,9 @@ for (const backend of BACKENDS) {
       expect(one.data.map((e) => e.type)).toEqual(["payment.failed"]);
       const invalid = await call("GET", "/v1/webhook-events?limit=0&paymentId=nope");
       expect(invalid.status).toBe(422);
-      expect(((await invalid.json()) as { errors: { field: string }[] }).errors.map((e) => e.field)).toEqual(["paymentId", "limit"]);
+      const problem = (await invalid.json()) as { title: string; errors: { field: string }[] };
+      expect(problem.title).toBe("Invalid query parameters");
+      expect(problem.errors.map((e) => e.field)).toEqual(["paymentId", "limit"]);
     });
 
     it("shows an event's delivery log to its merchant only: another merchant's event id is 404", async () => {
