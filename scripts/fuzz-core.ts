@@ -11,7 +11,7 @@
  */
 import fc from "fast-check";
 import postgres from "postgres";
-import { validatePaymentRequest } from "../modules/intake";
+import { passesLuhn, validatePaymentRequest } from "../modules/intake";
 import { createPostgresDatabase } from "../tests/support/db";
 import { startService } from "../tests/support/service-process";
 
@@ -144,10 +144,6 @@ function luhnCheckDigit(partial: string): number {
     sum += doubled > 9 ? doubled - 9 : doubled;
   }
   return (10 - (sum % 10)) % 10;
-}
-
-function passesLuhn(digits: string): boolean {
-  return digits.length > 0 && luhnCheckDigit(digits.slice(0, -1)) === digits.charCodeAt(digits.length - 1) - 48;
 }
 
 /** Card digits of a random brand (or of none); valid in length and checksum unless `broken`. */

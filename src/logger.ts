@@ -1,22 +1,10 @@
 import pino, { type Logger } from "pino";
+import { passesLuhn } from "../modules/intake";
 
 export type { Logger };
 
 /** Any run of 12–19 digits, optionally split by spaces or dashes: the shape of a card number. */
 const PAN_LIKE = /(?<![0-9])[0-9](?:[ -]?[0-9]){11,18}(?![0-9])/g;
-
-function passesLuhn(digits: string): boolean {
-  let sum = 0;
-  for (let i = 0; i < digits.length; i++) {
-    let d = digits.charCodeAt(digits.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
 
 /**
  * The last line of defence behind the redact paths: whatever slipped into a log line (an error

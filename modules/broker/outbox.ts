@@ -8,12 +8,7 @@ export async function enqueuePayment(
   message: { paymentId: string; requestId: string | null },
   delayMs = 0,
 ): Promise<void> {
-  await db.insert(outbox).values({
-    topic: "requested",
-    paymentId: message.paymentId,
-    payload: { paymentId: message.paymentId, requestId: message.requestId },
-    availableAt: delayMs > 0 ? sql`now() + make_interval(secs => ${delayMs / 1000})` : sql`now()`,
-  });
+  await enqueuePayments(db, [{ ...message, delayMs }]);
 }
 
 /** enqueuePayment for many messages, each with its own delay, in one statement. */

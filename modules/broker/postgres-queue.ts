@@ -58,6 +58,8 @@ class PostgresQueueConsumer implements PaymentConsumer {
     this.wake?.();
     await this.loop;
     while (this.inFlight > 0) await this.sleep(20);
+    // A flush already running may still hold acks; wait for it before flushing what is left.
+    await this.flushing;
     await this.flushAcks();
   }
 

@@ -1,4 +1,4 @@
 export { createIntakeService, type IntakeService, type CreatePaymentResult, type IntakeDeps } from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
 export { idempotencyKeys } from "./schema";
-export { currencyExponent, validatePaymentRequest, type FieldError, type ValidPaymentRequest } from "./validation";
+export { currencyExponent, passesLuhn, validatePaymentRequest, type FieldError, type ValidPaymentRequest } from "./validation";

@@ -17,6 +17,28 @@ interface KeyEntry {
 }
 
 /**
+ * AES-256-GCM with the key id as associated data (so a sealed value cannot be replayed under
+ * another key id), stored as base64(iv) . base64(ciphertext) . base64(tag).
+ */
+export function sealText(key: Buffer, keyId: string, text: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", key, iv);
+  cipher.setAAD(Buffer.from(keyId));
+  const ciphertext = Buffer.concat([cipher.update(text, "utf8"), cipher.final()]);
+  return [iv, ciphertext, cipher.getAuthTag()].map((b) => b.toString("base64")).join(".");
+}
+
+/** Opens what sealText sealed; throws when the value was tampered with or sealed under another key. */
+export function openText(key: Buffer, keyId: string, sealed: string): string {
+  const [iv, ciphertext, tag] = sealed.split(".").map((part) => Buffer.from(part, "base64"));
+  if (!iv || !ciphertext || !tag) throw new Error("malformed sealed value");
+  const decipher = createDecipheriv("aes-256-gcm", key, iv);
+  decipher.setAAD(Buffer.from(keyId));
+  decipher.setAuthTag(tag);
+  return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString("utf8");
+}
+
+/**
  * Card encryption (AES-256-GCM) under a key ring: the first key seals, every key opens, so a
  * key can be rotated by putting the new one first and keeping the old one until its secrets are
  * gone. Fingerprints are HMACs under a key derived from the active key: a plain hash of a PAN
@@ -43,28 +65,13 @@ export class CardVault {
   }
 
   seal(secret: CardSecret): SealedCard {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.sealing.key, iv);
-    // The key id is authenticated too, so a sealed value cannot be replayed under another key id.
-    cipher.setAAD(Buffer.from(this.sealing.id));
-    const ciphertext = Buffer.concat([cipher.update(JSON.stringify(secret), "utf8"), cipher.final()]);
-    const tag = cipher.getAuthTag();
-    return {
-      keyId: this.sealing.id,
-      sealed: [iv, ciphertext, tag].map((b) => b.toString("base64")).join("."),
-    };
+    return { keyId: this.sealing.id, sealed: sealText(this.sealing.key, this.sealing.id, JSON.stringify(secret)) };
   }
 
   open(sealed: SealedCard): CardSecret {
     const entry = this.byId.get(sealed.keyId);
     if (!entry) throw new Error(`no card encryption key with id ${sealed.keyId}`);
-    const [iv, ciphertext, tag] = sealed.sealed.split(".").map((part) => Buffer.from(part, "base64"));
-    if (!iv || !ciphertext || !tag) throw new Error("malformed sealed card secret");
-    const decipher = createDecipheriv("aes-256-gcm", entry.key, iv);
-    decipher.setAAD(Buffer.from(entry.id));
-    decipher.setAuthTag(tag);
-    const plain = Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString("utf8");
-    return JSON.parse(plain) as CardSecret;
+    return JSON.parse(openText(entry.key, entry.id, sealed.sealed)) as CardSecret;
   }
 
   /** Stable per card across payments (for the merchant), useless to anyone without the key. */

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "node:crypto";
+import { createHash, hkdfSync } from "node:crypto";
+import { openText, sealText } from "../vault";
 
 export interface SealedSecret {
   keyId: string;
@@ -22,20 +23,11 @@ export class WebhookSecretBox {
   }
 
   seal(secret: string): SealedSecret {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv("aes-256-gcm", this.key, iv);
-    cipher.setAAD(Buffer.from(this.keyId));
-    const ciphertext = Buffer.concat([cipher.update(secret, "utf8"), cipher.final()]);
-    return { keyId: this.keyId, sealed: [iv, ciphertext, cipher.getAuthTag()].map((b) => b.toString("base64")).join(".") };
+    return { keyId: this.keyId, sealed: sealText(this.key, this.keyId, secret) };
   }
 
   open(sealed: SealedSecret): string {
     if (sealed.keyId !== this.keyId) throw new Error(`the signing secret is sealed under another key (${sealed.keyId})`);
-    const [iv, ciphertext, tag] = sealed.sealed.split(".").map((part) => Buffer.from(part, "base64"));
-    if (!iv || !ciphertext || !tag) throw new Error("malformed sealed signing secret");
-    const decipher = createDecipheriv("aes-256-gcm", this.key, iv);
-    decipher.setAAD(Buffer.from(this.keyId));
-    decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(ciphertext), decipher.final()]).toString("utf8");
+    return openText(this.key, this.keyId, sealed.sealed);
   }
 }

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import postgres from "postgres";
 import { createPostgresDatabase } from "../support/db";
 import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
-import { ROOT, type ServiceProcess, startService } from "../support/service-process";
+import { ROOT, runProgram, type ServiceProcess, startService } from "../support/service-process";
 
 interface JournalEntry {
   tag: string;
@@ -21,19 +21,8 @@ let binary: string;
  * Runs the compiled binary from an empty directory with nothing but PATH/HOME, so it can lean on
  * neither node_modules/ nor drizzle/ nor anything the developer exported.
  */
-async function runBinary(args: string[], env: Record<string, string>) {
-  const proc = Bun.spawn([binary, ...args], {
-    cwd: workDir,
-    env: { PATH: process.env.PATH ?? "", HOME: workDir, ...env },
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout as ReadableStream).text(),
-    new Response(proc.stderr as ReadableStream).text(),
-    proc.exited,
-  ]);
-  return { stdout, stderr, code };
+function runBinary(args: string[], env: Record<string, string>) {
+  return runProgram(args, { HOME: workDir, ...env }, { command: [binary], cwd: workDir });
 }
 
 async function payWith4242(baseUrl: string): Promise<void> {

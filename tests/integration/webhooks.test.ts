@@ -1,12 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
-import { createSimulatorGateway } from "../../modules/gateways";
 import { createMerchantGuard } from "../../modules/http";
-import { createIntakeService } from "../../modules/intake";
-import { findPaymentById, type PaymentRow, toPayment } from "../../modules/payments";
-import { createPaymentProcessor } from "../../modules/processing";
-import { CardVault } from "../../modules/vault";
+import { type PaymentRow, toPayment } from "../../modules/payments";
 import {
   createWebhookDispatcher,
   createWebhookService,
@@ -26,8 +22,8 @@ import { createHttpApp } from "../../src/http";
 import { createLogger } from "../../src/logger";
 import { createMetrics } from "../../src/metrics";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
-import { silentLogger } from "../support/harness";
-import { CARDS, paymentBody } from "../support/payments";
+import { buildPipeline, silentLogger } from "../support/harness";
+import { CARDS } from "../support/payments";
 
 /** What a merchant's receiver saw: every request, whether its signature verified, and redeliveries of events it had already accepted. */
 function startReceiver(answer: (n: number) => Response | Promise<Response> = () => new Response("ok")) {
@@ -105,26 +101,9 @@ for (const backend of BACKENDS) {
     beforeAll(async () => {
       database = await createTestDatabase(backend);
       service = createWebhookService({ db: database.db, secrets, allowLoopback: true });
-      const vault = new CardVault([Buffer.alloc(32, 1)]);
-      const intake = createIntakeService({ db: database.db, vault, gatewayName: "simulator" });
       // Wired as src/service.ts wires it: the event is written by the transaction that makes the payment final.
-      const processPayment = createPaymentProcessor({
-        db: database.db,
-        gateway: createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 }),
-        vault,
-        logger: silentLogger,
-        retry: { maxAttempts: 1, baseMs: 10, maxMs: 20 },
-        leaseMs: 30_000,
-        onFinalInTransaction: enqueuePaymentEvents,
-      });
-      pay = async (merchantId, card = CARDS.visa) => {
-        const created = await intake.createPayment({ merchantId, body: paymentBody(card), idempotencyKey: undefined, requestId: "req_test" });
-        if (created.kind !== "created") throw new Error(JSON.stringify(created));
-        await processPayment({ paymentId: created.payment.id, requestId: "req_test" });
-        const row = await findPaymentById(database.db, created.payment.id);
-        if (!row) throw new Error("payment vanished");
-        return row;
-      };
+      const pipeline = buildPipeline(database, { maxAttempts: 1, onFinalInTransaction: enqueuePaymentEvents });
+      pay = (merchantId, card = CARDS.visa) => pipeline.pay(card, merchantId);
     });
     afterAll(async () => {
       await database.drop();
@@ -447,23 +426,8 @@ for (const backend of BACKENDS) {
       database = await createTestDatabase(backend);
       app = buildApp(true);
       productionApp = buildApp(false);
-      const vault = new CardVault([Buffer.alloc(32, 1)]);
-      const intake = createIntakeService({ db: database.db, vault, gatewayName: "simulator" });
-      const processPayment = createPaymentProcessor({
-        db: database.db,
-        gateway: createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 }),
-        vault,
-        logger: silentLogger,
-        retry: { maxAttempts: 1, baseMs: 10, maxMs: 20 },
-        leaseMs: 30_000,
-        onFinalInTransaction: enqueuePaymentEvents,
-      });
-      pay = async (merchantId, card = CARDS.visa) => {
-        const created = await intake.createPayment({ merchantId, body: paymentBody(card), idempotencyKey: undefined, requestId: "req_test" });
-        if (created.kind !== "created") throw new Error(JSON.stringify(created));
-        await processPayment({ paymentId: created.payment.id, requestId: "req_test" });
-        return (await findPaymentById(database.db, created.payment.id))!;
-      };
+      const pipeline = buildPipeline(database, { maxAttempts: 1, onFinalInTransaction: enqueuePaymentEvents });
+      pay = (merchantId, card = CARDS.visa) => pipeline.pay(card, merchantId);
     });
     afterAll(async () => {
       await database.drop();

@@ -9,17 +9,19 @@
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { randomUUID } from "node:crypto";
 import type { ChargeRequest, Gateway } from "../../modules/gateways/port";
+import { CARDS } from "./payments";
 
 /** Stripe's documented test card numbers; any other card number is approved. */
 export const TEST_CARDS = {
-  approved: "4242424242424242",
-  cardDeclined: "4000000000000002",
-  insufficientFunds: "4000000000009995",
-  lostCard: "4000000000009987",
-  stolenCard: "4000000000009979",
-  expiredCard: "4000000000000069",
-  incorrectCvc: "4000000000000127",
-  processingError: "4000000000000119",
+  approved: CARDS.visa,
+  cardDeclined: CARDS.declined,
+  insufficientFunds: CARDS.insufficientFunds,
+  lostCard: CARDS.lostCard,
+  stolenCard: CARDS.stolenCard,
+  expiredCard: CARDS.expiredCard,
+  incorrectCvc: CARDS.incorrectCvc,
+  processingError: CARDS.processingError,
+  // Not in the contract's simulator list: only the Stripe and PayPal fakes know it.
   authenticationRequired: "4000002500003155",
 } as const;
 

@@ -1,7 +1,8 @@
 import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
 import { createSimulatorGateway, type ChargeOutcome, type ChargeRequest, type Gateway } from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
-import { createPaymentProcessor } from "../../modules/processing";
+import { findPaymentById, type PaymentRow } from "../../modules/payments";
+import { createPaymentProcessor, type ProcessorDeps } from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
@@ -32,7 +33,14 @@ export function observedGateway(inner: Gateway) {
 /** Intake + processor + simulator wired over a test database, the way src/service.ts wires them. */
 export function buildPipeline(
   database: TestDatabase,
-  options: { latencyMs?: number; transientFailureRate?: number; maxAttempts?: number; leaseMs?: number; gateway?: Gateway } = {},
+  options: {
+    latencyMs?: number;
+    transientFailureRate?: number;
+    maxAttempts?: number;
+    leaseMs?: number;
+    gateway?: Gateway;
+    onFinalInTransaction?: ProcessorDeps["onFinalInTransaction"];
+  } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)]);
   const simulator = createSimulatorGateway(database.db, {
@@ -49,6 +57,7 @@ export function buildPipeline(
     logger: silentLogger,
     retry,
     leaseMs: options.leaseMs ?? 30_000,
+    onFinalInTransaction: options.onFinalInTransaction,
   });
   const queue = createPostgresQueue(database.db, silentLogger, {
     leaseMs: options.leaseMs ?? 30_000,
@@ -69,5 +78,14 @@ export function buildPipeline(
 
   const message = (paymentId: string): PaymentMessage => ({ paymentId, requestId: "req_test" });
 
-  return { vault, intake, processPayment, queue, create, message, stats: observed.stats, retry };
+  /** Creates a payment and runs its first attempt; returns the stored row. */
+  async function pay(card?: string, merchantId = "m1"): Promise<PaymentRow> {
+    const payment = await create(card, merchantId);
+    await processPayment(message(payment.id));
+    const row = await findPaymentById(database.db, payment.id);
+    if (!row) throw new Error("payment vanished");
+    return row;
+  }
+
+  return { vault, intake, processPayment, queue, create, message, pay, stats: observed.stats, retry };
 }

@@ -96,10 +96,14 @@ export async function startService(options: {
   };
 }
 
-/** Runs the program to completion (for CLI and config errors). */
-export async function runProgram(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([BUN, "src/main.ts", ...args], {
-    cwd: ROOT,
+/** Runs the program (from source, or `command` such as the compiled binary) to completion, for CLI and config errors. */
+export async function runProgram(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { command?: string[]; cwd?: string } = {},
+) {
+  const proc = Bun.spawn([...(options.command ?? [BUN, "src/main.ts"]), ...args], {
+    cwd: options.cwd ?? ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp", ...env },
     stdout: "pipe",
     stderr: "pipe",

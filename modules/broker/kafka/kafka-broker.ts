@@ -180,7 +180,9 @@ class KafkaOutboxRelay implements OutboxRelay {
     const byTopic = new Map<string, OutboxRow[]>();
     for (const row of rows) {
       const topic = row.topic === "dlq" ? this.topics.dlq : this.topics.requested;
-      byTopic.set(topic, [...(byTopic.get(topic) ?? []), row]);
+      const group = byTopic.get(topic);
+      if (group) group.push(row);
+      else byTopic.set(topic, [row]);
     }
     await this.producer.sendBatch({
       acks: -1,

@@ -13,22 +13,16 @@ import {
   OrderStatus,
   type Order,
 } from "@paypal/paypal-server-sdk";
+import { currencyExponent } from "../../intake";
 import type { ChargeOutcome } from "../port";
-
-/** ISO 4217 minor-unit exponents other than 2. */
-const CURRENCY_EXPONENTS: Readonly<Record<string, number>> = {
-  BIF: 0, CLP: 0, DJF: 0, GNF: 0, ISK: 0, JPY: 0, KMF: 0, KRW: 0, PYG: 0, RWF: 0,
-  UGX: 0, UYI: 0, VND: 0, VUV: 0, XAF: 0, XOF: 0, XPF: 0,
-  BHD: 3, IQD: 3, JOD: 3, KWD: 3, LYD: 3, OMR: 3, TND: 3,
-  CLF: 4, UYW: 4,
-};
 
 /** Currencies PayPal accepts in whole units only, although ISO 4217 gives them two decimals. */
 const PAYPAL_WHOLE_UNIT_CURRENCIES = new Set(["HUF", "TWD"]);
 
 /** Integer minor units as a decimal string: 1999 USD → "19.99", 500 JPY → "500", 1234 KWD → "1.234". */
 export function formatDecimal(amount: number, currency: string): string {
-  const exponent = CURRENCY_EXPONENTS[currency] ?? 2;
+  // Intake accepts only currencies in its ISO 4217 table, so every payment's currency is in it.
+  const exponent = currencyExponent(currency) ?? 2;
   if (exponent === 0) return String(amount);
   const digits = String(amount).padStart(exponent + 1, "0");
   return `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
