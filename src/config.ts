@@ -4,6 +4,7 @@
  */
 import Type, { type Static, type TLiteral, type TUnion } from "typebox";
 import Value from "typebox/value";
+import { GATEWAY_LIMITS } from "../modules/gateways";
 
 const OneOf = <const T extends string[]>(values: T, defaultValue: T[number]) =>
   Type.Union(
@@ -40,8 +41,12 @@ const EnvSchema = Type.Object({
   MAX_ATTEMPTS: Int(1, 100, 5),
   RETRY_BASE_MS: Int(1, 3_600_000, 500),
   RETRY_MAX_MS: Int(1, 86_400_000, 60_000),
-  LEASE_MS: Int(1_000, 3_600_000, 30_000),
+  LEASE_MS: Int(1_000, 3_600_000, 90_000),
   SWEEP_INTERVAL_MS: Int(100, 3_600_000, 5_000),
+  RECONCILE_FIRST_CHECK_MS: Int(100, 3_600_000, 30_000),
+  RECONCILE_MAX_INTERVAL_MS: Int(1_000, 7 * 86_400_000, 86_400_000),
+  RECONCILE_INTERVAL_MS: Int(100, 3_600_000, 5_000),
+  STRIPE_SEARCH_LAG_MS: Int(0, 86_400_000, 3_600_000),
   STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
   WEBHOOK_TIMEOUT_MS: Int(100, 120_000, 10_000),
   WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
@@ -71,7 +76,7 @@ export interface Config {
     | { kind: "kafka"; brokers: string[]; topicPrefix: string; partitions: number };
   gateway:
     | { kind: "simulator"; latencyMs: number; transientFailureRate: number }
-    | { kind: "stripe"; secretKey: string; apiBase: string | undefined; timeoutMs: number }
+    | { kind: "stripe"; secretKey: string; apiBase: string | undefined; timeoutMs: number; searchLagMs: number }
     | {
         kind: "paypal";
         clientId: string;
@@ -88,6 +93,7 @@ export interface Config {
     leaseMs: number;
     sweepIntervalMs: number;
     stuckAfterMs: number;
+    reconcile: { firstCheckMs: number; maxIntervalMs: number; pollIntervalMs: number };
   };
   webhooks: { timeoutMs: number; maxAgeMs: number; retryBaseMs: number };
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
@@ -137,6 +143,37 @@ function requireSetting(value: string | undefined, key: string, why: string): st
   return value;
 }
 
+/** The longest a charge attempt may take: every call it may make, each up to its timeout. */
+function worstCaseOperationMs(env: Env, gateway: Config["gateway"]): number {
+  return gateway.kind === "simulator" ? gateway.latencyMs : env.GATEWAY_TIMEOUT_MS * GATEWAY_LIMITS[gateway.kind].callsPerOperation;
+}
+
+/**
+ * Settings that would let a card be charged twice are refused at start (contract §6): a lease
+ * shorter than one gateway operation lets a second worker start the same charge while the first
+ * is still waiting, and a retry schedule longer than the gateway keeps idempotency keys lets a
+ * late retry run as a new charge.
+ */
+function checkMoneySafety(env: Env, gateway: Config["gateway"]): void {
+  const operationMs = worstCaseOperationMs(env, gateway);
+  if (env.LEASE_MS <= operationMs)
+    throw new ConfigError(
+      `LEASE_MS must exceed the longest gateway operation (${operationMs} ms = GATEWAY_TIMEOUT_MS × ${gateway.kind === "simulator" ? "1" : GATEWAY_LIMITS[gateway.kind].callsPerOperation} calls for ${gateway.kind}) (got ${env.LEASE_MS})`,
+    );
+  // Each gap between attempts: the back-off, plus a lease that ran out, plus the sweeper finding
+  // a lost message.
+  let spanMs = env.MAX_ATTEMPTS * operationMs;
+  for (let attempt = 1; attempt < env.MAX_ATTEMPTS; attempt++)
+    spanMs += Math.min(env.RETRY_MAX_MS, env.RETRY_BASE_MS * 2 ** (attempt - 1)) + env.LEASE_MS + env.STUCK_AFTER_MS + env.SWEEP_INTERVAL_MS;
+  const windowMs = GATEWAY_LIMITS[gateway.kind].idempotencyWindowMs;
+  if (spanMs >= windowMs)
+    throw new ConfigError(
+      `MAX_ATTEMPTS, RETRY_BASE_MS and RETRY_MAX_MS make a retry schedule of up to ${Math.round(spanMs / 60_000)} min, longer than ${gateway.kind} keeps idempotency keys (${Math.round(windowMs / 60_000)} min)`,
+    );
+  if (env.RECONCILE_MAX_INTERVAL_MS < env.RECONCILE_FIRST_CHECK_MS)
+    throw new ConfigError("RECONCILE_MAX_INTERVAL_MS must be >= RECONCILE_FIRST_CHECK_MS");
+}
+
 /** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
 export function loadConfig(raw: Record<string, string | undefined>): Config {
   const candidate = Value.Default(EnvSchema, coerce(raw)) as Record<string, unknown>;
@@ -164,6 +201,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       secretKey: requireSetting(env.STRIPE_SECRET_KEY, "STRIPE_SECRET_KEY", "when GATEWAY=stripe"),
       apiBase: env.STRIPE_API_BASE,
       timeoutMs: env.GATEWAY_TIMEOUT_MS,
+      searchLagMs: env.STRIPE_SEARCH_LAG_MS,
     };
   } else if (env.GATEWAY === "paypal") {
     gateway = {
@@ -181,6 +219,8 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       transientFailureRate: env.SIMULATOR_TRANSIENT_FAILURE_RATE,
     };
   }
+
+  checkMoneySafety(env, gateway);
 
   const apiKeys = env.API_KEYS?.split(",").map((pair) => {
     const [merchantId = "", secret = ""] = pair.split(":");
@@ -212,6 +252,11 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       leaseMs: env.LEASE_MS,
       sweepIntervalMs: env.SWEEP_INTERVAL_MS,
       stuckAfterMs: env.STUCK_AFTER_MS,
+      reconcile: {
+        firstCheckMs: env.RECONCILE_FIRST_CHECK_MS,
+        maxIntervalMs: env.RECONCILE_MAX_INTERVAL_MS,
+        pollIntervalMs: env.RECONCILE_INTERVAL_MS,
+      },
     },
     webhooks: { timeoutMs: env.WEBHOOK_TIMEOUT_MS, maxAgeMs: env.WEBHOOK_MAX_AGE_MS, retryBaseMs: env.WEBHOOK_RETRY_BASE_MS },
     apiKeys,

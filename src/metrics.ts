@@ -50,27 +50,48 @@ export function createMetrics() {
     registers: [registry],
   });
 
-  let lagSource: (() => Promise<number>) | undefined;
-  new Gauge({
-    name: "paystream_consumer_lag_messages",
-    help: "Payment messages published but not yet handled by this deployment's workers",
+  /** A gauge read from `source` at each scrape; a source that cannot answer leaves the last value. */
+  function sourcedGauge(name: string, help: string) {
+    let source: (() => Promise<number>) | undefined;
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        if (!source) return;
+        // Scrapes must not fail because a dependency cannot answer.
+        await source().then(
+          (value) => this.set(value),
+          () => {},
+        );
+      },
+    });
+    return (next: () => Promise<number>) => {
+      source = next;
+    };
+  }
+  const setLagSource = sourcedGauge(
+    "paystream_consumer_lag_messages",
+    "Payment messages published but not yet handled by this deployment's workers",
+  );
+  const setUnresolvedSource = sourcedGauge(
+    "paystream_payments_unresolved",
+    "Payments whose gateway outcome is unknown (the card may have been charged), waiting for the reconciler",
+  );
+  const reconcileChecks = new Counter({
+    name: "paystream_reconcile_checks_total",
+    help: "Gateway lookups of payments whose outcome was unknown, by what the gateway said",
+    labelNames: ["outcome"] as const,
     registers: [registry],
-    async collect() {
-      if (!lagSource) return;
-      // A broker that cannot answer leaves the last value; scrapes must not fail because of it.
-      await lagSource().then(
-        (lag) => this.set(lag),
-        () => {},
-      );
-    },
   });
 
   return {
     registry,
+    /** Every role reports how many payments wait for the gateway to tell whether they were charged. */
+    setUnresolvedSource,
+    reconcileCheck: (outcome: string) => reconcileChecks.labels(outcome).inc(),
     /** Worker roles report their broker's consumer lag at each scrape. */
-    setLagSource(source: () => Promise<number>) {
-      lagSource = source;
-    },
+    setLagSource,
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp(method: string, route: string, status: number, seconds: number) {

@@ -8,9 +8,10 @@ import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
 import { createDashboardService, dashboardRoutes } from "../modules/dashboard";
-import { createPaymentProcessor, createSweeper, type Sweeper } from "../modules/processing";
+import { createPaymentProcessor, createReconciler, createSweeper, type Reconciler, type Sweeper } from "../modules/processing";
 import { createWebhookDispatcher, createWebhookService, enqueuePaymentEvents, WebhookSecretBox, webhookRoutes } from "../modules/webhooks";
 import { CardVault } from "../modules/vault";
+import { countUnresolved } from "../modules/payments";
 import type { Config, Role } from "./config";
 import { type DatabaseHandle, openDatabase } from "./db";
 import { createHttpApp } from "./http";
@@ -49,6 +50,7 @@ async function createGateway(config: Config, handle: DatabaseHandle): Promise<Ga
         secretKey: config.gateway.secretKey,
         apiBase: config.gateway.apiBase,
         timeoutMs: config.gateway.timeoutMs,
+        searchLagMs: config.gateway.searchLagMs,
       });
     }
     case "paypal": {
@@ -101,6 +103,9 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     logger.info({ database: handle.kind }, "migrations applied");
   }
   const metrics = createMetrics();
+  // Every role reports what waits for the gateway to tell: it is one query, and an api-only
+  // deployment must show it too.
+  metrics.setUnresolvedSource(() => countUnresolved(handle.db));
   const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
   const vault = new CardVault([masterKey, ...config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"))]);
   const webhookSecrets = new WebhookSecretBox(masterKey);
@@ -188,6 +193,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         maxMs: config.processing.retryMaxMs,
       },
       leaseMs: config.processing.leaseMs,
+      reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
       onFinalInTransaction: enqueuePaymentEvents,
       events: {
         finalized: (payment, startedAt) =>
@@ -197,6 +203,26 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         deadLettered: () => metrics.deadLettered(),
       },
     });
+    const reconciler: Reconciler = createReconciler({
+      db: handle.db,
+      gateway,
+      vault,
+      logger: logger.child({ component: "reconciler" }),
+      options: {
+        schedule: { firstCheckMs: config.processing.reconcile.firstCheckMs, maxIntervalMs: config.processing.reconcile.maxIntervalMs },
+        pollIntervalMs: config.processing.reconcile.pollIntervalMs,
+        batchSize: 100,
+        // A check makes the same calls as a charge at most.
+        holdMs: config.processing.leaseMs,
+      },
+      onFinalInTransaction: enqueuePaymentEvents,
+      events: {
+        finalized: (payment, startedAt) =>
+          metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000),
+        checked: (outcome) => metrics.reconcileCheck(outcome),
+      },
+    });
+    reconciler.start();
     const consumer: PaymentConsumer = broker.createConsumer({ concurrency: config.processing.concurrency });
     await consumer.start(async (message) => {
       await processPayment(message);
@@ -207,7 +233,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       batchSize: 500,
     });
     sweeper.start();
-    stops.push(() => sweeper.stop(), () => consumer.stop());
+    stops.push(() => sweeper.stop(), () => reconciler.stop(), () => consumer.stop());
     const webhookDispatcher = createWebhookDispatcher(handle.db, logger.child({ component: "webhooks" }), {
       secrets: webhookSecrets,
       pollIntervalMs: 500,

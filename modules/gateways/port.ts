@@ -39,10 +39,71 @@ export type ChargeOutcome =
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** Nothing was charged (the request never took effect): safe to retry later. */
   | { kind: "transient"; reason: string }
-  /** The request may have reached the gateway but no answer came back: replay with the same key. */
+  /**
+   * The request may have reached the gateway and we cannot tell what it did (no answer, an answer
+   * that could not be read, a server error the gateway replays for the same key). The card may
+   * have been charged: only a definite answer later (replay or lookup) may finalize the payment.
+   * `gatewayReference` is the gateway's object id when the answer named one, for a later lookup.
+   */
+  | { kind: "unknown"; reason: string; gatewayReference?: string };
+
+/** What the reconciler knows when it asks the gateway about a payment whose outcome is unknown. */
+export interface LookupRequest {
+  paymentId: string;
+  /** The idempotency key every charge attempt of this payment carried. */
+  idempotencyKey: string;
+  /** ISO 4217 minor units and code, as in ChargeRequest: a found record must match both. */
+  amount: number;
+  currency: string;
+  /** The gateway's object id, when an earlier answer named one. */
+  gatewayReference: string | null;
+  /** No earlier than the first attempt (the payment's creation): idempotency windows start there. */
+  firstAttemptAt: Date;
+  /** When the first attempt with an unknown outcome was made. */
+  unknownSince: Date;
+  /** When the last charge attempt ended: a record it created may take a while to be searchable. */
+  lastAttemptAt: Date;
+  /**
+   * The charge exactly as every attempt sent it, when the card can still be opened: for gateways
+   * that can be asked only by replaying it under the same idempotency key (which answers the
+   * stored result instead of running again). Null when the card data is gone.
+   */
+  replay: ChargeRequest | null;
+}
+
+export type LookupOutcome =
+  /** The gateway holds a charge for this payment, of this amount and currency. */
+  | { kind: "approved"; gatewayReference: string }
+  /** The gateway holds this payment's attempt, refused: nothing was charged. */
+  | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
+  /** The gateway answered that no charge exists for this payment. */
+  | { kind: "not_charged"; reason: string }
+  /** Still cannot tell (gateway unreachable, record not yet searchable, record in flight). */
   | { kind: "unknown"; reason: string };
 
 export interface Gateway {
   readonly name: GatewayName;
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
+  /**
+   * Asks the gateway what became of a payment, by our payment id. Records that do not carry our
+   * payment id, amount and currency are ignored. A gateway that can be asked only by replaying the
+   * charge under its idempotency key (PayPal) may, if the first request never arrived, take the one
+   * charge the payment asked for; never a second one.
+   */
+  lookup(request: LookupRequest): Promise<LookupOutcome>;
 }
+
+/**
+ * How long each gateway keeps an idempotency key (a retry after this could charge again), and
+ * how many HTTP calls one charge may make at most (timeout × calls bounds one operation).
+ * Stripe keeps keys at least 24 hours (docs.stripe.com/api/idempotent_requests); PayPal keeps a
+ * PayPal-Request-Id for 6 hours by default (developer.paypal.com/api/rest/reference/idempotency);
+ * the simulator's ledger keeps them forever.
+ */
+export const GATEWAY_LIMITS: Readonly<Record<GatewayName, { idempotencyWindowMs: number; callsPerOperation: number }>> = {
+  simulator: { idempotencyWindowMs: Number.POSITIVE_INFINITY, callsPerOperation: 1 },
+  // create, replayed create, search
+  stripe: { idempotencyWindowMs: 24 * 3_600_000, callsPerOperation: 3 },
+  // (token, create, capture), then the same again as a replay
+  paypal: { idempotencyWindowMs: 6 * 3_600_000, callsPerOperation: 6 },
+};

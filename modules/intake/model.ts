@@ -57,6 +57,13 @@ export const PaymentSchema = t.Object(
     failureCode: Nullable(t.String({ examples: ["card_declined", "insufficient_funds", "gateway_unavailable"] })),
     failureMessage: Nullable(t.String()),
     attempts: t.Integer(),
+    outcome: Nullable(
+      t.Literal("unknown", {
+        description:
+          "unknown: an attempt's outcome is unknown and the card may have been charged; the payment stays PROCESSING until the gateway answers",
+      }),
+    ),
+    nextCheckAt: Nullable(t.String({ format: "date-time", description: "While the outcome is unknown: when the gateway is asked next" })),
     createdAt: t.String({ format: "date-time" }),
     updatedAt: t.String({ format: "date-time" }),
     completedAt: Nullable(t.String({ format: "date-time" })),

@@ -15,6 +15,13 @@ export interface Payment {
   failureCode: string | null;
   failureMessage: string | null;
   attempts: number;
+  /**
+   * "unknown" while an attempt's outcome is unknown and no gateway answer has settled it: the card
+   * may have been charged (contract §6); null otherwise.
+   */
+  outcome: "unknown" | null;
+  /** While the outcome is unknown: when the gateway is asked next (null while retries go on). */
+  nextCheckAt: string | null;
   createdAt: string;
   updatedAt: string;
   completedAt: string | null;
@@ -41,6 +48,8 @@ export function toPayment(row: PaymentRow): Payment {
     failureCode: row.failureCode,
     failureMessage: row.failureMessage,
     attempts: row.attempts,
+    outcome: row.status === "PROCESSING" && row.outcomeUnknownSince !== null ? "unknown" : null,
+    nextCheckAt: row.status === "PROCESSING" && row.reconciling && row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     completedAt: row.completedAt ? row.completedAt.toISOString() : null,

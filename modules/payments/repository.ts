@@ -1,5 +1,5 @@
 import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
-import type { Executor } from "../database";
+import { type Executor, queryRows } from "../database";
 import { type PaymentRow, type PaymentStatus, payments } from "./schema";
 import { allowedSources } from "./status";
 
@@ -75,6 +75,8 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
           eq(payments.status, "PENDING"),
           and(
             eq(payments.status, "PROCESSING"),
+            // Once the reconciler owns a payment, no charge attempt may start for it again.
+            eq(payments.reconciling, false),
             or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`)),
           ),
         ),
@@ -134,16 +136,97 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
   return updated as PaymentRow[];
 }
 
-/** releaseForRetry for many payments; returns the ids released (claims not lost). */
-export async function releaseForRetries(db: Executor, holds: { id: string; attempt: number }[]): Promise<string[]> {
-  if (holds.length === 0) return [];
+/**
+ * The end of an attempt that did not make the payment final. `unknown` says the attempt's outcome
+ * is unknown (the card may have been charged): remembered for good, with the gateway's object id
+ * when the answer named one.
+ */
+export interface AttemptRelease {
+  id: string;
+  attempt: number;
+  unknown: boolean;
+  gatewayReference: string | null;
+}
+
+const releaseSet = {
+  leaseExpiresAt: null,
+  outcomeUnknownSince: sql`case when r.unknown then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
+  gatewayReference: sql`coalesce(r.gateway_reference, ${payments.gatewayReference})`,
+  updatedAt: sql`now()`,
+};
+const releaseInput = (releases: AttemptRelease[]) =>
+  sql`jsonb_to_recordset(${JSON.stringify(
+    releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference })),
+  )}::jsonb) as r(id text, attempt integer, unknown boolean, gateway_reference text)`;
+const releaseGuard = and(sql`${payments.id} = r.id`, sql`${payments.attempts} = r.attempt`, eq(payments.status, "PROCESSING"));
+
+/** Ends attempts that will be retried; returns the ids released (claims not lost). */
+export async function releaseForRetries(db: Executor, releases: AttemptRelease[]): Promise<string[]> {
+  if (releases.length === 0) return [];
+  const rows = await db.update(payments).set(releaseSet).from(releaseInput(releases)).where(releaseGuard).returning({ id: payments.id });
+  return rows.map((r) => r.id);
+}
+
+/**
+ * Ends the last attempt of payments that may have been charged: no further charge attempt will
+ * start, and the reconciler looks each one up at the gateway from `firstCheckMs` on.
+ */
+export async function startReconciling(db: Executor, releases: AttemptRelease[], firstCheckMs: number): Promise<PaymentRow[]> {
+  if (releases.length === 0) return [];
   const rows = await db
     .update(payments)
-    .set({ leaseExpiresAt: null, updatedAt: sql`now()` })
-    .from(sql`jsonb_to_recordset(${JSON.stringify(holds)}::jsonb) as h(id text, attempt integer)`)
-    .where(and(sql`${payments.id} = h.id`, sql`${payments.attempts} = h.attempt`, eq(payments.status, "PROCESSING")))
+    .set({
+      ...releaseSet,
+      outcomeUnknownSince: sql`coalesce(${payments.outcomeUnknownSince}, now())`,
+      reconciling: true,
+      nextCheckAt: sql`now() + make_interval(secs => ${firstCheckMs / 1000})`,
+    })
+    .from(releaseInput(releases))
+    .where(releaseGuard)
+    .returning();
+  return rows as PaymentRow[];
+}
+
+/**
+ * Takes up to `limit` payments whose gateway check is due, for one reconciler: their next check is
+ * pushed `holdMs` ahead at once, so another reconciler does not look them up at the same time and
+ * a reconciler that dies mid-check leaves them due again later.
+ */
+export async function claimDueChecks(db: Executor, limit: number, holdMs: number): Promise<PaymentRow[]> {
+  const rows = await queryRows<{ id: string }>(db, sql`
+    update ${payments} set next_check_at = now() + make_interval(secs => ${holdMs / 1000})
+    where ${payments.id} in (
+      select id from ${payments}
+      where reconciling and status = 'PROCESSING' and next_check_at <= now()
+      order by next_check_at
+      limit ${limit}
+      for update skip locked)
+    returning id`);
+  const ids = rows.map((r) => r.id);
+  if (ids.length === 0) return [];
+  return db.select().from(payments).where(inArray(payments.id, ids));
+}
+
+/** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */
+export async function scheduleNextCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
+  const rows = await db
+    .update(payments)
+    .set({
+      nextCheckAt: sql`now() + make_interval(secs => ${delayMs / 1000})`,
+      reconcileChecks: sql`${payments.reconcileChecks} + 1`,
+    })
+    .where(and(eq(payments.id, id), eq(payments.attempts, attempt), eq(payments.status, "PROCESSING"), eq(payments.reconciling, true)))
     .returning({ id: payments.id });
-  return rows.map((r) => r.id);
+  return rows.length > 0;
+}
+
+/** How many payments wait for the gateway to tell whether they were charged. */
+export async function countUnresolved(db: Executor): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(payments)
+    .where(and(eq(payments.reconciling, true), eq(payments.status, "PROCESSING")));
+  return Number(row?.n ?? 0);
 }
 
 /** Records a final outcome; undefined when the claim was lost (another attempt superseded it). */

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
+import { boolean, check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
 
 export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
@@ -32,6 +32,18 @@ export const payments = pgTable(
     attempts: integer("attempts").notNull().default(0),
     /** While PROCESSING: until when the claiming worker owns the payment. NULL = waiting for a retry. */
     leaseExpiresAt: utc("lease_expires_at"),
+    /**
+     * Set when the first gateway attempt whose outcome is unknown happened (no answer, an answer
+     * that could not be read, an adapter that threw): from then on the card may have been charged,
+     * and only a definite answer from the gateway may finalize the payment (contract §6).
+     */
+    outcomeUnknownSince: utc("outcome_unknown_since"),
+    /** Attempts are used up and the outcome is unknown: the reconciler owns the payment now. */
+    reconciling: boolean("reconciling").notNull().default(false),
+    /** While reconciling: when the reconciler looks the payment up at the gateway next. */
+    nextCheckAt: utc("next_check_at"),
+    /** Gateway look-ups made so far while reconciling (drives the back-off). */
+    reconcileChecks: integer("reconcile_checks").notNull().default(0),
     requestId: text("request_id"),
     createdAt: utc("created_at").notNull().defaultNow(),
     updatedAt: utc("updated_at").notNull().defaultNow(),
@@ -40,6 +52,9 @@ export const payments = pgTable(
   (t) => [
     index("payments_merchant_id_idx").on(t.merchantId, t.id.desc()),
     index("payments_merchant_status_id_idx").on(t.merchantId, t.status, t.id.desc()),
+    index("payments_reconcile_due_idx")
+      .on(t.nextCheckAt)
+      .where(sql`reconciling and status = 'PROCESSING'`),
     index("payments_unfinished_idx")
       .on(t.updatedAt)
       .where(sql`status in ('PENDING', 'PROCESSING')`),

@@ -1,12 +1,14 @@
 import { enqueueDeadLetter, enqueuePayments, type PaymentMessage } from "../broker";
 import { Batcher, type Database, type Executor } from "../database";
-import type { ChargeOutcome, Gateway } from "../gateways";
+import type { ChargeOutcome, ChargeRequest, Gateway } from "../gateways";
 import {
+  type AttemptRelease,
   claimPayments,
   type FinalOutcome,
   type PaymentRow,
   recordFinalOutcomes,
   releaseForRetries,
+  startReconciling,
 } from "../payments";
 import { type CardVault, loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
 import { hasAttemptsLeft, type RetryPolicy, retryDelayMs } from "./retry-policy";
@@ -24,6 +26,8 @@ export interface ProcessingEvents {
   gatewayCall?(gateway: string, outcome: ChargeOutcome["kind"], seconds: number): void;
   retryScheduled?(paymentId: string, attempt: number, delayMs: number): void;
   deadLettered?(paymentId: string): void;
+  /** A payment whose outcome is unknown was handed to the reconciler. */
+  reconciling?(paymentId: string): void;
 }
 
 export interface ProcessorDeps {
@@ -33,6 +37,8 @@ export interface ProcessorDeps {
   logger: ProcessingLogger;
   retry: RetryPolicy;
   leaseMs: number;
+  /** When the reconciler first looks up a payment whose outcome stayed unknown. */
+  reconcileFirstCheckMs: number;
   events?: ProcessingEvents;
   /**
    * Runs inside the transaction that makes payments final, with every payment that transaction
@@ -44,16 +50,22 @@ export interface ProcessorDeps {
   batching?: { maxBatch: number; maxConcurrent: number };
 }
 
-export type ProcessResult = "completed" | "failed" | "retry_scheduled" | "skipped";
+export type ProcessResult = "completed" | "failed" | "retry_scheduled" | "reconciling" | "skipped";
 
 interface Claim {
   payment: PaymentRow;
   sealed: SealedCard | undefined;
 }
 
+type DeadLetter = { reason: string; lastError: string; requestId: string | null };
+
 type OutcomeWrite =
-  | { kind: "final"; payment: PaymentRow; outcome: FinalOutcome; deadLetter?: { reason: string; lastError: string; requestId: string | null } }
-  | { kind: "retry"; payment: PaymentRow; delayMs: number; requestId: string | null };
+  | { kind: "final"; payment: PaymentRow; outcome: FinalOutcome; deadLetter?: DeadLetter }
+  | { kind: "retry"; payment: PaymentRow; release: AttemptRelease; delayMs: number; requestId: string | null }
+  | { kind: "reconcile"; payment: PaymentRow; release: AttemptRelease; deadLetter: DeadLetter };
+
+/** What a charge attempt came to, before the payment's history is taken into account. */
+type AttemptResult = ChargeOutcome | { kind: "card_unavailable"; reason: string };
 
 /**
  * Takes one payment through one gateway attempt. Safe to run for the same payment any number
@@ -61,11 +73,15 @@ type OutcomeWrite =
  * attempt number fences every later write, and the gateway sees the same idempotency key on
  * every attempt, so a redelivered message can never charge a card twice.
  *
+ * A payment one of whose attempts had an unknown outcome may have been charged: it never becomes
+ * FAILED by running out of attempts or card data. It goes to the reconciler instead, which asks
+ * the gateway (contract §6).
+ *
  * Claims and outcomes of concurrent payments are grouped into shared statements (see Batcher):
  * the guarantees above hold per payment inside each statement.
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
-  const { db, gateway, vault, logger, retry, leaseMs, events = {}, onFinalInTransaction } = deps;
+  const { db, gateway, vault, logger, retry, leaseMs, reconcileFirstCheckMs, events = {}, onFinalInTransaction } = deps;
   const batching = { maxBatch: 256, maxConcurrent: 2, ...deps.batching };
 
   const claims = new Batcher<string, Claim | undefined>(async (ids) => {
@@ -87,20 +103,26 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
       db.transaction(async (tx) => {
         const finals = writes.filter((w) => w.kind === "final");
         const retries = writes.filter((w) => w.kind === "retry");
-        // Independent statements are issued together so the driver pipelines them: two round
-        // trips inside the transaction instead of five.
-        const [finalized, releasedIds] = await Promise.all([
+        const reconciles = writes.filter((w) => w.kind === "reconcile");
+        // Independent statements are issued together so the driver pipelines them.
+        const [finalized, releasedIds, handedOver] = await Promise.all([
           recordFinalOutcomes(
             tx,
             finals.map((w) => ({ id: w.payment.id, attempt: w.payment.attempts, outcome: w.outcome })),
           ),
           releaseForRetries(
             tx,
-            retries.map((w) => ({ id: w.payment.id, attempt: w.payment.attempts })),
+            retries.map((w) => w.release),
+          ),
+          startReconciling(
+            tx,
+            reconciles.map((w) => w.release),
+            reconcileFirstCheckMs,
           ),
         ]);
         const finalById = new Map(finalized.map((p) => [p.id, p]));
         const released = new Set(releasedIds);
+        const reconcilingIds = new Set(handedOver.map((p) => p.id));
         const follow: Promise<void>[] = [
           purgeCardSecrets(tx, [...finalById.keys()]),
           enqueuePayments(
@@ -110,40 +132,33 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
               .map((w) => ({ paymentId: w.payment.id, requestId: w.requestId, delayMs: w.delayMs })),
           ),
         ];
-        for (const w of finals) {
-          const row = finalById.get(w.payment.id);
-          if (row && w.deadLetter) follow.push(enqueueDeadLetter(tx, { paymentId: row.id, attempts: row.attempts, ...w.deadLetter }));
+        for (const w of [...finals, ...reconciles]) {
+          const done = w.kind === "final" ? finalById.has(w.payment.id) : reconcilingIds.has(w.payment.id);
+          if (done && w.deadLetter) follow.push(enqueueDeadLetter(tx, { paymentId: w.payment.id, attempts: w.payment.attempts, ...w.deadLetter }));
         }
         if (onFinalInTransaction && finalized.length > 0) follow.push(onFinalInTransaction(tx, finalized));
         await Promise.all(follow);
-        return writes.map((w) => (w.kind === "final" ? finalById.get(w.payment.id) : released.has(w.payment.id)));
+        return writes.map((w) =>
+          w.kind === "final" ? finalById.get(w.payment.id) : w.kind === "retry" ? released.has(w.payment.id) : reconcilingIds.has(w.payment.id),
+        );
       }),
     batching,
   );
 
-  async function charge(payment: PaymentRow, sealed: SealedCard | undefined): Promise<ChargeOutcome> {
-    if (!sealed)
-      return { kind: "declined", code: "card_data_unavailable", message: "The card data of this payment is no longer available", gatewayReference: null };
-    const card = vault.open(sealed);
+  async function charge(payment: PaymentRow, sealed: SealedCard | undefined): Promise<AttemptResult> {
+    if (!sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
+    let card: OpenedCard;
+    try {
+      card = vault.open(sealed);
+    } catch (error) {
+      // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
+      logger.error({ err: error, paymentId: payment.id, keyId: sealed.keyId }, "the sealed card of a payment cannot be opened");
+      return { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
+    }
     const started = performance.now();
     let outcome: ChargeOutcome;
     try {
-      outcome = await gateway.charge({
-        paymentId: payment.id,
-        idempotencyKey: `paystream-${payment.id}`,
-        amount: payment.amount,
-        currency: payment.currency,
-        card: {
-          number: card.number,
-          expMonth: payment.cardExpMonth,
-          expYear: payment.cardExpYear,
-          cvc: card.cvc,
-          holderName: card.holderName ?? null,
-        },
-        customer: { email: payment.customerEmail, name: payment.customerName, reference: payment.customerReference },
-        description: payment.description,
-        attempt: payment.attempts,
-      });
+      outcome = await gateway.charge(chargeRequestFor(payment, card));
     } catch (error) {
       // An adapter should classify everything; if one throws, we cannot know whether the
       // request went out, so treat it as unknown (the retry replays the same key).
@@ -170,61 +185,123 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
     const log = { paymentId: message.paymentId, requestId: message.requestId };
     const claim = await claims.submit(message.paymentId);
     if (!claim) {
-      logger.debug(log, "payment not claimable (final, or held by another worker); message dropped");
+      logger.debug(log, "payment not claimable (final, held by another worker, or reconciling); message dropped");
       return "skipped";
     }
     const { payment } = claim;
     const attempt = payment.attempts;
     const outcome = await charge(payment, claim.sealed);
 
-    switch (outcome.kind) {
-      case "approved":
-        await finalize({ kind: "final", payment, outcome: { status: "COMPLETED", gatewayReference: outcome.gatewayReference } }, startedAt);
-        logger.info({ ...log, attempt, gatewayReference: outcome.gatewayReference }, "payment completed");
-        return "completed";
-      case "declined":
-        await finalize(
-          {
-            kind: "final",
-            payment,
-            outcome: { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
-          },
-          startedAt,
-        );
-        logger.info({ ...log, attempt, failureCode: outcome.code }, "payment declined");
-        return "failed";
-      case "transient":
-      case "unknown": {
-        if (!hasAttemptsLeft(retry, attempt)) {
-          await finalize(
-            {
-              kind: "final",
-              payment,
-              outcome: {
-                status: "FAILED",
-                failureCode: "gateway_unavailable",
-                failureMessage: `The gateway could not be reached after ${attempt} attempts`,
-                gatewayReference: null,
-              },
-              deadLetter: {
-                reason: outcome.kind === "unknown" ? "outcome_unknown" : "attempts_exhausted",
-                lastError: outcome.reason,
-                requestId: message.requestId,
-              },
-            },
-            startedAt,
-          );
-          logger.warn({ ...log, attempt, reason: outcome.reason }, "payment failed: gateway unavailable, dead-lettered");
-          return "failed";
-        }
-        const delay = retryDelayMs(retry, attempt);
-        await outcomes.submit({ kind: "retry", payment, delayMs: delay, requestId: message.requestId });
-        events.retryScheduled?.(payment.id, attempt, delay);
-        logger.info({ ...log, attempt, reason: outcome.reason, retryInMs: delay }, "gateway attempt failed; retry scheduled");
-        return "retry_scheduled";
-      }
+    if (outcome.kind === "approved") {
+      await finalize({ kind: "final", payment, outcome: { status: "COMPLETED", gatewayReference: outcome.gatewayReference } }, startedAt);
+      logger.info({ ...log, attempt, gatewayReference: outcome.gatewayReference }, "payment completed");
+      return "completed";
     }
+    if (outcome.kind === "declined") {
+      // A decline answered under this payment's idempotency key is the gateway's word for the
+      // key, which every attempt shared: definite even after unknown attempts.
+      await finalize(
+        {
+          kind: "final",
+          payment,
+          outcome: { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
+        },
+        startedAt,
+      );
+      logger.info({ ...log, attempt, failureCode: outcome.code }, "payment declined");
+      return "failed";
+    }
+
+    const unknownNow = outcome.kind === "unknown";
+    const mayHaveCharged = unknownNow || payment.outcomeUnknownSince !== null;
+    const release: AttemptRelease = {
+      id: payment.id,
+      attempt,
+      unknown: unknownNow,
+      gatewayReference: outcome.kind === "unknown" ? (outcome.gatewayReference ?? null) : null,
+    };
+    const deadLetter = (reason: string): DeadLetter => ({ reason, lastError: outcome.reason, requestId: message.requestId });
+
+    if (outcome.kind !== "card_unavailable" && hasAttemptsLeft(retry, attempt)) {
+      const delay = retryDelayMs(retry, attempt);
+      await outcomes.submit({ kind: "retry", payment, release, delayMs: delay, requestId: message.requestId });
+      events.retryScheduled?.(payment.id, attempt, delay);
+      logger.info({ ...log, attempt, reason: outcome.reason, outcomeUnknown: mayHaveCharged, retryInMs: delay }, "gateway attempt failed; retry scheduled");
+      return "retry_scheduled";
+    }
+    if (mayHaveCharged) {
+      const handedOver = (await outcomes.submit({ kind: "reconcile", payment, release, deadLetter: deadLetter("outcome_unknown") })) as boolean;
+      if (handedOver) {
+        events.deadLettered?.(payment.id);
+        events.reconciling?.(payment.id);
+      }
+      logger.error(
+        { ...log, attempt, reason: outcome.reason, firstCheckInMs: reconcileFirstCheckMs },
+        "payment outcome unknown: the card may have been charged; handed to the reconciler",
+      );
+      return "reconciling";
+    }
+    if (outcome.kind === "card_unavailable") {
+      await finalize(
+        {
+          kind: "final",
+          payment,
+          outcome: {
+            status: "FAILED",
+            failureCode: "card_data_unavailable",
+            failureMessage: "The card data of this payment is no longer available",
+            gatewayReference: null,
+          },
+        },
+        startedAt,
+      );
+      logger.error({ ...log, attempt, reason: outcome.reason }, "payment failed: card data unavailable");
+      return "failed";
+    }
+    await finalize(
+      {
+        kind: "final",
+        payment,
+        outcome: {
+          status: "FAILED",
+          failureCode: "gateway_unavailable",
+          failureMessage: `The gateway could not be reached after ${attempt} attempts`,
+          gatewayReference: null,
+        },
+        deadLetter: deadLetter("attempts_exhausted"),
+      },
+      startedAt,
+    );
+    logger.warn({ ...log, attempt, reason: outcome.reason }, "payment failed: gateway unavailable, nothing charged; dead-lettered");
+    return "failed";
   };
+}
+
+/** The charge every attempt of a payment sends: identical each time but for the attempt number. */
+export function chargeRequestFor(payment: PaymentRow, card: OpenedCard): ChargeRequest {
+  return {
+    paymentId: payment.id,
+    idempotencyKey: chargeIdempotencyKey(payment.id),
+    amount: payment.amount,
+    currency: payment.currency,
+    card: {
+      number: card.number,
+      expMonth: payment.cardExpMonth,
+      expYear: payment.cardExpYear,
+      cvc: card.cvc,
+      holderName: card.holderName ?? null,
+    },
+    customer: { email: payment.customerEmail, name: payment.customerName, reference: payment.customerReference },
+    description: payment.description,
+    attempt: payment.attempts,
+  };
+}
+
+type OpenedCard = ReturnType<CardVault["open"]>;
+
+/** Derived only from the payment id, identical on every attempt and every lookup. */
+export function chargeIdempotencyKey(paymentId: string): string {
+  return `paystream-${paymentId}`;
 }
 
 export type PaymentProcessor = ReturnType<typeof createPaymentProcessor>;

@@ -1,4 +1,4 @@
-import { and, inArray, isNull, lt, or, sql } from "drizzle-orm";
+import { and, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { enqueuePayment, outbox } from "../broker";
 import type { Database } from "../database";
 import { payments, touchPayment } from "../payments";
@@ -28,6 +28,8 @@ export function createSweeper(db: Database, logger: ProcessingLogger, options: S
       .where(
         and(
           inArray(payments.status, ["PENDING", "PROCESSING"]),
+          // The reconciler, not the queue, moves a payment whose outcome is unknown.
+          eq(payments.reconciling, false),
           lt(payments.updatedAt, sql`now() - make_interval(secs => ${options.stuckAfterMs / 1000})`),
           or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`)),
           sql`not exists (select 1 from ${outbox} where ${outbox.paymentId} = ${payments.id} and ${outbox.topic} = 'requested')`,

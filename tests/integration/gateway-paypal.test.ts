@@ -213,7 +213,7 @@ describe("paypal mapping", () => {
     expect(mapOrder({ id: "ORDER1", status: "PAYER_ACTION_REQUIRED" } as Order)).toMatchObject({ kind: "declined", code: "authentication_required" });
     expect(mapOrder({ id: "ORDER1", status: "VOIDED" } as Order)).toMatchObject({ kind: "declined", code: "payment_canceled" });
     expect(mapOrder({ id: "ORDER1", status: "APPROVED" } as Order)).toMatchObject({ kind: "unknown" });
-    expect(mapOrder({} as Order).kind).toBe("transient");
+    expect(mapOrder({} as Order).kind).toBe("unknown");
   });
 
   test("error responses", () => {
@@ -232,7 +232,10 @@ describe("paypal mapping", () => {
     });
     expect(mapErrorResponse(404, undefined)).toMatchObject({ kind: "declined", code: "gateway_invalid_request", message: "HTTP 404" });
     expect(mapErrorResponse(429, {})).toEqual({ kind: "transient", reason: "paypal_rate_limited" });
-    expect(mapErrorResponse(503, { debug_id: "d2" })).toEqual({ kind: "transient", reason: "paypal_server_error: HTTP 503 (debug_id d2)" });
+    // PayPal may have processed the request before a 5xx: never "nothing happened".
+    expect(mapErrorResponse(503, { debug_id: "d2" })).toEqual({ kind: "unknown", reason: "paypal_server_error: HTTP 503 (debug_id d2)" });
+    for (const status of [500, 502, 504]) expect(mapErrorResponse(status, {}).kind).toBe("unknown");
+    expect(mapErrorResponse(409, {}).kind).toBe("transient");
     expect(mapErrorResponse(401, {}).kind).toBe("transient");
     expect(mapErrorResponse(403, {}).kind).toBe("transient");
   });
@@ -241,7 +244,7 @@ describe("paypal mapping", () => {
     expect(mapPaypalError(Object.assign(new Error("connect"), { code: "ECONNREFUSED" }))).toEqual({ kind: "transient", reason: "paypal_unreachable: ECONNREFUSED" });
     expect(mapPaypalError(Object.assign(new Error("timeout"), { code: "ECONNABORTED" }))).toEqual({ kind: "unknown", reason: "paypal_no_answer: ECONNABORTED" });
     expect(mapPaypalError(Object.assign(new Error("hang up"), { code: "ECONNRESET" }))).toMatchObject({ kind: "unknown" });
-    expect(mapPaypalError(new Error("Could not parse body as JSON."))).toEqual({ kind: "transient", reason: "paypal_unexpected_response" });
-    expect(mapPaypalError("nonsense").kind).toBe("transient");
+    expect(mapPaypalError(new Error("Could not parse body as JSON."))).toEqual({ kind: "unknown", reason: "paypal_unexpected_response" });
+    expect(mapPaypalError("nonsense").kind).toBe("unknown");
   });
 });

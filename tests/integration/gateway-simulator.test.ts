@@ -32,6 +32,7 @@ runGatewayConformance(
         for (const r of rows) charges.set(r.payment_id, Number(r.n));
         return outcome;
       },
+      lookup: (request) => simulator.lookup(request),
     };
     return { gateway, chargesFor: (paymentId) => charges.get(paymentId) ?? 0 };
   },

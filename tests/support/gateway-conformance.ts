@@ -8,7 +8,7 @@
 
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import type { ChargeRequest, Gateway } from "../../modules/gateways/port";
+import type { ChargeRequest, Gateway, LookupRequest } from "../../modules/gateways/port";
 import { CARDS } from "./payments";
 
 /** Stripe's documented test card numbers; any other card number is approved. */
@@ -94,6 +94,23 @@ export function chargeRequest(card: string = TEST_CARDS.approved, overrides: Par
   };
 }
 
+/** The reconciler's question about `request`'s payment, asked a second after its last attempt. */
+export function lookupRequest(request: ChargeRequest, overrides: Partial<LookupRequest> = {}): LookupRequest {
+  const now = Date.now();
+  return {
+    paymentId: request.paymentId,
+    idempotencyKey: request.idempotencyKey,
+    amount: request.amount,
+    currency: request.currency,
+    gatewayReference: null,
+    firstAttemptAt: new Date(now - 2_000),
+    unknownSince: new Date(now - 2_000),
+    lastAttemptAt: new Date(now - 1_000),
+    replay: request,
+    ...overrides,
+  };
+}
+
 const DECLINE_FAMILIES: ReadonlyArray<{ family: string; card: string; codes: readonly string[] }> = [
   { family: "generic decline", card: TEST_CARDS.cardDeclined, codes: ["card_declined"] },
   { family: "insufficient funds", card: TEST_CARDS.insufficientFunds, codes: ["insufficient_funds"] },
@@ -156,11 +173,19 @@ export function runGatewayConformance(
 
     const faultTest = options.faults === false ? test.skip : test;
 
-    faultTest.each(["http429", "http500"] as const)("%s is transient, and the retry charges once", async (fault) => {
+    faultTest("http429 is transient, and the retry charges once", async () => {
       const request = chargeRequest();
-      failNext(1, fault);
+      failNext(1, "http429");
       expect((await harness.gateway.charge(request)).kind).toBe("transient");
       expect(harness.chargesFor(request.paymentId)).toBe(0);
+      expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("a 5xx is never 'nothing happened': unknown unless the adapter's replay settles it, and one charge at most", async () => {
+      const request = chargeRequest();
+      failNext(1, "http500");
+      expect(["unknown", "approved"]).toContain((await harness.gateway.charge(request)).kind);
       expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("approved");
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
@@ -186,13 +211,39 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("a malformed answer is transient, never a throw, and the retry charges once", async () => {
+    faultTest("a 2xx answer that cannot be read is unknown (never transient, never a throw), and the retry charges once", async () => {
       const request = chargeRequest();
-      failNext(2, "malformed");
-      expect((await harness.gateway.charge(request)).kind).toBe("transient");
-      expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("transient");
-      expect((await harness.gateway.charge({ ...request, attempt: 3 })).kind).toBe("approved");
+      failNext(Number.POSITIVE_INFINITY, "malformed");
+      expect((await harness.gateway.charge(request)).kind).toBe("unknown");
+      failNext(0, "malformed");
+      expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("approved");
       expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("a charge whose answers were all lost is found by lookup: approved, never 'not charged'", async () => {
+      const request = chargeRequest();
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      expect((await harness.gateway.charge(request)).kind).toBe("unknown");
+      failNext(0, "timeout-after-commit");
+      const found = await harness.gateway.lookup(lookupRequest(request));
+      expect(found).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+      // Asking again changes nothing.
+      expect((await harness.gateway.lookup(lookupRequest(request))).kind).toBe("approved");
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    faultTest("a lookup while the gateway fails is unknown, never 'not charged'", async () => {
+      const request = chargeRequest();
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      await harness.gateway.charge(request);
+      for (const fault of ["http500", "malformed", "connection-reset", "http429"] as const) {
+        failNext(Number.POSITIVE_INFINITY, fault);
+        const found = await harness.gateway.lookup(lookupRequest(request));
+        expect(found.kind).not.toBe("not_charged");
+        expect(found.kind).not.toBe("declined");
+      }
+      failNext(0, "http500");
     });
 
     faultTest("a dropped connection never leads to a second charge", async () => {
@@ -203,6 +254,42 @@ export function runGatewayConformance(
       const final = first.kind === "approved" ? first : await harness.gateway.charge({ ...request, attempt: 2 });
       expect(final.kind).toBe("approved");
       expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    test("lookup finds an approved charge, and a decline, by the payment's id", async () => {
+      const approved = chargeRequest();
+      const charged = await harness.gateway.charge(approved);
+      expect(await harness.gateway.lookup(lookupRequest(approved))).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(charged.kind).toBe("approved");
+      const declined = chargeRequest(TEST_CARDS.cardDeclined);
+      await harness.gateway.charge(declined);
+      expect((await harness.gateway.lookup(lookupRequest(declined))).kind).toBe("declined");
+      expect(harness.chargesFor(approved.paymentId)).toBe(1);
+      expect(harness.chargesFor(declined.paymentId)).toBe(0);
+    });
+
+    test("lookup ignores a record that does not carry the payment's amount or currency", async () => {
+      const request = chargeRequest();
+      expect((await harness.gateway.charge(request)).kind).toBe("approved");
+      for (const other of [{ amount: request.amount + 1 }, { amount: 1 }, { currency: "EUR" }]) {
+        const found = await harness.gateway.lookup(lookupRequest(request, { ...other, replay: { ...request, ...other } }));
+        expect(found.kind).toBe("unknown");
+      }
+      expect(harness.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    test("lookup of a payment never sent never reports a charge that was not taken", async () => {
+      const request = chargeRequest();
+      const found = await harness.gateway.lookup(lookupRequest(request));
+      // A gateway that can be asked only by replaying the charge takes the one charge then.
+      if (found.kind === "approved") expect(harness.chargesFor(request.paymentId)).toBe(1);
+      else expect(harness.chargesFor(request.paymentId)).toBe(0);
+      expect(["not_charged", "approved", "unknown"]).toContain(found.kind);
+      if (found.kind === "not_charged") {
+        // And once "not charged" was said, a later charge under the key still charges at most once.
+        expect((await harness.gateway.charge({ ...request, attempt: 2 })).kind).toBe("approved");
+        expect(harness.chargesFor(request.paymentId)).toBe(1);
+      }
     });
 
     test("never exposes card data or secrets in outcomes, errors or logs", async () => {

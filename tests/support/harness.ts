@@ -2,7 +2,7 @@ import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
 import { createSimulatorGateway, type ChargeOutcome, type ChargeRequest, type Gateway } from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
 import { findPaymentById, type PaymentRow } from "../../modules/payments";
-import { createPaymentProcessor, type ProcessorDeps } from "../../modules/processing";
+import { createPaymentProcessor, createReconciler, type ProcessorDeps } from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
@@ -26,6 +26,7 @@ export function observedGateway(inner: Gateway) {
         inFlight--;
       }
     },
+    lookup: (request) => inner.lookup(request),
   };
   return { gateway, stats };
 }
@@ -38,6 +39,7 @@ export function buildPipeline(
     transientFailureRate?: number;
     maxAttempts?: number;
     leaseMs?: number;
+    reconcileFirstCheckMs?: number;
     gateway?: Gateway;
     onFinalInTransaction?: ProcessorDeps["onFinalInTransaction"];
   } = {},
@@ -57,6 +59,20 @@ export function buildPipeline(
     logger: silentLogger,
     retry,
     leaseMs: options.leaseMs ?? 30_000,
+    reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
+    onFinalInTransaction: options.onFinalInTransaction,
+  });
+  const reconciler = createReconciler({
+    db: database.db,
+    gateway: observed.gateway,
+    vault,
+    logger: silentLogger,
+    options: {
+      schedule: { firstCheckMs: options.reconcileFirstCheckMs ?? 10, maxIntervalMs: 1_000 },
+      pollIntervalMs: 10,
+      batchSize: 100,
+      holdMs: 30_000,
+    },
     onFinalInTransaction: options.onFinalInTransaction,
   });
   const queue = createPostgresQueue(database.db, silentLogger, {
@@ -87,5 +103,5 @@ export function buildPipeline(
     return row;
   }
 
-  return { vault, intake, processPayment, queue, create, message, pay, stats: observed.stats, retry };
+  return { vault, intake, processPayment, reconciler, queue, create, message, pay, stats: observed.stats, retry };
 }

@@ -10,8 +10,8 @@ import {
   type Order,
   type OrderRequest,
 } from "@paypal/paypal-server-sdk";
-import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
-import { isAwaitingCapture, mapOrder, mapPaypalError, mapTokenError, paypalAmountValue } from "./paypal-mapping";
+import { type ChargeOutcome, type ChargeRequest, type Gateway, GATEWAY_LIMITS, type LookupOutcome, type LookupRequest } from "../port";
+import { isAwaitingCapture, mapLookupOrder, mapOrder, mapPaypalError, mapTokenError, paypalAmountValue } from "./paypal-mapping";
 
 export interface PaypalGatewayOptions {
   clientId: string;
@@ -81,12 +81,18 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     }
   }
 
+  /** Creates (or, under a known PayPal-Request-Id, replays) the order and captures it. */
   async function placeOrder(request: ChargeRequest): Promise<ChargeOutcome> {
+    return (await placeOrderReading(request)).outcome;
+  }
+
+  /** placeOrder, with the last order PayPal showed on the way, if any. */
+  async function placeOrderReading(request: ChargeRequest): Promise<{ outcome: ChargeOutcome; order?: Order }> {
     let orders: OrdersController;
     try {
       orders = (await currentSession()).orders;
     } catch (error) {
-      return mapTokenError(error);
+      return { outcome: mapTokenError(error) };
     }
 
     const created = await send(() =>
@@ -97,9 +103,9 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
         prefer: "return=representation",
       }),
     );
-    if ("outcome" in created) return created.outcome;
+    if ("outcome" in created) return { outcome: created.outcome };
     const order = created.order;
-    if (!isAwaitingCapture(order)) return mapOrder(order);
+    if (!isAwaitingCapture(order)) return { outcome: mapOrder(order), order };
 
     const captured = await send(() =>
       orders.captureOrder({
@@ -108,7 +114,38 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
         prefer: "return=representation",
       }),
     );
-    return "outcome" in captured ? captured.outcome : mapOrder(captured.order);
+    if (!("outcome" in captured)) return { outcome: mapOrder(captured.order), order: captured.order };
+    // The order exists: a lookup can read it by its id.
+    return {
+      outcome: captured.outcome.kind === "unknown" ? { ...captured.outcome, gatewayReference: order.id } : captured.outcome,
+      order,
+    };
+  }
+
+  async function lookup(request: LookupRequest): Promise<LookupOutcome> {
+    if (request.gatewayReference !== null) {
+      let orders: OrdersController;
+      try {
+        orders = (await currentSession()).orders;
+      } catch (error) {
+        return { kind: "unknown", reason: `paypal_lookup_failed: ${mapTokenError(error).kind}` };
+      }
+      const found = await send(() => orders.getOrder({ id: request.gatewayReference as string }));
+      if ("order" in found) return mapLookupOrder(found.order, request);
+      return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in found.outcome ? found.outcome.reason : found.outcome.kind}` };
+    }
+    // Orders v2 cannot be searched by our ids. While PayPal still holds the PayPal-Request-Id, the
+    // same create is answered with the stored order and capture instead of running again; after
+    // that, a replay could start a second order, so the payment is left to an operator.
+    if (Date.now() - request.firstAttemptAt.getTime() >= GATEWAY_LIMITS.paypal.idempotencyWindowMs) {
+      return { kind: "unknown", reason: "paypal_request_id_expired: look the invoice id up in PayPal" };
+    }
+    if (request.replay === null) return { kind: "unknown", reason: "paypal_lookup_impossible: no order id and no card data to replay" };
+    // Answered with the stored order, or (if the first request never arrived) the one charge the
+    // payment asked for: never a second one, as the request id and the invoice id both guard.
+    const replay = await placeOrderReading(request.replay);
+    if (replay.order !== undefined) return mapLookupOrder(replay.order, request);
+    return replay.outcome.kind === "declined" ? replay.outcome : { kind: "unknown", reason: "reason" in replay.outcome ? replay.outcome.reason : "paypal_no_order" };
   }
 
   return {
@@ -121,6 +158,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
       const replay = await placeOrder(request);
       return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
     },
+    lookup,
   };
 }
 

@@ -14,7 +14,7 @@ import {
   type Order,
 } from "@paypal/paypal-server-sdk";
 import { currencyExponent } from "../../intake";
-import type { ChargeOutcome } from "../port";
+import type { ChargeOutcome, LookupOutcome } from "../port";
 
 /** Currencies PayPal accepts in whole units only, although ISO 4217 gives them two decimals. */
 const PAYPAL_WHOLE_UNIT_CURRENCIES = new Set(["HUF", "TWD"]);
@@ -87,7 +87,8 @@ export function isAwaitingCapture(order: Order): order is Order & { id: string }
 
 export function mapOrder(order: Order): ChargeOutcome {
   if (typeof order.id !== "string" || typeof order.status !== "string") {
-    return { kind: "transient", reason: "paypal_malformed_response: not an order" };
+    // A 2xx we cannot read: the request took effect, and we cannot tell how.
+    return { kind: "unknown", reason: "paypal_malformed_response: not an order" };
   }
   switch (order.status) {
     case OrderStatus.Completed:
@@ -102,7 +103,7 @@ export function mapOrder(order: Order): ChargeOutcome {
     case OrderStatus.Voided:
       return { kind: "declined", code: "payment_canceled", message: "The order was voided.", gatewayReference: order.id };
     default:
-      return { kind: "unknown", reason: `paypal_order_not_captured: ${order.status} (${order.id})` };
+      return { kind: "unknown", reason: `paypal_order_not_captured: ${order.status} (${order.id})`, gatewayReference: order.id };
   }
 }
 
@@ -110,7 +111,7 @@ function mapCapture(order: Order, orderId: string): ChargeOutcome {
   const capture = order.purchaseUnits?.[0]?.payments?.captures?.[0];
   if (capture === undefined || typeof capture.status !== "string") {
     // A COMPLETED order without its capture: the response was cut down (e.g. Prefer: return=minimal).
-    return { kind: "unknown", reason: `paypal_capture_missing: ${orderId}` };
+    return { kind: "unknown", reason: `paypal_capture_missing: ${orderId}`, gatewayReference: orderId };
   }
   const reference = capture.id ?? orderId;
   switch (capture.status) {
@@ -121,7 +122,7 @@ function mapCapture(order: Order, orderId: string): ChargeOutcome {
       return mapProcessorResponse(capture.processorResponse?.responseCode, reference);
     case CaptureStatus.Pending:
       // Held (e.g. for review): the money may still move, so resolve later.
-      return { kind: "unknown", reason: `paypal_capture_pending: ${reference}` };
+      return { kind: "unknown", reason: `paypal_capture_pending: ${reference}`, gatewayReference: orderId };
     default:
       // REFUNDED / PARTIALLY_REFUNDED: it was captured.
       return { kind: "approved", gatewayReference: reference };
@@ -139,6 +140,30 @@ export function mapProcessorResponse(responseCode: string | undefined, gatewayRe
     message: `The card was declined (PayPal processor response ${responseCode ?? "none"}).`,
     gatewayReference,
   };
+}
+
+/**
+ * A lookup's answer from an order found for a payment. It counts only when it carries our payment
+ * id (custom_id) and the same amount and currency; an order still awaiting capture has charged
+ * nothing yet, but a capture may be under way, so it stays unknown.
+ */
+export function mapLookupOrder(order: Order, target: { paymentId: string; amount: number; currency: string }): LookupOutcome {
+  const unit = order.purchaseUnits?.[0];
+  if (
+    unit?.customId !== target.paymentId ||
+    unit.amount?.currencyCode !== target.currency ||
+    unit.amount.value !== paypalAmountValue(target.amount, target.currency)
+  ) {
+    return { kind: "unknown", reason: "paypal_lookup_foreign_record: the order does not carry this payment" };
+  }
+  const outcome = mapOrder(order);
+  switch (outcome.kind) {
+    case "approved":
+    case "declined":
+      return outcome;
+    default:
+      return { kind: "unknown", reason: outcome.reason };
+  }
 }
 
 /** Any error the SDK throws while creating or capturing an order. */
@@ -160,8 +185,8 @@ export function mapPaypalError(error: unknown): ChargeOutcome {
       : // Timed out or cut off after the request left (ECONNABORTED, ECONNRESET, ...).
         { kind: "unknown", reason: `paypal_no_answer: ${networkCode}` };
   }
-  // A body that is not JSON or fails the SDK's schema, or a local auth error before sending.
-  return { kind: "transient", reason: "paypal_unexpected_response" };
+  // A body that is not JSON or fails the SDK's schema: the request may have taken effect.
+  return { kind: "unknown", reason: "paypal_unexpected_response" };
 }
 
 /** A failed OAuth token request: no order request was sent, so nothing can have been charged. */
@@ -193,8 +218,13 @@ export function mapErrorResponse(status: number, body: unknown): ChargeOutcome {
   if (status === 429) {
     return { kind: "transient", reason: `paypal_rate_limited${debugId}` };
   }
-  if (status >= 500 || status === 408 || status === 409) {
-    return { kind: "transient", reason: `paypal_server_error: HTTP ${status}${debugId}` };
+  if (status >= 500) {
+    // PayPal may have processed the request before failing: only a replay or lookup can tell.
+    return { kind: "unknown", reason: `paypal_server_error: HTTP ${status}${debugId}` };
+  }
+  if (status === 408 || status === 409) {
+    // Not processed (timed out waiting for the body; a request with this id still running).
+    return { kind: "transient", reason: `paypal_request_not_processed: HTTP ${status}${debugId}` };
   }
   if (issue !== null && ISSUE_EARLIER_ORDER.has(issue)) {
     return { kind: "unknown", reason: `paypal_${issue.toLowerCase()}${debugId}` };

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { Batcher, type Database } from "../../database";
-import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
+import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
 import { simulatorCharges } from "./schema";
 
 /** Stripe's test card numbers and the outcomes they stand for (contract §5). */
@@ -59,10 +59,7 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
       return items.map(({ request }) => {
         const row = byKey.get(request.idempotencyKey);
         if (!row) throw new Error("simulator ledger returned no row");
-        if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
-        const code = row.declineCode ?? "card_declined";
-        const message = Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
-        return { kind: "declined", code, message, gatewayReference: row.reference };
+        return ledgerOutcome(row);
       });
     },
     { maxBatch: 256, maxConcurrent: 2 },
@@ -92,7 +89,30 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
       await roundTrip;
       return outcome;
     },
+
+    async lookup(request: LookupRequest): Promise<LookupOutcome> {
+      const roundTrip = options.latencyMs > 0 ? Bun.sleep(options.latencyMs) : Promise.resolve();
+      // An unhealthy gateway is as unreachable for lookups as for charges.
+      if (random() < options.transientFailureRate) {
+        await roundTrip;
+        return { kind: "unknown", reason: "simulated 503 service unavailable" };
+      }
+      const [row] = await db.select().from(simulatorCharges).where(eq(simulatorCharges.idempotencyKey, request.idempotencyKey));
+      await roundTrip;
+      // The ledger is written before any answer leaves, so no row means no charge was taken.
+      if (!row) return { kind: "not_charged", reason: "no charge under this payment's idempotency key" };
+      if (row.paymentId !== request.paymentId || row.amount !== request.amount || row.currency !== request.currency)
+        return { kind: "unknown", reason: "the ledger row under this key belongs to another payment or amount" };
+      return ledgerOutcome(row);
+    },
   };
+}
+
+function ledgerOutcome(row: typeof simulatorCharges.$inferSelect): ChargeOutcome & { kind: "approved" | "declined" } {
+  if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
+  const code = row.declineCode ?? "card_declined";
+  const message = Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
+  return { kind: "declined", code, message, gatewayReference: row.reference };
 }
 
 /** Charges taken per payment (approved ledger rows): more than one would be a double charge. */

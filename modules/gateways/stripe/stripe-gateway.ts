@@ -1,6 +1,6 @@
 import Stripe from "stripe";
-import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
-import { mapPaymentIntent, mapSearchResult, mapStripeError } from "./stripe-mapping";
+import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
+import { mapLookup, mapPaymentIntent, mapStripeError, PAYMENT_ID_METADATA_KEY } from "./stripe-mapping";
 
 export interface StripeGatewayOptions {
   secretKey: string;
@@ -8,7 +8,12 @@ export interface StripeGatewayOptions {
   apiBase?: string;
   /** Per HTTP request; one charge makes at most three requests. */
   timeoutMs: number;
+  /** How long after the last attempt an empty metadata search proves nothing was charged. */
+  searchLagMs?: number;
 }
+
+/** Stripe: search "can be up to an hour behind during outages" (docs.stripe.com/search#data-freshness). */
+export const STRIPE_SEARCH_LAG_MS = 3_600_000;
 
 /**
  * `payment_method_data[card]` (raw card number, expiry, CVC) is accepted by the API but left out of
@@ -20,7 +25,6 @@ type RawCardPaymentMethodData = Stripe.PaymentIntentCreateParams.PaymentMethodDa
   card: { number: string; exp_month: number; exp_year: number; cvc: string };
 };
 
-const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
 
 export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   const stripe = new Stripe(options.secretKey, {
@@ -41,14 +45,28 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     }
   }
 
-  async function findByPaymentId(paymentId: string): Promise<ChargeOutcome | null> {
+  async function searchByPaymentId(paymentId: string): Promise<unknown[]> {
+    const result = await stripe.paymentIntents.search({
+      query: `metadata['${PAYMENT_ID_METADATA_KEY}']:'${escapeSearchValue(paymentId)}'`,
+    });
+    return Array.isArray(result.data) ? result.data : [];
+  }
+
+  async function lookup(request: LookupRequest): Promise<LookupOutcome> {
+    const target = {
+      paymentId: request.paymentId,
+      amount: request.amount,
+      currency: request.currency,
+      lastAttemptAt: request.lastAttemptAt,
+    };
+    const known = request.gatewayReference?.startsWith("pi_") ? request.gatewayReference : null;
     try {
-      const result = await stripe.paymentIntents.search({
-        query: `metadata['${PAYMENT_ID_METADATA_KEY}']:'${escapeSearchValue(paymentId)}'`,
-      });
-      return Array.isArray(result.data) ? mapSearchResult(result.data) : null;
-    } catch {
-      return null;
+      // Retrieval by id is consistent at once; search lags, so it is the fallback.
+      const intents = known ? [await stripe.paymentIntents.retrieve(known)] : await searchByPaymentId(request.paymentId);
+      return mapLookup(intents, target, { searched: known === null, searchLagMs: options.searchLagMs ?? STRIPE_SEARCH_LAG_MS, now: new Date() });
+    } catch (error) {
+      const failed = mapStripeError(error);
+      return { kind: "unknown", reason: `stripe_lookup_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
     }
   }
 
@@ -64,8 +82,20 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       if (replay.kind === "approved" || replay.kind === "declined") return replay;
 
       // A failed replay proves nothing about the first request: look the payment up instead.
-      return (await findByPaymentId(request.paymentId)) ?? first;
+      const found = await lookup({
+        paymentId: request.paymentId,
+        idempotencyKey: request.idempotencyKey,
+        amount: request.amount,
+        currency: request.currency,
+        gatewayReference: first.gatewayReference ?? (replay.kind === "unknown" ? replay.gatewayReference : undefined) ?? null,
+        firstAttemptAt: new Date(),
+        unknownSince: new Date(),
+        lastAttemptAt: new Date(),
+        replay: null,
+      });
+      return found.kind === "approved" || found.kind === "declined" ? found : first;
     },
+    lookup,
   };
 }
 

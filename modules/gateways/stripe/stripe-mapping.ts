@@ -5,7 +5,10 @@
  * documented shape must become an outcome, never an exception.
  */
 
-import type { ChargeOutcome } from "../port";
+import type { ChargeOutcome, LookupOutcome } from "../port";
+
+/** The metadata key under which every PaymentIntent carries our payment id. */
+export const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
 
 /** The fields of a stripe-node error this module reads (`type` is the SDK class name). */
 export interface StripeErrorLike {
@@ -35,7 +38,8 @@ const DEFAULT_DECLINE_MESSAGE = "The card was declined.";
 
 export function mapPaymentIntent(intent: unknown): ChargeOutcome {
   if (!isPaymentIntent(intent)) {
-    return { kind: "transient", reason: "stripe_malformed_response: not a PaymentIntent" };
+    // A 2xx we cannot read: the request took effect, and we cannot tell how.
+    return { kind: "unknown", reason: "stripe_malformed_response: not a PaymentIntent" };
   }
   const id = intent.id;
   switch (intent.status) {
@@ -55,12 +59,12 @@ export function mapPaymentIntent(intent: unknown): ChargeOutcome {
         ? mapCardFailure(intent.last_payment_error, id)
         : { kind: "declined", code: "card_declined", message: DEFAULT_DECLINE_MESSAGE, gatewayReference: id };
     case "processing":
-      return { kind: "unknown", reason: `stripe_payment_processing: ${id}` };
+      return { kind: "unknown", reason: `stripe_payment_processing: ${id}`, gatewayReference: id };
     case "canceled":
       return { kind: "declined", code: "payment_canceled", message: "The PaymentIntent was canceled.", gatewayReference: id };
     default:
       // requires_confirmation / requires_capture cannot follow a confirmed, automatically captured create.
-      return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${id})` };
+      return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${id})`, gatewayReference: id };
   }
 }
 
@@ -94,7 +98,8 @@ export function mapCardFailure(failure: StripeErrorLike, gatewayReference: strin
 
 export function mapStripeError(error: unknown): ChargeOutcome {
   if (!isRecord(error)) {
-    return { kind: "transient", reason: "stripe_client_error" };
+    // Not an error the SDK makes: we cannot tell whether the request left.
+    return { kind: "unknown", reason: "stripe_client_error" };
   }
   const e: StripeErrorLike = error;
   const status = typeof e.statusCode === "number" ? e.statusCode : null;
@@ -136,8 +141,10 @@ export function mapStripeError(error: unknown): ChargeOutcome {
         gatewayReference: paymentIntentId(e.payment_intent),
       };
     default:
-      // StripeAPIError: 5xx, or a body that was not JSON.
-      return { kind: "transient", reason: `stripe_api_error${suffix}` };
+      // StripeAPIError: a 5xx, or a body that was not JSON. Stripe may have charged before it
+      // failed, and it replays a stored 500 for the same idempotency key, so a retry learns
+      // nothing: only a lookup can tell (docs.stripe.com/error-low-level#server-errors).
+      return { kind: "unknown", reason: `stripe_api_error${suffix}` };
   }
 }
 
@@ -162,6 +169,56 @@ export function mapSearchResult(intents: readonly unknown[]): ChargeOutcome | nu
     outcomes[0] ??
     null
   );
+}
+
+/** What a lookup needs to know about the payment it looks for. */
+export interface StripeLookupTarget {
+  paymentId: string;
+  /** In Stripe's units for `currency`. */
+  amount: number;
+  currency: string;
+  /** When the last charge attempt ended. */
+  lastAttemptAt: Date;
+}
+
+/**
+ * A lookup's answer from the PaymentIntents found for a payment (retrieved by id, or searched by
+ * our metadata). Only intents carrying our payment id, amount and currency count. An empty search
+ * proves nothing was charged only once Stripe's search lag has passed since the last attempt:
+ * "data is searchable in less than a minute… can be up to an hour behind during outages"
+ * (docs.stripe.com/search#data-freshness).
+ */
+export function mapLookup(
+  intents: readonly unknown[],
+  target: StripeLookupTarget,
+  how: { searched: boolean; searchLagMs: number; now: Date },
+): LookupOutcome {
+  const ours = intents.filter(
+    (intent) =>
+      isPaymentIntent(intent) &&
+      isRecord(intent.metadata) &&
+      intent.metadata[PAYMENT_ID_METADATA_KEY] === target.paymentId &&
+      intent.amount === target.amount &&
+      intent.currency === target.currency.toLowerCase(),
+  );
+  if (ours.length === 0) {
+    if (intents.length > 0) return { kind: "unknown", reason: "stripe_lookup_foreign_record: no PaymentIntent carries this payment" };
+    if (!how.searched) return { kind: "unknown", reason: "stripe_lookup_not_found" };
+    return how.now.getTime() - target.lastAttemptAt.getTime() >= how.searchLagMs
+      ? { kind: "not_charged", reason: "stripe_search_found_nothing" }
+      : { kind: "unknown", reason: "stripe_search_found_nothing_yet: within the search lag" };
+  }
+  const outcome = mapSearchResult(ours);
+  if (outcome === null) return { kind: "unknown", reason: "stripe_lookup_unreadable" };
+  switch (outcome.kind) {
+    case "approved":
+    case "declined":
+      return outcome;
+    case "unknown":
+      return { kind: "unknown", reason: outcome.reason };
+    case "transient":
+      return { kind: "unknown", reason: outcome.reason };
+  }
 }
 
 function isPaymentIntent(value: unknown): value is Record<string, unknown> & { id: string; status: string } {
