@@ -1,4 +1,4 @@
-export type { ChargeOutcome, ChargeRequest, Gateway, GatewayName } from "./port";
+export type { ChargeOutcome, ChargeRequest, Gateway, GatewayAmount, GatewayName } from "./port";
 export { createSimulatorGateway, simulatorChargeCounts, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a
 // process loads an SDK only when GATEWAY selects it: each weighs tens of MB of memory.

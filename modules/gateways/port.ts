@@ -42,7 +42,20 @@ export type ChargeOutcome =
   /** The request may have reached the gateway but no answer came back: replay with the same key. */
   | { kind: "unknown"; reason: string };
 
+/**
+ * Our amount in the units a gateway's API takes, or why that gateway cannot charge it exactly
+ * (contract §6): intake answers 422 with the refusal, and nothing is ever rounded.
+ */
+export type GatewayAmount<Value = number | string> =
+  | { ok: true; value: Value }
+  | { ok: false; code: "currency_not_supported_by_gateway" | "amount_not_supported_by_gateway"; message: string };
+
 export interface Gateway {
   readonly name: GatewayName;
+  /**
+   * `amount` (ISO 4217 minor units of `currency`) as this gateway takes it. Pure, synchronous and
+   * cheap: intake asks it on every request.
+   */
+  toGatewayAmount(amount: number, currency: string): GatewayAmount;
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
 }

@@ -15,6 +15,7 @@ export function observedGateway(inner: Gateway) {
   const stats = { calls: 0, maxInFlight: 0, requests: [] as ChargeRequest[] };
   const gateway: Gateway = {
     name: inner.name,
+    toGatewayAmount: (amount, currency) => inner.toGatewayAmount(amount, currency),
     async charge(request): Promise<ChargeOutcome> {
       stats.calls++;
       stats.requests.push(request);

@@ -11,7 +11,9 @@ import {
   type OrderRequest,
 } from "@paypal/paypal-server-sdk";
 import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
-import { isAwaitingCapture, mapOrder, mapPaypalError, mapTokenError, paypalAmountValue } from "./paypal-mapping";
+import { declineUnchargeable } from "../units";
+import { isAwaitingCapture, mapOrder, mapPaypalError, mapTokenError } from "./paypal-mapping";
+import { paypalAmount } from "./paypal-units";
 
 export interface PaypalGatewayOptions {
   clientId: string;
@@ -82,6 +84,8 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   }
 
   async function placeOrder(request: ChargeRequest): Promise<ChargeOutcome> {
+    const value = paypalAmount(request.amount, request.currency);
+    if (!value.ok) return declineUnchargeable(value);
     let orders: OrdersController;
     try {
       orders = (await currentSession()).orders;
@@ -91,7 +95,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
     const created = await send(() =>
       orders.createOrder({
-        body: orderRequest(request),
+        body: orderRequest(request, value.value),
         paypalRequestId: request.idempotencyKey,
         // The default (minimal) answer leaves out the captures that say whether the card was charged.
         prefer: "return=representation",
@@ -113,6 +117,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
   return {
     name: "paypal",
+    toGatewayAmount: paypalAmount,
     async charge(request) {
       const first = await placeOrder(request);
       if (first.kind !== "unknown") return first;
@@ -124,13 +129,14 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   };
 }
 
-function orderRequest(request: ChargeRequest): OrderRequest {
+/** `value` is the amount as PayPal takes it (see paypal-units.ts). */
+function orderRequest(request: ChargeRequest, value: string): OrderRequest {
   const expiry = `${request.card.expYear}-${String(request.card.expMonth).padStart(2, "0")}`;
   return {
     intent: CheckoutPaymentIntent.Capture,
     purchaseUnits: [
       {
-        amount: { currencyCode: request.currency, value: paypalAmountValue(request.amount, request.currency) },
+        amount: { currencyCode: request.currency, value },
         customId: request.paymentId,
         // PayPal refuses a second order with the same invoice_id (DUPLICATE_INVOICE_ID): a guard
         // against double charges should a PayPal-Request-Id ever expire (stored 6 hours by default).

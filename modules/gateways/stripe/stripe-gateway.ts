@@ -1,6 +1,8 @@
 import Stripe from "stripe";
 import type { ChargeOutcome, ChargeRequest, Gateway } from "../port";
+import { declineUnchargeable } from "../units";
 import { mapPaymentIntent, mapSearchResult, mapStripeError } from "./stripe-mapping";
+import { stripeAmount } from "./stripe-units";
 
 export interface StripeGatewayOptions {
   secretKey: string;
@@ -31,8 +33,10 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   });
 
   async function createAndConfirm(request: ChargeRequest): Promise<ChargeOutcome> {
+    const amount = stripeAmount(request.amount, request.currency);
+    if (!amount.ok) return declineUnchargeable(amount);
     try {
-      const intent = await stripe.paymentIntents.create(paymentIntentParams(request), {
+      const intent = await stripe.paymentIntents.create(paymentIntentParams(request, amount.value), {
         idempotencyKey: request.idempotencyKey,
       });
       return mapPaymentIntent(intent);
@@ -54,6 +58,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
 
   return {
     name: "stripe",
+    toGatewayAmount: stripeAmount,
     async charge(request) {
       const first = await createAndConfirm(request);
       if (first.kind !== "unknown") return first;
@@ -69,7 +74,8 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   };
 }
 
-function paymentIntentParams(request: ChargeRequest): Stripe.PaymentIntentCreateParams {
+/** `amount` is in Stripe's units (see stripe-units.ts), not the request's ISO minor units. */
+function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.PaymentIntentCreateParams {
   const name = request.card.holderName ?? request.customer.name;
   const paymentMethodData: RawCardPaymentMethodData = {
     type: "card",
@@ -82,7 +88,7 @@ function paymentIntentParams(request: ChargeRequest): Stripe.PaymentIntentCreate
     billing_details: { name, email: request.customer.email },
   };
   return {
-    amount: request.amount,
+    amount,
     currency: request.currency.toLowerCase(),
     confirm: true,
     // Called payment_method_types before the API version this SDK pins (2026-10-28).
