@@ -49,7 +49,7 @@ export function buildPipeline(
     transientFailureRate: options.transientFailureRate ?? 0,
   });
   const observed = observedGateway(options.gateway ?? simulator);
-  const intake = createIntakeService({ db: database.db, vault, gatewayName: observed.gateway.name });
+  const intake = createIntakeService({ db: database.db, vault, gateway: observed.gateway });
   const retry = { maxAttempts: options.maxAttempts ?? 3, baseMs: 10, maxMs: 20 };
   const processPayment = createPaymentProcessor({
     db: database.db,
