@@ -136,7 +136,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     const intake = createIntakeService({
       db: handle.db,
       vault,
-      gatewayName: gateway.name,
+      gateway,
       onCreated: (payment, requestId) => {
         metrics.paymentCreated();
         logger.info({ paymentId: payment.id, requestId, amount: payment.amount, currency: payment.currency }, "payment accepted");

@@ -1,4 +1,4 @@
-export type { ChargeOutcome, ChargeRequest, Gateway, GatewayName, LookupOutcome, LookupRequest } from "./port";
+export type { ChargeOutcome, ChargeRequest, Gateway, GatewayAmount, GatewayName, LookupOutcome, LookupRequest } from "./port";
 export { GATEWAY_LIMITS } from "./port";
 export { createSimulatorGateway, simulatorChargeCounts, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a

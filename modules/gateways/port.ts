@@ -81,8 +81,21 @@ export type LookupOutcome =
   /** Still cannot tell (gateway unreachable, record not yet searchable, record in flight). */
   | { kind: "unknown"; reason: string };
 
+/**
+ * Our amount in the units a gateway's API takes, or why that gateway cannot charge it exactly
+ * (contract §6): intake answers 422 with the refusal, and nothing is ever rounded.
+ */
+export type GatewayAmount<Value = number | string> =
+  | { ok: true; value: Value }
+  | { ok: false; code: "currency_not_supported_by_gateway" | "amount_not_supported_by_gateway"; message: string };
+
 export interface Gateway {
   readonly name: GatewayName;
+  /**
+   * `amount` (ISO 4217 minor units of `currency`) as this gateway takes it. Pure, synchronous and
+   * cheap: intake asks it on every request.
+   */
+  toGatewayAmount(amount: number, currency: string): GatewayAmount;
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
   /**
    * Asks the gateway what became of a payment, by our payment id. Records that do not carry our

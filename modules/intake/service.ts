@@ -1,5 +1,6 @@
 import { and, eq } from "drizzle-orm";
 import type { Database } from "../database";
+import type { Gateway } from "../gateways";
 import {
   findPayment,
   listPayments,
@@ -22,7 +23,8 @@ export type CreatePaymentResult =
 export interface IntakeDeps {
   db: Database;
   vault: CardVault;
-  gatewayName: string;
+  /** The configured gateway: its name is recorded on each payment, its units checked at intake. */
+  gateway: Pick<Gateway, "name" | "toGatewayAmount">;
   now?: () => Date;
   onCreated?: (payment: Payment, requestId: string) => void;
   /** Group-commit settings of the intake writer. */
@@ -37,7 +39,7 @@ export interface IntakeDeps {
  * payment nor half-create one.
  */
 export function createIntakeService(deps: IntakeDeps) {
-  const { db, vault, gatewayName } = deps;
+  const { db, vault, gateway } = deps;
   const now = deps.now ?? (() => new Date());
   const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
 
@@ -67,7 +69,7 @@ export function createIntakeService(deps: IntakeDeps) {
       if (earlier) return earlier;
     }
 
-    const validation = validatePaymentRequest(input.body, now());
+    const validation = validatePaymentRequest(input.body, now(), gateway);
     if (!validation.ok) return { kind: "invalid", errors: validation.errors };
     const request = validation.value;
     const result = await writer.write({
@@ -86,7 +88,7 @@ export function createIntakeService(deps: IntakeDeps) {
         customerEmail: request.customer.email,
         customerName: request.customer.name,
         customerReference: request.customer.reference,
-        gateway: gatewayName,
+        gateway: gateway.name,
         requestId,
       },
       sealed: vault.seal({ number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),

@@ -7,23 +7,60 @@ import { type ServiceProcess, startService } from "../support/service-process";
 interface Fake {
   url: string;
   chargesFor(paymentId: string): number;
+  /** The amount the gateway's API received for a payment, in the gateway's own units. */
+  amountSent(paymentId: string): unknown;
   stop(): Promise<void>;
 }
 
-const cases: { gateway: "stripe" | "paypal"; start: () => Promise<{ fake: Fake; env: Record<string, string>; secrets: string[] }> }[] = [
+/** An amount in ISO minor units and what the gateway must receive (contract §6), or the 422 it gets at intake. */
+interface UnitCases {
+  sent: { currency: string; amount: number; gatewayAmount: unknown };
+  refused: { currency: string; amount: number; field: string; code: string }[];
+}
+
+const cases: {
+  gateway: "stripe" | "paypal";
+  units: UnitCases;
+  start: () => Promise<{ fake: Fake; env: Record<string, string>; secrets: string[] }>;
+}[] = [
   {
     gateway: "stripe",
+    units: {
+      // ISK has no decimals in ISO 4217; Stripe takes it with two that are always 00.
+      sent: { currency: "ISK", amount: 500, gatewayAmount: 50000 },
+      refused: [
+        { currency: "MGA", amount: 1050, field: "amount", code: "amount_not_supported_by_gateway" },
+        { currency: "KWD", amount: 5124, field: "amount", code: "amount_not_supported_by_gateway" },
+        { currency: "IQD", amount: 1000, field: "currency", code: "currency_not_supported_by_gateway" },
+      ],
+    },
     start: async () => {
       const fake = await startFakeStripe();
-      return { fake, env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url }, secrets: [fake.secretKey] };
+      return {
+        fake: { ...fake, amountSent: (paymentId) => fake.intentsFor(paymentId)[0]?.amount },
+        env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url },
+        secrets: [fake.secretKey],
+      };
     },
   },
   {
     gateway: "paypal",
+    units: {
+      // HUF has two decimals in ISO 4217; PayPal takes it without any.
+      sent: { currency: "HUF", amount: 150000, gatewayAmount: "1500" },
+      refused: [
+        { currency: "HUF", amount: 1050, field: "amount", code: "amount_not_supported_by_gateway" },
+        { currency: "KRW", amount: 12000, field: "currency", code: "currency_not_supported_by_gateway" },
+      ],
+    },
     start: async () => {
       const fake = await startFakePaypal();
+      const amountSent = (paymentId: string) => {
+        const [order] = fake.ordersFor(paymentId) as { purchase_units: { amount: { value: string } }[] }[];
+        return order?.purchase_units[0]?.amount.value;
+      };
       return {
-        fake,
+        fake: { ...fake, amountSent },
         env: { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url },
         secrets: [fake.clientSecret],
       };
@@ -31,7 +68,7 @@ const cases: { gateway: "stripe" | "paypal"; start: () => Promise<{ fake: Fake; 
   },
 ];
 
-for (const { gateway, start } of cases) {
+for (const { gateway, units, start } of cases) {
   describe(`the real program with GATEWAY=${gateway} against a local fake of its API`, () => {
     let fake: Fake;
     let secrets: string[];
@@ -75,6 +112,29 @@ for (const { gateway, start } of cases) {
         expect(final.get(id)).toMatchObject({ status: "FAILED", failureCode: code });
         expect(fake.chargesFor(id)).toBe(0);
       }
+    });
+
+    it("charges a currency whose units differ from ISO 4217 in the gateway's own units", async () => {
+      const { currency, amount, gatewayAmount } = units.sent;
+      const res = await client(service.url).post(paymentBody(CARDS.visa, { currency, amount }));
+      expect(res.status).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      const final = await waitForFinal(service.url, [id]);
+      expect(final.get(id)).toMatchObject({ status: "COMPLETED", amount, currency });
+      expect(fake.amountSent(id)).toBe(gatewayAmount);
+    });
+
+    it("answers 422 at intake for an amount or currency the gateway cannot charge exactly, with the other errors", async () => {
+      for (const { currency, amount, field, code } of units.refused) {
+        const res = await client(service.url).post(paymentBody(CARDS.visa, { currency, amount }));
+        expect(res.status).toBe(422);
+        const problem = (await res.json()) as { errors: { field: string; code: string }[] };
+        expect(problem.errors.map((e) => `${e.field}:${e.code}`)).toEqual([`${field}:${code}`]);
+      }
+      const [first] = units.refused;
+      const withOthers = await client(service.url).post(paymentBody("4242424242424241", { currency: first?.currency, amount: first?.amount }));
+      const problem = (await withOthers.json()) as { errors: { field: string; code: string }[] };
+      expect(problem.errors.map((e) => `${e.field}:${e.code}`).sort()).toEqual([`${first?.field}:${first?.code}`, "card.number:luhn_check_failed"].sort());
     });
 
     it("never logs the card number or the gateway secret", () => {

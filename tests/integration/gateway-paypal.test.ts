@@ -1,13 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { createPaypalGateway } from "../../modules/gateways/paypal";
-import {
-  formatDecimal,
-  mapErrorResponse,
-  mapOrder,
-  mapPaypalError,
-  mapProcessorResponse,
-  paypalAmountValue,
-} from "../../modules/gateways/paypal/paypal-mapping";
+import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
 import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
@@ -81,18 +74,55 @@ describe("paypal adapter against the fake PayPal API", () => {
       ]);
     });
 
-    test("amounts are formatted with the currency's decimals", async () => {
-      const yen = chargeRequest(TEST_CARDS.approved, { currency: "JPY", amount: 500 });
-      const forint = chargeRequest(TEST_CARDS.approved, { currency: "HUF", amount: 150000 });
-      expect((await gateway().charge(yen)).kind).toBe("approved");
-      expect((await gateway().charge(forint)).kind).toBe("approved");
-      expect(fake.ordersFor(yen.paymentId)[0]).toMatchObject({ purchase_units: [{ amount: { currency_code: "JPY", value: "500" } }] });
-      expect(fake.ordersFor(forint.paymentId)[0]).toMatchObject({ purchase_units: [{ amount: { currency_code: "HUF", value: "1500" } }] });
+    test("amounts reach PayPal in its units: no decimals for JPY, HUF and TWD, two for the others", async () => {
+      const cases: [currency: string, amount: number, value: string][] = [
+        ["JPY", 500, "500"],
+        ["HUF", 150000, "1500"],
+        ["TWD", 80000, "800"],
+        ["USD", 1999, "19.99"],
+        ["EUR", 5, "0.05"],
+      ];
+      for (const [currency, amount, value] of cases) {
+        const request = chargeRequest(TEST_CARDS.approved, { currency, amount });
+        expect((await gateway().charge(request)).kind).toBe("approved");
+        expect(fake.ordersFor(request.paymentId)[0]).toMatchObject({ purchase_units: [{ amount: { currency_code: currency, value } }] });
+      }
     });
 
-    test("a currency PayPal refuses is declined as gateway_invalid_request", async () => {
-      const outcome = await gateway().charge(chargeRequest(TEST_CARDS.approved, { currency: "KWD", amount: 1234 }));
-      expect(outcome).toMatchObject({ kind: "declined", code: "gateway_invalid_request", message: expect.stringContaining("CURRENCY_NOT_SUPPORTED") });
+    test("an amount or currency PayPal cannot charge exactly is declined before anything is sent", async () => {
+      const fraction = await gateway().charge(chargeRequest(TEST_CARDS.approved, { currency: "HUF", amount: 1050 }));
+      const currency = await gateway().charge(chargeRequest(TEST_CARDS.approved, { currency: "KWD", amount: 1230 }));
+      expect(fraction).toMatchObject({ kind: "declined", code: "amount_not_supported_by_gateway", gatewayReference: null });
+      expect(currency).toMatchObject({ kind: "declined", code: "currency_not_supported_by_gateway", gatewayReference: null });
+      expect(fake.requests).toEqual([]);
+    });
+
+    test("the fake answers amounts PayPal cannot take as PayPal does", async () => {
+      const token = (await (
+        await fetch(`${fake.url}/v1/oauth2/token`, {
+          method: "POST",
+          headers: { Authorization: `Basic ${btoa(`${fake.clientId}:${fake.clientSecret}`)}`, "Content-Type": "application/x-www-form-urlencoded" },
+          body: "grant_type=client_credentials",
+        })
+      ).json()) as { access_token: string };
+      const issue = async (currency_code: string, value: string) => {
+        const res = await fetch(`${fake.url}/v2/checkout/orders`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${token.access_token}`, "Content-Type": "application/json", "PayPal-Request-Id": crypto.randomUUID() },
+          body: JSON.stringify({
+            intent: "CAPTURE",
+            purchase_units: [{ amount: { currency_code, value } }],
+            payment_source: { card: { number: TEST_CARDS.approved, expiry: "2034-12", security_code: "123" } },
+          }),
+        });
+        const body = (await res.json()) as { details?: { issue: string }[] };
+        return [res.status, body.details?.[0]?.issue ?? null];
+      };
+      expect(await issue("JPY", "500.00")).toEqual([422, "DECIMALS_NOT_SUPPORTED"]);
+      expect(await issue("HUF", "10.50")).toEqual([422, "DECIMALS_NOT_SUPPORTED"]);
+      expect(await issue("KWD", "1.230")).toEqual([422, "CURRENCY_NOT_SUPPORTED"]);
+      expect(await issue("USD", "1.999")).toEqual([422, "DECIMAL_PRECISION"]);
+      expect(await issue("JPY", "500")).toEqual([201, null]);
     });
 
     test("a processor 'retry later' decline is transient", async () => {
@@ -171,23 +201,6 @@ describe("paypal adapter against the fake PayPal API", () => {
 });
 
 describe("paypal mapping", () => {
-  test("formatDecimal uses the ISO 4217 exponent", () => {
-    expect(formatDecimal(1999, "USD")).toBe("19.99");
-    expect(formatDecimal(5, "EUR")).toBe("0.05");
-    expect(formatDecimal(0, "USD")).toBe("0.00");
-    expect(formatDecimal(500, "JPY")).toBe("500");
-    expect(formatDecimal(12000, "KRW")).toBe("12000");
-    expect(formatDecimal(1234, "KWD")).toBe("1.234");
-    expect(formatDecimal(5, "BHD")).toBe("0.005");
-    expect(formatDecimal(12345, "CLF")).toBe("1.2345");
-  });
-
-  test("HUF and TWD go to PayPal in whole units when they can", () => {
-    expect(paypalAmountValue(150000, "HUF")).toBe("1500");
-    expect(paypalAmountValue(150050, "HUF")).toBe("1500.50");
-    expect(paypalAmountValue(1999, "USD")).toBe("19.99");
-  });
-
   test("processor response codes", () => {
     const code = (responseCode: string | undefined) => mapProcessorResponse(responseCode, "CAP1");
     expect(code("5120")).toMatchObject({ kind: "declined", code: "insufficient_funds", gatewayReference: "CAP1" });

@@ -22,6 +22,7 @@ runGatewayConformance(
     const charges = new Map<string, number>();
     const gateway: Gateway = {
       name: simulator.name,
+      toGatewayAmount: simulator.toGatewayAmount,
       async charge(request) {
         const outcome = await simulator.charge(request);
         const rows = await queryRows<{ payment_id: string; n: number }>(

@@ -51,6 +51,63 @@ describe("stripe adapter against the fake Stripe API", () => {
     });
   });
 
+  test("amounts reach Stripe in its units, not ISO 4217's", async () => {
+    // [currency, ISO minor units, Stripe amount]
+    const cases: [string, number, number][] = [
+      ["USD", 1999, 1999],
+      ["JPY", 500, 500],
+      ["MGA", 5000, 50], // ISO: 2 decimals; Stripe: zero-decimal
+      ["ISK", 500, 50000], // ISO: 0 decimals; Stripe: two decimals, always 00
+      ["UGX", 1000, 100000],
+      ["KWD", 1230, 1230], // three decimals, last digit 0
+      ["HUF", 1045, 1045], // two decimals for charges (zero-decimal for payouts only)
+      ["TWD", 80045, 80045],
+    ];
+    for (const [currency, amount, stripeAmount] of cases) {
+      const request = chargeRequest(TEST_CARDS.approved, { currency, amount });
+      expect((await gateway().charge(request)).kind).toBe("approved");
+      expect(fake.intentsFor(request.paymentId)).toEqual([expect.objectContaining({ amount: stripeAmount, currency: currency.toLowerCase() })]);
+    }
+  });
+
+  test("an amount or currency Stripe cannot charge exactly is declined before anything is sent", async () => {
+    const refused: [string, number, string][] = [
+      ["MGA", 1050, "amount_not_supported_by_gateway"],
+      ["KWD", 1235, "amount_not_supported_by_gateway"],
+      ["IQD", 1000, "currency_not_supported_by_gateway"],
+    ];
+    for (const [currency, amount, code] of refused) {
+      const outcome = await gateway().charge(chargeRequest(TEST_CARDS.approved, { currency, amount }));
+      expect(outcome).toMatchObject({ kind: "declined", code, gatewayReference: null });
+    }
+    expect(fake.requests).toEqual([]);
+  });
+
+  test("the fake answers amounts Stripe cannot take as Stripe does", async () => {
+    const create = async (currency: string, amount: number) => {
+      const form = new URLSearchParams({
+        amount: String(amount),
+        currency,
+        confirm: "true",
+        "payment_method_data[type]": "card",
+        "payment_method_data[card][number]": TEST_CARDS.approved,
+        "payment_method_data[card][cvc]": "123",
+      });
+      const res = await fetch(`${fake.url}/v1/payment_intents`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${fake.secretKey}`, "Content-Type": "application/x-www-form-urlencoded" },
+        body: form,
+      });
+      const body = (await res.json()) as { error?: { type: string; param: string } };
+      return [res.status, body.error?.type ?? null, body.error?.param ?? null];
+    };
+    expect(await create("isk", 50050)).toEqual([400, "invalid_request_error", "amount"]);
+    expect(await create("ugx", 150)).toEqual([400, "invalid_request_error", "amount"]);
+    expect(await create("kwd", 1235)).toEqual([400, "invalid_request_error", "amount"]);
+    expect(await create("iqd", 1000)).toEqual([400, "invalid_request_error", "currency"]);
+    expect(await create("kwd", 1230)).toEqual([200, null, null]);
+  });
+
   test("a repeated charge is answered by Stripe's idempotent replay", async () => {
     const request = chargeRequest();
     await gateway().charge(request);

@@ -134,10 +134,10 @@ for (const backend of BACKENDS) {
       const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
       const gateway: Gateway = {
         name: "simulator",
+        toGatewayAmount: (amount, currency) => simulator.toGatewayAmount(amount, currency),
         charge: async () => ({ kind: "unknown", reason: "lost answer" }),
         lookup: async () => answers.shift() ?? { kind: "unknown", reason: "no more answers" },
       };
-      void simulator;
       const p = buildPipeline(database, { gateway, maxAttempts: 1, reconcileFirstCheckMs: 10 });
       const payment = await p.create(CARDS.visa);
       expect(await runAttempts(p, payment.id)).toBe("reconciling");
@@ -156,8 +156,10 @@ for (const backend of BACKENDS) {
     });
 
     it("the sweeper never re-queues a payment the reconciler owns", async () => {
+      const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
       const gateway: Gateway = {
         name: "simulator",
+        toGatewayAmount: (amount, currency) => simulator.toGatewayAmount(amount, currency),
         charge: async () => ({ kind: "unknown", reason: "lost answer" }),
         lookup: async () => ({ kind: "unknown", reason: "still down" }),
       };

@@ -62,10 +62,10 @@ const CARD_BEHAVIOUR: Readonly<Record<string, CardBehaviour>> = {
   [TEST_CARDS.authenticationRequired]: { result: "payer_action_required" },
 };
 
-/** Currencies PayPal accepts, with the decimals it allows. */
+/** Currencies PayPal accepts, with the decimals it allows (https://developer.paypal.com/docs/api/reference/currency-codes/). */
 const CURRENCY_DECIMALS: Readonly<Record<string, number>> = {
   AUD: 2, BRL: 2, CAD: 2, CHF: 2, CNY: 2, CZK: 2, DKK: 2, EUR: 2, GBP: 2, HKD: 2, HUF: 0, ILS: 2, JPY: 0,
-  MXN: 2, MYR: 2, NOK: 2, NZD: 2, PHP: 2, PLN: 2, SEK: 2, SGD: 2, THB: 2, TWD: 0, USD: 2,
+  MXN: 2, MYR: 2, NOK: 2, NZD: 2, PHP: 2, PLN: 2, RUB: 2, SEK: 2, SGD: 2, THB: 2, TWD: 0, USD: 2,
 };
 
 interface Card {

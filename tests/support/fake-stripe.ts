@@ -10,6 +10,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
 import { header, readBody } from "./fake-http";
 import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
 
@@ -30,6 +31,8 @@ export interface FakeStripe {
   secretKey: string;
   requests: FakeRequest[];
   chargesFor(paymentId: string): number;
+  /** The PaymentIntents created for a payment (metadata paystream_payment_id), as Stripe stores them. */
+  intentsFor(paymentId: string): PaymentIntent[];
   failNext(n: number, fault: GatewayFault, endpoint?: StripeEndpoint): void;
   stop(): Promise<void>;
 }
@@ -62,7 +65,7 @@ interface StoredAnswer {
   parameters: string;
 }
 
-type PaymentIntent = Record<string, unknown> & { id: string; status: string; metadata: Record<string, string> };
+export type PaymentIntent = Record<string, unknown> & { id: string; status: string; metadata: Record<string, string> };
 
 interface Answer {
   status: number;
@@ -87,6 +90,8 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     if (currency === null || !/^[a-z]{3}$/.test(currency)) {
       return invalidRequest("parameter_invalid_string_empty", "currency", "Invalid currency: must be a lowercase ISO code");
     }
+    const unitsError = checkUnits(amount, currency);
+    if (unitsError !== null) return unitsError;
     if (number === null || form.get("payment_method_data[card][cvc]") === null) {
       return invalidRequest("parameter_missing", "payment_method_data[card][number]", "Missing required param: payment_method_data[card][number].");
     }
@@ -284,6 +289,9 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     chargesFor(paymentId) {
       return [...intents.values()].filter((intent) => intent.metadata.paystream_payment_id === paymentId && intent.status === "succeeded").length;
     },
+    intentsFor(paymentId) {
+      return [...intents.values()].filter((intent) => intent.metadata.paystream_payment_id === paymentId);
+    },
     failNext(n, fault, endpoint) {
       faults.set(n, fault, endpoint ?? null);
     },
@@ -294,6 +302,29 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       });
     },
   };
+}
+
+/** Stripe's amount rules (https://docs.stripe.com/currencies), refused as Stripe refuses them. */
+const THREE_DECIMAL = new Set(["bhd", "jod", "kwd", "omr", "tnd"]);
+const WHOLE_UNITS_AS_TWO_DECIMALS = new Set(["isk", "ugx"]);
+
+function checkUnits(amount: number, currency: string): Answer | null {
+  // Whether Stripe takes the currency at all: its presentment list has one transcription, the adapter's.
+  if (stripeAmount(0, currency.toUpperCase()).ok === false) {
+    return invalidRequest("parameter_invalid_string", "currency", `Invalid currency: ${currency}. Stripe currently supports these currencies: usd, aed, afn, …`);
+  }
+  if (WHOLE_UNITS_AS_TWO_DECIMALS.has(currency) && amount % 100 !== 0) {
+    const upper = currency.toUpperCase();
+    return invalidRequest(
+      "invalid_charge_amount",
+      "amount",
+      `Invalid amount. Currency ${upper} has become effectively zero-decimal and charged amounts must be evenly divisible by 100. See https://stripe.com/docs/currencies#special-cases for more information.`,
+    );
+  }
+  if (THREE_DECIMAL.has(currency) && amount % 10 !== 0) {
+    return invalidRequest("invalid_charge_amount", "amount", `Invalid amount. Amounts in ${currency.toUpperCase()} must have 0 as their last digit.`);
+  }
+  return null;
 }
 
 function retrieve(intents: ReadonlyMap<string, PaymentIntent>, intentId: string): Answer {

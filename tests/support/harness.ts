@@ -15,6 +15,7 @@ export function observedGateway(inner: Gateway) {
   const stats = { calls: 0, maxInFlight: 0, requests: [] as ChargeRequest[] };
   const gateway: Gateway = {
     name: inner.name,
+    toGatewayAmount: (amount, currency) => inner.toGatewayAmount(amount, currency),
     async charge(request): Promise<ChargeOutcome> {
       stats.calls++;
       stats.requests.push(request);
@@ -50,7 +51,7 @@ export function buildPipeline(
     transientFailureRate: options.transientFailureRate ?? 0,
   });
   const observed = observedGateway(options.gateway ?? simulator);
-  const intake = createIntakeService({ db: database.db, vault, gatewayName: observed.gateway.name });
+  const intake = createIntakeService({ db: database.db, vault, gateway: observed.gateway });
   const retry = { maxAttempts: options.maxAttempts ?? 3, baseMs: 10, maxMs: 20 };
   const processPayment = createPaymentProcessor({
     db: database.db,

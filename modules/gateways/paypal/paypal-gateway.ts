@@ -11,7 +11,9 @@ import {
   type OrderRequest,
 } from "@paypal/paypal-server-sdk";
 import { type ChargeOutcome, type ChargeRequest, type Gateway, GATEWAY_LIMITS, type LookupOutcome, type LookupRequest } from "../port";
-import { isAwaitingCapture, mapLookupOrder, mapOrder, mapPaypalError, mapTokenError, paypalAmountValue } from "./paypal-mapping";
+import { declineUnchargeable } from "../units";
+import { isAwaitingCapture, mapLookupOrder, mapOrder, mapPaypalError, mapTokenError } from "./paypal-mapping";
+import { paypalAmount } from "./paypal-units";
 
 export interface PaypalGatewayOptions {
   clientId: string;
@@ -88,6 +90,8 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
   /** placeOrder, with the last order PayPal showed on the way, if any. */
   async function placeOrderReading(request: ChargeRequest): Promise<{ outcome: ChargeOutcome; order?: Order }> {
+    const value = paypalAmount(request.amount, request.currency);
+    if (!value.ok) return { outcome: declineUnchargeable(value) };
     let orders: OrdersController;
     try {
       orders = (await currentSession()).orders;
@@ -97,7 +101,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
     const created = await send(() =>
       orders.createOrder({
-        body: orderRequest(request),
+        body: orderRequest(request, value.value),
         paypalRequestId: request.idempotencyKey,
         // The default (minimal) answer leaves out the captures that say whether the card was charged.
         prefer: "return=representation",
@@ -123,6 +127,9 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   }
 
   async function lookup(request: LookupRequest): Promise<LookupOutcome> {
+    const amount = paypalAmount(request.amount, request.currency);
+    if (!amount.ok) return { kind: "unknown", reason: `paypal_lookup_impossible: ${amount.code}` };
+    const target = { paymentId: request.paymentId, currency: request.currency, value: amount.value };
     if (request.gatewayReference !== null) {
       let orders: OrdersController;
       try {
@@ -131,7 +138,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
         return { kind: "unknown", reason: `paypal_lookup_failed: ${mapTokenError(error).kind}` };
       }
       const found = await send(() => orders.getOrder({ id: request.gatewayReference as string }));
-      if ("order" in found) return mapLookupOrder(found.order, request);
+      if ("order" in found) return mapLookupOrder(found.order, target);
       return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in found.outcome ? found.outcome.reason : found.outcome.kind}` };
     }
     // Orders v2 cannot be searched by our ids. While PayPal still holds the PayPal-Request-Id, the
@@ -144,12 +151,13 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     // Answered with the stored order, or (if the first request never arrived) the one charge the
     // payment asked for: never a second one, as the request id and the invoice id both guard.
     const replay = await placeOrderReading(request.replay);
-    if (replay.order !== undefined) return mapLookupOrder(replay.order, request);
+    if (replay.order !== undefined) return mapLookupOrder(replay.order, target);
     return replay.outcome.kind === "declined" ? replay.outcome : { kind: "unknown", reason: "reason" in replay.outcome ? replay.outcome.reason : "paypal_no_order" };
   }
 
   return {
     name: "paypal",
+    toGatewayAmount: paypalAmount,
     async charge(request) {
       const first = await placeOrder(request);
       if (first.kind !== "unknown") return first;
@@ -162,13 +170,14 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   };
 }
 
-function orderRequest(request: ChargeRequest): OrderRequest {
+/** `value` is the amount as PayPal takes it (see paypal-units.ts). */
+function orderRequest(request: ChargeRequest, value: string): OrderRequest {
   const expiry = `${request.card.expYear}-${String(request.card.expMonth).padStart(2, "0")}`;
   return {
     intent: CheckoutPaymentIntent.Capture,
     purchaseUnits: [
       {
-        amount: { currencyCode: request.currency, value: paypalAmountValue(request.amount, request.currency) },
+        amount: { currencyCode: request.currency, value },
         customId: request.paymentId,
         // PayPal refuses a second order with the same invoice_id (DUPLICATE_INVOICE_ID): a guard
         // against double charges should a PayPal-Request-Id ever expire (stored 6 hours by default).

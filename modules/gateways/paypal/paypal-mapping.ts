@@ -1,5 +1,5 @@
 /**
- * Pure classification of PayPal Orders v2 answers into ChargeOutcomes, plus amount formatting.
+ * Pure classification of PayPal Orders v2 answers into ChargeOutcomes (amounts: paypal-units.ts).
  *
  * Orders come from the SDK (camelCase models); error bodies are PayPal's raw JSON envelope
  * `{ name, message, debug_id, details: [{ issue, description }] }`.
@@ -13,26 +13,7 @@ import {
   OrderStatus,
   type Order,
 } from "@paypal/paypal-server-sdk";
-import { currencyExponent } from "../../intake";
 import type { ChargeOutcome, LookupOutcome } from "../port";
-
-/** Currencies PayPal accepts in whole units only, although ISO 4217 gives them two decimals. */
-const PAYPAL_WHOLE_UNIT_CURRENCIES = new Set(["HUF", "TWD"]);
-
-/** Integer minor units as a decimal string: 1999 USD → "19.99", 500 JPY → "500", 1234 KWD → "1.234". */
-export function formatDecimal(amount: number, currency: string): string {
-  // Intake accepts only currencies in its ISO 4217 table, so every payment's currency is in it.
-  const exponent = currencyExponent(currency) ?? 2;
-  if (exponent === 0) return String(amount);
-  const digits = String(amount).padStart(exponent + 1, "0");
-  return `${digits.slice(0, -exponent)}.${digits.slice(-exponent)}`;
-}
-
-/** The `amount.value` PayPal expects: ISO formatting, minus a zero fraction where PayPal forbids decimals. */
-export function paypalAmountValue(amount: number, currency: string): string {
-  const value = formatDecimal(amount, currency);
-  return PAYPAL_WHOLE_UNIT_CURRENCIES.has(currency) ? value.replace(/\.0+$/, "") : value;
-}
 
 /**
  * PayPal processor response codes (processor_response.response_code on a declined capture),
@@ -144,16 +125,12 @@ export function mapProcessorResponse(responseCode: string | undefined, gatewayRe
 
 /**
  * A lookup's answer from an order found for a payment. It counts only when it carries our payment
- * id (custom_id) and the same amount and currency; an order still awaiting capture has charged
+ * id (custom_id) and the same amount (`value`, in PayPal's units) and currency; an order still awaiting capture has charged
  * nothing yet, but a capture may be under way, so it stays unknown.
  */
-export function mapLookupOrder(order: Order, target: { paymentId: string; amount: number; currency: string }): LookupOutcome {
+export function mapLookupOrder(order: Order, target: { paymentId: string; currency: string; value: string }): LookupOutcome {
   const unit = order.purchaseUnits?.[0];
-  if (
-    unit?.customId !== target.paymentId ||
-    unit.amount?.currencyCode !== target.currency ||
-    unit.amount.value !== paypalAmountValue(target.amount, target.currency)
-  ) {
+  if (unit?.customId !== target.paymentId || unit.amount?.currencyCode !== target.currency || unit.amount.value !== target.value) {
     return { kind: "unknown", reason: "paypal_lookup_foreign_record: the order does not carry this payment" };
   }
   const outcome = mapOrder(order);

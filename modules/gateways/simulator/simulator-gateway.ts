@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { Batcher, type Database } from "../../database";
 import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
+import { isoCurrencyRule, toGatewayMinorUnits } from "../units";
 import { simulatorCharges } from "./schema";
 
 /** Stripe's test card numbers and the outcomes they stand for (contract §5). */
@@ -68,6 +69,8 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
 
   return {
     name: "simulator",
+    // Like the contract's API, the simulator takes every ISO 4217 currency in its ISO minor units.
+    toGatewayAmount: (amount, currency) => toGatewayMinorUnits("simulator", amount, currency, isoCurrencyRule(currency)),
     async charge(request: ChargeRequest): Promise<ChargeOutcome> {
       // The latency is the whole round trip as the caller sees it; the ledger write happens
       // inside it, as a real gateway's own bookkeeping does.

@@ -1,6 +1,8 @@
 import Stripe from "stripe";
 import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
+import { declineUnchargeable } from "../units";
 import { mapLookup, mapPaymentIntent, mapStripeError, PAYMENT_ID_METADATA_KEY } from "./stripe-mapping";
+import { stripeAmount } from "./stripe-units";
 
 export interface StripeGatewayOptions {
   secretKey: string;
@@ -35,8 +37,10 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   });
 
   async function createAndConfirm(request: ChargeRequest): Promise<ChargeOutcome> {
+    const amount = stripeAmount(request.amount, request.currency);
+    if (!amount.ok) return declineUnchargeable(amount);
     try {
-      const intent = await stripe.paymentIntents.create(paymentIntentParams(request), {
+      const intent = await stripe.paymentIntents.create(paymentIntentParams(request, amount.value), {
         idempotencyKey: request.idempotencyKey,
       });
       return mapPaymentIntent(intent);
@@ -53,12 +57,10 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   }
 
   async function lookup(request: LookupRequest): Promise<LookupOutcome> {
-    const target = {
-      paymentId: request.paymentId,
-      amount: request.amount,
-      currency: request.currency,
-      lastAttemptAt: request.lastAttemptAt,
-    };
+    const amount = stripeAmount(request.amount, request.currency);
+    if (!amount.ok) return { kind: "unknown", reason: `stripe_lookup_impossible: ${amount.code}` };
+    // Stripe holds amounts in its own units (500 ISK is 50000 there).
+    const target = { paymentId: request.paymentId, amount: amount.value, currency: request.currency, lastAttemptAt: request.lastAttemptAt };
     const known = request.gatewayReference?.startsWith("pi_") ? request.gatewayReference : null;
     try {
       // Retrieval by id is consistent at once; search lags, so it is the fallback.
@@ -72,6 +74,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
 
   return {
     name: "stripe",
+    toGatewayAmount: stripeAmount,
     async charge(request) {
       const first = await createAndConfirm(request);
       if (first.kind !== "unknown") return first;
@@ -99,7 +102,8 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   };
 }
 
-function paymentIntentParams(request: ChargeRequest): Stripe.PaymentIntentCreateParams {
+/** `amount` is in Stripe's units (see stripe-units.ts), not the request's ISO minor units. */
+function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.PaymentIntentCreateParams {
   const name = request.card.holderName ?? request.customer.name;
   const paymentMethodData: RawCardPaymentMethodData = {
     type: "card",
@@ -112,7 +116,7 @@ function paymentIntentParams(request: ChargeRequest): Stripe.PaymentIntentCreate
     billing_details: { name, email: request.customer.email },
   };
   return {
-    amount: request.amount,
+    amount,
     currency: request.currency.toLowerCase(),
     confirm: true,
     // Called payment_method_types before the API version this SDK pins (2026-10-28).

@@ -18,6 +18,7 @@ import {
   MAX_EXPIRY_YEARS_AHEAD,
   normalizeCardNumber,
 } from "./card";
+import type { Gateway } from "../../gateways";
 import { normalizeCurrencyCode } from "./currency";
 
 export interface FieldError {
@@ -191,6 +192,28 @@ function validateCurrency(value: unknown, errors: FieldError[]): string | undefi
     normalizeCurrencyCode(code) ??
     fail(errors, "currency", "currency_unsupported", "must be a supported ISO 4217 currency code")
   );
+}
+
+/** The field a gateway's refusal of an amount is reported on. */
+const GATEWAY_REFUSAL_FIELDS = {
+  currency_not_supported_by_gateway: "currency",
+  amount_not_supported_by_gateway: "amount",
+} as const;
+
+/**
+ * Whether the configured gateway can charge the amount exactly in the currency (contract §6): an
+ * amount is never rounded to fit. With an invalid amount (already reported) it still asks about the
+ * currency, with zero, which every currency a gateway takes can express.
+ */
+function validateGatewayUnits(
+  amount: number | undefined,
+  currency: string | undefined,
+  gateway: Pick<Gateway, "toGatewayAmount">,
+  errors: FieldError[],
+): void {
+  if (currency === undefined) return;
+  const answer = gateway.toGatewayAmount(amount ?? 0, currency);
+  if (!answer.ok) fail(errors, GATEWAY_REFUSAL_FIELDS[answer.code], answer.code, answer.message);
 }
 
 function validateDescription(value: unknown, errors: FieldError[]): string | null | undefined {
@@ -409,8 +432,15 @@ function normalizeEmail(raw: string): string | undefined {
 // ---------------------------------------------------------------------------------------
 // Entry point
 
-/** Validates and normalises a parsed request body. `now` decides card expiry. Never throws. */
-export function validatePaymentRequest(body: unknown, now: Date): ValidationResult {
+/**
+ * Validates and normalises a parsed request body. `now` decides card expiry; `gateway`, when
+ * given, whether its units can express the amount. Never throws.
+ */
+export function validatePaymentRequest(
+  body: unknown,
+  now: Date,
+  gateway?: Pick<Gateway, "toGatewayAmount">,
+): ValidationResult {
   if (!isPlainObject(body)) {
     return { ok: false, errors: [{ field: "", code: "invalid_type", message: "request body must be a JSON object" }] };
   }
@@ -419,6 +449,7 @@ export function validatePaymentRequest(body: unknown, now: Date): ValidationResu
 
   const amount = validateAmount(ownValue(body, "amount"), errors);
   const currency = validateCurrency(ownValue(body, "currency"), errors);
+  if (gateway !== undefined) validateGatewayUnits(amount, currency, gateway, errors);
   const card = validateCard(ownValue(body, "card"), now, errors);
   const customer = validateCustomer(ownValue(body, "customer"), errors);
   const description = validateDescription(ownValue(body, "description"), errors);

@@ -1,0 +1,85 @@
+/**
+ * Turning our amounts (ISO 4217 minor units, the API's only unit) into a gateway's own units,
+ * exactly or not at all. Each adapter owns a table of rules for its gateway; the arithmetic and
+ * the refusals are shared here so that every gateway refuses alike and none ever rounds.
+ */
+
+import { currencyExponent } from "../intake";
+import type { ChargeOutcome, GatewayAmount, GatewayName } from "./port";
+
+/** How a gateway writes amounts of one currency. */
+export interface CurrencyRule {
+  /** Decimal places of the gateway's amount: its integer amount counts units of 10^-decimals. */
+  readonly decimals: number;
+  /** The gateway's integer amount must be a multiple of this (1 when any integer goes). */
+  readonly multipleOf: number;
+}
+
+/**
+ * `amount` in the gateway's integer units for `rule` (undefined: the gateway does not take the
+ * currency), or the refusal when that cannot be done exactly.
+ */
+export function toGatewayMinorUnits(
+  gateway: GatewayName,
+  amount: number,
+  currency: string,
+  rule: CurrencyRule | undefined,
+): GatewayAmount<number> {
+  const exponent = currencyExponent(currency);
+  if (rule === undefined || exponent === undefined) return currencyNotSupported(gateway);
+  if (!Number.isSafeInteger(amount)) {
+    return { ok: false, code: "amount_not_supported_by_gateway", message: "must be a whole number of minor currency units" };
+  }
+  const shift = rule.decimals - exponent;
+  const step = isoStep(rule.multipleOf, shift);
+  if (amount % step !== 0) {
+    const message = `must be a multiple of ${step}: the ${gateway} gateway charges ${currency} in steps of ${formatDecimal(step, exponent)}`;
+    return { ok: false, code: "amount_not_supported_by_gateway", message };
+  }
+  const value = shift >= 0 ? amount * 10 ** shift : amount / 10 ** -shift;
+  if (!Number.isSafeInteger(value)) {
+    return { ok: false, code: "amount_not_supported_by_gateway", message: `is too large for the ${gateway} gateway` };
+  }
+  return { ok: true, value };
+}
+
+export function currencyNotSupported(gateway: GatewayName): GatewayAmount<never> {
+  return { ok: false, code: "currency_not_supported_by_gateway", message: `is not a currency the ${gateway} gateway can charge` };
+}
+
+/**
+ * The smallest ISO minor-unit step the gateway can express: with fewer gateway decimals than ISO
+ * (`shift` < 0) whole gateway units of 10^-shift minor units each, times its own multiple; with
+ * more, the multiple shrinks by what the extra decimals already provide (ISK at Stripe: 100 / 100).
+ */
+function isoStep(multipleOf: number, shift: number): number {
+  return shift < 0 ? multipleOf * 10 ** -shift : multipleOf / greatestCommonDivisor(multipleOf, 10 ** shift);
+}
+
+function greatestCommonDivisor(a: number, b: number): number {
+  return b === 0 ? a : greatestCommonDivisor(b, a % b);
+}
+
+/** An integer count of 10^-decimals units as a decimal string: (1999, 2) → "19.99", (500, 0) → "500", (5, 3) → "0.005". */
+export function formatDecimal(units: number, decimals: number): string {
+  const sign = units < 0 ? "-" : "";
+  const digits = String(Math.abs(units));
+  if (decimals === 0) return sign + digits;
+  const padded = digits.padStart(decimals + 1, "0");
+  return `${sign}${padded.slice(0, -decimals)}.${padded.slice(-decimals)}`;
+}
+
+/** The rule of a gateway that takes every ISO 4217 currency in its ISO minor units (the simulator). */
+export function isoCurrencyRule(currency: string): CurrencyRule | undefined {
+  const exponent = currencyExponent(currency);
+  return exponent === undefined ? undefined : { decimals: exponent, multipleOf: 1 };
+}
+
+/**
+ * What a charge whose amount the gateway cannot take ends as: declined before anything is sent.
+ * Intake refuses such payments, so this is reached only by a payment accepted under another
+ * GATEWAY setting than the one now processing it.
+ */
+export function declineUnchargeable(refusal: Extract<GatewayAmount, { ok: false }>): ChargeOutcome {
+  return { kind: "declined", code: refusal.code, message: refusal.message, gatewayReference: null };
+}
