@@ -1,6 +1,6 @@
 /** Every table, for drizzle-kit's migration generator. */
 export { payments } from "../modules/payments/schema";
-export { cardSecrets } from "../modules/vault/schema";
+export { cardSecrets, vaultKeys } from "../modules/vault/schema";
 export { outbox } from "../modules/broker/schema";
 export { idempotencyKeys } from "../modules/intake/schema";
 export { simulatorCharges } from "../modules/gateways/simulator/schema";

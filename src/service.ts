@@ -9,8 +9,15 @@ import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
 import { createDashboardService, dashboardRoutes } from "../modules/dashboard";
 import { createPaymentProcessor, createReconciler, createSweeper, type Reconciler, type Sweeper } from "../modules/processing";
-import { createWebhookDispatcher, createWebhookService, enqueuePaymentEvents, WebhookSecretBox, webhookRoutes } from "../modules/webhooks";
-import { CardVault } from "../modules/vault";
+import {
+  createWebhookDispatcher,
+  createWebhookService,
+  enqueuePaymentEvents,
+  resealWebhookSecrets,
+  WebhookSecretBox,
+  webhookRoutes,
+} from "../modules/webhooks";
+import { loadCardVault } from "../modules/vault";
 import { countUnresolved } from "../modules/payments";
 import type { Config, Role } from "./config";
 import { type DatabaseHandle, openDatabase } from "./db";
@@ -107,8 +114,14 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   // deployment must show it too.
   metrics.setUnresolvedSource(() => countUnresolved(handle.db));
   const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
-  const vault = new CardVault([masterKey, ...config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"))]);
-  const webhookSecrets = new WebhookSecretBox(masterKey);
+  const retiredKeys = config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"));
+  const vault = await loadCardVault(handle.db, [masterKey, ...retiredKeys]);
+  const webhookSecrets = new WebhookSecretBox(masterKey, retiredKeys);
+  const resealed = await resealWebhookSecrets(handle.db, webhookSecrets);
+  // Key ids, never keys: what an operator needs to see which key still seals what (README, key rotation).
+  logger.info({ activeKeyId: vault.activeKeyId, keyIds: vault.keyIds, webhookSecrets: resealed }, "card encryption keys loaded");
+  if (resealed.unreadable > 0)
+    logger.error({ unreadable: resealed.unreadable }, "webhook signing secrets sealed under a key that is not configured; their merchants must rotate them");
   const broker = await createBroker(config, handle, logger);
   const gateway = await createGateway(config, handle);
 

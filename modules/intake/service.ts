@@ -43,13 +43,14 @@ export function createIntakeService(deps: IntakeDeps) {
   const now = deps.now ?? (() => new Date());
   const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
 
-  async function replay(merchantId: string, key: string, requestHash: string): Promise<CreatePaymentResult | undefined> {
+  async function replay(merchantId: string, key: string, canonicalBody: string): Promise<CreatePaymentResult | undefined> {
     const [record] = await db
       .select()
       .from(idempotencyKeys)
       .where(and(eq(idempotencyKeys.merchantId, merchantId), eq(idempotencyKeys.key, key)));
     if (!record) return undefined;
-    if (record.requestHash !== requestHash) return { kind: "idempotency_key_reused" };
+    // Not a string comparison: a record written before an upgrade may carry an older key's digest.
+    if (!vault.digestMatches(canonicalBody, record.requestHash)) return { kind: "idempotency_key_reused" };
     const row = await findPayment(db, merchantId, record.paymentId);
     if (!row) throw new Error("idempotency record points at a missing payment");
     return { kind: "replayed", payment: toPayment(row), statusCode: record.statusCode };
@@ -63,18 +64,19 @@ export function createIntakeService(deps: IntakeDeps) {
   }): Promise<CreatePaymentResult> {
     const { merchantId, idempotencyKey, requestId } = input;
     // The body holds a card number, so its digest must be keyed (see CardVault.keyedDigest).
-    const requestHash = idempotencyKey ? vault.keyedDigest(canonicalJson(input.body)) : "";
+    const canonicalBody = idempotencyKey ? canonicalJson(input.body) : "";
     if (idempotencyKey) {
-      const earlier = await replay(merchantId, idempotencyKey, requestHash);
+      const earlier = await replay(merchantId, idempotencyKey, canonicalBody);
       if (earlier) return earlier;
     }
 
     const validation = validatePaymentRequest(input.body, now(), gateway);
     if (!validation.ok) return { kind: "invalid", errors: validation.errors };
     const request = validation.value;
+    const paymentId = newPaymentId();
     const result = await writer.write({
       payment: {
-        id: newPaymentId(),
+        id: paymentId,
         merchantId,
         amount: request.amount,
         currency: request.currency,
@@ -91,12 +93,12 @@ export function createIntakeService(deps: IntakeDeps) {
         gateway: gateway.name,
         requestId,
       },
-      sealed: vault.seal({ number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
-      idempotency: idempotencyKey ? { key: idempotencyKey, requestHash } : null,
+      sealed: vault.seal(paymentId, { number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
+      idempotency: idempotencyKey ? { key: idempotencyKey, requestHash: vault.keyedDigest(canonicalBody) } : null,
     });
     if (result.kind === "idempotency_key_taken" && idempotencyKey) {
       // A concurrent request with the same key committed first: answer as it was answered.
-      const earlier = await replay(merchantId, idempotencyKey, requestHash);
+      const earlier = await replay(merchantId, idempotencyKey, canonicalBody);
       if (earlier) return earlier;
       throw new Error("idempotency key taken but no record found");
     }

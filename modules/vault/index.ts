@@ -1,3 +1,13 @@
-export { CardVault, openText, sealText, type CardSecret, type SealedCard } from "./vault";
+export {
+  CardDataUnavailable,
+  CardVault,
+  deriveKey,
+  KeyRing,
+  SealedDataUnavailable,
+  type CardSecret,
+  type SealedCard,
+  type SealedValue,
+} from "./vault";
+export { loadCardVault } from "./keys";
 export { loadCardSecrets, purgeCardSecrets } from "./repository";
-export { cardSecrets } from "./schema";
+export { cardSecrets, vaultKeys } from "./schema";

@@ -9,7 +9,8 @@ export async function loadCardSecrets(db: Executor, paymentIds: string[]): Promi
     .select({ paymentId: cardSecrets.paymentId, keyId: cardSecrets.keyId, sealed: cardSecrets.sealed })
     .from(cardSecrets)
     .where(inArray(cardSecrets.paymentId, paymentIds));
-  return new Map(rows.map((r) => [r.paymentId, { keyId: r.keyId, sealed: r.sealed }]));
+  // Each row's own payment id travels with it: CardVault.open authenticates the card against it.
+  return new Map(rows.map((r) => [r.paymentId, r]));
 }
 
 export async function purgeCardSecrets(db: Executor, paymentIds: string[]): Promise<void> {

@@ -11,5 +11,5 @@ export {
 } from "./dispatcher";
 export { createWebhookService, type WebhookService, type WebhookServiceDeps } from "./service";
 export { webhookRoutes, type WebhookRouteDeps } from "./routes";
-export { WebhookSecretBox } from "./secret-box";
+export { resealWebhookSecrets, WebhookSecretBox } from "./secret-box";
 export { SIGNATURE_HEADER, signWebhookPayload, verifyWebhookSignature, type SignatureVerification } from "./signing";

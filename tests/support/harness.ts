@@ -45,7 +45,7 @@ export function buildPipeline(
     onFinalInTransaction?: ProcessorDeps["onFinalInTransaction"];
   } = {},
 ) {
-  const vault = new CardVault([Buffer.alloc(32, 1)]);
+  const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
   const simulator = createSimulatorGateway(database.db, {
     latencyMs: options.latencyMs ?? 0,
     transientFailureRate: options.transientFailureRate ?? 0,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { createHash, createHmac } from "node:crypto";
+import { createCipheriv, createHash, createHmac, hkdfSync, randomBytes } from "node:crypto";
+import { SealedDataUnavailable } from "../../modules/vault";
 import { signWebhookPayload, verifyWebhookSignature, WebhookSecretBox, webhookRetryDelayMs } from "../../modules/webhooks";
 
 const SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv";
@@ -85,10 +86,33 @@ describe("signing secrets at rest (WebhookSecretBox)", () => {
   it("refuses to open a secret sealed under another master key, or one tampered with", () => {
     const sealed = new WebhookSecretBox(master).seal(SECRET);
     expect(() => new WebhookSecretBox(Buffer.alloc(32, 8)).open(sealed)).toThrow();
-    const [iv, ciphertext, tag] = sealed.sealed.split(".") as [string, string, string];
+    const [version, iv, ciphertext, tag] = sealed.sealed.split(".") as [string, string, string, string];
     const flipped = Buffer.from(ciphertext, "base64");
     flipped[0] = (flipped[0] ?? 0) ^ 1;
-    expect(() => new WebhookSecretBox(master).open({ keyId: sealed.keyId, sealed: [iv, flipped.toString("base64"), tag].join(".") })).toThrow();
+    const tampered = { keyId: sealed.keyId, sealed: [version, iv, flipped.toString("base64"), tag].join(".") };
+    expect(() => new WebhookSecretBox(master).open(tampered)).toThrow(SealedDataUnavailable);
+  });
+
+  it("still opens secrets sealed under a retired master key after a rotation, and seals new ones under the new key", () => {
+    const before = new WebhookSecretBox(master);
+    const sealed = before.seal(SECRET);
+    const rotated = new WebhookSecretBox(Buffer.alloc(32, 8), [master]);
+    expect(rotated.open(sealed)).toBe(SECRET);
+    expect(rotated.keyId).not.toBe(before.keyId);
+    expect(rotated.seal(SECRET).keyId).toBe(rotated.keyId);
+    expect(() => new WebhookSecretBox(Buffer.alloc(32, 8)).open(sealed)).toThrow(SealedDataUnavailable);
+  });
+
+  it("opens secrets sealed before the v2 format (key id as the only associated data), under the same key id", () => {
+    const derived = Buffer.from(hkdfSync("sha256", master, Buffer.alloc(0), "paystream webhook signing secrets", 32));
+    const keyId = createHash("sha256").update(derived).digest("hex").slice(0, 12);
+    const iv = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", derived, iv);
+    cipher.setAAD(Buffer.from(keyId));
+    const ciphertext = Buffer.concat([cipher.update(SECRET, "utf8"), cipher.final()]);
+    const legacy = { keyId, sealed: [iv, ciphertext, cipher.getAuthTag()].map((b) => b.toString("base64")).join(".") };
+    const box = new WebhookSecretBox(Buffer.alloc(32, 8), [master]);
+    expect(box.open(legacy)).toBe(SECRET);
   });
 
   it("seals under a key derived for webhooks, not under the master (card) key itself", () => {
