@@ -27,7 +27,8 @@ export interface PinnedTransportOptions {
  * The connection goes to the address that was checked, never to a fresh resolution of the name:
  * `host` is the IP itself, while the `Host` header carries the URL's host and, for https, SNI and
  * the certificate check use the URL's name (`servername`), so the receiver sees an ordinary
- * request to its name. node:http never follows redirects.
+ * request to its name. node:http rather than fetch: it never follows redirects, and Bun's fetch
+ * honours HTTP_PROXY, which would hand the name to a proxy to resolve again.
  */
 export function createPinnedTransport(options: PinnedTransportOptions = {}): WebhookTransport {
   return ({ url, address }, request) =>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { randomBytes } from "node:crypto";
+import fc from "fast-check";
 import { type AddressClass, checkEndpointUrl, classifyAddress, type DestinationPolicy, parseIpLiteral } from "../../modules/webhooks";
 import { loadConfig } from "../../src/config";
 
@@ -220,6 +221,19 @@ describe("webhook endpoint URLs at registration", () => {
       expect({ url, code: codeOf(url, local) }).toEqual({ url, code: "ok" });
     for (const url of ["http://169.254.169.254/", "http://[fe80::1]/", "http://0.0.0.0/", "http://[64:ff9b::7f00:1]/"])
       expect({ url, code: codeOf(url, local) }).toEqual({ url, code: "private_address_not_allowed" });
+  });
+
+  it("answers every input with ok or a field error, never an exception", () => {
+    const hosts = fc.oneof(fc.domain(), fc.ipV4(), fc.ipV4Extended(), fc.ipV6().map((a) => `[${a}]`), fc.string());
+    fc.assert(
+      fc.property(fc.constantFrom("http", "https", "ftp", ""), hosts, fc.string(), (scheme, host, rest) => {
+        for (const policy of [production, development, local]) {
+          const checked = checkEndpointUrl({ url: `${scheme}://${host}/${rest}` }, policy);
+          expect(checked.ok || checked.errors.length === 1).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it("accepts public addresses and ordinary names (their addresses are checked at delivery)", () => {
