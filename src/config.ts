@@ -51,6 +51,7 @@ const EnvSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: Int(100, 120_000, 10_000),
   WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
   WEBHOOK_RETRY_BASE_MS: Int(1, 3_600_000, 30_000),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
   API_KEYS: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256}(,[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256})*$" })),
   CARD_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" })),
   CARD_ENCRYPTION_KEYS_RETIRED: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=(,[A-Za-z0-9+/]{43}=)*$" })),
@@ -95,7 +96,13 @@ export interface Config {
     stuckAfterMs: number;
     reconcile: { firstCheckMs: number; maxIntervalMs: number; pollIntervalMs: number };
   };
-  webhooks: { timeoutMs: number; maxAgeMs: number; retryBaseMs: number };
+  webhooks: {
+    timeoutMs: number;
+    maxAgeMs: number;
+    retryBaseMs: number;
+    /** Production: https endpoints only. Private networks: development and tests only (WEBHOOK_ALLOW_PRIVATE_NETWORKS). */
+    destinations: { requireHttps: boolean; allowPrivateNetworks: boolean };
+  };
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
   apiKeys: { merchantId: string; secret: string }[] | undefined;
   /** base64 of 32 bytes; undefined means "use the development key file". */
@@ -191,6 +198,8 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   if (production && !env.API_KEYS) throw new ConfigError("API_KEYS is required when NODE_ENV=production");
   if (production && !env.CARD_ENCRYPTION_KEY)
     throw new ConfigError("CARD_ENCRYPTION_KEY is required when NODE_ENV=production");
+  if (production && env.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
+    throw new ConfigError("WEBHOOK_ALLOW_PRIVATE_NETWORKS must not be true when NODE_ENV=production");
   if (env.CARD_ENCRYPTION_KEY && Buffer.from(env.CARD_ENCRYPTION_KEY, "base64").length !== 32)
     throw new ConfigError("CARD_ENCRYPTION_KEY must be base64 of exactly 32 bytes");
 
@@ -258,7 +267,12 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
         pollIntervalMs: env.RECONCILE_INTERVAL_MS,
       },
     },
-    webhooks: { timeoutMs: env.WEBHOOK_TIMEOUT_MS, maxAgeMs: env.WEBHOOK_MAX_AGE_MS, retryBaseMs: env.WEBHOOK_RETRY_BASE_MS },
+    webhooks: {
+      timeoutMs: env.WEBHOOK_TIMEOUT_MS,
+      maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
+      retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      destinations: { requireHttps: production, allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS },
+    },
     apiKeys,
     cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
     retiredCardEncryptionKeys: env.CARD_ENCRYPTION_KEYS_RETIRED?.split(",") ?? [],

@@ -164,7 +164,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       routes: [
         intakeRoutes({ service: intake, merchantOf }),
         webhookRoutes({
-          service: createWebhookService({ db: handle.db, secrets: webhookSecrets, allowLoopback: config.env !== "production" }),
+          service: createWebhookService({ db: handle.db, secrets: webhookSecrets, destinations: config.webhooks.destinations }),
           merchantOf,
         }),
         dashboardRoutes({ service: dashboard, merchantOf }),
@@ -255,6 +255,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       retryBaseMs: config.webhooks.retryBaseMs,
       maxAgeMs: config.webhooks.maxAgeMs,
       timeoutMs: config.webhooks.timeoutMs,
+      destinations: config.webhooks.destinations,
     });
     webhookDispatcher.start();
     // After the consumer: events of the payments it finishes while draining are still recorded (and sent after the next start).

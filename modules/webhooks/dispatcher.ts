@@ -1,7 +1,10 @@
+import { lookup } from "node:dns/promises";
 import type { Database } from "../database";
+import { checkDestination, type DestinationPolicy, type HostResolver } from "./destination";
 import { type ClaimedDelivery, abandonDelivery, claimDueDeliveries, recordAttempt } from "./repository";
 import type { WebhookSecretBox } from "./secret-box";
 import { signWebhookPayload } from "./signing";
+import { createPinnedTransport, deliveryFailureOf, failedBeforeSending, type WebhookTransport } from "./transport";
 
 export interface WebhookLogger {
   info(obj: object, msg?: string): void;
@@ -9,8 +12,6 @@ export interface WebhookLogger {
   error(obj: object, msg?: string): void;
   debug(obj: object, msg?: string): void;
 }
-
-export type WebhookFetch = (url: string, init: RequestInit) => Promise<Response>;
 
 export interface WebhookDispatcherOptions {
   /** Seals and opens the endpoints' signing secrets. */
@@ -23,11 +24,16 @@ export interface WebhookDispatcherOptions {
   retryBaseMs: number;
   /** No attempt starts later than this after the event; the delivery is then `failed`. */
   maxAgeMs: number;
-  /** Per attempt, from sending the request to its response headers. */
+  /** Per attempt, from resolving the endpoint's host to the response headers. */
   timeoutMs: number;
   /** Attempts in flight at once. */
   concurrency?: number;
-  fetch?: WebhookFetch;
+  /** Where deliveries may go; the same policy endpoint registration applies. */
+  destinations: DestinationPolicy;
+  /** Resolves an endpoint's host name at every attempt (node:dns `lookup`, all addresses, by default). */
+  resolve?: HostResolver;
+  /** Sends the signed POST to a checked address (createPinnedTransport() by default). */
+  transport?: WebhookTransport;
 }
 
 const MAX_RETRY_DELAY_MS = 60 * 60 * 1000;
@@ -43,51 +49,66 @@ export function webhookRetryDelayMs(baseMs: number, attempt: number, random: () 
   return Math.round(nominal * (0.8 + 0.2 * random()));
 }
 
-function describeError(error: unknown, timeoutMs: number): string {
-  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError"))
-    return `timed out after ${timeoutMs} ms`;
-  const code = (error as { code?: unknown })?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return typeof code === "string" && !message.startsWith(code) ? `${code}: ${message}` : message;
-}
+const resolveAll: HostResolver = (hostname) => lookup(hostname, { all: true, verbatim: true });
+
+type AttemptResult = { statusCode: number | null; error: string | null };
 
 /**
  * Delivers webhook events at least once: claims due deliveries from the table, POSTs each signed
  * event to its merchant's endpoint, and records every attempt. A 2xx answer delivers; anything
- * else (another status, a redirect, a timeout, a refused connection) is retried with backoff
- * until `maxAgeMs` after the event, then the delivery is `failed`. Receivers deduplicate by the
- * event id: a dispatcher that dies after the POST but before recording it sends the event again.
+ * else (another status, a redirect, a timeout, a refused connection, a destination the policy
+ * refuses) is retried with backoff until `maxAgeMs` after the event, then the delivery is
+ * `failed`. Receivers deduplicate by the event id: a dispatcher that dies after the POST but
+ * before recording it sends the event again.
+ *
+ * Each attempt resolves the endpoint's host anew, checks every address, and connects to a checked
+ * one. The merchant's delivery log gets the status code of an allowed destination or a fixed code
+ * (`destination_blocked`, `https_required`, `timeout`, `tls_failed`, `connection_failed`), never
+ * error text or addresses; those go to the operator's log.
  */
 export function createWebhookDispatcher(db: Database, logger: WebhookLogger, options: WebhookDispatcherOptions) {
   if (options.leaseMs <= options.timeoutMs) throw new Error("the webhook lease must be longer than the attempt timeout");
   const concurrency = options.concurrency ?? 16;
-  const send: WebhookFetch = options.fetch ?? ((url, init) => fetch(url, init));
+  const resolve = options.resolve ?? resolveAll;
+  const transport = options.transport ?? createPinnedTransport();
   const inFlight = new Set<Promise<void>>();
   let running = false;
   let loop: Promise<void> | undefined;
   let wake: (() => void) | undefined;
 
-  async function post(delivery: ClaimedDelivery, url: string, secret: string): Promise<{ statusCode: number | null; error: string | null }> {
+  async function post(delivery: ClaimedDelivery, url: string, secret: string, log: object): Promise<AttemptResult> {
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const request = {
+      headers: {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "paystream-event-id": delivery.eventId,
+        "paystream-event-type": delivery.type,
+        "paystream-signature": signWebhookPayload(delivery.body, secret, Math.floor(Date.now() / 1000)),
+      },
+      body: delivery.body,
+      signal,
+    };
     try {
-      const response = await send(url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          "user-agent": USER_AGENT,
-          "paystream-event-id": delivery.eventId,
-          "paystream-event-type": delivery.type,
-          "paystream-signature": signWebhookPayload(delivery.body, secret, Math.floor(Date.now() / 1000)),
-        },
-        body: delivery.body,
-        // A redirect is an answer, not a delivery: following it would send the event to a URL the merchant never registered.
-        redirect: "manual",
-        signal: AbortSignal.timeout(options.timeoutMs),
-      });
-      // Only the status matters; drop the body so the connection is freed.
-      await response.body?.cancel().catch(() => {});
-      return { statusCode: response.status, error: null };
+      const destination = await checkDestination(url, options.destinations, resolve, signal);
+      if (!destination.ok) {
+        logger.warn({ ...log, reason: destination.reason, detail: destination.detail }, "webhook destination refused");
+        return { statusCode: null, error: destination.reason };
+      }
+      let failure: unknown;
+      for (const address of destination.addresses) {
+        try {
+          return { statusCode: await transport({ url: destination.url, address }, request), error: null };
+        } catch (error) {
+          failure = error;
+          logger.info({ ...log, address, err: error }, "webhook connection failed");
+          // Another address is tried only when this one took nothing: never two copies from one attempt.
+          if (!failedBeforeSending(error)) break;
+        }
+      }
+      return { statusCode: null, error: deliveryFailureOf(failure, signal) };
     } catch (error) {
-      return { statusCode: null, error: describeError(error, options.timeoutMs) };
+      return { statusCode: null, error: deliveryFailureOf(error, signal) };
     }
   }
 
@@ -101,9 +122,9 @@ export function createWebhookDispatcher(db: Database, logger: WebhookLogger, opt
     const { url } = delivery.endpoint;
     const attemptedAt = new Date();
     const started = performance.now();
-    let result: { statusCode: number | null; error: string | null };
+    let result: AttemptResult;
     try {
-      result = await post(delivery, url, options.secrets.open(delivery.endpoint.secret));
+      result = await post(delivery, url, options.secrets.open(delivery.endpoint.secret), log);
     } catch (error) {
       // The secret cannot be opened (the master key changed): nothing can be signed until the merchant rotates it.
       logger.error({ ...log, err: error }, "cannot open the webhook signing secret");

@@ -6,9 +6,18 @@ export {
   webhookRetryDelayMs,
   type WebhookDispatcher,
   type WebhookDispatcherOptions,
-  type WebhookFetch,
   type WebhookLogger,
 } from "./dispatcher";
+export {
+  type AddressClass,
+  classifyAddress,
+  type DestinationPolicy,
+  type HostResolver,
+  parseIpLiteral,
+  type ResolvedAddress,
+} from "./destination";
+export { checkEndpointUrl, type EndpointUrlCheck } from "./endpoint-url";
+export { createPinnedTransport, type PinnedDestination, type PinnedTransportOptions, type WebhookRequest, type WebhookTransport } from "./transport";
 export { createWebhookService, type WebhookService, type WebhookServiceDeps } from "./service";
 export { webhookRoutes, type WebhookRouteDeps } from "./routes";
 export { resealWebhookSecrets, WebhookSecretBox } from "./secret-box";

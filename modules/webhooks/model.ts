@@ -18,7 +18,8 @@ const EndpointRequestSchema = t.Object(
     url: t.String({
       maxLength: 2048,
       format: "uri",
-      description: "http or https; no credentials; no private or reserved addresses (loopback only outside production)",
+      description:
+        "https (http too outside production); no credentials; no loopback, private, reserved or internal-only host (the host's addresses are checked again at every delivery)",
     }),
   },
   { examples: [{ url: "https://shop.example.com/paystream/webhooks" }] },
@@ -43,7 +44,7 @@ const DeliverySchema = t.Object({
   attempts: t.Integer({ description: "Attempts started so far" }),
   nextAttemptAt: Nullable(t.String({ format: "date-time" })),
   lastStatusCode: Nullable(t.Integer()),
-  lastError: Nullable(t.String({ examples: ["timed out after 10000 ms"] })),
+  lastError: Nullable(t.String({ examples: ["timeout", "destination_blocked"] })),
   deliveredAt: Nullable(t.String({ format: "date-time" })),
 });
 
@@ -64,7 +65,11 @@ const AttemptSchema = t.Object({
   attemptedAt: t.String({ format: "date-time" }),
   url: t.String(),
   statusCode: Nullable(t.Integer({ description: "The endpoint's answer; null when none came" })),
-  error: Nullable(t.String({ description: "Why no answer came (timeout, connection error)" })),
+  error: Nullable(
+    t.String({
+      description: "Why no answer came: destination_blocked, https_required, timeout, tls_failed or connection_failed",
+    }),
+  ),
   durationMs: t.Integer(),
 });
 

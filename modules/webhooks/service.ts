@@ -1,5 +1,6 @@
 import type { Database } from "../database";
 import type { FieldError } from "../http";
+import type { DestinationPolicy } from "./destination";
 import { checkEndpointUrl } from "./endpoint-url";
 import type { WebhookEvent } from "./events";
 import {
@@ -18,8 +19,8 @@ import { newWebhookSecret } from "./signing";
 export interface WebhookServiceDeps {
   db: Database;
   secrets: WebhookSecretBox;
-  /** Loopback endpoint URLs (local receivers) are accepted only outside production. */
-  allowLoopback: boolean;
+  /** Which endpoint URLs are accepted; the dispatcher applies the same policy at every delivery. */
+  destinations: DestinationPolicy;
 }
 
 export interface WebhookEndpointView {
@@ -73,12 +74,12 @@ function toEventView(row: EventWithDelivery): WebhookEventView {
 
 /** The merchant-facing side of webhooks: the endpoint, its secret, and what was sent to it. */
 export function createWebhookService(deps: WebhookServiceDeps) {
-  const { db, secrets, allowLoopback } = deps;
+  const { db, secrets, destinations } = deps;
 
   return {
     /** Creates the endpoint or replaces its URL; either way a new secret, returned only here. */
     async registerEndpoint(merchantId: string, body: unknown): Promise<RegisterEndpointResult> {
-      const checked = checkEndpointUrl(body, allowLoopback);
+      const checked = checkEndpointUrl(body, destinations);
       if (!checked.ok) return { kind: "invalid", errors: checked.errors };
       const secret = newWebhookSecret();
       const row = await upsertEndpoint(db, { merchantId, url: checked.url, secret: secrets.seal(secret) });

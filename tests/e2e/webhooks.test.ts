@@ -1,4 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { verifyWebhookSignature } from "../../modules/webhooks";
 import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
@@ -50,6 +54,8 @@ describe("webhooks through the real program (register over HTTP, pay, receive, r
         API_KEYS: `local:sk_test_local,other:${OTHER_KEY}`,
         RATE_LIMIT_RPS: "0",
         WEBHOOK_RETRY_BASE_MS: "200",
+        // The receiver is on this host.
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true",
       },
     });
   });
@@ -150,28 +156,153 @@ describe("webhooks through the real program (register over HTTP, pay, receive, r
   });
 });
 
+describe("webhook endpoints on this host, through the real program with private networks not allowed (the default)", () => {
+  let dir: string;
+  let receiver: ReturnType<typeof Bun.serve>;
+  const received: string[] = [];
+  const keys = { a: "sk_test_ssrf_merchant_a", b: "sk_test_ssrf_merchant_b", c: "sk_test_ssrf_merchant_c" };
+  const env = () => ({
+    DATABASE_URL: `pglite://${join(dir, "pglite")}`,
+    API_KEYS: `a:${keys.a},b:${keys.b},c:${keys.c}`,
+    RATE_LIMIT_RPS: "0",
+    WEBHOOK_RETRY_BASE_MS: "200",
+  });
+  const put = (base: string, key: string, url: string) =>
+    fetch(`${base}/v1/webhook-endpoint`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
+      body: JSON.stringify({ url }),
+    });
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "paystream-ssrf-"));
+    receiver = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch(request) {
+        received.push(request.url);
+        // What an internal service might answer: none of it may reach the merchant.
+        return new Response("internal: redis at 10.1.2.3 refused AUTH", { status: 503 });
+      },
+    });
+  });
+  afterAll(() => {
+    receiver.stop(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("refuses loopback endpoint URLs at registration", async () => {
+    const service = await startService({ role: "api", env: env() });
+    try {
+      for (const url of [`http://localhost:${receiver.port}/hooks`, `http://localhost.:${receiver.port}/hooks`, `http://127.1:${receiver.port}/hooks`]) {
+        const res = await put(service.url, keys.a, url);
+        expect({ url, status: res.status, errors: ((await res.json()) as { errors: { code: string }[] }).errors.map((e) => e.code) }).toEqual({
+          url,
+          status: 422,
+          errors: ["loopback_not_allowed"],
+        });
+      }
+    } finally {
+      await service.stop();
+    }
+  });
+
+  it("sends nothing to an endpoint on loopback registered while it was allowed, and shows the merchant only destination_blocked", async () => {
+    // Registered while WEBHOOK_ALLOW_PRIVATE_NETWORKS=true; the switch is then turned off: every delivery checks again.
+    const lenient = await startService({ role: "api", env: { ...env(), WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true" } });
+    const endpoints = {
+      a: `http://localhost:${receiver.port}/hooks`,
+      b: `http://localhost.:${receiver.port}/hooks`,
+      c: `http://[::ffff:127.0.0.1]:${receiver.port}/hooks`,
+    };
+    try {
+      for (const [merchant, url] of Object.entries(endpoints)) expect((await put(lenient.url, keys[merchant as keyof typeof keys], url)).status).toBe(200);
+    } finally {
+      await lenient.stop();
+    }
+
+    const service = await startService({ role: "all", env: env() });
+    try {
+      for (const key of Object.values(keys)) {
+        const api = client(service.url, key);
+        const id = ((await (await api.post(paymentBody(CARDS.visa))).json()) as { id: string }).id;
+        await waitForFinal(service.url, [id], { apiKey: key });
+      }
+      type Events = { data: { id: string; delivery: { attempts: number; lastStatusCode: number | null; lastError: string | null } }[] };
+      const eventsOf = async (key: string) =>
+        (await (await fetch(`${service.url}/v1/webhook-events`, { headers: { authorization: `Bearer ${key}` } })).json()) as Events;
+      const deadline = Date.now() + 15_000;
+      const attempted = async () => (await Promise.all(Object.values(keys).map(eventsOf))).every((e) => (e.data[0]?.delivery.attempts ?? 0) >= 2);
+      while (!(await attempted()) && Date.now() < deadline) await Bun.sleep(100);
+
+      expect(received).toEqual([]);
+      for (const key of Object.values(keys)) {
+        const [event] = (await eventsOf(key)).data;
+        expect(event!.delivery.attempts).toBeGreaterThanOrEqual(2);
+        expect(event!.delivery).toMatchObject({ lastStatusCode: null, lastError: "destination_blocked" });
+        const log = (await (
+          await fetch(`${service.url}/v1/webhook-events/${event!.id}/deliveries`, { headers: { authorization: `Bearer ${key}` } })
+        ).json()) as { data: { statusCode: number | null; error: string | null }[] };
+        expect(log.data.map((a) => [a.statusCode, a.error])).toEqual(log.data.map(() => [null, "destination_blocked"]));
+        for (const detail of ["redis", "10.1.2.3", "503", "ECONN"]) expect(JSON.stringify(log)).not.toContain(detail);
+      }
+    } finally {
+      await service.stop();
+    }
+  }, 60_000);
+});
+
 describe("webhook endpoints in production (NODE_ENV=production)", () => {
   let service: ServiceProcess;
+  // As a production deployment would be configured (strong key, random card key, a real gateway).
+  const apiKey = `sk_live_${randomBytes(24).toString("hex")}`;
+  const productionEnv = {
+    NODE_ENV: "production",
+    DATABASE_URL: "pglite://memory",
+    API_KEYS: `shop:${apiKey}`,
+    CARD_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+    GATEWAY: "stripe",
+    STRIPE_SECRET_KEY: "sk_test_not_used_by_the_api_role",
+  };
 
   beforeAll(async () => {
-    service = await startService({
-      role: "api",
-      env: { NODE_ENV: "production", DATABASE_URL: "pglite://memory", API_KEYS: "shop:sk_live_shop_0123456789" },
-    });
+    service = await startService({ role: "api", env: productionEnv });
   });
   afterAll(async () => {
     await service.stop();
   });
 
-  it("refuses a loopback endpoint URL with 422", async () => {
-    const res = await fetch(`${service.url}/v1/webhook-endpoint`, {
+  const put = (url: string) =>
+    fetch(`${service.url}/v1/webhook-endpoint`, {
       method: "PUT",
-      headers: { authorization: "Bearer sk_live_shop_0123456789", "content-type": "application/json" },
-      body: JSON.stringify({ url: "http://127.0.0.1:8080/hooks" }),
+      headers: { authorization: `Bearer ${apiKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ url }),
     });
-    expect(res.status).toBe(422);
-    expect(((await res.json()) as { errors: { field: string; code: string; message: string }[] }).errors).toEqual([
-      { field: "url", code: "loopback_not_allowed", message: expect.any(String) },
-    ]);
+
+  it("takes only https endpoint URLs, on public hosts", async () => {
+    const cases: [string, string | number][] = [
+      ["http://shop.example.com/hooks", "https_required"],
+      ["http://127.0.0.1:8080/hooks", "https_required"],
+      ["https://127.0.0.1:8080/hooks", "loopback_not_allowed"],
+      ["https://localhost./hooks", "loopback_not_allowed"],
+      ["https://[::ffff:7f00:1]/hooks", "loopback_not_allowed"],
+      ["https://169.254.169.254/latest/meta-data", "private_address_not_allowed"],
+      ["https://metadata.google.internal/computeMetadata/v1/", "private_address_not_allowed"],
+      ["https://[64:ff9b::a9fe:a9fe]/latest/meta-data", "private_address_not_allowed"],
+      ["https://shop.example.com/hooks", 200],
+    ];
+    for (const [url, expected] of cases) {
+      const res = await put(url);
+      const body = (await res.json()) as { errors?: { field: string; code: string }[] };
+      expect({ url, outcome: res.status === 200 ? 200 : body.errors?.map((e) => `${e.field}:${e.code}`).join() }).toEqual({
+        url,
+        outcome: typeof expected === "number" ? expected : `url:${expected}`,
+      });
+    }
+  });
+
+  it("refuses to start with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, naming the setting", async () => {
+    const started = startService({ role: "api", env: { ...productionEnv, WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true" } });
+    await expect(started).rejects.toThrow(/WEBHOOK_ALLOW_PRIVATE_NETWORKS must not be true when NODE_ENV=production/);
   });
 });

@@ -1,22 +1,28 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { createMerchantGuard } from "../../modules/http";
 import { type PaymentRow, toPayment } from "../../modules/payments";
 import {
+  createPinnedTransport,
   createWebhookDispatcher,
   createWebhookService,
+  type DestinationPolicy,
   enqueuePaymentEvent,
+  type HostResolver,
   enqueuePaymentEvents,
   verifyWebhookSignature,
   type WebhookDispatcherOptions,
-  type WebhookFetch,
   WebhookSecretBox,
   type WebhookService,
   webhookDeliveries,
   webhookEndpoints,
   webhookEvents,
   webhookRoutes,
+  type WebhookTransport,
 } from "../../modules/webhooks";
 import { createHttpApp } from "../../src/http";
 import { createLogger } from "../../src/logger";
@@ -62,6 +68,35 @@ async function waitFor(condition: () => Promise<boolean> | boolean, timeoutMs = 
   }
 }
 
+/** A resolver answering from a table as /etc/hosts or an internal DNS would: each question takes the next answer (the last one repeats). */
+function fakeDns(table: Record<string, string[][]>) {
+  const asked: string[] = [];
+  const resolve: HostResolver = async (hostname) => {
+    const answers = table[hostname] ?? [];
+    const answer = answers[Math.min(asked.filter((h) => h === hostname).length, answers.length - 1)];
+    asked.push(hostname);
+    if (!answer) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${hostname}`), { code: "ENOTFOUND" });
+    return answer.map((address) => ({ address, family: address.includes(":") ? 6 : 4 }));
+  };
+  return { resolve, asked };
+}
+
+/** A self-signed certificate for `hooks.example`, made with openssl for this run. */
+function selfSignedCertificate(): { key: string; cert: string } {
+  const dir = mkdtempSync(join(tmpdir(), "paystream-tls-"));
+  try {
+    const made = Bun.spawnSync(
+      ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=hooks.example",
+        "-addext", "subjectAltName=DNS:hooks.example", "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")],
+      { stderr: "pipe" },
+    );
+    if (made.exitCode !== 0) throw new Error(`openssl failed: ${made.stderr.toString()}`);
+    return { key: readFileSync(join(dir, "key.pem"), "utf8"), cert: readFileSync(join(dir, "cert.pem"), "utf8") };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** A port nothing listens on. */
 function closedPort(): number {
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
@@ -69,6 +104,12 @@ function closedPort(): number {
   server.stop(true);
   return port;
 }
+
+/** As tests and local development run: receivers on this host (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true). */
+const LOCAL_RECEIVERS: DestinationPolicy = { requireHttps: false, allowPrivateNetworks: true };
+/** The defaults outside production: http, but public destinations only. */
+const PUBLIC_ONLY: DestinationPolicy = { requireHttps: false, allowPrivateNetworks: false };
+const PRODUCTION: DestinationPolicy = { requireHttps: true, allowPrivateNetworks: false };
 
 const KEY_A = "sk_test_webhooks_merchant_a";
 const KEY_B = "sk_test_webhooks_merchant_b";
@@ -87,6 +128,7 @@ for (const backend of BACKENDS) {
         retryBaseMs: 50,
         maxAgeMs: 60_000,
         timeoutMs: 500,
+        destinations: LOCAL_RECEIVERS,
         ...options,
       });
     const register = async (merchantId: string, url: string) => {
@@ -100,7 +142,7 @@ for (const backend of BACKENDS) {
 
     beforeAll(async () => {
       database = await createTestDatabase(backend);
-      service = createWebhookService({ db: database.db, secrets, allowLoopback: true });
+      service = createWebhookService({ db: database.db, secrets, destinations: LOCAL_RECEIVERS });
       // Wired as src/service.ts wires it: the event is written by the transaction that makes the payment final.
       const pipeline = buildPipeline(database, { maxAttempts: 1, onFinalInTransaction: enqueuePaymentEvents });
       pay = (merchantId, card = CARDS.visa) => pipeline.pay(card, merchantId);
@@ -232,7 +274,7 @@ for (const backend of BACKENDS) {
           [3, 503],
           [4, 200],
         ]);
-        expect(log[1]!.error).toBe(`timed out after ${timeoutMs} ms`);
+        expect(log[1]!.error).toBe("timeout");
         expect(log[1]!.durationMs).toBeGreaterThanOrEqual(timeoutMs - 5);
         // The wait after attempt n is at least 80 % of 100 ms · 2^(n-1).
         for (let n = 1; n < log.length; n++) {
@@ -261,7 +303,7 @@ for (const backend of BACKENDS) {
         expect(Date.parse(event!.delivery.nextAttemptAt!)).toBeGreaterThan(Date.now() - 1_000);
         const [first] = await attemptsOf("m-moved", event!.id);
         expect(first).toMatchObject({ attempt: 1, url: unreachable, statusCode: null });
-        expect(first!.error).toMatch(/ECONNREFUSED|connect/i);
+        expect(first!.error).toBe("connection_failed");
 
         // The merchant fixes the URL (which also rotates the secret) before the retry is due.
         receiver.state.secret = await register("m-moved", receiver.url);
@@ -306,15 +348,16 @@ for (const backend of BACKENDS) {
       let thaw: () => void = () => {};
       const frozen = new Promise<void>((resolve) => (thaw = resolve));
       // Sends the request, then hangs before the outcome is recorded: a dispatcher paused or cut off after the POST.
-      const freezingFetch: WebhookFetch = async (url, init) => {
-        const response = await fetch(url, { ...init, signal: null });
+      const send = createPinnedTransport();
+      const freezingTransport: WebhookTransport = async (destination, request) => {
+        const status = await send(destination, { ...request, signal: new AbortController().signal });
         await frozen;
-        return response;
+        return status;
       };
       try {
         receiver.state.secret = await register("m-lease", receiver.url);
         await pay("m-lease");
-        const stuck = dispatcher({ leaseMs: 400, timeoutMs: 200, fetch: freezingFetch }).dispatchOnce();
+        const stuck = dispatcher({ leaseMs: 400, timeoutMs: 200, transport: freezingTransport }).dispatchOnce();
         await waitFor(() => receiver.received.length === 1);
         // While the lease lives nobody else may take the delivery.
         expect(await dispatcher().dispatchOnce()).toBe(0);
@@ -357,6 +400,178 @@ for (const backend of BACKENDS) {
       }
     }, 20_000);
 
+    it("never sends to a host name that resolves into the service's networks; the merchant sees only destination_blocked", async () => {
+      const receiver = startReceiver(() => new Response("admin console of db-7 at 10.0.0.7", { status: 418 }));
+      const port = new URL(receiver.url).port;
+      const internal: Record<string, string[][]> = {
+        "hooks.loopback.example": [["127.0.0.1"]],
+        "hooks.loopback6.example": [["::1"]],
+        "hooks.mapped.example": [["::ffff:127.0.0.1"]],
+        "hooks.compatible.example": [["::7f00:1"]],
+        "hooks.nat64.example": [["64:ff9b::7f00:1"]],
+        "hooks.6to4.example": [["2002:7f00:1::1"]],
+        "hooks.teredo.example": [["2001:0:4136:e378:8000:63bf:80ff:fffe"]],
+        "hooks.private.example": [["10.0.0.7"]],
+        "hooks.metadata.example": [["169.254.169.254"]],
+        "hooks.ula.example": [["fd00:ec2::254"]],
+        // One internal address among public ones is enough: the resolver's order is not ours to trust.
+        "hooks.mixed.example": [["93.184.215.14", "2606:4700:4700::1111", "127.0.0.1"]],
+        "hooks.unknown.example": [],
+      };
+      // Names the system resolver itself maps to loopback, and literal forms of it.
+      const systemNames = ["localhost", "localhost.", "LocalHost", "127.1", "0x7f.1", "2130706433", "[::ffff:7f00:1]"];
+      const dns = fakeDns(internal);
+      const sent: string[] = [];
+      const send = createPinnedTransport();
+      const spy: WebhookTransport = (destination, request) => {
+        sent.push(destination.address);
+        return send(destination, request);
+      };
+      try {
+        const merchants: string[] = [];
+        for (const [i, host] of [...Object.keys(internal), ...systemNames].entries()) {
+          merchants.push(`m-ssrf-${i}`);
+          // Registered while private networks were allowed (or the name resolved elsewhere then): delivery decides again.
+          await register(`m-ssrf-${i}`, `http://${host}:${port}/hooks`);
+          await pay(`m-ssrf-${i}`);
+        }
+        const named = Object.keys(internal).length;
+        expect(await dispatcher({ destinations: PUBLIC_ONLY, resolve: dns.resolve, transport: spy, concurrency: 32 }).dispatchOnce()).toBe(named + systemNames.length);
+
+        expect(receiver.received).toHaveLength(0);
+        expect(sent).toEqual([]);
+        // The fake resolver was asked about every ordinary name; localhost and literals need no question.
+        expect(dns.asked.sort()).toEqual(Object.keys(internal).sort());
+        for (const merchantId of merchants) {
+          const events = await eventsOf(merchantId);
+          const log = await attemptsOf(merchantId, events[0]!.id);
+          expect({ merchantId, delivery: events[0]!.delivery, log: log.map((a) => [a.statusCode, a.error]) }).toMatchObject({
+            merchantId,
+            delivery: { status: "pending", attempts: 1, lastStatusCode: null, lastError: "destination_blocked" },
+            log: [[null, "destination_blocked"]],
+          });
+          // Everything the merchant is shown about the attempt, apart from the URL they gave.
+          const shown = JSON.stringify({ deliveries: events.map((e) => e.delivery), log: log.map(({ url: _, ...attempt }) => attempt) });
+          for (const secret of ["127.0.0.1", "10.0.0.7", "169.254", "fd00", "::1", "418", "admin", "ENOTFOUND", "loopback", "private"])
+            expect({ merchantId, leaks: shown.includes(secret) ? secret : null }).toEqual({ merchantId, leaks: null });
+        }
+      } finally {
+        receiver.stop();
+      }
+    });
+
+    it("re-checks every attempt in production: http endpoints are refused as https_required, names resolving inside as destination_blocked", async () => {
+      const dns = fakeDns({ "hooks.shop.example": [["10.9.8.7"]] });
+      const sent: string[] = [];
+      const transport: WebhookTransport = async (destination) => {
+        sent.push(destination.address);
+        return 200;
+      };
+      await register("m-prod-http", "http://hooks.shop.example/hooks");
+      await register("m-prod-https", "https://hooks.shop.example/hooks");
+      await pay("m-prod-http");
+      await pay("m-prod-https");
+      expect(await dispatcher({ destinations: PRODUCTION, resolve: dns.resolve, transport }).dispatchOnce()).toBe(2);
+      expect(sent).toEqual([]);
+      expect((await eventsOf("m-prod-http"))[0]!.delivery).toMatchObject({ lastStatusCode: null, lastError: "https_required" });
+      expect((await eventsOf("m-prod-https"))[0]!.delivery).toMatchObject({ lastStatusCode: null, lastError: "destination_blocked" });
+    });
+
+    it("connects to the address it checked: a name that rebinds to loopback after the check never reaches loopback", async () => {
+      const receiver = startReceiver();
+      const port = new URL(receiver.url).port;
+      // First answer public, every later one loopback: the classic DNS-rebinding pair.
+      const dns = fakeDns({ "hooks.rebind.example": [["93.184.215.14"], ["127.0.0.1"]] });
+      const sent: { host: string; address: string }[] = [];
+      // The public internet is the outside edge: the request that would go there is recorded and answered 503.
+      const publicEdge: WebhookTransport = async (destination) => {
+        sent.push({ host: destination.url.host, address: destination.address });
+        return 503;
+      };
+      try {
+        await register("m-rebind", `http://hooks.rebind.example:${port}/hooks`);
+        await pay("m-rebind");
+        const worker = dispatcher({ destinations: PUBLIC_ONLY, resolve: dns.resolve, transport: publicEdge, retryBaseMs: 20 });
+        expect(await worker.dispatchOnce()).toBe(1);
+        await waitFor(async () => (await worker.dispatchOnce()) === 1);
+        const [event] = await eventsOf("m-rebind");
+        expect((await attemptsOf("m-rebind", event!.id)).map((a) => [a.attempt, a.statusCode, a.error])).toEqual([
+          [1, 503, null],
+          [2, null, "destination_blocked"],
+        ]);
+        // One resolution per attempt, made by the check; the connection went to what it checked.
+        expect(dns.asked).toEqual(["hooks.rebind.example", "hooks.rebind.example"]);
+        expect(sent).toEqual([{ host: `hooks.rebind.example:${port}`, address: "93.184.215.14" }]);
+        expect(receiver.received).toHaveLength(0);
+      } finally {
+        receiver.stop();
+      }
+    });
+
+    it("sends to the checked address with the endpoint's name as Host, trying the next address when one refuses the connection", async () => {
+      const receiver = startReceiver();
+      const port = new URL(receiver.url).port;
+      // Nothing of ours listens on [::1]:port, and the name is in no DNS: only the checked 127.0.0.1 can be reached.
+      const dns = fakeDns({ "hooks.pinned.example": [["::1", "127.0.0.1"]] });
+      try {
+        receiver.state.secret = await register("m-pinned", `http://hooks.pinned.example:${port}/hooks?shop=1`);
+        await pay("m-pinned");
+        expect(await dispatcher({ resolve: dns.resolve }).dispatchOnce()).toBe(1);
+        expect(receiver.received).toHaveLength(1);
+        expect(receiver.received[0]!.headers.get("host")).toBe(`hooks.pinned.example:${port}`);
+        expect(receiver.received[0]!.signatureOk).toBe(true);
+        expect((await eventsOf("m-pinned"))[0]!.delivery).toMatchObject({ status: "delivered", attempts: 1, lastStatusCode: 200 });
+        expect(dns.asked).toEqual(["hooks.pinned.example"]);
+      } finally {
+        receiver.stop();
+      }
+    });
+
+    it("does not follow a redirect: a 3xx is a failed attempt and the redirect target gets nothing", async () => {
+      const target = startReceiver();
+      const redirecting = startReceiver(() => new Response(null, { status: 307, headers: { location: target.url } }));
+      try {
+        await register("m-redirect", redirecting.url);
+        await pay("m-redirect");
+        expect(await dispatcher().dispatchOnce()).toBe(1);
+        expect(redirecting.received).toHaveLength(1);
+        expect(target.received).toHaveLength(0);
+        const [event] = await eventsOf("m-redirect");
+        expect(event!.delivery).toMatchObject({ status: "pending", attempts: 1, lastStatusCode: 307, deliveredAt: null });
+      } finally {
+        target.stop();
+        redirecting.stop();
+      }
+    });
+
+    it("over https, checks the certificate against the endpoint's name while connecting to the checked address", async () => {
+      const { key, cert } = selfSignedCertificate();
+      const hosts: (string | null)[] = [];
+      const server = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        tls: { key, cert },
+        fetch(request) {
+          hosts.push(request.headers.get("host"));
+          return new Response("ok");
+        },
+      });
+      // hooks.example is the certificate's name; other.example resolves to the same server but is not.
+      const dns = fakeDns({ "hooks.example": [["127.0.0.1"]], "other.example": [["127.0.0.1"]] });
+      try {
+        await register("m-tls-ok", `https://hooks.example:${server.port}/hooks`);
+        await register("m-tls-bad", `https://other.example:${server.port}/hooks`);
+        await pay("m-tls-ok");
+        await pay("m-tls-bad");
+        expect(await dispatcher({ resolve: dns.resolve, transport: createPinnedTransport({ ca: cert }) }).dispatchOnce()).toBe(2);
+        expect(hosts).toEqual([`hooks.example:${server.port}`]);
+        expect((await eventsOf("m-tls-ok"))[0]!.delivery).toMatchObject({ status: "delivered", lastStatusCode: 200 });
+        expect((await eventsOf("m-tls-bad"))[0]!.delivery).toMatchObject({ status: "pending", lastStatusCode: null, lastError: "tls_failed" });
+      } finally {
+        server.stop(true);
+      }
+    });
+
     it("stop() takes no new deliveries and waits for the attempts in flight to be recorded", async () => {
       const receiver = startReceiver(async () => {
         await Bun.sleep(300);
@@ -385,11 +600,12 @@ for (const backend of BACKENDS) {
   describe(`webhook API [${backend}]`, () => {
     let database: TestDatabase;
     let app: ReturnType<typeof createHttpApp>;
+    let publicOnlyApp: ReturnType<typeof createHttpApp>;
     let productionApp: ReturnType<typeof createHttpApp>;
     let pay: (merchantId: string, card?: string) => Promise<PaymentRow>;
     const secrets = new WebhookSecretBox(Buffer.alloc(32, 4));
 
-    const buildApp = (allowLoopback: boolean) =>
+    const buildApp = (destinations: DestinationPolicy) =>
       createHttpApp({
         logger: createLogger("silent"),
         metrics: createMetrics(),
@@ -397,7 +613,7 @@ for (const backend of BACKENDS) {
         readiness: async () => {},
         routes: [
           webhookRoutes({
-            service: createWebhookService({ db: database.db, secrets, allowLoopback }),
+            service: createWebhookService({ db: database.db, secrets, destinations }),
             merchantOf: createMerchantGuard(
               new ApiKeyAuthenticator([
                 { merchantId: "wa", secret: KEY_A },
@@ -424,8 +640,9 @@ for (const backend of BACKENDS) {
 
     beforeAll(async () => {
       database = await createTestDatabase(backend);
-      app = buildApp(true);
-      productionApp = buildApp(false);
+      app = buildApp(LOCAL_RECEIVERS);
+      publicOnlyApp = buildApp(PUBLIC_ONLY);
+      productionApp = buildApp(PRODUCTION);
       const pipeline = buildPipeline(database, { maxAttempts: 1, onFinalInTransaction: enqueuePaymentEvents });
       pay = (merchantId, card = CARDS.visa) => pipeline.pay(card, merchantId);
     });
@@ -464,34 +681,50 @@ for (const backend of BACKENDS) {
         [undefined, "required"],
         [`https://shop.example.com/${"a".repeat(2100)}`, "too_long"],
         ["https://user:pass@shop.example.com/hooks", "credentials_not_allowed"],
-        ["http://10.0.0.8/hooks", "private_address_not_allowed"],
-        ["http://192.168.1.20/hooks", "private_address_not_allowed"],
-        ["http://169.254.169.254/latest/meta-data", "private_address_not_allowed"],
-        ["http://[fd00::1]/hooks", "private_address_not_allowed"],
-        ["http://[::ffff:10.0.0.1]/hooks", "private_address_not_allowed"],
+        ["https://10.0.0.8/hooks", "private_address_not_allowed"],
+        ["https://192.168.1.20/hooks", "private_address_not_allowed"],
+        ["https://169.254.169.254/latest/meta-data", "private_address_not_allowed"],
+        ["https://metadata.google.internal/computeMetadata/v1/", "private_address_not_allowed"],
+        ["https://[fd00::1]/hooks", "private_address_not_allowed"],
+        ["https://[::ffff:10.0.0.1]/hooks", "private_address_not_allowed"],
+        ["https://[64:ff9b::a00:1]/hooks", "private_address_not_allowed"],
+        ["https://[2002:a00:1::1]/hooks", "private_address_not_allowed"],
+        ["https://localhost./hooks", "loopback_not_allowed"],
+        ["https://0x7f.1/hooks", "loopback_not_allowed"],
       ];
-      for (const [url, code] of cases) {
-        const res = await put(url);
-        const body = (await res.json()) as { title: string; errors: { field: string; code: string; message: string }[] };
-        expect({ url, status: res.status, type: res.headers.get("content-type"), title: body.title, errors: body.errors }).toEqual({
-          url,
-          status: 422,
-          type: "application/problem+json",
-          title: "Invalid webhook endpoint",
-          errors: [{ field: "url", code, message: expect.any(String) }],
-        });
-      }
+      for (const on of [publicOnlyApp, productionApp])
+        for (const [url, code] of cases) {
+          const res = await put(url, { on });
+          const body = (await res.json()) as { title: string; errors: { field: string; code: string; message: string }[] };
+          expect({ url, status: res.status, type: res.headers.get("content-type"), title: body.title, errors: body.errors }).toEqual({
+            url,
+            status: 422,
+            type: "application/problem+json",
+            title: "Invalid webhook endpoint",
+            errors: [{ field: "url", code, message: expect.any(String) }],
+          });
+        }
       expect((await call("GET", "/v1/webhook-endpoint")).status).toBe(404);
     });
 
-    it("accepts loopback URLs only outside production", async () => {
-      for (const url of ["http://127.0.0.1:9000/hooks", "http://localhost/hooks", "http://[::1]/hooks", "http://2130706433/hooks"]) {
-        const refused = await put(url, { on: productionApp });
-        expect({ url, status: refused.status, code: ((await refused.json()) as { errors: { code: string }[] }).errors[0]?.code }).toEqual({
-          url,
-          status: 422,
-          code: "loopback_not_allowed",
-        });
+    it("takes only https URLs in production", async () => {
+      const refused = await put("http://shop.example.com/hooks", { on: productionApp });
+      expect(refused.status).toBe(422);
+      expect(((await refused.json()) as { errors: unknown[] }).errors).toEqual([{ field: "url", code: "https_required", message: expect.any(String) }]);
+      expect((await put("https://shop.example.com/hooks", { on: productionApp })).status).toBe(200);
+      expect((await put("http://shop.example.com/hooks", { on: publicOnlyApp })).status).toBe(200);
+    });
+
+    it("accepts loopback and private URLs only where private networks are allowed (never in production)", async () => {
+      for (const url of ["http://127.0.0.1:9000/hooks", "http://localhost/hooks", "http://[::1]/hooks", "http://2130706433/hooks", "http://10.1.2.3/hooks", "http://receiver:8080/hooks"]) {
+        for (const on of [publicOnlyApp, productionApp]) {
+          const refused = await put(url.replace("http:", "https:"), { on });
+          expect({ url, status: refused.status, code: ((await refused.json()) as { errors: { code: string }[] }).errors[0]?.code }).toEqual({
+            url,
+            status: 422,
+            code: url.includes("10.1.2.3") || url.includes("receiver") ? "private_address_not_allowed" : "loopback_not_allowed",
+          });
+        }
         expect((await put(url)).status).toBe(200);
       }
     });
@@ -567,6 +800,7 @@ for (const backend of BACKENDS) {
           retryBaseMs: 20,
           maxAgeMs: 60_000,
           timeoutMs: 500,
+          destinations: LOCAL_RECEIVERS,
         });
         worker.start();
         await waitFor(() => receiver.received.length === 2);
