@@ -1,8 +1,14 @@
-/** What a browser's sign-in form sends, for tests that talk to the dashboard without a browser. */
-export function signInRequest(baseUrl: string, key: string, headers: Record<string, string> = {}): Request {
+/**
+ * What a browser's sign-in form sends, for tests that talk to the dashboard without a browser.
+ * A header given as undefined is left out (e.g. `sec-fetch-site` for an older browser).
+ */
+export function signInRequest(baseUrl: string, key: string, headers: Record<string, string | undefined> = {}): Request {
+  const sent = Object.entries({ "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin", ...headers }).filter(
+    (entry): entry is [string, string] => entry[1] !== undefined,
+  );
   return new Request(`${baseUrl}/dashboard/sign-in`, {
     method: "POST",
-    headers: { "content-type": "application/x-www-form-urlencoded", "sec-fetch-site": "same-origin", ...headers },
+    headers: sent,
     body: new URLSearchParams({ key }).toString(),
     redirect: "manual",
   });
