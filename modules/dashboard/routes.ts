@@ -161,13 +161,21 @@ export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, ses
     return token === undefined ? undefined : sessions.find(token);
   }
 
+  /** Ends the request's session on the server, and at once its streams open in this process. */
+  async function endSessionOf(request: Request): Promise<void> {
+    const token = sessionTokenOf(request);
+    const id = token === undefined ? undefined : await sessions.close(token);
+    if (id) streams.endSession(id);
+  }
+
   return new Elysia({ name: "dashboard" })
     .get(
       DASHBOARD_PATH,
       async ({ request }) => {
-        // Without a session a person gets the form rather than JSON.
-        if (!(await sessionOf(request))) return htmlResponse(signInPage(), 401);
-        return htmlResponse(dashboardPage);
+        if (await sessionOf(request)) return htmlResponse(dashboardPage);
+        // Without a session a person gets the form rather than JSON; a cookie that no longer opens anything is dropped.
+        const stale = sessionTokenOf(request) !== undefined;
+        return htmlResponse(signInPage(), 401, stale ? { "set-cookie": clearedSessionCookie(cameOverHttps(request, trustProxy)) } : {});
       },
       { detail: { hide: true } },
     )
@@ -190,6 +198,8 @@ export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, ses
           }
           throw error;
         }
+        // A sign-in replaces the browser's cookie, so the session it replaces is ended, not left valid.
+        await endSessionOf(request);
         const opened = await sessions.open(merchant.id, form.key);
         // 303: the browser follows with a GET, so reloading the dashboard never re-sends the key.
         return seeDashboard(sessionCookie(opened.token, { ...opened, secure: cameOverHttps(request, trustProxy) }));
@@ -201,9 +211,7 @@ export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, ses
       async ({ request }) => {
         // The cookie is SameSite=Strict, so a forged form would not carry it; this refuses it before that matters.
         if (isCrossSite(request)) return crossSiteRefusal();
-        const token = sessionTokenOf(request);
-        const id = token === undefined ? undefined : await sessions.close(token);
-        if (id) streams.endSession(id);
+        await endSessionOf(request);
         return seeDashboard(clearedSessionCookie(cameOverHttps(request, trustProxy)));
       },
       { parse: "none", detail: { hide: true } },

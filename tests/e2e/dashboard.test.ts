@@ -180,17 +180,22 @@ describe("the live dashboard in headless Chromium (the real program, --role=all)
     await context.close();
   });
 
-  it("signs out with the page's button: the session ends on the server and the form comes back", async () => {
+  it("signs out with the page's button: the session ends on the server, and this tab and every other one show the form", async () => {
     const context = await browser.newContext();
     const page = await context.newPage();
     await signInThroughForm(page, service.url);
     await waitUntilLive(page);
+    const otherTab = await context.newPage();
+    expect((await otherTab.goto(`${service.url}/dashboard`))?.status()).toBe(200);
+    await waitUntilLive(otherTab);
     const [cookie] = await context.cookies();
     const sessionCookie = `${cookie!.name}=${cookie!.value}`;
 
     await Promise.all([page.waitForURL(/\/dashboard$/), page.getByTestId("sign-out").click()]);
     await page.locator('input[name="key"]').waitFor();
     expect(await context.cookies()).toEqual([]);
+    // The other tab's stream was ended by the sign-out; on reconnecting it learns why and shows the form.
+    await otherTab.locator('input[name="key"]').waitFor({ timeout: 10_000 });
     // The old cookie, replayed by hand, is worth nothing now.
     const replayed = await fetch(`${service.url}/dashboard/events`, { headers: { cookie: sessionCookie } });
     expect(replayed.status).toBe(401);

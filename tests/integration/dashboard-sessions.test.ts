@@ -255,6 +255,16 @@ for (const backend of BACKENDS) {
       expect((await app.get("/dashboard", otherSession)).status).toBe(200);
     });
 
+    it("ends the session a new sign-in replaces, and drops a cookie that no longer opens anything", async () => {
+      const first = cookieHeaderOf(await app.signIn(M1));
+      const second = cookieHeaderOf(await app.signIn(M2, { cookie: first }));
+      expect((await app.get("/dashboard", second)).status).toBe(200);
+      const stale = await app.get("/dashboard", first);
+      expect(stale.status).toBe(401);
+      expect(setCookieOf(stale)).toMatchObject({ name: "paystream_dashboard", value: "" });
+      expect(setCookieOf(stale).attributes.get("max-age")).toBe("0");
+    });
+
     it("rejects an expired session, and ends its open stream", async () => {
       const cookie = cookieHeaderOf(await app.signIn(M2));
       const stream = await app.get("/dashboard/events", cookie);
