@@ -56,6 +56,7 @@ const EnvSchema = Type.Object({
   CARD_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" })),
   CARD_ENCRYPTION_KEYS_RETIRED: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=(,[A-Za-z0-9+/]{43}=)*$" })),
   RATE_LIMIT_RPS: Int(0, 10_000_000, 1000),
+  TRUST_PROXY: Type.Boolean({ default: false }),
   LOG_LEVEL: OneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
 });
 
@@ -110,6 +111,8 @@ export interface Config {
   /** Older keys, still used to open card secrets sealed before a rotation. */
   retiredCardEncryptionKeys: string[];
   rateLimitRps: number;
+  /** A reverse proxy in front sets X-Forwarded-* headers that may be believed (else anyone could send them). */
+  trustProxy: boolean;
   logLevel: Env["LOG_LEVEL"];
 }
 
@@ -277,6 +280,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
     cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
     retiredCardEncryptionKeys: env.CARD_ENCRYPTION_KEYS_RETIRED?.split(",") ?? [],
     rateLimitRps: env.RATE_LIMIT_RPS,
+    trustProxy: env.TRUST_PROXY,
     logLevel: env.LOG_LEVEL,
   };
 }

@@ -5,3 +5,4 @@ export { outbox } from "../modules/broker/schema";
 export { idempotencyKeys } from "../modules/intake/schema";
 export { simulatorCharges } from "../modules/gateways/simulator/schema";
 export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "../modules/webhooks/schema";
+export { dashboardSessions } from "../modules/dashboard/schema";

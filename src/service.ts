@@ -7,7 +7,7 @@ import { type Broker, createPostgresQueue, outboxBacklog, type OutboxRelay, type
 import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
-import { createDashboardService, dashboardRoutes } from "../modules/dashboard";
+import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
 import { createPaymentProcessor, createReconciler, createSweeper, type Reconciler, type Sweeper } from "../modules/processing";
 import {
   createWebhookDispatcher,
@@ -167,7 +167,12 @@ export async function startService(config: Config, role: Role, logger: Logger): 
           service: createWebhookService({ db: handle.db, secrets: webhookSecrets, destinations: config.webhooks.destinations }),
           merchantOf,
         }),
-        dashboardRoutes({ service: dashboard, merchantOf }),
+        dashboardRoutes({
+          service: dashboard,
+          sessions: createDashboardSessions(handle.db, { liveApiKeys: apiKeys.map((k) => k.secret) }),
+          merchantOf,
+          trustProxy: config.trustProxy,
+        }),
       ],
     });
     // Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread).

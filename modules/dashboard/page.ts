@@ -32,4 +32,18 @@ function htmlPage(html: string): HtmlPage {
 
 // bun-types declares every .html import as an HTML bundle; `with { type: "text" }` makes it the file's text.
 export const dashboardPage = htmlPage(dashboardHtml as unknown as string);
-export const signInPage = htmlPage(signInHtml as unknown as string);
+const signInTemplate = signInHtml as unknown as string;
+const signInPolicy = htmlPage(signInTemplate).contentSecurityPolicy;
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] ?? c);
+
+/**
+ * The sign-in form, with what went wrong the last time. It never repeats what was typed: the
+ * key field comes back empty, so a key is in no page that is sent back.
+ */
+export function signInPage(message?: string): HtmlPage {
+  const notice = message ? `  <p class="error" role="alert" data-testid="sign-in-error">${escapeHtml(message)}</p>` : "";
+  // Only the body changes; the inline style and script, and so the policy's hashes, stay the same.
+  return { html: signInTemplate.replace("<!--message-->", notice), contentSecurityPolicy: signInPolicy };
+}

@@ -6,6 +6,7 @@ import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { enqueueDeadLetter, outbox } from "../../modules/broker";
 import {
   createDashboardService,
+  createDashboardSessions,
   type DashboardFrame,
   type DashboardService,
   dashboardRoutes,
@@ -15,6 +16,7 @@ import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
 import { currencyExponent } from "../../modules/intake/validation";
 import { type PaymentStatus, payments } from "../../modules/payments";
+import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
 
@@ -344,45 +346,51 @@ describe("dashboard live updates [pglite]", () => {
     let app: Elysia<any, any, any, any, any, any, any>;
     beforeAll(() => {
       service = createDashboardService({ db: database.db, currencyExponent, logger: silentLogger, intervalMs: 100 });
-      const merchantOf = createMerchantGuard(
-        new ApiKeyAuthenticator([
-          { merchantId: "m1", secret: "sk_m1" },
-          { merchantId: "m2", secret: "sk_m2" },
-        ]),
-        new RateLimiter(0),
-      );
+      const keys = [
+        { merchantId: "m1", secret: "sk_m1" },
+        { merchantId: "m2", secret: "sk_m2" },
+      ];
+      const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(keys), new RateLimiter(0));
+      const sessions = createDashboardSessions(database.db, { liveApiKeys: keys.map((k) => k.secret) });
       // The real app renders Problems in one place (src/http.ts); this stands in for it.
       app = new Elysia()
         .onError(({ error }) => (error instanceof Problem ? error.toResponse() : undefined))
-        .use(dashboardRoutes({ service, merchantOf }));
+        .use(dashboardRoutes({ service, sessions, merchantOf, trustProxy: false }));
     });
     afterAll(() => service.close());
 
-    it("serves the page only with a valid ?key=, under a CSP that allows nothing but its own inline code", async () => {
-      const page = await app.handle(new Request("http://local/dashboard?key=sk_m1"));
+    it("serves the page only to a signed-in session, under a CSP that allows nothing but its own inline code", async () => {
+      const cookie = cookieHeaderOf(await app.handle(signInRequest("http://local", "sk_m1")));
+      const page = await app.handle(new Request("http://local/dashboard", { headers: { cookie } }));
       expect(page.status).toBe(200);
       expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
-      expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*script-src 'sha256-[^']+'.*connect-src 'self'/);
+      expect(page.headers.get("content-security-policy")).toMatch(/default-src 'none'.*script-src 'sha256-[^']+'.*connect-src 'self'.*form-action 'self'/);
       const html = await page.text();
       expect(html).toContain("new EventSource(eventsUrl)");
       expect(html).toContain('data-testid="count-COMPLETED"');
+      expect(html).not.toContain("sk_m1");
 
-      for (const url of ["http://local/dashboard", "http://local/dashboard?key=sk_wrong"]) {
-        const denied = await app.handle(new Request(url));
+      for (const request of [
+        new Request("http://local/dashboard"),
+        new Request("http://local/dashboard", { headers: { cookie: "paystream_dashboard=not-a-session" } }),
+        new Request("http://local/dashboard", { headers: { authorization: "Bearer sk_m2" } }),
+      ]) {
+        const denied = await app.handle(request);
         expect(denied.status).toBe(401);
-        expect(await denied.text()).toContain('name="key"');
+        const form = await denied.text();
+        expect(form).toContain('<form method="post" action="/dashboard/sign-in">');
+        expect(form).toContain('name="key"');
       }
-      const byHeader = await app.handle(new Request("http://local/dashboard", { headers: { authorization: "Bearer sk_m2" } }));
-      expect(byHeader.status).toBe(200);
     });
 
-    it("streams the key's merchant's snapshots as text/event-stream and lets go when the page disconnects", async () => {
-      const denied = await app.handle(new Request("http://local/dashboard/events?key=sk_wrong"));
+    it("streams the session's merchant's snapshots as text/event-stream and lets go when the page disconnects", async () => {
+      const denied = await app.handle(new Request("http://local/dashboard/events"));
       expect(denied.status).toBe(401);
       expect(denied.headers.get("content-type")).toBe("application/problem+json");
 
+      const cookie = cookieHeaderOf(await app.handle(signInRequest("http://local", "sk_m2")));
       const abort = new AbortController();
-      const res = await app.handle(new Request("http://local/dashboard/events?key=sk_m2", { signal: abort.signal }));
+      const res = await app.handle(new Request("http://local/dashboard/events", { headers: { cookie }, signal: abort.signal }));
       expect(res.status).toBe(200);
       expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
       expect(service.listenerCount()).toBe(1);
