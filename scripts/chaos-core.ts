@@ -81,6 +81,10 @@ export interface ChaosReport {
   lost: string[];
   wrong: WrongOutcome[];
   doubleCharged: { paymentId: string; approvedCharges: number }[];
+  /** Charged in the gateway's ledger, yet not COMPLETED (FAILED, or never final): must be empty. */
+  chargedNotCompleted: string[];
+  /** COMPLETED, yet no charge in the gateway's ledger: must be empty. */
+  completedNotCharged: string[];
   /** Card secrets still stored although every payment is final (they are deleted on the final write). */
   cardSecretsLeft: number;
   /** The longest time, since the first payment, in which no payment became final although some were waiting. */
@@ -220,6 +224,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       LEASE_MS: "3000",
       STUCK_AFTER_MS: "8000",
       SWEEP_INTERVAL_MS: "2000",
+      // Payments whose outcome stays unknown through the outages are settled by the reconciler.
+      RECONCILE_FIRST_CHECK_MS: "1000",
+      RECONCILE_MAX_INTERVAL_MS: "5000",
+      RECONCILE_INTERVAL_MS: "500",
       RATE_LIMIT_RPS: "0",
       LOG_LEVEL: "info",
     };
@@ -474,6 +482,16 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (gap > longestStall.ms) longestStall = { fromMs: finals[i - 1] as number, ms: gap };
     }
 
+    // The money invariant, from the gateway's own ledger: charged ⇔ COMPLETED, whatever the card.
+    const chargedNotCompleted: string[] = [];
+    const completedNotCharged: string[] = [];
+    for (const payment of attempts) {
+      if (!payment.id) continue;
+      const status = rows.get(payment.id)?.status;
+      if (charged.has(payment.id) && status !== "COMPLETED") chargedNotCompleted.push(payment.id);
+      if (!charged.has(payment.id) && status === "COMPLETED") completedNotCharged.push(payment.id);
+    }
+
     const lost: string[] = [];
     const wrong: WrongOutcome[] = [];
     const failedByCode: Record<string, number> = {};
@@ -511,6 +529,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const violations: string[] = [];
     if (lost.length) violations.push(`${lost.length} accepted payments are missing from the database`);
     if (doubleCharged.length) violations.push(`${doubleCharged.length} payments were charged more than once`);
+    if (chargedNotCompleted.length) violations.push(`${chargedNotCompleted.length} payments were charged but are not COMPLETED`);
+    if (completedNotCharged.length) violations.push(`${completedNotCharged.length} payments are COMPLETED but were not charged`);
     const stuck = Object.values(nonTerminal).reduce((a, b) => a + b, 0);
     if (stuck) violations.push(`${stuck} payments are not final`);
     if (wrong.length) violations.push(`${wrong.length} payments ended in the wrong state`);
@@ -537,6 +557,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       lost,
       wrong,
       doubleCharged,
+      chargedNotCompleted,
+      completedNotCharged,
       cardSecretsLeft,
       longestStall,
       timeline,
@@ -582,6 +604,8 @@ export function formatChaosReport(report: ChaosReport): string {
     ...report.wrong.slice(0, 10).map((w) => `      ${w.id} card ${w.card.slice(-4)}: expected ${w.expected}, got ${w.got}`),
     `  double-charged:   ${report.doubleCharged.length}`,
     ...report.doubleCharged.slice(0, 10).map((d) => `      ${d.paymentId}: ${d.approvedCharges} approved charges`),
+    `  charged but not COMPLETED: ${report.chargedNotCompleted.length}${report.chargedNotCompleted.length ? ` (${report.chargedNotCompleted.slice(0, 5).join(", ")}…)` : ""}`,
+    `  COMPLETED but not charged: ${report.completedNotCharged.length}${report.completedNotCharged.length ? ` (${report.completedNotCharged.slice(0, 5).join(", ")}…)` : ""}`,
     ...report.refusals.map((r) => `      refused: ${r}`),
     `  replays:          ${report.replayMismatches} keys did not replay their payment after the run; rows nobody was told about: ${report.unknownRows}; card secrets left: ${report.cardSecretsLeft}`,
     `  timing:           last payment sent at ${seconds(report.lastSentMs)}; sending, retries and faults over at ${seconds(report.inputOverMs)}; last fault over at ${seconds(report.lastFaultEndMs)}; all final at ${seconds(report.allFinalMs)}`,

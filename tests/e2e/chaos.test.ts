@@ -52,6 +52,11 @@ describe("chaos: 350 payments through process kills, a Kafka restart and a datab
     expect(report.doubleCharged).toEqual([]);
   });
 
+  it("holds charged ⇔ COMPLETED against the gateway's own ledger: none charged but not COMPLETED, none COMPLETED but not charged", () => {
+    expect(report.chargedNotCompleted).toEqual([]);
+    expect(report.completedNotCharged).toEqual([]);
+  });
+
   it("deletes every card secret once its payment is final", () => {
     expect(report.cardSecretsLeft).toBe(0);
   });
