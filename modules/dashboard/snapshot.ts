@@ -1,7 +1,7 @@
 import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import { type Executor, queryRows } from "../database";
-import { type PaymentStatus, payments } from "../payments";
+import { listUnresolved, type PaymentStatus, payments } from "../payments";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;
@@ -43,6 +43,19 @@ export interface RecentPayment {
   completedAt: string | null;
 }
 
+/** A payment whose gateway outcome is unknown: the card may have been charged, and nobody knows yet. */
+export interface UnresolvedPayment {
+  id: string;
+  amount: number;
+  currency: string;
+  exponent: number;
+  brand: string;
+  last4: string;
+  unknownSince: string;
+  nextCheckAt: string | null;
+  checks: number;
+}
+
 export interface DashboardSnapshot {
   merchantId: string;
   /** The database's clock when the snapshot was taken; ages on the page are measured against it. */
@@ -62,6 +75,8 @@ export interface DashboardSnapshot {
   failureCodes: { code: string; count: number }[];
   /** The merchant's newest payments, newest first. */
   recent: RecentPayment[];
+  /** Needs attention: payments the gateway has not yet said whether it charged, oldest first (capped), and how many in all. */
+  unresolved: { total: number; payments: UnresolvedPayment[] };
   /** The outbox of the whole service (not per merchant): rows waiting for a worker or the relay. */
   backlog: OutboxBacklog;
 }
@@ -218,7 +233,27 @@ async function recentPayments(db: Executor, merchantId: string, currencyExponent
   }));
 }
 
-/** Everything the dashboard shows for one merchant, from four queries whose cost does not grow with the merchant's history. */
+async function unresolvedPayments(db: Executor, merchantId: string, currencyExponent: CurrencyExponent) {
+  const { rows, total } = await listUnresolved(db, merchantId, RECENT_LIMIT);
+  return {
+    total,
+    payments: rows.map(
+      (row): UnresolvedPayment => ({
+        id: row.id,
+        amount: row.amount,
+        currency: row.currency,
+        exponent: currencyExponent(row.currency) ?? 2,
+        brand: row.cardBrand,
+        last4: row.cardLast4,
+        unknownSince: (row.outcomeUnknownSince ?? row.updatedAt).toISOString(),
+        nextCheckAt: row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
+        checks: row.reconcileChecks,
+      }),
+    ),
+  };
+}
+
+/** Everything the dashboard shows for one merchant, from five queries whose cost does not grow with the merchant's history. */
 export async function loadDashboardSnapshot(
   db: Executor,
   merchantId: string,
@@ -226,10 +261,11 @@ export async function loadDashboardSnapshot(
   backlog?: Promise<OutboxBacklog>,
 ): Promise<DashboardSnapshot> {
   const createdSince = paymentIdFloor(Date.now() - CREATED_HORIZON_MS);
-  const [inFlight, window, recent, outbox] = await Promise.all([
+  const [inFlight, window, recent, unresolved, outbox] = await Promise.all([
     countInFlight(db, merchantId),
     finalizedInWindow(db, merchantId, createdSince),
     recentPayments(db, merchantId, currencyExponent),
+    unresolvedPayments(db, merchantId, currencyExponent),
     backlog ?? outboxBacklog(db),
   ]);
   return {
@@ -242,6 +278,7 @@ export async function loadDashboardSnapshot(
     series: window.series,
     failureCodes: window.failureCodes,
     recent,
+    unresolved,
     backlog: outbox,
   };
 }

@@ -15,6 +15,7 @@ export {
   claimDueChecks,
   scheduleNextCheck,
   countUnresolved,
+  listUnresolved,
   type AttemptRelease,
   type FinalOutcomeWrite,
   touchPayment,

@@ -244,3 +244,13 @@ export async function recordFinalOutcome(
 export async function touchPayment(db: Executor, id: string): Promise<void> {
   await db.update(payments).set({ updatedAt: sql`now()` }).where(eq(payments.id, id));
 }
+
+/** A merchant's payments the reconciler still holds (outcome unknown), oldest unknown first. */
+export async function listUnresolved(db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> {
+  const unresolved = and(eq(payments.merchantId, merchantId), eq(payments.reconciling, true), eq(payments.status, "PROCESSING"));
+  const [rows, [count]] = await Promise.all([
+    db.select().from(payments).where(unresolved).orderBy(payments.outcomeUnknownSince).limit(limit),
+    db.select({ n: sql<number>`count(*)::int` }).from(payments).where(unresolved),
+  ]);
+  return { rows, total: Number(count?.n ?? 0) };
+}

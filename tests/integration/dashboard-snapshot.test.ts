@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { Elysia } from "elysia";
 import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { enqueueDeadLetter, outbox } from "../../modules/broker";
@@ -206,6 +206,39 @@ for (const backend of BACKENDS) {
       expect(Object.keys(recent[0]!).sort()).toEqual(
         ["amount", "brand", "completedAt", "createdAt", "currency", "exponent", "failureCode", "id", "last4", "status"].sort(),
       );
+    });
+
+    it("lists the payments that need attention: the gateway has not said whether it charged them, oldest unknown first", async () => {
+      const m = "attention";
+      const seeded = await seed(database.db, [
+        { merchantId: m, status: "PROCESSING", createdAgo: 120, currency: "JPY", amount: 500 },
+        { merchantId: m, status: "PROCESSING", createdAgo: 60 },
+        { merchantId: m, status: "PROCESSING", createdAgo: 30 },
+        { merchantId: `${m}-other`, status: "PROCESSING", createdAgo: 30 },
+      ]);
+      const [older, newer, retrying, other] = seeded.map((r) => r.id) as [string, string, string, string];
+      const mark = (id: string, unknownAgoS: number, reconciling: boolean) =>
+        database.db
+          .update(payments)
+          .set({
+            outcomeUnknownSince: new Date(Date.now() - unknownAgoS * 1000),
+            reconciling,
+            nextCheckAt: reconciling ? new Date(Date.now() + 60_000) : null,
+            reconcileChecks: reconciling ? 3 : 0,
+          })
+          .where(eq(payments.id, id));
+      await mark(older, 100, true);
+      await mark(newer, 50, true);
+      // Still retrying: not the reconciler's yet.
+      await mark(retrying, 20, false);
+      await mark(other, 20, true);
+
+      const { unresolved } = await loadDashboardSnapshot(database.db, m, currencyExponent);
+      expect(unresolved.total).toBe(2);
+      expect(unresolved.payments.map((p) => p.id)).toEqual([older, newer]);
+      expect(unresolved.payments[0]).toMatchObject({ amount: 500, currency: "JPY", exponent: 0, checks: 3, brand: "visa", last4: "4242" });
+      expect(Date.parse(unresolved.payments[0]!.nextCheckAt!)).toBeGreaterThan(Date.now());
+      expect((await loadDashboardSnapshot(database.db, "nobody", currencyExponent)).unresolved).toEqual({ total: 0, payments: [] });
     });
 
     it("reports the whole service's outbox backlog: rows waiting, the oldest due one's age, dead letters", async () => {
