@@ -37,6 +37,13 @@ export interface ChaosOptions {
   /** How long to wait, after the last payment was accepted and the last fault is over, for every payment to be final. */
   settleTimeoutMs: number;
   brokerDownMs?: number;
+  /**
+   * Share of simulator calls that fail (half of them after the charge was taken: outcome unknown),
+   * default 0.05. With a high rate, payments run out of attempts: an approvable card may then end
+   * FAILED gateway_unavailable if (and only if) it was never charged.
+   */
+  gatewayFailureRate?: number;
+  maxAttempts?: number;
   /** Progress lines; silent when absent. */
   log?: (line: string) => void;
   /** Where to write every process's output (also of killed ones) at the end; kept nowhere when absent. */
@@ -216,8 +223,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       KAFKA_BROKERS: broker.brokers,
       KAFKA_PARTITIONS: "4",
       SIMULATOR_LATENCY_MS: "20",
-      SIMULATOR_TRANSIENT_FAILURE_RATE: "0.05",
-      MAX_ATTEMPTS: "12",
+      SIMULATOR_TRANSIENT_FAILURE_RATE: String(options.gatewayFailureRate ?? 0.05),
+      MAX_ATTEMPTS: String(options.maxAttempts ?? 12),
       RETRY_BASE_MS: "50",
       RETRY_MAX_MS: "1000",
       WORKER_CONCURRENCY: "32",
@@ -510,8 +517,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
       if (row.status === "COMPLETED") completed++;
       else failedByCode[row.failureCode ?? "none"] = (failedByCode[row.failureCode ?? "none"] ?? 0) + 1;
-      const expected = EXPECTED[payment.card] as { status: string; failureCode: string | null };
       const ledger = charged.has(payment.id) ? "charged" : "not charged";
+      const cardExpectation = EXPECTED[payment.card] as { status: string; failureCode: string | null };
+      // A gateway that never answered may leave an approvable card uncharged: then, and only then, FAILED.
+      const ranOut =
+        cardExpectation.status === "COMPLETED" && row.status === "FAILED" && row.failureCode === "gateway_unavailable" && ledger === "not charged";
+      const expected = ranOut ? { status: "FAILED", failureCode: "gateway_unavailable" } : cardExpectation;
       const expectedLedger = expected.status === "COMPLETED" ? "charged" : "not charged";
       if (row.status !== expected.status || row.failureCode !== expected.failureCode || ledger !== expectedLedger) {
         wrong.push({

@@ -6,9 +6,10 @@
  *
  *   bun scripts/chaos.ts [--payments 5000] [--rate 100] [--workers 2]
  *                        [--worker-kills 3×workers] [--api-kills 2] [--settle-timeout 180]
+ *                        [--gateway-failure-rate 0.05] [--max-attempts 12]
  *
- * Exits 0 only when no accepted payment is lost, none is charged twice, all are final, each is
- * in the state its test card calls for, and every payment sent was eventually accepted. Every
+ * Exits 0 only when no accepted payment is lost, none is charged twice, charged ⇔ COMPLETED in
+ * the gateway's ledger, all are final, each is in the state its test card calls for, and every payment sent was eventually accepted. Every
  * process's output is kept under .cache/chaos/ for diagnosis.
  */
 import { join } from "node:path";
@@ -30,6 +31,9 @@ const rate = flag("rate", 100);
 const workers = flag("workers", 2);
 const faults = { workerKills: flag("worker-kills", 3 * workers), apiKills: flag("api-kills", 2), brokerRestarts: 1, dbCuts: 1 };
 const settleTimeoutMs = flag("settle-timeout", 180) * 1000;
+// --gateway-failure-rate 0.5 --max-attempts 3 drives many payments into unknown outcomes and the reconciler.
+const gatewayFailureRate = Math.min(1, flag("gateway-failure-rate", 0.05));
+const maxAttempts = flag("max-attempts", 12);
 const started = Date.now();
 const log = (line: string) => process.stderr.write(`[chaos +${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
 
@@ -45,7 +49,18 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 
 const logDir = join(import.meta.dir, "..", ".cache", "chaos", new Date(started).toISOString().replace(/[:.]/g, "-"));
 try {
-  const report = await runChaos({ payments, ratePerSecond: rate, workers, faults, settleTimeoutMs, log, logDir, signal: interrupt.signal });
+  const report = await runChaos({
+    payments,
+    ratePerSecond: rate,
+    workers,
+    faults,
+    settleTimeoutMs,
+    gatewayFailureRate,
+    maxAttempts,
+    log,
+    logDir,
+    signal: interrupt.signal,
+  });
   process.stdout.write(`${formatChaosReport(report)}\n`);
   process.exit(report.violations.length === 0 ? 0 : 1);
 } catch (error) {
