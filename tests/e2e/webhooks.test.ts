@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { verifyWebhookSignature } from "../../modules/webhooks";
 import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
-import { type ServiceProcess, startService } from "../support/service-process";
+import { productionEnv, type ServiceProcess, startService, TEST_LIVE_KEY } from "../support/service-process";
 
 const OTHER_KEY = "sk_test_other_merchant";
 
@@ -156,7 +156,7 @@ describe("webhook endpoints in production (NODE_ENV=production)", () => {
   beforeAll(async () => {
     service = await startService({
       role: "api",
-      env: { NODE_ENV: "production", DATABASE_URL: "pglite://memory", API_KEYS: "shop:sk_live_shop_0123456789" },
+      env: { ...productionEnv(), DATABASE_URL: "pglite://memory" },
     });
   });
   afterAll(async () => {
@@ -166,7 +166,7 @@ describe("webhook endpoints in production (NODE_ENV=production)", () => {
   it("refuses a loopback endpoint URL with 422", async () => {
     const res = await fetch(`${service.url}/v1/webhook-endpoint`, {
       method: "PUT",
-      headers: { authorization: "Bearer sk_live_shop_0123456789", "content-type": "application/json" },
+      headers: { authorization: `Bearer ${TEST_LIVE_KEY}`, "content-type": "application/json" },
       body: JSON.stringify({ url: "http://127.0.0.1:8080/hooks" }),
     });
     expect(res.status).toBe(422);
