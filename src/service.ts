@@ -115,6 +115,19 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   const stops: (() => Promise<void>)[] = [];
   let url: string | undefined;
 
+  const readiness = async () => {
+    try {
+      await handle.db.execute(sql`select 1`);
+    } catch {
+      throw new Error("database unavailable");
+    }
+    try {
+      await broker.check();
+    } catch {
+      throw new Error(`broker (${broker.kind}) unavailable`);
+    }
+  };
+
   // One count of failed authentications per process, whichever listener or credential they hit.
   const failedAuthentications = new FailedAuthThrottle(config.authFailures);
   // The metrics token is checked like an API key: in constant time, and throttled per client.
@@ -136,18 +149,17 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       trustedProxyHops: config.http.trustedProxyHops,
     });
 
-  const readiness = async () => {
-    try {
-      await handle.db.execute(sql`select 1`);
-    } catch {
-      throw new Error("database unavailable");
-    }
-    try {
-      await broker.check();
-    } catch {
-      throw new Error(`broker (${broker.kind}) unavailable`);
-    }
-  };
+  if (config.ops.port !== undefined) {
+    // Operators' port, for every role: health and metrics where the public cannot reach them.
+    const ops = httpApp([], "open");
+    ops.listen({ port: config.ops.port, hostname: config.ops.host });
+    stops.unshift(async () => {
+      await ops.stop();
+    });
+    logger.info({ url: `http://${displayHost(config.ops.host)}:${ops.server?.port}/metrics` }, "health and metrics listening");
+  } else if (!config.ops.publicMetrics && !config.ops.metricsToken) {
+    logger.warn("/metrics is not served: set OPS_PORT (a port kept off the public network) or METRICS_TOKEN");
+  }
 
   if (role === "api" || role === "all") {
     const apiKeys = config.apiKeys ?? [DEV_API_KEY];
@@ -248,18 +260,6 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       { broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency },
       "worker started",
     );
-  }
-
-  if (config.ops.port !== undefined) {
-    // Operators' port, for every role: health and metrics where the public cannot reach them.
-    const ops = httpApp([], "open");
-    ops.listen({ port: config.ops.port, hostname: config.ops.host });
-    stops.unshift(async () => {
-      await ops.stop();
-    });
-    logger.info({ url: `http://${displayHost(config.ops.host)}:${ops.server?.port}/metrics` }, "health and metrics listening");
-  } else if (!config.ops.publicMetrics && !config.ops.metricsToken) {
-    logger.warn("/metrics is not served: set OPS_PORT (a port kept off the public network) or METRICS_TOKEN");
   }
 
   return {
