@@ -30,7 +30,7 @@ const EnvSchema = Type.Object({
   OPS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
   OPS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   METRICS_TOKEN: Type.Optional(Type.String({ pattern: `^${VISIBLE_ASCII}{1,512}$` })),
-  TRUSTED_PROXY_HOPS: Int(0, 10, 0),
+  TRUST_PROXY: Type.Boolean({ default: false }),
   DATABASE_URL: Type.String({ pattern: "^(postgres|postgresql|pglite)://", default: "pglite://./.data/pglite" }),
   DB_POOL_SIZE: Int(1, 200, 20),
   MIGRATE: Type.Boolean({ default: true }),
@@ -76,8 +76,9 @@ export type Role = "api" | "worker" | "all";
 
 export interface Config {
   env: Env["NODE_ENV"];
-  /** `trustedProxyHops`: how many reverse proxies in front append to X-Forwarded-For (0: use the peer address). */
-  http: { port: number; host: string; trustedProxyHops: number };
+  http: { port: number; host: string };
+  /** A reverse proxy in front sets X-Forwarded-For / -Proto; without one those headers are the client's to forge. */
+  trustProxy: boolean;
   /**
    * A second listener for operators: every role serves /health and /metrics on `port` when set.
    * `metricsToken`, when set, is required as `Authorization: Bearer` wherever /metrics is served.
@@ -271,7 +272,8 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
 
   return {
     env: env.NODE_ENV,
-    http: { port: env.PORT, host, trustedProxyHops: env.TRUSTED_PROXY_HOPS },
+    http: { port: env.PORT, host },
+    trustProxy: env.TRUST_PROXY,
     ops: { port: env.OPS_PORT, host: opsHost, metricsToken: env.METRICS_TOKEN, publicMetrics: !production },
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrate: env.MIGRATE },
     broker:

@@ -146,7 +146,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       readiness,
       routes,
       metricsAccess: metricsGuard ?? metricsAccess,
-      trustedProxyHops: config.http.trustedProxyHops,
+      trustedProxyHops: config.trustProxy ? 1 : 0,
     });
 
   if (config.ops.port !== undefined) {

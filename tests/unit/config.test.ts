@@ -37,7 +37,8 @@ describe("configuration", () => {
     expect(config.database.url).toBe("pglite://./.data/pglite");
     expect(config.broker).toEqual({ kind: "postgres" });
     expect(config.gateway).toEqual({ kind: "simulator", latencyMs: 50, transientFailureRate: 0 });
-    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1", trustedProxyHops: 0 });
+    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1" });
+    expect(config.trustProxy).toBe(false);
     expect(config.ops).toEqual({ port: undefined, host: "127.0.0.1", metricsToken: undefined, publicMetrics: true });
     expect(config.authFailures).toEqual({ limit: 20, windowMs: 60_000 });
     expect(config.processing.concurrency).toBe(64);
@@ -259,14 +260,14 @@ describe("the development key stays on this machine (outside production)", () =>
   });
 
   it("validates the failed-authentication throttle and proxy settings", () => {
-    expect(loadConfig({ AUTH_FAILURE_LIMIT: "5", AUTH_FAILURE_WINDOW_MS: "2000", TRUSTED_PROXY_HOPS: "1" })).toMatchObject({
+    expect(loadConfig({ AUTH_FAILURE_LIMIT: "5", AUTH_FAILURE_WINDOW_MS: "2000", TRUST_PROXY: "true" })).toMatchObject({
       authFailures: { limit: 5, windowMs: 2000 },
-      http: { trustedProxyHops: 1 },
+      trustProxy: true,
     });
     expect(loadConfig({ AUTH_FAILURE_LIMIT: "0" }).authFailures.limit).toBe(0);
     expect(refusal({ AUTH_FAILURE_LIMIT: "-1" })).toMatch(/^AUTH_FAILURE_LIMIT /);
     expect(refusal({ AUTH_FAILURE_LIMIT: "many" })).toMatch(/^AUTH_FAILURE_LIMIT must be a number/);
     expect(refusal({ AUTH_FAILURE_WINDOW_MS: "10" })).toMatch(/^AUTH_FAILURE_WINDOW_MS /);
-    expect(refusal({ TRUSTED_PROXY_HOPS: "11" })).toMatch(/^TRUSTED_PROXY_HOPS /);
+    expect(refusal({ TRUST_PROXY: "2" })).toMatch(/^TRUST_PROXY must be true or false/);
   });
 });
