@@ -129,7 +129,10 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   };
 
   // One count of failed authentications per process, whichever listener or credential they hit.
-  const failedAuthentications = new FailedAuthThrottle(config.authFailures);
+  const failedAuthentications = new FailedAuthThrottle(config.authFailures, {
+    onThrottled: (client) =>
+      logger.warn({ client, limit: config.authFailures.limit, windowMs: config.authFailures.windowMs }, "too many failed authentications: client throttled"),
+  });
   // The metrics token is checked like an API key: in constant time, and throttled per client.
   const metricsGuard = config.ops.metricsToken
     ? createMerchantGuard(

@@ -16,21 +16,40 @@ export interface FailedAuthLimits {
   windowMs: number;
 }
 
+export interface FailedAuthThrottleOptions {
+  now?: () => number;
+  /** Most clients tracked at once. */
+  maxClients?: number;
+  /**
+   * Told when a client's failures reach the limit, at most once per window per client: the
+   * moment to log that someone is guessing keys, without a line per guess.
+   */
+  onThrottled?: (client: string) => void;
+}
+
 interface Bucket {
   level: number;
   updatedAt: number;
+  /** When onThrottled was last told about this client. */
+  reportedAt: number | undefined;
 }
 
 const MAX_CLIENTS = 100_000;
 
 export class FailedAuthThrottle {
   private readonly buckets = new Map<string, Bucket>();
+  private readonly now: () => number;
+  private readonly maxClients: number;
+  private readonly onThrottled: (client: string) => void;
 
   constructor(
     private readonly limits: FailedAuthLimits,
-    private readonly now: () => number = () => performance.now(),
-    private readonly maxClients = MAX_CLIENTS,
-  ) {}
+    options: FailedAuthThrottleOptions = {},
+  ) {
+    this.now = options.now ?? (() => performance.now());
+    this.maxClients = options.maxClients ?? MAX_CLIENTS;
+    this.onThrottled = options.onThrottled ?? (() => {});
+  }
 
   private levelOf(client: string, now: number): number {
     const bucket = this.buckets.get(client);
@@ -52,9 +71,15 @@ export class FailedAuthThrottle {
     if (this.limits.limit <= 0) return;
     const now = this.now();
     const level = this.levelOf(client, now) + 1;
+    let reportedAt = this.buckets.get(client)?.reportedAt;
+    // Throttled from now on exactly when retryAfterSeconds would say so: one more failure would overflow.
+    if (level + 1 > this.limits.limit && (reportedAt === undefined || now - reportedAt >= this.limits.windowMs)) {
+      reportedAt = now;
+      this.onThrottled(client);
+    }
     // Re-inserting keeps the map ordered by last failure, coldest first, for eviction.
     this.buckets.delete(client);
-    this.buckets.set(client, { level, updatedAt: now });
+    this.buckets.set(client, { level, updatedAt: now, reportedAt });
     if (this.buckets.size > this.maxClients) this.evict(now);
   }
 

@@ -88,6 +88,9 @@ describe("production mode: operations endpoints and failed authentications", () 
     // The bucket drains one failure per WINDOW_MS / LIMIT: no more guesses than that got through.
     expect(rest.filter((a) => a.status === 401).length).toBeLessThanOrEqual(Math.ceil((elapsed * LIMIT) / WINDOW_MS));
     expect(rest.filter((a) => a.status === 429).length).toBeGreaterThan(150);
+    const warnings = all.output().split("\n").filter((line) => line.includes("too many failed authentications"));
+    expect(warnings.length).toBe(1);
+    expect(JSON.parse(warnings[0] as string)).toMatchObject({ level: "warn", client: "127.0.0.1" });
 
     const refused = await fetch(url, { headers: { authorization: "Bearer sk_live_one_more_guess_0123456789" } });
     expect(refused.status).toBe(429);

@@ -71,7 +71,7 @@ describe("rate limiter", () => {
 describe("failed-authentication throttle", () => {
   it("refuses a client after `limit` failures, for as long as its bucket needs to drain", () => {
     let now = 0;
-    const throttle = new FailedAuthThrottle({ limit: 5, windowMs: 60_000 }, () => now);
+    const throttle = new FailedAuthThrottle({ limit: 5, windowMs: 60_000 }, { now: () => now });
     for (let i = 0; i < 5; i++) {
       expect(throttle.retryAfterSeconds("198.51.100.7")).toBe(0);
       throttle.recordFailure("198.51.100.7");
@@ -89,7 +89,7 @@ describe("failed-authentication throttle", () => {
 
   it("forgets a client that stopped failing for a whole window", () => {
     let now = 0;
-    const throttle = new FailedAuthThrottle({ limit: 3, windowMs: 10_000 }, () => now);
+    const throttle = new FailedAuthThrottle({ limit: 3, windowMs: 10_000 }, { now: () => now });
     for (let i = 0; i < 3; i++) throttle.recordFailure("c");
     expect(throttle.retryAfterSeconds("c")).toBeGreaterThan(0);
     now += 10_000;
@@ -100,6 +100,29 @@ describe("failed-authentication throttle", () => {
     expect(throttle.retryAfterSeconds("c")).toBeGreaterThan(0);
   });
 
+  it("reports a client reaching the limit once per window, not once per guess", () => {
+    let now = 0;
+    const reported: string[] = [];
+    const throttle = new FailedAuthThrottle({ limit: 4, windowMs: 8_000 }, { now: () => now, onThrottled: (client) => reported.push(client) });
+    for (let i = 0; i < 3; i++) {
+      throttle.recordFailure("a");
+      now += 10; // a little drains between guesses: the report must not wait for a bucket exactly full
+    }
+    expect(reported).toEqual([]);
+    throttle.recordFailure("a");
+    expect(reported).toEqual(["a"]);
+    expect(throttle.retryAfterSeconds("a")).toBeGreaterThan(0);
+    // A steady guesser refills the bucket every 2 s; it is reported again only a window later.
+    for (let t = 0; t < 3; t++) {
+      now += 2_000;
+      throttle.recordFailure("a");
+    }
+    expect(reported).toEqual(["a"]);
+    now += 2_000;
+    throttle.recordFailure("a");
+    expect(reported).toEqual(["a", "a"]);
+  });
+
   it("is off at a limit of 0", () => {
     const throttle = new FailedAuthThrottle({ limit: 0, windowMs: 60_000 });
     for (let i = 0; i < 1_000; i++) throttle.recordFailure("c");
@@ -108,7 +131,7 @@ describe("failed-authentication throttle", () => {
 
   it("keeps at most its cap of clients, dropping the coldest first", () => {
     let now = 0;
-    const throttle = new FailedAuthThrottle({ limit: 2, windowMs: 60_000 }, () => now, 100);
+    const throttle = new FailedAuthThrottle({ limit: 2, windowMs: 60_000 }, { now: () => now, maxClients: 100 });
     throttle.recordFailure("hot");
     throttle.recordFailure("hot");
     for (let i = 0; i < 1_000; i++) {
