@@ -74,6 +74,8 @@ export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.properties
 
 export type Role = "api" | "worker" | "all";
 
+type ApiKeyPair = { merchantId: string; secret: string };
+
 export interface Config {
   env: Env["NODE_ENV"];
   http: { port: number; host: string };
@@ -111,7 +113,7 @@ export interface Config {
   };
   webhooks: { timeoutMs: number; maxAgeMs: number; retryBaseMs: number };
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
-  apiKeys: { merchantId: string; secret: string }[] | undefined;
+  apiKeys: ApiKeyPair[] | undefined;
   /** base64 of 32 bytes; undefined means "use the development key file". */
   cardEncryptionKey: string | undefined;
   /** Older keys, still used to open card secrets sealed before a rotation. */
@@ -187,6 +189,22 @@ function requireRandomKey(base64: string, what: string): void {
 
 const MIN_SECRET_LENGTH = 32;
 
+/**
+ * Production fails closed: a setting that would charge nothing or leave a guessable secret stops
+ * the start. `given` is the environment before schema defaults, to tell "set" from "defaulted".
+ */
+function refuseUnsafeProduction(env: Env, given: Record<string, unknown>, apiKeys: ApiKeyPair[], retiredKeys: string[]): void {
+  if (given.GATEWAY === undefined) throw new ConfigError("GATEWAY is required when NODE_ENV=production (stripe or paypal)");
+  if (env.GATEWAY === "simulator")
+    throw new ConfigError("GATEWAY=simulator is refused when NODE_ENV=production: it charges nothing (use stripe or paypal)");
+  if (env.GATEWAY === "paypal" && given.PAYPAL_ENVIRONMENT === undefined)
+    throw new ConfigError("PAYPAL_ENVIRONMENT is required when NODE_ENV=production (production, or sandbox for a staging deployment)");
+  for (const { merchantId, secret } of apiKeys) requireStrongSecret(secret, `API_KEYS: the secret of merchant "${merchantId}"`);
+  if (env.METRICS_TOKEN) requireStrongSecret(env.METRICS_TOKEN, "METRICS_TOKEN");
+  if (env.CARD_ENCRYPTION_KEY) requireRandomKey(env.CARD_ENCRYPTION_KEY, "CARD_ENCRYPTION_KEY");
+  retiredKeys.forEach((key, i) => requireRandomKey(key, `CARD_ENCRYPTION_KEYS_RETIRED (key ${i + 1})`));
+}
+
 /** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
 export function loadConfig(raw: Record<string, string | undefined>): Config {
   const given = coerce(raw);
@@ -207,13 +225,6 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
     throw new ConfigError("CARD_ENCRYPTION_KEY is required when NODE_ENV=production");
   if (env.CARD_ENCRYPTION_KEY && Buffer.from(env.CARD_ENCRYPTION_KEY, "base64").length !== 32)
     throw new ConfigError("CARD_ENCRYPTION_KEY must be base64 of exactly 32 bytes");
-  // The schema default is the simulator; in production only an explicit real gateway will do.
-  if (production && given.GATEWAY === undefined)
-    throw new ConfigError("GATEWAY is required when NODE_ENV=production (stripe or paypal)");
-  if (production && env.GATEWAY === "simulator")
-    throw new ConfigError("GATEWAY=simulator is refused when NODE_ENV=production: it charges nothing (use stripe or paypal)");
-  if (production && env.GATEWAY === "paypal" && given.PAYPAL_ENVIRONMENT === undefined)
-    throw new ConfigError("PAYPAL_ENVIRONMENT is required when NODE_ENV=production (production, or sandbox for a staging deployment)");
 
   let gateway: Config["gateway"];
   if (env.GATEWAY === "stripe") {
@@ -249,12 +260,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   if (env.METRICS_TOKEN && apiKeys?.some((k) => k.secret === env.METRICS_TOKEN))
     throw new ConfigError("METRICS_TOKEN must differ from every API key (it only reads metrics)");
   const retiredKeys = env.CARD_ENCRYPTION_KEYS_RETIRED?.split(",") ?? [];
-  if (production) {
-    for (const { merchantId, secret } of apiKeys ?? []) requireStrongSecret(secret, `API_KEYS: the secret of merchant "${merchantId}"`);
-    if (env.METRICS_TOKEN) requireStrongSecret(env.METRICS_TOKEN, "METRICS_TOKEN");
-    if (env.CARD_ENCRYPTION_KEY) requireRandomKey(env.CARD_ENCRYPTION_KEY, "CARD_ENCRYPTION_KEY");
-    retiredKeys.forEach((key, i) => requireRandomKey(key, `CARD_ENCRYPTION_KEYS_RETIRED (key ${i + 1})`));
-  }
+  if (production) refuseUnsafeProduction(env, given, apiKeys ?? [], retiredKeys);
 
   // Outside production the development key is public knowledge: it may only be reachable from this machine.
   const acceptsDevKey = !apiKeys || apiKeys.some((k) => k.secret === DEV_API_KEY.secret);
