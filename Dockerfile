@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # paystream as one container image: the compiled single binary on a distroless base.
 #   docker build -t paystream .
-#   docker run -p 3000:3000 -e API_KEYS=… -e CARD_ENCRYPTION_KEY=… -v paystream-data:/data paystream
+#   docker run -p 3000:3000 -e API_KEYS=… -e CARD_ENCRYPTION_KEY=… -e GATEWAY=stripe -e STRIPE_SECRET_KEY=… -v paystream-data:/data paystream
 # docker-compose.yml runs it with PostgreSQL and Apache Kafka.
 
 # Build stage: npm ci installs the Bun that package-lock.json pins (npm package "bun"), which

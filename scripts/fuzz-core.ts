@@ -752,12 +752,12 @@ export interface FuzzTarget {
   stop(): Promise<void>;
 }
 
-/** The real program (`--role=all`) on a fresh PostgreSQL database, rate limiting off. */
+/** The real program (`--role=all`) on a fresh PostgreSQL database, rate limiting and the failed-authentication throttle off. */
 export async function startFuzzTarget(): Promise<FuzzTarget> {
   const database = await createPostgresDatabase();
   const sql = postgres(database.url, { max: 1, onnotice: () => {} });
   try {
-    const service = await startService({ role: "all", env: { DATABASE_URL: database.url, RATE_LIMIT_RPS: "0", SIMULATOR_LATENCY_MS: "1" } });
+    const service = await startService({ role: "all", env: { DATABASE_URL: database.url, RATE_LIMIT_RPS: "0", AUTH_FAILURE_LIMIT: "0", SIMULATOR_LATENCY_MS: "1" } });
     return {
       baseUrl: service.url,
       countPaymentRows: async () => ((await sql`select count(*)::int as n from payments`)[0]?.n as number) ?? 0,

@@ -2,9 +2,12 @@
  * Configuration: read from the environment once, validated with typebox, passed down.
  * Nothing below src/ reads process.env.
  */
+import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
 import Type, { type Static, type TLiteral, type TUnion } from "typebox";
 import Value from "typebox/value";
 import { GATEWAY_LIMITS } from "../modules/gateways";
+import { weaknessOfKey, weaknessOfSecret } from "./secret-strength";
 
 const OneOf = <const T extends string[]>(values: T, defaultValue: T[number]) =>
   Type.Union(
@@ -15,11 +18,20 @@ const OneOf = <const T extends string[]>(values: T, defaultValue: T[number]) =>
 const Int = (min: number, max: number, defaultValue: number) =>
   Type.Integer({ minimum: min, maximum: max, default: defaultValue });
 
+/** Printable ASCII without the space: what an HTTP header can carry verbatim. */
+const VISIBLE_ASCII = "[\\x21-\\x7e]";
+/** `merchantId:secret`; the secret is visible ASCII without `,` and `:`, which separate the pairs. */
+const API_KEY_PAIR = "[A-Za-z0-9_-]{1,64}:[\\x21-\\x2b\\x2d-\\x39\\x3b-\\x7e]{8,256}";
+
 const EnvSchema = Type.Object({
   NODE_ENV: OneOf(["development", "test", "production"], "development"),
   PORT: Int(0, 65535, 3000),
-  HOST: Type.String({ minLength: 1, default: "0.0.0.0" }),
+  // No schema default: it depends on whether the development key is accepted (see loadConfig).
+  HOST: Type.Optional(Type.String({ minLength: 1 })),
   OPS_PORT: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+  OPS_HOST: Type.Optional(Type.String({ minLength: 1 })),
+  METRICS_TOKEN: Type.Optional(Type.String({ pattern: `^${VISIBLE_ASCII}{1,512}$` })),
+  TRUST_PROXY: Type.Boolean({ default: false }),
   DATABASE_URL: Type.String({ pattern: "^(postgres|postgresql|pglite)://", default: "pglite://./.data/pglite" }),
   DB_POOL_SIZE: Int(1, 200, 20),
   MIGRATE: Type.Boolean({ default: true }),
@@ -52,11 +64,12 @@ const EnvSchema = Type.Object({
   WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
   WEBHOOK_RETRY_BASE_MS: Int(1, 3_600_000, 30_000),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
-  API_KEYS: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256}(,[A-Za-z0-9_-]{1,64}:[^,:\\s]{8,256})*$" })),
+  API_KEYS: Type.Optional(Type.String({ pattern: `^${API_KEY_PAIR}(,${API_KEY_PAIR})*$` })),
   CARD_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" })),
   CARD_ENCRYPTION_KEYS_RETIRED: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=(,[A-Za-z0-9+/]{43}=)*$" })),
   RATE_LIMIT_RPS: Int(0, 10_000_000, 1000),
-  TRUST_PROXY: Type.Boolean({ default: false }),
+  AUTH_FAILURE_LIMIT: Int(0, 1_000_000, 20),
+  AUTH_FAILURE_WINDOW_MS: Int(1_000, 86_400_000, 60_000),
   LOG_LEVEL: OneOf(["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
 });
 
@@ -67,11 +80,19 @@ export const ENV_VARIABLES: readonly string[] = Object.keys(EnvSchema.properties
 
 export type Role = "api" | "worker" | "all";
 
+type ApiKeyPair = { merchantId: string; secret: string };
+
 export interface Config {
   env: Env["NODE_ENV"];
   http: { port: number; host: string };
-  /** --role=worker serves /health and /metrics here when set (the api and all roles serve them on PORT). */
-  opsPort: number | undefined;
+  /** A reverse proxy in front sets X-Forwarded-For / -Proto; without one those headers are the client's to forge. */
+  trustProxy: boolean;
+  /**
+   * A second listener for operators: every role serves /health and /metrics on `port` when set.
+   * `metricsToken`, when set, is required as `Authorization: Bearer` wherever /metrics is served.
+   * `publicMetrics`: whether the API port serves /metrics without a token (outside production only).
+   */
+  ops: { port: number | undefined; host: string; metricsToken: string | undefined; publicMetrics: boolean };
   database: { url: string; poolSize: number; migrate: boolean };
   broker:
     | { kind: "postgres" }
@@ -105,14 +126,14 @@ export interface Config {
     destinations: { requireHttps: boolean; allowPrivateNetworks: boolean };
   };
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
-  apiKeys: { merchantId: string; secret: string }[] | undefined;
+  apiKeys: ApiKeyPair[] | undefined;
   /** base64 of 32 bytes; undefined means "use the development key file". */
   cardEncryptionKey: string | undefined;
   /** Older keys, still used to open card secrets sealed before a rotation. */
   retiredCardEncryptionKeys: string[];
   rateLimitRps: number;
-  /** A reverse proxy in front sets X-Forwarded-* headers that may be believed (else anyone could send them). */
-  trustProxy: boolean;
+  /** At most `limit` failed API-key authentications per client per `windowMs` (0 = no limit). */
+  authFailures: { limit: number; windowMs: number };
   logLevel: Env["LOG_LEVEL"];
 }
 
@@ -137,7 +158,7 @@ function coerce(raw: Record<string, string | undefined>): Record<string, unknown
 }
 
 function describeProblem(key: string, schema: Record<string, unknown>, value: unknown, message: string): string {
-  const shown = key.includes("SECRET") || key.includes("KEY") ? "(hidden)" : JSON.stringify(value);
+  const shown = /SECRET|KEY|TOKEN/.test(key) ? "(hidden)" : JSON.stringify(value);
   if (Array.isArray(schema.oneOfValues)) return `${key} must be one of ${schema.oneOfValues.join(", ")} (got ${shown})`;
   if (schema.type === "boolean") return `${key} must be true or false (got ${shown})`;
   if (schema.type === "integer" && typeof value === "number" && !Number.isInteger(value))
@@ -184,9 +205,54 @@ function checkMoneySafety(env: Env, gateway: Config["gateway"]): void {
     throw new ConfigError("RECONCILE_MAX_INTERVAL_MS must be >= RECONCILE_FIRST_CHECK_MS");
 }
 
+/** The key `npm start` accepts when API_KEYS is not set; it is public, so it is refused in production and off loopback. */
+export const DEV_API_KEY = { merchantId: "local", secret: "sk_test_local" } as const;
+
+/** Loopback only: `localhost`, 127.0.0.0/8, ::1 and its IPv4-mapped forms. A host name other than localhost may resolve anywhere. */
+export function isLoopbackHost(host: string): boolean {
+  const name = host.toLowerCase();
+  if (name === "localhost" || name === "localhost.") return true;
+  if (isIP(name) === 0) return false;
+  // process(): an IPv4-mapped IPv6 address becomes the IPv4 address it carries.
+  return ipaddr.process(name.replace(/%.*$/, "")).range() === "loopback";
+}
+
+/** A production secret must be long and look random; the message never shows the value. */
+function requireStrongSecret(secret: string, what: string): void {
+  if (secret === DEV_API_KEY.secret) throw new ConfigError(`${what} is the public development key ${DEV_API_KEY.secret}`);
+  if (secret.length < MIN_SECRET_LENGTH)
+    throw new ConfigError(`${what} must have at least ${MIN_SECRET_LENGTH} characters (has ${secret.length}; e.g. openssl rand -hex 24)`);
+  const weakness = weaknessOfSecret(secret);
+  if (weakness) throw new ConfigError(`${what} does not look random: it ${weakness}`);
+}
+
+function requireRandomKey(base64: string, what: string): void {
+  const weakness = weaknessOfKey(Buffer.from(base64, "base64"));
+  if (weakness) throw new ConfigError(`${what} does not look random: it ${weakness}; generate one with openssl rand -base64 32`);
+}
+
+const MIN_SECRET_LENGTH = 32;
+
+/**
+ * Production fails closed: a setting that would charge nothing or leave a guessable secret stops
+ * the start. `given` is the environment before schema defaults, to tell "set" from "defaulted".
+ */
+function refuseUnsafeProduction(env: Env, given: Record<string, unknown>, apiKeys: ApiKeyPair[], retiredKeys: string[]): void {
+  if (given.GATEWAY === undefined) throw new ConfigError("GATEWAY is required when NODE_ENV=production (stripe or paypal)");
+  if (env.GATEWAY === "simulator")
+    throw new ConfigError("GATEWAY=simulator is refused when NODE_ENV=production: it charges nothing (use stripe or paypal)");
+  if (env.GATEWAY === "paypal" && given.PAYPAL_ENVIRONMENT === undefined)
+    throw new ConfigError("PAYPAL_ENVIRONMENT is required when NODE_ENV=production (production, or sandbox for a staging deployment)");
+  for (const { merchantId, secret } of apiKeys) requireStrongSecret(secret, `API_KEYS: the secret of merchant "${merchantId}"`);
+  if (env.METRICS_TOKEN) requireStrongSecret(env.METRICS_TOKEN, "METRICS_TOKEN");
+  if (env.CARD_ENCRYPTION_KEY) requireRandomKey(env.CARD_ENCRYPTION_KEY, "CARD_ENCRYPTION_KEY");
+  retiredKeys.forEach((key, i) => requireRandomKey(key, `CARD_ENCRYPTION_KEYS_RETIRED (key ${i + 1})`));
+}
+
 /** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
 export function loadConfig(raw: Record<string, string | undefined>): Config {
-  const candidate = Value.Default(EnvSchema, coerce(raw)) as Record<string, unknown>;
+  const given = coerce(raw);
+  const candidate = Value.Default(EnvSchema, { ...given }) as Record<string, unknown>;
   for (const error of Value.Errors(EnvSchema, candidate)) {
     const key = error.instancePath.replace(/^\//, "").split("/")[0] ?? "";
     const schema = (EnvSchema.properties as unknown as Record<string, Record<string, unknown>>)[key] ?? {};
@@ -240,11 +306,30 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   });
   if (apiKeys && new Set(apiKeys.map((k) => k.secret)).size !== apiKeys.length)
     throw new ConfigError("API_KEYS contains the same secret twice");
+  if (env.METRICS_TOKEN && apiKeys?.some((k) => k.secret === env.METRICS_TOKEN))
+    throw new ConfigError("METRICS_TOKEN must differ from every API key (it only reads metrics)");
+  const retiredKeys = env.CARD_ENCRYPTION_KEYS_RETIRED?.split(",") ?? [];
+  if (production) refuseUnsafeProduction(env, given, apiKeys ?? [], retiredKeys);
+
+  // Outside production the development key is public knowledge: it may only be reachable from this machine.
+  const acceptsDevKey = !apiKeys || apiKeys.some((k) => k.secret === DEV_API_KEY.secret);
+  const loopbackOnly = !production && acceptsDevKey;
+  const host = env.HOST ?? (loopbackOnly ? "127.0.0.1" : "0.0.0.0");
+  const opsHost = env.OPS_HOST ?? host;
+  if (loopbackOnly)
+    for (const [key, value] of [["HOST", host], ["OPS_HOST", opsHost]] as const)
+      if (!isLoopbackHost(value))
+        throw new ConfigError(
+          `${key}=${value} is not a loopback address: the public development key ${DEV_API_KEY.secret} would be accepted from the network (set API_KEYS, or listen on 127.0.0.1)`,
+        );
+  if (env.OPS_PORT !== undefined && env.OPS_PORT !== 0 && env.OPS_PORT === env.PORT)
+    throw new ConfigError(`OPS_PORT must differ from PORT (both ${env.PORT})`);
 
   return {
     env: env.NODE_ENV,
-    http: { port: env.PORT, host: env.HOST },
-    opsPort: env.OPS_PORT,
+    http: { port: env.PORT, host },
+    trustProxy: env.TRUST_PROXY,
+    ops: { port: env.OPS_PORT, host: opsHost, metricsToken: env.METRICS_TOKEN, publicMetrics: !production },
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrate: env.MIGRATE },
     broker:
       env.BROKER === "kafka"
@@ -278,9 +363,9 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
     },
     apiKeys,
     cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
-    retiredCardEncryptionKeys: env.CARD_ENCRYPTION_KEYS_RETIRED?.split(",") ?? [],
+    retiredCardEncryptionKeys: retiredKeys,
     rateLimitRps: env.RATE_LIMIT_RPS,
-    trustProxy: env.TRUST_PROXY,
+    authFailures: { limit: env.AUTH_FAILURE_LIMIT, windowMs: env.AUTH_FAILURE_WINDOW_MS },
     logLevel: env.LOG_LEVEL,
   };
 }

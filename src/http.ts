@@ -1,7 +1,7 @@
 import { swagger } from "@elysiajs/swagger";
 import { Elysia } from "elysia";
 import { isConnectionError } from "../modules/database";
-import { Problem, requestIdOf } from "../modules/http";
+import { Problem, rememberPeer, requestIdOf } from "../modules/http";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
 
@@ -12,6 +12,13 @@ export interface HttpAppDeps {
   /** Throws naming the dependency that is down. */
   readiness: () => Promise<void>;
   routes: Elysia<any, any, any, any, any, any, any>[];
+  /**
+   * Who may read /metrics on this listener: anyone ("open", the default), nobody ("hidden": the
+   * route does not exist), or whoever passes the guard, which throws a Problem otherwise.
+   */
+  metricsAccess?: "open" | "hidden" | ((request: Request) => unknown);
+  /** Reverse proxies in front of this listener that append to X-Forwarded-For (see clientOf). */
+  trustedProxyHops?: number;
 }
 
 const SECURITY_HEADERS: Record<string, string> = {
@@ -60,8 +67,9 @@ export function createHttpApp(deps: HttpAppDeps) {
         },
       }),
     )
-    .onRequest(({ request }) => {
+    .onRequest(({ request, server }) => {
       started.set(request, performance.now());
+      rememberPeer(request, server?.requestIP(request)?.address, deps.trustedProxyHops ?? 0);
     })
     .onAfterResponse(({ request, route, set }) => {
       const began = started.get(request);
@@ -98,12 +106,13 @@ export function createHttpApp(deps: HttpAppDeps) {
         }
       },
       { detail: { tags: ["Operations"], summary: "Readiness: the database and the broker answer" } },
-    )
-    .get(
-      "/metrics",
-      async () =>
-        new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } }),
     );
+  const metricsAccess = deps.metricsAccess ?? "open";
+  if (metricsAccess !== "hidden")
+    app.get("/metrics", async ({ request }) => {
+      if (metricsAccess !== "open") metricsAccess(request);
+      return new Response(await metrics.render(), { headers: { "content-type": metrics.contentType } });
+    });
 
   for (const routes of deps.routes) app.use(routes);
   return app;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bun
-import { type Config, ConfigError, loadConfig, type Role } from "./config";
+import { type Config, ConfigError, DEV_API_KEY, loadConfig, type Role } from "./config";
 import { openDatabase } from "./db";
 import { createLogger } from "./logger";
-import { DEV_API_KEY, startService } from "./service";
+import { startService } from "./service";
 
 const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate | paystream healthcheck";
 const ROLES: Role[] = ["api", "worker", "all"];

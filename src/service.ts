@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { dirname } from "node:path";
 import { sql } from "drizzle-orm";
-import { ApiKeyAuthenticator, type ApiKey, RateLimiter } from "../modules/auth";
+import { ApiKeyAuthenticator, FailedAuthThrottle, RateLimiter } from "../modules/auth";
 import { type Broker, createPostgresQueue, outboxBacklog, type OutboxRelay, type PaymentConsumer } from "../modules/broker";
 import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
@@ -19,14 +19,13 @@ import {
 } from "../modules/webhooks";
 import { loadCardVault } from "../modules/vault";
 import { countUnresolved } from "../modules/payments";
-import type { Config, Role } from "./config";
+import { type Config, DEV_API_KEY, type Role } from "./config";
 import { type DatabaseHandle, openDatabase } from "./db";
 import { createHttpApp } from "./http";
 import type { Logger } from "./logger";
 import { createMetrics } from "./metrics";
 import pkg from "../package.json" with { type: "json" };
 
-export const DEV_API_KEY: ApiKey = { merchantId: "local", secret: "sk_test_local" };
 const DEV_CARD_KEY_FILE = ".data/dev-card-encryption.key";
 
 function loadDevCardKey(logger: Logger): Buffer {
@@ -41,6 +40,12 @@ function loadDevCardKey(logger: Logger): Buffer {
   }
   logger.warn({ file: DEV_CARD_KEY_FILE }, "CARD_ENCRYPTION_KEY not set: generated a development key");
   return key;
+}
+
+/** A listen address as a URL host: a wildcard address is reachable as localhost, an IPv6 literal needs brackets. */
+function displayHost(host: string): string {
+  if (host === "0.0.0.0" || host === "::") return "localhost";
+  return host.includes(":") ? `[${host}]` : host;
 }
 
 /** Adapters other than the defaults are imported on demand: a process loads only the SDKs it uses. */
@@ -141,11 +146,47 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     }
   };
 
+  // One count of failed authentications per process, whichever listener or credential they hit.
+  const failedAuthentications = new FailedAuthThrottle(config.authFailures, {
+    onThrottled: (client) =>
+      logger.warn({ client, limit: config.authFailures.limit, windowMs: config.authFailures.windowMs }, "too many failed authentications: client throttled"),
+  });
+  // The metrics token is checked like an API key: in constant time, and throttled per client.
+  const metricsGuard = config.ops.metricsToken
+    ? createMerchantGuard(
+        new ApiKeyAuthenticator([{ merchantId: "metrics", secret: config.ops.metricsToken }]),
+        new RateLimiter(0),
+        failedAuthentications,
+      )
+    : undefined;
+  const httpApp = (routes: Parameters<typeof createHttpApp>[0]["routes"], metricsAccess: "open" | "hidden") =>
+    createHttpApp({
+      logger,
+      metrics,
+      version: pkg.version,
+      readiness,
+      routes,
+      metricsAccess: metricsGuard ?? metricsAccess,
+      trustedProxyHops: config.trustProxy ? 1 : 0,
+    });
+
+  if (config.ops.port !== undefined) {
+    // Operators' port, for every role: health and metrics where the public cannot reach them.
+    const ops = httpApp([], "open");
+    ops.listen({ port: config.ops.port, hostname: config.ops.host });
+    stops.unshift(async () => {
+      await ops.stop();
+    });
+    logger.info({ url: `http://${displayHost(config.ops.host)}:${ops.server?.port}/metrics` }, "health and metrics listening");
+  } else if (!config.ops.publicMetrics && !config.ops.metricsToken) {
+    logger.warn("/metrics is not served: set OPS_PORT (a port kept off the public network) or METRICS_TOKEN");
+  }
+
   if (role === "api" || role === "all") {
     const apiKeys = config.apiKeys ?? [DEV_API_KEY];
     if (!config.apiKeys)
       logger.warn({ merchantId: DEV_API_KEY.merchantId }, `API_KEYS not set: accepting the development key ${DEV_API_KEY.secret}`);
-    const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(apiKeys), new RateLimiter(config.rateLimitRps));
+    const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(apiKeys), new RateLimiter(config.rateLimitRps), failedAuthentications);
     const intake = createIntakeService({
       db: handle.db,
       vault,
@@ -156,12 +197,9 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       },
     });
     const dashboard = createDashboardService({ db: handle.db, currencyExponent, logger: logger.child({ component: "dashboard" }) });
-    const app = createHttpApp({
-      logger,
-      metrics,
-      version: pkg.version,
-      readiness,
-      routes: [
+    // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
+    const app = httpApp(
+      [
         intakeRoutes({ service: intake, merchantOf }),
         webhookRoutes({
           service: createWebhookService({ db: handle.db, secrets: webhookSecrets, destinations: config.webhooks.destinations }),
@@ -174,12 +212,12 @@ export async function startService(config: Config, role: Role, logger: Logger): 
           trustProxy: config.trustProxy,
         }),
       ],
-    });
+      config.ops.publicMetrics ? "open" : "hidden",
+    );
     // Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread).
     app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: 64 * 1024 * 1024 });
     const port = app.server?.port;
-    const host = config.http.host === "0.0.0.0" ? "localhost" : config.http.host;
-    url = `http://${host}:${port}`;
+    url = `http://${displayHost(config.http.host)}:${port}`;
     // Open dashboard streams never end by themselves, and the server's stop waits for every response.
     stops.push(async () => dashboard.close());
     stops.push(async () => {
@@ -266,15 +304,6 @@ export async function startService(config: Config, role: Role, logger: Logger): 
     // After the consumer: events of the payments it finishes while draining are still recorded (and sent after the next start).
     stops.push(() => webhookDispatcher.stop());
     metrics.setLagSource(() => broker.lag());
-    if (role === "worker" && config.opsPort !== undefined) {
-      // A worker serves no API, but operators still need its health and metrics.
-      const ops = createHttpApp({ logger, metrics, version: pkg.version, readiness, routes: [] });
-      ops.listen({ port: config.opsPort, hostname: config.http.host });
-      stops.unshift(async () => {
-        await ops.stop();
-      });
-      logger.info({ port: ops.server?.port }, "worker health and metrics listening");
-    }
     logger.info(
       { broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency },
       "worker started",

@@ -3,3 +3,4 @@ export { requestIdOf } from "./request-context";
 export { createMerchantGuard, type MerchantGuard } from "./merchant-guard";
 export { readBodyText, readJsonBody, MAX_BODY_BYTES } from "./body";
 export { ProblemSchema, problemResponse } from "./openapi";
+export { clientOf, rememberPeer } from "./client-address";

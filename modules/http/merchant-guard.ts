@@ -1,13 +1,39 @@
-import type { ApiKeyAuthenticator, Merchant, RateLimiter } from "../auth";
+import type { ApiKeyAuthenticator, FailedAuthThrottle, Merchant, RateLimiter } from "../auth";
+import { clientOf } from "./client-address";
 import { Problem } from "./problem";
 
-export type MerchantGuard = (request: Request) => Merchant;
+/**
+ * The merchant of a request's `Authorization: Bearer` key. `authorization` replaces the request's
+ * own header where a key arrives another way (a sign-in form): pass the original request anyway,
+ * so that failures count against the client that sent it.
+ */
+export type MerchantGuard = (request: Request, authorization?: string) => Merchant;
 
-/** Authenticates a request's Bearer key and applies that key's rate limit; throws Problems (401 / 429). */
-export function createMerchantGuard(authenticator: ApiKeyAuthenticator, rateLimiter: RateLimiter): MerchantGuard {
-  return (request) => {
-    const merchant = authenticator.authenticate(request.headers.get("authorization"));
-    if (!merchant) throw new Problem("unauthorized", "Send a valid API key as 'Authorization: Bearer <key>'");
+/**
+ * Authenticates a request's Bearer key and applies that key's rate limit; throws Problems (401 / 429).
+ * With `failedAuthentications`, a client that presented too many wrong keys gets 429 without its
+ * key being checked at all (otherwise the throttle would still answer which guess was right).
+ */
+export function createMerchantGuard(
+  authenticator: ApiKeyAuthenticator,
+  rateLimiter: RateLimiter,
+  failedAuthentications?: FailedAuthThrottle,
+): MerchantGuard {
+  return (request, authorization = request.headers.get("authorization") ?? undefined) => {
+    // A request without any credential guesses nothing: it gets 401 and costs the client nothing.
+    const client = authorization === undefined || !failedAuthentications ? undefined : clientOf(request);
+    if (client !== undefined) {
+      const wait = failedAuthentications?.retryAfterSeconds(client) ?? 0;
+      if (wait > 0)
+        throw new Problem("rate_limited", "Too many failed authentications from this client; try again later", {
+          retryAfterSeconds: wait,
+        });
+    }
+    const merchant = authenticator.authenticate(authorization);
+    if (!merchant) {
+      if (client !== undefined) failedAuthentications?.recordFailure(client);
+      throw new Problem("unauthorized", "Send a valid API key as 'Authorization: Bearer <key>'");
+    }
     const wait = rateLimiter.take(merchant.id);
     if (wait > 0) throw new Problem("rate_limited", "Too many requests for this API key", { retryAfterSeconds: wait });
     return merchant;

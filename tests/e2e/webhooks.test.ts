@@ -256,7 +256,7 @@ describe("webhook endpoints in production (NODE_ENV=production)", () => {
   let service: ServiceProcess;
   // As a production deployment would be configured (strong key, random card key, a real gateway).
   const apiKey = `sk_live_${randomBytes(24).toString("hex")}`;
-  const productionEnv = {
+  const liveEnv = {
     NODE_ENV: "production",
     DATABASE_URL: "pglite://memory",
     API_KEYS: `shop:${apiKey}`,
@@ -266,7 +266,7 @@ describe("webhook endpoints in production (NODE_ENV=production)", () => {
   };
 
   beforeAll(async () => {
-    service = await startService({ role: "api", env: productionEnv });
+    service = await startService({ role: "api", env: liveEnv });
   });
   afterAll(async () => {
     await service.stop();
@@ -302,7 +302,7 @@ describe("webhook endpoints in production (NODE_ENV=production)", () => {
   });
 
   it("refuses to start with WEBHOOK_ALLOW_PRIVATE_NETWORKS=true, naming the setting", async () => {
-    const started = startService({ role: "api", env: { ...productionEnv, WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true" } });
+    const started = startService({ role: "api", env: { ...liveEnv, WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true" } });
     await expect(started).rejects.toThrow(/WEBHOOK_ALLOW_PRIVATE_NETWORKS must not be true when NODE_ENV=production/);
   });
 });

@@ -5,7 +5,27 @@ import type { Subprocess } from "bun";
 export const ROOT = join(import.meta.dir, "../..");
 export const BUN = process.execPath;
 
-export const TEST_CARD_KEY = Buffer.alloc(32, 7).toString("base64");
+/** Random-looking, as production requires (a constant so every test process opens the others' secrets). */
+export const TEST_CARD_KEY = "1SyAUAsEpvAMb0yM1G11ZVLGS1FmmGTcHttYR6rGFKs=";
+/** An API key strong enough for NODE_ENV=production (32+ random-looking characters). */
+export const TEST_LIVE_KEY = "sk_live_W7cXkZ-HNaSyUmqNsDYRZtgg8AXYDjom";
+
+/**
+ * What NODE_ENV=production needs beyond a database: a real gateway and a strong API key for
+ * merchant "shop". Stripe is `stripe` (a fake from tests/support/fake-stripe.ts), or by default a
+ * closed local port, for tests that charge nothing.
+ */
+export function productionEnv(
+  stripe: { url: string; secretKey: string } = { url: "http://127.0.0.1:9", secretKey: "sk_test_no_gateway" },
+): Record<string, string> {
+  return {
+    NODE_ENV: "production",
+    GATEWAY: "stripe",
+    STRIPE_SECRET_KEY: stripe.secretKey,
+    STRIPE_API_BASE: stripe.url,
+    API_KEYS: `shop:${TEST_LIVE_KEY}`,
+  };
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

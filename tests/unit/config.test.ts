@@ -1,8 +1,35 @@
 import { describe, expect, it } from "bun:test";
+import { randomBytes } from "node:crypto";
 import { ConfigError, loadConfig } from "../../src/config";
 import { parseArgs } from "../../src/main";
 
 const key = Buffer.alloc(32, 3).toString("base64");
+
+/** Values generated the way the README says (openssl rand), fixed so that failures reproduce. */
+const STRONG_CARD_KEY = "QW9I73KYfMxfiqUfAqhCTu9VGCjBQqJ5EZzGmDQOkLo=";
+const STRONG_RETIRED_KEY = "qdgyBaVkNZ/YXAB3swTaYxp9w5+GxSnCt6Fooko41nI=";
+const STRONG_SECRET = "sk_live_b106f21c1baad37ca79f9f5ac7d0a5f2fed5cea0";
+const OTHER_STRONG_SECRET = "4zLrfxhp1n_AIvfi38Zsh6D-dToukgBJOOnM";
+/** A production environment that starts; each test below spoils one thing. */
+const PRODUCTION: Record<string, string> = {
+  NODE_ENV: "production",
+  GATEWAY: "stripe",
+  STRIPE_SECRET_KEY: "sk_live_gateway",
+  API_KEYS: `m1:${STRONG_SECRET},m2:${OTHER_STRONG_SECRET}`,
+  CARD_ENCRYPTION_KEY: STRONG_CARD_KEY,
+};
+
+function refusal(env: Record<string, string>): string {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    const message = (error as Error).message;
+    expect(message).not.toContain("\n");
+    return message;
+  }
+  throw new Error(`accepted ${JSON.stringify(env)}`);
+}
 
 describe("configuration", () => {
   it("has embedded defaults: PGlite, the postgres queue, the simulator", () => {
@@ -10,7 +37,10 @@ describe("configuration", () => {
     expect(config.database.url).toBe("pglite://./.data/pglite");
     expect(config.broker).toEqual({ kind: "postgres" });
     expect(config.gateway).toEqual({ kind: "simulator", latencyMs: 50, transientFailureRate: 0 });
-    expect(config.http).toEqual({ port: 3000, host: "0.0.0.0" });
+    expect(config.http).toEqual({ port: 3000, host: "127.0.0.1" });
+    expect(config.trustProxy).toBe(false);
+    expect(config.ops).toEqual({ port: undefined, host: "127.0.0.1", metricsToken: undefined, publicMetrics: true });
+    expect(config.authFailures).toEqual({ limit: 20, windowMs: 60_000 });
     expect(config.processing.concurrency).toBe(64);
     expect(config.processing.maxAttempts).toBe(5);
     expect(config.rateLimitRps).toBe(1000);
@@ -57,11 +87,12 @@ describe("configuration", () => {
   }
 
   it("never echoes a secret value in a configuration error", () => {
-    try {
-      loadConfig({ API_KEYS: "m1:short" });
-    } catch (e) {
-      expect((e as Error).message).not.toContain("short");
-    }
+    expect(refusal({ API_KEYS: "m1:short" })).not.toContain("short");
+    expect(refusal({ METRICS_TOKEN: "has space" })).not.toContain("space");
+    const weak = "sk_live_" + "q".repeat(30);
+    expect(refusal({ ...PRODUCTION, API_KEYS: `m1:${weak}` })).not.toContain(weak);
+    expect(refusal({ ...PRODUCTION, METRICS_TOKEN: weak })).not.toContain(weak);
+    expect(refusal({ ...PRODUCTION, CARD_ENCRYPTION_KEY: key })).not.toContain(key);
   });
 
   it("parses API keys into merchant/secret pairs", () => {
@@ -83,5 +114,160 @@ describe("command line", () => {
   it("rejects unknown roles and flags", () => {
     expect(() => parseArgs(["--role=admin"])).toThrow(/unknown role "admin"/);
     expect(() => parseArgs(["--verbose"])).toThrow(/unknown argument "--verbose"/);
+  });
+});
+
+describe("fail-closed start-up in production (NODE_ENV=production)", () => {
+  it("starts with a real gateway, long random API keys and a random card key", () => {
+    const config = loadConfig(PRODUCTION);
+    expect(config.env).toBe("production");
+    expect(config.gateway.kind).toBe("stripe");
+    expect(config.http.host).toBe("0.0.0.0");
+    expect(config.ops.publicMetrics).toBe(false);
+    const paypal = loadConfig({ ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s", PAYPAL_ENVIRONMENT: "production" });
+    expect(paypal.gateway.kind).toBe("paypal");
+    expect(loadConfig({ ...PRODUCTION, CARD_ENCRYPTION_KEYS_RETIRED: STRONG_RETIRED_KEY }).retiredCardEncryptionKeys).toEqual([STRONG_RETIRED_KEY]);
+  });
+
+  it("accepts every key and secret generated as the README says (openssl rand)", () => {
+    for (let i = 0; i < 100; i++) {
+      const env = {
+        ...PRODUCTION,
+        API_KEYS: `m1:${randomBytes(24).toString("hex")},m2:sk_live_${randomBytes(24).toString("base64url")},m3:${randomBytes(16).toString("hex")}`,
+        CARD_ENCRYPTION_KEY: randomBytes(32).toString("base64"),
+        CARD_ENCRYPTION_KEYS_RETIRED: randomBytes(32).toString("base64"),
+        METRICS_TOKEN: randomBytes(24).toString("hex"),
+      };
+      expect(() => loadConfig(env)).not.toThrow();
+    }
+  });
+
+  it("refuses to run without GATEWAY, or with the simulator, which charges nothing", () => {
+    const { GATEWAY: _, ...withoutGateway } = PRODUCTION;
+    expect(refusal(withoutGateway)).toMatch(/^GATEWAY is required when NODE_ENV=production/);
+    expect(refusal({ ...withoutGateway, GATEWAY: "" })).toMatch(/^GATEWAY is required when NODE_ENV=production/);
+    expect(refusal({ ...PRODUCTION, GATEWAY: "simulator" })).toMatch(/^GATEWAY=simulator is refused when NODE_ENV=production/);
+    expect(refusal({ ...PRODUCTION, GATEWAY: "SIMULATOR" })).toMatch(/^GATEWAY must be one of/);
+  });
+
+  it("refuses PayPal's sandbox by default: the environment must be chosen explicitly", () => {
+    const paypal = { ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s" };
+    expect(refusal(paypal)).toMatch(/^PAYPAL_ENVIRONMENT is required when NODE_ENV=production/);
+    expect(loadConfig({ ...paypal, PAYPAL_ENVIRONMENT: "sandbox" }).gateway).toMatchObject({ environment: "sandbox" });
+  });
+
+  it("refuses a production NODE_ENV spelled any other way rather than running as development", () => {
+    for (const spelling of ["prod", "Production", "PRODUCTION", "production "]) expect(refusal({ ...PRODUCTION, NODE_ENV: spelling })).toMatch(/^NODE_ENV must be one of/);
+  });
+
+  it("refuses API keys shorter than 32 characters", () => {
+    for (const secret of ["sk_live_12345678", "sk_live_shop_0123456789", "Zt4#pQ9!vL2@xR7$kM5%nB8^wC3&yD1", randomBytes(15).toString("hex")])
+      expect(refusal({ ...PRODUCTION, API_KEYS: `m1:${STRONG_SECRET},weak:${secret}` })).toMatch(/^API_KEYS: the secret of merchant "weak" must have at least 32 characters/);
+  });
+
+  it("refuses the development key, alone or among others", () => {
+    for (const keys of ["local:sk_test_local", `m1:${STRONG_SECRET},local:sk_test_local`, `shop:sk_test_local`])
+      expect(refusal({ ...PRODUCTION, API_KEYS: keys })).toMatch(/^API_KEYS: the secret of merchant "\w+" is the public development key/);
+  });
+
+  it("refuses long API keys that are not random: runs, repeated blocks, progressions, little variety", () => {
+    const weak = [
+      "a".repeat(32),
+      "sk_live_" + "a".repeat(24),
+      "sk_test_local" + "x".repeat(19),
+      "sk_test_localsk_test_localsk_test_local",
+      "passwordpasswordpasswordpassword1",
+      "sk_live_abcabcabcabcabcabcabcabc",
+      "0123456789".repeat(4),
+      "abcdefghijklmnopqrstuvwxyz012345",
+      "sk_live_0123456789abcdef01234567",
+      "aaaaaaaaaaaaaaaabbbbbbbbbbbbbbbbcc",
+      "abababababababababababababababab",
+    ];
+    for (const secret of weak) {
+      expect(secret.length).toBeGreaterThanOrEqual(32);
+      expect(refusal({ ...PRODUCTION, API_KEYS: `m1:${secret}` })).toMatch(/^API_KEYS: the secret of merchant "m1" does not look random: it /);
+    }
+  });
+
+  it("refuses a card encryption key that is not 32 random-looking bytes", () => {
+    const keys: [string, Buffer, RegExp][] = [
+      ["all zero", Buffer.alloc(32), /repeats a 1-byte block/],
+      ["all one value", Buffer.alloc(32, 7), /repeats a 1-byte block/],
+      ["0xff", Buffer.alloc(32, 0xff), /repeats a 1-byte block/],
+      ["two values alternating", Buffer.from("ab".repeat(16)), /repeats a 2-byte block/],
+      ["random 8 bytes four times", Buffer.from("9f3c1e7a2b84d605".repeat(4), "hex"), /repeats a 8-byte block/],
+      ["random 16 bytes twice", Buffer.from("c1f05a9e3b7d2468ac13e5f79b0d8246".repeat(2), "hex"), /repeats a 16-byte block/],
+      ["0,1,2,…,31", Buffer.from(Array.from({ length: 32 }, (_, i) => i)), /progression/],
+      ["descending by 3", Buffer.from(Array.from({ length: 32 }, (_, i) => 250 - 3 * i)), /progression/],
+      ["half random, half zero", Buffer.concat([Buffer.from("c1f05a9e3b7d2468ac13e5f79b0d8246", "hex"), Buffer.alloc(16)]), /too little variety/],
+      ["ten byte values", Buffer.from(Array.from({ length: 32 }, (_, i) => [3, 141, 59, 26, 53, 58, 97, 93, 238, 46][(i * 7 + (i >> 2)) % 10] as number)), /distinct byte values|too little variety|repeats/],
+      ["a password in base64", Buffer.from("correct-horse-battery-staple-123"), /printable text/],
+      ["hex text in base64", Buffer.from("0f1e2d3c4b5a69788796a5b4c3d2e1f0"), /printable text|progression|repeats/],
+    ];
+    for (const [why, bytes, reason] of keys) {
+      expect({ why, length: bytes.length }).toEqual({ why, length: 32 });
+      const message = refusal({ ...PRODUCTION, CARD_ENCRYPTION_KEY: bytes.toString("base64") });
+      expect({ why, message }).toEqual({ why, message: expect.stringMatching(/^CARD_ENCRYPTION_KEY does not look random: it /) });
+      expect({ why, message }).toEqual({ why, message: expect.stringMatching(reason) });
+    }
+  });
+
+  it("refuses a weak retired card key, naming which one", () => {
+    expect(refusal({ ...PRODUCTION, CARD_ENCRYPTION_KEYS_RETIRED: `${STRONG_RETIRED_KEY},${Buffer.alloc(32).toString("base64")}` })).toMatch(
+      /^CARD_ENCRYPTION_KEYS_RETIRED \(key 2\) does not look random/,
+    );
+    expect(refusal({ ...PRODUCTION, CARD_ENCRYPTION_KEYS_RETIRED: Buffer.alloc(32, 1).toString("base64") })).toMatch(
+      /^CARD_ENCRYPTION_KEYS_RETIRED \(key 1\) does not look random/,
+    );
+  });
+
+  it("holds METRICS_TOKEN to the API keys' standard and keeps it apart from them", () => {
+    expect(refusal({ ...PRODUCTION, METRICS_TOKEN: "metrics-token" })).toMatch(/^METRICS_TOKEN must have at least 32 characters/);
+    expect(refusal({ ...PRODUCTION, METRICS_TOKEN: "m".repeat(40) })).toMatch(/^METRICS_TOKEN does not look random/);
+    expect(refusal({ ...PRODUCTION, METRICS_TOKEN: STRONG_SECRET })).toMatch(/^METRICS_TOKEN must differ from every API key/);
+    expect(loadConfig({ ...PRODUCTION, METRICS_TOKEN: randomBytes(24).toString("hex") }).ops.metricsToken).toHaveLength(48);
+  });
+});
+
+describe("the development key stays on this machine (outside production)", () => {
+  it("listens on 127.0.0.1 by default when no API_KEYS are set, and on 0.0.0.0 once they are", () => {
+    expect(loadConfig({}).http.host).toBe("127.0.0.1");
+    expect(loadConfig({ NODE_ENV: "test" }).http.host).toBe("127.0.0.1");
+    expect(loadConfig({ API_KEYS: "m1:sk_dev_merchant_1" }).http.host).toBe("0.0.0.0");
+  });
+
+  it("accepts loopback hosts with the development key", () => {
+    for (const host of ["127.0.0.1", "127.0.0.53", "localhost", "::1", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"])
+      expect(loadConfig({ HOST: host }).http.host).toBe(host);
+  });
+
+  it("refuses any other HOST while the development key is accepted, implicitly or listed in API_KEYS", () => {
+    for (const host of ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "172.17.0.1", "203.0.113.9", "fe80::1", "2001:db8::1", "::ffff:10.0.0.1", "example.com", "localhost.example.com"]) {
+      expect(refusal({ HOST: host })).toMatch(new RegExp(`^HOST=${host.replace(/[.*+?^$()|[\]\\]/g, "\\$&")} is not a loopback address: the public development key sk_test_local`));
+      expect(refusal({ HOST: host, API_KEYS: "local:sk_test_local,m2:sk_dev_other_1" })).toMatch(/^HOST=.* is not a loopback address/);
+      expect(refusal({ HOST: "127.0.0.1", OPS_HOST: host })).toMatch(/^OPS_HOST=.* is not a loopback address/);
+    }
+  });
+
+  it("listens where it is told once API_KEYS replace the development key", () => {
+    expect(loadConfig({ HOST: "0.0.0.0", API_KEYS: "m1:sk_dev_merchant_1" }).http.host).toBe("0.0.0.0");
+  });
+
+  it("puts the operators' port elsewhere than the API's", () => {
+    expect(refusal({ PORT: "4000", OPS_PORT: "4000" })).toMatch(/^OPS_PORT must differ from PORT/);
+    expect(loadConfig({ OPS_PORT: "9090", OPS_HOST: "127.0.0.2" }).ops).toMatchObject({ port: 9090, host: "127.0.0.2" });
+  });
+
+  it("validates the failed-authentication throttle and proxy settings", () => {
+    expect(loadConfig({ AUTH_FAILURE_LIMIT: "5", AUTH_FAILURE_WINDOW_MS: "2000", TRUST_PROXY: "true" })).toMatchObject({
+      authFailures: { limit: 5, windowMs: 2000 },
+      trustProxy: true,
+    });
+    expect(loadConfig({ AUTH_FAILURE_LIMIT: "0" }).authFailures.limit).toBe(0);
+    expect(refusal({ AUTH_FAILURE_LIMIT: "-1" })).toMatch(/^AUTH_FAILURE_LIMIT /);
+    expect(refusal({ AUTH_FAILURE_LIMIT: "many" })).toMatch(/^AUTH_FAILURE_LIMIT must be a number/);
+    expect(refusal({ AUTH_FAILURE_WINDOW_MS: "10" })).toMatch(/^AUTH_FAILURE_WINDOW_MS /);
+    expect(refusal({ TRUST_PROXY: "2" })).toMatch(/^TRUST_PROXY must be true or false/);
   });
 });

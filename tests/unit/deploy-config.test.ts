@@ -17,12 +17,15 @@ import { ENV_VARIABLES, loadConfig } from "../../src/config";
 const ROOT = join(import.meta.dir, "../..");
 const read = (file: string) => readFileSync(join(ROOT, file), "utf8");
 
-/** What the user's .env supplies in these checks: valid values for every `${VAR:?…}`. */
-const DOTENV: Record<string, string> = {
-  API_KEYS: "merchant_1:sk_live_0123456789",
-  CARD_ENCRYPTION_KEY: Buffer.alloc(32, 9).toString("base64"),
+/** What the user's .env must supply: valid production values for every `${VAR:?…}`. */
+const DOTENV_REQUIRED: Record<string, string> = {
+  API_KEYS: "merchant_1:b149302a969c17749c212b16de90d36d0f92dd85710b107c",
+  CARD_ENCRYPTION_KEY: "1SyAUAsEpvAMb0yM1G11ZVLGS1FmmGTcHttYR6rGFKs=",
   POSTGRES_PASSWORD: "0123456789abcdef",
+  GATEWAY: "stripe",
 };
+/** The .env of these checks: the required values plus the chosen gateway's credentials (`${VAR:-}`). */
+const DOTENV: Record<string, string> = { ...DOTENV_REQUIRED, STRIPE_SECRET_KEY: "sk_live_wdHpbYyu_5QDmd6qLUC9FYoFX2dPxJwa" };
 const SECRET_NAME = /KEY|SECRET|PASSWORD|TOKEN/;
 
 // ---------------------------------------------------------------------------------------------
@@ -155,16 +158,17 @@ describe("docker-compose.yml", () => {
     expect(compose.services.api?.healthcheck?.test).toEqual(["CMD", ENTRYPOINT, "healthcheck"]);
   });
 
-  it("refuses to start without API_KEYS, CARD_ENCRYPTION_KEY and POSTGRES_PASSWORD from .env, and holds no secret itself", () => {
+  it("refuses to start without API_KEYS, CARD_ENCRYPTION_KEY, POSTGRES_PASSWORD and GATEWAY from .env, and holds no secret itself", () => {
     const errors: string[] = [];
     interpolate(composeRaw, {}, errors);
-    expect(new Set(errors.map((e) => e.split(":")[0]))).toEqual(new Set(Object.keys(DOTENV)));
+    expect(new Set(errors.map((e) => e.split(":")[0]))).toEqual(new Set(Object.keys(DOTENV_REQUIRED)));
     for (const error of errors) expect(error).toContain(".env");
 
     for (const [name, service] of Object.entries(composeRaw.services)) {
       for (const [key, value] of Object.entries(service.environment ?? {})) {
         const text = String(value);
-        if (SECRET_NAME.test(key)) expect({ at: `${name}.${key}`, text }).toEqual({ at: `${name}.${key}`, text: expect.stringMatching(/^\$\{[A-Z_]+:\?[^}]+\}$/) });
+        // Required (`${VAR:?…}`) or optional with an empty default (`${VAR:-}`): either way the value comes only from .env.
+        if (SECRET_NAME.test(key)) expect({ at: `${name}.${key}`, text }).toEqual({ at: `${name}.${key}`, text: expect.stringMatching(/^\$\{[A-Z_]+(:\?[^}]+|:-)\}$/) });
         const password = /^[a-z]+:\/\/[^:/@]+:([^@]+)@/.exec(text)?.[1];
         if (password !== undefined) expect(password).toMatch(/^\$\{[A-Z_]+:\?[^}]+\}$/);
       }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "bun:test";
 import { Writable } from "node:stream";
-import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
+import { ApiKeyAuthenticator, FailedAuthThrottle, RateLimiter } from "../../modules/auth";
+import { clientOf, createMerchantGuard, Problem, rememberPeer } from "../../modules/http";
 import { createLogger, maskCardNumbers } from "../../src/logger";
 
 describe("log redaction", () => {
@@ -64,6 +65,172 @@ describe("rate limiter", () => {
   it("is off at 0 requests per second", () => {
     const limiter = new RateLimiter(0);
     for (let i = 0; i < 10_000; i++) expect(limiter.take("k")).toBe(0);
+  });
+});
+
+describe("failed-authentication throttle", () => {
+  it("refuses a client after `limit` failures, for as long as its bucket needs to drain", () => {
+    let now = 0;
+    const throttle = new FailedAuthThrottle({ limit: 5, windowMs: 60_000 }, { now: () => now });
+    for (let i = 0; i < 5; i++) {
+      expect(throttle.retryAfterSeconds("198.51.100.7")).toBe(0);
+      throttle.recordFailure("198.51.100.7");
+    }
+    // One failure drains every 12 s: that is how long until the next attempt.
+    expect(throttle.retryAfterSeconds("198.51.100.7")).toBe(12);
+    expect(throttle.retryAfterSeconds("198.51.100.8")).toBe(0);
+    now += 6_000;
+    expect(throttle.retryAfterSeconds("198.51.100.7")).toBe(6);
+    now += 6_000;
+    expect(throttle.retryAfterSeconds("198.51.100.7")).toBe(0);
+    throttle.recordFailure("198.51.100.7");
+    expect(throttle.retryAfterSeconds("198.51.100.7")).toBe(12);
+  });
+
+  it("forgets a client that stopped failing for a whole window", () => {
+    let now = 0;
+    const throttle = new FailedAuthThrottle({ limit: 3, windowMs: 10_000 }, { now: () => now });
+    for (let i = 0; i < 3; i++) throttle.recordFailure("c");
+    expect(throttle.retryAfterSeconds("c")).toBeGreaterThan(0);
+    now += 10_000;
+    for (let i = 0; i < 3; i++) {
+      expect(throttle.retryAfterSeconds("c")).toBe(0);
+      throttle.recordFailure("c");
+    }
+    expect(throttle.retryAfterSeconds("c")).toBeGreaterThan(0);
+  });
+
+  it("reports a client reaching the limit once per window, not once per guess", () => {
+    let now = 0;
+    const reported: string[] = [];
+    const throttle = new FailedAuthThrottle({ limit: 4, windowMs: 8_000 }, { now: () => now, onThrottled: (client) => reported.push(client) });
+    for (let i = 0; i < 3; i++) {
+      throttle.recordFailure("a");
+      now += 10; // a little drains between guesses: the report must not wait for a bucket exactly full
+    }
+    expect(reported).toEqual([]);
+    throttle.recordFailure("a");
+    expect(reported).toEqual(["a"]);
+    expect(throttle.retryAfterSeconds("a")).toBeGreaterThan(0);
+    // A steady guesser refills the bucket every 2 s; it is reported again only a window later.
+    for (let t = 0; t < 3; t++) {
+      now += 2_000;
+      throttle.recordFailure("a");
+    }
+    expect(reported).toEqual(["a"]);
+    now += 2_000;
+    throttle.recordFailure("a");
+    expect(reported).toEqual(["a", "a"]);
+  });
+
+  it("is off at a limit of 0", () => {
+    const throttle = new FailedAuthThrottle({ limit: 0, windowMs: 60_000 });
+    for (let i = 0; i < 1_000; i++) throttle.recordFailure("c");
+    expect(throttle.retryAfterSeconds("c")).toBe(0);
+  });
+
+  it("keeps at most its cap of clients, dropping the coldest first", () => {
+    let now = 0;
+    const throttle = new FailedAuthThrottle({ limit: 2, windowMs: 60_000 }, { now: () => now, maxClients: 100 });
+    throttle.recordFailure("hot");
+    throttle.recordFailure("hot");
+    for (let i = 0; i < 1_000; i++) {
+      now += 1;
+      throttle.recordFailure(`cold-${i}`);
+      if (i % 50 === 0) throttle.recordFailure("hot");
+    }
+    expect(throttle.size).toBeLessThanOrEqual(100);
+    expect(throttle.retryAfterSeconds("hot")).toBeGreaterThan(0);
+  });
+});
+
+describe("client address of a request", () => {
+  const request = (headers: Record<string, string> = {}) => new Request("http://paystream.test/v1/payments", { headers });
+  const seen = (peer: string | undefined, hops = 0, headers: Record<string, string> = {}) => {
+    const r = request(headers);
+    rememberPeer(r, peer, hops);
+    return clientOf(r);
+  };
+
+  it("is the peer address, with IPv4-mapped IPv6 as IPv4 and IPv6 grouped by /64", () => {
+    expect(seen("203.0.113.9")).toBe("203.0.113.9");
+    expect(seen("::ffff:203.0.113.9")).toBe("203.0.113.9");
+    expect(seen("2001:db8:1:2:aaaa:bbbb:cccc:dddd")).toBe("2001:db8:1:2::/64");
+    expect(seen("2001:db8:1:2::1")).toBe(seen("2001:db8:1:2:ffff::9"));
+    expect(seen("2001:db8:1:3::1")).not.toBe(seen("2001:db8:1:2::1"));
+    expect(seen("::1")).toBe("::/64");
+  });
+
+  it("ignores X-Forwarded-For unless proxies are trusted, and then takes the entry the outermost trusted proxy added", () => {
+    const forwarded = { "x-forwarded-for": "6.6.6.6, 198.51.100.20, 10.0.0.2" };
+    expect(seen("10.0.0.1", 0, forwarded)).toBe("10.0.0.1");
+    expect(seen("10.0.0.1", 1, forwarded)).toBe("10.0.0.2");
+    expect(seen("10.0.0.1", 2, forwarded)).toBe("198.51.100.20");
+    // Fewer entries than trusted hops: the leftmost is as far as the chain goes.
+    expect(seen("10.0.0.1", 5, { "x-forwarded-for": "198.51.100.20" })).toBe("198.51.100.20");
+    // A forged non-address in the trusted position falls back to the peer.
+    expect(seen("10.0.0.1", 1, { "x-forwarded-for": "198.51.100.20, not-an-ip" })).toBe("10.0.0.1");
+    expect(seen("10.0.0.1", 1)).toBe("10.0.0.1");
+  });
+
+  it("is one shared 'unknown' client for a request the server did not accept itself", () => {
+    expect(clientOf(request())).toBe("unknown");
+    expect(seen(undefined)).toBe("unknown");
+  });
+});
+
+describe("merchant guard with the failed-authentication throttle", () => {
+  const KEY = "sk_live_guarded_0123456789abcdefXYZ";
+  const from = (address: string, authorization?: string) => {
+    const r = new Request("http://paystream.test/v1/payments", { headers: authorization === undefined ? {} : { authorization } });
+    rememberPeer(r, address, 0);
+    return r;
+  };
+  const outcome = (guard: (r: Request) => unknown, r: Request) => {
+    try {
+      guard(r);
+      return { status: 200 };
+    } catch (error) {
+      if (!(error instanceof Problem)) throw error;
+      return { status: error.status, retryAfter: error.toResponse().headers.get("retry-after") };
+    }
+  };
+  const guarded = () =>
+    createMerchantGuard(new ApiKeyAuthenticator([{ merchantId: "m1", secret: KEY }]), new RateLimiter(0), new FailedAuthThrottle({ limit: 10, windowMs: 60_000 }));
+
+  it("answers 429 with Retry-After to hundreds of wrong keys from one client, after the limit", () => {
+    const guard = guarded();
+    const statuses = Array.from({ length: 300 }, (_, i) => outcome(guard, from("198.51.100.1", `Bearer sk_guess_${i}`)));
+    expect(statuses.slice(0, 10).every((s) => s.status === 401)).toBe(true);
+    expect(statuses.slice(10).every((s) => s.status === 429 && Number(s.retryAfter) >= 1)).toBe(true);
+  });
+
+  it("no longer checks the key of a throttled client, so a right guess is not revealed", () => {
+    const guard = guarded();
+    for (let i = 0; i < 10; i++) outcome(guard, from("198.51.100.2", `Bearer wrong_${i}`));
+    expect(outcome(guard, from("198.51.100.2", `Bearer ${KEY}`)).status).toBe(429);
+  });
+
+  it("still serves the right key from another client", () => {
+    const guard = guarded();
+    for (let i = 0; i < 50; i++) outcome(guard, from("198.51.100.3", `Bearer wrong_${i}`));
+    expect(outcome(guard, from("198.51.100.4", `Bearer ${KEY}`))).toEqual({ status: 200 });
+  });
+
+  it("counts malformed credentials, but not requests that carry none", () => {
+    const guard = guarded();
+    for (let i = 0; i < 100; i++) expect(outcome(guard, from("198.51.100.5")).status).toBe(401);
+    expect(outcome(guard, from("198.51.100.5", `Bearer ${KEY}`)).status).toBe(200);
+    for (const header of ["", "Basic abc", "Bearer", `Token ${KEY}`, "Bearer a b", "x".repeat(5_000)]) outcome(guard, from("198.51.100.6", header));
+    for (let i = 0; i < 4; i++) outcome(guard, from("198.51.100.6", "Bearer nope"));
+    expect(outcome(guard, from("198.51.100.6", `Bearer ${KEY}`)).status).toBe(429);
+  });
+
+  it("counts a key handed over in place of the header against the request's client", () => {
+    const guard = guarded();
+    for (let i = 0; i < 10; i++) expect(() => guard(from("198.51.100.7"), `Bearer form_guess_${i}`)).toThrow(Problem);
+    expect(outcome((r) => guard(r, `Bearer ${KEY}`), from("198.51.100.7")).status).toBe(429);
+    expect(guard(from("198.51.100.8"), `Bearer ${KEY}`)).toEqual({ id: "m1" });
   });
 });
 

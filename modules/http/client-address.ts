@@ -1,0 +1,43 @@
+import { isIP } from "node:net";
+import ipaddr from "ipaddr.js";
+
+interface Peer {
+  address: string | undefined;
+  trustedProxyHops: number;
+}
+
+const peers = new WeakMap<Request, Peer>();
+
+/** Called by the server for each request it accepts: the socket's peer address, before any route runs. */
+export function rememberPeer(request: Request, address: string | undefined, trustedProxyHops: number): void {
+  peers.set(request, { address, trustedProxyHops });
+}
+
+/** IPv4-mapped IPv6 is the IPv4 client; an IPv6 client is its /64, since one host usually holds a whole /64. */
+function clientKey(address: string): string {
+  const parsed = ipaddr.process(address.replace(/%.*$/, ""));
+  if (parsed.kind() === "ipv4") return parsed.toString();
+  return `${ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString()}/64`).toString()}/64`;
+}
+
+/**
+ * Who sent a request, for per-client limits. Behind `trustedProxyHops` reverse proxies the client
+ * is the address the outermost trusted proxy saw: the hops-th X-Forwarded-For entry from the right
+ * (entries further left are whatever the client chose to send). Without a remembered peer (a
+ * request the server did not accept itself) every such request shares one client, "unknown".
+ */
+export function clientOf(request: Request): string {
+  const peer = peers.get(request);
+  if (!peer?.address || isIP(peer.address.replace(/%.*$/, "")) === 0) return "unknown";
+  let address = peer.address;
+  if (peer.trustedProxyHops > 0) {
+    const forwarded = (request.headers.get("x-forwarded-for") ?? "")
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "");
+    // Like Express's "trust proxy" hop count: as far left as the trusted hops reach, no further.
+    const hop = forwarded[Math.max(0, forwarded.length - peer.trustedProxyHops)];
+    if (hop !== undefined && isIP(hop) !== 0) address = hop;
+  }
+  return clientKey(address);
+}

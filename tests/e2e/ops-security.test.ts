@@ -1,0 +1,174 @@
+/**
+ * The operations surface of the real program in production mode (NODE_ENV=production, Stripe
+ * against a local fake): /metrics is not on the public port, the operators' port serves it for
+ * every role, a metrics token guards it where set, health answers carry nothing service-wide,
+ * failed authentications are throttled per client, and unsafe configurations refuse to start.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { request } from "node:http";
+import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
+import { freePort, productionEnv, runProgram, type ServiceProcess, startService, TEST_CARD_KEY, TEST_LIVE_KEY } from "../support/service-process";
+
+const METRICS_TOKEN = "mt_3c9e0b7f14a25d68e1f0c3b9a7d2e4f6";
+/** The suite shares two cores with much else: PGlite's start can take tens of seconds. */
+const START_TIMEOUT_MS = 90_000;
+const LIMIT = 5;
+const WINDOW_MS = 6_000;
+
+/** A GET from a chosen loopback source address, so one machine can be several clients. */
+function getFrom(localAddress: string, url: string, authorization: string): Promise<{ status: number; retryAfter: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { localAddress, headers: { authorization } }, (res) => {
+      res.resume();
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("production mode: operations endpoints and failed authentications", () => {
+  let stripe: FakeStripe;
+  let all: ServiceProcess;
+  let opsUrl: string;
+
+  beforeAll(async () => {
+    stripe = await startFakeStripe();
+    const opsPort = await freePort();
+    opsUrl = `http://127.0.0.1:${opsPort}`;
+    all = await startService({
+      role: "all",
+      env: {
+        ...productionEnv(stripe),
+        DATABASE_URL: "pglite://memory",
+        OPS_PORT: String(opsPort),
+        AUTH_FAILURE_LIMIT: String(LIMIT),
+        AUTH_FAILURE_WINDOW_MS: String(WINDOW_MS),
+      },
+      timeoutMs: START_TIMEOUT_MS,
+    });
+  });
+  afterAll(async () => {
+    await all?.stop();
+    await stripe?.stop();
+  });
+
+  it("does not serve /metrics on the public port, with or without an API key", async () => {
+    expect((await fetch(`${all.url}/metrics`)).status).toBe(404);
+    const withKey = await fetch(`${all.url}/metrics`, { headers: { authorization: `Bearer ${TEST_LIVE_KEY}` } });
+    expect(withKey.status).toBe(404);
+    expect(await withKey.text()).not.toContain("paystream_");
+  });
+
+  it("serves /metrics and health on OPS_PORT, and nothing of the API there", async () => {
+    const metrics = await fetch(`${opsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+    expect(await metrics.text()).toContain("paystream_http_request_duration_seconds");
+    expect((await fetch(`${opsUrl}/health/ready`)).status).toBe(200);
+    expect((await fetch(`${opsUrl}/v1/payments`, { headers: { authorization: `Bearer ${TEST_LIVE_KEY}` } })).status).toBe(404);
+  });
+
+  it("keeps /health/* to a status word on both ports", async () => {
+    for (const base of [all.url, opsUrl]) {
+      expect(await (await fetch(`${base}/health/live`)).json()).toEqual({ status: "ok" });
+      expect(await (await fetch(`${base}/health/ready`)).json()).toEqual({ status: "ready" });
+    }
+  });
+
+  it("answers 429 + Retry-After to hundreds of wrong keys from one client, serves the right key from another, and forgets after the window", async () => {
+    const url = `${all.url}/v1/payments`;
+    const answers = [];
+    const began = performance.now();
+    for (let i = 0; i < 200; i++) answers.push(await getFrom("127.0.0.1", url, `Bearer sk_live_guess_${i.toString().padStart(26, "0")}`));
+    const elapsed = performance.now() - began;
+    expect(answers.slice(0, LIMIT).map((a) => a.status)).toEqual(Array(LIMIT).fill(401));
+    const rest = answers.slice(LIMIT);
+    expect(rest.every((a) => a.status === 429 || a.status === 401)).toBe(true);
+    expect(rest.filter((a) => a.status === 429).every((a) => Number(a.retryAfter) >= 1)).toBe(true);
+    // The bucket drains one failure per WINDOW_MS / LIMIT: no more guesses than that got through.
+    expect(rest.filter((a) => a.status === 401).length).toBeLessThanOrEqual(Math.ceil((elapsed * LIMIT) / WINDOW_MS));
+    expect(rest.filter((a) => a.status === 429).length).toBeGreaterThan(150);
+    const warnings = all.output().split("\n").filter((line) => line.includes("too many failed authentications"));
+    expect(warnings.length).toBe(1);
+    expect(JSON.parse(warnings[0] as string)).toMatchObject({ level: "warn", client: "127.0.0.1" });
+
+    const refused = await fetch(url, { headers: { authorization: "Bearer sk_live_one_more_guess_0123456789" } });
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get("content-type")).toBe("application/problem+json");
+    expect(((await refused.json()) as { code: string }).code).toBe("rate_limited");
+    // Throttled means not even the right key is checked from this client.
+    expect((await getFrom("127.0.0.1", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(429);
+
+    expect((await getFrom("127.0.0.2", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
+
+    await Bun.sleep(WINDOW_MS + 100);
+    expect((await getFrom("127.0.0.1", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
+    expect((await getFrom("127.0.0.1", url, "Bearer sk_live_wrong_again_0123456789abc")).status).toBe(401);
+  }, 60_000);
+});
+
+describe("production mode: /metrics behind METRICS_TOKEN, OPS_PORT for the api and worker roles", () => {
+  let api: ServiceProcess;
+  let worker: ServiceProcess;
+  let apiOps: string;
+  let workerOps: string;
+
+  beforeAll(async () => {
+    const [apiOpsPort, workerOpsPort] = [await freePort(), await freePort()];
+    apiOps = `http://127.0.0.1:${apiOpsPort}`;
+    workerOps = `http://127.0.0.1:${workerOpsPort}`;
+    const base = { ...productionEnv(), DATABASE_URL: "pglite://memory", METRICS_TOKEN };
+    api = await startService({ role: "api", env: { ...base, OPS_PORT: String(apiOpsPort) }, timeoutMs: START_TIMEOUT_MS });
+    worker = await startService({ role: "worker", env: { ...base, OPS_PORT: String(workerOpsPort) }, timeoutMs: START_TIMEOUT_MS });
+  });
+  afterAll(async () => {
+    await api?.stop();
+    await worker?.stop();
+  });
+
+  it("answers /metrics only to the token, on the public port and on OPS_PORT of every role", async () => {
+    for (const base of [api.url, apiOps, workerOps]) {
+      expect((await fetch(`${base}/metrics`)).status).toBe(401);
+      expect((await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${TEST_LIVE_KEY}` } })).status).toBe(401);
+      const metrics = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+      expect(metrics.status).toBe(200);
+      expect(await metrics.text()).toContain("process_cpu_seconds_total");
+    }
+  });
+
+  it("does not take the metrics token as an API key", async () => {
+    expect((await fetch(`${api.url}/v1/payments`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).status).toBe(401);
+  });
+});
+
+describe("start-up refusals of the real program", () => {
+  const refusals: [string, Record<string, string>, RegExp][] = [
+    ["production without GATEWAY", { ...productionEnv(), GATEWAY: "" }, /^paystream: GATEWAY is required when NODE_ENV=production/],
+    ["production with the simulator", { ...productionEnv(), GATEWAY: "simulator" }, /^paystream: GATEWAY=simulator is refused/],
+    ["production with an 8-character key", { ...productionEnv(), API_KEYS: "shop:sk_live_1" }, /^paystream: API_KEYS: the secret of merchant "shop" must have at least 32 characters/],
+    ["production with the development key", { ...productionEnv(), API_KEYS: "local:sk_test_local" }, /^paystream: API_KEYS: the secret of merchant "local" is the public development key/],
+    ["production with an all-zero card key", { ...productionEnv(), CARD_ENCRYPTION_KEY: Buffer.alloc(32).toString("base64") }, /^paystream: CARD_ENCRYPTION_KEY does not look random/],
+    ["the development key on 0.0.0.0", { HOST: "0.0.0.0" }, /^paystream: HOST=0\.0\.0\.0 is not a loopback address/],
+    ["the development key on ::", { HOST: "::" }, /^paystream: HOST=:: is not a loopback address/],
+  ];
+  for (const [why, env, message] of refusals) {
+    it(`refuses ${why}, in one line`, async () => {
+      const { code, stderr } = await runProgram(["--role=all"], { CARD_ENCRYPTION_KEY: TEST_CARD_KEY, DATABASE_URL: "pglite://memory", ...env });
+      expect(code).toBe(2);
+      expect(stderr).toMatch(message);
+      expect(stderr.trim().split("\n")).toHaveLength(1);
+    });
+  }
+
+  it("starts on loopback with the development key and prints the URL and the key", async () => {
+    const service = await startService({ role: "api", env: { HOST: "", DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
+    try {
+      expect(service.output()).toContain(`API:        ${service.url}/v1/payments`);
+      expect(service.output()).toContain("dev API key: sk_test_local");
+      expect((await fetch(`${service.url}/v1/payments`, { headers: { authorization: "Bearer sk_test_local" } })).status).toBe(200);
+      expect((await fetch(`${service.url}/metrics`)).status).toBe(200);
+    } finally {
+      await service.stop();
+    }
+  });
+});
