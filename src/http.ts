@@ -124,14 +124,13 @@ const DOCS_INITIALIZER = `window.ui = SwaggerUIBundle({
 });
 `;
 
-function docsRoutes(document: () => object) {
-  let cached: object | undefined;
+function docsRoutes(document: object) {
   const hide = { detail: { hide: true } };
   const asset = (body: string | Blob, type: string) =>
     new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=3600" } });
   return new Elysia({ name: "docs" })
     .get("/docs", () => new Response(DOCS_PAGE, { headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": DOCS_CSP } }), hide)
-    .get("/docs/json", () => (cached ??= document()), hide)
+    .get("/docs/json", () => document, hide)
     .get("/docs/assets/swagger-ui.css", () => asset(Bun.file(SWAGGER_UI_ASSETS.css), "text/css; charset=utf-8"), hide)
     .get("/docs/assets/swagger-ui-bundle.js", () => asset(Bun.file(SWAGGER_UI_ASSETS.bundle), "text/javascript; charset=utf-8"), hide)
     .get("/docs/assets/swagger-initializer.js", () => asset(DOCS_INITIALIZER, "text/javascript; charset=utf-8"), hide);
@@ -190,6 +189,7 @@ export function createHttpApp(deps: HttpAppDeps) {
     );
 
   for (const routes of deps.routes) app.use(routes);
-  app.use(docsRoutes(() => buildOpenApiDocument(app.routes as unknown as DocumentedRoute[], documentBase(deps.version))));
+  // Built at start, so a route added without documentation stops the program, not a reader of /docs.
+  app.use(docsRoutes(buildOpenApiDocument(app.routes as unknown as DocumentedRoute[], documentBase(deps.version))));
   return app;
 }

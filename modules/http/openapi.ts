@@ -238,15 +238,18 @@ const requestIdHeader = {
 const unexpectedError = problemResponses({ internal: "an unexpected error (a defect; never an answer to bad input)" });
 
 /**
- * Builds the document from the app's routes. Every response gets `X-Request-Id` (the app sets it
- * on every answer) and every operation the 500 the error handler may give.
+ * Builds the document from the app's routes, refusing a route that is neither documented nor
+ * hidden. Every response gets `X-Request-Id` (the app sets it on every answer) and every operation
+ * the 500 the error handler may give.
  */
 export function buildOpenApiDocument(routes: readonly DocumentedRoute[], base: DocumentBase) {
   const components: Record<string, unknown> = {};
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const detail = route.hooks.detail;
-    if (!detail || detail.hide) continue;
+    if (!detail)
+      throw new Error(`${route.method} ${route.path} has no OpenAPI detail: document it, or mark it { detail: { hide: true } } if it is not API`);
+    if (detail.hide) continue;
     const path = route.path.replace(/:([A-Za-z0-9_]+)/g, "{$1}");
     const declared = (detail.parameters as Parameter[] | undefined) ?? [];
     const derived = [
