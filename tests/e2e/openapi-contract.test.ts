@@ -1,9 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Validator } from "@seriousme/openapi-schema-validator";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import type { Subprocess } from "bun";
+import { CLIENT_DIR, clientFiles } from "../../scripts/client";
 import { createPostgresDatabase } from "../support/db";
 import { CARDS, paymentBody } from "../support/payments";
 import { freePort, ROOT, type ServiceProcess, startService } from "../support/service-process";
@@ -143,6 +146,19 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
     expect(document.openapi).toBe("3.1.0");
     const result = await new Validator().validate(document as unknown as Parameters<Validator["validate"]>[0]);
     expect(result).toEqual({ valid: true });
+  });
+
+  it("is the document the committed TypeScript client was generated from (npm run client regenerates it)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "paystream-client-"));
+    try {
+      for (const [name, text] of Object.entries(await clientFiles(document))) {
+        writeFileSync(join(dir, name), text);
+        const drift = readFileSync(join(dir, name), "utf8") !== readFileSync(join(CLIENT_DIR, name), "utf8");
+        expect({ file: `clients/typescript/${name}`, drift }).toEqual({ file: `clients/typescript/${name}`, drift: false });
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("create, idempotent replay and conflicting replay", async () => {
