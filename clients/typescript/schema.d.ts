@@ -369,7 +369,7 @@ export interface components {
          *     }
          */
         WebhookEndpointRequest: {
-            /** @description An absolute http or https URL without credentials, not pointing at private or reserved addresses (loopback only outside production) */
+            /** @description An absolute http or https URL (https only in production) without credentials, not pointing at private or reserved addresses (loopback only outside production) */
             url: string;
         };
         WebhookEndpointWithSecret: {

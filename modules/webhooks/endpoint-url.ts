@@ -1,7 +1,7 @@
 import { BlockList, isIP } from "node:net";
 import type { FieldError } from "../http";
 
-const MAX_URL_LENGTH = 2048;
+export const MAX_URL_LENGTH = 2048;
 
 /** Where the dispatcher could be turned against the service's own network (SSRF). */
 const PRIVATE = new BlockList();

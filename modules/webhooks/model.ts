@@ -1,6 +1,7 @@
 import Type from "typebox";
 import { AUTHENTICATED_PROBLEMS, bodyProblems, component, nullable, operation, problemResponses, stringEnum } from "../http";
 import { PAYMENT_ID_DOC, PaymentSchema } from "../payments";
+import { MAX_URL_LENGTH } from "./endpoint-url";
 import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from "./schema";
 
 /** OpenAPI documentation of the webhook API (requests are checked by the service, which reports errors as Problems). */
@@ -15,8 +16,11 @@ const EndpointRequestSchema = component(
   Type.Object(
     {
       url: Type.String({
-        maxLength: 2048,
-        description: "An absolute http or https URL without credentials, not pointing at private or reserved addresses (loopback only outside production)",
+        maxLength: MAX_URL_LENGTH,
+        // The WHATWG URL parser the service uses ignores leading C0 controls and spaces and any letter case in the scheme.
+        pattern: "^[\\u0000-\\u0020]*[Hh][Tt][Tt][Pp][Ss]?:",
+        description:
+          "An absolute http or https URL (https only in production) without credentials, not pointing at private or reserved addresses (loopback only outside production)",
       }),
     },
     { examples: [{ url: "https://shop.example.com/paystream/webhooks" }] },
