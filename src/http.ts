@@ -128,7 +128,7 @@ function docsRoutes(document: object) {
   const hide = { detail: { hide: true } };
   const asset = (body: string | Blob, type: string) =>
     new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=3600" } });
-  return new Elysia({ name: "docs" })
+  return new Elysia()
     .get("/docs", () => new Response(DOCS_PAGE, { headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": DOCS_CSP } }), hide)
     .get("/docs/json", () => document, hide)
     .get("/docs/assets/swagger-ui.css", () => asset(Bun.file(SWAGGER_UI_ASSETS.css), "text/css; charset=utf-8"), hide)
