@@ -6,6 +6,7 @@ import { Validator } from "@seriousme/openapi-schema-validator";
 import Ajv2020 from "ajv/dist/2020";
 import addFormats from "ajv-formats";
 import type { Subprocess } from "bun";
+import postgres from "postgres";
 import { CLIENT_DIR, clientFiles } from "../../scripts/client";
 import { createPostgresDatabase } from "../support/db";
 import { CARDS, paymentBody } from "../support/payments";
@@ -279,6 +280,25 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
     expect((await call("GET", "/health/live", { key: null })).json).toEqual({ status: "ok" });
     expect((await call("GET", "/health/ready", { key: null })).json).toEqual({ status: "ready" });
     expect((await call("GET", "/metrics", { key: null })).status).toBe(200);
+  });
+
+  it("a database outage answers 503 with Retry-After, as documented, and readiness recovers", async () => {
+    const admin = postgres(database.url.replace(/\/[^/]+$/, "/postgres"), { max: 1, onnotice: () => {} });
+    try {
+      await admin.unsafe(`alter database ${database.name} with allow_connections false`);
+      await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${database.name}' and pid <> pg_backend_pid()`);
+      const ready = await call("GET", "/health/ready", { key: null });
+      expect(ready.status).toBe(503);
+      expect(ready.headers.get("retry-after")).toMatch(/^\d+$/);
+      expect((await call("POST", "/v1/payments", { body: paymentBody() })).status).toBe(503);
+      expect((await call("GET", "/v1/payments")).status).toBe(503);
+    } finally {
+      await admin.unsafe(`alter database ${database.name} with allow_connections true`);
+      await admin.end();
+    }
+    const deadline = Date.now() + 15_000;
+    while ((await fetch(`${service.url}/health/ready`)).status !== 200 && Date.now() < deadline) await Bun.sleep(200);
+    expect((await call("GET", "/health/ready", { key: null })).status).toBe(200);
   });
 
   it("forwarded every flow to the service and logged no response violation", () => {
