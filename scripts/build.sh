@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compiles paystream into one self-contained executable for this machine's platform:
 #   bash scripts/build.sh [OUTFILE]        (default dist/paystream)
-# The binary embeds the Bun runtime, every dependency, PGlite's wasm/data files and the drizzle
-# migrations (see src/embedded-assets.ts): it runs with no node_modules/ or drizzle/ beside it.
+# The binary embeds the Bun runtime, every dependency, PGlite's wasm/data files, Swagger UI's assets
+# and the drizzle migrations (see src/embedded-assets.ts): it runs with no node_modules/ or drizzle/
+# beside it, and /docs loads nothing from the network.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

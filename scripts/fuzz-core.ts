@@ -361,6 +361,11 @@ function applyMutation(original: Record<string, unknown>, m: Mutation): Record<s
   return body;
 }
 
+/** Parsed payment bodies as this fuzz run sends them (plausible, or up to five fields changed), for checks of other judges of the body (the OpenAPI schema). */
+export const fuzzedPaymentBody: fc.Arbitrary<unknown> = fc
+  .oneof(plausibleBody, fc.tuple(plausibleBody, fc.array(mutation, { minLength: 1, maxLength: 5 })).map(([b, ms]) => ms.reduce(applyMutation, b)))
+  .map((body) => JSON.parse(serialize(body)) as unknown);
+
 // ---------------------------------------------------------------------------------------------
 // Whole requests
 

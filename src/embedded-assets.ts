@@ -9,7 +9,12 @@ import initdbWasmPath from "@electric-sql/pglite/initdb.wasm" with { type: "file
 import pgliteFsBundlePath from "@electric-sql/pglite/pglite.data" with { type: "file" };
 import pgliteWasmPath from "@electric-sql/pglite/pglite.wasm" with { type: "file" };
 import type { MigrationMeta } from "drizzle-orm/migrator";
+import swaggerUiBundlePath from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+import swaggerUiCssPath from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 import { committedMigrations } from "./migrations-macro" with { type: "macro" };
+
+/** Swagger UI's files, served under /docs/assets/ (nothing of the page comes from elsewhere). */
+export const SWAGGER_UI_ASSETS = { bundle: swaggerUiBundlePath, css: swaggerUiCssPath };
 
 /** The drizzle migrations of drizzle/, in journal order. */
 export const MIGRATIONS: MigrationMeta[] = committedMigrations();

@@ -2,5 +2,20 @@ export { Problem, PROBLEM_TYPES, type FieldError, type ProblemBody, type Problem
 export { requestIdOf } from "./request-context";
 export { createMerchantGuard, type MerchantGuard } from "./merchant-guard";
 export { readBodyText, readJsonBody, MAX_BODY_BYTES } from "./body";
-export { ProblemSchema, problemResponse } from "./openapi";
+export {
+  AUTHENTICATED_PROBLEMS,
+  bodyProblems,
+  buildOpenApiDocument,
+  caseInsensitivePattern,
+  component,
+  type DocumentBase,
+  type DocumentedRoute,
+  nullable,
+  OPENAPI_VERSION,
+  operation,
+  problemResponses,
+  ProblemSchema,
+  stringEnum,
+  trimmedLengthPattern,
+} from "./openapi";
 export { clientOf, rememberPeer } from "./client-address";

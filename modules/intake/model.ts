@@ -1,7 +1,40 @@
-import { type DocumentDecoration, t } from "elysia";
-import { problemResponse } from "../http";
+import Type from "typebox";
+import {
+  AUTHENTICATED_PROBLEMS,
+  bodyProblems,
+  caseInsensitivePattern,
+  component,
+  nullable,
+  problemResponses,
+  stringEnum,
+  trimmedLengthPattern,
+  operation,
+} from "../http";
+import { PAYMENT_ID_DOC, PAYMENT_STATUSES, PaymentSchema } from "../payments";
+import {
+  FORBIDDEN_METADATA_KEYS,
+  MAX_AMOUNT,
+  MAX_DESCRIPTION_LENGTH,
+  MAX_DOMAIN_LABEL_LENGTH,
+  MAX_EMAIL_LENGTH,
+  MAX_EMAIL_LOCAL_LENGTH,
+  MAX_EXPIRY_YEARS_AHEAD,
+  MAX_METADATA_KEY_LENGTH,
+  MAX_METADATA_KEYS,
+  MAX_METADATA_VALUE_LENGTH,
+  MAX_NAME_LENGTH,
+  MAX_REFERENCE_LENGTH,
+  MIN_AMOUNT,
+  SUPPORTED_CURRENCY_CODES,
+} from "./validation";
 
-/** OpenAPI documentation of the intake API (validation itself is done by ./validation, which reports every error at once). */
+/**
+ * OpenAPI documentation of the intake API. The request body is validated by ./validation, which
+ * reports every error at once (typebox/Elysia validation stops at the first); the documented limits
+ * are that validator's own constants, and tests/unit/openapi-request-schema.test.ts holds the two
+ * to the same verdicts. Semantic checks a schema cannot express (Luhn, brand lengths, expiry, the
+ * gateway's currencies) are described and answered with 422.
+ */
 
 const exampleRequest = {
   amount: 1999,
@@ -12,137 +45,172 @@ const exampleRequest = {
   metadata: { orderId: "1001" },
 };
 
-export const PaymentRequestSchema = t.Object(
-  {
-    amount: t.Integer({ minimum: 1, maximum: 99_999_999, description: "Integer minor units (whole units for zero-decimal currencies such as JPY)" }),
-    currency: t.String({ pattern: "^[A-Za-z]{3}$", description: "ISO 4217 code of a currency in use; case-insensitive" }),
-    card: t.Object({
-      number: t.String({ description: "Digits with optional spaces or dashes; Luhn-checked; brand from the IIN" }),
-      expMonth: t.Integer({ minimum: 1, maximum: 12 }),
-      expYear: t.Integer({ minimum: 1000, maximum: 9999 }),
-      cvc: t.String({ pattern: "^[0-9]{3,4}$", description: "3 digits, 4 for amex" }),
-      holderName: t.Optional(t.String({ minLength: 1, maxLength: 200 })),
-    }),
-    customer: t.Object({
-      email: t.String({ format: "email" }),
-      name: t.String({ minLength: 1, maxLength: 200 }),
-      reference: t.Optional(t.String({ maxLength: 200 })),
-    }),
-    description: t.Optional(t.String({ maxLength: 1000 })),
-    metadata: t.Optional(t.Record(t.String({ maxLength: 40 }), t.String({ maxLength: 500 }), { maxProperties: 20 })),
-  },
-  { examples: [exampleRequest] },
-);
+/** Text PostgreSQL can store: no NUL, no lone UTF-16 surrogate (the validator refuses both). */
+const STORABLE_CHAR = "[^\\u0000\\uD800-\\uDFFF]";
+const STORABLE_NON_BLANK = "[^\\s\\u0000\\uD800-\\uDFFF]";
+const storableText = (maxLength: number, options: object = {}) =>
+  Type.String({ maxLength, pattern: `^${STORABLE_CHAR}*$`, ...options });
+/** 1..max characters once trimmed, as the validator measures names. */
+const trimmedText = (max: number, options: object = {}) =>
+  Type.String({ pattern: trimmedLengthPattern(max, STORABLE_CHAR, STORABLE_NON_BLANK), ...options });
 
-const Nullable = <T extends Parameters<typeof t.Union>[0][number]>(schema: T) => t.Union([schema, t.Null()]);
+/** The validator's e-mail subset (local@label.tld, ASCII, trimmed) as one pattern. */
+const EMAIL_PATTERN = (() => {
+  const atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]";
+  const local = `${atext}+(?:\\.${atext}+)*`;
+  const label = `(?=[A-Za-z0-9-]{1,${MAX_DOMAIN_LABEL_LENGTH}}\\.)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?`;
+  const tld = `[A-Za-z]{2,${MAX_DOMAIN_LABEL_LENGTH}}`;
+  return `^\\s*(?=\\S{1,${MAX_EMAIL_LENGTH}}\\s*$)(?=[^@]{1,${MAX_EMAIL_LOCAL_LENGTH}}@)${local}@(?:${label}\\.)+${tld}\\s*$`;
+})();
 
-export const PaymentSchema = t.Object(
-  {
-    id: t.String({ examples: ["pay_01jd6z2k8m3q4r5s6t7v8w9x0y"] }),
-    status: t.Union([t.Literal("PENDING"), t.Literal("PROCESSING"), t.Literal("COMPLETED"), t.Literal("FAILED")]),
-    amount: t.Integer(),
-    currency: t.String(),
-    description: Nullable(t.String()),
-    metadata: t.Record(t.String(), t.String()),
-    card: t.Object({
-      brand: t.String({ examples: ["visa"] }),
-      last4: t.String({ examples: ["4242"] }),
-      expMonth: t.Integer(),
-      expYear: t.Integer(),
-      fingerprint: t.String({ description: "Keyed hash of the card number: equal for the same card, not reversible" }),
-    }),
-    customer: t.Object({ email: t.String(), name: t.String(), reference: Nullable(t.String()) }),
-    gateway: t.String({ examples: ["simulator"] }),
-    gatewayReference: Nullable(t.String()),
-    failureCode: Nullable(t.String({ examples: ["card_declined", "insufficient_funds", "gateway_unavailable"] })),
-    failureMessage: Nullable(t.String()),
-    attempts: t.Integer(),
-    outcome: Nullable(
-      t.Literal("unknown", {
-        description:
-          "unknown: an attempt's outcome is unknown and the card may have been charged; the payment stays PROCESSING until the gateway answers",
+/** Card numbers are 12 to 19 digits across the supported brands, grouped by single spaces or dashes. */
+const CARD_NUMBER_PATTERN = "^\\s*(?=(?:[ -]?[0-9]){12,19}\\s*$)[0-9]+(?:[ -][0-9]+)*\\s*$";
+
+export const PaymentRequestSchema = component(
+  "PaymentRequest",
+  Type.Object(
+    {
+      amount: Type.Integer({
+        minimum: MIN_AMOUNT,
+        maximum: MAX_AMOUNT,
+        description: "Integer minor units (whole units for zero-decimal currencies such as JPY)",
       }),
-    ),
-    nextCheckAt: Nullable(t.String({ format: "date-time", description: "While the outcome is unknown: when the gateway is asked next" })),
-    createdAt: t.String({ format: "date-time" }),
-    updatedAt: t.String({ format: "date-time" }),
-    completedAt: Nullable(t.String({ format: "date-time" })),
-  },
-  { description: "A payment. The full card number and the CVC are never returned." },
+      currency: Type.String({
+        pattern: caseInsensitivePattern(SUPPORTED_CURRENCY_CODES),
+        description: `ISO 4217 code of a currency in use, any letter case (answered upper-case): ${SUPPORTED_CURRENCY_CODES.join(", ")}. The configured gateway may support fewer (422 \`currency_not_supported_by_gateway\`).`,
+        examples: ["USD"],
+      }),
+      card: Type.Object(
+        {
+          number: Type.String({
+            pattern: CARD_NUMBER_PATTERN,
+            description:
+              "Digits, optionally grouped by single spaces or dashes. The brand (visa, mastercard, amex, discover, diners, jcb, unionpay, maestro) comes from the IIN; the length must fit the brand and the Luhn checksum must hold (else 422 `card_brand_unsupported`, `invalid_length`, `luhn_check_failed`).",
+            examples: ["4242 4242 4242 4242"],
+          }),
+          expMonth: Type.Integer({ minimum: 1, maximum: 12 }),
+          expYear: Type.Integer({
+            minimum: 1000,
+            maximum: 9999,
+            description: `Four digits. The card must not have expired (end of the expiry month, UTC) nor expire more than ${MAX_EXPIRY_YEARS_AHEAD} years ahead.`,
+          }),
+          cvc: Type.String({ pattern: "^[0-9]{3,4}$", description: "3 digits; 4 for amex" }),
+          holderName: Type.Optional(nullable(trimmedText(MAX_NAME_LENGTH, { description: `1–${MAX_NAME_LENGTH} characters once trimmed` }))),
+        },
+        { additionalProperties: false },
+      ),
+      customer: Type.Object(
+        {
+          email: Type.String({ pattern: EMAIL_PATTERN, description: "local@domain.tld (ASCII); the domain is answered lower-case", examples: ["jane@example.com"] }),
+          name: trimmedText(MAX_NAME_LENGTH, { description: `1–${MAX_NAME_LENGTH} characters once trimmed` }),
+          reference: Type.Optional(nullable(storableText(MAX_REFERENCE_LENGTH, { description: "Your own customer id" }))),
+        },
+        { additionalProperties: false },
+      ),
+      description: Type.Optional(nullable(storableText(MAX_DESCRIPTION_LENGTH))),
+      metadata: Type.Optional(
+        nullable(
+          Type.Object(
+            {},
+            {
+              maxProperties: MAX_METADATA_KEYS,
+              propertyNames: {
+                minLength: 1,
+                maxLength: MAX_METADATA_KEY_LENGTH,
+                pattern: `^${STORABLE_CHAR}*$`,
+                not: { enum: [...FORBIDDEN_METADATA_KEYS] },
+              },
+              additionalProperties: storableText(MAX_METADATA_VALUE_LENGTH),
+              description: `Up to ${MAX_METADATA_KEYS} string values of at most ${MAX_METADATA_VALUE_LENGTH} characters, under keys of 1–${MAX_METADATA_KEY_LENGTH} characters`,
+            },
+          ),
+        ),
+      ),
+    },
+    { additionalProperties: false, examples: [exampleRequest], description: "Absent optional fields and JSON null mean the same" },
+  ),
 );
 
-const problem = problemResponse;
+const PaymentListSchema = component(
+  "PaymentList",
+  Type.Object(
+    { data: Type.Array(PaymentSchema), hasMore: Type.Boolean({ description: "True when a next page exists: pass the last id as startingAfter" }) },
+    { additionalProperties: false },
+  ),
+);
 
-export const commonProblems = {
-  401: problem("Missing or unknown API key"),
-  429: problem("Rate limited; see Retry-After"),
-  503: problem("A dependency is down; see Retry-After"),
+const json = (schema: object) => ({ "application/json": { schema } });
+const locationHeader = { description: "`/v1/payments/{id}`", required: true, schema: { type: "string", pattern: "^/v1/payments/pay_[0-9a-z]{26}$" } };
+const idempotentReplayedHeader = {
+  description: "`true` when this answer replays an earlier request with the same Idempotency-Key and body (nothing new was created)",
+  schema: { type: "string", enum: ["true"] },
 };
 
-/** typebox schemas are JSON Schema, which is what OpenAPI 3.1 takes; the OpenAPI types lag behind. */
-const operation = (spec: object) => spec as DocumentDecoration;
+const tags = ["Payments"];
 
 export const docs = {
   create: operation({
+    operationId: "createPayment",
     summary: "Create a payment",
     description:
-      "Validates the payment, stores it as PENDING and answers at once; a worker charges the card in the background. Poll GET /v1/payments/{id} for the final status.",
-    tags: ["Payments"],
-    security: [{ bearer: [] }],
+      "Validates the payment, stores it as PENDING and answers at once; a worker charges the card in the background. Poll GET /v1/payments/{id} for the final status. Every invalid field is reported in one 422.",
+    tags,
     parameters: [
       {
         name: "Idempotency-Key",
         in: "header",
         required: false,
-        description: "1–255 characters. The same key with the same body returns the same payment for at least 24 h.",
+        description: "1–255 characters. The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409.",
         schema: { type: "string", minLength: 1, maxLength: 255 },
       },
     ],
-    requestBody: {
-      required: true,
-      content: { "application/json": { schema: PaymentRequestSchema, example: exampleRequest } },
-    },
+    requestBody: { required: true, content: { "application/json": { schema: PaymentRequestSchema, example: exampleRequest } } },
     responses: {
       202: {
-        description: "Accepted; the payment is PENDING. `Location` points at it.",
-        headers: { Location: { schema: { type: "string" } } },
-        content: { "application/json": { schema: PaymentSchema } },
+        description: "Accepted: the payment is PENDING (or, for a replay, as it is now). `Location` points at it.",
+        headers: { Location: locationHeader, "Idempotent-Replayed": idempotentReplayedHeader },
+        content: json(PaymentSchema),
       },
-      400: problem("Malformed JSON or wrong content type"),
-      409: problem("Idempotency-Key reused with a different body"),
-      413: problem("Body over 64 KiB"),
-      422: problem("Validation failed; every invalid field is listed"),
-      ...commonProblems,
+      ...problemResponses({
+        ...bodyProblems(),
+        idempotency_key_reused: "this Idempotency-Key was used with another body",
+        validation: "the body or the Idempotency-Key header is invalid; `errors` lists every invalid field",
+        ...AUTHENTICATED_PROBLEMS,
+      }),
     },
   }),
   get: operation({
+    operationId: "getPayment",
     summary: "Retrieve a payment",
-    tags: ["Payments"],
-    security: [{ bearer: [] }],
+    tags,
+    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: PAYMENT_ID_DOC.examples } }],
     responses: {
-      200: { description: "The payment", content: { "application/json": { schema: PaymentSchema } } },
-      404: problem("No payment with this id for this merchant"),
-      ...commonProblems,
+      200: { description: "The payment", content: json(PaymentSchema) },
+      ...problemResponses({ not_found: "no payment with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
   list: operation({
+    operationId: "listPayments",
     summary: "List payments, newest first",
-    tags: ["Payments"],
-    security: [{ bearer: [] }],
+    tags,
     parameters: [
-      { name: "status", in: "query", schema: { type: "string", enum: ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] } },
+      {
+        name: "status",
+        in: "query",
+        description: `Only payments in this status: ${PAYMENT_STATUSES.join(", ")} (any letter case)`,
+        schema: { type: "string", pattern: caseInsensitivePattern(PAYMENT_STATUSES), examples: ["COMPLETED"] },
+      },
       { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
-      { name: "startingAfter", in: "query", description: "Cursor: the id of the last payment of the previous page", schema: { type: "string" } },
+      {
+        name: "startingAfter",
+        in: "query",
+        description: "Cursor: the id of the last payment of the previous page",
+        schema: { type: "string", ...PAYMENT_ID_DOC },
+      },
     ],
     responses: {
-      200: {
-        description: "A page of payments",
-        content: {
-          "application/json": { schema: t.Object({ data: t.Array(PaymentSchema), hasMore: t.Boolean() }) },
-        },
-      },
-      422: problem("Invalid query parameters"),
-      ...commonProblems,
+      200: { description: "A page of payments", content: json(PaymentListSchema) },
+      ...problemResponses({ validation: "invalid query parameters; `errors` lists each", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
 };

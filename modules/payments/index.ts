@@ -22,3 +22,4 @@ export {
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
+export { PAYMENT_ID_DOC, PaymentSchema } from "./model";

@@ -1,7 +1,7 @@
 import type { FieldError } from "../http";
 import { classifyHost, type DestinationPolicy, isAllowedClass } from "./destination";
 
-const MAX_URL_LENGTH = 2048;
+export const MAX_URL_LENGTH = 2048;
 
 export type EndpointUrlCheck = { ok: true; url: string } | { ok: false; errors: FieldError[] };
 

@@ -1,145 +1,184 @@
-import { type DocumentDecoration, t } from "elysia";
-import { problemResponse } from "../http";
+import Type from "typebox";
+import { AUTHENTICATED_PROBLEMS, bodyProblems, component, nullable, operation, problemResponses, stringEnum } from "../http";
+import { PAYMENT_ID_DOC, PaymentSchema } from "../payments";
+import { MAX_URL_LENGTH } from "./endpoint-url";
+import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from "./schema";
 
 /** OpenAPI documentation of the webhook API (requests are checked by the service, which reports errors as Problems). */
 
-const Nullable = <T extends Parameters<typeof t.Union>[0][number]>(schema: T) => t.Union([schema, t.Null()]);
+/** An endpoint registration is one URL: a few KiB is plenty, and a small limit bounds what we read. */
+export const ENDPOINT_BODY_MAX_BYTES = 8 * 1024;
 
-const problem = problemResponse;
+const EVENT_ID_DOC = { pattern: "^evt_[0-9a-z]{26}$", examples: ["evt_01jd6z2k8m3q4r5s6t7v8w9x0y"] };
 
-const commonProblems = {
-  401: problem("Missing or unknown API key"),
-  429: problem("Rate limited; see Retry-After"),
-  503: problem("A dependency is down; see Retry-After"),
-};
-
-const EndpointRequestSchema = t.Object(
-  {
-    url: t.String({
-      maxLength: 2048,
-      format: "uri",
-      description:
-        "https (http too outside production); no credentials; no loopback, private, reserved or internal-only host (the host's addresses are checked again at every delivery)",
-    }),
-  },
-  { examples: [{ url: "https://shop.example.com/paystream/webhooks" }] },
-);
-
-const EndpointSchema = t.Object({
-  url: t.String({ examples: ["https://shop.example.com/paystream/webhooks"] }),
-  createdAt: t.String({ format: "date-time", description: "When this URL and secret were set" }),
-});
-
-const EndpointWithSecretSchema = t.Object({
-  url: t.String(),
-  secret: t.String({
-    examples: ["whsec_3q2-7wEXAMPLEa1SWc0xTa0bWg6Ji8aQd2Pq9uCk8xYz"],
-    description: "Signing secret. Shown only in this answer; store it now. PUT again to rotate it.",
-  }),
-  createdAt: t.String({ format: "date-time" }),
-});
-
-const DeliverySchema = t.Object({
-  status: t.Union([t.Literal("pending"), t.Literal("delivered"), t.Literal("failed")]),
-  attempts: t.Integer({ description: "Attempts started so far" }),
-  nextAttemptAt: Nullable(t.String({ format: "date-time" })),
-  lastStatusCode: Nullable(t.Integer()),
-  lastError: Nullable(t.String({ examples: ["timeout", "destination_blocked"] })),
-  deliveredAt: Nullable(t.String({ format: "date-time" })),
-});
-
-const EventSchema = t.Object(
-  {
-    id: t.String({ examples: ["evt_01jd6z2k8m3q4r5s6t7v8w9x0y"], description: "Unique; receivers deduplicate by it" }),
-    type: t.Union([t.Literal("payment.completed"), t.Literal("payment.failed")]),
-    createdAt: t.String({ format: "date-time" }),
-    paymentId: t.String(),
-    data: t.Object({ payment: t.Object({}, { additionalProperties: true, description: "The payment object, as GET /v1/payments/{id} returns it" }) }),
-    delivery: DeliverySchema,
-  },
-  { description: "An event as sent (id, type, createdAt, data) with the state of its delivery" },
-);
-
-const AttemptSchema = t.Object({
-  attempt: t.Integer({ minimum: 1 }),
-  attemptedAt: t.String({ format: "date-time" }),
-  url: t.String(),
-  statusCode: Nullable(t.Integer({ description: "The endpoint's answer; null when none came" })),
-  error: Nullable(
-    t.String({
-      description: "Why no answer came: destination_blocked, https_required, timeout, tls_failed or connection_failed",
-    }),
+const EndpointRequestSchema = component(
+  "WebhookEndpointRequest",
+  Type.Object(
+    {
+      url: Type.String({
+        maxLength: MAX_URL_LENGTH,
+        // The WHATWG URL parser the service uses ignores leading C0 controls and spaces and any letter case in the scheme.
+        pattern: "^[\\u0000-\\u0020]*[Hh][Tt][Tt][Pp][Ss]?:",
+        description:
+          "An absolute http or https URL (https only in production) without credentials, not pointing at private or reserved addresses (loopback only outside production)",
+      }),
+    },
+    { examples: [{ url: "https://shop.example.com/paystream/webhooks" }] },
   ),
-  durationMs: t.Integer(),
-});
+);
 
-/** typebox schemas are JSON Schema, which is what OpenAPI 3.1 takes; the OpenAPI types lag behind. */
-const operation = (spec: object) => spec as DocumentDecoration;
+const EndpointSchema = component(
+  "WebhookEndpoint",
+  Type.Object(
+    {
+      url: Type.String({ examples: ["https://shop.example.com/paystream/webhooks"] }),
+      createdAt: Type.String({ format: "date-time", description: "When this URL and secret were set" }),
+    },
+    { additionalProperties: false },
+  ),
+);
 
+const EndpointWithSecretSchema = component(
+  "WebhookEndpointWithSecret",
+  Type.Object(
+    {
+      url: Type.String(),
+      secret: Type.String({
+        pattern: "^whsec_",
+        examples: ["whsec_3q2-7wEXAMPLEa1SWc0xTa0bWg6Ji8aQd2Pq9uCk8xYz"],
+        description: "Signing secret. Shown only in this answer; store it now. PUT again to rotate it.",
+      }),
+      createdAt: Type.String({ format: "date-time" }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+const DeliverySchema = component(
+  "WebhookDelivery",
+  Type.Object(
+    {
+      status: stringEnum(DELIVERY_STATUSES),
+      attempts: Type.Integer({ minimum: 0, description: "Attempts started so far" }),
+      nextAttemptAt: nullable(Type.String({ format: "date-time" })),
+      lastStatusCode: nullable(Type.Integer()),
+      lastError: nullable(Type.String({ examples: ["timed out after 10000 ms"] })),
+      deliveredAt: nullable(Type.String({ format: "date-time" })),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+const EventSchema = component(
+  "WebhookEvent",
+  Type.Object(
+    {
+      id: Type.String({ ...EVENT_ID_DOC, description: "Unique; receivers deduplicate by it" }),
+      type: stringEnum(WEBHOOK_EVENT_TYPES),
+      createdAt: Type.String({ format: "date-time" }),
+      paymentId: Type.String(PAYMENT_ID_DOC),
+      data: Type.Object(
+        { payment: PaymentSchema },
+        { additionalProperties: false, description: "The payment as it was when the event was recorded" },
+      ),
+      delivery: DeliverySchema,
+    },
+    {
+      additionalProperties: false,
+      description: "An event as sent (id, type, createdAt, data) with the state of its delivery",
+    },
+  ),
+);
+
+const AttemptSchema = component(
+  "WebhookDeliveryAttempt",
+  Type.Object(
+    {
+      attempt: Type.Integer({ minimum: 1 }),
+      attemptedAt: Type.String({ format: "date-time" }),
+      url: Type.String(),
+      statusCode: nullable(Type.Integer({ description: "The endpoint's answer; null when none came" })),
+      error: nullable(Type.String({ description: "Why no answer came (timeout, connection error)" })),
+      durationMs: Type.Integer({ minimum: 0 }),
+    },
+    { additionalProperties: false },
+  ),
+);
+
+const json = (schema: object) => ({ "application/json": { schema } });
 const tags = ["Webhooks"];
-const security = [{ bearer: [] }];
 
 export const docs = {
   putEndpoint: operation({
+    operationId: "putWebhookEndpoint",
     summary: "Register or rotate the webhook endpoint",
     description:
       "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed` and `payment.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
     tags,
-    security,
-    requestBody: { required: true, content: { "application/json": { schema: EndpointRequestSchema } } },
+    requestBody: { required: true, content: json(EndpointRequestSchema) },
     responses: {
-      200: { description: "The endpoint and its new secret (shown only here)", content: { "application/json": { schema: EndpointWithSecretSchema } } },
-      400: problem("Malformed JSON or wrong content type"),
-      413: problem("Body over 8 KiB"),
-      422: problem("The URL is not acceptable"),
-      ...commonProblems,
+      200: { description: "The endpoint and its new secret (shown only here)", content: json(EndpointWithSecretSchema) },
+      ...problemResponses({
+        ...bodyProblems(ENDPOINT_BODY_MAX_BYTES),
+        validation: "the URL is not acceptable; `errors` says why",
+        ...AUTHENTICATED_PROBLEMS,
+      }),
     },
   }),
   getEndpoint: operation({
+    operationId: "getWebhookEndpoint",
     summary: "Retrieve the webhook endpoint",
     description: "The secret is never shown again; rotate it with PUT if it is lost.",
     tags,
-    security,
     responses: {
-      200: { description: "The endpoint", content: { "application/json": { schema: EndpointSchema } } },
-      404: problem("No endpoint registered"),
-      ...commonProblems,
+      200: { description: "The endpoint", content: json(EndpointSchema) },
+      ...problemResponses({ not_found: "no endpoint is registered", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
   deleteEndpoint: operation({
+    operationId: "deleteWebhookEndpoint",
     summary: "Delete the webhook endpoint",
     description: "No more events are recorded; deliveries still pending are given up (status `failed`).",
     tags,
-    security,
-    responses: { 204: { description: "Deleted" }, 404: problem("No endpoint registered"), ...commonProblems },
+    responses: {
+      204: { description: "Deleted" },
+      ...problemResponses({ not_found: "no endpoint is registered", ...AUTHENTICATED_PROBLEMS }),
+    },
   }),
   listEvents: operation({
+    operationId: "listWebhookEvents",
     summary: "List webhook events, newest first, with their delivery state",
     tags,
-    security,
     parameters: [
-      { name: "paymentId", in: "query", description: "Only the events of this payment", schema: { type: "string" } },
+      { name: "paymentId", in: "query", description: "Only the events of this payment", schema: { type: "string", ...PAYMENT_ID_DOC } },
       { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
-      { name: "startingAfter", in: "query", description: "Cursor: the id of the last event of the previous page", schema: { type: "string" } },
+      {
+        name: "startingAfter",
+        in: "query",
+        description: "Cursor: the id of the last event of the previous page",
+        schema: { type: "string", ...EVENT_ID_DOC },
+      },
     ],
     responses: {
       200: {
         description: "A page of events",
-        content: { "application/json": { schema: t.Object({ data: t.Array(EventSchema), hasMore: t.Boolean() }) } },
+        content: json(component("WebhookEventList", Type.Object({ data: Type.Array(EventSchema), hasMore: Type.Boolean() }, { additionalProperties: false }))),
       },
-      422: problem("Invalid query parameters"),
-      ...commonProblems,
+      ...problemResponses({ validation: "invalid query parameters; `errors` lists each", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
   listDeliveries: operation({
+    operationId: "listWebhookDeliveryAttempts",
     summary: "The delivery log of one event",
     description: "Every attempt, oldest first: when, where, the endpoint's status code or the error, and how long it took.",
     tags,
-    security,
+    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: EVENT_ID_DOC.examples } }],
     responses: {
-      200: { description: "The attempts", content: { "application/json": { schema: t.Object({ data: t.Array(AttemptSchema) }) } } },
-      404: problem("No event with this id for this merchant"),
-      ...commonProblems,
+      200: {
+        description: "The attempts",
+        content: json(component("WebhookDeliveryAttemptList", Type.Object({ data: Type.Array(AttemptSchema) }, { additionalProperties: false }))),
+      },
+      ...problemResponses({ not_found: "no event with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
 };

@@ -1,15 +1,12 @@
 import { Elysia } from "elysia";
 import { type FieldError, type MerchantGuard, Problem, readJsonBody } from "../http";
-import { docs } from "./model";
+import { docs, ENDPOINT_BODY_MAX_BYTES } from "./model";
 import type { WebhookService } from "./service";
 
 export interface WebhookRouteDeps {
   service: WebhookService;
   merchantOf: MerchantGuard;
 }
-
-/** An endpoint registration is one URL: a few KiB is plenty, and a small limit bounds what we read. */
-const ENDPOINT_BODY_MAX_BYTES = 8 * 1024;
 
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });

@@ -1,10 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { CARDS, EXPECTED, client, paymentBody, waitForFinal } from "../support/payments";
+import { createPaystreamClient, type PaymentRequest, type PaystreamClient } from "../../clients/typescript";
+import { CARDS, EXPECTED, paymentBody, waitForFinal } from "../support/payments";
 import { runProgram, type ServiceProcess, startService } from "../support/service-process";
 
+/** The typed client of clients/typescript, generated from the API document, is how these tests talk to the API. */
 describe("the real program over HTTP (embedded defaults: PGlite + postgres queue + simulator)", () => {
   let service: ServiceProcess;
-  let api: ReturnType<typeof client>;
+  let api: PaystreamClient;
+  const create = (body: PaymentRequest, idempotencyKey?: string, client = api) =>
+    client.POST("/v1/payments", { body, params: { header: idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {} } });
 
   beforeAll(async () => {
     service = await startService({
@@ -15,18 +19,18 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
         RATE_LIMIT_RPS: "0",
       },
     });
-    api = client(service.url);
+    api = createPaystreamClient({ baseUrl: service.url, apiKey: "sk_test_local" });
   });
   afterAll(async () => {
     await service.stop();
   });
 
   it("answers 202 PENDING with a Location header, without waiting for the gateway", async () => {
-    const res = await api.post(paymentBody(CARDS.visa));
-    expect(res.status).toBe(202);
-    const payment = (await res.json()) as Record<string, any>;
+    const { data: payment, response } = await create(paymentBody(CARDS.visa));
+    expect(response.status).toBe(202);
+    if (!payment) throw new Error("no payment");
     expect(payment.status).toBe("PENDING");
-    expect(res.headers.get("location")).toBe(`/v1/payments/${payment.id}`);
+    expect(response.headers.get("location")).toBe(`/v1/payments/${payment.id}`);
     expect(payment.id).toMatch(/^pay_[0-9a-z]{26}$/);
     expect(payment.card).toEqual({ brand: "visa", last4: "4242", expMonth: 12, expYear: 2030, fingerprint: expect.any(String) });
     expect(payment.amount).toBe(1999);
@@ -39,9 +43,9 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
   it("takes every simulator test card to its contract outcome", async () => {
     const ids = new Map<string, string>();
     for (const card of Object.keys(EXPECTED)) {
-      const res = await api.post(paymentBody(card));
-      expect(res.status).toBe(202);
-      ids.set(((await res.json()) as { id: string }).id, card);
+      const { data, response } = await create(paymentBody(card));
+      expect(response.status).toBe(202);
+      ids.set(data!.id, card);
     }
     const final = await waitForFinal(service.url, [...ids.keys()], { timeoutMs: 30_000 });
     for (const [id, card] of ids) {
@@ -53,18 +57,18 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
   });
 
   it("answers 422 with every invalid field at once, as problem+json", async () => {
-    const res = await api.post({
+    const { error: problem, response } = await create({
       amount: 0,
       currency: "XYZ",
       card: { number: "4242 4242 4242 4241", expMonth: 13, expYear: 2030, cvc: "12" },
       customer: { email: "not-an-email", name: "" },
     });
-    expect(res.status).toBe(422);
-    expect(res.headers.get("content-type")).toContain("application/problem+json");
-    const problem = (await res.json()) as { type: string; status: number; errors: { field: string; code: string }[] };
+    expect(response.status).toBe(422);
+    expect(response.headers.get("content-type")).toContain("application/problem+json");
+    if (!problem) throw new Error("no problem");
     expect(problem.type).toBe("/errors/validation");
     expect(problem.status).toBe(422);
-    const fields = problem.errors.map((e) => `${e.field}:${e.code}`).sort();
+    const fields = (problem.errors ?? []).map((e) => `${e.field}:${e.code}`).sort();
     expect(fields).toEqual(
       [
         "amount:amount_too_small",
@@ -96,62 +100,69 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
   });
 
   it("answers 413 to a body over 64 KiB", async () => {
-    const res = await api.post(paymentBody(CARDS.visa, { description: "x".repeat(70 * 1024) }));
-    expect(res.status).toBe(413);
-    expect(res.headers.get("content-type")).toContain("application/problem+json");
+    const { error, response } = await create(paymentBody(CARDS.visa, { description: "x".repeat(70 * 1024) }));
+    expect(response.status).toBe(413);
+    expect(response.headers.get("content-type")).toContain("application/problem+json");
+    expect(error?.code).toBe("payload_too_large");
   });
 
   it("answers 401 without a key or with an unknown one", async () => {
     expect((await fetch(`${service.url}/v1/payments`)).status).toBe(401);
-    expect((await client(service.url, "sk_wrong_key_123").list()).status).toBe(401);
-    const res = await client(service.url, "sk_wrong_key_123").post(paymentBody());
-    expect(res.status).toBe(401);
-    expect(((await res.json()) as { code: string }).code).toBe("unauthorized");
+    const stranger = createPaystreamClient({ baseUrl: service.url, apiKey: "sk_wrong_key_123" });
+    expect((await stranger.GET("/v1/payments")).response.status).toBe(401);
+    const { error, response } = await create(paymentBody(), undefined, stranger);
+    expect(response.status).toBe(401);
+    expect(error?.code).toBe("unauthorized");
   });
 
   it("answers 404 for an unknown id and for another merchant's payment, never 403", async () => {
-    const created = (await (await api.post(paymentBody())).json()) as { id: string };
-    expect((await api.get("pay_00000000000000000000000000")).status).toBe(404);
-    const other = client(service.url, "sk_test_other_merchant");
-    expect((await other.get(created.id)).status).toBe(404);
-    const list = (await (await other.list()).json()) as { data: { id: string }[] };
-    expect(list.data.map((p) => p.id)).not.toContain(created.id);
+    const { data: created } = await create(paymentBody());
+    const unknown = await api.GET("/v1/payments/{id}", { params: { path: { id: "pay_00000000000000000000000000" } } });
+    expect(unknown.response.status).toBe(404);
+    expect(unknown.error?.code).toBe("not_found");
+    const other = createPaystreamClient({ baseUrl: service.url, apiKey: "sk_test_other_merchant" });
+    expect((await other.GET("/v1/payments/{id}", { params: { path: { id: created!.id } } })).response.status).toBe(404);
+    const { data: list } = await other.GET("/v1/payments");
+    expect(list!.data.map((p) => p.id)).not.toContain(created!.id);
   });
 
   it("Idempotency-Key: same body → same payment and status; different body → 409", async () => {
     const key = `order-${Date.now()}`;
-    const first = await api.post(paymentBody(), { "idempotency-key": key });
-    const second = await api.post(paymentBody(), { "idempotency-key": key });
-    expect(first.status).toBe(202);
-    expect(second.status).toBe(202);
-    expect(((await second.json()) as { id: string }).id).toBe(((await first.json()) as { id: string }).id);
-    const conflict = await api.post(paymentBody(CARDS.visa, { amount: 1 }), { "idempotency-key": key });
-    expect(conflict.status).toBe(409);
-    expect(((await conflict.json()) as { code: string }).code).toBe("idempotency_key_reused");
+    const first = await create(paymentBody(), key);
+    const second = await create(paymentBody(), key);
+    expect(first.response.status).toBe(202);
+    expect(second.response.status).toBe(202);
+    expect(second.response.headers.get("idempotent-replayed")).toBe("true");
+    expect(second.data!.id).toBe(first.data!.id);
+    const conflict = await create(paymentBody(CARDS.visa, { amount: 1 }), key);
+    expect(conflict.response.status).toBe(409);
+    expect(conflict.error?.code).toBe("idempotency_key_reused");
     // The same key from another merchant is that merchant's own key.
-    const other = await client(service.url, "sk_test_other_merchant").post(paymentBody(), { "idempotency-key": key });
-    expect(other.status).toBe(202);
+    const other = createPaystreamClient({ baseUrl: service.url, apiKey: "sk_test_other_merchant" });
+    expect((await create(paymentBody(), key, other)).response.status).toBe(202);
   });
 
   it("lists newest first with cursor pagination and a status filter", async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push(((await (await api.post(paymentBody())).json()) as { id: string }).id);
-    const page1 = (await (await api.list("?limit=2")).json()) as { data: { id: string }[]; hasMore: boolean };
-    expect(page1.data.map((p) => p.id)).toEqual([ids[4]!, ids[3]!]);
-    expect(page1.hasMore).toBe(true);
-    const page2 = (await (await api.list(`?limit=2&startingAfter=${ids[3]}`)).json()) as { data: { id: string }[] };
-    expect(page2.data.map((p) => p.id)).toEqual([ids[2]!, ids[1]!]);
+    for (let i = 0; i < 5; i++) ids.push((await create(paymentBody())).data!.id);
+    const { data: page1 } = await api.GET("/v1/payments", { params: { query: { limit: 2 } } });
+    expect(page1!.data.map((p) => p.id)).toEqual([ids[4]!, ids[3]!]);
+    expect(page1!.hasMore).toBe(true);
+    const { data: page2 } = await api.GET("/v1/payments", { params: { query: { limit: 2, startingAfter: ids[3] } } });
+    expect(page2!.data.map((p) => p.id)).toEqual([ids[2]!, ids[1]!]);
     await waitForFinal(service.url, ids);
-    const completed = (await (await api.list("?status=COMPLETED&limit=100")).json()) as { data: { status: string }[] };
-    expect(completed.data.length).toBeGreaterThanOrEqual(5);
-    expect(completed.data.every((p) => p.status === "COMPLETED")).toBe(true);
-    expect((await api.list("?limit=0")).status).toBe(422);
-    expect((await api.list("?status=DONE")).status).toBe(422);
+    const { data: completed } = await api.GET("/v1/payments", { params: { query: { status: "COMPLETED", limit: 100 } } });
+    expect(completed!.data.length).toBeGreaterThanOrEqual(5);
+    expect(completed!.data.every((p) => p.status === "COMPLETED")).toBe(true);
+    expect((await api.GET("/v1/payments", { params: { query: { limit: 0 } } })).response.status).toBe(422);
+    const done = await api.GET("/v1/payments", { params: { query: { status: "DONE" } } });
+    expect(done.response.status).toBe(422);
+    expect(done.error?.errors?.map((e) => e.field)).toEqual(["status"]);
   });
 
   it("serves health, metrics, Swagger UI and an OpenAPI document of the payments API", async () => {
-    expect((await fetch(`${service.url}/health/live`)).status).toBe(200);
-    expect(await (await fetch(`${service.url}/health/ready`)).json()).toEqual({ status: "ready" });
+    expect((await api.GET("/health/live")).data).toEqual({ status: "ok" });
+    expect((await api.GET("/health/ready")).data).toEqual({ status: "ready" });
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     expect(metrics).toContain("paystream_payments_created_total");
     expect(metrics).not.toContain(CARDS.visa);
@@ -159,7 +170,7 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
     expect(ui.status).toBe(200);
     expect(await ui.text()).toContain("swagger");
     const spec = (await (await fetch(`${service.url}/docs/json`)).json()) as { openapi: string; paths: Record<string, any> };
-    expect(spec.openapi).toMatch(/^3\./);
+    expect(spec.openapi).toBe("3.1.0");
     expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/v1/payments", "/v1/payments/{id}"]));
     expect(spec.paths["/v1/payments"].post.requestBody.content["application/json"].example.amount).toBe(1999);
     expect(spec.paths["/v1/payments"].post.responses["202"]).toBeDefined();

@@ -34,6 +34,9 @@ const EXPONENTS: ReadonlyMap<string, number> = new Map(
   ),
 );
 
+/** Every accepted code, upper-case (the API documents them). */
+export const SUPPORTED_CURRENCY_CODES: readonly string[] = [...EXPONENTS.keys()].sort();
+
 /**
  * ASCII-only guard before upper-casing: `toUpperCase` maps some non-ASCII letters onto ASCII
  * (e.g. "ſ" → "S"), which would otherwise let "uſd" through as USD.

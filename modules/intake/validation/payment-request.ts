@@ -46,17 +46,17 @@ export interface ValidPaymentRequest {
 
 export type ValidationResult = { ok: true; value: ValidPaymentRequest } | { ok: false; errors: FieldError[] };
 
-const MIN_AMOUNT = 1;
-const MAX_AMOUNT = 99_999_999;
-const MAX_NAME_LENGTH = 200;
-const MAX_REFERENCE_LENGTH = 200;
-const MAX_DESCRIPTION_LENGTH = 1000;
-const MAX_EMAIL_LENGTH = 254;
-const MAX_EMAIL_LOCAL_LENGTH = 64;
-const MAX_DOMAIN_LABEL_LENGTH = 63;
-const MAX_METADATA_KEYS = 20;
-const MAX_METADATA_KEY_LENGTH = 40;
-const MAX_METADATA_VALUE_LENGTH = 500;
+export const MIN_AMOUNT = 1;
+export const MAX_AMOUNT = 99_999_999;
+export const MAX_NAME_LENGTH = 200;
+export const MAX_REFERENCE_LENGTH = 200;
+export const MAX_DESCRIPTION_LENGTH = 1000;
+export const MAX_EMAIL_LENGTH = 254;
+export const MAX_EMAIL_LOCAL_LENGTH = 64;
+export const MAX_DOMAIN_LABEL_LENGTH = 63;
+export const MAX_METADATA_KEYS = 20;
+export const MAX_METADATA_KEY_LENGTH = 40;
+export const MAX_METADATA_VALUE_LENGTH = 500;
 /** Client-chosen keys end up in error field paths; cap them so they cannot bloat responses or logs. */
 const MAX_FIELD_KEY_LENGTH = 64;
 
@@ -71,7 +71,7 @@ const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
 const CARD_KEYS: ReadonlySet<string> = new Set(["number", "expMonth", "expYear", "cvc", "holderName"]);
 const CUSTOMER_KEYS: ReadonlySet<string> = new Set(["email", "name", "reference"]);
 /** Keys that mean something to JavaScript objects; refused so metadata can be spread or merged safely downstream. */
-const FORBIDDEN_METADATA_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
+export const FORBIDDEN_METADATA_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
 type JsonObject = Record<string, unknown>;
 

@@ -1,0 +1,54 @@
+import Type from "typebox";
+import { component, nullable, stringEnum } from "../http";
+import { PAYMENT_STATUSES } from "./schema";
+
+/** How payment ids look in the API documentation (the pattern the routes accept as cursors). */
+export const PAYMENT_ID_DOC = { pattern: "^pay_[0-9a-z]{26}$", examples: ["pay_01jd6z2k8m3q4r5s6t7v8w9x0y"] };
+
+/** The payment object of contract §3: the one place its fields are documented. */
+export const PaymentSchema = component(
+  "Payment",
+  Type.Object(
+    {
+      id: Type.String(PAYMENT_ID_DOC),
+      status: stringEnum(PAYMENT_STATUSES),
+      amount: Type.Integer({ description: "Integer minor units (whole units for zero-decimal currencies)" }),
+      currency: Type.String({ pattern: "^[A-Z]{3}$", examples: ["USD"] }),
+      description: nullable(Type.String()),
+      metadata: Type.Record(Type.String(), Type.String()),
+      card: Type.Object(
+        {
+          brand: Type.String({ examples: ["visa"] }),
+          last4: Type.String({ pattern: "^[0-9]{4}$", examples: ["4242"] }),
+          expMonth: Type.Integer({ minimum: 1, maximum: 12 }),
+          expYear: Type.Integer({ minimum: 1000, maximum: 9999 }),
+          fingerprint: Type.String({ description: "Keyed hash of the card number: equal for the same card, not reversible" }),
+        },
+        { additionalProperties: false },
+      ),
+      customer: Type.Object(
+        { email: Type.String(), name: Type.String(), reference: nullable(Type.String()) },
+        { additionalProperties: false },
+      ),
+      gateway: Type.String({ examples: ["simulator"] }),
+      gatewayReference: nullable(Type.String()),
+      failureCode: nullable(Type.String({ examples: ["card_declined", "insufficient_funds", "gateway_unavailable"] })),
+      failureMessage: nullable(Type.String()),
+      attempts: Type.Integer({ minimum: 0, description: "Gateway attempts so far" }),
+      outcome: nullable(
+        stringEnum(["unknown"], {
+          description:
+            "`unknown` while an attempt's outcome is unknown and no gateway answer has settled it: the card may have been charged, and the payment stays PROCESSING until the gateway says (never FAILED on a guess)",
+        }),
+      ),
+      nextCheckAt: nullable(
+        Type.String({ format: "date-time", description: "While the outcome is unknown and attempts are used up: when the gateway is asked next" }),
+      ),
+      createdAt: Type.String({ format: "date-time" }),
+      updatedAt: Type.String({ format: "date-time" }),
+      completedAt: nullable(Type.String({ format: "date-time" })),
+    },
+    { additionalProperties: false, description: "A payment. The full card number and the CVC are never returned." },
+  ),
+);
+
