@@ -30,6 +30,54 @@ describe("stripe adapter against the fake Stripe API", () => {
   const gateway = (overrides: { secretKey?: string; apiBase?: string } = {}) =>
     createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, ...overrides });
 
+  describe("a 5xx Stripe keeps and replays for the idempotency key", () => {
+    const lookupOf = (request: ReturnType<typeof chargeRequest>, lastAttemptAgoMs: number) => ({
+      paymentId: request.paymentId,
+      idempotencyKey: request.idempotencyKey,
+      amount: request.amount,
+      currency: request.currency,
+      gatewayReference: null,
+      firstAttemptAt: new Date(Date.now() - lastAttemptAgoMs - 1_000),
+      unknownSince: new Date(Date.now() - lastAttemptAgoMs - 1_000),
+      lastAttemptAt: new Date(Date.now() - lastAttemptAgoMs),
+      replay: null,
+    });
+
+    test("stays unknown on every retry (never transient, never FAILED), and a lookup after the search lag settles it as not charged", async () => {
+      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000 });
+      const request = chargeRequest();
+      fake.storeServerErrorOnNextCreate(false);
+      for (let attempt = 1; attempt <= 3; attempt++) expect((await stripe.charge({ ...request, attempt })).kind).toBe("unknown");
+      expect(fake.requests.filter((r) => r.status === 500 && r.replayed).length).toBeGreaterThanOrEqual(3);
+      // Within the search lag an empty search proves nothing.
+      expect((await stripe.lookup(lookupOf(request, 1_000))).kind).toBe("unknown");
+      expect(await stripe.lookup(lookupOf(request, 61_000))).toEqual({ kind: "not_charged", reason: "stripe_search_found_nothing" });
+      expect(fake.chargesFor(request.paymentId)).toBe(0);
+    });
+
+    test("when Stripe charged before the 5xx, the adapter's own lookup finds the charge: approved, once", async () => {
+      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000 });
+      const request = chargeRequest();
+      fake.storeServerErrorOnNextCreate(true);
+      expect(await stripe.charge(request)).toEqual({ kind: "approved", gatewayReference: expect.stringMatching(/^pi_/) });
+      expect((await stripe.lookup(lookupOf(request, 61_000))).kind).toBe("approved");
+      expect(fake.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    test("a found PaymentIntent of another amount or currency is ignored, a retrieved one by id too", async () => {
+      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0 });
+      const request = chargeRequest();
+      const charged = await stripe.charge(request);
+      expect(charged.kind).toBe("approved");
+      const reference = charged.kind === "approved" ? charged.gatewayReference : null;
+      for (const other of [{ amount: 2000 }, { currency: "EUR" }]) {
+        expect((await stripe.lookup({ ...lookupOf(request, 61_000), ...other })).kind).toBe("unknown");
+        expect((await stripe.lookup({ ...lookupOf(request, 61_000), ...other, gatewayReference: reference })).kind).toBe("unknown");
+      }
+      expect(await stripe.lookup({ ...lookupOf(request, 0), gatewayReference: reference })).toMatchObject({ kind: "approved", gatewayReference: reference ?? "" });
+    });
+  });
+
   test("creates and confirms one PaymentIntent with the card, metadata and the payment's idempotency key", async () => {
     const request = chargeRequest();
     const outcome = await gateway().charge(request);

@@ -34,6 +34,12 @@ export interface FakeStripe {
   /** The PaymentIntents created for a payment (metadata paystream_payment_id), as Stripe stores them. */
   intentsFor(paymentId: string): PaymentIntent[];
   failNext(n: number, fault: GatewayFault, endpoint?: StripeEndpoint): void;
+  /**
+   * The next create answers 500 and Stripe keeps that answer for its idempotency key: every later
+   * request with the key gets the same 500 replayed (docs.stripe.com/api/idempotent_requests:
+   * "including 500 errors"). `charged` says whether the PaymentIntent was created before the error.
+   */
+  storeServerErrorOnNextCreate(charged: boolean): void;
   stop(): Promise<void>;
 }
 
@@ -78,6 +84,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
   const faults = new FaultQueue<StripeEndpoint>();
   const requests: FakeRequest[] = [];
   const answers = new Map<string, StoredAnswer>();
+  let storedServerError: { charged: boolean } | null = null;
   const intents = new Map<string, PaymentIntent>();
 
   function createPaymentIntent(form: URLSearchParams): Answer {
@@ -178,6 +185,14 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
   function createIdempotently(key: string | null, body: string): Answer {
     const form = new URLSearchParams(body);
     if (key === null) return createPaymentIntent(form);
+    if (storedServerError !== null && !answers.has(key)) {
+      const { charged } = storedServerError;
+      storedServerError = null;
+      if (charged) createPaymentIntent(form);
+      const serverError = { status: 500, body: { error: { type: "api_error", message: "An unknown error occurred" } } };
+      answers.set(key, { ...serverError, parameters: body });
+      return serverError;
+    }
     const stored = answers.get(key);
     if (stored !== undefined) {
       if (stored.parameters !== body) {
@@ -294,6 +309,9 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     },
     failNext(n, fault, endpoint) {
       faults.set(n, fault, endpoint ?? null);
+    },
+    storeServerErrorOnNextCreate(charged) {
+      storedServerError = { charged };
     },
     stop() {
       return new Promise<void>((resolve) => {
