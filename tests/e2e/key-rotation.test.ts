@@ -52,7 +52,7 @@ describe("rotating CARD_ENCRYPTION_KEY as the README says changes nothing a merc
   const start = async (env: Record<string, string>, role: "api" | "all" = "all") => {
     service = await startService({
       role,
-      env: { DATABASE_URL: database.url, BROKER: "postgres", RATE_LIMIT_RPS: "0", WEBHOOK_RETRY_BASE_MS: "200", ...env },
+      env: { DATABASE_URL: database.url, BROKER: "postgres", RATE_LIMIT_RPS: "0", WEBHOOK_RETRY_BASE_MS: "200", WEBHOOK_ALLOW_PRIVATE_NETWORKS: "true", ...env },
     });
     return service;
   };
