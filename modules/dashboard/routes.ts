@@ -18,6 +18,8 @@ export interface DashboardRouteDeps {
 function authenticate(merchantOf: MerchantGuard, request: Request): Merchant {
   const key = new URL(request.url).searchParams.get("key");
   if (request.headers.has("authorization") || !key) return merchantOf(request);
+  // A key that cannot travel in a header (a NUL, a line break, non-Latin-1) is no one's key.
+  if (!/^[\x21-\x7e]{1,512}$/.test(key)) throw new Problem("unauthorized", "Send a valid API key");
   return merchantOf(new Request(request.url, { headers: { authorization: `Bearer ${key}` } }));
 }
 

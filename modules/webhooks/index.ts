@@ -12,4 +12,5 @@ export {
 export { createWebhookService, type WebhookService, type WebhookServiceDeps } from "./service";
 export { webhookRoutes, type WebhookRouteDeps } from "./routes";
 export { WebhookSecretBox } from "./secret-box";
+export { EVENT_ID } from "./ids";
 export { SIGNATURE_HEADER, signWebhookPayload, verifyWebhookSignature, type SignatureVerification } from "./signing";
