@@ -373,7 +373,7 @@ function bodyFor(route: SurfaceRoute, paymentBody: string): fc.Arbitrary<string>
   return fc.constantFrom("{}", '{"url":1}', '{"url":"not a url"}', "[]", "{", "", "\u0000", '{"url":"http://\\u0000/"}');
 }
 
-function requestFor(route: SurfaceRoute, documented: Map<string, Set<string>>, apiKey: string, paymentBody: string): fc.Arbitrary<SurfaceRequest> {
+function requestFor(route: SurfaceRoute, documented: Map<string, Map<string, SurfaceRoute>>, apiKey: string, paymentBody: string): fc.Arbitrary<SurfaceRequest> {
   const params = [...route.template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1] as string);
   const isApi = route.template.startsWith("/v1/");
   const optional = <T>(arbitrary: fc.Arbitrary<T>, weightAbsent: number) =>
@@ -433,27 +433,28 @@ function requestFor(route: SurfaceRoute, documented: Map<string, Set<string>>, a
 
       // The oracle. Only what the request itself decides; the rest must merely stay below 500.
       let expected: Set<number> | undefined;
-      const methodDocumented = documented.get(route.template)?.has(r.method) ?? false;
+      // The route that serves this method on this path: another one when the method was swapped.
+      const served = documented.get(route.template)?.get(r.method);
       const headerReachesApp = headers.every(([, v]) => fetchable(v));
       if (isApi && headerReachesApp && framing === undefined && !r.segments.some((s) => s.raw)) {
         // No route has this method on this path (HEAD may be served by GET, so it is left open).
-        if (!methodDocumented) expected = r.method === "HEAD" ? undefined : new Set([404, 405]);
+        if (!served) expected = r.method === "HEAD" ? undefined : new Set([404, 405]);
         // The key is checked first, so an unauthenticated client learns nothing about ids or parameters.
         else if (trimmed(authorization) !== `Bearer ${apiKey}`) expected = new Set([401, 429]);
         else {
           const bad = new Set<number>();
-          if (queryIsInvalid(queryWire, route.query)) bad.add(422);
+          if (queryIsInvalid(queryWire, served.query)) bad.add(422);
           for (const segment of r.segments) {
             const id = decodedSegment(segment);
             if (id === undefined || !ID_SHAPE.test(id)) bad.add(404);
           }
           const key = r.idempotencyKey === undefined ? undefined : trimmed(r.idempotencyKey.value);
-          if (route.idempotencyKey && key !== undefined && !/^[\x20-\x7e]{1,255}$/.test(key)) bad.add(422);
-          if (route.body && sendsBody && !/^application\/json\s*(;|$)/i.test(trimmed(contentType))) bad.add(400).add(415);
+          if (served.idempotencyKey && key !== undefined && !/^[\x20-\x7e]{1,255}$/.test(key)) bad.add(422);
+          if (served.body && sendsBody && !/^application\/json\s*(;|$)/i.test(trimmed(contentType))) bad.add(400).add(415);
           if (bad.size > 0) expected = bad;
         }
       }
-      return { route, method: r.method, target, aspects, headers, body: sendsBody ? r.body : undefined, framing, transport, expected } satisfies SurfaceRequest;
+      return { route: served ?? route, method: r.method, target, aspects, headers, body: sendsBody ? r.body : undefined, framing, transport, expected } satisfies SurfaceRequest;
     });
 }
 
@@ -575,8 +576,8 @@ export async function runSurfaceFuzz(options: SurfaceFuzzOptions): Promise<Surfa
   const port = Number(new URL(baseUrl).port);
   const started = performance.now();
   const routes = await discoverRoutes(baseUrl);
-  const documented = new Map<string, Set<string>>();
-  for (const route of routes) documented.set(route.template, (documented.get(route.template) ?? new Set()).add(route.method));
+  const documented = new Map<string, Map<string, SurfaceRoute>>();
+  for (const route of routes) documented.set(route.template, (documented.get(route.template) ?? new Map()).set(route.method, route));
   const requests = fc.sample(
     // Routes with path ids and the /v1 API get more of the requests: that is where input meets SQL.
     fc.oneof(
