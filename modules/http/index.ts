@@ -3,4 +3,4 @@ export { requestIdOf } from "./request-context";
 export { createMerchantGuard, type MerchantGuard } from "./merchant-guard";
 export { readJsonBody, MAX_BODY_BYTES } from "./body";
 export { ProblemSchema, problemResponse } from "./openapi";
-export { DEFAULT_PAGE_LIMIT, MAX_PAGE_LIMIT, type IdShape, idempotencyKeyOf, MAX_IDEMPOTENCY_KEY_LENGTH, pathIdOf, QueryParameters, takeNoQueryParameters } from "./request-input";
+export { type IdShape, idempotencyKeyOf, pathIdOf, QueryParameters, takeNoQueryParameters } from "./request-input";

@@ -22,8 +22,8 @@ export function pathIdOf(text: string | undefined, kind: IdShape, noun: string):
   return text;
 }
 
-export const DEFAULT_PAGE_LIMIT = 20;
-export const MAX_PAGE_LIMIT = 100;
+const DEFAULT_PAGE_LIMIT = 20;
+const MAX_PAGE_LIMIT = 100;
 /** An error list is for a person to read; past this many a hostile query only makes it long. */
 const MAX_QUERY_ERRORS = 10;
 /** Parameter names repeated in an error's `field`; anything else is not echoed. */
@@ -39,18 +39,15 @@ export class QueryParameters {
   private readonly errors: FieldError[] = [];
 
   constructor(request: Request, accepted: readonly string[]) {
-    let params: URLSearchParams;
-    try {
-      params = new URL(request.url).searchParams;
-    } catch {
-      throw new Problem("malformed_request", "The request URL could not be parsed");
-    }
-    // URLSearchParams has already decoded: malformed %-sequences stay literal, bytes that are not
+    const start = request.url.indexOf("?");
+    if (start < 0) return;
+    // URLSearchParams never throws: malformed %-sequences stay literal and bytes that are not
     // UTF-8 become U+FFFD; what is left is judged by each parameter's rule below.
-    for (const [name, value] of params) {
+    for (const [name, value] of new URLSearchParams(request.url.slice(start + 1))) {
       if (!accepted.includes(name)) {
         const echo = ECHOABLE_NAME.test(name);
-        this.fail(echo ? name : "query", "unknown_parameter", echo ? `is not a parameter of this route (it takes ${accepted.join(", ") || "none"})` : "contains a parameter this route does not take");
+        const takes = accepted.length > 0 ? `it takes ${accepted.join(", ")}` : "it takes none";
+        this.fail(echo ? name : "query", "unknown_parameter", echo ? `is not a parameter of this route (${takes})` : `holds a parameter this route does not take (${takes})`);
       } else if (this.values.has(name)) this.fail(name, "repeated_parameter", "must be given at most once");
       else this.values.set(name, value);
     }
@@ -102,7 +99,7 @@ export function takeNoQueryParameters(request: Request): void {
   new QueryParameters(request, []).finish();
 }
 
-export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 /**
  * The `Idempotency-Key` header, when sent: 1 to 255 printable ASCII characters (what every
