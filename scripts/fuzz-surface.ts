@@ -31,16 +31,18 @@ export interface SurfaceRoute {
   body: boolean;
   /** Documents an Idempotency-Key header. */
   idempotencyKey: boolean;
-  /** A page for people: its 401 is the HTML sign-in form, not problem+json. */
-  html?: boolean;
+  /** For people, not programs (dashboard pages and forms): its errors may be HTML or text, not problem+json. */
+  page?: boolean;
 }
 
-/** Routes the OpenAPI document leaves out on purpose; fuzzed all the same. */
+/** Routes the OpenAPI document leaves out on purpose; fuzzed all the same (a route not served is 404, also fine). */
 const UNDOCUMENTED_ROUTES: SurfaceRoute[] = [
-  { method: "GET", template: "/dashboard", query: ["key"], body: false, idempotencyKey: false, html: true },
+  { method: "GET", template: "/dashboard", query: ["key"], body: false, idempotencyKey: false, page: true },
   { method: "GET", template: "/dashboard/events", query: ["key"], body: false, idempotencyKey: false },
+  { method: "POST", template: "/dashboard/sign-in", query: [], body: true, idempotencyKey: false, page: true },
+  { method: "POST", template: "/dashboard/sign-out", query: [], body: true, idempotencyKey: false, page: true },
   { method: "GET", template: "/metrics", query: [], body: false, idempotencyKey: false },
-  { method: "GET", template: "/docs", query: [], body: false, idempotencyKey: false, html: true },
+  { method: "GET", template: "/docs", query: [], body: false, idempotencyKey: false, page: true },
   { method: "GET", template: "/docs/json", query: [], body: false, idempotencyKey: false },
 ];
 
@@ -327,7 +329,9 @@ const requestIds: fc.Arbitrary<HeaderValue> = fc.oneof(
 
 const cookies: fc.Arbitrary<HeaderValue> = fc.oneof(
   fc.constantFrom("session=", "session=x; session=y", "=", ";;;", "a=b; c", "session=%00", "session=\"unterminated").map(hv("odd")),
-  withHostilePiece("paystream_session=abc").map(hv("hostile")),
+  // The dashboard's session cookie (and a generic name), with a token that is hostile or merely wrong.
+  fc.constantFrom("paystream_dashboard=", "session=").chain((name) => withHostilePiece(`${name}abcdefghijklmnopqrstuvwxyz012345`)).map(hv("hostile")),
+  fc.tuple(fc.constantFrom("paystream_dashboard=", "session="), fc.string({ unit: "binary", maxLength: 60 })).map(([name, token]) => name + token).map(hv("random")),
   fc.integer({ min: 1_000, max: 8_000 }).map((n) => `s=${"c".repeat(n)}`).map(hv("long")),
 );
 
@@ -368,6 +372,7 @@ interface SurfaceRequest {
 const OTHER_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"];
 
 function bodyFor(route: SurfaceRoute, paymentBody: string): fc.Arbitrary<string> {
+  if (route.page) return fc.constantFrom("key=", "key=%00", "key=%ED%A0%80", "key=sk_wrong", `key=${"k".repeat(5_000)}`, "key", "%", "{}", "\u0000");
   if (route.template === "/v1/payments") return fc.oneof(fc.constant(paymentBody), fc.constantFrom("{}", "[]", "{", "\u0000", ""));
   // No body here registers a reachable endpoint or otherwise changes state a later request depends on.
   return fc.constantFrom("{}", '{"url":1}', '{"url":"not a url"}', "[]", "{", "", "\u0000", '{"url":"http://\\u0000/"}');
@@ -628,7 +633,7 @@ export async function runSurfaceFuzz(options: SurfaceFuzzOptions): Promise<Surfa
     }
     if (!SAFE_REQUEST_ID.test(requestId)) violation("unsafe_request_id", run, `x-request-id ${JSON.stringify(requestId.slice(0, 200))}`, request);
     const type = headers.get("content-type") ?? "";
-    if (status >= 400 && request.method !== "HEAD" && !(request.route.html && type.startsWith("text/html"))) {
+    if (status >= 400 && request.method !== "HEAD" && !request.route.page) {
       let problemStatus: unknown;
       try {
         problemStatus = (JSON.parse(body) as { status?: unknown }).status;
