@@ -665,6 +665,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const mismatch = (detail: string) => violation("verdict_mismatch", run, `expected ${describeExpected(expected)}, got ${status}: ${detail}`, request);
     // A 5xx is already reported as such; counting it twice would only blur the figures.
     if (status >= 500) return;
+    // A wrong key may be throttled (429) once the client has failed often enough; that is its verdict too.
+    if (expected.status === 401 && status === 429 && answer?.code === "rate_limited") return;
     if (status !== expected.status) return mismatch(text.slice(0, 300));
     if (expected.status === 422) {
       const got = errorSet(Array.isArray(answer?.errors) ? (answer.errors as { field: string; code: string }[]) : []);

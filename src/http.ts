@@ -29,11 +29,16 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
 };
 
-function toProblem(error: unknown, code: string | number): Problem {
+function toProblem(error: unknown, code: string | number, request: Request): Problem {
   if (error instanceof Problem) return error;
+  // The client hung up mid-request (a body cut short): nothing failed here, and no one is left to answer.
+  if (request.signal.aborted) return new Problem("malformed_request", "The client closed the connection before the request was complete");
   if (code === "NOT_FOUND") return new Problem("not_found", "No such route");
   if (code === "PARSE") return new Problem("malformed_request", "The request could not be parsed");
   if (code === "VALIDATION") return new Problem("malformed_request", "The request is malformed");
+  // The framework's own readers failing on what a client sent are bad requests, never our fault.
+  if (code === "INVALID_COOKIE_SIGNATURE" || error instanceof URIError) return new Problem("malformed_request", "The request could not be parsed");
+  if (code === "INVALID_FILE_TYPE") return new Problem("unsupported_media_type", "This content type is not accepted here");
   if (isConnectionError(error))
     return new Problem("dependency_unavailable", "The database is unavailable; try again shortly", { retryAfterSeconds: 5 });
   return new Problem("internal", "An unexpected error occurred");
@@ -171,10 +176,12 @@ export function createHttpApp(deps: HttpAppDeps) {
       return undefined;
     })
     .onError(({ request, error, code, route }) => {
-      const problem = toProblem(error, code);
+      const problem = toProblem(error, code, request);
       const requestId = requestIdOf(request);
       if (problem.status >= 500)
         logger.error({ err: error, requestId, route, method: request.method }, "request failed");
+      // Bad input is the client's business: debug at most, so no one can fill the error log at will.
+      else logger.debug({ requestId, route, method: request.method, code: problem.type }, "request rejected");
       return problem.toResponse(requestId);
     })
     .get("/health/live", () => ({ status: "ok" }), { detail: docs.live })

@@ -19,3 +19,4 @@ export {
   trimmedLengthPattern,
 } from "./openapi";
 export { clientOf, rememberPeer } from "./client-address";
+export { type IdShape, idempotencyKeyOf, pathIdOf, QueryParameters, takeNoQueryParameters } from "./request-input";

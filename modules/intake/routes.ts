@@ -1,9 +1,17 @@
 import { Elysia } from "elysia";
-import { PAYMENT_STATUSES, type PaymentStatus } from "../payments";
+import { PAYMENT_ID, PAYMENT_STATUSES } from "../payments";
 import { docs } from "./model";
-import { type MerchantGuard, Problem, readJsonBody, requestIdOf } from "../http";
+import {
+  idempotencyKeyOf,
+  type MerchantGuard,
+  pathIdOf,
+  Problem,
+  QueryParameters,
+  readJsonBody,
+  requestIdOf,
+  takeNoQueryParameters,
+} from "../http";
 import type { IntakeService } from "./service";
-import type { FieldError } from "./validation";
 
 export interface IntakeRouteDeps {
   service: IntakeService;
@@ -13,20 +21,13 @@ export interface IntakeRouteDeps {
 const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
-function parseListQuery(query: Record<string, string | undefined>) {
-  const errors: FieldError[] = [];
-  const status = query.status?.toUpperCase();
-  if (status !== undefined && !PAYMENT_STATUSES.includes(status as PaymentStatus))
-    errors.push({ field: "status", code: "invalid_value", message: `status must be one of ${PAYMENT_STATUSES.join(", ")}` });
-  const limit = query.limit === undefined ? 20 : Number(query.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-    errors.push({ field: "limit", code: "invalid_value", message: "limit must be an integer from 1 to 100" });
-  const startingAfter = query.startingAfter;
-  if (startingAfter !== undefined && !/^pay_[0-9a-z]{26}$/.test(startingAfter))
-    errors.push({ field: "startingAfter", code: "invalid_value", message: "startingAfter must be a payment id" });
-  if (errors.length > 0)
-    throw new Problem("validation", `${errors.length} query parameter(s) are invalid`, { errors, title: "Invalid query parameters" });
-  return { status: status as PaymentStatus | undefined, limit, startingAfter };
+function parseListQuery(request: Request) {
+  const query = new QueryParameters(request, ["status", "limit", "startingAfter"]);
+  const status = query.oneOf("status", PAYMENT_STATUSES);
+  const limit = query.limit();
+  const startingAfter = query.id("startingAfter", PAYMENT_ID);
+  query.finish();
+  return { status, limit, startingAfter };
 }
 
 /** The merchant-facing payments API (contract §3). */
@@ -36,11 +37,8 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
       "/v1/payments",
       async ({ request }) => {
         const merchant = merchantOf(request);
-        const idempotencyKey = request.headers.get("idempotency-key") ?? undefined;
-        if (idempotencyKey !== undefined && (idempotencyKey.length < 1 || idempotencyKey.length > 255))
-          throw new Problem("validation", "Idempotency-Key must be 1 to 255 characters", {
-            errors: [{ field: "Idempotency-Key", code: "invalid_length", message: "must be 1 to 255 characters" }],
-          });
+        takeNoQueryParameters(request);
+        const idempotencyKey = idempotencyKeyOf(request);
         const body = await readJsonBody(request);
         const result = await service.createPayment({
           merchantId: merchant.id,
@@ -70,18 +68,20 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
       "/v1/payments/:id",
       async ({ request, params }) => {
         const merchant = merchantOf(request);
-        const payment = await service.getPayment(merchant.id, params.id);
+        takeNoQueryParameters(request);
+        const id = pathIdOf(params.id, PAYMENT_ID, "payment");
+        const payment = await service.getPayment(merchant.id, id);
         // Another merchant's payment is indistinguishable from a missing one.
-        if (!payment) throw new Problem("not_found", `No payment ${params.id}`);
+        if (!payment) throw new Problem("not_found", `No payment ${id}`);
         return json(payment);
       },
       { detail: docs.get },
     )
     .get(
       "/v1/payments",
-      async ({ request, query }) => {
+      async ({ request }) => {
         const merchant = merchantOf(request);
-        return json(await service.listPayments(merchant.id, parseListQuery(query)));
+        return json(await service.listPayments(merchant.id, parseListQuery(request)));
       },
       { detail: docs.list },
     );

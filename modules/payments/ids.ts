@@ -57,4 +57,35 @@ export function newTimeOrderedId(prefix: string, now = Date.now()): string {
   return `${prefix}_${encodeTime(now)}${digits.map((d) => CROCKFORD[d]).join("")}`;
 }
 
-export const newPaymentId = (now?: number) => newTimeOrderedId("pay", now);
+/** Characters after the prefix: 10 of time and 16 random, all from CROCKFORD. */
+const ID_BODY_LENGTH = 26;
+
+/**
+ * One kind of id the API hands out (payments, webhook events, …): how to make one, and the one
+ * definition of what such an id looks like. Text of any other shape names nothing that could
+ * exist, so routes answer it without a query — which is also what keeps a NUL byte, an unpaired
+ * surrogate or a megabyte of path away from the database.
+ */
+export interface IdKind {
+  readonly prefix: string;
+  /** Anchored; for documentation (OpenAPI `pattern`) and for matching. */
+  readonly pattern: RegExp;
+  matches(text: string): boolean;
+  next(now?: number): string;
+}
+
+export function timeOrderedIdKind(prefix: string): IdKind {
+  if (!/^[a-z]{2,8}$/.test(prefix)) throw new Error(`id prefix ${JSON.stringify(prefix)} must be 2 to 8 lower-case letters`);
+  const pattern = new RegExp(`^${prefix}_[${CROCKFORD}]{${ID_BODY_LENGTH}}$`);
+  return {
+    prefix,
+    pattern,
+    // The length test first: a huge hostile string is dismissed without scanning it.
+    matches: (text) => text.length === prefix.length + 1 + ID_BODY_LENGTH && pattern.test(text),
+    next: (now) => newTimeOrderedId(prefix, now),
+  };
+}
+
+export const PAYMENT_ID = timeOrderedIdKind("pay");
+
+export const newPaymentId = (now?: number) => PAYMENT_ID.next(now);

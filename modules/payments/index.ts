@@ -1,7 +1,7 @@
 export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
 export { canTransition, isFinal, allowedSources } from "./status";
 export { toPayment, type Payment } from "./payment";
-export { newPaymentId, newTimeOrderedId } from "./ids";
+export { newPaymentId, newTimeOrderedId, PAYMENT_ID, timeOrderedIdKind, type IdKind } from "./ids";
 export {
   findPayment,
   findPaymentById,

@@ -1,5 +1,6 @@
 import type { Executor } from "../database";
-import { newTimeOrderedId, type Payment, type PaymentRow, toPayment } from "../payments";
+import { type Payment, type PaymentRow, toPayment } from "../payments";
+import { EVENT_ID } from "./ids";
 import { insertEventsIfSubscribed } from "./repository";
 import type { WebhookEventType } from "./schema";
 
@@ -25,7 +26,7 @@ export async function enqueuePaymentEvents(tx: Executor, payments: PaymentRow[])
       if ((payment.status !== "COMPLETED" && payment.status !== "FAILED") || !payment.completedAt)
         throw new Error(`payment ${payment.id} is not final; there is no event to send`);
       const type: WebhookEventType = payment.status === "COMPLETED" ? "payment.completed" : "payment.failed";
-      const id = newTimeOrderedId("evt");
+      const id = EVENT_ID.next();
       // The event happened when the payment became final: same instant, same database clock.
       const createdAt = payment.completedAt;
       const event: WebhookEvent = { id, type, createdAt: createdAt.toISOString(), data: { payment: toPayment(payment) } };

@@ -21,4 +21,5 @@ export { createPinnedTransport, type PinnedDestination, type PinnedTransportOpti
 export { createWebhookService, type WebhookService, type WebhookServiceDeps } from "./service";
 export { webhookRoutes, type WebhookRouteDeps } from "./routes";
 export { resealWebhookSecrets, WebhookSecretBox } from "./secret-box";
+export { EVENT_ID } from "./ids";
 export { SIGNATURE_HEADER, signWebhookPayload, verifyWebhookSignature, type SignatureVerification } from "./signing";

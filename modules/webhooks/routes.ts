@@ -1,5 +1,7 @@
 import { Elysia } from "elysia";
-import { type FieldError, type MerchantGuard, Problem, readJsonBody } from "../http";
+import { type FieldError, type MerchantGuard, pathIdOf, Problem, QueryParameters, readJsonBody, takeNoQueryParameters } from "../http";
+import { PAYMENT_ID } from "../payments";
+import { EVENT_ID } from "./ids";
 import { docs, ENDPOINT_BODY_MAX_BYTES } from "./model";
 import type { WebhookService } from "./service";
 
@@ -11,17 +13,12 @@ export interface WebhookRouteDeps {
 const json = (body: unknown, status = 200) =>
   new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
-function parseEventQuery(query: Record<string, string | undefined>) {
-  const errors: FieldError[] = [];
-  const { paymentId, startingAfter } = query;
-  if (paymentId !== undefined && !/^pay_[0-9a-z]{26}$/.test(paymentId))
-    errors.push({ field: "paymentId", code: "invalid_value", message: "paymentId must be a payment id" });
-  const limit = query.limit === undefined ? 20 : Number(query.limit);
-  if (!Number.isInteger(limit) || limit < 1 || limit > 100)
-    errors.push({ field: "limit", code: "invalid_value", message: "limit must be an integer from 1 to 100" });
-  if (startingAfter !== undefined && !/^evt_[0-9a-z]{26}$/.test(startingAfter))
-    errors.push({ field: "startingAfter", code: "invalid_value", message: "startingAfter must be an event id" });
-  if (errors.length > 0) throw new Problem("validation", `${errors.length} query parameter(s) are invalid`, { errors, title: "Invalid query parameters" });
+function parseEventQuery(request: Request) {
+  const query = new QueryParameters(request, ["paymentId", "limit", "startingAfter"]);
+  const paymentId = query.id("paymentId", PAYMENT_ID);
+  const limit = query.limit();
+  const startingAfter = query.id("startingAfter", EVENT_ID);
+  query.finish();
   return { paymentId, limit, startingAfter };
 }
 
@@ -32,6 +29,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       "/v1/webhook-endpoint",
       async ({ request }) => {
         const merchant = merchantOf(request);
+        takeNoQueryParameters(request);
         const result = await service.registerEndpoint(merchant.id, await readJsonBody(request, { maxBytes: ENDPOINT_BODY_MAX_BYTES }));
         if (result.kind === "invalid") throw new Problem("validation", "The webhook endpoint URL is not acceptable", {
             errors: result.errors,
@@ -45,6 +43,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       "/v1/webhook-endpoint",
       async ({ request }) => {
         const merchant = merchantOf(request);
+        takeNoQueryParameters(request);
         const endpoint = await service.getEndpoint(merchant.id);
         if (!endpoint) throw new Problem("not_found", "No webhook endpoint is registered");
         return json(endpoint);
@@ -55,6 +54,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       "/v1/webhook-endpoint",
       async ({ request }) => {
         const merchant = merchantOf(request);
+        takeNoQueryParameters(request);
         if (!(await service.deleteEndpoint(merchant.id))) throw new Problem("not_found", "No webhook endpoint is registered");
         return new Response(null, { status: 204 });
       },
@@ -62,9 +62,9 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
     )
     .get(
       "/v1/webhook-events",
-      async ({ request, query }) => {
+      async ({ request }) => {
         const merchant = merchantOf(request);
-        return json(await service.listEvents(merchant.id, parseEventQuery(query)));
+        return json(await service.listEvents(merchant.id, parseEventQuery(request)));
       },
       { detail: docs.listEvents },
     )
@@ -72,9 +72,11 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       "/v1/webhook-events/:id/deliveries",
       async ({ request, params }) => {
         const merchant = merchantOf(request);
-        const attempts = await service.listDeliveryAttempts(merchant.id, params.id);
+        takeNoQueryParameters(request);
+        const id = pathIdOf(params.id, EVENT_ID, "webhook event");
+        const attempts = await service.listDeliveryAttempts(merchant.id, id);
         // Another merchant's event is indistinguishable from a missing one.
-        if (!attempts) throw new Problem("not_found", `No webhook event ${params.id}`);
+        if (!attempts) throw new Problem("not_found", `No webhook event ${id}`);
         return json(attempts);
       },
       { detail: docs.listDeliveries },

@@ -1,17 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { cardNumbersInLogs, type FuzzReport, type FuzzTarget, formatFuzzReport, runFuzz, startFuzzTarget } from "../../scripts/fuzz-core";
+import { errorLogLines, formatSurfaceReport, runSurfaceFuzz, type SurfaceFuzzReport, totalSurfaceViolations } from "../../scripts/fuzz-surface";
+import { paymentBody } from "../support/payments";
 
-/** A short run of scripts/fuzz.ts's generator and oracle; `bun run fuzz` does the full 10,000. */
-describe("POST /v1/payments under 1,500 generated hostile requests (the real program on PostgreSQL)", () => {
+/** A short run of scripts/fuzz.ts's generators and oracles; `bun run fuzz` does the full 10,000 of each. */
+describe("the real program on PostgreSQL under 1,500 generated POST /v1/payments bodies, then 1,200 attacks on paths, queries and headers", () => {
   let target: FuzzTarget;
   let report: FuzzReport;
+  let surface: SurfaceFuzzReport;
 
   beforeAll(async () => {
     target = await startFuzzTarget();
     // A fixed seed keeps the suite deterministic; the script picks a fresh one each run.
     report = await runFuzz({ baseUrl: target.baseUrl, runs: 1_500, seed: 20261124, countPaymentRows: target.countPaymentRows });
     if (Object.keys(report.violationCounts).length > 0) process.stderr.write(`${formatFuzzReport(report)}\n`);
-  }, 60_000);
+    surface = await runSurfaceFuzz({ baseUrl: target.baseUrl, runs: 1_200, seed: 20261126, paymentBody: JSON.stringify(paymentBody()) });
+    if (totalSurfaceViolations(surface) > 0) process.stderr.write(`${formatSurfaceReport(surface)}\n`);
+  }, 90_000);
   afterAll(async () => {
     await target?.stop();
   }, 30_000);
@@ -43,5 +48,33 @@ describe("POST /v1/payments under 1,500 generated hostile requests (the real pro
     expect(report.violations.filter((v) => v.kind === "card_number_exposed")).toEqual([]);
     expect(report.cardNumbersSent.length).toBeGreaterThan(100);
     expect(cardNumbersInLogs(report, target.logs())).toEqual([]);
+  });
+
+  describe("then 1,200 generated attacks on the path ids, query strings, headers and framing of every route", () => {
+    it("reaches every route, over fetch and over a raw socket, with every kind of hostile part", () => {
+      for (const route of ["GET /v1/payments/{id}", "GET /v1/webhook-events/{id}/deliveries", "GET /v1/payments", "POST /v1/payments", "GET /dashboard"])
+        expect(surface.routes).toContain(route);
+      for (const part of ["path:bytes", "path:long", "path:near-miss", "path:raw-bytes", "query:known=number", "authorization:hostile-key", "idempotency-key:hostile", "content-type:odd", "x-request-id:hostile", "cookie:hostile"])
+        expect(surface.aspects[part] ?? 0).toBeGreaterThan(0);
+      expect(Object.keys(surface.aspects).some((a) => a.startsWith("framing:"))).toBe(true);
+      expect(surface.byTransport.raw).toBeGreaterThan(100);
+      for (const status of ["200", "401", "404", "422"]) expect(surface.statusHistogram[status] ?? 0).toBeGreaterThan(0);
+    });
+
+    it("never answers 5xx and always answers (unless the request promised a body it never sent)", () => {
+      expect(surface.violations.filter((v) => v.kind === "server_error" || v.kind === "no_answer")).toEqual([]);
+    });
+
+    it("answers every error from the application as problem+json, with a request id that is a safe token", () => {
+      expect(surface.violations.filter((v) => v.kind === "not_problem_json" || v.kind === "unsafe_request_id")).toEqual([]);
+    });
+
+    it("gives the contract's verdict: 401 for a wrong key, 404 for an impossible id, 422 for a bad query or Idempotency-Key, 400 for a wrong content type", () => {
+      expect(surface.violations.filter((v) => v.kind === "verdict_mismatch")).toEqual([]);
+    });
+
+    it("logs nothing at error level for any of the bodies or attacks", () => {
+      expect(errorLogLines(target.logs())).toEqual([]);
+    });
   });
 });
