@@ -65,6 +65,10 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
     .set({
       status: "PROCESSING",
       attempts: sql`${payments.attempts} + 1`,
+      // Retaking a payment whose lease ran out means its last attempt never recorded an outcome: its
+      // worker died, perhaps after the gateway took the charge. That attempt's outcome is unknown.
+      outcomeUnknownSince: sql`case when ${payments.status} = 'PROCESSING' and ${payments.leaseExpiresAt} is not null
+        then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
       leaseExpiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
       updatedAt: sql`now()`,
     })

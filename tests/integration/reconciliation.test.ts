@@ -175,6 +175,50 @@ for (const backend of BACKENDS) {
       expect(queued.filter((r) => r.topic === "requested")).toHaveLength(0);
     });
 
+    it("an attempt whose worker died (lease ran out, nothing recorded) counts as unknown: the last attempt's transient error cannot fail the payment", async () => {
+      // The first call takes the charge and the worker "dies" before recording; the retake's call fails before the gateway.
+      const sim = switchableSimulator(database, () => 0.1);
+      sim.options.transientFailureRate = 0;
+      const p = buildPipeline(database, { gateway: sim.gateway, maxAttempts: 2, reconcileFirstCheckMs: 60_000, leaseMs: 30_000 });
+      const payment = await p.create(CARDS.visa);
+      const { claimPayment } = await import("../../modules/payments");
+      const claimed = await claimPayment(database.db, payment.id, 30_000);
+      expect(claimed?.attempts).toBe(1);
+      // The dead worker's charge reached the gateway.
+      await sim.gateway.charge({
+        paymentId: payment.id,
+        idempotencyKey: `paystream-${payment.id}`,
+        amount: payment.amount,
+        currency: payment.currency,
+        card: { number: CARDS.visa, expMonth: 12, expYear: 2034, cvc: "123", holderName: null },
+        customer: { email: "a@example.com", name: "A", reference: null },
+        description: null,
+        attempt: 1,
+      });
+      expect((await simulatorChargeCounts(database.db)).get(payment.id)).toBe(1);
+      // Its lease runs out.
+      await database.db.update(payments).set({ leaseExpiresAt: sql`now() - interval '1 second'` }).where(eq(payments.id, payment.id));
+      // The retake, attempt 2 of 2, fails before reaching the gateway.
+      sim.options.transientFailureRate = 1;
+      expect(await p.processPayment(p.message(payment.id))).toBe("reconciling");
+      const row = await findPaymentById(database.db, payment.id);
+      expect(row).toMatchObject({ status: "PROCESSING", reconciling: true });
+      expect(row?.outcomeUnknownSince).toBeInstanceOf(Date);
+      // And the reconciler, once the gateway answers, completes it: charged ⇔ COMPLETED.
+      sim.heal();
+      await database.db.update(payments).set({ nextCheckAt: sql`now() - interval '1 second'` }).where(eq(payments.id, payment.id));
+      await p.reconciler.checkDue();
+      expect(await findPaymentById(database.db, payment.id)).toMatchObject({ status: "COMPLETED" });
+    });
+
+    it("a first claim from PENDING does not count as unknown", async () => {
+      const sim = switchableSimulator(database, () => 0.1);
+      const p = buildPipeline(database, { gateway: sim.gateway, maxAttempts: 1 });
+      const payment = await p.create(CARDS.visa);
+      expect(await p.processPayment(p.message(payment.id))).toBe("failed");
+      expect(await findPaymentById(database.db, payment.id)).toMatchObject({ status: "FAILED", failureCode: "gateway_unavailable", outcomeUnknownSince: null });
+    });
+
     it("a sealed card that cannot be opened fails the payment card_data_unavailable instead of re-queuing it forever", async () => {
       const p = buildPipeline(database, { maxAttempts: 3 });
       const corrupt = await p.create(CARDS.visa);
