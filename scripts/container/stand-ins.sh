@@ -12,7 +12,8 @@
 # cheap.
 #
 #   stand-ins.sh [all|base|node|distroless|postgres|kafka]     build what is missing (default all)
-#   stand-ins.sh remove                                        delete the stand-ins (only those labelled)
+#   stand-ins.sh remove                                        delete the stand-ins and the images built on
+#                                                              them (all that carry the label)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -212,5 +213,5 @@ case ${1:-all} in
   postgres) postgres_image ;;
   kafka) kafka_image ;;
   remove) remove ;;
-  *) sed -n '2,16s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17s/^# \{0,1\}//p' "$0" >&2; exit 2 ;;
 esac

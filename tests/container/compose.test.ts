@@ -143,6 +143,17 @@ describe.skipIf(!engine.ok)("docker-compose.yml up with --scale worker=3", () =>
       })
       .filter(({ card, status, succeeded }) => status !== EXPECTED[card]!.status || succeeded !== (status === "COMPLETED" ? 1 : 0));
     expect(wrong).toEqual([]);
+    // The compose stack's own PostgreSQL agrees: one row per payment, each COMPLETED one bound to
+    // the single PaymentIntent Stripe charged.
+    const [database] = await containersOf("postgres");
+    const rows = (await docker(["exec", database!, "psql", "-U", "paystream", "-d", "paystream", "-tAF", " ", "-c", "select id, status, coalesce(gateway_reference, '-') from payments"])).stdout
+      .split("\n")
+      .map((line) => line.split(" "));
+    expect(rows.map(([id]) => id).sort()).toEqual([...sent.keys()].sort());
+    for (const [id, status, reference] of rows) {
+      const charged = stripe.intentsFor(id!).filter((intent) => intent.status === "succeeded");
+      expect({ id, status, reference }).toEqual({ id, status: final.get(id!)?.status, reference: status === "COMPLETED" ? charged[0]?.id : reference });
+    }
     // It really was charging when it died: it sent requests within the second before the kill,
     // which the delay had not yet passed on, so their outcome was unknown to it.
     expect(forward.received.filter((r) => r.from === victim!.address && r.at > killedAt - 1_000).length).toBeGreaterThan(0);
