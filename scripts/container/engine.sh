@@ -42,7 +42,7 @@ install_packages() {
 start_daemon() {
   answers && return 0
   command -v dockerd >/dev/null || return 1
-  [[ $(id -u) -eq 0 ]] || { log "dockerd is not running and only root can start it"; return 1; }
+  [[ $(id -u) -eq 0 ]] || { log "the Docker daemon does not answer and only root can start dockerd"; return 1; }
   mkdir -p "$LOG_DIR"
   exec 9>"$LOG_DIR/dockerd.lock"
   flock 9

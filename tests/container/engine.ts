@@ -71,6 +71,9 @@ export function ensureStandIns(): Promise<unknown> {
 export async function buildImage(tag: string): Promise<void> {
   await ensureStandIns();
   await docker(["build", "--pull=false", "-q", "-t", tag, "."]);
+  // Each source change leaves the previous build stage behind, untagged; the last day's are kept
+  // as build cache. Only images built on the stand-ins carry their label.
+  await docker(["image", "prune", "-f", "--filter", "label=dev.paystream.stand-in=true", "--filter", "until=24h"]);
 }
 
 export async function inspect<T = Record<string, unknown>>(name: string): Promise<T> {
