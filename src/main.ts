@@ -64,7 +64,8 @@ async function main(): Promise<void> {
     process.stdout.write(`${USAGE}\nConfiguration is read from environment variables; see README.md.\n`);
     return;
   }
-  if (command.kind === "healthcheck") return checkReadiness(config.http);
+  // The ops listener runs in every role (a worker has no API port), so it is the one to ask when set.
+  if (command.kind === "healthcheck") return checkReadiness(config.ops.port === undefined ? config.http : { port: config.ops.port, host: config.ops.host });
   const logger = createLogger(config.logLevel);
 
   if (command.kind === "migrate") {

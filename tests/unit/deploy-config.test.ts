@@ -1,6 +1,6 @@
 /**
- * The container files are checked here because no Docker engine runs where the suite does:
- * docker-compose.yml against the Compose Specification's JSON schema plus the rules Compose
+ * The container files' static rules, checked without an engine (tests/container/ runs them for
+ * real where one can be started): docker-compose.yml against the Compose Specification's JSON schema plus the rules Compose
  * enforces beyond it, the Dockerfile with dockerfile-utils' validator and its parsed instructions,
  * and both against src/config.ts and the README.
  */
@@ -156,6 +156,9 @@ describe("docker-compose.yml", () => {
       "localhost:9092",
     ]);
     expect(compose.services.api?.healthcheck?.test).toEqual(["CMD", ENTRYPOINT, "healthcheck"]);
+    // A worker has no API port: `paystream healthcheck` asks its OPS_PORT listener instead.
+    expect(compose.services.worker?.healthcheck?.test).toEqual(["CMD", ENTRYPOINT, "healthcheck"]);
+    expect(loadConfig(paystreamEnv("worker")).ops.port).toBeNumber();
   });
 
   it("refuses to start without API_KEYS, CARD_ENCRYPTION_KEY, POSTGRES_PASSWORD and GATEWAY from .env, and holds no secret itself", () => {
