@@ -1,7 +1,8 @@
 import { type Admin, type Consumer, type EachBatchPayload, Kafka, type LogEntry, logLevel, Partitioners, type Producer } from "kafkajs";
 import type { Database } from "../../database";
 import { claimOutboxRows, deleteOutboxRows } from "../outbox";
-import type { Broker, BrokerLogger, MessageHandler, OutboxRelay, PaymentConsumer, PaymentMessage } from "../port";
+import type { Logger as BrokerLogger } from "../../runtime";
+import type { Broker, MessageHandler, OutboxRelay, PaymentConsumer, PaymentMessage } from "../port";
 import type { OutboxRow } from "../schema";
 import { PartitionOffsets, Slots } from "./offset-tracker";
 
