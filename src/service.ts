@@ -8,7 +8,7 @@ import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
 import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
-import { createPaymentProcessor, createReconciler, createSweeper, type Reconciler, type Sweeper } from "../modules/processing";
+import { createPaymentProcessor, createPostgresPaymentStore, createReconciler, createSweeper, type Reconciler, type Sweeper } from "../modules/processing";
 import {
   createWebhookDispatcher,
   createWebhookService,
@@ -238,8 +238,16 @@ export async function startService(config: Config, role: Role, logger: Logger): 
   }
 
   if (role === "worker" || role === "all") {
-    const processPayment = createPaymentProcessor({
+    // One store for the processor and the reconciler: merchant webhook events are written in the
+    // transaction that makes a payment final, whichever of them does.
+    const store = createPostgresPaymentStore({
       db: handle.db,
+      leaseMs: config.processing.leaseMs,
+      reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
+      onFinalInTransaction: enqueuePaymentEvents,
+    });
+    const processPayment = createPaymentProcessor({
+      store,
       gateway,
       vault,
       logger: logger.child({ component: "worker" }),
@@ -248,9 +256,6 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         baseMs: config.processing.retryBaseMs,
         maxMs: config.processing.retryMaxMs,
       },
-      leaseMs: config.processing.leaseMs,
-      reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
-      onFinalInTransaction: enqueuePaymentEvents,
       events: {
         finalized: (payment, startedAt) =>
           metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000),
@@ -260,7 +265,7 @@ export async function startService(config: Config, role: Role, logger: Logger): 
       },
     });
     const reconciler: Reconciler = createReconciler({
-      db: handle.db,
+      store,
       gateway,
       vault,
       logger: logger.child({ component: "reconciler" }),
@@ -271,7 +276,6 @@ export async function startService(config: Config, role: Role, logger: Logger): 
         // A check makes the same calls as a charge at most.
         holdMs: config.processing.leaseMs,
       },
-      onFinalInTransaction: enqueuePaymentEvents,
       events: {
         finalized: (payment, startedAt) =>
           metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000),
