@@ -32,7 +32,7 @@ export function observedGateway(inner: Gateway) {
   return { gateway, stats };
 }
 
-/** Intake + processor + simulator wired over a test database, the way src/service.ts wires them. */
+/** Intake + processor + simulator wired over a test database, the way src/worker.ts wires them. */
 export function buildPipeline(
   database: TestDatabase,
   options: {
