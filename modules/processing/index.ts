@@ -11,7 +11,6 @@ export { createPostgresPaymentStore, type PostgresPaymentStoreOptions } from "./
 export {
   createReconciler,
   nextCheckDelayMs,
-  lookupsWithin,
   type Reconciler,
   type ReconcilerOptions,
   type ReconcileSchedule,

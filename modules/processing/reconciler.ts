@@ -42,17 +42,6 @@ export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number
   return backoffDelayMs({ baseMs: schedule.firstCheckMs, maxMs: schedule.maxIntervalMs, jitter: 0 }, checksMade + 1);
 }
 
-/** How long the schedule takes to reach its cap, and how many lookups it makes in `windowMs`. */
-export function lookupsWithin(schedule: ReconcileSchedule, windowMs: number): number {
-  let elapsed = schedule.firstCheckMs;
-  let lookups = 0;
-  while (elapsed <= windowMs) {
-    lookups++;
-    elapsed += nextCheckDelayMs(schedule, lookups);
-  }
-  return lookups;
-}
-
 /**
  * Settles payments whose outcome is unknown by asking the gateway, never by guessing (contract §6;
  * Kill Bill's Janitor, Hyperswitch's PSync): a charge found → COMPLETED, the gateway confirms no

@@ -12,7 +12,7 @@ export function topicsFor(prefix: string): KafkaTopics {
 }
 
 /** Headers an operator reads without parsing the value, dead letters' reason above all. */
-export function headersOf(row: OutboxRow): Record<string, string> {
+function headersOf(row: OutboxRow): Record<string, string> {
   const payload = row.payload as { requestId?: string | null; reason?: string; attempts?: number; lastError?: string };
   const headers: Record<string, string> = { "payment-id": row.paymentId };
   if (payload.requestId) headers["request-id"] = payload.requestId;
