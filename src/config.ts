@@ -209,7 +209,7 @@ function checkMoneySafety(env: Env, gateway: Config["gateway"]): void {
 export const DEV_API_KEY = { merchantId: "local", secret: "sk_test_local" } as const;
 
 /** Loopback only: `localhost`, 127.0.0.0/8, ::1 and its IPv4-mapped forms. A host name other than localhost may resolve anywhere. */
-export function isLoopbackHost(host: string): boolean {
+function isLoopbackHost(host: string): boolean {
   const name = host.toLowerCase();
   if (name === "localhost" || name === "localhost.") return true;
   if (isIP(name) === 0) return false;

@@ -17,7 +17,7 @@ export function maskCardNumbers(line: string): string {
   });
 }
 
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   "card.number",
   "card.cvc",
   "*.card.number",

@@ -35,10 +35,3 @@ export interface Broker {
   lag(): Promise<number>;
   close(): Promise<void>;
 }
-
-export interface BrokerLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}

@@ -1,22 +1,27 @@
-import type { Database } from "../database";
-import { claimOutboxRows, deleteOutboxRows, outboxBacklog, releaseOutboxRow } from "./outbox";
-import type { Broker, BrokerLogger, MessageHandler, PaymentConsumer } from "./port";
-import type { OutboxRow } from "./schema";
 import { sql } from "drizzle-orm";
+import type { Database } from "../database";
+import { type Logger, type PollLoop, startPolling } from "../runtime";
+import { claimOutboxRows, deleteOutboxRows, outboxBacklog, releaseOutboxRow } from "./outbox";
+import type { Broker, MessageHandler, PaymentConsumer } from "./port";
+import type { OutboxRow } from "./schema";
 
 export interface PostgresQueueOptions {
   leaseMs: number;
   /** How long an idle consumer waits before looking for due rows again. */
-  pollIntervalMs: number;
+  pollIntervalMs?: number;
   /** Delay before a row whose handler failed is offered again. */
-  redeliveryDelayMs: number;
+  redeliveryDelayMs?: number;
 }
+
+/** Short: with this queue, the poll interval is the delay between intake and the worker. */
+const POLL_INTERVAL_MS = 25;
+const REDELIVERY_DELAY_MS = 1_000;
 
 /**
  * The embedded broker: the outbox table is the queue. Workers claim due rows with
  * FOR UPDATE SKIP LOCKED under a lease and delete them once handled (at-least-once).
  */
-export function createPostgresQueue(db: Database, logger: BrokerLogger, options: PostgresQueueOptions): Broker {
+export function createPostgresQueue(db: Database, logger: Logger, options: PostgresQueueOptions): Broker {
   return {
     kind: "postgres",
     createConsumer: ({ concurrency }) => new PostgresQueueConsumer(db, logger, options, concurrency),
@@ -31,62 +36,49 @@ export function createPostgresQueue(db: Database, logger: BrokerLogger, options:
 }
 
 class PostgresQueueConsumer implements PaymentConsumer {
-  private running = false;
   private inFlight = 0;
-  private loop: Promise<void> | undefined;
-  private wake: (() => void) | undefined;
+  private loop: PollLoop | undefined;
   private readonly acks: number[] = [];
   private readonly refillThreshold: number;
   private flushing: Promise<void> | undefined;
+  private readonly pollIntervalMs: number;
+  private readonly redeliveryDelayMs: number;
 
   constructor(
     private readonly db: Database,
-    private readonly logger: BrokerLogger,
+    private readonly logger: Logger,
     private readonly options: PostgresQueueOptions,
     private readonly concurrency: number,
   ) {
     this.refillThreshold = Math.max(1, Math.floor(concurrency / 4));
+    this.pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+    this.redeliveryDelayMs = options.redeliveryDelayMs ?? REDELIVERY_DELAY_MS;
   }
 
   async start(handler: MessageHandler): Promise<void> {
-    this.running = true;
-    this.loop = this.run(handler);
+    this.loop = startPolling(() => this.claimAndDeliver(handler), {
+      idleMs: this.pollIntervalMs,
+      // The database is away: back off (capped) instead of spinning, and keep trying.
+      failureBackoff: { baseMs: 200, maxMs: 5_000 },
+      onFailure: (error, retryInMs) => this.logger.warn({ err: error, retryInMs }, "could not claim outbox rows"),
+    });
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wake?.();
-    await this.loop;
-    while (this.inFlight > 0) await this.sleep(20);
+    await this.loop?.stop();
+    while (this.inFlight > 0) await Bun.sleep(20);
     // A flush already running may still hold acks; wait for it before flushing what is left.
     await this.flushing;
     await this.flushAcks();
   }
 
-  private async run(handler: MessageHandler): Promise<void> {
-    let failures = 0;
-    while (this.running) {
-      const free = this.concurrency - this.inFlight;
-      // Claim in batches: topping up one slot at a time would cost a statement per payment.
-      if (free < this.refillThreshold) {
-        await this.sleep(this.options.pollIntervalMs);
-        continue;
-      }
-      let rows: OutboxRow[];
-      try {
-        rows = await claimOutboxRows(this.db, ["requested"], free, this.options.leaseMs);
-        failures = 0;
-      } catch (error) {
-        failures++;
-        // The database is away: back off (capped) instead of spinning, and keep trying.
-        const delay = Math.min(5_000, 100 * 2 ** Math.min(failures, 6));
-        this.logger.warn({ err: error, retryInMs: delay }, "could not claim outbox rows");
-        await this.sleep(delay);
-        continue;
-      }
-      for (const row of rows) this.deliver(row, handler);
-      if (rows.length < free) await this.sleep(this.options.pollIntervalMs);
-    }
+  private async claimAndDeliver(handler: MessageHandler): Promise<"more" | "idle"> {
+    const free = this.concurrency - this.inFlight;
+    // Claim in batches: topping up one slot at a time would cost a statement per payment.
+    if (free < this.refillThreshold) return "idle";
+    const rows = await claimOutboxRows(this.db, ["requested"], free, this.options.leaseMs);
+    for (const row of rows) this.deliver(row, handler);
+    return rows.length < free ? "idle" : "more";
   }
 
   private deliver(row: OutboxRow, handler: MessageHandler): void {
@@ -97,14 +89,14 @@ class PostgresQueueConsumer implements PaymentConsumer {
         () => this.acknowledge(row.id),
         async (error) => {
           this.logger.warn({ err: error, paymentId: row.paymentId }, "message not handled; it will be delivered again");
-          await releaseOutboxRow(this.db, row.id, this.options.redeliveryDelayMs).catch(() => {
+          await releaseOutboxRow(this.db, row.id, this.redeliveryDelayMs).catch(() => {
             // The lease runs out by itself; the row is retaken then.
           });
         },
       )
       .finally(() => {
         this.inFlight--;
-        this.wake?.();
+        this.loop?.wake();
       });
   }
 
@@ -125,19 +117,5 @@ class PostgresQueueConsumer implements PaymentConsumer {
         return;
       }
     }
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        this.wake = undefined;
-        resolve();
-      };
-    });
   }
 }

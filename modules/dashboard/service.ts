@@ -1,15 +1,12 @@
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
+import type { Logger } from "../runtime";
 import { type CurrencyExponent, type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
-
-export interface DashboardLogger {
-  warn(obj: object, msg?: string): void;
-}
 
 export interface DashboardDeps {
   db: Executor;
   currencyExponent: CurrencyExponent;
-  logger: DashboardLogger;
+  logger: Logger;
   /** How often connected pages get a new snapshot. */
   intervalMs?: number;
 }

@@ -6,7 +6,7 @@
  * and the same migrations serve both.
  */
 import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-import { sql, type SQL } from "drizzle-orm";
+import type { SQL } from "drizzle-orm";
 
 // biome-ignore lint: the schema generic is erased on purpose; modules import their own tables.
 export type Database = PgDatabase<PgQueryResultHKT, Record<string, unknown>>;
@@ -20,9 +20,6 @@ export async function queryRows<T extends Record<string, unknown>>(db: Executor,
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
-
-/** `now()` of the database: every lease and schedule is judged by one clock. */
-export const dbNow = sql`now()`;
 
 /**
  * Whether an error means "the database cannot be reached" (as opposed to a bad query): then

@@ -1,5 +1,5 @@
 export type { ChargeOutcome, ChargeRequest, Gateway, GatewayAmount, GatewayName, LookupOutcome, LookupRequest } from "./port";
 export { GATEWAY_LIMITS } from "./port";
-export { createSimulatorGateway, simulatorChargeCounts, simulatorCharges, type SimulatorOptions } from "./simulator";
+export { createSimulatorGateway, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a
 // process loads an SDK only when GATEWAY selects it: each weighs tens of MB of memory.

@@ -20,3 +20,4 @@ export {
 } from "./openapi";
 export { clientOf, rememberPeer } from "./client-address";
 export { type IdShape, idempotencyKeyOf, pathIdOf, QueryParameters, takeNoQueryParameters } from "./request-input";
+export { jsonResponse } from "./json-response";

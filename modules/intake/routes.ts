@@ -3,6 +3,7 @@ import { PAYMENT_ID, PAYMENT_STATUSES } from "../payments";
 import { docs } from "./model";
 import {
   idempotencyKeyOf,
+  jsonResponse,
   type MerchantGuard,
   pathIdOf,
   Problem,
@@ -17,9 +18,6 @@ export interface IntakeRouteDeps {
   service: IntakeService;
   merchantOf: MerchantGuard;
 }
-
-const json = (body: unknown, status = 200, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", ...headers } });
 
 function parseListQuery(request: Request) {
   const query = new QueryParameters(request, ["status", "limit", "startingAfter"]);
@@ -56,7 +54,7 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
           case "idempotency_key_reused":
             throw new Problem("idempotency_key_reused", "This Idempotency-Key was already used with a different request body");
           default:
-            return json(result.payment, result.statusCode, {
+            return jsonResponse(result.payment, result.statusCode, {
               location: `/v1/payments/${result.payment.id}`,
               ...(result.kind === "replayed" ? { "idempotent-replayed": "true" } : {}),
             });
@@ -73,7 +71,7 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
         const payment = await service.getPayment(merchant.id, id);
         // Another merchant's payment is indistinguishable from a missing one.
         if (!payment) throw new Problem("not_found", `No payment ${id}`);
-        return json(payment);
+        return jsonResponse(payment);
       },
       { detail: docs.get },
     )
@@ -81,7 +79,7 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
       "/v1/payments",
       async ({ request }) => {
         const merchant = merchantOf(request);
-        return json(await service.listPayments(merchant.id, parseListQuery(request)));
+        return jsonResponse(await service.listPayments(merchant.id, parseListQuery(request)));
       },
       { detail: docs.list },
     );

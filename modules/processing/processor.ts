@@ -1,24 +1,10 @@
-import { enqueueDeadLetter, enqueuePayments, type PaymentMessage } from "../broker";
-import { Batcher, type Database, type Executor } from "../database";
+import type { PaymentMessage } from "../broker";
 import type { ChargeOutcome, ChargeRequest, Gateway } from "../gateways";
-import {
-  type AttemptRelease,
-  claimPayments,
-  type FinalOutcome,
-  type PaymentRow,
-  recordFinalOutcomes,
-  releaseForRetries,
-  startReconciling,
-} from "../payments";
-import { type CardVault, loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
+import type { FinalOutcome, PaymentRow } from "../payments";
+import type { Logger } from "../runtime";
+import type { CardVault, SealedCard } from "../vault";
 import { hasAttemptsLeft, type RetryPolicy, retryDelayMs } from "./retry-policy";
-
-export interface ProcessingLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+import type { AttemptEnd, DeadLetter, PaymentStore } from "./store";
 
 export interface ProcessingEvents {
   /** A payment reached a final state (for metrics). */
@@ -31,119 +17,38 @@ export interface ProcessingEvents {
 }
 
 export interface ProcessorDeps {
-  db: Database;
+  store: PaymentStore;
   gateway: Gateway;
   vault: CardVault;
-  logger: ProcessingLogger;
+  logger: Logger;
   retry: RetryPolicy;
-  leaseMs: number;
-  /** When the reconciler first looks up a payment whose outcome stayed unknown. */
-  reconcileFirstCheckMs: number;
   events?: ProcessingEvents;
-  /**
-   * Runs inside the transaction that makes payments final, with every payment that transaction
-   * made final, so whatever it writes (e.g. merchant webhook events) exists if and only if the
-   * final states do.
-   */
-  onFinalInTransaction?: (tx: Executor, payments: PaymentRow[]) => Promise<void>;
-  /** Group-commit settings for claims and outcomes. */
-  batching?: { maxBatch: number; maxConcurrent: number };
 }
 
 export type ProcessResult = "completed" | "failed" | "retry_scheduled" | "reconciling" | "skipped";
 
-interface Claim {
-  payment: PaymentRow;
-  sealed: SealedCard | undefined;
-}
-
-type DeadLetter = { reason: string; lastError: string; requestId: string | null };
-
-type OutcomeWrite =
-  | { kind: "final"; payment: PaymentRow; outcome: FinalOutcome; deadLetter?: DeadLetter }
-  | { kind: "retry"; payment: PaymentRow; release: AttemptRelease; delayMs: number; requestId: string | null }
-  | { kind: "reconcile"; payment: PaymentRow; release: AttemptRelease; deadLetter: DeadLetter };
-
 /** What a charge attempt came to, before the payment's history is taken into account. */
 type AttemptResult = ChargeOutcome | { kind: "card_unavailable"; reason: string };
 
+const CARD_DATA_UNAVAILABLE: FinalOutcome = {
+  status: "FAILED",
+  failureCode: "card_data_unavailable",
+  failureMessage: "The card data of this payment is no longer available",
+  gatewayReference: null,
+};
+
 /**
- * Takes one payment through one gateway attempt. Safe to run for the same payment any number
- * of times, from any number of workers: the guarded claim lets one attempt in at a time, the
- * attempt number fences every later write, and the gateway sees the same idempotency key on
- * every attempt, so a redelivered message can never charge a card twice.
+ * Takes one payment through one gateway attempt: claim → charge → record. Safe to run for the
+ * same payment any number of times, from any number of workers: the guarded claim lets one
+ * attempt in at a time, the attempt number fences every later write, and the gateway sees the
+ * same idempotency key on every attempt, so a redelivered message can never charge a card twice.
  *
  * A payment one of whose attempts had an unknown outcome may have been charged: it never becomes
  * FAILED by running out of attempts or card data. It goes to the reconciler instead, which asks
  * the gateway (contract §6).
- *
- * Claims and outcomes of concurrent payments are grouped into shared statements (see Batcher):
- * the guarantees above hold per payment inside each statement.
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
-  const { db, gateway, vault, logger, retry, leaseMs, reconcileFirstCheckMs, events = {}, onFinalInTransaction } = deps;
-  const batching = { maxBatch: 256, maxConcurrent: 2, ...deps.batching };
-
-  const claims = new Batcher<string, Claim | undefined>(async (ids) => {
-    // Read the secrets alongside the claim (one round trip, not two); those of payments that
-    // turn out not claimable are simply not used.
-    const [claimed, secrets] = await Promise.all([claimPayments(db, ids, leaseMs), loadCardSecrets(db, [...new Set(ids)])]);
-    const byId = new Map(claimed.map((p) => [p.id, p]));
-    // A payment asked for twice in one batch is given to the first caller only.
-    return ids.map((id) => {
-      const payment = byId.get(id);
-      if (!payment) return undefined;
-      byId.delete(id);
-      return { payment, sealed: secrets.get(id) };
-    });
-  }, batching);
-
-  const outcomes = new Batcher<OutcomeWrite, PaymentRow | boolean | undefined>(
-    (writes) =>
-      db.transaction(async (tx) => {
-        const finals = writes.filter((w) => w.kind === "final");
-        const retries = writes.filter((w) => w.kind === "retry");
-        const reconciles = writes.filter((w) => w.kind === "reconcile");
-        // Independent statements are issued together so the driver pipelines them.
-        const [finalized, releasedIds, handedOver] = await Promise.all([
-          recordFinalOutcomes(
-            tx,
-            finals.map((w) => ({ id: w.payment.id, attempt: w.payment.attempts, outcome: w.outcome })),
-          ),
-          releaseForRetries(
-            tx,
-            retries.map((w) => w.release),
-          ),
-          startReconciling(
-            tx,
-            reconciles.map((w) => w.release),
-            reconcileFirstCheckMs,
-          ),
-        ]);
-        const finalById = new Map(finalized.map((p) => [p.id, p]));
-        const released = new Set(releasedIds);
-        const reconcilingIds = new Set(handedOver.map((p) => p.id));
-        const follow: Promise<void>[] = [
-          purgeCardSecrets(tx, [...finalById.keys()]),
-          enqueuePayments(
-            tx,
-            retries
-              .filter((w) => released.has(w.payment.id))
-              .map((w) => ({ paymentId: w.payment.id, requestId: w.requestId, delayMs: w.delayMs })),
-          ),
-        ];
-        for (const w of [...finals, ...reconciles]) {
-          const done = w.kind === "final" ? finalById.has(w.payment.id) : reconcilingIds.has(w.payment.id);
-          if (done && w.deadLetter) follow.push(enqueueDeadLetter(tx, { paymentId: w.payment.id, attempts: w.payment.attempts, ...w.deadLetter }));
-        }
-        if (onFinalInTransaction && finalized.length > 0) follow.push(onFinalInTransaction(tx, finalized));
-        await Promise.all(follow);
-        return writes.map((w) =>
-          w.kind === "final" ? finalById.get(w.payment.id) : w.kind === "retry" ? released.has(w.payment.id) : reconcilingIds.has(w.payment.id),
-        );
-      }),
-    batching,
-  );
+  const { store, gateway, vault, logger, retry, events = {} } = deps;
 
   async function charge(payment: PaymentRow, sealed: SealedCard | undefined): Promise<AttemptResult> {
     if (!sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
@@ -169,21 +74,20 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
     return outcome;
   }
 
-  async function finalize(write: Extract<OutcomeWrite, { kind: "final" }>, startedAt: number): Promise<boolean> {
-    const row = (await outcomes.submit(write)) as PaymentRow | undefined;
+  async function recordFinal(payment: PaymentRow, outcome: FinalOutcome, startedAt: number, deadLetter?: DeadLetter): Promise<void> {
+    const row = await store.recordFinal(payment, outcome, deadLetter);
     if (!row) {
-      logger.warn({ paymentId: write.payment.id, attempt: write.payment.attempts }, "lost the claim before recording the outcome");
-      return false;
+      logger.warn({ paymentId: payment.id, attempt: payment.attempts }, "lost the claim before recording the outcome");
+      return;
     }
     events.finalized?.(row, startedAt);
-    if (write.deadLetter) events.deadLettered?.(row.id);
-    return true;
+    if (deadLetter) events.deadLettered?.(row.id);
   }
 
   return async function processPayment(message: PaymentMessage): Promise<ProcessResult> {
     const startedAt = Date.now();
     const log = { paymentId: message.paymentId, requestId: message.requestId };
-    const claim = await claims.submit(message.paymentId);
+    const claim = await store.claim(message.paymentId);
     if (!claim) {
       logger.debug(log, "payment not claimable (final, held by another worker, or reconciling); message dropped");
       return "skipped";
@@ -193,19 +97,16 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
     const outcome = await charge(payment, claim.sealed);
 
     if (outcome.kind === "approved") {
-      await finalize({ kind: "final", payment, outcome: { status: "COMPLETED", gatewayReference: outcome.gatewayReference } }, startedAt);
+      await recordFinal(payment, { status: "COMPLETED", gatewayReference: outcome.gatewayReference }, startedAt);
       logger.info({ ...log, attempt, gatewayReference: outcome.gatewayReference }, "payment completed");
       return "completed";
     }
     if (outcome.kind === "declined") {
       // A decline answered under this payment's idempotency key is the gateway's word for the
       // key, which every attempt shared: definite even after unknown attempts.
-      await finalize(
-        {
-          kind: "final",
-          payment,
-          outcome: { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
-        },
+      await recordFinal(
+        payment,
+        { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
         startedAt,
       );
       logger.info({ ...log, attempt, failureCode: outcome.code }, "payment declined");
@@ -214,63 +115,46 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
 
     const unknownNow = outcome.kind === "unknown";
     const mayHaveCharged = unknownNow || payment.outcomeUnknownSince !== null;
-    const release: AttemptRelease = {
-      id: payment.id,
-      attempt,
+    const end: AttemptEnd = {
       unknown: unknownNow,
       gatewayReference: outcome.kind === "unknown" ? (outcome.gatewayReference ?? null) : null,
     };
-    const deadLetter = (reason: string): DeadLetter => ({ reason, lastError: outcome.reason, requestId: message.requestId });
+    const deadLetter = (reason: DeadLetter["reason"]): DeadLetter => ({ reason, lastError: outcome.reason, requestId: message.requestId });
 
     if (outcome.kind !== "card_unavailable" && hasAttemptsLeft(retry, attempt)) {
       const delay = retryDelayMs(retry, attempt);
-      await outcomes.submit({ kind: "retry", payment, release, delayMs: delay, requestId: message.requestId });
+      await store.releaseForRetry(payment, end, { delayMs: delay, requestId: message.requestId });
       events.retryScheduled?.(payment.id, attempt, delay);
       logger.info({ ...log, attempt, reason: outcome.reason, outcomeUnknown: mayHaveCharged, retryInMs: delay }, "gateway attempt failed; retry scheduled");
       return "retry_scheduled";
     }
     if (mayHaveCharged) {
-      const handedOver = (await outcomes.submit({ kind: "reconcile", payment, release, deadLetter: deadLetter("outcome_unknown") })) as boolean;
-      if (handedOver) {
+      const reconciling = await store.handToReconciler(payment, end, deadLetter("outcome_unknown"));
+      if (reconciling) {
         events.deadLettered?.(payment.id);
         events.reconciling?.(payment.id);
       }
       logger.error(
-        { ...log, attempt, reason: outcome.reason, firstCheckInMs: reconcileFirstCheckMs },
+        { ...log, attempt, reason: outcome.reason, nextCheckAt: reconciling?.nextCheckAt },
         "payment outcome unknown: the card may have been charged; handed to the reconciler",
       );
       return "reconciling";
     }
     if (outcome.kind === "card_unavailable") {
-      await finalize(
-        {
-          kind: "final",
-          payment,
-          outcome: {
-            status: "FAILED",
-            failureCode: "card_data_unavailable",
-            failureMessage: "The card data of this payment is no longer available",
-            gatewayReference: null,
-          },
-        },
-        startedAt,
-      );
+      await recordFinal(payment, CARD_DATA_UNAVAILABLE, startedAt);
       logger.error({ ...log, attempt, reason: outcome.reason }, "payment failed: card data unavailable");
       return "failed";
     }
-    await finalize(
+    await recordFinal(
+      payment,
       {
-        kind: "final",
-        payment,
-        outcome: {
-          status: "FAILED",
-          failureCode: "gateway_unavailable",
-          failureMessage: `The gateway could not be reached after ${attempt} attempts`,
-          gatewayReference: null,
-        },
-        deadLetter: deadLetter("attempts_exhausted"),
+        status: "FAILED",
+        failureCode: "gateway_unavailable",
+        failureMessage: `The gateway could not be reached after ${attempt} attempts`,
+        gatewayReference: null,
       },
       startedAt,
+      deadLetter("attempts_exhausted"),
     );
     logger.warn({ ...log, attempt, reason: outcome.reason }, "payment failed: gateway unavailable, nothing charged; dead-lettered");
     return "failed";

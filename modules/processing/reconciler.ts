@@ -1,11 +1,12 @@
-import type { Database, Executor } from "../database";
 import type { ChargeRequest, Gateway, LookupOutcome } from "../gateways";
-import { claimDueChecks, type FinalOutcome, type PaymentRow, recordFinalOutcomes, scheduleNextCheck } from "../payments";
-import { type CardVault, loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
-import { chargeIdempotencyKey, chargeRequestFor, type ProcessingLogger } from "./processor";
+import type { FinalOutcome, PaymentRow } from "../payments";
+import { backoffDelayMs, type Logger, type PollLoop, startPolling } from "../runtime";
+import type { CardVault, SealedCard } from "../vault";
+import { chargeIdempotencyKey, chargeRequestFor } from "./processor";
+import type { PaymentStore } from "./store";
 
 export interface ReconcileSchedule {
-  /** Delay before the first lookup (also used by the processor when it hands a payment over). */
+  /** Delay before the first lookup (the store sets it when the processor hands a payment over). */
   firstCheckMs: number;
   /** The back-off doubles up to this interval, then stays there: a payment is never given up. */
   maxIntervalMs: number;
@@ -15,40 +16,30 @@ export interface ReconcilerOptions {
   schedule: ReconcileSchedule;
   /** How often the reconciler looks for due checks. */
   pollIntervalMs: number;
-  batchSize: number;
+  /** Checks claimed per round (default 100). */
+  batchSize?: number;
   /** How long a claimed check is held before another reconciler may take it. */
   holdMs: number;
 }
 
 export interface ReconcilerDeps {
-  db: Database;
+  store: PaymentStore;
   gateway: Gateway;
   /** Opens the card for gateways that can be asked only by replaying the charge. */
   vault: CardVault;
-  logger: ProcessingLogger;
+  logger: Logger;
   options: ReconcilerOptions;
-  /** Same hook as the processor's: runs in the transaction that makes payments final. */
-  onFinalInTransaction?: (tx: Executor, payments: PaymentRow[]) => Promise<void>;
   events?: {
     finalized?(payment: PaymentRow, startedAt: number): void;
     checked?(outcome: LookupOutcome["kind"]): void;
   };
 }
 
+const BATCH_SIZE = 100;
+
 /** Delay after the `checksMade`-th lookup that told nothing: doubling from the first delay, capped. */
 export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number): number {
-  return Math.min(schedule.maxIntervalMs, schedule.firstCheckMs * 2 ** Math.min(checksMade, 40));
-}
-
-/** How long the schedule takes to reach its cap, and how many lookups it makes in `windowMs`. */
-export function lookupsWithin(schedule: ReconcileSchedule, windowMs: number): number {
-  let elapsed = schedule.firstCheckMs;
-  let lookups = 0;
-  while (elapsed <= windowMs) {
-    lookups++;
-    elapsed += nextCheckDelayMs(schedule, lookups);
-  }
-  return lookups;
+  return backoffDelayMs({ baseMs: schedule.firstCheckMs, maxMs: schedule.maxIntervalMs, jitter: 0 }, checksMade + 1);
 }
 
 /**
@@ -58,21 +49,12 @@ export function lookupsWithin(schedule: ReconcileSchedule, windowMs: number): nu
  * Every check that leaves a payment unresolved is logged at error level: someone should know.
  */
 export function createReconciler(deps: ReconcilerDeps) {
-  const { db, gateway, vault, logger, options, onFinalInTransaction, events = {} } = deps;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<number> | undefined;
-  let stopped = true;
+  const { store, gateway, vault, logger, options, events = {} } = deps;
+  const batchSize = options.batchSize ?? BATCH_SIZE;
+  let loop: PollLoop | undefined;
 
   async function settle(payment: PaymentRow, outcome: FinalOutcome, startedAt: number): Promise<boolean> {
-    const [row] = await db.transaction(async (tx) => {
-      const finalized = await recordFinalOutcomes(tx, [{ id: payment.id, attempt: payment.attempts, outcome }]);
-      await purgeCardSecrets(
-        tx,
-        finalized.map((p) => p.id),
-      );
-      if (onFinalInTransaction && finalized.length > 0) await onFinalInTransaction(tx, finalized);
-      return finalized;
-    });
+    const row = await store.recordFinal(payment, outcome);
     if (row) events.finalized?.(row, startedAt);
     return row !== undefined;
   }
@@ -141,7 +123,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         return;
       case "unknown": {
         const delay = nextCheckDelayMs(options.schedule, payment.reconcileChecks + 1);
-        await scheduleNextCheck(db, payment.id, payment.attempts, delay);
+        await store.scheduleNextCheck(payment, delay);
         logger.error(
           { ...log, reason: outcome.reason, unknownSince: payment.outcomeUnknownSince, nextCheckInMs: delay },
           "payment still unresolved: the gateway has not told whether the card was charged",
@@ -153,42 +135,23 @@ export function createReconciler(deps: ReconcilerDeps) {
 
   /** One pass: every due check, up to the batch size. Returns how many payments were checked. */
   async function checkDue(): Promise<number> {
-    const due = await claimDueChecks(db, options.batchSize, options.holdMs);
-    if (due.length === 0) return 0;
-    const secrets = await loadCardSecrets(
-      db,
-      due.map((p) => p.id),
-    );
-    await Promise.all(due.map((payment) => check(payment, secrets.get(payment.id))));
+    const due = await store.claimDueChecks(batchSize, options.holdMs);
+    await Promise.all(due.map(({ payment, sealed }) => check(payment, sealed)));
     return due.length;
-  }
-
-  function schedule(delayMs: number): void {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = checkDue()
-        .catch((error) => {
-          logger.warn({ err: error }, "reconciliation pass failed; will try again");
-          return 0;
-        })
-        .then((checked) => {
-          // A full batch means more may be due: go on at once.
-          schedule(checked >= options.batchSize ? 0 : options.pollIntervalMs);
-          return checked;
-        });
-    }, delayMs);
   }
 
   return {
     checkDue,
     start(): void {
-      stopped = false;
-      schedule(options.pollIntervalMs);
+      loop = startPolling(async () => ((await checkDue()) >= batchSize ? "more" : "idle"), {
+        firstDelayMs: options.pollIntervalMs,
+        idleMs: options.pollIntervalMs,
+        failureBackoff: { baseMs: options.pollIntervalMs, maxMs: options.pollIntervalMs },
+        onFailure: (error) => logger.warn({ err: error }, "reconciliation pass failed; will try again"),
+      });
     },
     async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
+      await loop?.stop();
     },
   };
 }

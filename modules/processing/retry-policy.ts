@@ -1,3 +1,5 @@
+import { backoffDelayMs } from "../runtime";
+
 export interface RetryPolicy {
   maxAttempts: number;
   baseMs: number;
@@ -10,8 +12,7 @@ export interface RetryPolicy {
  * outage instead of hammering the gateway together, while never retrying immediately.
  */
 export function retryDelayMs(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
-  const exponential = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(exponential / 2 + random() * (exponential / 2));
+  return backoffDelayMs({ baseMs: policy.baseMs, maxMs: policy.maxMs, jitter: 0.5 }, attempt, random);
 }
 
 export function hasAttemptsLeft(policy: RetryPolicy, attemptsMade: number): boolean {

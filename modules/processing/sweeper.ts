@@ -2,24 +2,25 @@ import { and, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
 import { enqueuePayment, outbox } from "../broker";
 import type { Database } from "../database";
 import { payments, touchPayment } from "../payments";
-import type { ProcessingLogger } from "./processor";
+import { type Logger, type PollLoop, startPolling } from "../runtime";
 
 export interface SweeperOptions {
   intervalMs: number;
   /** A payment untouched this long, with nothing queued for it and no live lease, is stuck. */
   stuckAfterMs: number;
-  batchSize: number;
+  /** Payments re-queued per round at most (default 500). */
+  batchSize?: number;
 }
+
+const BATCH_SIZE = 500;
 
 /**
  * The safety net under at-least-once delivery: finds payments that nothing will move any more
  * (a message lost with a crashed broker, a worker that died mid-attempt and whose message was
  * already acknowledged) and queues them again. Re-queuing is always safe: processing is idempotent.
  */
-export function createSweeper(db: Database, logger: ProcessingLogger, options: SweeperOptions) {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let running: Promise<number> | undefined;
-  let stopped = true;
+export function createSweeper(db: Database, logger: Logger, options: SweeperOptions) {
+  let loop: PollLoop | undefined;
 
   async function sweepOnce(): Promise<number> {
     const stuck = await db
@@ -35,7 +36,7 @@ export function createSweeper(db: Database, logger: ProcessingLogger, options: S
           sql`not exists (select 1 from ${outbox} where ${outbox.paymentId} = ${payments.id} and ${outbox.topic} = 'requested')`,
         ),
       )
-      .limit(options.batchSize);
+      .limit(options.batchSize ?? BATCH_SIZE);
     for (const payment of stuck) {
       await db.transaction(async (tx) => {
         await touchPayment(tx, payment.id);
@@ -46,28 +47,19 @@ export function createSweeper(db: Database, logger: ProcessingLogger, options: S
     return stuck.length;
   }
 
-  function schedule(): void {
-    if (stopped) return;
-    timer = setTimeout(() => {
-      running = sweepOnce()
-        .catch((error) => {
-          logger.warn({ err: error }, "sweep failed; will try again");
-          return 0;
-        })
-        .finally(schedule);
-    }, options.intervalMs);
-  }
-
   return {
     sweepOnce,
     start(): void {
-      stopped = false;
-      schedule();
+      // Every round is followed by a full interval: a sweep is a safety net, not a queue.
+      loop = startPolling(async () => (await sweepOnce(), "idle"), {
+        firstDelayMs: options.intervalMs,
+        idleMs: options.intervalMs,
+        failureBackoff: { baseMs: options.intervalMs, maxMs: options.intervalMs },
+        onFailure: (error) => logger.warn({ err: error }, "sweep failed; will try again"),
+      });
     },
     async stop(): Promise<void> {
-      stopped = true;
-      if (timer) clearTimeout(timer);
-      await running;
+      await loop?.stop();
     },
   };
 }

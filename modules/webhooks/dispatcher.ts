@@ -1,25 +1,19 @@
 import { lookup } from "node:dns/promises";
 import type { Database } from "../database";
+import { backoffDelayMs, type Logger, startPolling, type PollLoop } from "../runtime";
 import { checkDestination, type DestinationPolicy, type HostResolver } from "./destination";
 import { type ClaimedDelivery, abandonDelivery, claimDueDeliveries, recordAttempt } from "./repository";
 import type { WebhookSecretBox } from "./secret-box";
 import { signWebhookPayload } from "./signing";
 import { createPinnedTransport, deliveryFailureOf, failedBeforeSending, type WebhookTransport } from "./transport";
 
-export interface WebhookLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
-
 export interface WebhookDispatcherOptions {
   /** Seals and opens the endpoints' signing secrets. */
   secrets: WebhookSecretBox;
-  /** How long an idle dispatcher waits before looking for due deliveries again. */
-  pollIntervalMs: number;
-  /** How long a claimed delivery stays with this dispatcher; must outlast an attempt (timeoutMs). */
-  leaseMs: number;
+  /** How long an idle dispatcher waits before looking for due deliveries again (default 500 ms). */
+  pollIntervalMs?: number;
+  /** How long a claimed delivery stays with this dispatcher; must outlast an attempt (default: timeoutMs + 30 s). */
+  leaseMs?: number;
   /** Delay before the second attempt; it doubles per attempt up to an hour. */
   retryBaseMs: number;
   /** No attempt starts later than this after the event; the delivery is then `failed`. */
@@ -37,6 +31,9 @@ export interface WebhookDispatcherOptions {
 }
 
 const MAX_RETRY_DELAY_MS = 60 * 60 * 1000;
+const POLL_INTERVAL_MS = 500;
+/** An attempt holds its delivery for at most its timeout plus the time to record it. */
+const RECORD_MARGIN_MS = 30_000;
 const USER_AGENT = "paystream-webhooks/1";
 
 /**
@@ -45,8 +42,7 @@ const USER_AGENT = "paystream-webhooks/1";
  * out instead of arriving at the recovered endpoint all at once.
  */
 export function webhookRetryDelayMs(baseMs: number, attempt: number, random: () => number = Math.random): number {
-  const nominal = Math.min(MAX_RETRY_DELAY_MS, baseMs * 2 ** Math.max(0, attempt - 1));
-  return Math.round(nominal * (0.8 + 0.2 * random()));
+  return backoffDelayMs({ baseMs, maxMs: MAX_RETRY_DELAY_MS, jitter: 0.2 }, attempt, random);
 }
 
 const resolveAll: HostResolver = (hostname) => lookup(hostname, { all: true, verbatim: true });
@@ -66,15 +62,15 @@ type AttemptResult = { statusCode: number | null; error: string | null };
  * (`destination_blocked`, `https_required`, `timeout`, `tls_failed`, `connection_failed`), never
  * error text or addresses; those go to the operator's log.
  */
-export function createWebhookDispatcher(db: Database, logger: WebhookLogger, options: WebhookDispatcherOptions) {
-  if (options.leaseMs <= options.timeoutMs) throw new Error("the webhook lease must be longer than the attempt timeout");
+export function createWebhookDispatcher(db: Database, logger: Logger, options: WebhookDispatcherOptions) {
+  const leaseMs = options.leaseMs ?? options.timeoutMs + RECORD_MARGIN_MS;
+  const pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS;
+  if (leaseMs <= options.timeoutMs) throw new Error("the webhook lease must be longer than the attempt timeout");
   const concurrency = options.concurrency ?? 16;
   const resolve = options.resolve ?? resolveAll;
   const transport = options.transport ?? createPinnedTransport();
   const inFlight = new Set<Promise<void>>();
-  let running = false;
-  let loop: Promise<void> | undefined;
-  let wake: (() => void) | undefined;
+  let loop: PollLoop | undefined;
 
   async function post(delivery: ClaimedDelivery, url: string, secret: string, log: object): Promise<AttemptResult> {
     const signal = AbortSignal.timeout(options.timeoutMs);
@@ -147,7 +143,7 @@ export function createWebhookDispatcher(db: Database, logger: WebhookLogger, opt
 
   /** Starts attempts for up to `limit` due deliveries; the returned promises settle when each attempt is recorded. */
   async function claimAndAttempt(limit: number): Promise<Promise<void>[]> {
-    const claimed = await claimDueDeliveries(db, limit, options.leaseMs);
+    const claimed = await claimDueDeliveries(db, limit, leaseMs);
     return claimed.map((delivery) => {
       const task = attempt(delivery)
         .catch((error) => {
@@ -156,47 +152,19 @@ export function createWebhookDispatcher(db: Database, logger: WebhookLogger, opt
         })
         .finally(() => {
           inFlight.delete(task);
-          wake?.();
+          loop?.wake();
         });
       inFlight.add(task);
       return task;
     });
   }
 
-  function sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        wake = undefined;
-        resolve();
-      }, ms);
-      wake = () => {
-        clearTimeout(timer);
-        wake = undefined;
-        resolve();
-      };
-    });
-  }
-
-  async function run(): Promise<void> {
-    let failures = 0;
-    while (running) {
-      const free = concurrency - inFlight.size;
-      if (free <= 0) {
-        await sleep(options.pollIntervalMs);
-        continue;
-      }
-      try {
-        const started = await claimAndAttempt(free);
-        failures = 0;
-        if (started.length < free) await sleep(options.pollIntervalMs);
-      } catch (error) {
-        failures++;
-        // The database is away: back off (capped) instead of spinning, and keep trying.
-        const delay = Math.min(5_000, options.pollIntervalMs * 2 ** Math.min(failures, 6));
-        logger.warn({ err: error, retryInMs: delay }, "could not claim webhook deliveries");
-        await sleep(delay);
-      }
-    }
+  /** One polling round: attempts as many due deliveries as there are free slots. */
+  async function pollRound(): Promise<"more" | "idle"> {
+    const free = concurrency - inFlight.size;
+    if (free <= 0) return "idle";
+    const started = await claimAndAttempt(free);
+    return started.length < free ? "idle" : "more";
   }
 
   return {
@@ -207,15 +175,18 @@ export function createWebhookDispatcher(db: Database, logger: WebhookLogger, opt
       return started.length;
     },
     start(): void {
-      if (running) return;
-      running = true;
-      loop = run();
+      loop ??= startPolling(pollRound, {
+        idleMs: pollIntervalMs,
+        // The database is away: back off (capped) instead of spinning, and keep trying.
+        failureBackoff: { baseMs: 2 * pollIntervalMs, maxMs: 5_000 },
+        onFailure: (error, retryInMs) => logger.warn({ err: error, retryInMs }, "could not claim webhook deliveries"),
+      });
     },
     /** Takes no new deliveries and waits for the attempts in flight to be recorded. */
     async stop(): Promise<void> {
-      running = false;
-      wake?.();
-      await loop;
+      const stopping = loop;
+      loop = undefined;
+      await stopping?.stop();
       await Promise.all(inFlight);
     },
   };

@@ -6,7 +6,6 @@ export {
   webhookRetryDelayMs,
   type WebhookDispatcher,
   type WebhookDispatcherOptions,
-  type WebhookLogger,
 } from "./dispatcher";
 export {
   type AddressClass,

@@ -1,5 +1,5 @@
 import { Elysia } from "elysia";
-import { type FieldError, type MerchantGuard, pathIdOf, Problem, QueryParameters, readJsonBody, takeNoQueryParameters } from "../http";
+import { type FieldError, jsonResponse, type MerchantGuard, pathIdOf, Problem, QueryParameters, readJsonBody, takeNoQueryParameters } from "../http";
 import { PAYMENT_ID } from "../payments";
 import { EVENT_ID } from "./ids";
 import { docs, ENDPOINT_BODY_MAX_BYTES } from "./model";
@@ -9,9 +9,6 @@ export interface WebhookRouteDeps {
   service: WebhookService;
   merchantOf: MerchantGuard;
 }
-
-const json = (body: unknown, status = 200) =>
-  new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json" } });
 
 function parseEventQuery(request: Request) {
   const query = new QueryParameters(request, ["paymentId", "limit", "startingAfter"]);
@@ -35,7 +32,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
             errors: result.errors,
             title: "Invalid webhook endpoint",
           });
-        return json(result.endpoint);
+        return jsonResponse(result.endpoint);
       },
       { parse: "none", detail: docs.putEndpoint },
     )
@@ -46,7 +43,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
         takeNoQueryParameters(request);
         const endpoint = await service.getEndpoint(merchant.id);
         if (!endpoint) throw new Problem("not_found", "No webhook endpoint is registered");
-        return json(endpoint);
+        return jsonResponse(endpoint);
       },
       { detail: docs.getEndpoint },
     )
@@ -64,7 +61,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       "/v1/webhook-events",
       async ({ request }) => {
         const merchant = merchantOf(request);
-        return json(await service.listEvents(merchant.id, parseEventQuery(request)));
+        return jsonResponse(await service.listEvents(merchant.id, parseEventQuery(request)));
       },
       { detail: docs.listEvents },
     )
@@ -77,7 +74,7 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
         const attempts = await service.listDeliveryAttempts(merchant.id, id);
         // Another merchant's event is indistinguishable from a missing one.
         if (!attempts) throw new Problem("not_found", `No webhook event ${id}`);
-        return json(attempts);
+        return jsonResponse(attempts);
       },
       { detail: docs.listDeliveries },
     );

@@ -2,13 +2,13 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
 import { queryRows } from "../../modules/database";
-import { simulatorChargeCounts } from "../../modules/gateways";
 import { claimPayment, findPaymentById, payments, recordFinalOutcome } from "../../modules/payments";
 import { createSweeper } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline, silentLogger } from "../support/harness";
 import { CARDS, EXPECTED } from "../support/payments";
+import { simulatorChargeCounts } from "../support/simulator";
 
 for (const backend of BACKENDS) {
   describe(`processing [${backend}]`, () => {

@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
-import { createSimulatorGateway, type Gateway, type LookupOutcome, simulatorChargeCounts } from "../../modules/gateways";
+import { createSimulatorGateway, type Gateway, type LookupOutcome } from "../../modules/gateways";
 import { countUnresolved, findPaymentById, payments, toPayment } from "../../modules/payments";
-import { createSweeper, lookupsWithin, nextCheckDelayMs } from "../../modules/processing";
+import { createSweeper, nextCheckDelayMs, type ReconcileSchedule } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline, silentLogger } from "../support/harness";
 import { CARDS } from "../support/payments";
+import { simulatorChargeCounts } from "../support/simulator";
 
 /** Runs every attempt a payment gets (retries come back through the outbox; here by hand). */
 async function runAttempts(p: ReturnType<typeof buildPipeline>, paymentId: string, max = 10): Promise<string> {
@@ -242,6 +243,17 @@ for (const backend of BACKENDS) {
       expect(await findPaymentById(database.db, payment.id)).toMatchObject({ status: "PROCESSING", reconciling: true });
     });
   });
+}
+
+/** How many lookups the schedule makes in `windowMs`. */
+function lookupsWithin(schedule: ReconcileSchedule, windowMs: number): number {
+  let elapsed = schedule.firstCheckMs;
+  let lookups = 0;
+  while (elapsed <= windowMs) {
+    lookups++;
+    elapsed += nextCheckDelayMs(schedule, lookups);
+  }
+  return lookups;
 }
 
 describe("the reconciler's back-off", () => {

@@ -143,7 +143,7 @@ for (const backend of BACKENDS) {
     beforeAll(async () => {
       database = await createTestDatabase(backend);
       service = createWebhookService({ db: database.db, secrets, destinations: LOCAL_RECEIVERS });
-      // Wired as src/service.ts wires it: the event is written by the transaction that makes the payment final.
+      // Wired as src/worker.ts wires it: the event is written by the transaction that makes the payment final.
       const pipeline = buildPipeline(database, { maxAttempts: 1, onFinalInTransaction: enqueuePaymentEvents });
       pay = (merchantId, card = CARDS.visa) => pipeline.pay(card, merchantId);
     });

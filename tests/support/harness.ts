@@ -2,7 +2,7 @@ import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
 import { createSimulatorGateway, type ChargeOutcome, type ChargeRequest, type Gateway } from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
 import { findPaymentById, type PaymentRow } from "../../modules/payments";
-import { createPaymentProcessor, createReconciler, type ProcessorDeps } from "../../modules/processing";
+import { createPaymentProcessor, createPostgresPaymentStore, createReconciler, type PostgresPaymentStoreOptions } from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
@@ -32,7 +32,7 @@ export function observedGateway(inner: Gateway) {
   return { gateway, stats };
 }
 
-/** Intake + processor + simulator wired over a test database, the way src/service.ts wires them. */
+/** Intake + processor + simulator wired over a test database, the way src/worker.ts wires them. */
 export function buildPipeline(
   database: TestDatabase,
   options: {
@@ -42,7 +42,7 @@ export function buildPipeline(
     leaseMs?: number;
     reconcileFirstCheckMs?: number;
     gateway?: Gateway;
-    onFinalInTransaction?: ProcessorDeps["onFinalInTransaction"];
+    onFinalInTransaction?: PostgresPaymentStoreOptions["onFinalInTransaction"];
   } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
@@ -53,18 +53,15 @@ export function buildPipeline(
   const observed = observedGateway(options.gateway ?? simulator);
   const intake = createIntakeService({ db: database.db, vault, gateway: observed.gateway });
   const retry = { maxAttempts: options.maxAttempts ?? 3, baseMs: 10, maxMs: 20 };
-  const processPayment = createPaymentProcessor({
+  const store = createPostgresPaymentStore({
     db: database.db,
-    gateway: observed.gateway,
-    vault,
-    logger: silentLogger,
-    retry,
     leaseMs: options.leaseMs ?? 30_000,
     reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
     onFinalInTransaction: options.onFinalInTransaction,
   });
+  const processPayment = createPaymentProcessor({ store, gateway: observed.gateway, vault, logger: silentLogger, retry });
   const reconciler = createReconciler({
-    db: database.db,
+    store,
     gateway: observed.gateway,
     vault,
     logger: silentLogger,
@@ -74,7 +71,6 @@ export function buildPipeline(
       batchSize: 100,
       holdMs: 30_000,
     },
-    onFinalInTransaction: options.onFinalInTransaction,
   });
   const queue = createPostgresQueue(database.db, silentLogger, {
     leaseMs: options.leaseMs ?? 30_000,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "bun:test";
-import { PartitionOffsets, Slots } from "../../modules/broker/kafka/offset-tracker";
+import { PartitionOffsets } from "../../modules/broker/kafka/offset-tracker";
+import { Slots } from "../../modules/broker/kafka/slots";
 
 describe("ordered offset commits", () => {
   it("commits only up to the lowest unfinished offset", () => {

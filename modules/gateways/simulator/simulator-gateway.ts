@@ -117,13 +117,3 @@ function ledgerOutcome(row: typeof simulatorCharges.$inferSelect): ChargeOutcome
   const message = Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
   return { kind: "declined", code, message, gatewayReference: row.reference };
 }
-
-/** Charges taken per payment (approved ledger rows): more than one would be a double charge. */
-export async function simulatorChargeCounts(db: Database): Promise<Map<string, number>> {
-  const rows = await db
-    .select({ paymentId: simulatorCharges.paymentId, charges: sql<number>`count(*)::int` })
-    .from(simulatorCharges)
-    .where(eq(simulatorCharges.outcome, "approved"))
-    .groupBy(simulatorCharges.paymentId);
-  return new Map(rows.map((r) => [r.paymentId, Number(r.charges)]));
-}

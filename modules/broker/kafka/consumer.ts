@@ -1,0 +1,170 @@
+import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { backoffDelayMs, type Logger } from "../../runtime";
+import type { MessageHandler, PaymentConsumer, PaymentMessage } from "../port";
+import { PartitionOffsets } from "./offset-tracker";
+import { Slots } from "./slots";
+import { parseMessage } from "./wire";
+
+export const CONSUMER_GROUP = "paystream-workers";
+/** At most one offset commit per partition this often while messages finish. */
+const COMMIT_INTERVAL_MS = 100;
+/** Short: a killed worker's partitions stall until its session times out. */
+const SESSION_TIMEOUT_MS = 6_000;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A worker in the consumer group: runs many messages at once, even within one partition (bounded
+ * by the process-wide slots), and commits each partition only up to its lowest unfinished offset.
+ */
+export class KafkaPaymentConsumer implements PaymentConsumer {
+  private readonly consumer: Consumer;
+  private readonly slots: Slots;
+  private stopping = false;
+  private readonly activeBatches = new Set<Promise<void>>();
+
+  constructor(
+    kafka: Kafka,
+    private readonly topic: string,
+    private readonly logger: Logger,
+    private readonly concurrency: number,
+    private readonly ensureTopics: () => Promise<void>,
+    sessionTimeoutMs = SESSION_TIMEOUT_MS,
+  ) {
+    this.slots = new Slots(concurrency);
+    this.consumer = kafka.consumer({
+      groupId: CONSUMER_GROUP,
+      sessionTimeout: sessionTimeoutMs,
+      rebalanceTimeout: sessionTimeoutMs * 2,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeoutMs / 10)),
+      allowAutoTopicCreation: false,
+      maxWaitTimeInMs: 100,
+    });
+  }
+
+  async start(handler: MessageHandler): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.ensureTopics();
+        await this.consumer.connect();
+        await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
+        break;
+      } catch (error) {
+        if (this.stopping) return;
+        const delay = backoffDelayMs({ baseMs: 400, maxMs: 5_000, jitter: 0 }, attempt);
+        this.logger.warn({ err: error, retryInMs: delay }, "worker could not join the kafka consumer group; retrying");
+        await sleep(delay);
+      }
+    }
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: Math.max(1, Math.min(this.concurrency, 64)),
+      eachBatch: async (payload) => {
+        const batch = this.consumeBatch(payload, handler);
+        this.activeBatches.add(batch);
+        try {
+          await batch;
+        } finally {
+          this.activeBatches.delete(batch);
+        }
+      },
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    // Running batches stop taking messages, finish the ones in flight and commit; only then leave the group.
+    await Promise.all(this.activeBatches);
+    await this.consumer.disconnect().catch((error) => this.logger.warn({ err: error }, "kafka consumer disconnect failed"));
+  }
+
+  /**
+   * Runs the batch's messages concurrently (bounded by the process-wide slots), commits the
+   * finished prefix as it grows, and heartbeats while waiting so the group keeps this member.
+   */
+  private async consumeBatch(payload: EachBatchPayload, handler: MessageHandler): Promise<void> {
+    const { batch, heartbeat, isRunning, isStale, resolveOffset } = payload;
+    const offsets = new PartitionOffsets();
+    const running: Promise<void>[] = [];
+    let lastBeat = Date.now();
+
+    const commitNow = async () => {
+      const next = offsets.takeCommittable();
+      if (next === undefined) return;
+      resolveOffset((next - 1n).toString());
+      await this.consumer
+        .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }])
+        .catch((error) => this.logger.warn({ err: error }, "offset commit failed; the tail will be re-delivered"));
+    };
+    // At most one commit per partition every COMMIT_INTERVAL_MS while messages finish: a commit
+    // per message would cost a broker round trip each. A crash re-delivers at most that window.
+    let pendingCommit: Promise<void> | undefined;
+    const commit = () => {
+      if (this.stopping) return commitNow();
+      pendingCommit ??= sleep(COMMIT_INTERVAL_MS)
+        .then(commitNow)
+        .finally(() => {
+          pendingCommit = undefined;
+        });
+      return pendingCommit;
+    };
+    const beat = async () => {
+      if (Date.now() - lastBeat < 1_000) return;
+      lastBeat = Date.now();
+      await heartbeat().catch(() => {});
+    };
+
+    let outstanding = 0;
+    for (const message of batch.messages) {
+      if (this.stopping || !isRunning() || isStale()) break;
+      await this.slots.acquire();
+      const offset = BigInt(message.offset);
+      offsets.started(offset);
+      outstanding++;
+      const parsed = parseMessage(message.key, message.value, message.headers as Record<string, unknown>);
+      running.push(
+        this.handleWithRetry(parsed, handler)
+          .then(
+            () => offsets.finish(offset),
+            // Left unfinished on purpose: the commit never moves past it, so it is re-delivered.
+            () => {},
+          )
+          .finally(() => {
+            outstanding--;
+            this.slots.release();
+          })
+          .then(commit),
+      );
+      await beat();
+    }
+    while (outstanding > 0) {
+      await Promise.race([Promise.all(running), sleep(1_000)]);
+      await beat();
+    }
+    await pendingCommit;
+    await commitNow();
+  }
+
+  /** A message is finished only when handled; while the database is away it is retried here, not skipped. */
+  private async handleWithRetry(message: PaymentMessage | undefined, handler: MessageHandler): Promise<void> {
+    if (!message) {
+      this.logger.warn({}, "dropping an unreadable message");
+      return;
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await handler(message);
+        return;
+      } catch (error) {
+        if (this.stopping) {
+          // Not committed: the next owner of the partition handles it.
+          throw error;
+        }
+        const delay = backoffDelayMs({ baseMs: 200, maxMs: 5_000, jitter: 0 }, attempt);
+        this.logger.warn({ err: error, paymentId: message.paymentId, retryInMs: delay }, "message not handled; retrying");
+        await sleep(delay);
+      }
+    }
+  }
+}

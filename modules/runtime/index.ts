@@ -1,0 +1,3 @@
+export type { Logger } from "./logger";
+export { type Backoff, backoffDelayMs } from "./backoff";
+export { type PollLoop, type PollOptions, type PollRound, startPolling } from "./poll-loop";

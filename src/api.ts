@@ -1,0 +1,70 @@
+import { ApiKeyAuthenticator, RateLimiter } from "../modules/auth";
+import { outboxBacklog } from "../modules/broker";
+import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
+import { createMerchantGuard } from "../modules/http";
+import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
+import { createWebhookService, webhookRoutes } from "../modules/webhooks";
+import { DEV_API_KEY } from "./config";
+import { displayHost, type ServiceContext, type StopStep } from "./context";
+
+/** How often the outbox backlog gauges are refreshed. */
+const BACKLOG_SAMPLE_MS = 5_000;
+/** Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread). */
+const SERVER_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** The api role: the merchant HTTP API, the dashboard and (BROKER=kafka) the outbox relay. */
+export async function startApi(ctx: ServiceContext): Promise<{ url: string; stops: StopStep[] }> {
+  const { config, logger, database, metrics, broker, gateway } = ctx;
+  if (!config.apiKeys)
+    logger.warn({ merchantId: DEV_API_KEY.merchantId }, `API_KEYS not set: accepting the development key ${DEV_API_KEY.secret}`);
+  const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(ctx.apiKeys), new RateLimiter(config.rateLimitRps), ctx.failedAuthentications);
+  const intake = createIntakeService({
+    db: database.db,
+    vault: ctx.vault,
+    gateway,
+    onCreated: (payment, requestId) => {
+      metrics.paymentCreated();
+      logger.info({ paymentId: payment.id, requestId, amount: payment.amount, currency: payment.currency }, "payment accepted");
+    },
+  });
+  const dashboard = createDashboardService({ db: database.db, currencyExponent, logger: logger.child({ component: "dashboard" }) });
+  // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
+  const app = ctx.httpApp(
+    [
+      intakeRoutes({ service: intake, merchantOf }),
+      webhookRoutes({
+        service: createWebhookService({ db: database.db, secrets: ctx.webhookSecrets, destinations: config.webhooks.destinations }),
+        merchantOf,
+      }),
+      dashboardRoutes({
+        service: dashboard,
+        sessions: createDashboardSessions(database.db, { liveApiKeys: ctx.apiKeys.map((k) => k.secret) }),
+        merchantOf,
+        trustProxy: config.trustProxy,
+      }),
+    ],
+    config.ops.publicMetrics ? "open" : "hidden",
+  );
+  app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
+  const url = `http://${displayHost(config.http.host)}:${app.server?.port}`;
+  const stops: StopStep[] = [
+    // Open dashboard streams never end by themselves, and the server's stop waits for every response.
+    async () => dashboard.close(),
+    async () => {
+      await app.stop();
+    },
+  ];
+  const relay = broker.createRelay();
+  if (relay) {
+    await relay.start();
+    stops.push(() => relay.stop());
+  }
+  const backlogTimer = setInterval(() => {
+    outboxBacklog(database.db)
+      .then((b) => metrics.setOutboxBacklog(b.requested, b.deadLettered, b.oldestDueAgeSeconds))
+      .catch(() => {});
+  }, BACKLOG_SAMPLE_MS);
+  stops.push(async () => clearInterval(backlogTimer));
+  logger.info({ url, docs: `${url}/docs`, broker: broker.kind, gateway: gateway.name }, "api listening");
+  return { url, stops };
+}
