@@ -3,6 +3,10 @@ export { canTransition, isFinal, allowedSources } from "./status";
 export { toPayment, type Payment } from "./payment";
 export { newPaymentId, newTimeOrderedId, PAYMENT_ID, timeOrderedIdKind, type IdKind } from "./ids";
 export {
+  insertPayments,
+  type NewPayment,
+  type PaymentCreation,
+  type WrittenWithPayments,
   findPayment,
   findPaymentById,
   listPayments,

@@ -1,7 +1,68 @@
-import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../database";
-import { type PaymentRow, type PaymentStatus, payments } from "./schema";
+import { and, desc, eq, inArray, isNull, lt, or, type SQL, sql } from "drizzle-orm";
+import { type Executor, type IdFilter, jsonRowsInsert, mapRows, queryRows } from "../database";
+import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
 import { allowedSources } from "./status";
+
+/** What a new payment is created with; every other column starts at its default (PENDING, no attempt yet). */
+export type NewPayment = Required<
+  Pick<
+    NewPaymentRow,
+    | "id"
+    | "merchantId"
+    | "amount"
+    | "currency"
+    | "description"
+    | "metadata"
+    | "cardBrand"
+    | "cardLast4"
+    | "cardExpMonth"
+    | "cardExpYear"
+    | "cardFingerprint"
+    | "customerEmail"
+    | "customerName"
+    | "customerReference"
+    | "gateway"
+    | "requestId"
+  >
+>;
+
+/** Another owner's rows for payments being created (a sealed card, an outbox message), as a part of the creating statement. */
+export type WrittenWithPayments = (created: IdFilter) => SQL;
+
+export interface PaymentCreation {
+  /**
+   * A part that must return the id (as `payment_id`) of each payment in `ids` for it to be created,
+   * such as the claim of its idempotency key. The other payments are created unconditionally.
+   */
+  claim?: { ids: string[]; part: SQL };
+  /** Each is given the query of the ids actually created, and writes only their rows. */
+  alongside?: WrittenWithPayments[];
+}
+
+/**
+ * Creates PENDING payments and returns them as stored. What other owners write for the same
+ * payments runs as parts (CTEs) of this ONE statement: a payment and its rows commit together,
+ * and a batch costs one round trip and no explicit transaction, which is what intake's
+ * throughput rests on.
+ */
+export async function insertPayments(db: Executor, created: NewPayment[], creation: PaymentCreation = {}): Promise<PaymentRow[]> {
+  if (created.length === 0) return [];
+  const conditional = new Set(creation.claim?.ids ?? []);
+  const parts: SQL[] = [];
+  let only: { column: typeof payments.id; filter: IdFilter } | undefined;
+  if (creation.claim && conditional.size > 0) {
+    parts.push(sql`claimed as (${creation.claim.part})`);
+    const unconditional = created.filter((p) => !conditional.has(p.id)).map((p) => p.id);
+    only = {
+      column: payments.id,
+      filter: sql`select jsonb_array_elements_text(${JSON.stringify(unconditional)}::jsonb) union all select payment_id from claimed`,
+    };
+  }
+  parts.push(sql`created as (${jsonRowsInsert(payments, created, { returning: "*", ...(only ? { only } : {}) })})`);
+  (creation.alongside ?? []).forEach((part, i) => parts.push(sql`${sql.identifier(`alongside_${i}`)} as (${part(sql`select id from created`)})`));
+  const raw = await queryRows(db, sql`with ${sql.join(parts, sql`, `)} select * from created`);
+  return mapRows(payments, raw);
+}
 
 export async function findPayment(db: Executor, merchantId: string, id: string): Promise<PaymentRow | undefined> {
   const [row] = await db
