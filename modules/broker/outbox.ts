@@ -1,4 +1,4 @@
-import { and, asc, eq, inArray, isNull, lte, or, type SQL, sql } from "drizzle-orm";
+import { and, asc, eq, inArray, isNull, lte, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { Executor, IdFilter } from "../database";
 import { type OutboxRow, type OutboxTopic, outbox } from "./schema";
 
@@ -36,6 +36,12 @@ export function paymentMessagesInsert(messages: PaymentMessageWrite[], only?: Id
     select ${topic}, m.payment_id, m.payload, now() + make_interval(secs => m.delay_seconds)
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as m(payment_id text, payload jsonb, delay_seconds float8)
     ${only ? sql`where m.payment_id in (${only})` : sql``}`;
+}
+
+/** True, in a statement over payments, while a requested message for the payment waits in the outbox (leased or not). */
+export function hasQueuedPaymentMessage(paymentId: SQLWrapper): SQL {
+  const topic: OutboxTopic = "requested";
+  return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic})`;
 }
 
 /** Records a payment that exhausted its attempts, in the caller's transaction. */

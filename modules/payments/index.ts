@@ -1,5 +1,14 @@
 export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
-export { canTransition, isFinal, allowedSources } from "./status";
+export {
+  allows,
+  canTransition,
+  FINAL_STATUSES,
+  isFinal,
+  type PaymentState,
+  TRANSITIONS,
+  type TransitionName,
+  UNFINISHED_STATUSES,
+} from "./status";
 export { toPayment, type Payment } from "./payment";
 export { newPaymentId, newTimeOrderedId, PAYMENT_ID, timeOrderedIdKind, type IdKind } from "./ids";
 export {
@@ -23,6 +32,7 @@ export {
   type AttemptRelease,
   type FinalOutcomeWrite,
   touchPayment,
+  listStrandedPayments,
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
