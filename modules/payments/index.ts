@@ -37,3 +37,4 @@ export {
   type ListQuery,
 } from "./repository";
 export { PAYMENT_ID_DOC, PaymentSchema } from "./model";
+export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";
