@@ -73,6 +73,8 @@ export interface IdKind {
   readonly prefix: string;
   /** Anchored; for documentation (OpenAPI `pattern`) and for matching. */
   readonly pattern: RegExp;
+  /** The OpenAPI `pattern` and `examples` of such an id. */
+  readonly doc: { pattern: string; examples: string[] };
   matches(text: string): boolean;
   next(now?: number): string;
   /** The smallest id that can have been made at `ms`: ids made since then sort at or above it. */
@@ -85,6 +87,7 @@ export function timeOrderedIdKind(prefix: string): IdKind {
   return {
     prefix,
     pattern,
+    doc: { pattern: pattern.source, examples: [`${prefix}_01jd6z2k8m3q4r5s6t7v8w9x0y`] },
     // The length test first: a huge hostile string is dismissed without scanning it.
     matches: (text) => text.length === prefix.length + 1 + ID_BODY_LENGTH && pattern.test(text),
     next: (now) => newTimeOrderedId(prefix, now),

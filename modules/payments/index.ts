@@ -1,4 +1,4 @@
-export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
+export { payments, MAX_AMOUNT, MIN_AMOUNT, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
 export {
   allows,
   canTransition,
@@ -36,5 +36,5 @@ export {
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
-export { PAYMENT_ID_DOC, PaymentSchema } from "./model";
+export { PaymentSchema } from "./model";
 export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";

@@ -6,6 +6,10 @@ import { FINAL_STATUSES, PAYMENT_STATUSES, type PaymentStatus, UNFINISHED_STATUS
 export { PAYMENT_STATUSES, type PaymentStatus };
 
 /** `'A', 'B'`: a status list as SQL text, so the constraints below come from the status machine. */
+/** Integer minor units a payment may be for (intake validates and documents the same bounds). */
+export const MIN_AMOUNT = 1;
+export const MAX_AMOUNT = 99_999_999;
+
 const sqlList = (statuses: readonly PaymentStatus[]) => sql.raw(statuses.map((s) => `'${s}'`).join(", "));
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
@@ -63,7 +67,7 @@ export const payments = pgTable(
       .on(t.updatedAt)
       .where(sql`status in (${sqlList(UNFINISHED_STATUSES)})`),
     check("payments_status_check", sql`${t.status} in (${sqlList(PAYMENT_STATUSES)})`),
-    check("payments_amount_check", sql`${t.amount} between 1 and 99999999`),
+    check("payments_amount_check", sql`${t.amount} between ${sql.raw(String(MIN_AMOUNT))} and ${sql.raw(String(MAX_AMOUNT))}`),
     check(
       "payments_final_has_completed_at",
       sql`(${t.status} in (${sqlList(FINAL_STATUSES)})) = (${t.completedAt} is not null)`,
