@@ -9,8 +9,8 @@ export type IdFilter = SQL;
 
 export interface JsonRowsOptions {
   onConflictDoNothing?: boolean;
-  /** `*` maps back with `mapRows`; a column returns that column alone. */
-  returning?: "*" | PgColumn;
+  /** Columns to return; map them back with `mapRows`. */
+  returning?: PgColumn[];
   /** Write only the rows whose `column` is among the ids `filter` returns. */
   only?: { column: PgColumn; filter: IdFilter };
 }
@@ -27,8 +27,12 @@ export function jsonRowsInsert<T extends PgTable>(table: T, rows: Partial<T["$in
   const shape = shapeOf(table, Object.keys(rows[0] ?? {}));
   const only = options.only ? sql` where x.${sql.identifier(shape.fieldOf(options.only.column))} in (${options.only.filter})` : sql``;
   const conflict = options.onConflictDoNothing ? sql` on conflict do nothing` : sql``;
-  const returning =
-    options.returning === "*" ? sql` returning *` : options.returning ? sql` returning ${sql.identifier(options.returning.name)}` : sql``;
+  const returning = options.returning
+    ? sql` returning ${sql.join(
+        options.returning.map((c) => sql.identifier(c.name)),
+        sql`, `,
+      )}`
+    : sql``;
   return sql`${shape.head}${JSON.stringify(rows)}${shape.tail}${only}${conflict}${returning}`;
 }
 
@@ -67,15 +71,16 @@ function shapeOf(table: PgTable, keys: string[]): Shape {
   return shape;
 }
 
-/** Rows a raw `returning *` or `select *` gave, mapped as drizzle maps the table's rows. */
-export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown>[]): T["$inferSelect"][] {
+/** Raw rows of `table` (a `returning` or `select` of some of its columns), mapped as drizzle maps them. */
+export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown>[]): Partial<T["$inferSelect"]>[] {
   const columns = Object.entries(getTableColumns(table) as Record<string, Column>);
   return raw.map((row) => {
     const mapped: Record<string, unknown> = {};
     for (const [key, c] of columns) {
+      if (!(c.name in row)) continue;
       const value = row[c.name];
       mapped[key] = value === null || value === undefined ? null : c.mapFromDriverValue(value);
     }
-    return mapped as T["$inferSelect"];
+    return mapped as Partial<T["$inferSelect"]>;
   });
 }

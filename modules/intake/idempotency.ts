@@ -31,7 +31,7 @@ export function idempotencyKeyClaims(records: NewIdempotencyRecord[]): { ids: st
     part: jsonRowsInsert(
       idempotencyKeys,
       records.map((r) => ({ ...r, statusCode: 202 })),
-      { onConflictDoNothing: true, returning: idempotencyKeys.paymentId },
+      { onConflictDoNothing: true, returning: [idempotencyKeys.paymentId] },
     ),
   };
 }

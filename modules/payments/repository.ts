@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { and, desc, eq, getTableColumns, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { type Executor, type IdFilter, jsonRowsInsert, mapRows, queryRows } from "../database";
 import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
 import { type SourceState, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
@@ -55,7 +55,9 @@ export interface PaymentCreation {
 }
 
 /**
- * Creates PENDING payments and returns them as stored. What other owners write for the same
+ * Creates PENDING payments and returns them as stored: what was given, and what the database
+ * filled in (every other column: status, attempts, timestamps, …) as RETURNING gives it. Reading
+ * back only those keeps the statement cheap for the caller. What other owners write for the same
  * payments runs as parts (CTEs) of this ONE statement: a payment and its rows commit together,
  * and a batch costs one round trip and no explicit transaction, which is what intake's
  * throughput rests on.
@@ -73,10 +75,17 @@ export async function insertPayments(db: Executor, created: NewPayment[], creati
       filter: sql`select jsonb_array_elements_text(${JSON.stringify(unconditional)}::jsonb) union all select payment_id from claimed`,
     };
   }
-  parts.push(sql`created as (${jsonRowsInsert(payments, created, { returning: "*", ...(only ? { only } : {}) })})`);
+  const given = new Set(Object.keys(created[0] as NewPayment));
+  const filled = Object.entries(getTableColumns(payments)).flatMap(([key, column]) => (key === "id" || !given.has(key) ? [column] : []));
+  parts.push(sql`created as (${jsonRowsInsert(payments, created, { returning: filled, ...(only ? { only } : {}) })})`);
   (creation.alongside ?? []).forEach((part, i) => parts.push(sql`${sql.identifier(`alongside_${i}`)} as (${part(sql`select id from created`)})`));
-  const raw = await queryRows(db, sql`with ${sql.join(parts, sql`, `)} select * from created`);
-  return mapRows(payments, raw);
+  const stored = new Map(
+    mapRows(payments, await queryRows(db, sql`with ${sql.join(parts, sql`, `)} select * from created`)).map((row) => [row.id, row]),
+  );
+  return created.flatMap((payment) => {
+    const row = stored.get(payment.id);
+    return row ? [{ ...payment, ...row } as PaymentRow] : [];
+  });
 }
 
 export async function findPayment(db: Executor, merchantId: string, id: string): Promise<PaymentRow | undefined> {
