@@ -681,7 +681,7 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description 1–255 characters. The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409. */
+                /** @description 1–255 printable ASCII characters. The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409. */
                 "Idempotency-Key"?: string;
             };
             path?: never;

@@ -1,5 +1,5 @@
-import { and, asc, eq, inArray, isNull, lte, or, sql } from "drizzle-orm";
-import type { Executor } from "../database";
+import { and, asc, eq, inArray, isNull, lte, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import type { Executor, IdFilter } from "../database";
 import { type OutboxRow, type OutboxTopic, outbox } from "./schema";
 
 /** Announces a payment to the workers, in the caller's transaction. */
@@ -11,20 +11,37 @@ export async function enqueuePayment(
   await enqueuePayments(db, [{ ...message, delayMs }]);
 }
 
+type PaymentMessageWrite = { paymentId: string; requestId: string | null; delayMs: number };
+
 /** enqueuePayment for many messages, each with its own delay, in one statement. */
-export async function enqueuePayments(
-  db: Executor,
-  messages: { paymentId: string; requestId: string | null; delayMs: number }[],
-): Promise<void> {
+export async function enqueuePayments(db: Executor, messages: PaymentMessageWrite[]): Promise<void> {
   if (messages.length === 0) return;
-  await db.insert(outbox).values(
-    messages.map((m) => ({
-      topic: "requested" as const,
-      paymentId: m.paymentId,
-      payload: { paymentId: m.paymentId, requestId: m.requestId },
-      availableAt: sql`now() + make_interval(secs => ${m.delayMs / 1000})`,
-    })),
-  );
+  await db.execute(paymentMessagesInsert(messages));
+}
+
+/**
+ * The insert behind enqueuePayments, to run as a part of the statement that creates the payments
+ * (given the ids created, it writes only theirs). Its one parameter is the messages as JSON (see
+ * jsonRowsInsert): batches of any size share one plan.
+ */
+export function paymentMessagesInsert(messages: PaymentMessageWrite[], only?: IdFilter): SQL {
+  const rows = messages.map((m) => ({
+    payment_id: m.paymentId,
+    payload: { paymentId: m.paymentId, requestId: m.requestId },
+    delay_seconds: m.delayMs / 1000,
+  }));
+  const topic: OutboxTopic = "requested";
+  return sql`
+    insert into ${outbox} (topic, payment_id, payload, available_at)
+    select ${topic}, m.payment_id, m.payload, now() + make_interval(secs => m.delay_seconds)
+    from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as m(payment_id text, payload jsonb, delay_seconds float8)
+    ${only ? sql`where m.payment_id in (${only})` : sql``}`;
+}
+
+/** True, in a statement over payments, while a requested message for the payment waits in the outbox (leased or not). */
+export function hasQueuedPaymentMessage(paymentId: SQLWrapper): SQL {
+  const topic: OutboxTopic = "requested";
+  return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic})`;
 }
 
 /** Records a payment that exhausted its attempts, in the caller's transaction. */

@@ -1,7 +1,6 @@
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
 import { type OutboxBacklog, outboxBacklog } from "../broker";
-import { type Executor, queryRows } from "../database";
-import { listUnresolved, type PaymentStatus, payments } from "../payments";
+import type { Executor } from "../database";
+import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, type PaymentStatus } from "../payments";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;
@@ -83,81 +82,15 @@ export interface DashboardSnapshot {
 
 export type CurrencyExponent = (currency: string) => number | undefined;
 
-const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
-
-/** The smallest payment id that can have been made at `ms` (ids are `pay_` + 10 base32 time digits + 16 random ones). */
-export function paymentIdFloor(ms: number): string {
-  let time = "";
-  let t = Math.max(0, Math.floor(ms));
-  for (let i = 0; i < 10; i++) {
-    time = CROCKFORD[t % 32] + time;
-    t = Math.floor(t / 32);
-  }
-  return `pay_${time}${"0".repeat(16)}`;
-}
-
 const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
 
-async function countInFlight(db: Executor, merchantId: string): Promise<{ PENDING: number; PROCESSING: number }> {
-  // Reads only the in-flight entries of the (merchant_id, status, id) index: few, however old the merchant.
-  const rows = await db
-    .select({ status: payments.status, count: sql<number>`count(*)::int` })
-    .from(payments)
-    .where(and(eq(payments.merchantId, merchantId), inArray(payments.status, ["PENDING", "PROCESSING"])))
-    .groupBy(payments.status);
-  const count = (status: PaymentStatus) => Number(rows.find((r) => r.status === status)?.count ?? 0);
-  return { PENDING: count("PENDING"), PROCESSING: count("PROCESSING") };
-}
-
-type WindowRow = {
-  db_now: number;
-  window_start: number;
-  bucket_rolled_up: number;
-  code_rolled_up: number;
-  bucket: number | string | null;
-  failure_code: string | null;
-  completed: number;
-  failed: number;
-  p50: number | null;
-  p95: number | null;
-};
-
-/**
- * One pass over the payments finalized in the window, grouped three ways at once: per bucket
- * (the charts), per failure code (the breakdown) and overall (the headline numbers).
- */
-async function finalizedInWindow(db: Executor, merchantId: string, createdSince: string) {
-  const rows = await queryRows<WindowRow>(
-    db,
-    sql`
-      with bounds as (
-        select now() as db_now,
-               to_timestamp((floor(extract(epoch from now()) / ${BUCKET_SECONDS}) - ${BUCKETS - 1}) * ${BUCKET_SECONDS}) as window_start
-      ),
-      finalized as (
-        select floor(extract(epoch from ${payments.completedAt}) / ${BUCKET_SECONDS})::bigint * ${BUCKET_SECONDS} as bucket,
-               ${payments.failureCode} as failure_code,
-               ${payments.status} as status,
-               (extract(epoch from ${payments.completedAt} - ${payments.createdAt}) * 1000)::float8 as latency_ms
-        from ${payments}, bounds
-        where ${payments.merchantId} = ${merchantId}
-          and ${payments.id} >= ${createdSince}
-          and ${payments.completedAt} >= bounds.window_start
-      )
-      select extract(epoch from (select db_now from bounds))::float8 as db_now,
-             extract(epoch from (select window_start from bounds))::float8 as window_start,
-             grouping(bucket) as bucket_rolled_up,
-             grouping(failure_code) as code_rolled_up,
-             bucket,
-             failure_code,
-             count(*) filter (where status = 'COMPLETED')::int as completed,
-             count(*) filter (where status = 'FAILED')::int as failed,
-             percentile_cont(0.5) within group (order by latency_ms) as p50,
-             percentile_cont(0.95) within group (order by latency_ms) as p95
-      from finalized
-      group by grouping sets ((bucket), (failure_code), ())
-    `,
-  );
+/** The charts, the breakdown and the headline numbers of the window, from one pass over the payments finalized in it. */
+async function windowStats(db: Executor, merchantId: string) {
+  const rows = await finalizedInWindow(db, merchantId, {
+    bucketSeconds: BUCKET_SECONDS,
+    buckets: BUCKETS,
+    createdSinceMs: Date.now() - CREATED_HORIZON_MS,
+  });
   // The empty grouping set always yields a row, so there is one even when nothing finished.
   const total = rows.find((r) => Number(r.bucket_rolled_up) === 1 && Number(r.code_rolled_up) === 1);
   if (!total) throw new Error("the window query returned no total row");
@@ -208,22 +141,7 @@ async function finalizedInWindow(db: Executor, merchantId: string, createdSince:
 }
 
 async function recentPayments(db: Executor, merchantId: string, currencyExponent: CurrencyExponent): Promise<RecentPayment[]> {
-  const rows = await db
-    .select({
-      id: payments.id,
-      status: payments.status,
-      amount: payments.amount,
-      currency: payments.currency,
-      failureCode: payments.failureCode,
-      brand: payments.cardBrand,
-      last4: payments.cardLast4,
-      createdAt: payments.createdAt,
-      completedAt: payments.completedAt,
-    })
-    .from(payments)
-    .where(eq(payments.merchantId, merchantId))
-    .orderBy(desc(payments.id))
-    .limit(RECENT_LIMIT);
+  const rows = await listRecentPayments(db, merchantId, RECENT_LIMIT);
   return rows.map((row) => ({
     ...row,
     // Intake accepts only currencies it knows the exponent of; 2 covers a row written before a code was withdrawn.
@@ -260,10 +178,9 @@ export async function loadDashboardSnapshot(
   currencyExponent: CurrencyExponent,
   backlog?: Promise<OutboxBacklog>,
 ): Promise<DashboardSnapshot> {
-  const createdSince = paymentIdFloor(Date.now() - CREATED_HORIZON_MS);
   const [inFlight, window, recent, unresolved, outbox] = await Promise.all([
     countInFlight(db, merchantId),
-    finalizedInWindow(db, merchantId, createdSince),
+    windowStats(db, merchantId),
     recentPayments(db, merchantId, currencyExponent),
     unresolvedPayments(db, merchantId, currencyExponent),
     backlog ?? outboxBacklog(db),
@@ -273,7 +190,7 @@ export async function loadDashboardSnapshot(
     generatedAt: window.generatedAt,
     windowSeconds: WINDOW_SECONDS,
     bucketSeconds: BUCKET_SECONDS,
-    counts: { ...inFlight, COMPLETED: window.completed, FAILED: window.failed },
+    counts: { PENDING: 0, PROCESSING: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed },
     window: window.window,
     series: window.series,
     failureCodes: window.failureCodes,

@@ -36,3 +36,4 @@ export function isConnectionError(error: unknown): boolean {
   return false;
 }
 export { Batcher } from "./batcher";
+export { type IdFilter, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";

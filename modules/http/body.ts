@@ -1,7 +1,7 @@
 import { Problem } from "./problem";
 
 export const MAX_BODY_BYTES = 64 * 1024;
-const MAX_JSON_DEPTH = 8;
+export const MAX_JSON_DEPTH = 8;
 
 function depthOf(value: unknown, limit: number, depth = 0): number {
   if (depth > limit || value === null || typeof value !== "object") return depth;

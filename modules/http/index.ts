@@ -1,7 +1,7 @@
 export { Problem, PROBLEM_TYPES, type FieldError, type ProblemBody, type ProblemType } from "./problem";
 export { requestIdOf } from "./request-context";
 export { createMerchantGuard, type MerchantGuard } from "./merchant-guard";
-export { readBodyText, readJsonBody, MAX_BODY_BYTES } from "./body";
+export { readBodyText, readJsonBody, MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./body";
 export {
   AUTHENTICATED_PROBLEMS,
   bodyProblems,
@@ -19,5 +19,13 @@ export {
   trimmedLengthPattern,
 } from "./openapi";
 export { clientOf, rememberPeer } from "./client-address";
-export { type IdShape, idempotencyKeyOf, pathIdOf, QueryParameters, takeNoQueryParameters } from "./request-input";
+export {
+  type IdShape,
+  idempotencyKeyOf,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
+  PAGE_LIMIT_PARAMETER,
+  pathIdOf,
+  QueryParameters,
+  takeNoQueryParameters,
+} from "./request-input";
 export { jsonResponse } from "./json-response";

@@ -8,7 +8,7 @@
  */
 import type { DocumentDecoration } from "elysia";
 import Type, { type Static, type TSchema } from "typebox";
-import { MAX_BODY_BYTES } from "./body";
+import { MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./body";
 import { PROBLEM_TYPES, type ProblemType } from "./problem";
 
 export const OPENAPI_VERSION = "3.1.0";
@@ -164,7 +164,7 @@ export const AUTHENTICATED_PROBLEMS = {
 /** What every route that reads a JSON body may answer about the body itself. */
 export function bodyProblems(maxBytes = MAX_BODY_BYTES) {
   return {
-    malformed_request: "the body is not JSON, or nests deeper than 8 levels",
+    malformed_request: `the body is not JSON, or nests deeper than ${MAX_JSON_DEPTH} levels`,
     unsupported_media_type: "Content-Type is not application/json",
     payload_too_large: `the body is over ${maxBytes / 1024} KiB`,
   } satisfies Partial<Record<ProblemType, string>>;

@@ -24,6 +24,12 @@ export function pathIdOf(text: string | undefined, kind: IdShape, noun: string):
 
 const DEFAULT_PAGE_LIMIT = 20;
 const MAX_PAGE_LIMIT = 100;
+/** How list routes document `limit`: the bounds QueryParameters.limit enforces. */
+export const PAGE_LIMIT_PARAMETER = {
+  name: "limit",
+  in: "query",
+  schema: { type: "integer", minimum: 1, maximum: MAX_PAGE_LIMIT, default: DEFAULT_PAGE_LIMIT },
+};
 /** An error list is for a person to read; past this many a hostile query only makes it long. */
 const MAX_QUERY_ERRORS = 10;
 /** Parameter names repeated in an error's `field`; anything else is not echoed. */
@@ -99,7 +105,7 @@ export function takeNoQueryParameters(request: Request): void {
   new QueryParameters(request, []).finish();
 }
 
-const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+export const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
 
 /**
  * The `Idempotency-Key` header, when sent: 1 to 255 printable ASCII characters (what every

@@ -4,13 +4,15 @@ import {
   bodyProblems,
   caseInsensitivePattern,
   component,
+  MAX_IDEMPOTENCY_KEY_LENGTH,
   nullable,
+  PAGE_LIMIT_PARAMETER,
   problemResponses,
   stringEnum,
   trimmedLengthPattern,
   operation,
 } from "../http";
-import { PAYMENT_ID_DOC, PAYMENT_STATUSES, PaymentSchema } from "../payments";
+import { PAYMENT_ID, PAYMENT_STATUSES, PaymentSchema } from "../payments";
 import {
   FORBIDDEN_METADATA_KEYS,
   MAX_AMOUNT,
@@ -140,7 +142,7 @@ const PaymentListSchema = component(
 );
 
 const json = (schema: object) => ({ "application/json": { schema } });
-const locationHeader = { description: "`/v1/payments/{id}`", required: true, schema: { type: "string", pattern: "^/v1/payments/pay_[0-9a-z]{26}$" } };
+const locationHeader = { description: "`/v1/payments/{id}`", required: true, schema: { type: "string", pattern: `^/v1/payments/${PAYMENT_ID.doc.pattern.slice(1)}` } };
 const idempotentReplayedHeader = {
   description: "`true` when this answer replays an earlier request with the same Idempotency-Key and body (nothing new was created)",
   schema: { type: "string", enum: ["true"] },
@@ -160,8 +162,8 @@ export const docs = {
         name: "Idempotency-Key",
         in: "header",
         required: false,
-        description: "1–255 characters. The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409.",
-        schema: { type: "string", minLength: 1, maxLength: 255 },
+        description: `1–${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters. The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409.`,
+        schema: { type: "string", minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
       },
     ],
     requestBody: { required: true, content: { "application/json": { schema: PaymentRequestSchema, example: exampleRequest } } },
@@ -183,7 +185,7 @@ export const docs = {
     operationId: "getPayment",
     summary: "Retrieve a payment",
     tags,
-    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: PAYMENT_ID_DOC.examples } }],
+    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: PAYMENT_ID.doc.examples } }],
     responses: {
       200: { description: "The payment", content: json(PaymentSchema) },
       ...problemResponses({ not_found: "no payment with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
@@ -200,12 +202,12 @@ export const docs = {
         description: `Only payments in this status: ${PAYMENT_STATUSES.join(", ")} (any letter case)`,
         schema: { type: "string", pattern: caseInsensitivePattern(PAYMENT_STATUSES), examples: ["COMPLETED"] },
       },
-      { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+      PAGE_LIMIT_PARAMETER,
       {
         name: "startingAfter",
         in: "query",
         description: "Cursor: the id of the last payment of the previous page",
-        schema: { type: "string", ...PAYMENT_ID_DOC },
+        schema: { type: "string", ...PAYMENT_ID.doc },
       },
     ],
     responses: {

@@ -1,4 +1,3 @@
-import { and, eq } from "drizzle-orm";
 import type { Database } from "../database";
 import type { Gateway } from "../gateways";
 import {
@@ -12,7 +11,7 @@ import {
 import type { CardVault } from "../vault";
 import { IntakeBatchWriter } from "./batch-writer";
 import { canonicalJson } from "./canonical-json";
-import { idempotencyKeys } from "./schema";
+import { findIdempotencyRecord } from "./idempotency";
 import { type FieldError, validatePaymentRequest } from "./validation";
 
 export type CreatePaymentResult =
@@ -44,10 +43,7 @@ export function createIntakeService(deps: IntakeDeps) {
   const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
 
   async function replay(merchantId: string, key: string, canonicalBody: string): Promise<CreatePaymentResult | undefined> {
-    const [record] = await db
-      .select()
-      .from(idempotencyKeys)
-      .where(and(eq(idempotencyKeys.merchantId, merchantId), eq(idempotencyKeys.key, key)));
+    const record = await findIdempotencyRecord(db, merchantId, key);
     if (!record) return undefined;
     // Not a string comparison: a record written before an upgrade may carry an older key's digest.
     if (!vault.digestMatches(canonicalBody, record.requestHash)) return { kind: "idempotency_key_reused" };

@@ -2,10 +2,13 @@ import { randomBytes } from "node:crypto";
 
 const CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz";
 
+/** Characters of an id body that encode its millisecond time. */
+const TIME_LENGTH = 10;
+
 function encodeTime(ms: number): string {
   let out = "";
   let t = ms;
-  for (let i = 0; i < 10; i++) {
+  for (let i = 0; i < TIME_LENGTH; i++) {
     out = CROCKFORD[t % 32] + out;
     t = Math.floor(t / 32);
   }
@@ -70,8 +73,12 @@ export interface IdKind {
   readonly prefix: string;
   /** Anchored; for documentation (OpenAPI `pattern`) and for matching. */
   readonly pattern: RegExp;
+  /** The OpenAPI `pattern` and `examples` of such an id. */
+  readonly doc: { pattern: string; examples: string[] };
   matches(text: string): boolean;
   next(now?: number): string;
+  /** The smallest id that can have been made at `ms`: ids made since then sort at or above it. */
+  floor(ms: number): string;
 }
 
 export function timeOrderedIdKind(prefix: string): IdKind {
@@ -80,9 +87,11 @@ export function timeOrderedIdKind(prefix: string): IdKind {
   return {
     prefix,
     pattern,
+    doc: { pattern: pattern.source, examples: [`${prefix}_01jd6z2k8m3q4r5s6t7v8w9x0y`] },
     // The length test first: a huge hostile string is dismissed without scanning it.
     matches: (text) => text.length === prefix.length + 1 + ID_BODY_LENGTH && pattern.test(text),
     next: (now) => newTimeOrderedId(prefix, now),
+    floor: (ms) => `${prefix}_${encodeTime(Math.max(0, Math.floor(ms)))}${CROCKFORD[0]!.repeat(ID_BODY_LENGTH - TIME_LENGTH)}`,
   };
 }
 

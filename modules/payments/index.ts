@@ -1,8 +1,21 @@
-export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
-export { canTransition, isFinal, allowedSources } from "./status";
+export { payments, MAX_AMOUNT, MIN_AMOUNT, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
+export {
+  allows,
+  canTransition,
+  FINAL_STATUSES,
+  isFinal,
+  type PaymentState,
+  TRANSITIONS,
+  type TransitionName,
+  UNFINISHED_STATUSES,
+} from "./status";
 export { toPayment, type Payment } from "./payment";
 export { newPaymentId, newTimeOrderedId, PAYMENT_ID, timeOrderedIdKind, type IdKind } from "./ids";
 export {
+  insertPayments,
+  type NewPayment,
+  type PaymentCreation,
+  type WrittenWithPayments,
   findPayment,
   findPaymentById,
   listPayments,
@@ -19,7 +32,9 @@ export {
   type AttemptRelease,
   type FinalOutcomeWrite,
   touchPayment,
+  listStrandedPayments,
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
-export { PAYMENT_ID_DOC, PaymentSchema } from "./model";
+export { PaymentSchema } from "./model";
+export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";

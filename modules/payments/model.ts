@@ -1,16 +1,14 @@
 import Type from "typebox";
 import { component, nullable, stringEnum } from "../http";
+import { PAYMENT_ID } from "./ids";
 import { PAYMENT_STATUSES } from "./schema";
-
-/** How payment ids look in the API documentation (the pattern the routes accept as cursors). */
-export const PAYMENT_ID_DOC = { pattern: "^pay_[0-9a-z]{26}$", examples: ["pay_01jd6z2k8m3q4r5s6t7v8w9x0y"] };
 
 /** The payment object of contract §3: the one place its fields are documented. */
 export const PaymentSchema = component(
   "Payment",
   Type.Object(
     {
-      id: Type.String(PAYMENT_ID_DOC),
+      id: Type.String(PAYMENT_ID.doc),
       status: stringEnum(PAYMENT_STATUSES),
       amount: Type.Integer({ description: "Integer minor units (whole units for zero-decimal currencies)" }),
       currency: Type.String({ pattern: "^[A-Z]{3}$", examples: ["USD"] }),

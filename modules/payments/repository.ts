@@ -1,7 +1,92 @@
-import { and, desc, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../database";
-import { type PaymentRow, type PaymentStatus, payments } from "./schema";
-import { allowedSources } from "./status";
+import { and, desc, eq, getTableColumns, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { type Executor, type IdFilter, jsonRowsInsert, mapRows, queryRows } from "../database";
+import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
+import { type SourceState, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
+
+const leaseFree = or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`));
+
+/** The WHERE clause of a transition's guarded update, from the one table in ./status.ts. */
+export function guardOf(transition: TransitionName): SQL {
+  const sources = TRANSITIONS[transition].from.map((source: SourceState) =>
+    and(
+      eq(payments.status, source.status),
+      source.reconciling === undefined ? undefined : eq(payments.reconciling, source.reconciling),
+      source.leased === undefined ? undefined : source.leased ? not(leaseFree as SQL) : leaseFree,
+    ),
+  );
+  // Literals, not parameters: a generic plan can then still match the partial indexes on status.
+  return (or(...sources) as SQL).inlineParams();
+}
+
+/** What a new payment is created with; every other column starts at its default (PENDING, no attempt yet). */
+export type NewPayment = Required<
+  Pick<
+    NewPaymentRow,
+    | "id"
+    | "merchantId"
+    | "amount"
+    | "currency"
+    | "description"
+    | "metadata"
+    | "cardBrand"
+    | "cardLast4"
+    | "cardExpMonth"
+    | "cardExpYear"
+    | "cardFingerprint"
+    | "customerEmail"
+    | "customerName"
+    | "customerReference"
+    | "gateway"
+    | "requestId"
+  >
+>;
+
+/** Another owner's rows for payments being created (a sealed card, an outbox message), as a part of the creating statement. */
+export type WrittenWithPayments = (created: IdFilter) => SQL;
+
+export interface PaymentCreation {
+  /**
+   * A part that must return the id (as `payment_id`) of each payment in `ids` for it to be created,
+   * such as the claim of its idempotency key. The other payments are created unconditionally.
+   */
+  claim?: { ids: string[]; part: SQL };
+  /** Each is given the query of the ids actually created, and writes only their rows. */
+  alongside?: WrittenWithPayments[];
+}
+
+/**
+ * Creates PENDING payments and returns them as stored: what was given, and what the database
+ * filled in (every other column: status, attempts, timestamps, …) as RETURNING gives it. Reading
+ * back only those keeps the statement cheap for the caller. What other owners write for the same
+ * payments runs as parts (CTEs) of this ONE statement: a payment and its rows commit together,
+ * and a batch costs one round trip and no explicit transaction, which is what intake's
+ * throughput rests on.
+ */
+export async function insertPayments(db: Executor, created: NewPayment[], creation: PaymentCreation = {}): Promise<PaymentRow[]> {
+  if (created.length === 0) return [];
+  const conditional = new Set(creation.claim?.ids ?? []);
+  const parts: SQL[] = [];
+  let only: { column: typeof payments.id; filter: IdFilter } | undefined;
+  if (creation.claim && conditional.size > 0) {
+    parts.push(sql`claimed as (${creation.claim.part})`);
+    const unconditional = created.filter((p) => !conditional.has(p.id)).map((p) => p.id);
+    only = {
+      column: payments.id,
+      filter: sql`select jsonb_array_elements_text(${JSON.stringify(unconditional)}::jsonb) union all select payment_id from claimed`,
+    };
+  }
+  const given = new Set(Object.keys(created[0] as NewPayment));
+  const filled = Object.entries(getTableColumns(payments)).flatMap(([key, column]) => (key === "id" || !given.has(key) ? [column] : []));
+  parts.push(sql`created as (${jsonRowsInsert(payments, created, { returning: filled, ...(only ? { only } : {}) })})`);
+  (creation.alongside ?? []).forEach((part, i) => parts.push(sql`${sql.identifier(`alongside_${i}`)} as (${part(sql`select id from created`)})`));
+  const stored = new Map(
+    mapRows(payments, await queryRows(db, sql`with ${sql.join(parts, sql`, `)} select * from created`)).map((row) => [row.id, row]),
+  );
+  return created.flatMap((payment) => {
+    const row = stored.get(payment.id);
+    return row ? [{ ...payment, ...row } as PaymentRow] : [];
+  });
+}
 
 export async function findPayment(db: Executor, merchantId: string, id: string): Promise<PaymentRow | undefined> {
   const [row] = await db
@@ -63,7 +148,7 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
   return db
     .update(payments)
     .set({
-      status: "PROCESSING",
+      status: TRANSITIONS.claim.to[0],
       attempts: sql`${payments.attempts} + 1`,
       // Retaking a payment whose lease ran out means its last attempt never recorded an outcome: its
       // worker died, perhaps after the gateway took the charge. That attempt's outcome is unknown.
@@ -72,20 +157,7 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
       leaseExpiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
       updatedAt: sql`now()`,
     })
-    .where(
-      and(
-        inArray(payments.id, unique),
-        or(
-          eq(payments.status, "PENDING"),
-          and(
-            eq(payments.status, "PROCESSING"),
-            // Once the reconciler owns a payment, no charge attempt may start for it again.
-            eq(payments.reconciling, false),
-            or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`)),
-          ),
-        ),
-      ),
-    )
+    .where(and(inArray(payments.id, unique), guardOf("claim")))
     .returning();
 }
 
@@ -131,9 +203,8 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
       and(
         sql`${payments.id} = o.id`,
         sql`${payments.attempts} = o.attempt`,
-        // The status machine: only PROCESSING may become COMPLETED or FAILED.
-        inArray(payments.status, allowedSources("COMPLETED")),
-        sql`o.status in ('COMPLETED', 'FAILED')`,
+        guardOf("finalize"),
+        inArray(sql`o.status`, [...TRANSITIONS.finalize.to]),
       ),
     )
     .returning();
@@ -162,12 +233,12 @@ const releaseInput = (releases: AttemptRelease[]) =>
   sql`jsonb_to_recordset(${JSON.stringify(
     releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference })),
   )}::jsonb) as r(id text, attempt integer, unknown boolean, gateway_reference text)`;
-const releaseGuard = and(sql`${payments.id} = r.id`, sql`${payments.attempts} = r.attempt`, eq(payments.status, "PROCESSING"));
+const releaseGuard = (transition: TransitionName) => and(sql`${payments.id} = r.id`, sql`${payments.attempts} = r.attempt`, guardOf(transition));
 
 /** Ends attempts that will be retried; returns the ids released (claims not lost). */
 export async function releaseForRetries(db: Executor, releases: AttemptRelease[]): Promise<string[]> {
   if (releases.length === 0) return [];
-  const rows = await db.update(payments).set(releaseSet).from(releaseInput(releases)).where(releaseGuard).returning({ id: payments.id });
+  const rows = await db.update(payments).set(releaseSet).from(releaseInput(releases)).where(releaseGuard("releaseForRetry")).returning({ id: payments.id });
   return rows.map((r) => r.id);
 }
 
@@ -186,7 +257,7 @@ export async function startReconciling(db: Executor, releases: AttemptRelease[],
       nextCheckAt: sql`now() + make_interval(secs => ${firstCheckMs / 1000})`,
     })
     .from(releaseInput(releases))
-    .where(releaseGuard)
+    .where(releaseGuard("startReconciling"))
     .returning();
   return rows as PaymentRow[];
 }
@@ -201,7 +272,7 @@ export async function claimDueChecks(db: Executor, limit: number, holdMs: number
     update ${payments} set next_check_at = now() + make_interval(secs => ${holdMs / 1000})
     where ${payments.id} in (
       select id from ${payments}
-      where reconciling and status = 'PROCESSING' and next_check_at <= now()
+      where ${guardOf("checkAtGateway")} and next_check_at <= now()
       order by next_check_at
       limit ${limit}
       for update skip locked)
@@ -219,17 +290,17 @@ export async function scheduleNextCheck(db: Executor, id: string, attempt: numbe
       nextCheckAt: sql`now() + make_interval(secs => ${delayMs / 1000})`,
       reconcileChecks: sql`${payments.reconcileChecks} + 1`,
     })
-    .where(and(eq(payments.id, id), eq(payments.attempts, attempt), eq(payments.status, "PROCESSING"), eq(payments.reconciling, true)))
+    .where(and(eq(payments.id, id), eq(payments.attempts, attempt), guardOf("checkAtGateway")))
     .returning({ id: payments.id });
   return rows.length > 0;
 }
 
-/** How many payments wait for the gateway to tell whether they were charged. */
+/** How many payments wait for the gateway to tell whether they were charged (those the reconciler holds). */
 export async function countUnresolved(db: Executor): Promise<number> {
   const [row] = await db
     .select({ n: sql<number>`count(*)::int` })
     .from(payments)
-    .where(and(eq(payments.reconciling, true), eq(payments.status, "PROCESSING")));
+    .where(guardOf("checkAtGateway"));
   return Number(row?.n ?? 0);
 }
 
@@ -244,6 +315,30 @@ export async function recordFinalOutcome(
   return row;
 }
 
+/**
+ * Payments nothing will move any more: a worker could claim them, they have been untouched for
+ * `idleMs`, and no message for them waits in the queue. The queue is the broker's table, so the
+ * broker's own predicate (`queued`, given a payment id) is what this statement asks it.
+ */
+export async function listStrandedPayments(
+  db: Executor,
+  options: { idleMs: number; limit: number; queued: (paymentId: SQLWrapper) => SQL },
+): Promise<Pick<PaymentRow, "id" | "status" | "requestId">[]> {
+  return db
+    .select({ id: payments.id, status: payments.status, requestId: payments.requestId })
+    .from(payments)
+    .where(
+      and(
+        // Implied by the claim guard; stated so that payments_unfinished_idx is used.
+        inArray(payments.status, UNFINISHED_STATUSES),
+        guardOf("claim"),
+        lt(payments.updatedAt, sql`now() - make_interval(secs => ${options.idleMs / 1000})`),
+        not(options.queued(payments.id)),
+      ),
+    )
+    .limit(options.limit);
+}
+
 /** Marks a stuck payment as seen so the sweeper does not re-enqueue it again at once. */
 export async function touchPayment(db: Executor, id: string): Promise<void> {
   await db.update(payments).set({ updatedAt: sql`now()` }).where(eq(payments.id, id));
@@ -251,7 +346,8 @@ export async function touchPayment(db: Executor, id: string): Promise<void> {
 
 /** A merchant's payments the reconciler still holds (outcome unknown), oldest unknown first. */
 export async function listUnresolved(db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> {
-  const unresolved = and(eq(payments.merchantId, merchantId), eq(payments.reconciling, true), eq(payments.status, "PROCESSING"));
+  // Unresolved: the reconciler holds the payment, i.e. it is where a gateway check starts from.
+  const unresolved = and(eq(payments.merchantId, merchantId), guardOf("checkAtGateway"));
   const [rows, [count]] = await Promise.all([
     db.select().from(payments).where(unresolved).orderBy(payments.outcomeUnknownSince).limit(limit),
     db.select({ n: sql<number>`count(*)::int` }).from(payments).where(unresolved),

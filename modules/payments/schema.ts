@@ -1,8 +1,16 @@
 import { sql } from "drizzle-orm";
 import { boolean, check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
 
-export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
-export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+import { FINAL_STATUSES, PAYMENT_STATUSES, type PaymentStatus, UNFINISHED_STATUSES } from "./status";
+
+export { PAYMENT_STATUSES, type PaymentStatus };
+
+/** `'A', 'B'`: a status list as SQL text, so the constraints below come from the status machine. */
+/** Integer minor units a payment may be for (intake validates and documents the same bounds). */
+export const MIN_AMOUNT = 1;
+export const MAX_AMOUNT = 99_999_999;
+
+const sqlList = (statuses: readonly PaymentStatus[]) => sql.raw(statuses.map((s) => `'${s}'`).join(", "));
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -57,12 +65,12 @@ export const payments = pgTable(
       .where(sql`reconciling and status = 'PROCESSING'`),
     index("payments_unfinished_idx")
       .on(t.updatedAt)
-      .where(sql`status in ('PENDING', 'PROCESSING')`),
-    check("payments_status_check", sql`${t.status} in ('PENDING', 'PROCESSING', 'COMPLETED', 'FAILED')`),
-    check("payments_amount_check", sql`${t.amount} between 1 and 99999999`),
+      .where(sql`status in (${sqlList(UNFINISHED_STATUSES)})`),
+    check("payments_status_check", sql`${t.status} in (${sqlList(PAYMENT_STATUSES)})`),
+    check("payments_amount_check", sql`${t.amount} between ${sql.raw(String(MIN_AMOUNT))} and ${sql.raw(String(MAX_AMOUNT))}`),
     check(
       "payments_final_has_completed_at",
-      sql`(${t.status} in ('COMPLETED', 'FAILED')) = (${t.completedAt} is not null)`,
+      sql`(${t.status} in (${sqlList(FINAL_STATUSES)})) = (${t.completedAt} is not null)`,
     ),
   ],
 );

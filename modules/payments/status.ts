@@ -1,22 +1,76 @@
-import type { PaymentStatus } from "./schema";
+/**
+ * THE payment status machine: every guarded update in ./repository.ts takes its WHERE clause from
+ * TRANSITIONS (see guardOf there), and tests/unit/state-machine.test.ts holds the SQL to the
+ * pure `allows` below, so the table and the database cannot disagree.
+ */
 
-/** The only transitions a payment may make. The repository's guarded updates encode the same table. */
-const TRANSITIONS: Record<PaymentStatus, readonly PaymentStatus[]> = {
-  PENDING: ["PROCESSING"],
-  PROCESSING: ["COMPLETED", "FAILED"],
-  COMPLETED: [],
-  FAILED: [],
-};
+export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
+export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/** What a guard may ask of a payment: its status, whether the reconciler owns it, whether a worker's lease on it is live. */
+export interface PaymentState {
+  status: PaymentStatus;
+  reconciling: boolean;
+  leased: boolean;
+}
+
+/** A state a transition may start from; a flag left out matches either way. */
+export interface SourceState {
+  status: PaymentStatus;
+  reconciling?: boolean;
+  leased?: boolean;
+}
+
+export interface Transition {
+  from: readonly SourceState[];
+  to: readonly PaymentStatus[];
+}
+
+/**
+ * The only moves a payment may make. Within PROCESSING the moves are between attempts: every
+ * update of an attempt is also fenced by its attempt number, which is not part of the machine.
+ */
+export const TRANSITIONS = {
+  /**
+   * A worker takes the payment for one gateway attempt: a new payment, or one waiting for a retry
+   * or whose worker's lease ran out. Never one the reconciler owns: no charge may start for it again.
+   */
+  claim: {
+    from: [{ status: "PENDING" }, { status: "PROCESSING", reconciling: false, leased: false }],
+    to: ["PROCESSING"],
+  },
+  /** An attempt (or the reconciler) got the gateway's definite answer. */
+  finalize: { from: [{ status: "PROCESSING" }], to: ["COMPLETED", "FAILED"] },
+  /** An attempt that will be retried ends: the payment waits, unleased, for its next claim. */
+  releaseForRetry: { from: [{ status: "PROCESSING" }], to: ["PROCESSING"] },
+  /** The last attempt's outcome is unknown: the reconciler takes the payment over. */
+  startReconciling: { from: [{ status: "PROCESSING" }], to: ["PROCESSING"] },
+  /** The reconciler takes, or puts off, a due look-up at the gateway. */
+  checkAtGateway: { from: [{ status: "PROCESSING", reconciling: true }], to: ["PROCESSING"] },
+} as const satisfies Record<string, Transition>;
+
+export type TransitionName = keyof typeof TRANSITIONS;
+
+const matches = (source: SourceState, state: PaymentState) =>
+  source.status === state.status &&
+  (source.reconciling === undefined || source.reconciling === state.reconciling) &&
+  (source.leased === undefined || source.leased === state.leased);
+
+/** Whether `transition` may start from `state`: what the transition's SQL guard decides in the database. */
+export function allows(transition: TransitionName, state: PaymentState): boolean {
+  return TRANSITIONS[transition].from.some((source) => matches(source, state));
+}
 
 export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
-  return TRANSITIONS[from].includes(to);
+  return Object.values(TRANSITIONS).some(
+    (t: Transition) => t.to.includes(to) && t.from.some((source) => source.status === from),
+  );
 }
 
 export function isFinal(status: PaymentStatus): boolean {
-  return TRANSITIONS[status].length === 0;
+  return !PAYMENT_STATUSES.some((to) => canTransition(status, to));
 }
 
-/** Statuses a payment may be in for a move to `to` to be allowed. */
-export function allowedSources(to: PaymentStatus): PaymentStatus[] {
-  return (Object.keys(TRANSITIONS) as PaymentStatus[]).filter((from) => canTransition(from, to));
-}
+export const FINAL_STATUSES = PAYMENT_STATUSES.filter(isFinal);
+/** Payments in these statuses are in flight: something (a worker, the reconciler) still has to move them. */
+export const UNFINISHED_STATUSES = PAYMENT_STATUSES.filter((status) => !isFinal(status));

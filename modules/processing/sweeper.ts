@@ -1,7 +1,6 @@
-import { and, eq, inArray, isNull, lt, or, sql } from "drizzle-orm";
-import { enqueuePayment, outbox } from "../broker";
+import { enqueuePayment, hasQueuedPaymentMessage } from "../broker";
 import type { Database } from "../database";
-import { payments, touchPayment } from "../payments";
+import { listStrandedPayments, touchPayment } from "../payments";
 import { type Logger, type PollLoop, startPolling } from "../runtime";
 
 export interface SweeperOptions {
@@ -23,20 +22,7 @@ export function createSweeper(db: Database, logger: Logger, options: SweeperOpti
   let loop: PollLoop | undefined;
 
   async function sweepOnce(): Promise<number> {
-    const stuck = await db
-      .select({ id: payments.id, status: payments.status, requestId: payments.requestId })
-      .from(payments)
-      .where(
-        and(
-          inArray(payments.status, ["PENDING", "PROCESSING"]),
-          // The reconciler, not the queue, moves a payment whose outcome is unknown.
-          eq(payments.reconciling, false),
-          lt(payments.updatedAt, sql`now() - make_interval(secs => ${options.stuckAfterMs / 1000})`),
-          or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`)),
-          sql`not exists (select 1 from ${outbox} where ${outbox.paymentId} = ${payments.id} and ${outbox.topic} = 'requested')`,
-        ),
-      )
-      .limit(options.batchSize ?? BATCH_SIZE);
+    const stuck = await listStrandedPayments(db, { idleMs: options.stuckAfterMs, limit: options.batchSize ?? BATCH_SIZE, queued: hasQueuedPaymentMessage });
     for (const payment of stuck) {
       await db.transaction(async (tx) => {
         await touchPayment(tx, payment.id);

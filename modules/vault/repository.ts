@@ -1,7 +1,16 @@
-import { inArray } from "drizzle-orm";
-import type { Executor } from "../database";
+import { inArray, type SQL } from "drizzle-orm";
+import { type Executor, type IdFilter, jsonRowsInsert } from "../database";
 import { cardSecrets } from "./schema";
 import type { SealedCard } from "./vault";
+
+/**
+ * Stores sealed cards, each under the payment id it was sealed for: the insert, to run on its own
+ * or as a part of the statement that creates the payments (given the ids created, it writes only theirs).
+ */
+export function sealedCardsInsert(cards: SealedCard[], only?: IdFilter): SQL {
+  const rows = cards.map(({ paymentId, keyId, sealed }) => ({ paymentId, keyId, sealed }));
+  return jsonRowsInsert(cardSecrets, rows, only ? { only: { column: cardSecrets.paymentId, filter: only } } : {});
+}
 
 export async function loadCardSecrets(db: Executor, paymentIds: string[]): Promise<Map<string, SealedCard>> {
   if (paymentIds.length === 0) return new Map();

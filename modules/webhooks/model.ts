@@ -1,15 +1,14 @@
 import Type from "typebox";
-import { AUTHENTICATED_PROBLEMS, bodyProblems, component, nullable, operation, problemResponses, stringEnum } from "../http";
-import { PAYMENT_ID_DOC, PaymentSchema } from "../payments";
+import { AUTHENTICATED_PROBLEMS, bodyProblems, component, nullable, operation, PAGE_LIMIT_PARAMETER, problemResponses, stringEnum } from "../http";
+import { PAYMENT_ID, PaymentSchema } from "../payments";
 import { MAX_URL_LENGTH } from "./endpoint-url";
+import { EVENT_ID } from "./ids";
 import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from "./schema";
 
 /** OpenAPI documentation of the webhook API (requests are checked by the service, which reports errors as Problems). */
 
 /** An endpoint registration is one URL: a few KiB is plenty, and a small limit bounds what we read. */
 export const ENDPOINT_BODY_MAX_BYTES = 8 * 1024;
-
-const EVENT_ID_DOC = { pattern: "^evt_[0-9a-z]{26}$", examples: ["evt_01jd6z2k8m3q4r5s6t7v8w9x0y"] };
 
 const EndpointRequestSchema = component(
   "WebhookEndpointRequest",
@@ -73,10 +72,10 @@ const EventSchema = component(
   "WebhookEvent",
   Type.Object(
     {
-      id: Type.String({ ...EVENT_ID_DOC, description: "Unique; receivers deduplicate by it" }),
+      id: Type.String({ ...EVENT_ID.doc, description: "Unique; receivers deduplicate by it" }),
       type: stringEnum(WEBHOOK_EVENT_TYPES),
       createdAt: Type.String({ format: "date-time" }),
-      paymentId: Type.String(PAYMENT_ID_DOC),
+      paymentId: Type.String(PAYMENT_ID.doc),
       data: Type.Object(
         { payment: PaymentSchema },
         { additionalProperties: false, description: "The payment as it was when the event was recorded" },
@@ -150,13 +149,13 @@ export const docs = {
     summary: "List webhook events, newest first, with their delivery state",
     tags,
     parameters: [
-      { name: "paymentId", in: "query", description: "Only the events of this payment", schema: { type: "string", ...PAYMENT_ID_DOC } },
-      { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: 100, default: 20 } },
+      { name: "paymentId", in: "query", description: "Only the events of this payment", schema: { type: "string", ...PAYMENT_ID.doc } },
+      PAGE_LIMIT_PARAMETER,
       {
         name: "startingAfter",
         in: "query",
         description: "Cursor: the id of the last event of the previous page",
-        schema: { type: "string", ...EVENT_ID_DOC },
+        schema: { type: "string", ...EVENT_ID.doc },
       },
     ],
     responses: {
@@ -172,7 +171,7 @@ export const docs = {
     summary: "The delivery log of one event",
     description: "Every attempt, oldest first: when, where, the endpoint's status code or the error, and how long it took.",
     tags,
-    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: EVENT_ID_DOC.examples } }],
+    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: EVENT_ID.doc.examples } }],
     responses: {
       200: {
         description: "The attempts",

@@ -1,21 +1,163 @@
-import { describe, expect, it } from "bun:test";
-import { allowedSources, canTransition, isFinal, PAYMENT_STATUSES } from "../../modules/payments";
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { sql } from "drizzle-orm";
+import { enqueuePayment, hasQueuedPaymentMessage } from "../../modules/broker";
+import {
+  allows,
+  canTransition,
+  claimDueChecks,
+  claimPayments,
+  countUnresolved,
+  insertPayments,
+  isFinal,
+  listStrandedPayments,
+  newPaymentId,
+  PAYMENT_STATUSES,
+  type PaymentState,
+  type PaymentStatus,
+  payments,
+  recordFinalOutcomes,
+  releaseForRetries,
+  scheduleNextCheck,
+  startReconciling,
+  TRANSITIONS,
+  type TransitionName,
+} from "../../modules/payments";
+import { createTestDatabase, type TestDatabase } from "../support/db";
+
+/** Every combination the guards can tell apart, reachable or not: a guard must be right on all of them. */
+const STATES: PaymentState[] = PAYMENT_STATUSES.flatMap((status) =>
+  [false, true].flatMap((reconciling) => [false, true].map((leased) => ({ status, reconciling, leased }))),
+);
+const label = (s: PaymentState) => `${s.status}${s.reconciling ? "/reconciling" : ""}${s.leased ? "/leased" : ""}`;
+const admitted = (transition: TransitionName) => STATES.filter((s) => allows(transition, s)).map(label);
 
 describe("payment status machine", () => {
-  it("allows only PENDING → PROCESSING → COMPLETED | FAILED", () => {
-    const allowed: string[] = [];
-    for (const from of PAYMENT_STATUSES) for (const to of PAYMENT_STATUSES) if (canTransition(from, to)) allowed.push(`${from}→${to}`);
-    expect(allowed.sort()).toEqual(["PENDING→PROCESSING", "PROCESSING→COMPLETED", "PROCESSING→FAILED"]);
+  it("lets a worker claim a new payment, or a PROCESSING one that is neither leased nor held by the reconciler", () => {
+    expect(admitted("claim")).toEqual(["PENDING", "PENDING/leased", "PENDING/reconciling", "PENDING/reconciling/leased", "PROCESSING"]);
+  });
+
+  it("ends attempts (final, retry, hand-over to the reconciler) only from PROCESSING", () => {
+    const processing = ["PROCESSING", "PROCESSING/leased", "PROCESSING/reconciling", "PROCESSING/reconciling/leased"];
+    expect(admitted("finalize")).toEqual(processing);
+    expect(admitted("releaseForRetry")).toEqual(processing);
+    expect(admitted("startReconciling")).toEqual(processing);
+    expect(TRANSITIONS.finalize.to).toEqual(["COMPLETED", "FAILED"]);
+  });
+
+  it("checks at the gateway only the PROCESSING payments the reconciler holds", () => {
+    expect(admitted("checkAtGateway")).toEqual(["PROCESSING/reconciling", "PROCESSING/reconciling/leased"]);
+  });
+
+  it("moves PENDING → PROCESSING (→ PROCESSING again, between attempts) → COMPLETED | FAILED and nowhere else", () => {
+    const moves: string[] = [];
+    for (const from of PAYMENT_STATUSES) for (const to of PAYMENT_STATUSES) if (canTransition(from, to)) moves.push(`${from}→${to}`);
+    expect(moves.sort()).toEqual(["PENDING→PROCESSING", "PROCESSING→COMPLETED", "PROCESSING→FAILED", "PROCESSING→PROCESSING"]);
   });
 
   it("treats COMPLETED and FAILED as final and nothing else", () => {
     expect(PAYMENT_STATUSES.filter(isFinal)).toEqual(["COMPLETED", "FAILED"]);
   });
+});
 
-  it("derives the SQL guard's source statuses from the same table", () => {
-    expect(allowedSources("COMPLETED")).toEqual(["PROCESSING"]);
-    expect(allowedSources("FAILED")).toEqual(["PROCESSING"]);
-    expect(allowedSources("PROCESSING")).toEqual(["PENDING"]);
-    expect(allowedSources("PENDING")).toEqual([]);
+/**
+ * The guarded updates decide in the database what `allows` decides here: each repository function
+ * runs against one payment in every state (a live lease, an expired one, none) and must touch
+ * exactly the ones its transition admits.
+ */
+describe("the guarded SQL of the payments repository", () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase("pglite");
+  });
+  afterAll(async () => {
+    await database?.drop();
+  });
+
+  const LEASES = ["none", "expired", "live"] as const;
+
+  /** One payment per state and lease variant, at attempt 1, last touched an hour ago; returns id → expected label. */
+  async function seed(): Promise<Map<string, PaymentState>> {
+    const seeded = new Map<string, PaymentState>();
+    for (const status of PAYMENT_STATUSES)
+      for (const reconciling of [false, true])
+        for (const lease of LEASES) {
+          const id = newPaymentId();
+          await insertPayments(database.db, [
+            {
+              id,
+              merchantId: "m_state",
+              amount: 100,
+              currency: "USD",
+              description: null,
+              metadata: {},
+              cardBrand: "visa",
+              cardLast4: "4242",
+              cardExpMonth: 12,
+              cardExpYear: 2030,
+              cardFingerprint: "fp",
+              customerEmail: "a@example.com",
+              customerName: "A",
+              customerReference: null,
+              gateway: "simulator",
+              requestId: null,
+            },
+          ]);
+          await database.db.execute(sql`
+            update ${payments} set status = ${status}, reconciling = ${reconciling}, attempts = 1,
+              lease_expires_at = ${lease === "none" ? null : sql`now() + ${lease === "live" ? sql`interval '1 hour'` : sql`interval '-1 hour'`}`},
+              completed_at = ${status === "COMPLETED" || status === "FAILED" ? sql`now()` : null},
+              next_check_at = now() - interval '1 minute', updated_at = now() - interval '1 hour'
+            where id = ${id}`);
+          seeded.set(id, { status: status as PaymentStatus, reconciling, leased: lease === "live" });
+        }
+    return seeded;
+  }
+
+  const expectedFor = (seeded: Map<string, PaymentState>, transition: TransitionName) =>
+    [...seeded].filter(([, state]) => allows(transition, state)).map(([id]) => id).sort();
+  const releases = (ids: string[]) => ids.map((id) => ({ id, attempt: 1, unknown: false, gatewayReference: null }));
+
+  it("claimPayments takes exactly the payments the claim transition admits", async () => {
+    const seeded = await seed();
+    const claimed = await claimPayments(database.db, [...seeded.keys()], 60_000);
+    expect(claimed.map((p) => p.id).sort()).toEqual(expectedFor(seeded, "claim"));
+    expect(new Set(claimed.map((p) => p.status))).toEqual(new Set(TRANSITIONS.claim.to));
+  });
+
+  it("recordFinalOutcomes finalizes exactly what the finalize transition admits", async () => {
+    const seeded = await seed();
+    const writes = [...seeded.keys()].map((id) => ({ id, attempt: 1, outcome: { status: "COMPLETED" as const, gatewayReference: "ch_1" } }));
+    const finalized = await recordFinalOutcomes(database.db, writes);
+    expect(finalized.map((p) => p.id).sort()).toEqual(expectedFor(seeded, "finalize"));
+  });
+
+  it("releaseForRetries and startReconciling end exactly the attempts their transitions admit", async () => {
+    const forRetry = await seed();
+    expect((await releaseForRetries(database.db, releases([...forRetry.keys()]))).sort()).toEqual(expectedFor(forRetry, "releaseForRetry"));
+    const forReconciler = await seed();
+    const handedOver = await startReconciling(database.db, releases([...forReconciler.keys()]), 60_000);
+    expect(handedOver.map((p) => p.id).sort()).toEqual(expectedFor(forReconciler, "startReconciling"));
+  });
+
+  it("claimDueChecks, scheduleNextCheck and countUnresolved see exactly what checkAtGateway admits", async () => {
+    const before = await countUnresolved(database.db);
+    const seeded = await seed();
+    const expected = expectedFor(seeded, "checkAtGateway");
+    expect((await countUnresolved(database.db)) - before).toBe(expected.length);
+    const scheduled: string[] = [];
+    for (const id of seeded.keys()) if (await scheduleNextCheck(database.db, id, 1, -60_000)) scheduled.push(id);
+    expect(scheduled.sort()).toEqual(expected);
+    const due = (await claimDueChecks(database.db, 1000, 60_000)).map((p) => p.id).filter((id) => seeded.has(id));
+    expect(due.sort()).toEqual(expected);
+  });
+
+  it("listStrandedPayments offers the sweeper exactly the claimable payments that nothing is queued for", async () => {
+    // Earlier tests' payments are not idle any more.
+    await database.db.execute(sql`update ${payments} set updated_at = now()`);
+    const seeded = await seed();
+    const [queued, ...claimable] = expectedFor(seeded, "claim");
+    await enqueuePayment(database.db, { paymentId: queued as string, requestId: null });
+    const stranded = await listStrandedPayments(database.db, { idleMs: 60_000, limit: 1000, queued: hasQueuedPaymentMessage });
+    expect(stranded.map((p) => p.id).sort()).toEqual(claimable);
   });
 });

@@ -19,13 +19,11 @@ import {
   normalizeCardNumber,
 } from "./card";
 import type { Gateway } from "../../gateways";
+import { MAX_AMOUNT, MIN_AMOUNT } from "../../payments";
 import { normalizeCurrencyCode } from "./currency";
+import type { FieldError } from "../../http";
 
-export interface FieldError {
-  field: string;
-  code: string;
-  message: string;
-}
+export type { FieldError };
 
 export interface ValidPaymentRequest {
   amount: number; // integer minor units (whole units for zero-decimal currencies)
@@ -46,8 +44,7 @@ export interface ValidPaymentRequest {
 
 export type ValidationResult = { ok: true; value: ValidPaymentRequest } | { ok: false; errors: FieldError[] };
 
-export const MIN_AMOUNT = 1;
-export const MAX_AMOUNT = 99_999_999;
+export { MAX_AMOUNT, MIN_AMOUNT };
 export const MAX_NAME_LENGTH = 200;
 export const MAX_REFERENCE_LENGTH = 200;
 export const MAX_DESCRIPTION_LENGTH = 1000;

@@ -1,0 +1,86 @@
+import { type Column, getTableColumns, type SQL, type SQLChunk, sql } from "drizzle-orm";
+import { type PgColumn, PgDialect, type PgTable } from "drizzle-orm/pg-core";
+
+/**
+ * A query of ids (`select id from …`): which rows of a batch a statement part may write. Parts of
+ * one statement use it to write only the rows of the payments another part did create.
+ */
+export type IdFilter = SQL;
+
+export interface JsonRowsOptions {
+  onConflictDoNothing?: boolean;
+  /** Columns to return; map them back with `mapRows`. */
+  returning?: PgColumn[];
+  /** Write only the rows whose `column` is among the ids `filter` returns. */
+  only?: { column: PgColumn; filter: IdFilter };
+}
+
+/**
+ * `insert into <table> (…) select … from jsonb_to_recordset($1)`: many rows as ONE parameter,
+ * a JSON array read back under the table's own column names and types. Multi-row VALUES takes a
+ * parameter per value and a statement that grows with the batch (measured: intake's batch write
+ * took twice the client CPU that way); this costs one JSON.stringify. Every row gives the same
+ * columns; the others take their defaults. Returns the statement, to run alone or as a part of
+ * a larger one.
+ */
+export function jsonRowsInsert<T extends PgTable>(table: T, rows: Partial<T["$inferInsert"]>[], options: JsonRowsOptions = {}): SQL {
+  const shape = shapeOf(table, Object.keys(rows[0] ?? {}));
+  const only = options.only ? sql` where x.${sql.identifier(shape.fieldOf(options.only.column))} in (${options.only.filter})` : sql``;
+  const conflict = options.onConflictDoNothing ? sql` on conflict do nothing` : sql``;
+  const returning = options.returning
+    ? sql` returning ${sql.join(
+        options.returning.map((c) => sql.identifier(c.name)),
+        sql`, `,
+      )}`
+    : sql``;
+  return sql`${shape.head}${JSON.stringify(rows)}${shape.tail}${only}${conflict}${returning}`;
+}
+
+interface Shape {
+  /** `insert into <table> (<columns>) select x.<field>, … from jsonb_to_recordset(` */
+  head: SQL;
+  /** `::jsonb) as x(<field> <type>, …)` */
+  tail: SQL;
+  fieldOf(column: Column): string;
+}
+
+/** The statement text around the parameter, built once per table and set of given columns: batches are many and small. */
+const shapes = new WeakMap<PgTable, Map<string, Shape>>();
+
+function shapeOf(table: PgTable, keys: string[]): Shape {
+  const byKeys = shapes.get(table) ?? new Map<string, Shape>();
+  shapes.set(table, byKeys);
+  const cacheKey = keys.join(",");
+  const cached = byKeys.get(cacheKey);
+  if (cached) return cached;
+  const dialect = new PgDialect();
+  const given = Object.entries(getTableColumns(table) as Record<string, Column>).filter(([key]) => keys.includes(key));
+  const list = (parts: SQLChunk[]) => dialect.sqlToQuery(sql.join(parts, sql`, `)).sql;
+  // jsonb_to_recordset matches the JSON's keys to the record's fields, so the rows go as they are.
+  const columns = list(given.map(([, c]) => sql.identifier(c.name)));
+  const fields = list(given.map(([key]) => sql`x.${sql.identifier(key)}`));
+  const record = list(given.map(([key, c]) => sql`${sql.identifier(key)} ${sql.raw(c.getSQLType())}`));
+  const table_ = dialect.sqlToQuery(sql`${table}`).sql;
+  const keyOf = new Map(given.map(([key, c]) => [c.name, key]));
+  const shape: Shape = {
+    head: sql.raw(`insert into ${table_} (${columns}) select ${fields} from jsonb_to_recordset(`),
+    tail: sql.raw(`::jsonb) as x(${record})`),
+    fieldOf: (column) => keyOf.get(column.name) ?? column.name,
+  };
+  byKeys.set(cacheKey, shape);
+  return shape;
+}
+
+/** Raw rows of `table` (a `returning` or `select` of some of its columns), mapped as drizzle maps them. */
+export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown>[]): Partial<T["$inferSelect"]>[] {
+  const columns = Object.entries(getTableColumns(table) as Record<string, Column>);
+  return raw.map((row) => {
+    const mapped: Record<string, unknown> = {};
+    for (const [key, c] of columns) {
+      if (!(c.name in row)) continue;
+      const value = row[c.name];
+      mapped[key] = value === null || value === undefined ? null : c.mapFromDriverValue(value);
+    }
+    return mapped as Partial<T["$inferSelect"]>;
+  });
+}
