@@ -125,10 +125,14 @@ describe("BROKER=kafka end to end: separate api and worker processes", () => {
     expect(res.headers.get("x-request-id")).toBe(traceId);
     const { id } = (await res.json()) as { id: string };
     await waitForFinal(api.url, [id]);
-    const accepted = api.output().split("\n").find((line) => line.includes(traceId));
-    expect(accepted).toContain(id);
-    const workerLines = workers.flatMap((w) => w.output().split("\n")).filter((line) => line.includes(traceId));
-    expect(workerLines.some((line) => line.includes(id) && line.includes("payment completed"))).toBe(true);
+    // Log lines cross a pipe from each child process: wait for them rather than race the reader.
+    const apiLine = () => api.output().split("\n").find((line) => line.includes(traceId) && line.includes("payment accepted"));
+    const workerLine = () =>
+      workers.flatMap((w) => w.output().split("\n")).find((line) => line.includes(traceId) && line.includes(id) && line.includes("payment completed"));
+    const deadline = Date.now() + 10_000;
+    while ((!apiLine() || !workerLine()) && Date.now() < deadline) await Bun.sleep(100);
+    expect(apiLine()).toContain(id);
+    expect(workerLine()).toBeDefined();
   }, 60_000);
 
   it("a worker serves health and Prometheus metrics on OPS_PORT, including a consumer lag of 0 once settled", async () => {
