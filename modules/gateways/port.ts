@@ -66,9 +66,10 @@ export interface LookupRequest {
   /**
    * The charge exactly as every attempt sent it, when the card can still be opened: for gateways
    * that can be asked only by replaying it under the same idempotency key (which answers the
-   * stored result instead of running again). Null when the card data is gone.
+   * stored result instead of running again). Null when the card data is gone. A function, so that
+   * the card is decrypted only by a gateway that needs it.
    */
-  replay: ChargeRequest | null;
+  replay(): ChargeRequest | null;
 }
 
 export type LookupOutcome =

@@ -52,14 +52,9 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
 
   async function charge(payment: PaymentRow, sealed: SealedCard | undefined): Promise<AttemptResult> {
     if (!sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
-    let card: OpenedCard;
-    try {
-      card = vault.open(sealed);
-    } catch (error) {
-      // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
-      logger.error({ err: error, paymentId: payment.id, keyId: sealed.keyId }, "the sealed card of a payment cannot be opened");
-      return { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
-    }
+    const card = openCard(vault, logger, payment, sealed);
+    // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
+    if (card === null) return { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
     const started = performance.now();
     let outcome: ChargeOutcome;
     try {
@@ -182,6 +177,16 @@ export function chargeRequestFor(payment: PaymentRow, card: OpenedCard): ChargeR
 }
 
 type OpenedCard = ReturnType<CardVault["open"]>;
+
+/** The card of a payment, or null (logged at error level) when its sealed form cannot be opened. */
+export function openCard(vault: CardVault, logger: Logger, payment: PaymentRow, sealed: SealedCard): OpenedCard | null {
+  try {
+    return vault.open(sealed);
+  } catch (error) {
+    logger.error({ err: error, paymentId: payment.id, keyId: sealed.keyId }, "the sealed card of a payment cannot be opened");
+    return null;
+  }
+}
 
 /** Derived only from the payment id, identical on every attempt and every lookup. */
 export function chargeIdempotencyKey(paymentId: string): string {

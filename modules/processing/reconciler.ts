@@ -2,7 +2,7 @@ import type { ChargeRequest, Gateway, LookupOutcome } from "../gateways";
 import type { FinalOutcome, PaymentRow } from "../payments";
 import { backoffDelayMs, type Logger, type PollLoop, startPolling } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
-import { chargeIdempotencyKey, chargeRequestFor } from "./processor";
+import { chargeIdempotencyKey, chargeRequestFor, openCard } from "./processor";
 import type { PaymentStore } from "./store";
 
 export interface ReconcileSchedule {
@@ -61,13 +61,8 @@ export function createReconciler(deps: ReconcilerDeps) {
 
   /** The charge to replay, for gateways that need it; null when the card cannot be opened. */
   function replayFor(payment: PaymentRow, sealed: SealedCard | undefined): ChargeRequest | null {
-    if (!sealed) return null;
-    try {
-      return chargeRequestFor(payment, vault.open(sealed));
-    } catch (error) {
-      logger.error({ err: error, paymentId: payment.id, keyId: sealed.keyId }, "the sealed card of a payment cannot be opened");
-      return null;
-    }
+    const card = sealed ? openCard(vault, logger, payment, sealed) : null;
+    return card ? chargeRequestFor(payment, card) : null;
   }
 
   async function check(payment: PaymentRow, sealed: SealedCard | undefined): Promise<void> {
@@ -84,7 +79,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         firstAttemptAt: payment.createdAt,
         unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
         lastAttemptAt: payment.updatedAt,
-        replay: replayFor(payment, sealed),
+        replay: () => replayFor(payment, sealed),
       });
     } catch (error) {
       logger.error({ ...log, err: error }, "gateway lookup threw");

@@ -40,7 +40,7 @@ describe("stripe adapter against the fake Stripe API", () => {
       firstAttemptAt: new Date(Date.now() - lastAttemptAgoMs - 1_000),
       unknownSince: new Date(Date.now() - lastAttemptAgoMs - 1_000),
       lastAttemptAt: new Date(Date.now() - lastAttemptAgoMs),
-      replay: null,
+      replay: () => null,
     });
 
     test("stays unknown on every retry (never transient, never FAILED), and a lookup after the search lag settles it as not charged", async () => {

@@ -142,6 +142,12 @@ for (const backend of BACKENDS) {
       const p = buildPipeline(database, { gateway, maxAttempts: 1, reconcileFirstCheckMs: 10 });
       const payment = await p.create(CARDS.visa);
       expect(await runAttempts(p, payment.id)).toBe("reconciling");
+      let opened = 0;
+      const open = p.vault.open.bind(p.vault);
+      p.vault.open = (sealed) => {
+        opened++;
+        return open(sealed);
+      };
       const delays: number[] = [];
       for (let i = 0; i < 3; i++) {
         await database.db.update(payments).set({ nextCheckAt: sql`now() - interval '1 second'` }).where(eq(payments.id, payment.id));
@@ -150,6 +156,8 @@ for (const backend of BACKENDS) {
         if (row?.status === "PROCESSING") delays.push(row.reconcileChecks);
       }
       expect(delays).toEqual([1, 2]);
+      // This gateway never asked for the charge to replay, so the card was never decrypted for it.
+      expect(opened).toBe(0);
       const row = await findPaymentById(database.db, payment.id);
       expect(row).toMatchObject({ status: "COMPLETED", gatewayReference: "ref_found" });
       // Its card secret is purged once final.

@@ -147,10 +147,11 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     if (Date.now() - request.firstAttemptAt.getTime() >= GATEWAY_LIMITS.paypal.idempotencyWindowMs) {
       return { kind: "unknown", reason: "paypal_request_id_expired: look the invoice id up in PayPal" };
     }
-    if (request.replay === null) return { kind: "unknown", reason: "paypal_lookup_impossible: no order id and no card data to replay" };
+    const charge = request.replay();
+    if (charge === null) return { kind: "unknown", reason: "paypal_lookup_impossible: no order id and no card data to replay" };
     // Answered with the stored order, or (if the first request never arrived) the one charge the
     // payment asked for: never a second one, as the request id and the invoice id both guard.
-    const replay = await placeOrderReading(request.replay);
+    const replay = await placeOrderReading(charge);
     if (replay.order !== undefined) return mapLookupOrder(replay.order, target);
     return replay.outcome.kind === "declined" ? replay.outcome : { kind: "unknown", reason: "reason" in replay.outcome ? replay.outcome.reason : "paypal_no_order" };
   }

@@ -94,7 +94,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
         firstAttemptAt: new Date(),
         unknownSince: new Date(),
         lastAttemptAt: new Date(),
-        replay: null,
+        replay: () => null,
       });
       return found.kind === "approved" || found.kind === "declined" ? found : first;
     },
