@@ -1,7 +1,14 @@
-/** What travels from intake to the workers: just the payment id (the database holds the rest). */
+/**
+ * What travels from intake to the workers: just ids (the database holds the rest). A message
+ * with a payment id alone means "run the payment's pending operation" (charge, authorize,
+ * capture or void: the payment row says which); with a refund id, "run this refund". Both are
+ * keyed by the payment id, so a payment's work stays on one Kafka partition.
+ */
 export interface PaymentMessage {
   paymentId: string;
-  /** The HTTP request id that created the payment, so logs can follow it across processes. */
+  /** Set when the message is for a refund of the payment. */
+  refundId?: string;
+  /** The HTTP request id that created the payment (or refund, capture, cancel), so logs can follow it across processes. */
   requestId: string | null;
 }
 

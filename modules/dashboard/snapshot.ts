@@ -190,7 +190,7 @@ export async function loadDashboardSnapshot(
     generatedAt: window.generatedAt,
     windowSeconds: WINDOW_SECONDS,
     bucketSeconds: BUCKET_SECONDS,
-    counts: { PENDING: 0, PROCESSING: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed },
+    counts: { PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed, CANCELED: 0 },
     window: window.window,
     series: window.series,
     failureCodes: window.failureCodes,

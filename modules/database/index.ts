@@ -37,3 +37,4 @@ export function isConnectionError(error: unknown): boolean {
 }
 export { Batcher } from "./batcher";
 export { type IdFilter, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
+export { gatewayWorkColumns } from "./gateway-work";

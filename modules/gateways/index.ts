@@ -1,4 +1,18 @@
-export type { ChargeOutcome, ChargeRequest, Gateway, GatewayAmount, GatewayName, LookupOutcome, LookupRequest } from "./port";
+export type {
+  CaptureRequest,
+  ChargeOutcome,
+  ChargeRequest,
+  Gateway,
+  GatewayAmount,
+  GatewayName,
+  GatewayOperations,
+  LookupOutcome,
+  LookupRequest,
+  OperationLookupRequest,
+  OperationOutcome,
+  RefundRequest,
+  VoidRequest,
+} from "./port";
 export { GATEWAY_LIMITS } from "./port";
 export { createSimulatorGateway, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a

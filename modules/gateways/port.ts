@@ -30,6 +30,53 @@ export interface ChargeRequest {
   description: string | null;
   /** 1-based attempt number of this payment (for logs; never part of the idempotency key). */
   attempt: number;
+  /**
+   * true: capture at once (a charge). false: authorize only, a hold the merchant captures or
+   * cancels later (Stripe `capture_method=manual`, PayPal intent AUTHORIZE); `approved` then
+   * means authorized, and its reference is what capture and void act on.
+   */
+  capture: boolean;
+}
+
+/**
+ * What capture, void and refund share. Their idempotency keys, like a charge's, are derived from
+ * our ids only (payment id + operation, or refund id): every attempt and every replay of one
+ * operation sends the same key, and two operations never share one.
+ */
+interface OperationRequest {
+  paymentId: string;
+  idempotencyKey: string;
+  /** ISO 4217 code of the payment, upper case. */
+  currency: string;
+  /**
+   * The gateway's reference the operation acts on: the authorization's (capture, void) or the
+   * captured charge's (refund), as an earlier `approved` outcome named it.
+   */
+  gatewayReference: string;
+  /** 1-based attempt number of this operation (for logs; never part of the idempotency key). */
+  attempt: number;
+}
+
+/** Takes `amount` of an authorization; the rest of the hold is released (final capture). */
+export interface CaptureRequest extends OperationRequest {
+  /** ISO 4217 minor units to capture, 1 ≤ amount ≤ authorizedAmount. */
+  amount: number;
+  authorizedAmount: number;
+}
+
+/** Releases an authorization's hold without taking anything. */
+export interface VoidRequest extends OperationRequest {
+  authorizedAmount: number;
+}
+
+/** Gives back `amount` of a captured payment (full or partial). */
+export interface RefundRequest extends OperationRequest {
+  /** Our refund id: sent as gateway metadata, so a lookup can find this refund and no other. */
+  refundId: string;
+  /** ISO 4217 minor units to refund. */
+  amount: number;
+  capturedAmount: number;
+  reason: "duplicate" | "fraudulent" | "requested_by_customer" | null;
 }
 
 export type ChargeOutcome =
@@ -47,6 +94,14 @@ export type ChargeOutcome =
    */
   | { kind: "unknown"; reason: string; gatewayReference?: string };
 
+/**
+ * What a capture, void or refund came to, classified exactly as a charge: `approved` = done (its
+ * reference is the new gateway object's: the capture's or the refund's; for a void, the
+ * authorization's), `declined` = the gateway refused it, nothing happened (never retried),
+ * `transient` = it did not take effect (safe to retry), `unknown` = it may have taken effect.
+ */
+export type OperationOutcome = ChargeOutcome;
+
 /** What the reconciler knows when it asks the gateway about a payment whose outcome is unknown. */
 export interface LookupRequest {
   paymentId: string;
@@ -57,6 +112,8 @@ export interface LookupRequest {
   currency: string;
   /** The gateway's object id, when an earlier answer named one. */
   gatewayReference: string | null;
+  /** Whether the charge was to capture at once (see ChargeRequest.capture): for an authorization, a hold counts as approved. */
+  capture: boolean;
   /** No earlier than the first attempt (the payment's creation): idempotency windows start there. */
   firstAttemptAt: Date;
   /** When the first attempt with an unknown outcome was made. */
@@ -72,6 +129,23 @@ export interface LookupRequest {
   replay(): ChargeRequest | null;
 }
 
+/** What the reconciler knows when it asks the gateway about a capture, void or refund whose outcome is unknown. */
+export type OperationLookupRequest = (
+  | { operation: "capture"; request: CaptureRequest }
+  | { operation: "void"; request: VoidRequest }
+  | { operation: "refund"; request: RefundRequest }
+) & {
+  /** When the operation's first attempt was made: idempotency windows start there. */
+  firstAttemptAt: Date;
+  /** When its last attempt ended: a record it created may take a while to be searchable. */
+  lastAttemptAt: Date;
+};
+
+/**
+ * For a charge: `approved` = charged (or authorized, for `capture: false`), `not_charged` = no
+ * charge exists. For a capture, void or refund: `approved` = it was done, `not_charged` = the
+ * gateway shows it was not done (the operation may then be retried or failed).
+ */
 export type LookupOutcome =
   /** The gateway holds a charge for this payment, of this amount and currency. */
   | { kind: "approved"; gatewayReference: string }
@@ -105,6 +179,22 @@ export interface Gateway {
    * charge the payment asked for; never a second one.
    */
   lookup(request: LookupRequest): Promise<LookupOutcome>;
+}
+
+/** The operations on an authorization or a captured payment (contract §8). */
+export interface GatewayOperations {
+  /** Captures (part of) an authorization made with `capture: false`. */
+  capture(request: CaptureRequest): Promise<OperationOutcome>;
+  /** Voids an authorization made with `capture: false`. */
+  voidAuthorization(request: VoidRequest): Promise<OperationOutcome>;
+  /** Refunds (part of) a captured payment. */
+  refund(request: RefundRequest): Promise<OperationOutcome>;
+  /**
+   * Asks the gateway what became of a capture, void or refund whose outcome is unknown. Records
+   * that do not carry our ids and the same amount and currency are ignored; like `lookup`, it may
+   * replay the operation under its own idempotency key, never run it a second time.
+   */
+  lookupOperation(request: OperationLookupRequest): Promise<LookupOutcome>;
 }
 
 /**

@@ -1,7 +1,7 @@
 import { and, desc, eq, getTableColumns, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { type Executor, type IdFilter, jsonRowsInsert, mapRows, queryRows } from "../database";
 import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
-import { type SourceState, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
+import { FINAL_STATUSES, type SourceState, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
 
 const leaseFree = or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`));
 
@@ -192,9 +192,11 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
       gatewayReference: sql`o.gateway_reference`,
       failureCode: sql`o.failure_code`,
       failureMessage: sql`o.failure_message`,
+      // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
+      amountCaptured: sql`case when o.status = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
       leaseExpiresAt: null,
       updatedAt: sql`now()`,
-      completedAt: sql`now()`,
+      completedAt: sql`case when o.status in (${sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(", "))}) then now() end`,
     })
     .from(
       sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text)`,

@@ -1,7 +1,19 @@
 import { sql } from "drizzle-orm";
-import { boolean, check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
+import { check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
+import { gatewayWorkColumns } from "../database";
 
-import { FINAL_STATUSES, PAYMENT_STATUSES, type PaymentStatus, UNFINISHED_STATUSES } from "./status";
+import {
+  CANCELLATION_REASONS,
+  CAPTURE_METHODS,
+  type CancellationReason,
+  type CaptureMethod,
+  FINAL_STATUSES,
+  PAYMENT_OPERATIONS,
+  PAYMENT_STATUSES,
+  type PaymentOperation,
+  type PaymentStatus,
+  UNFINISHED_STATUSES,
+} from "./status";
 
 export { PAYMENT_STATUSES, type PaymentStatus };
 
@@ -10,7 +22,7 @@ export { PAYMENT_STATUSES, type PaymentStatus };
 export const MIN_AMOUNT = 1;
 export const MAX_AMOUNT = 99_999_999;
 
-const sqlList = (statuses: readonly PaymentStatus[]) => sql.raw(statuses.map((s) => `'${s}'`).join(", "));
+const sqlList = (values: readonly string[]) => sql.raw(values.map((s) => `'${s}'`).join(", "));
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -36,22 +48,32 @@ export const payments = pgTable(
     gatewayReference: text("gateway_reference"),
     failureCode: text("failure_code"),
     failureMessage: text("failure_message"),
-    /** Gateway attempts so far; also the fencing token of the current processing claim. */
-    attempts: integer("attempts").notNull().default(0),
-    /** While PROCESSING: until when the claiming worker owns the payment. NULL = waiting for a retry. */
-    leaseExpiresAt: utc("lease_expires_at"),
+    /** `automatic` (charge at once) or `manual` (authorize now, capture later). */
+    captureMethod: text("capture_method").$type<CaptureMethod>().notNull().default("automatic"),
+    /** The gateway operation PROCESSING runs, or the last one run (see PAYMENT_OPERATIONS). */
+    operation: text("operation").$type<PaymentOperation>().notNull().default("charge"),
     /**
-     * Set when the first gateway attempt whose outcome is unknown happened (no answer, an answer
-     * that could not be read, an adapter that threw): from then on the card may have been charged,
-     * and only a definite answer from the gateway may finalize the payment (contract §6).
+     * `attempts` when the current operation started: the operation's own attempt number is
+     * `attempts - operation_attempts_base`, so a capture gets the whole retry budget again while
+     * `attempts` stays the one monotonic fencing token across operations.
      */
-    outcomeUnknownSince: utc("outcome_unknown_since"),
-    /** Attempts are used up and the outcome is unknown: the reconciler owns the payment now. */
-    reconciling: boolean("reconciling").notNull().default(false),
-    /** While reconciling: when the reconciler looks the payment up at the gateway next. */
-    nextCheckAt: utc("next_check_at"),
-    /** Gateway look-ups made so far while reconciling (drives the back-off). */
-    reconcileChecks: integer("reconcile_checks").notNull().default(0),
+    operationAttemptsBase: integer("operation_attempts_base").notNull().default(0),
+    /** While a capture is requested or running: how much of the authorization to capture. */
+    captureAmount: integer("capture_amount"),
+    /** What the gateway captured (the whole amount for an automatic charge); 0 until COMPLETED. */
+    amountCaptured: integer("amount_captured").notNull().default(0),
+    /**
+     * The sum of this payment's refunds that are not FAILED (pending ones included): raised in the
+     * same guarded statement that creates a refund, so it can never pass amount_captured.
+     */
+    amountRefunded: integer("amount_refunded").notNull().default(0),
+    /** While AUTHORIZED: when the hold is voided unless captured first (AUTHORIZATION_TTL_MS). */
+    authorizationExpiresAt: utc("authorization_expires_at"),
+    /** Asked for when the cancel was requested (or the authorization expired); the payment is CANCELED once voided. */
+    cancellationReason: text("cancellation_reason").$type<CancellationReason>(),
+    canceledAt: utc("canceled_at"),
+    /** For the payment's current operation; PROCESSING is where the lease and the reconciler's hold apply. */
+    ...gatewayWorkColumns(),
     requestId: text("request_id"),
     createdAt: utc("created_at").notNull().defaultNow(),
     updatedAt: utc("updated_at").notNull().defaultNow(),
@@ -63,10 +85,21 @@ export const payments = pgTable(
     index("payments_reconcile_due_idx")
       .on(t.nextCheckAt)
       .where(sql`reconciling and status = 'PROCESSING'`),
+    index("payments_authorization_expiry_idx")
+      .on(t.authorizationExpiresAt)
+      .where(sql`status = 'AUTHORIZED'`),
     index("payments_unfinished_idx")
       .on(t.updatedAt)
       .where(sql`status in (${sqlList(UNFINISHED_STATUSES)})`),
     check("payments_status_check", sql`${t.status} in (${sqlList(PAYMENT_STATUSES)})`),
+    check("payments_capture_method_check", sql`${t.captureMethod} in (${sqlList(CAPTURE_METHODS)})`),
+    check("payments_operation_check", sql`${t.operation} in (${sqlList(PAYMENT_OPERATIONS)})`),
+    check("payments_cancellation_reason_check", sql`${t.cancellationReason} is null or ${t.cancellationReason} in (${sqlList(CANCELLATION_REASONS)})`),
+    // Refunds never pass what was captured, and nothing is captured beyond the authorization: the
+    // last line of defence behind the guarded updates (contract §8).
+    check("payments_captured_within_amount", sql`${t.amountCaptured} between 0 and ${t.amount}`),
+    check("payments_refunded_within_captured", sql`${t.amountRefunded} between 0 and ${t.amountCaptured}`),
+    check("payments_capture_amount_check", sql`${t.captureAmount} is null or ${t.captureAmount} between 1 and ${t.amount}`),
     check("payments_amount_check", sql`${t.amount} between ${sql.raw(String(MIN_AMOUNT))} and ${sql.raw(String(MAX_AMOUNT))}`),
     check(
       "payments_final_has_completed_at",

@@ -4,8 +4,25 @@
  * pure `allows` below, so the table and the database cannot disagree.
  */
 
-export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "COMPLETED", "FAILED"] as const;
+export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "AUTHORIZED", "COMPLETED", "FAILED", "CANCELED"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
+
+/**
+ * The gateway operation a PROCESSING payment runs (and, once it rests, the last one it ran):
+ * `charge` (capture at once) or `authorize` (a hold only, `capture: false`) from PENDING;
+ * `capture` or `void` from AUTHORIZED. The worker takes the operation from the payment, not
+ * from the message, so every message for a payment means "do what the payment needs now".
+ */
+export const PAYMENT_OPERATIONS = ["charge", "authorize", "capture", "void"] as const;
+export type PaymentOperation = (typeof PAYMENT_OPERATIONS)[number];
+
+/** `automatic`: charged at once; `manual`: authorized, captured (or canceled) later by the merchant. */
+export const CAPTURE_METHODS = ["automatic", "manual"] as const;
+export type CaptureMethod = (typeof CAPTURE_METHODS)[number];
+
+/** Why a payment was canceled: a merchant's reason, or `expired` when its authorization outlived AUTHORIZATION_TTL_MS. */
+export const CANCELLATION_REASONS = ["duplicate", "fraudulent", "requested_by_customer", "abandoned", "expired"] as const;
+export type CancellationReason = (typeof CANCELLATION_REASONS)[number];
 
 /** What a guard may ask of a payment: its status, whether the reconciler owns it, whether a worker's lease on it is live. */
 export interface PaymentState {
@@ -39,14 +56,24 @@ export const TRANSITIONS = {
     from: [{ status: "PENDING" }, { status: "PROCESSING", reconciling: false, leased: false }],
     to: ["PROCESSING"],
   },
-  /** An attempt (or the reconciler) got the gateway's definite answer. */
-  finalize: { from: [{ status: "PROCESSING" }], to: ["COMPLETED", "FAILED"] },
+  /**
+   * An attempt (or the reconciler) got the gateway's definite answer for the payment's operation:
+   * charge → COMPLETED | FAILED; authorize → AUTHORIZED | FAILED; capture → COMPLETED, or back to
+   * AUTHORIZED when the gateway refuses it; void → CANCELED, or back to AUTHORIZED when refused.
+   */
+  finalize: { from: [{ status: "PROCESSING" }], to: ["COMPLETED", "FAILED", "AUTHORIZED", "CANCELED"] },
   /** An attempt that will be retried ends: the payment waits, unleased, for its next claim. */
   releaseForRetry: { from: [{ status: "PROCESSING" }], to: ["PROCESSING"] },
   /** The last attempt's outcome is unknown: the reconciler takes the payment over. */
   startReconciling: { from: [{ status: "PROCESSING" }], to: ["PROCESSING"] },
   /** The reconciler takes, or puts off, a due look-up at the gateway. */
   checkAtGateway: { from: [{ status: "PROCESSING", reconciling: true }], to: ["PROCESSING"] },
+  /** The merchant cancels a payment no worker has claimed yet: nothing reached the gateway, nothing to undo. */
+  cancelPending: { from: [{ status: "PENDING" }], to: ["CANCELED"] },
+  /** The merchant captures an authorization (all or part of it): the worker runs the capture. */
+  requestCapture: { from: [{ status: "AUTHORIZED" }], to: ["PROCESSING"] },
+  /** The merchant cancels an authorization, or it expired: the worker voids it at the gateway. */
+  requestVoid: { from: [{ status: "AUTHORIZED" }], to: ["PROCESSING"] },
 } as const satisfies Record<string, Transition>;
 
 export type TransitionName = keyof typeof TRANSITIONS;

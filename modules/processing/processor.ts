@@ -173,6 +173,7 @@ export function chargeRequestFor(payment: PaymentRow, card: OpenedCard): ChargeR
     customer: { email: payment.customerEmail, name: payment.customerName, reference: payment.customerReference },
     description: payment.description,
     attempt: payment.attempts,
+    capture: payment.operation !== "authorize",
   };
 }
 

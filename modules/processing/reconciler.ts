@@ -76,6 +76,7 @@ export function createReconciler(deps: ReconcilerDeps) {
         amount: payment.amount,
         currency: payment.currency,
         gatewayReference: payment.gatewayReference,
+        capture: payment.operation !== "authorize",
         firstAttemptAt: payment.createdAt,
         unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
         lastAttemptAt: payment.updatedAt,

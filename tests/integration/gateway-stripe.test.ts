@@ -37,6 +37,7 @@ describe("stripe adapter against the fake Stripe API", () => {
       amount: request.amount,
       currency: request.currency,
       gatewayReference: null,
+      capture: request.capture,
       firstAttemptAt: new Date(Date.now() - lastAttemptAgoMs - 1_000),
       unknownSince: new Date(Date.now() - lastAttemptAgoMs - 1_000),
       lastAttemptAt: new Date(Date.now() - lastAttemptAgoMs),

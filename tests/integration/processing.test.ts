@@ -106,6 +106,7 @@ for (const backend of BACKENDS) {
         customer: { email: "a@b.co", name: "A", reference: null },
         description: null,
         attempt: 1,
+        capture: true,
       });
       // While the lease is live nobody else may take it.
       expect(await p.processPayment(p.message(payment.id))).toBe("skipped");

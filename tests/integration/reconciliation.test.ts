@@ -203,6 +203,7 @@ for (const backend of BACKENDS) {
         customer: { email: "a@example.com", name: "A", reference: null },
         description: null,
         attempt: 1,
+        capture: true,
       });
       expect((await simulatorChargeCounts(database.db)).get(payment.id)).toBe(1);
       // Its lease runs out.

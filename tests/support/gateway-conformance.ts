@@ -90,6 +90,7 @@ export function chargeRequest(card: string = TEST_CARDS.approved, overrides: Par
     customer: { email: "ada@example.com", name: "Ada Lovelace", reference: "cust-1" },
     description: "Conformance test order",
     attempt: 1,
+    capture: true,
     ...overrides,
   };
 }
@@ -103,6 +104,7 @@ export function lookupRequest(request: ChargeRequest, overrides: Partial<LookupR
     amount: request.amount,
     currency: request.currency,
     gatewayReference: null,
+    capture: request.capture,
     firstAttemptAt: new Date(now - 2_000),
     unknownSince: new Date(now - 2_000),
     lastAttemptAt: new Date(now - 1_000),

@@ -41,21 +41,37 @@ describe("payment status machine", () => {
     expect(admitted("finalize")).toEqual(processing);
     expect(admitted("releaseForRetry")).toEqual(processing);
     expect(admitted("startReconciling")).toEqual(processing);
-    expect(TRANSITIONS.finalize.to).toEqual(["COMPLETED", "FAILED"]);
+    expect(TRANSITIONS.finalize.to).toEqual(["COMPLETED", "FAILED", "AUTHORIZED", "CANCELED"]);
   });
 
   it("checks at the gateway only the PROCESSING payments the reconciler holds", () => {
     expect(admitted("checkAtGateway")).toEqual(["PROCESSING/reconciling", "PROCESSING/reconciling/leased"]);
   });
 
-  it("moves PENDING → PROCESSING (→ PROCESSING again, between attempts) → COMPLETED | FAILED and nowhere else", () => {
-    const moves: string[] = [];
-    for (const from of PAYMENT_STATUSES) for (const to of PAYMENT_STATUSES) if (canTransition(from, to)) moves.push(`${from}→${to}`);
-    expect(moves.sort()).toEqual(["PENDING→PROCESSING", "PROCESSING→COMPLETED", "PROCESSING→FAILED", "PROCESSING→PROCESSING"]);
+  it("cancels at once only a PENDING payment, and captures or voids only an AUTHORIZED one", () => {
+    expect(admitted("cancelPending")).toEqual(["PENDING", "PENDING/leased", "PENDING/reconciling", "PENDING/reconciling/leased"]);
+    const authorized = ["AUTHORIZED", "AUTHORIZED/leased", "AUTHORIZED/reconciling", "AUTHORIZED/reconciling/leased"];
+    expect(admitted("requestCapture")).toEqual(authorized);
+    expect(admitted("requestVoid")).toEqual(authorized);
   });
 
-  it("treats COMPLETED and FAILED as final and nothing else", () => {
-    expect(PAYMENT_STATUSES.filter(isFinal)).toEqual(["COMPLETED", "FAILED"]);
+  it("moves PENDING → PROCESSING → COMPLETED | FAILED | AUTHORIZED | CANCELED, AUTHORIZED → PROCESSING, PENDING → CANCELED and nowhere else", () => {
+    const moves: string[] = [];
+    for (const from of PAYMENT_STATUSES) for (const to of PAYMENT_STATUSES) if (canTransition(from, to)) moves.push(`${from}→${to}`);
+    expect(moves.sort()).toEqual([
+      "AUTHORIZED→PROCESSING",
+      "PENDING→CANCELED",
+      "PENDING→PROCESSING",
+      "PROCESSING→AUTHORIZED",
+      "PROCESSING→CANCELED",
+      "PROCESSING→COMPLETED",
+      "PROCESSING→FAILED",
+      "PROCESSING→PROCESSING",
+    ]);
+  });
+
+  it("treats COMPLETED, FAILED and CANCELED as final and nothing else (an authorization waits for its capture or void)", () => {
+    expect(PAYMENT_STATUSES.filter(isFinal)).toEqual(["COMPLETED", "FAILED", "CANCELED"]);
   });
 });
 
@@ -105,7 +121,7 @@ describe("the guarded SQL of the payments repository", () => {
           await database.db.execute(sql`
             update ${payments} set status = ${status}, reconciling = ${reconciling}, attempts = 1,
               lease_expires_at = ${lease === "none" ? null : sql`now() + ${lease === "live" ? sql`interval '1 hour'` : sql`interval '-1 hour'`}`},
-              completed_at = ${status === "COMPLETED" || status === "FAILED" ? sql`now()` : null},
+              completed_at = ${isFinal(status) ? sql`now()` : null},
               next_check_at = now() - interval '1 minute', updated_at = now() - interval '1 hour'
             where id = ${id}`);
           seeded.set(id, { status: status as PaymentStatus, reconciling, leased: lease === "live" });

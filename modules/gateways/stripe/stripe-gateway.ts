@@ -91,6 +91,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
         amount: request.amount,
         currency: request.currency,
         gatewayReference: first.gatewayReference ?? (replay.kind === "unknown" ? replay.gatewayReference : undefined) ?? null,
+        capture: request.capture,
         firstAttemptAt: new Date(),
         unknownSince: new Date(),
         lastAttemptAt: new Date(),

@@ -1,0 +1,59 @@
+/**
+ * THE refund status machine, as ../payments/status.ts is for payments: every guarded update of
+ * `refunds` takes its WHERE clause from REFUND_TRANSITIONS.
+ *
+ * A refund shows PENDING from its creation until the gateway's definite answer; inside PENDING a
+ * worker's lease, the attempt number and the reconciler's hold say who may move it, as for a
+ * payment's PROCESSING. "Unknown" is a state here too: a refund whose gateway call may have
+ * executed is never FAILED until the gateway says it did not (contract §6, §8).
+ */
+
+export const REFUND_STATUSES = ["PENDING", "SUCCEEDED", "FAILED"] as const;
+export type RefundStatus = (typeof REFUND_STATUSES)[number];
+
+/** Stripe's refund reasons (the contract takes these three). */
+export const REFUND_REASONS = ["duplicate", "fraudulent", "requested_by_customer"] as const;
+export type RefundReason = (typeof REFUND_REASONS)[number];
+
+export interface RefundState {
+  status: RefundStatus;
+  reconciling: boolean;
+  leased: boolean;
+}
+
+export interface RefundSourceState {
+  status: RefundStatus;
+  reconciling?: boolean;
+  leased?: boolean;
+}
+
+export interface RefundTransition {
+  from: readonly RefundSourceState[];
+  to: readonly RefundStatus[];
+}
+
+export const REFUND_TRANSITIONS = {
+  /** A worker takes the refund for one gateway attempt: never one the reconciler holds, never one another worker's lease covers. */
+  claim: { from: [{ status: "PENDING", reconciling: false, leased: false }], to: ["PENDING"] },
+  /** The gateway's definite answer: SUCCEEDED, or FAILED (which gives its amount back to the payment's refundable total). */
+  finalize: { from: [{ status: "PENDING" }], to: ["SUCCEEDED", "FAILED"] },
+  /** An attempt that will be retried ends: the refund waits, unleased, for its next claim. */
+  releaseForRetry: { from: [{ status: "PENDING" }], to: ["PENDING"] },
+  /** The last attempt's outcome is unknown: the reconciler takes the refund over. */
+  startReconciling: { from: [{ status: "PENDING" }], to: ["PENDING"] },
+  /** The reconciler takes, or puts off, a due look-up at the gateway. */
+  checkAtGateway: { from: [{ status: "PENDING", reconciling: true }], to: ["PENDING"] },
+} as const satisfies Record<string, RefundTransition>;
+
+export type RefundTransitionName = keyof typeof REFUND_TRANSITIONS;
+
+export function allowsRefund(transition: RefundTransitionName, state: RefundState): boolean {
+  return REFUND_TRANSITIONS[transition].from.some(
+    (source: RefundSourceState) =>
+      source.status === state.status &&
+      (source.reconciling === undefined || source.reconciling === state.reconciling) &&
+      (source.leased === undefined || source.leased === state.leased),
+  );
+}
+
+export const isFinalRefund = (status: RefundStatus) => status !== "PENDING";
