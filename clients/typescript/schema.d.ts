@@ -180,8 +180,26 @@ export interface components {
         Payment: {
             /** @description Integer minor units (whole units for zero-decimal currencies) */
             amount: number;
+            /** @description What the gateway captured, in minor units; 0 until COMPLETED */
+            amountCaptured: number;
+            /** @description The sum of the payment's refunds that are not FAILED (pending ones included); never above amountCaptured */
+            amountRefunded: number;
             /** @description Gateway attempts so far */
             attempts: number;
+            /**
+             * Format: date-time
+             * @description While AUTHORIZED: when the authorization is voided (CANCELED, reason `expired`) unless captured first
+             */
+            authorizationExpiresAt: string | null;
+            /** Format: date-time */
+            canceledAt: string | null;
+            /** @enum {string|null} */
+            cancellationReason: "duplicate" | "fraudulent" | "requested_by_customer" | "abandoned" | "expired" | null;
+            /**
+             * @description `automatic`: charged at once; `manual` (created with `capture: false`): authorized, then captured or canceled
+             * @enum {string}
+             */
+            captureMethod: "automatic" | "manual";
             card: {
                 /** @example visa */
                 brand: string;
@@ -230,7 +248,7 @@ export interface components {
              */
             outcome: "unknown" | null;
             /** @enum {string} */
-            status: "PENDING" | "PROCESSING" | "COMPLETED" | "FAILED";
+            status: "PENDING" | "PROCESSING" | "AUTHORIZED" | "COMPLETED" | "FAILED" | "CANCELED";
             /** Format: date-time */
             updatedAt: string;
         };
@@ -571,7 +589,7 @@ export interface operations {
                 limit?: number;
                 /** @description Cursor: the id of the last payment of the previous page */
                 startingAfter?: string;
-                /** @description Only payments in this status: PENDING, PROCESSING, COMPLETED, FAILED (any letter case) */
+                /** @description Only payments in this status: PENDING, PROCESSING, AUTHORIZED, COMPLETED, FAILED, CANCELED (any letter case) */
                 status?: string;
             };
             header?: never;

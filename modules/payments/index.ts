@@ -8,6 +8,12 @@ export {
   TRANSITIONS,
   type TransitionName,
   UNFINISHED_STATUSES,
+  CANCELLATION_REASONS,
+  CAPTURE_METHODS,
+  PAYMENT_OPERATIONS,
+  type CancellationReason,
+  type CaptureMethod,
+  type PaymentOperation,
 } from "./status";
 export { toPayment, type Payment } from "./payment";
 export { newPaymentId, newTimeOrderedId, PAYMENT_ID, timeOrderedIdKind, type IdKind } from "./ids";

@@ -2,6 +2,7 @@ import Type from "typebox";
 import { component, nullable, stringEnum } from "../http";
 import { PAYMENT_ID } from "./ids";
 import { PAYMENT_STATUSES } from "./schema";
+import { CANCELLATION_REASONS, CAPTURE_METHODS } from "./status";
 
 /** The payment object of contract §3: the one place its fields are documented. */
 export const PaymentSchema = component(
@@ -33,6 +34,19 @@ export const PaymentSchema = component(
       failureCode: nullable(Type.String({ examples: ["card_declined", "insufficient_funds", "gateway_unavailable"] })),
       failureMessage: nullable(Type.String()),
       attempts: Type.Integer({ minimum: 0, description: "Gateway attempts so far" }),
+      captureMethod: stringEnum(CAPTURE_METHODS, {
+        description: "`automatic`: charged at once; `manual` (created with `capture: false`): authorized, then captured or canceled",
+      }),
+      amountCaptured: Type.Integer({ minimum: 0, description: "What the gateway captured, in minor units; 0 until COMPLETED" }),
+      amountRefunded: Type.Integer({
+        minimum: 0,
+        description: "The sum of the payment's refunds that are not FAILED (pending ones included); never above amountCaptured",
+      }),
+      authorizationExpiresAt: nullable(
+        Type.String({ format: "date-time", description: "While AUTHORIZED: when the authorization is voided (CANCELED, reason `expired`) unless captured first" }),
+      ),
+      canceledAt: nullable(Type.String({ format: "date-time" })),
+      cancellationReason: nullable(stringEnum(CANCELLATION_REASONS)),
       outcome: nullable(
         stringEnum(["unknown"], {
           description:

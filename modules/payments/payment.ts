@@ -1,4 +1,5 @@
 import type { PaymentRow, PaymentStatus } from "./schema";
+import type { CancellationReason, CaptureMethod } from "./status";
 
 /** The payment object of the public API (contract §3). */
 export interface Payment {
@@ -15,6 +16,16 @@ export interface Payment {
   failureCode: string | null;
   failureMessage: string | null;
   attempts: number;
+  /** `automatic`: charged at once; `manual`: authorized, to be captured or canceled (contract §8). */
+  captureMethod: CaptureMethod;
+  /** What the gateway captured (minor units); 0 until the payment is COMPLETED. */
+  amountCaptured: number;
+  /** The sum of the payment's refunds that are not FAILED (pending ones included). */
+  amountRefunded: number;
+  /** While AUTHORIZED: when the authorization is voided unless captured first. */
+  authorizationExpiresAt: string | null;
+  canceledAt: string | null;
+  cancellationReason: CancellationReason | null;
   /**
    * "unknown" while an attempt's outcome is unknown and no gateway answer has settled it: the card
    * may have been charged (contract §6); null otherwise.
@@ -48,6 +59,12 @@ export function toPayment(row: PaymentRow): Payment {
     failureCode: row.failureCode,
     failureMessage: row.failureMessage,
     attempts: row.attempts,
+    captureMethod: row.captureMethod,
+    amountCaptured: row.amountCaptured,
+    amountRefunded: row.amountRefunded,
+    authorizationExpiresAt: row.status === "AUTHORIZED" && row.authorizationExpiresAt ? row.authorizationExpiresAt.toISOString() : null,
+    canceledAt: row.canceledAt ? row.canceledAt.toISOString() : null,
+    cancellationReason: row.cancellationReason,
     outcome: row.status === "PROCESSING" && row.outcomeUnknownSince !== null ? "unknown" : null,
     nextCheckAt: row.status === "PROCESSING" && row.reconciling && row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
     createdAt: row.createdAt.toISOString(),

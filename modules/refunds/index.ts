@@ -11,3 +11,4 @@ export {
   type RefundTransitionName,
 } from "./status";
 export { newRefundId, REFUND_ID } from "./ids";
+export { toRefund, type Refund } from "./refund";
