@@ -107,7 +107,7 @@ export interface paths {
         get: operations["getWebhookEndpoint"];
         /**
          * Register or rotate the webhook endpoint
-         * @description One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed` and `payment.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`). Pending deliveries go to the new URL with the new secret.
+         * @description One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`). Pending deliveries go to the new URL with the new secret.
          */
         put: operations["putWebhookEndpoint"];
         post?: never;
@@ -358,6 +358,53 @@ export interface components {
              */
             type: string;
         };
+        /** @description A refund of (part of) a captured payment */
+        Refund: {
+            /** @description Integer minor units of the payment's currency */
+            amount: number;
+            /**
+             * Format: date-time
+             * @description When the refund became SUCCEEDED or FAILED
+             */
+            completedAt: string | null;
+            /** Format: date-time */
+            createdAt: string;
+            /** @example USD */
+            currency: string;
+            /**
+             * @example refund_declined
+             * @example gateway_unavailable
+             */
+            failureCode: string | null;
+            failureMessage: string | null;
+            gatewayReference: string | null;
+            /** @example re_01jd6z2k8m3q4r5s6t7v8w9x0y */
+            id: string;
+            metadata: {
+                [key: string]: string;
+            };
+            /**
+             * Format: date-time
+             * @description While the outcome is unknown and attempts are used up: when the gateway is asked next
+             */
+            nextCheckAt: string | null;
+            /**
+             * @description `unknown` while an attempt's outcome is unknown and no gateway answer has settled it: the refund stays PENDING until the gateway says
+             * @enum {string|null}
+             */
+            outcome: "unknown" | null;
+            /** @example pay_01jd6z2k8m3q4r5s6t7v8w9x0y */
+            paymentId: string;
+            /** @enum {string|null} */
+            reason: "duplicate" | "fraudulent" | "requested_by_customer" | null;
+            /**
+             * @description PENDING until the gateway's definite answer; a refund that may have reached the card is never FAILED on a guess
+             * @enum {string}
+             */
+            status: "PENDING" | "SUCCEEDED" | "FAILED";
+            /** Format: date-time */
+            updatedAt: string;
+        };
         WebhookDelivery: {
             /** @description Attempts started so far */
             attempts: number;
@@ -417,9 +464,10 @@ export interface components {
         WebhookEvent: {
             /** Format: date-time */
             createdAt: string;
-            /** @description The payment as it was when the event was recorded */
             data: {
                 payment: components["schemas"]["Payment"];
+            } | {
+                refund: components["schemas"]["Refund"];
             };
             delivery: components["schemas"]["WebhookDelivery"];
             /**
@@ -430,7 +478,7 @@ export interface components {
             /** @example pay_01jd6z2k8m3q4r5s6t7v8w9x0y */
             paymentId: string;
             /** @enum {string} */
-            type: "payment.completed" | "payment.failed";
+            type: "payment.completed" | "payment.failed" | "payment.authorized" | "payment.canceled" | "refund.succeeded" | "refund.failed";
         };
         WebhookEventList: {
             data: components["schemas"]["WebhookEvent"][];

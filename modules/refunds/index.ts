@@ -12,3 +12,4 @@ export {
 } from "./status";
 export { newRefundId, REFUND_ID } from "./ids";
 export { toRefund, type Refund } from "./refund";
+export { RefundSchema } from "./model";

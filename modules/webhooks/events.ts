@@ -1,5 +1,6 @@
 import type { Executor } from "../database";
 import { type Payment, type PaymentRow, toPayment } from "../payments";
+import { type Refund, type RefundRow, toRefund } from "../refunds";
 import { EVENT_ID } from "./ids";
 import { insertEventsIfSubscribed } from "./repository";
 import type { WebhookEventType } from "./schema";
@@ -9,31 +10,60 @@ export interface WebhookEvent {
   id: string;
   type: WebhookEventType;
   createdAt: string;
-  data: { payment: Payment };
+  data: { payment: Payment } | { refund: Refund };
+}
+
+/** The event a payment's new state announces, and when that state began; none for states no merchant waits on. */
+function paymentEventOf(payment: PaymentRow): { type: WebhookEventType; at: Date } | undefined {
+  switch (payment.status) {
+    case "COMPLETED":
+      return payment.completedAt ? { type: "payment.completed", at: payment.completedAt } : undefined;
+    case "FAILED":
+      return payment.completedAt ? { type: "payment.failed", at: payment.completedAt } : undefined;
+    case "CANCELED":
+      return payment.completedAt ? { type: "payment.canceled", at: payment.completedAt } : undefined;
+    case "AUTHORIZED":
+      return { type: "payment.authorized", at: payment.updatedAt };
+    default:
+      return undefined;
+  }
 }
 
 /**
- * Records a `payment.completed` / `payment.failed` event and its pending delivery for each
- * payment. Meant to run inside the transaction that makes the payments final (the processor's
- * onFinalInTransaction), so an event exists if and only if the final state does: no event lost
- * to a crash between the two, none sent for an outcome that was rolled back. Writes nothing for
- * merchants without an endpoint. One statement for the whole batch.
+ * Records the event of each payment's new state (`payment.completed`, `.failed`, `.canceled`,
+ * `.authorized`) and its pending delivery. Meant to run inside the transaction that moves the
+ * payments (the processor's onFinalInTransaction, a cancel), so an event exists if and only if
+ * the state does: no event lost to a crash between the two, none sent for a change that was
+ * rolled back. A payment has at most one event of each type. Writes nothing for merchants
+ * without an endpoint. One statement for the whole batch.
  */
 export async function enqueuePaymentEvents(tx: Executor, payments: PaymentRow[]): Promise<void> {
   await insertEventsIfSubscribed(
     tx,
     payments.map((payment) => {
-      if ((payment.status !== "COMPLETED" && payment.status !== "FAILED") || !payment.completedAt)
-        throw new Error(`payment ${payment.id} is not final; there is no event to send`);
-      const type: WebhookEventType = payment.status === "COMPLETED" ? "payment.completed" : "payment.failed";
+      const happened = paymentEventOf(payment);
+      if (!happened) throw new Error(`payment ${payment.id} is ${payment.status}; there is no event to send`);
       const id = EVENT_ID.next();
-      // The event happened when the payment became final: same instant, same database clock.
-      const createdAt = payment.completedAt;
-      const event: WebhookEvent = { id, type, createdAt: createdAt.toISOString(), data: { payment: toPayment(payment) } };
-      return { id, merchantId: payment.merchantId, paymentId: payment.id, type, body: JSON.stringify(event), createdAt };
+      // The event happened when the payment changed: same instant, same database clock.
+      const event: WebhookEvent = { id, type: happened.type, createdAt: happened.at.toISOString(), data: { payment: toPayment(payment) } };
+      return { id, merchantId: payment.merchantId, paymentId: payment.id, subjectId: payment.id, type: happened.type, body: JSON.stringify(event), createdAt: happened.at };
     }),
   );
 }
 
 /** enqueuePaymentEvents for one payment. */
 export const enqueuePaymentEvent = (tx: Executor, payment: PaymentRow) => enqueuePaymentEvents(tx, [payment]);
+
+/** Records `refund.succeeded` / `refund.failed` for refunds that became final, in the transaction that made them so. */
+export async function enqueueRefundEvents(tx: Executor, refunds: RefundRow[]): Promise<void> {
+  await insertEventsIfSubscribed(
+    tx,
+    refunds.map((refund) => {
+      if (refund.status === "PENDING" || !refund.completedAt) throw new Error(`refund ${refund.id} is not final; there is no event to send`);
+      const type: WebhookEventType = refund.status === "SUCCEEDED" ? "refund.succeeded" : "refund.failed";
+      const id = EVENT_ID.next();
+      const event: WebhookEvent = { id, type, createdAt: refund.completedAt.toISOString(), data: { refund: toRefund(refund) } };
+      return { id, merchantId: refund.merchantId, paymentId: refund.paymentId, subjectId: refund.id, type, body: JSON.stringify(event), createdAt: refund.completedAt };
+    }),
+  );
+}

@@ -1,6 +1,7 @@
 import Type from "typebox";
 import { AUTHENTICATED_PROBLEMS, bodyProblems, component, nullable, operation, PAGE_LIMIT_PARAMETER, problemResponses, stringEnum } from "../http";
 import { PAYMENT_ID, PaymentSchema } from "../payments";
+import { RefundSchema } from "../refunds";
 import { MAX_URL_LENGTH } from "./endpoint-url";
 import { EVENT_ID } from "./ids";
 import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from "./schema";
@@ -76,10 +77,16 @@ const EventSchema = component(
       type: stringEnum(WEBHOOK_EVENT_TYPES),
       createdAt: Type.String({ format: "date-time" }),
       paymentId: Type.String(PAYMENT_ID.doc),
-      data: Type.Object(
-        { payment: PaymentSchema },
-        { additionalProperties: false, description: "The payment as it was when the event was recorded" },
-      ),
+      data: Type.Union([
+        Type.Object(
+          { payment: PaymentSchema },
+          { additionalProperties: false, description: "`payment.*` events: the payment as it was when the event was recorded" },
+        ),
+        Type.Object(
+          { refund: RefundSchema },
+          { additionalProperties: false, description: "`refund.*` events: the refund as it was when the event was recorded" },
+        ),
+      ]),
       delivery: DeliverySchema,
     },
     {
@@ -112,7 +119,7 @@ export const docs = {
     operationId: "putWebhookEndpoint",
     summary: "Register or rotate the webhook endpoint",
     description:
-      "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed` and `payment.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
+      "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
     tags,
     requestBody: { required: true, content: json(EndpointRequestSchema) },
     responses: {

@@ -62,13 +62,14 @@ export async function deleteEndpoint(db: Executor, merchantId: string): Promise<
  */
 export async function insertEventsIfSubscribed(
   db: Executor,
-  events: { id: string; merchantId: string; paymentId: string; type: WebhookEventType; body: string; createdAt: Date }[],
+  events: { id: string; merchantId: string; paymentId: string; subjectId: string; type: WebhookEventType; body: string; createdAt: Date }[],
 ): Promise<void> {
   if (events.length === 0) return;
   const input = events.map((e) => ({
     id: e.id,
     merchant_id: e.merchantId,
     payment_id: e.paymentId,
+    subject_id: e.subjectId,
     type: e.type,
     body: e.body,
     created_at: e.createdAt.toISOString(),
@@ -76,12 +77,12 @@ export async function insertEventsIfSubscribed(
   await db.execute(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-        as x(id text, merchant_id text, payment_id text, type text, body text, created_at timestamptz)
+        as x(id text, merchant_id text, payment_id text, subject_id text, type text, body text, created_at timestamptz)
     ), event as (
-      insert into ${webhookEvents} (id, merchant_id, payment_id, type, body, created_at)
-      select i.id, i.merchant_id, i.payment_id, i.type, i.body, i.created_at
+      insert into ${webhookEvents} (id, merchant_id, payment_id, subject_id, type, body, created_at)
+      select i.id, i.merchant_id, i.payment_id, i.subject_id, i.type, i.body, i.created_at
       from input i where exists (select 1 from ${webhookEndpoints} w where w.merchant_id = i.merchant_id)
-      on conflict (payment_id, type) do nothing
+      on conflict (subject_id, type) do nothing
       returning id, merchant_id, created_at
     )
     insert into ${webhookDeliveries} (event_id, merchant_id, next_attempt_at, created_at, updated_at)

@@ -1,7 +1,14 @@
 import { sql } from "drizzle-orm";
 import { bigserial, check, index, integer, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 
-export const WEBHOOK_EVENT_TYPES = ["payment.completed", "payment.failed"] as const;
+export const WEBHOOK_EVENT_TYPES = [
+  "payment.completed",
+  "payment.failed",
+  "payment.authorized",
+  "payment.canceled",
+  "refund.succeeded",
+  "refund.failed",
+] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
@@ -31,6 +38,8 @@ export const webhookEvents = pgTable(
     id: text("id").primaryKey(),
     merchantId: text("merchant_id").notNull(),
     paymentId: text("payment_id").notNull(),
+    /** What the event is about: the payment for `payment.*`, the refund for `refund.*`. */
+    subjectId: text("subject_id").notNull(),
     type: text("type").$type<WebhookEventType>().notNull(),
     /** The exact bytes POSTed (and signed) on every attempt; jsonb would reorder the keys. */
     body: text("body").notNull(),
@@ -39,9 +48,9 @@ export const webhookEvents = pgTable(
   (t) => [
     index("webhook_events_merchant_id_idx").on(t.merchantId, t.id.desc()),
     index("webhook_events_merchant_payment_idx").on(t.merchantId, t.paymentId),
-    // A payment becomes final once, so it has at most one event of each type.
-    uniqueIndex("webhook_events_payment_type_key").on(t.paymentId, t.type),
-    check("webhook_events_type_check", sql`${t.type} in ('payment.completed', 'payment.failed')`),
+    // A payment (or refund) reaches each state once, so it has at most one event of each type.
+    uniqueIndex("webhook_events_subject_type_key").on(t.subjectId, t.type),
+    check("webhook_events_type_check", sql`${t.type} in (${sql.raw(WEBHOOK_EVENT_TYPES.map((type) => `'${type}'`).join(", "))})`),
   ],
 );
 

@@ -176,11 +176,11 @@ for (const backend of BACKENDS) {
         [events[0]!, failed],
       ] as const) {
         expect(event.id).toMatch(/^evt_[0-9a-z]{26}$/);
-        expect(event.data.payment).toEqual(toPayment(payment));
+        expect(event.data).toEqual({ payment: toPayment(payment) });
         expect(event.createdAt).toBe(payment.completedAt!.toISOString());
         expect(event.delivery).toMatchObject({ status: "pending", attempts: 0, lastStatusCode: null, deliveredAt: null });
       }
-      expect(events[0]!.data.payment.failureCode).toBe("card_declined");
+      expect(events[0]!.data).toMatchObject({ payment: { failureCode: "card_declined" } });
     });
 
     it("is written with the transaction that makes the payment final or not at all, and once per payment however often it runs", async () => {
@@ -200,9 +200,10 @@ for (const backend of BACKENDS) {
       expect(await database.db.select().from(webhookDeliveries)).toHaveLength(1);
     });
 
-    it("refuses to record an event for a payment that is not final", async () => {
+    it("refuses to record an event for a payment in a state no event announces (PENDING, PROCESSING)", async () => {
       const payment = await pay("m-final");
-      await expect(enqueuePaymentEvent(database.db, { ...payment, status: "PROCESSING", completedAt: null })).rejects.toThrow(/not final/);
+      for (const status of ["PENDING", "PROCESSING"] as const)
+        await expect(enqueuePaymentEvent(database.db, { ...payment, status, completedAt: null })).rejects.toThrow(/there is no event to send/);
     });
 
     it("keeps the signing secret sealed in the database", async () => {
