@@ -11,7 +11,7 @@ export async function enqueuePayment(
   await enqueuePayments(db, [{ ...message, delayMs }]);
 }
 
-type PaymentMessageWrite = { paymentId: string; requestId: string | null; delayMs: number };
+type PaymentMessageWrite = { paymentId: string; refundId?: string; requestId: string | null; delayMs: number };
 
 /** enqueuePayment for many messages, each with its own delay, in one statement. */
 export async function enqueuePayments(db: Executor, messages: PaymentMessageWrite[]): Promise<void> {
@@ -27,7 +27,7 @@ export async function enqueuePayments(db: Executor, messages: PaymentMessageWrit
 export function paymentMessagesInsert(messages: PaymentMessageWrite[], only?: IdFilter): SQL {
   const rows = messages.map((m) => ({
     payment_id: m.paymentId,
-    payload: { paymentId: m.paymentId, requestId: m.requestId },
+    payload: m.refundId ? { paymentId: m.paymentId, refundId: m.refundId, requestId: m.requestId } : { paymentId: m.paymentId, requestId: m.requestId },
     delay_seconds: m.delayMs / 1000,
   }));
   const topic: OutboxTopic = "requested";
@@ -38,10 +38,16 @@ export function paymentMessagesInsert(messages: PaymentMessageWrite[], only?: Id
     ${only ? sql`where m.payment_id in (${only})` : sql``}`;
 }
 
-/** True, in a statement over payments, while a requested message for the payment waits in the outbox (leased or not). */
+/** True, in a statement over payments, while a requested message for the payment's own work (not a refund) waits in the outbox (leased or not). */
 export function hasQueuedPaymentMessage(paymentId: SQLWrapper): SQL {
   const topic: OutboxTopic = "requested";
-  return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic})`;
+  return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic} and ${outbox.payload} ->> 'refundId' is null)`;
+}
+
+/** True, in a statement over refunds, while a requested message for the refund waits in the outbox (leased or not). */
+export function hasQueuedRefundMessage(paymentId: SQLWrapper, refundId: SQLWrapper): SQL {
+  const topic: OutboxTopic = "requested";
+  return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic} and ${outbox.payload} ->> 'refundId' = ${refundId})`;
 }
 
 /** Records a payment that exhausted its attempts, in the caller's transaction. */

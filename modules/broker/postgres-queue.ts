@@ -83,8 +83,8 @@ class PostgresQueueConsumer implements PaymentConsumer {
 
   private deliver(row: OutboxRow, handler: MessageHandler): void {
     this.inFlight++;
-    const payload = row.payload as { requestId?: string | null };
-    handler({ paymentId: row.paymentId, requestId: payload.requestId ?? null })
+    const payload = row.payload as { requestId?: string | null; refundId?: string };
+    handler({ paymentId: row.paymentId, ...(payload.refundId ? { refundId: payload.refundId } : {}), requestId: payload.requestId ?? null })
       .then(
         () => this.acknowledge(row.id),
         async (error) => {

@@ -88,6 +88,8 @@ export function createIntakeService(deps: IntakeDeps) {
         customerReference: request.customer.reference,
         gateway: gateway.name,
         requestId,
+        captureMethod: "automatic",
+        operation: "charge",
       },
       sealed: vault.seal(paymentId, { number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
       idempotency: idempotencyKey ? { key: idempotencyKey, requestHash: vault.keyedDigest(canonicalBody) } : null,

@@ -44,3 +44,4 @@ export {
 } from "./repository";
 export { PaymentSchema } from "./model";
 export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";
+export { cancelPending, expireAuthorizations, isFinalStatus, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";

@@ -38,6 +38,8 @@ export type NewPayment = Required<
     | "customerReference"
     | "gateway"
     | "requestId"
+    | "captureMethod"
+    | "operation"
   >
 >;
 

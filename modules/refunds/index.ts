@@ -13,3 +13,12 @@ export {
 export { newRefundId, REFUND_ID } from "./ids";
 export { toRefund, type Refund } from "./refund";
 export { RefundSchema } from "./model";
+export {
+  createRefund,
+  findRefund,
+  findRefundById,
+  listRefunds,
+  type NewRefund,
+  type RefundCreation,
+  type WrittenWithRefunds,
+} from "./repository";

@@ -116,6 +116,8 @@ describe("the guarded SQL of the payments repository", () => {
               customerReference: null,
               gateway: "simulator",
               requestId: null,
+              captureMethod: "automatic",
+              operation: "charge",
             },
           ]);
           await database.db.execute(sql`

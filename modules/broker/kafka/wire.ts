@@ -32,12 +32,12 @@ export function messageOf(row: OutboxRow): { key: string; value: string; headers
 /** Reads a consumed message back; undefined when it names no payment. */
 export function parseMessage(key: Buffer | null, value: Buffer | null, headers: Record<string, unknown> | undefined): PaymentMessage | undefined {
   try {
-    const body = JSON.parse(value?.toString("utf8") ?? "null") as { paymentId?: unknown; requestId?: unknown } | null;
+    const body = JSON.parse(value?.toString("utf8") ?? "null") as { paymentId?: unknown; refundId?: unknown; requestId?: unknown } | null;
     const paymentId = typeof body?.paymentId === "string" ? body.paymentId : key?.toString("utf8");
     if (!paymentId) return undefined;
     const header = headers?.["request-id"];
     const requestId = typeof body?.requestId === "string" ? body.requestId : header ? String(header) : null;
-    return { paymentId, requestId };
+    return { paymentId, ...(typeof body?.refundId === "string" ? { refundId: body.refundId } : {}), requestId };
   } catch {
     return undefined;
   }

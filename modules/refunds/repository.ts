@@ -1,0 +1,101 @@
+import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
+import { type Executor, type IdFilter, mapRows, queryRows } from "../database";
+import { payments } from "../payments";
+import { type RefundRow, refunds } from "./schema";
+import type { RefundReason } from "./status";
+
+export interface NewRefund {
+  id: string;
+  merchantId: string;
+  paymentId: string;
+  /** Minor units; null = everything still refundable. */
+  amount: number | null;
+  reason: RefundReason | null;
+  metadata: Record<string, string>;
+  requestId: string | null;
+}
+
+export type RefundCreation =
+  | { kind: "created"; refund: RefundRow }
+  /** The payment is not the merchant's (or does not exist). */
+  | { kind: "payment_not_found" }
+  /** Only a COMPLETED payment can be refunded. */
+  | { kind: "invalid_state"; status: string }
+  /** The refunds that are not FAILED would pass what was captured; `refundable` is what is left. */
+  | { kind: "refund_exceeds_captured"; refundable: number };
+
+/** The worker's message for the refunds created, as a part of the creating statement (given the payment ids of the refunds created). */
+export type WrittenWithRefunds = (created: IdFilter) => SQL;
+
+/**
+ * Creates a refund of a COMPLETED payment and raises the payment's `amount_refunded` by its
+ * amount, in ONE statement. The payment row is locked first (FOR UPDATE), so concurrent refunds
+ * of one payment take turns, and each sees the total the previous one left; the update's guard
+ * `amount_refunded + amount <= amount_captured` (and the table's CHECK behind it) makes passing
+ * the captured amount impossible, whatever the interleaving (contract §8). The worker's message
+ * is written by the same statement.
+ */
+export async function createRefund(db: Executor, refund: NewRefund, queue: WrittenWithRefunds): Promise<RefundCreation> {
+  const requested = refund.amount === null ? sql`p.amount_captured - p.amount_refunded` : sql`${refund.amount}::integer`;
+  const rows = await queryRows(db, sql`
+    with target as (
+      select p.id, p.status, p.currency, p.amount_captured, p.amount_refunded, ${requested} as amount
+      from ${payments} p
+      where p.id = ${refund.paymentId} and p.merchant_id = ${refund.merchantId}
+      for update
+    ), reserved as (
+      update ${payments} set amount_refunded = ${payments.amountRefunded} + t.amount, updated_at = now()
+      from target t
+      where ${payments.id} = t.id and ${payments.status} = 'COMPLETED'
+        and t.amount >= 1 and ${payments.amountRefunded} + t.amount <= ${payments.amountCaptured}
+      returning ${payments.id} as payment_id, t.amount, t.currency
+    ), created as (
+      insert into ${refunds} (id, payment_id, merchant_id, amount, currency, reason, metadata, request_id)
+      select ${refund.id}, r.payment_id, ${refund.merchantId}, r.amount, r.currency, ${refund.reason}, ${JSON.stringify(refund.metadata)}::jsonb, ${refund.requestId}
+      from reserved r
+      returning *
+    ), queued as (${queue(sql`select payment_id from created`)})
+    select 'created' as kind, to_jsonb(c.*) as refund, null::text as status, null::integer as refundable from created c
+    union all
+    select 'refused', null, t.status, t.amount_captured - t.amount_refunded from target t where not exists (select 1 from created)`);
+  const [row] = rows as { kind: string; refund: Record<string, unknown> | null; status: string | null; refundable: number | null }[];
+  if (!row) return { kind: "payment_not_found" };
+  if (row.kind === "created" && row.refund) return { kind: "created", refund: mapRows(refunds, [row.refund])[0] as RefundRow };
+  if (row.status !== "COMPLETED") return { kind: "invalid_state", status: row.status ?? "unknown" };
+  return { kind: "refund_exceeds_captured", refundable: Number(row.refundable ?? 0) };
+}
+
+export async function findRefund(db: Executor, merchantId: string, id: string): Promise<RefundRow | undefined> {
+  const [row] = await db
+    .select()
+    .from(refunds)
+    .where(and(eq(refunds.id, id), eq(refunds.merchantId, merchantId)));
+  return row;
+}
+
+export async function findRefundById(db: Executor, id: string): Promise<RefundRow | undefined> {
+  const [row] = await db.select().from(refunds).where(eq(refunds.id, id));
+  return row;
+}
+
+/** A payment's refunds, newest first (ids are time-ordered), with cursor paging like payments. */
+export async function listRefunds(
+  db: Executor,
+  merchantId: string,
+  paymentId: string,
+  query: { limit: number; startingAfter?: string | undefined },
+): Promise<{ rows: RefundRow[]; hasMore: boolean }> {
+  const rows = await db
+    .select()
+    .from(refunds)
+    .where(
+      and(
+        eq(refunds.merchantId, merchantId),
+        eq(refunds.paymentId, paymentId),
+        query.startingAfter ? lt(refunds.id, query.startingAfter) : undefined,
+      ),
+    )
+    .orderBy(desc(refunds.id))
+    .limit(query.limit + 1);
+  return { rows: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+}
