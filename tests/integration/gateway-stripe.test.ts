@@ -3,20 +3,31 @@ import Stripe from "stripe";
 import { createStripeGateway } from "../../modules/gateways/stripe";
 import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
-import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
+import { type OperationHarness, TEST_CARDS, chargeRequest, runGatewayConformance, runOperationConformance } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
-runGatewayConformance("stripe", async () => {
+async function stripeHarness(): Promise<OperationHarness> {
   const fake = await startFakeStripe();
   return {
     gateway: createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0 }),
     chargesFor: (paymentId) => fake.chargesFor(paymentId),
+    ledgerFor(paymentId) {
+      const authorizations = fake.intentsFor(paymentId).filter((intent) => intent.capture_method === "manual");
+      return {
+        captures: authorizations.filter((intent) => intent.status === "succeeded").map((intent) => Number(intent.amount_received)),
+        voids: authorizations.filter((intent) => intent.status === "canceled").length,
+        refunds: fake.refundsFor(paymentId).filter((refund) => refund.status === "succeeded" || refund.status === "pending").map((refund) => refund.amount),
+      };
+    },
     failNext: (n, fault) => fake.failNext(n, fault),
     secrets: [fake.secretKey],
     stop: () => fake.stop(),
   };
-});
+}
+
+runGatewayConformance("stripe", stripeHarness);
+runOperationConformance("stripe", stripeHarness);
 
 describe("stripe adapter against the fake Stripe API", () => {
   let fake: FakeStripe;

@@ -1,14 +1,34 @@
 import Stripe from "stripe";
-import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
+import type {
+  ChargeOutcome,
+  ChargeRequest,
+  Gateway,
+  GatewayOperations,
+  LookupOutcome,
+  LookupRequest,
+  OperationLookupRequest,
+  OperationOutcome,
+} from "../port";
 import { declineUnchargeable } from "../units";
-import { mapLookup, mapPaymentIntent, mapStripeError, PAYMENT_ID_METADATA_KEY } from "./stripe-mapping";
+import {
+  mapLookup,
+  mapOperationError,
+  mapOperationIntent,
+  mapOperationLookup,
+  mapPaymentIntent,
+  mapRefund,
+  mapRefundLookup,
+  mapStripeError,
+  PAYMENT_ID_METADATA_KEY,
+  REFUND_ID_METADATA_KEY,
+} from "./stripe-mapping";
 import { stripeAmount } from "./stripe-units";
 
 export interface StripeGatewayOptions {
   secretKey: string;
   /** Origin to send API calls to instead of api.stripe.com, e.g. http://127.0.0.1:4010. */
   apiBase?: string;
-  /** Per HTTP request; one charge makes at most three requests. */
+  /** Per HTTP request; one charge, capture, void or refund makes at most three requests. */
   timeoutMs: number;
   /** How long after the last attempt an empty metadata search proves nothing was charged. */
   searchLagMs?: number;
@@ -28,7 +48,7 @@ type RawCardPaymentMethodData = Stripe.PaymentIntentCreateParams.PaymentMethodDa
 };
 
 
-export function createStripeGateway(options: StripeGatewayOptions): Gateway {
+export function createStripeGateway(options: StripeGatewayOptions): Gateway & GatewayOperations {
   const stripe = new Stripe(options.secretKey, {
     ...hostSettings(options.apiBase),
     // Our retry policy decides when to try again; the SDK must not retry on its own.
@@ -43,7 +63,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       const intent = await stripe.paymentIntents.create(paymentIntentParams(request, amount.value), {
         idempotencyKey: request.idempotencyKey,
       });
-      return mapPaymentIntent(intent);
+      return mapPaymentIntent(intent, request.capture);
     } catch (error) {
       return mapStripeError(error);
     }
@@ -60,12 +80,59 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     const amount = stripeAmount(request.amount, request.currency);
     if (!amount.ok) return { kind: "unknown", reason: `stripe_lookup_impossible: ${amount.code}` };
     // Stripe holds amounts in its own units (500 ISK is 50000 there).
-    const target = { paymentId: request.paymentId, amount: amount.value, currency: request.currency, lastAttemptAt: request.lastAttemptAt };
+    const target = {
+      paymentId: request.paymentId,
+      amount: amount.value,
+      currency: request.currency,
+      lastAttemptAt: request.lastAttemptAt,
+      capture: request.capture,
+    };
     const known = request.gatewayReference?.startsWith("pi_") ? request.gatewayReference : null;
     try {
       // Retrieval by id is consistent at once; search lags, so it is the fallback.
       const intents = known ? [await stripe.paymentIntents.retrieve(known)] : await searchByPaymentId(request.paymentId);
       return mapLookup(intents, target, { searched: known === null, searchLagMs: options.searchLagMs ?? STRIPE_SEARCH_LAG_MS, now: new Date() });
+    } catch (error) {
+      const failed = mapStripeError(error);
+      return { kind: "unknown", reason: `stripe_lookup_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
+    }
+  }
+
+  /** Runs one capture, void or refund call; every failure becomes an outcome, never a throw. */
+  async function send(call: () => Promise<unknown>, map: (answer: unknown) => OperationOutcome): Promise<OperationOutcome> {
+    try {
+      return map(await call());
+    } catch (error) {
+      return mapOperationError(error);
+    }
+  }
+
+  /**
+   * An operation as a charge is settled: an unknown first answer is replayed under the same key
+   * (Stripe answers the stored result, or runs it now if the first never arrived), and a failed
+   * replay is followed by a lookup. Anything still unclear stays unknown for the reconciler.
+   */
+  async function settle(run: () => Promise<OperationOutcome>, lookup: () => Promise<LookupOutcome>): Promise<OperationOutcome> {
+    const first = await run();
+    if (first.kind !== "unknown") return first;
+    const replay = await run();
+    if (replay.kind === "approved" || replay.kind === "declined") return replay;
+    const found = await lookup();
+    return found.kind === "approved" || found.kind === "declined" ? found : first;
+  }
+
+  async function lookupOperation(lookup: OperationLookupRequest): Promise<LookupOutcome> {
+    const { request } = lookup;
+    const amount = stripeAmount(lookup.operation === "void" ? lookup.request.authorizedAmount : lookup.request.amount, request.currency);
+    if (!amount.ok) return { kind: "unknown", reason: `stripe_lookup_impossible: ${amount.code}` };
+    try {
+      if (lookup.operation === "refund") {
+        const refunds = await stripe.refunds.list({ payment_intent: request.gatewayReference, limit: 100 });
+        const complete = refunds.has_more !== true;
+        return mapRefundLookup(Array.isArray(refunds.data) ? refunds.data : [], { refundId: lookup.request.refundId, amount: amount.value, currency: request.currency }, complete);
+      }
+      const intent = await stripe.paymentIntents.retrieve(request.gatewayReference);
+      return mapOperationLookup(intent, { operation: lookup.operation, paymentId: request.paymentId, amount: amount.value, currency: request.currency });
     } catch (error) {
       const failed = mapStripeError(error);
       return { kind: "unknown", reason: `stripe_lookup_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
@@ -100,6 +167,47 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       return found.kind === "approved" || found.kind === "declined" ? found : first;
     },
     lookup,
+
+    async capture(request) {
+      const amount = stripeAmount(request.amount, request.currency);
+      if (!amount.ok) return declineUnchargeable(amount);
+      return settle(
+        () =>
+          send(
+            () => stripe.paymentIntents.capture(request.gatewayReference, { amount_to_capture: amount.value }, { idempotencyKey: request.idempotencyKey }),
+            (intent) => mapOperationIntent(intent, "capture"),
+          ),
+        () => lookupOperation({ operation: "capture", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+      );
+    },
+
+    voidAuthorization(request) {
+      return settle(
+        () =>
+          send(
+            () => stripe.paymentIntents.cancel(request.gatewayReference, {}, { idempotencyKey: request.idempotencyKey }),
+            (intent) => mapOperationIntent(intent, "void"),
+          ),
+        () => lookupOperation({ operation: "void", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+      );
+    },
+
+    async refund(request) {
+      const amount = stripeAmount(request.amount, request.currency);
+      if (!amount.ok) return declineUnchargeable(amount);
+      const params: Stripe.RefundCreateParams = {
+        payment_intent: request.gatewayReference,
+        amount: amount.value,
+        metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId, [REFUND_ID_METADATA_KEY]: request.refundId },
+        ...(request.reason === null ? {} : { reason: request.reason }),
+      };
+      return settle(
+        () => send(() => stripe.refunds.create(params, { idempotencyKey: request.idempotencyKey }), mapRefund),
+        () => lookupOperation({ operation: "refund", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+      );
+    },
+
+    lookupOperation,
   };
 }
 
@@ -120,6 +228,8 @@ function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.Pay
     amount,
     currency: request.currency.toLowerCase(),
     confirm: true,
+    // An authorization only: the PaymentIntent rests at requires_capture until captured or canceled.
+    ...(request.capture ? {} : { capture_method: "manual" as const }),
     // Called payment_method_types before the API version this SDK pins (2026-10-28).
     allowed_payment_method_types: ["card"],
     payment_method_data: paymentMethodData,
