@@ -3,12 +3,12 @@ import { createPaypalGateway } from "../../modules/gateways/paypal";
 import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
-import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
+import { type OperationHarness, TEST_CARDS, chargeRequest, runGatewayConformance, runOperationConformance } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
 for (const captureOnCreate of [true, false]) {
-  runGatewayConformance(captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)", async () => {
+  const harness = async (): Promise<OperationHarness> => {
     const fake = await startFakePaypal({ captureOnCreate });
     return {
       gateway: createPaypalGateway({
@@ -19,11 +19,15 @@ for (const captureOnCreate of [true, false]) {
         timeoutMs: TIMEOUT_MS,
       }),
       chargesFor: (paymentId) => fake.chargesFor(paymentId),
+      ledgerFor: (paymentId) => fake.ledgerFor(paymentId),
       failNext: (n, fault) => fake.failNext(n, fault),
       secrets: [fake.clientSecret],
       stop: () => fake.stop(),
     };
-  });
+  };
+  const name = captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)";
+  runGatewayConformance(name, harness);
+  runOperationConformance(name, harness);
 }
 
 describe("paypal adapter against the fake PayPal API", () => {
