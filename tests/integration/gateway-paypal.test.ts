@@ -3,12 +3,12 @@ import { createPaypalGateway } from "../../modules/gateways/paypal";
 import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
-import { type OperationHarness, TEST_CARDS, chargeRequest, runGatewayConformance, runOperationConformance } from "../support/gateway-conformance";
+import { type ConformanceHarness, TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
 for (const captureOnCreate of [true, false]) {
-  const harness = async (): Promise<OperationHarness> => {
+  const harness = async (): Promise<ConformanceHarness> => {
     const fake = await startFakePaypal({ captureOnCreate });
     return {
       gateway: createPaypalGateway({
@@ -27,7 +27,6 @@ for (const captureOnCreate of [true, false]) {
   };
   const name = captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)";
   runGatewayConformance(name, harness);
-  runOperationConformance(name, harness);
 }
 
 describe("paypal adapter against the fake PayPal API", () => {

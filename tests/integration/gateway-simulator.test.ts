@@ -6,11 +6,9 @@ import {
   type ConformanceHarness,
   FaultQueue,
   type GatewayFault,
-  type OperationHarness,
   chargeRequest,
   refundRequest,
   runGatewayConformance,
-  runOperationConformance,
 } from "../support/gateway-conformance";
 import { simulatorChargeCounts } from "../support/simulator";
 
@@ -37,7 +35,7 @@ const SIMULATED: Record<GatewayFault, SimulatedFault> = {
 
 // The simulator's ledger table is its "gateway side". The suite reads charge counts
 // synchronously, so they are refreshed from the ledger after every charge and operation.
-async function simulatorHarness(): Promise<ConformanceHarness & OperationHarness> {
+async function simulatorHarness(): Promise<ConformanceHarness> {
   const faults = new FaultQueue<"api">();
   const simulator = createSimulatorGateway(database.db, {
     latencyMs: 0,
@@ -81,7 +79,6 @@ async function simulatorHarness(): Promise<ConformanceHarness & OperationHarness
 
 // The contract's card list has no 3-D Secure card.
 runGatewayConformance("simulator", simulatorHarness, { authentication: false });
-runOperationConformance("simulator", simulatorHarness);
 
 describe("simulator: concurrent operations on one charge", () => {
   let postgres: TestDatabase;

@@ -3,11 +3,11 @@ import Stripe from "stripe";
 import { createStripeGateway } from "../../modules/gateways/stripe";
 import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
-import { type OperationHarness, TEST_CARDS, chargeRequest, runGatewayConformance, runOperationConformance } from "../support/gateway-conformance";
+import { type ConformanceHarness, TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
-async function stripeHarness(): Promise<OperationHarness> {
+async function stripeHarness(): Promise<ConformanceHarness> {
   const fake = await startFakeStripe();
   return {
     gateway: createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0 }),
@@ -27,7 +27,6 @@ async function stripeHarness(): Promise<OperationHarness> {
 }
 
 runGatewayConformance("stripe", stripeHarness);
-runOperationConformance("stripe", stripeHarness);
 
 describe("stripe adapter against the fake Stripe API", () => {
   let fake: FakeStripe;

@@ -12,7 +12,6 @@ import type {
   CaptureRequest,
   ChargeRequest,
   Gateway,
-  GatewayOperations,
   LookupRequest,
   OperationLookupRequest,
   RefundRequest,
@@ -52,6 +51,8 @@ export interface ConformanceHarness {
   gateway: Gateway;
   /** Distinct charges that took money for this payment id; idempotent replays do not count. */
   chargesFor(paymentId: string): number;
+  /** What the gateway holds for this payment after captures, voids and refunds. */
+  ledgerFor(paymentId: string): OperationLedger | Promise<OperationLedger>;
   /**
    * The next `n` API requests (OAuth token requests excluded) fail with `fault`, replacing any
    * faults still pending. `n` may be Infinity; 0 clears. Required unless `faults: false` is passed.
@@ -339,6 +340,7 @@ export function runGatewayConformance(
       for (const secret of harness.secrets ?? []) expect(text).not.toContain(secret);
     });
   });
+  runOperationConformance(name, setup, options);
 }
 
 /** What a gateway holds for one payment after captures, voids and refunds; replays are not counted. */
@@ -349,11 +351,6 @@ export interface OperationLedger {
   voids: number;
   /** Amounts refunded, in the order they were made. */
   refunds: number[];
-}
-
-export interface OperationHarness extends Omit<ConformanceHarness, "gateway"> {
-  gateway: Gateway & GatewayOperations;
-  ledgerFor(paymentId: string): OperationLedger | Promise<OperationLedger>;
 }
 
 function operationOf(charge: ChargeRequest, idempotencyKey: string, gatewayReference: string) {
@@ -393,9 +390,9 @@ export function operationLookup(
 }
 
 /** Captures, voids and refunds (contract §8): what every gateway must do with them, and under faults. */
-export function runOperationConformance(name: string, setup: () => Promise<OperationHarness>, options: { faults?: boolean } = {}): void {
+function runOperationConformance(name: string, setup: () => Promise<ConformanceHarness>, options: { faults?: boolean }): void {
   describe(`${name}: captures, voids and refunds`, () => {
-    let harness: OperationHarness;
+    let harness: ConformanceHarness;
     beforeEach(async () => {
       harness = await setup();
     });

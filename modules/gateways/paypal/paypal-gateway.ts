@@ -16,7 +16,6 @@ import {
   type ChargeRequest,
   type Gateway,
   GATEWAY_LIMITS,
-  type GatewayOperations,
   type LookupOutcome,
   type LookupRequest,
   type OperationLookupRequest,
@@ -65,7 +64,7 @@ interface Session {
 /** Operations (and their lookups) replay their own PayPal-Request-Id only while PayPal keeps it. */
 const REQUEST_ID_WINDOW_MS = GATEWAY_LIMITS.paypal.idempotencyWindowMs;
 
-export function createPaypalGateway(options: PaypalGatewayOptions): Gateway & GatewayOperations {
+export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   const credentials = { oAuthClientId: options.clientId, oAuthClientSecret: options.clientSecret };
   const tokenClient = new Client({
     environment: options.environment === "production" ? Environment.Production : Environment.Sandbox,

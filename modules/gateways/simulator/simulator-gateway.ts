@@ -6,7 +6,6 @@ import type {
   ChargeOutcome,
   ChargeRequest,
   Gateway,
-  GatewayOperations,
   LookupOutcome,
   LookupRequest,
   OperationLookupRequest,
@@ -79,7 +78,7 @@ type Decision = { kind: "approved"; reference: string } | { kind: "declined"; co
  * after recording so the unknown-outcome path is exercised. Captures, voids and refunds follow
  * the same rules, each under its own key, and check what they act on like a real gateway does.
  */
-export function createSimulatorGateway(db: Database, options: SimulatorOptions): Gateway & GatewayOperations {
+export function createSimulatorGateway(db: Database, options: SimulatorOptions): Gateway {
   const random = options.random ?? Math.random;
   const { fault } = options;
   const drawFault =

@@ -3,7 +3,6 @@ import type {
   ChargeOutcome,
   ChargeRequest,
   Gateway,
-  GatewayOperations,
   LookupOutcome,
   LookupRequest,
   OperationLookupRequest,
@@ -48,7 +47,7 @@ type RawCardPaymentMethodData = Stripe.PaymentIntentCreateParams.PaymentMethodDa
 };
 
 
-export function createStripeGateway(options: StripeGatewayOptions): Gateway & GatewayOperations {
+export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   const stripe = new Stripe(options.secretKey, {
     ...hostSettings(options.apiBase),
     // Our retry policy decides when to try again; the SDK must not retry on its own.
