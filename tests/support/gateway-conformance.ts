@@ -55,9 +55,9 @@ export interface ConformanceHarness {
   ledgerFor(paymentId: string): OperationLedger | Promise<OperationLedger>;
   /**
    * The next `n` API requests (OAuth token requests excluded) fail with `fault`, replacing any
-   * faults still pending. `n` may be Infinity; 0 clears. Required unless `faults: false` is passed.
+   * faults still pending. `n` may be Infinity; 0 clears.
    */
-  failNext?(n: number, fault: GatewayFault): void;
+  failNext(n: number, fault: GatewayFault): void;
   /** Strings that must never show in outcomes, errors or logs (API keys, client secrets). */
   secrets?: readonly string[];
   stop?(): Promise<void> | void;
@@ -141,7 +141,7 @@ const DECLINE_FAMILIES: ReadonlyArray<{ family: string; card: string; codes: rea
 export function runGatewayConformance(
   name: string,
   setup: () => Promise<ConformanceHarness>,
-  options: { faults?: boolean; authentication?: boolean } = {},
+  options: { authentication?: boolean } = {},
 ): void {
   const families = DECLINE_FAMILIES.filter((f) => options.authentication !== false || f.card !== TEST_CARDS.authenticationRequired);
   describe(`${name}: gateway conformance`, () => {
@@ -154,10 +154,7 @@ export function runGatewayConformance(
       await harness.stop?.();
     });
 
-    function failNext(n: number, fault: GatewayFault): void {
-      if (harness.failNext === undefined) throw new Error(`${name}: harness has no failNext; pass { faults: false } to skip fault cases`);
-      harness.failNext(n, fault);
-    }
+    const failNext = (n: number, fault: GatewayFault) => harness.failNext(n, fault);
 
     test("approves a good card and charges it once", async () => {
       const request = chargeRequest(TEST_CARDS.approved);
@@ -187,9 +184,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    const faultTest = options.faults === false ? test.skip : test;
-
-    faultTest("http429 is transient, and the retry charges once", async () => {
+    test("http429 is transient, and the retry charges once", async () => {
       const request = chargeRequest();
       failNext(1, "http429");
       expect((await harness.gateway.charge(request)).kind).toBe("transient");
@@ -198,7 +193,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("a 5xx is never 'nothing happened': unknown unless the adapter's replay settles it, and one charge at most", async () => {
+    test("a 5xx is never 'nothing happened': unknown unless the adapter's replay settles it, and one charge at most", async () => {
       const request = chargeRequest();
       failNext(1, "http500");
       expect(["unknown", "approved"]).toContain((await harness.gateway.charge(request)).kind);
@@ -206,7 +201,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("requests processed but never answered are unknown, and the next call resolves them with one charge", async () => {
+    test("requests processed but never answered are unknown, and the next call resolves them with one charge", async () => {
       const request = chargeRequest();
       failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
       expect((await harness.gateway.charge(request)).kind).toBe("unknown");
@@ -217,7 +212,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("a single lost answer is resolved (now or on the next call) without a second charge", async () => {
+    test("a single lost answer is resolved (now or on the next call) without a second charge", async () => {
       const request = chargeRequest();
       failNext(1, "timeout-after-commit");
       const first = await harness.gateway.charge(request);
@@ -227,7 +222,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("a 2xx answer that cannot be read is unknown (never transient, never a throw), and the retry charges once", async () => {
+    test("a 2xx answer that cannot be read is unknown (never transient, never a throw), and the retry charges once", async () => {
       const request = chargeRequest();
       failNext(Number.POSITIVE_INFINITY, "malformed");
       expect((await harness.gateway.charge(request)).kind).toBe("unknown");
@@ -236,7 +231,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("a charge whose answers were all lost is found by lookup: approved, never 'not charged'", async () => {
+    test("a charge whose answers were all lost is found by lookup: approved, never 'not charged'", async () => {
       const request = chargeRequest();
       failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
       expect((await harness.gateway.charge(request)).kind).toBe("unknown");
@@ -249,7 +244,7 @@ export function runGatewayConformance(
       expect(harness.chargesFor(request.paymentId)).toBe(1);
     });
 
-    faultTest("a lookup while the gateway fails is unknown, never 'not charged'", async () => {
+    test("a lookup while the gateway fails is unknown, never 'not charged'", async () => {
       const request = chargeRequest();
       failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
       await harness.gateway.charge(request);
@@ -262,7 +257,7 @@ export function runGatewayConformance(
       failNext(0, "http500");
     });
 
-    faultTest("a dropped connection never leads to a second charge", async () => {
+    test("a dropped connection never leads to a second charge", async () => {
       const request = chargeRequest();
       failNext(1, "connection-reset");
       const first = await harness.gateway.charge(request);
@@ -324,11 +319,9 @@ export function runGatewayConformance(
       };
       try {
         for (const card of Object.values(TEST_CARDS)) await record(chargeRequest(card));
-        if (options.faults !== false) {
-          for (const fault of ["http429", "http500", "malformed", "timeout-after-commit", "connection-reset"] as const) {
-            failNext(1, fault);
-            await record(chargeRequest());
-          }
+        for (const fault of ["http429", "http500", "malformed", "timeout-after-commit", "connection-reset"] as const) {
+          failNext(1, fault);
+          await record(chargeRequest());
         }
       } finally {
         for (const spy of consoleSpies) spy.mockRestore();
@@ -340,7 +333,7 @@ export function runGatewayConformance(
       for (const secret of harness.secrets ?? []) expect(text).not.toContain(secret);
     });
   });
-  runOperationConformance(name, setup, options);
+  runOperationConformance(name, setup);
 }
 
 /** What a gateway holds for one payment after captures, voids and refunds; replays are not counted. */
@@ -390,7 +383,7 @@ export function operationLookup(
 }
 
 /** Captures, voids and refunds (contract §8): what every gateway must do with them, and under faults. */
-function runOperationConformance(name: string, setup: () => Promise<ConformanceHarness>, options: { faults?: boolean }): void {
+function runOperationConformance(name: string, setup: () => Promise<ConformanceHarness>): void {
   describe(`${name}: captures, voids and refunds`, () => {
     let harness: ConformanceHarness;
     beforeEach(async () => {
@@ -401,10 +394,7 @@ function runOperationConformance(name: string, setup: () => Promise<ConformanceH
     });
     const ledger = async (charge: ChargeRequest) => await harness.ledgerFor(charge.paymentId);
 
-    function failNext(n: number, fault: GatewayFault): void {
-      if (harness.failNext === undefined) throw new Error(`${name}: harness has no failNext; pass { faults: false } to skip fault cases`);
-      harness.failNext(n, fault);
-    }
+    const failNext = (n: number, fault: GatewayFault) => harness.failNext(n, fault);
 
     /** An approved authorization (capture: false) or charge, and its reference. */
     async function approved(card: string, capture: boolean): Promise<{ charge: ChargeRequest; reference: string }> {
@@ -575,9 +565,7 @@ function runOperationConformance(name: string, setup: () => Promise<ConformanceH
       expect((await ledger(charged.charge)).refunds).toEqual([300]);
     });
 
-    const faultTest = options.faults === false ? test.skip : test;
-
-    faultTest("each operation whose answer was lost is found by lookupOperation as done, never 'not done', and done once", async () => {
+    test("each operation whose answer was lost is found by lookupOperation as done, never 'not done', and done once", async () => {
       const auth = await approved(TEST_CARDS.approved, false);
       const capture = captureRequest(auth.charge, auth.reference);
       failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
@@ -606,7 +594,7 @@ function runOperationConformance(name: string, setup: () => Promise<ConformanceH
       expect((await ledger(auth.charge)).refunds).toEqual([900]);
     });
 
-    faultTest("an operation refused with 429 is transient, and its retry is done once", async () => {
+    test("an operation refused with 429 is transient, and its retry is done once", async () => {
       const { charge, reference } = await captured(TEST_CARDS.approved, false);
       const refund = refundRequest(charge, reference, charge.amount);
       failNext(1, "http429");
@@ -616,7 +604,7 @@ function runOperationConformance(name: string, setup: () => Promise<ConformanceH
       expect((await ledger(charge)).refunds).toEqual([charge.amount]);
     });
 
-    faultTest("an operation answered with a 5xx or an unreadable 2xx is never 'not done', and its retry is done once", async () => {
+    test("an operation answered with a 5xx or an unreadable 2xx is never 'not done', and its retry is done once", async () => {
       for (const fault of ["http500", "malformed"] as const) {
         const auth = await approved(TEST_CARDS.approved, false);
         const capture = captureRequest(auth.charge, auth.reference);
@@ -627,7 +615,7 @@ function runOperationConformance(name: string, setup: () => Promise<ConformanceH
       }
     });
 
-    faultTest("a lookupOperation while the gateway fails is unknown, never 'not done' nor declined", async () => {
+    test("a lookupOperation while the gateway fails is unknown, never 'not done' nor declined", async () => {
       const auth = await approved(TEST_CARDS.approved, false);
       const capture = captureRequest(auth.charge, auth.reference);
       failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
