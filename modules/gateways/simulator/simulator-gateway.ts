@@ -41,7 +41,7 @@ const LATER_REFUSALS: Record<string, RefusalTag> = {
 type RefusalTag = "norefund" | "nocapture";
 
 /** The simulator's answers to operations it refuses, by code. */
-const OPERATION_REFUSALS: Record<string, string> = {
+const OPERATION_REFUSALS = {
   authorization_not_found: "No authorization of this payment has this reference.",
   authorization_already_captured: "The authorization has already been captured.",
   authorization_voided: "The authorization has been voided.",
@@ -50,7 +50,8 @@ const OPERATION_REFUSALS: Record<string, string> = {
   charge_already_refunded: "The charge has already been refunded in full.",
   amount_too_large: "The amount is larger than what remains of the authorization or charge.",
   refund_failed: "The refund was refused by the card's issuer.",
-};
+} as const;
+type OperationRefusal = keyof typeof OPERATION_REFUSALS;
 
 /**
  * A fault injected into one call: `transient` fails it before anything is recorded; `lost`
@@ -329,7 +330,7 @@ function refusalTag(reference: string): RefusalTag | null {
   return (tag as RefusalTag | undefined) ?? null;
 }
 
-function refused(code: keyof typeof OPERATION_REFUSALS): Decision {
+function refused(code: OperationRefusal): Decision {
   return { kind: "declined", code };
 }
 
@@ -337,6 +338,6 @@ function ledgerOutcome(row: LedgerRow): ChargeOutcome & { kind: "approved" | "de
   if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
   const code = row.declineCode ?? "card_declined";
   const message =
-    OPERATION_REFUSALS[code] ?? Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
+    (OPERATION_REFUSALS as Record<string, string | undefined>)[code] ?? Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
   return { kind: "declined", code, message, gatewayReference: row.reference };
 }
