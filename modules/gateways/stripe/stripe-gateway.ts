@@ -107,16 +107,20 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   }
 
   /**
-   * An operation as a charge is settled: an unknown first answer is replayed under the same key
-   * (Stripe answers the stored result, or runs it now if the first never arrived), and a failed
-   * replay is followed by a lookup. Anything still unclear stays unknown for the reconciler.
+   * How a charge, capture, void or refund is settled. Stripe keeps the first response per
+   * idempotency key for 24 hours: an unknown first answer is replayed under the same key, which
+   * returns it (Idempotent-Replayed) or runs now if the first never arrived. A failed replay proves
+   * nothing about the first request, so a lookup follows; anything still unclear stays unknown.
    */
-  async function settle(run: () => Promise<OperationOutcome>, lookup: () => Promise<LookupOutcome>): Promise<OperationOutcome> {
+  async function settle(
+    run: () => Promise<OperationOutcome>,
+    lookup: (references: Array<string | undefined>) => Promise<LookupOutcome>,
+  ): Promise<OperationOutcome> {
     const first = await run();
     if (first.kind !== "unknown") return first;
     const replay = await run();
     if (replay.kind === "approved" || replay.kind === "declined") return replay;
-    const found = await lookup();
+    const found = await lookup([first.gatewayReference, replay.kind === "unknown" ? replay.gatewayReference : undefined]);
     return found.kind === "approved" || found.kind === "declined" ? found : first;
   }
 
@@ -141,29 +145,24 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   return {
     name: "stripe",
     toGatewayAmount: stripeAmount,
-    async charge(request) {
-      const first = await createAndConfirm(request);
-      if (first.kind !== "unknown") return first;
-
-      // Stripe keeps the first response per idempotency key for 24 hours: the same create
-      // returns it (Idempotent-Replayed), or runs now if the first one never arrived.
-      const replay = await createAndConfirm(request);
-      if (replay.kind === "approved" || replay.kind === "declined") return replay;
-
-      // A failed replay proves nothing about the first request: look the payment up instead.
-      const found = await lookup({
-        paymentId: request.paymentId,
-        idempotencyKey: request.idempotencyKey,
-        amount: request.amount,
-        currency: request.currency,
-        gatewayReference: first.gatewayReference ?? (replay.kind === "unknown" ? replay.gatewayReference : undefined) ?? null,
-        capture: request.capture,
-        firstAttemptAt: new Date(),
-        unknownSince: new Date(),
-        lastAttemptAt: new Date(),
-        replay: () => null,
-      });
-      return found.kind === "approved" || found.kind === "declined" ? found : first;
+    charge(request) {
+      return settle(
+        () => createAndConfirm(request),
+        (references) =>
+          lookup({
+            paymentId: request.paymentId,
+            idempotencyKey: request.idempotencyKey,
+            amount: request.amount,
+            currency: request.currency,
+            // The PaymentIntent an answer named, if any: retrieval beats the lagging search.
+            gatewayReference: references.find((reference) => reference !== undefined) ?? null,
+            capture: request.capture,
+            firstAttemptAt: new Date(),
+            unknownSince: new Date(),
+            lastAttemptAt: new Date(),
+            replay: () => null,
+          }),
+      );
     },
     lookup,
 
