@@ -6,7 +6,9 @@ import {
   type ConformanceHarness,
   FaultQueue,
   type GatewayFault,
+  captureRequest,
   chargeRequest,
+  lookupRequest,
   refundRequest,
   runGatewayConformance,
 } from "../support/gateway-conformance";
@@ -79,6 +81,34 @@ async function simulatorHarness(): Promise<ConformanceHarness> {
 
 // The contract's card list has no 3-D Secure card.
 runGatewayConformance("simulator", simulatorHarness, { authentication: false });
+
+describe("simulator: its ledger", () => {
+  test("an authorization, its capture and a refund are one row each, under their own keys; a replay counts a request", async () => {
+    const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
+    const charge = chargeRequest(undefined, { capture: false });
+    const authorized = await simulator.charge(charge);
+    if (authorized.kind !== "approved") throw new Error("not authorized");
+    const capture = captureRequest(charge, authorized.gatewayReference, { amount: 1500 });
+    const captured = await simulator.capture(capture);
+    if (captured.kind !== "approved") throw new Error("not captured");
+    expect(await simulator.capture({ ...capture, attempt: 2 })).toEqual(captured);
+    const refund = refundRequest(charge, captured.gatewayReference, 500, 1500);
+    expect((await simulator.refund(refund)).kind).toBe("approved");
+    const rows = await database.db
+      .select()
+      .from(simulatorCharges)
+      .where(eq(simulatorCharges.paymentId, charge.paymentId))
+      .orderBy(simulatorCharges.createdAt);
+    expect(rows.map((r) => [r.operation, r.idempotencyKey, r.targetReference, r.amount, r.requests, r.refundId])).toEqual([
+      ["authorize", charge.idempotencyKey, null, 1999, 1, null],
+      ["capture", capture.idempotencyKey, authorized.gatewayReference, 1500, 2, null],
+      ["refund", refund.idempotencyKey, captured.gatewayReference, 500, 1, refund.refundId],
+    ]);
+    // The authorization is approved by a lookup of the payment that asked for it, and only by that one.
+    expect(await simulator.lookup(lookupRequest(charge))).toEqual(authorized);
+    expect((await simulator.lookup(lookupRequest(charge, { capture: true }))).kind).toBe("unknown");
+  });
+});
 
 describe("simulator: concurrent operations on one charge", () => {
   let postgres: TestDatabase;
