@@ -164,7 +164,8 @@ export type GatewayAmount<Value = number | string> =
   | { ok: true; value: Value }
   | { ok: false; code: "currency_not_supported_by_gateway" | "amount_not_supported_by_gateway"; message: string };
 
-export interface Gateway {
+/** A gateway adapter: charges and their lookups, and the operations on what they charged (contract §8). */
+export interface Gateway extends GatewayOperations {
   readonly name: GatewayName;
   /**
    * `amount` (ISO 4217 minor units of `currency`) as this gateway takes it. Pure, synchronous and
@@ -199,15 +200,17 @@ export interface GatewayOperations {
 
 /**
  * How long each gateway keeps an idempotency key (a retry after this could charge again), and
- * how many HTTP calls one charge may make at most (timeout × calls bounds one operation).
+ * how many HTTP calls one charge, capture, void, refund or lookup may make at most (timeout ×
+ * calls bounds one operation).
  * Stripe keeps keys at least 24 hours (docs.stripe.com/api/idempotent_requests); PayPal keeps a
  * PayPal-Request-Id for 6 hours by default (developer.paypal.com/api/rest/reference/idempotency);
  * the simulator's ledger keeps them forever.
  */
 export const GATEWAY_LIMITS: Readonly<Record<GatewayName, { idempotencyWindowMs: number; callsPerOperation: number }>> = {
   simulator: { idempotencyWindowMs: Number.POSITIVE_INFINITY, callsPerOperation: 1 },
-  // create, replayed create, search
+  // create, replayed create, search; an operation: the call, its replay, a retrieve or refund list
   stripe: { idempotencyWindowMs: 24 * 3_600_000, callsPerOperation: 3 },
-  // (token, create, capture), then the same again as a replay
+  // (token, create, capture or authorize), then the same again as a replay; an operation: token,
+  // the call, its replay; an operation lookup: token, the authorization, a replayed capture or refund
   paypal: { idempotencyWindowMs: 6 * 3_600_000, callsPerOperation: 6 },
 };

@@ -3,12 +3,12 @@ import { createPaypalGateway } from "../../modules/gateways/paypal";
 import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
-import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
+import { type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, refundRequest, runGatewayConformance, voidRequest } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
 for (const captureOnCreate of [true, false]) {
-  runGatewayConformance(captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)", async () => {
+  const harness = async (): Promise<ConformanceHarness> => {
     const fake = await startFakePaypal({ captureOnCreate });
     return {
       gateway: createPaypalGateway({
@@ -19,11 +19,14 @@ for (const captureOnCreate of [true, false]) {
         timeoutMs: TIMEOUT_MS,
       }),
       chargesFor: (paymentId) => fake.chargesFor(paymentId),
+      ledgerFor: (paymentId) => fake.ledgerFor(paymentId),
       failNext: (n, fault) => fake.failNext(n, fault),
       secrets: [fake.clientSecret],
       stop: () => fake.stop(),
     };
-  });
+  };
+  const name = captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)";
+  runGatewayConformance(name, harness);
 }
 
 describe("paypal adapter against the fake PayPal API", () => {
@@ -196,6 +199,39 @@ describe("paypal adapter against the fake PayPal API", () => {
         ["capture", true],
       ]);
       expect(fake.chargesFor(request.paymentId)).toBe(1);
+    });
+
+    test("an authorization, its capture, a refund and a void each go under their own PayPal-Request-Id", async () => {
+      const paypal = gateway();
+      const charge = chargeRequest(TEST_CARDS.approved, { capture: false });
+      const authorized = await paypal.charge(charge);
+      if (authorized.kind !== "approved") throw new Error("not authorized");
+      const capture = captureRequest(charge, authorized.gatewayReference, { amount: 1000 });
+      const captured = await paypal.capture(capture);
+      if (captured.kind !== "approved") throw new Error("not captured");
+      // A refund acts on the capture, not on the authorization.
+      expect(captured.gatewayReference).not.toBe(authorized.gatewayReference);
+      const refund = refundRequest(charge, captured.gatewayReference, 250, 1000);
+      expect((await paypal.refund(refund)).kind).toBe("approved");
+      const other = chargeRequest(TEST_CARDS.approved, { capture: false });
+      const held = await paypal.charge(other);
+      if (held.kind !== "approved") throw new Error("not authorized");
+      const voided = voidRequest(other, held.gatewayReference);
+      expect(await paypal.voidAuthorization(voided)).toEqual({ kind: "approved", gatewayReference: held.gatewayReference });
+
+      const order = fake.ordersFor(charge.paymentId)[0];
+      expect(order).toMatchObject({ intent: "AUTHORIZE", status: "COMPLETED" });
+      expect(fake.requests.slice(1).map((r) => [r.path.replace(/[A-Z0-9]{17}/g, ":id"), r.paypalRequestId])).toEqual([
+        ["/v2/checkout/orders", charge.idempotencyKey],
+        ["/v2/checkout/orders/:id/authorize", `${charge.idempotencyKey}-authorize`],
+        ["/v2/payments/authorizations/:id/capture", capture.idempotencyKey],
+        ["/v2/payments/captures/:id/refund", refund.idempotencyKey],
+        ["/v2/checkout/orders", other.idempotencyKey],
+        ["/v2/checkout/orders/:id/authorize", `${other.idempotencyKey}-authorize`],
+        ["/v2/payments/authorizations/:id/void", voided.idempotencyKey],
+      ]);
+      expect(fake.ledgerFor(charge.paymentId)).toEqual({ captures: [1000], voids: 0, refunds: [250] });
+      expect(fake.ledgerFor(other.paymentId)).toEqual({ captures: [], voids: 1, refunds: [] });
     });
   });
 });

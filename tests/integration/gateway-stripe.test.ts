@@ -3,20 +3,30 @@ import Stripe from "stripe";
 import { createStripeGateway } from "../../modules/gateways/stripe";
 import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
-import { TEST_CARDS, chargeRequest, runGatewayConformance } from "../support/gateway-conformance";
+import { type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, refundRequest, runGatewayConformance } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
-runGatewayConformance("stripe", async () => {
+async function stripeHarness(): Promise<ConformanceHarness> {
   const fake = await startFakeStripe();
   return {
     gateway: createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0 }),
     chargesFor: (paymentId) => fake.chargesFor(paymentId),
+    ledgerFor(paymentId) {
+      const authorizations = fake.intentsFor(paymentId).filter((intent) => intent.capture_method === "manual");
+      return {
+        captures: authorizations.filter((intent) => intent.status === "succeeded").map((intent) => Number(intent.amount_received)),
+        voids: authorizations.filter((intent) => intent.status === "canceled").length,
+        refunds: fake.refundsFor(paymentId).filter((refund) => refund.status === "succeeded" || refund.status === "pending").map((refund) => refund.amount),
+      };
+    },
     failNext: (n, fault) => fake.failNext(n, fault),
     secrets: [fake.secretKey],
     stop: () => fake.stop(),
   };
-});
+}
+
+runGatewayConformance("stripe", stripeHarness);
 
 describe("stripe adapter against the fake Stripe API", () => {
   let fake: FakeStripe;
@@ -213,6 +223,51 @@ describe("stripe adapter against the fake Stripe API", () => {
     expect(await gateway().charge({ ...request, attempt: 2 })).toMatchObject({ kind: "approved" });
     const keys = new Set(fake.requests.filter((r) => r.method === "POST").map((r) => r.idempotencyKey));
     expect([...keys]).toEqual([request.idempotencyKey]);
+  });
+
+  test("an authorization, its capture and a refund each carry their own idempotency key; the refund carries our ids", async () => {
+    const stripe = gateway();
+    const charge = chargeRequest(TEST_CARDS.approved, { capture: false });
+    const authorized = await stripe.charge(charge);
+    if (authorized.kind !== "approved") throw new Error("not authorized");
+    const [intent] = fake.intentsFor(charge.paymentId);
+    expect(intent).toMatchObject({ status: "requires_capture", capture_method: "manual", amount_capturable: charge.amount });
+    const capture = captureRequest(charge, authorized.gatewayReference, { amount: 1500 });
+    // The PaymentIntent stays the reference: refunds name it.
+    expect(await stripe.capture(capture)).toEqual({ kind: "approved", gatewayReference: authorized.gatewayReference });
+    const refund = refundRequest(charge, authorized.gatewayReference, 400, 1500);
+    const refunded = await stripe.refund(refund);
+    expect(refunded).toEqual({ kind: "approved", gatewayReference: expect.stringMatching(/^re_/) });
+    expect(fake.refundsFor(charge.paymentId)).toEqual([
+      expect.objectContaining({ amount: 400, reason: "requested_by_customer", metadata: { paystream_payment_id: charge.paymentId, paystream_refund_id: refund.refundId } }),
+    ]);
+    const posts = fake.requests.filter((r) => r.method === "POST").map((r) => [r.path, r.idempotencyKey]);
+    expect(posts).toEqual([
+      ["/v1/payment_intents", charge.idempotencyKey],
+      [`/v1/payment_intents/${authorized.gatewayReference}/capture`, capture.idempotencyKey],
+      ["/v1/refunds", refund.idempotencyKey],
+    ]);
+  });
+
+  test("a refund whose answer was lost and whose replay failed too is found by the refund list", async () => {
+    const stripe = gateway();
+    const charge = chargeRequest();
+    const charged = await stripe.charge(charge);
+    if (charged.kind !== "approved") throw new Error("not charged");
+    // The refund is made but its answer lost, and the replay's answer is lost too.
+    fake.failNext(2, "timeout-after-commit", "refund");
+    const refund = refundRequest(charge, charged.gatewayReference, charge.amount);
+    const outcome = await stripe.refund(refund);
+    const [made, ...others] = fake.refundsFor(charge.paymentId);
+    expect(others).toEqual([]);
+    expect(made).toMatchObject({ status: "succeeded", amount: charge.amount });
+    // The adapter's own lookup found it: one refund, never a second one under a new key.
+    expect(outcome).toEqual({ kind: "approved", gatewayReference: made?.id ?? "" });
+    expect(fake.requests.filter((r) => r.path === "/v1/refunds").map((r) => [r.method, r.fault, r.idempotencyKey])).toEqual([
+      ["POST", "timeout-after-commit", refund.idempotencyKey],
+      ["POST", "timeout-after-commit", refund.idempotencyKey],
+      ["GET", null, null],
+    ]);
   });
 });
 

@@ -134,8 +134,7 @@ for (const backend of BACKENDS) {
       ];
       const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
       const gateway: Gateway = {
-        name: "simulator",
-        toGatewayAmount: (amount, currency) => simulator.toGatewayAmount(amount, currency),
+        ...simulator,
         charge: async () => ({ kind: "unknown", reason: "lost answer" }),
         lookup: async () => answers.shift() ?? { kind: "unknown", reason: "no more answers" },
       };
@@ -167,8 +166,7 @@ for (const backend of BACKENDS) {
     it("the sweeper never re-queues a payment the reconciler owns", async () => {
       const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
       const gateway: Gateway = {
-        name: "simulator",
-        toGatewayAmount: (amount, currency) => simulator.toGatewayAmount(amount, currency),
+        ...simulator,
         charge: async () => ({ kind: "unknown", reason: "lost answer" }),
         lookup: async () => ({ kind: "unknown", reason: "still down" }),
       };

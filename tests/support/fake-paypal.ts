@@ -1,12 +1,14 @@
 /**
  * A local stand-in for the PayPal REST API, answering the calls the PayPal adapter makes the way
- * PayPal documents them: client-credentials OAuth, Orders v2 create / capture / show with card
- * payment sources, `Prefer: return=minimal|representation`, PayPal's error envelope
+ * PayPal documents them: client-credentials OAuth, Orders v2 create / capture / authorize / show
+ * with card payment sources, Payments v2 authorizations (show, capture, void) and captures
+ * (refund), `Prefer: return=minimal|representation`, PayPal's error envelope
  * `{ name, message, debug_id, details[{ issue, description }] }`, Paypal-Debug-Id headers, and
  * PayPal-Request-Id keys that replay the first stored answer.
  *
- * By default a create with a card is captured at once, as PayPal does for a single-step card
- * order; `captureOnCreate: false` answers APPROVED and captures on POST .../capture instead.
+ * By default a create with a card is captured (intent CAPTURE) or authorized (intent AUTHORIZE)
+ * at once, as PayPal does for a single-step card order; `captureOnCreate: false` answers APPROVED
+ * and captures or authorizes on POST .../capture or .../authorize instead.
  *
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
@@ -15,9 +17,18 @@ import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { header, readBody } from "./fake-http";
-import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
+import { FaultQueue, type GatewayFault, type OperationLedger, TEST_CARDS } from "./gateway-conformance";
 
-export type PaypalEndpoint = "token" | "create" | "capture" | "retrieve";
+export type PaypalEndpoint =
+  | "token"
+  | "create"
+  | "capture"
+  | "authorize"
+  | "retrieve"
+  | "authorization"
+  | "capture-authorization"
+  | "void"
+  | "refund";
 
 export interface FakeRequest {
   method: string;
@@ -37,6 +48,8 @@ export interface FakePaypal {
   chargesFor(paymentId: string): number;
   /** The orders created for a payment (custom_id), as GET /v2/checkout/orders/:id shows them. */
   ordersFor(paymentId: string): Json[];
+  /** Captures of the payment's authorizations, voids, and refunds (in ISO minor units). */
+  ledgerFor(paymentId: string): OperationLedger;
   /** Faults apply to Orders requests; name the "token" endpoint to fail OAuth token requests. */
   failNext(n: number, fault: GatewayFault, endpoint?: PaypalEndpoint): void;
   /** Invalidates every access token issued so far (as PayPal does when an app's credentials change). */
@@ -62,6 +75,18 @@ const CARD_BEHAVIOUR: Readonly<Record<string, CardBehaviour>> = {
   [TEST_CARDS.authenticationRequired]: { result: "payer_action_required" },
 };
 
+/**
+ * Cards whose charge succeeds but a later step does not: a capture of their authorization is
+ * DECLINED by the processor, or their refunds end FAILED (PayPal's refund statuses).
+ */
+const FAILS_LATER: Readonly<Record<string, "capture" | "refund">> = {
+  [TEST_CARDS.captureRefused]: "capture",
+  [TEST_CARDS.refundFails]: "refund",
+};
+
+/** Captures that took the money (and may have been refunded since). */
+const CAPTURED = new Set(["COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"]);
+
 /** Currencies PayPal accepts, with the decimals it allows (https://developer.paypal.com/docs/api/reference/currency-codes/). */
 const CURRENCY_DECIMALS: Readonly<Record<string, number>> = {
   AUD: 2, BRL: 2, CAD: 2, CHF: 2, CNY: 2, CZK: 2, DKK: 2, EUR: 2, GBP: 2, HKD: 2, HUF: 0, ILS: 2, JPY: 0,
@@ -76,15 +101,30 @@ interface Card {
 
 interface StoredOrder {
   id: string;
+  intent: "CAPTURE" | "AUTHORIZE";
   status: "APPROVED" | "COMPLETED" | "PAYER_ACTION_REQUIRED";
   amount: { currency_code: string; value: string };
   customId: string | null;
   invoiceId: string | null;
   description: string | null;
   card: Card;
-  capture: Record<string, unknown> | null;
+  capture: Json | null;
+  authorization: Json | null;
   createTime: string;
   updateTime: string;
+}
+
+/** A capture (of an order, or of an authorization) and what refunds need to know about it. */
+interface StoredCapture {
+  json: Json & { id: string; status: string; amount: { currency_code: string; value: string } };
+  paymentId: string | null;
+  card: Card;
+  ofAuthorization: boolean;
+}
+
+interface StoredRefund {
+  json: Json & { status: string; amount: { currency_code: string; value: string } };
+  paymentId: string | null;
 }
 
 interface Answer {
@@ -107,6 +147,10 @@ export async function startFakePaypal(
   const requests: FakeRequest[] = [];
   const tokens = new Set<string>();
   const orders = new Map<string, StoredOrder>();
+  /** Authorizations by id, with the order they belong to. */
+  const authorizations = new Map<string, { json: Json & { id: string; status: string }; order: StoredOrder }>();
+  const captures = new Map<string, StoredCapture>();
+  const refunds: StoredRefund[] = [];
   const answers = new Map<string, Answer>();
   let baseUrl = "";
 
@@ -139,7 +183,9 @@ export async function startFakePaypal(
     const amount = unit !== null && isJson(unit.amount) ? unit.amount : null;
     const card = cardSource(request);
 
-    if (request.intent !== "CAPTURE") return invalidRequest("/intent", "INVALID_PARAMETER_VALUE", "This fake only supports intent CAPTURE.");
+    if (request.intent !== "CAPTURE" && request.intent !== "AUTHORIZE") {
+      return invalidRequest("/intent", "INVALID_PARAMETER_VALUE", "The value of a field is invalid.");
+    }
     if (amount === null || typeof amount.currency_code !== "string" || typeof amount.value !== "string") {
       return invalidRequest("/purchase_units/0/amount", "MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.");
     }
@@ -159,7 +205,8 @@ export async function startFakePaypal(
     if (fraction.length > decimals) return unprocessable("DECIMAL_PRECISION", "If the currency supports decimals, only two decimal place precision is supported.");
 
     const invoiceId = typeof unit?.invoice_id === "string" ? unit.invoice_id : null;
-    if (invoiceId !== null && [...orders.values()].some((o) => o.invoiceId === invoiceId && o.capture?.status === "COMPLETED")) {
+    const taken = (o: StoredOrder) => o.capture?.status === "COMPLETED" || (o.authorization !== null && o.authorization.status !== "DENIED");
+    if (invoiceId !== null && [...orders.values()].some((o) => o.invoiceId === invoiceId && taken(o))) {
       return unprocessable("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice ID be unique for each transaction.");
     }
 
@@ -170,6 +217,7 @@ export async function startFakePaypal(
     const now = new Date().toISOString();
     const order: StoredOrder = {
       id: paypalId(),
+      intent: request.intent,
       status: behaviour.result === "payer_action_required" ? "PAYER_ACTION_REQUIRED" : "APPROVED",
       amount: { currency_code: amount.currency_code, value: amount.value },
       customId: typeof unit?.custom_id === "string" ? unit.custom_id : null,
@@ -177,38 +225,49 @@ export async function startFakePaypal(
       description: typeof unit?.description === "string" ? unit.description : null,
       card: stored,
       capture: null,
+      authorization: null,
       createTime: now,
       updateTime: now,
     };
     orders.set(order.id, order);
-    if (captureOnCreate && order.status === "APPROVED") capture(order, behaviour);
+    if (captureOnCreate && order.status === "APPROVED") (order.intent === "CAPTURE" ? capture : authorize)(order, behaviour);
     return { status: 201, body: orderJson(order, representation) };
   }
 
-  function captureOrder(orderId: string, representation: boolean): Answer {
+  /** POST /v2/checkout/orders/:id/capture or /authorize: the order's second step. */
+  function completeOrder(orderId: string, intent: StoredOrder["intent"], representation: boolean): Answer {
     const order = orders.get(orderId);
-    if (order === undefined) {
-      return errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID", "Specified resource ID does not exist. Please check the resource ID and try again.");
+    if (order === undefined) return notFound();
+    if (order.intent !== intent) return unprocessable("ACTION_DOES_NOT_MATCH_INTENT", `Order was created with an intent of '${order.intent}'.`);
+    if (order.status === "COMPLETED") {
+      return intent === "CAPTURE"
+        ? unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured. If 'intent=CAPTURE' only one capture per order is allowed.")
+        : unprocessable("ORDER_ALREADY_AUTHORIZED", "Order already authorized. If 'intent=AUTHORIZE' only one authorization per order is allowed.");
     }
-    if (order.status === "COMPLETED") return unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured. If 'intent=CAPTURE' only one capture per order is allowed.");
     if (order.status === "PAYER_ACTION_REQUIRED") {
       return unprocessable("PAYER_ACTION_REQUIRED", "Payer needs to perform the following action before proceeding with payment.");
     }
     const behaviour = behaviourOf(order.card);
     if (behaviour.result === "unprocessable") return unprocessable(behaviour.issue, behaviour.description);
-    capture(order, behaviour);
+    (intent === "CAPTURE" ? capture : authorize)(order, behaviour);
     return { status: 201, body: orderJson(order, representation) };
   }
 
   function capture(order: StoredOrder, behaviour: CardBehaviour): void {
-    const responseCode = behaviour.result === "declined" ? behaviour.responseCode : "0000";
-    const captureId = paypalId();
     order.status = "COMPLETED";
     order.updateTime = new Date().toISOString();
-    order.capture = {
+    const declined = behaviour.result === "declined" ? behaviour.responseCode : null;
+    order.capture = newCapture(order, order.amount, declined, `${baseUrl}/v2/checkout/orders/${order.id}`, false).json;
+  }
+
+  function newCapture(order: StoredOrder, amount: Json, declinedCode: string | null, up: string, ofAuthorization: boolean): StoredCapture {
+    const responseCode = declinedCode ?? "0000";
+    const captureId = paypalId();
+    const now = new Date().toISOString();
+    const json = {
       id: captureId,
-      status: behaviour.result === "declined" ? "DECLINED" : "COMPLETED",
-      amount: order.amount,
+      status: declinedCode === null ? "COMPLETED" : "DECLINED",
+      amount: amount as StoredCapture["json"]["amount"],
       final_capture: true,
       disbursement_mode: "INSTANT",
       seller_protection: { status: "NOT_ELIGIBLE" },
@@ -218,23 +277,134 @@ export async function startFakePaypal(
       processor_response: { avs_code: "Y", cvv_code: responseCode === "00N7" ? "N" : "M", response_code: responseCode },
       links: [
         { href: `${baseUrl}/v2/payments/captures/${captureId}`, rel: "self", method: "GET" },
+        { href: `${baseUrl}/v2/payments/captures/${captureId}/refund`, rel: "refund", method: "POST" },
+        { href: up, rel: "up", method: "GET" },
+      ],
+      create_time: now,
+      update_time: now,
+    };
+    const stored: StoredCapture = { json, paymentId: order.customId, card: order.card, ofAuthorization };
+    captures.set(captureId, stored);
+    return stored;
+  }
+
+  function authorize(order: StoredOrder, behaviour: CardBehaviour): void {
+    order.status = "COMPLETED";
+    order.updateTime = new Date().toISOString();
+    const responseCode = behaviour.result === "declined" ? behaviour.responseCode : "0000";
+    const authorizationId = paypalId();
+    const json = {
+      id: authorizationId,
+      status: behaviour.result === "declined" ? "DENIED" : "CREATED",
+      amount: order.amount,
+      ...(order.customId === null ? {} : { custom_id: order.customId }),
+      ...(order.invoiceId === null ? {} : { invoice_id: order.invoiceId }),
+      seller_protection: { status: "NOT_ELIGIBLE" },
+      network_transaction_reference: { id: randomBytes(8).toString("hex").toUpperCase(), network: "VISA" },
+      processor_response: { avs_code: "Y", cvv_code: responseCode === "00N7" ? "N" : "M", response_code: responseCode },
+      expiration_time: new Date(Date.now() + 29 * 86_400_000).toISOString(),
+      links: [
+        { href: `${baseUrl}/v2/payments/authorizations/${authorizationId}`, rel: "self", method: "GET" },
+        { href: `${baseUrl}/v2/payments/authorizations/${authorizationId}/capture`, rel: "capture", method: "POST" },
+        { href: `${baseUrl}/v2/payments/authorizations/${authorizationId}/void`, rel: "void", method: "POST" },
         { href: `${baseUrl}/v2/checkout/orders/${order.id}`, rel: "up", method: "GET" },
       ],
       create_time: order.updateTime,
       update_time: order.updateTime,
     };
+    order.authorization = json;
+    authorizations.set(authorizationId, { json, order });
+  }
+
+  /** POST /v2/payments/authorizations/:id/capture */
+  function captureAuthorization(authorizationId: string, body: unknown, representation: boolean): Answer {
+    const found = authorizations.get(authorizationId);
+    if (found === undefined) return notFound();
+    const { json: authorization, order } = found;
+    if (authorization.status === "VOIDED") return unprocessable("AUTHORIZATION_VOIDED", "A voided authorization cannot be captured or reauthorized.");
+    if (authorization.status === "CAPTURED") return unprocessable("AUTHORIZATION_ALREADY_CAPTURED", "Authorization has already been captured.");
+    if (authorization.status !== "CREATED") return unprocessable("AUTHORIZATION_DENIED", "A denied authorization cannot be captured.");
+    const requested = isJson(body) && isJson(body.amount) ? body.amount : order.amount;
+    const amount = moneyOf(requested);
+    if (amount === null) return invalidRequest("/amount", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
+    if (amount.currency_code !== order.amount.currency_code) return unprocessable("CURRENCY_MISMATCH", "Currency of capture must be the same as currency of authorization.");
+    if (Number(amount.value) > Number(order.amount.value)) return unprocessable("MAX_CAPTURE_AMOUNT_EXCEEDED", "Capture amount exceeds allowable limit.");
+    const refused = FAILS_LATER[order.card.number] === "capture" ? "0500" : null;
+    const stored = newCapture(order, amount, refused, `${baseUrl}/v2/payments/authorizations/${authorizationId}`, true);
+    if (refused === null) {
+      authorization.status = "CAPTURED";
+      authorization.update_time = stored.json.update_time;
+    }
+    return { status: 201, body: representation ? stored.json : { id: stored.json.id, status: stored.json.status, links: stored.json.links } };
+  }
+
+  /** POST /v2/payments/authorizations/:id/void */
+  function voidAuthorization(authorizationId: string, representation: boolean): Answer {
+    const found = authorizations.get(authorizationId);
+    if (found === undefined) return notFound();
+    const authorization = found.json;
+    if (authorization.status === "CAPTURED") return unprocessable("PREVIOUSLY_CAPTURED", "Authorization has been previously captured and hence cannot be voided.");
+    if (authorization.status === "VOIDED") return unprocessable("PREVIOUSLY_VOIDED", "Authorization has been previously voided and hence cannot be voided again.");
+    authorization.status = "VOIDED";
+    authorization.update_time = new Date().toISOString();
+    return representation ? { status: 200, body: authorization } : { status: 204, body: null };
+  }
+
+  /** POST /v2/payments/captures/:id/refund */
+  function refundCapture(captureId: string, body: unknown, representation: boolean): Answer {
+    const stored = captures.get(captureId);
+    if (stored === undefined) return notFound();
+    const captured = stored.json;
+    if (captured.status === "REFUNDED") return unprocessable("CAPTURE_FULLY_REFUNDED", "The capture has already been fully refunded.");
+    if (!CAPTURED.has(captured.status)) return unprocessable("REFUND_NOT_ALLOWED", "Refund cannot be issued for this capture.");
+    const decimals = CURRENCY_DECIMALS[captured.amount.currency_code] ?? 2;
+    const minor = (money: { value: string }) => Math.round(Number(money.value) * 10 ** decimals);
+    const refunded = refunds
+      .filter((r) => r.json.capture_id === captureId && (r.json.status === "COMPLETED" || r.json.status === "PENDING"))
+      .reduce((sum, r) => sum + minor(r.json.amount), 0);
+    const request = isJson(body) ? body : {};
+    const amount = isJson(request.amount)
+      ? moneyOf(request.amount)
+      : { currency_code: captured.amount.currency_code, value: ((minor(captured.amount) - refunded) / 10 ** decimals).toFixed(decimals) };
+    if (amount === null) return invalidRequest("/amount", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
+    if (amount.currency_code !== captured.amount.currency_code) return unprocessable("CURRENCY_MISMATCH", "Refund must be in the same currency as the capture.");
+    if (refunded + minor(amount) > minor(captured.amount)) {
+      return unprocessable("REFUND_AMOUNT_EXCEEDED", "The refund amount must be less than or equal to the capture amount that has not yet been refunded.");
+    }
+    const fails = FAILS_LATER[stored.card.number] === "refund";
+    const refundId = paypalId();
+    const now = new Date().toISOString();
+    const json = {
+      id: refundId,
+      status: fails ? "FAILED" : "COMPLETED",
+      amount,
+      ...(typeof request.custom_id === "string" ? { custom_id: request.custom_id } : {}),
+      ...(typeof request.invoice_id === "string" ? { invoice_id: request.invoice_id } : {}),
+      capture_id: captureId,
+      links: [
+        { href: `${baseUrl}/v2/payments/refunds/${refundId}`, rel: "self", method: "GET" },
+        { href: `${baseUrl}/v2/payments/captures/${captureId}`, rel: "up", method: "GET" },
+      ],
+      create_time: now,
+      update_time: now,
+    };
+    refunds.push({ json, paymentId: stored.paymentId });
+    if (!fails) captured.status = refunded + minor(amount) === minor(captured.amount) ? "REFUNDED" : "PARTIALLY_REFUNDED";
+    const { capture_id: _internal, ...shown } = json;
+    return { status: 201, body: representation ? shown : { id: refundId, status: json.status, links: json.links } };
   }
 
   function orderJson(order: StoredOrder, representation: boolean): Json {
     const links = [{ href: `${baseUrl}/v2/checkout/orders/${order.id}`, rel: "self", method: "GET" }];
-    if (order.status === "APPROVED") links.push({ href: `${baseUrl}/v2/checkout/orders/${order.id}/capture`, rel: "capture", method: "POST" });
+    const step = order.intent === "CAPTURE" ? "capture" : "authorize";
+    if (order.status === "APPROVED") links.push({ href: `${baseUrl}/v2/checkout/orders/${order.id}/${step}`, rel: step, method: "POST" });
     if (order.status === "PAYER_ACTION_REQUIRED") {
       links.push({ href: `https://www.sandbox.paypal.com/webapps/helios?action=verify&flow=3ds&cart_id=${order.id}`, rel: "payer-action", method: "GET" });
     }
     if (!representation) return { id: order.id, status: order.status, links };
     return {
       id: order.id,
-      intent: "CAPTURE",
+      intent: order.intent,
       status: order.status,
       payment_source: {
         card: { ...(order.card.name === null ? {} : { name: order.card.name }), last_digits: order.card.number.slice(-4), expiry: order.card.expiry, brand: "VISA", type: "CREDIT" },
@@ -248,6 +418,7 @@ export async function startFakePaypal(
           ...(order.customId === null ? {} : { custom_id: order.customId }),
           ...(order.invoiceId === null ? {} : { invoice_id: order.invoiceId }),
           ...(order.capture === null ? {} : { payments: { captures: [order.capture] } }),
+          ...(order.authorization === null ? {} : { payments: { authorizations: [order.authorization] } }),
         },
       ],
       create_time: order.createTime,
@@ -278,25 +449,19 @@ export async function startFakePaypal(
     const respond = (answer: Answer): void => {
       entry.status = answer.status;
       entry.replayed = answer.replayed === true;
+      if (answer.status === 204) {
+        res.writeHead(204, { "Paypal-Debug-Id": debugId }).end();
+        return;
+      }
       res.writeHead(answer.status, { "Content-Type": "application/json", "Paypal-Debug-Id": debugId });
       // Error envelopes carry the response's debug id (OAuth errors have their own format).
       const body = answer.body;
       res.end(JSON.stringify(answer.status >= 400 && isJson(body) && "name" in body ? { ...body, debug_id: debugId } : body));
     };
 
-    const captureMatch = /^\/v2\/checkout\/orders\/([^/]+)\/capture$/.exec(url.pathname);
-    const retrieveMatch = /^\/v2\/checkout\/orders\/([^/]+)$/.exec(url.pathname);
-    const endpoint: PaypalEndpoint | null =
-      req.method === "POST" && url.pathname === "/v1/oauth2/token"
-        ? "token"
-        : req.method === "POST" && url.pathname === "/v2/checkout/orders"
-          ? "create"
-          : req.method === "POST" && captureMatch !== null
-            ? "capture"
-            : req.method === "GET" && retrieveMatch !== null
-              ? "retrieve"
-              : null;
-    if (endpoint === null) return respond(errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist."));
+    const route = routeOf(req.method ?? "GET", url.pathname);
+    if (route === null) return respond(errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist."));
+    const { endpoint, id: resourceId } = route;
 
     if (endpoint !== "token") {
       const bearer = /^Bearer (.+)$/.exec(header(req, "authorization") ?? "")?.[1];
@@ -329,10 +494,19 @@ export async function startFakePaypal(
           : cardSource(parsed) !== null && paypalRequestId === null
             ? unprocessable("PAYPAL_REQUEST_ID_REQUIRED", "A PayPal-Request-Id is required if you are trying to process payment for an Order.")
             : idempotent(paypalRequestId, () => createOrder(parsed, representation));
-    } else if (endpoint === "capture") {
-      answer = idempotent(paypalRequestId, () => captureOrder(captureMatch?.[1] ?? "", representation));
+    } else if (endpoint === "capture" || endpoint === "authorize") {
+      answer = idempotent(paypalRequestId, () => completeOrder(resourceId, endpoint === "capture" ? "CAPTURE" : "AUTHORIZE", representation));
+    } else if (endpoint === "capture-authorization") {
+      answer = idempotent(paypalRequestId, () => captureAuthorization(resourceId, parseJson(body), representation));
+    } else if (endpoint === "void") {
+      answer = idempotent(paypalRequestId, () => voidAuthorization(resourceId, representation));
+    } else if (endpoint === "refund") {
+      answer = idempotent(paypalRequestId, () => refundCapture(resourceId, parseJson(body), representation));
+    } else if (endpoint === "authorization") {
+      const authorization = authorizations.get(resourceId);
+      answer = authorization === undefined ? notFound() : { status: 200, body: authorization.json };
     } else {
-      const order = orders.get(retrieveMatch?.[1] ?? "");
+      const order = orders.get(resourceId);
       answer = order === undefined ? errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID") : { status: 200, body: orderJson(order, true) };
     }
 
@@ -362,7 +536,15 @@ export async function startFakePaypal(
     clientSecret,
     requests,
     chargesFor(paymentId) {
-      return [...orders.values()].filter((o) => o.customId === paymentId && o.capture?.status === "COMPLETED").length;
+      return [...captures.values()].filter((c) => c.paymentId === paymentId && CAPTURED.has(c.json.status)).length;
+    },
+    ledgerFor(paymentId) {
+      const minor = (money: { currency_code: string; value: string }) => Math.round(Number(money.value) * 10 ** (CURRENCY_DECIMALS[money.currency_code] ?? 2));
+      return {
+        captures: [...captures.values()].filter((c) => c.ofAuthorization && c.paymentId === paymentId && CAPTURED.has(c.json.status)).map((c) => minor(c.json.amount)),
+        voids: [...authorizations.values()].filter((a) => a.order.customId === paymentId && a.json.status === "VOIDED").length,
+        refunds: refunds.filter((r) => r.paymentId === paymentId && (r.json.status === "COMPLETED" || r.json.status === "PENDING")).map((r) => minor(r.json.amount)),
+      };
     },
     ordersFor(paymentId) {
       return [...orders.values()].filter((o) => o.customId === paymentId).map((o) => orderJson(o, true));
@@ -380,6 +562,36 @@ export async function startFakePaypal(
       });
     },
   };
+}
+
+const ROUTES: ReadonlyArray<{ method: string; pattern: RegExp; endpoint: PaypalEndpoint }> = [
+  { method: "POST", pattern: /^\/v1\/oauth2\/token$/, endpoint: "token" },
+  { method: "POST", pattern: /^\/v2\/checkout\/orders$/, endpoint: "create" },
+  { method: "POST", pattern: /^\/v2\/checkout\/orders\/([^/]+)\/capture$/, endpoint: "capture" },
+  { method: "POST", pattern: /^\/v2\/checkout\/orders\/([^/]+)\/authorize$/, endpoint: "authorize" },
+  { method: "GET", pattern: /^\/v2\/checkout\/orders\/([^/]+)$/, endpoint: "retrieve" },
+  { method: "GET", pattern: /^\/v2\/payments\/authorizations\/([^/]+)$/, endpoint: "authorization" },
+  { method: "POST", pattern: /^\/v2\/payments\/authorizations\/([^/]+)\/capture$/, endpoint: "capture-authorization" },
+  { method: "POST", pattern: /^\/v2\/payments\/authorizations\/([^/]+)\/void$/, endpoint: "void" },
+  { method: "POST", pattern: /^\/v2\/payments\/captures\/([^/]+)\/refund$/, endpoint: "refund" },
+];
+
+function routeOf(method: string, path: string): { endpoint: PaypalEndpoint; id: string } | null {
+  for (const route of ROUTES) {
+    const match = method === route.method ? route.pattern.exec(path) : null;
+    if (match !== null) return { endpoint: route.endpoint, id: match[1] ?? "" };
+  }
+  return null;
+}
+
+function moneyOf(value: Json): { currency_code: string; value: string } | null {
+  return typeof value.currency_code === "string" && typeof value.value === "string" && /^\d{1,10}(\.\d{1,})?$/.test(value.value)
+    ? { currency_code: value.currency_code, value: value.value }
+    : null;
+}
+
+function notFound(): Answer {
+  return errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID", "Specified resource ID does not exist. Please check the resource ID and try again.");
 }
 
 function behaviourOf(card: Card): CardBehaviour {

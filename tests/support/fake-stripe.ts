@@ -1,8 +1,8 @@
 /**
- * A local stand-in for the Stripe API, answering the PaymentIntents calls the Stripe adapter makes
- * the way Stripe documents them: form-encoded requests, PaymentIntent JSON, Stripe's error
- * envelope, Request-Id headers, and idempotency keys that replay the first stored answer
- * (with `Idempotent-Replayed: true`).
+ * A local stand-in for the Stripe API, answering the PaymentIntents and Refunds calls the Stripe
+ * adapter makes the way Stripe documents them: form-encoded requests, PaymentIntent and Refund
+ * JSON, Stripe's error envelope, Request-Id headers, and idempotency keys that replay the first
+ * stored answer of any POST (with `Idempotent-Replayed: true`).
  *
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
@@ -14,7 +14,7 @@ import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
 import { header, readBody } from "./fake-http";
 import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
 
-export type StripeEndpoint = "create" | "search" | "retrieve";
+export type StripeEndpoint = "create" | "search" | "retrieve" | "capture" | "cancel" | "refund" | "refunds";
 
 export interface FakeRequest {
   method: string;
@@ -33,6 +33,8 @@ export interface FakeStripe {
   chargesFor(paymentId: string): number;
   /** The PaymentIntents created for a payment (metadata paystream_payment_id), as Stripe stores them. */
   intentsFor(paymentId: string): PaymentIntent[];
+  /** The refunds made for a payment (metadata paystream_payment_id), oldest first. */
+  refundsFor(paymentId: string): Refund[];
   failNext(n: number, fault: GatewayFault, endpoint?: StripeEndpoint): void;
   /**
    * The next create answers 500 and Stripe keeps that answer for its idempotency key: every later
@@ -72,6 +74,20 @@ interface StoredAnswer {
 }
 
 export type PaymentIntent = Record<string, unknown> & { id: string; status: string; metadata: Record<string, string> };
+export type Refund = Record<string, unknown> & { id: string; status: string; amount: number; metadata: Record<string, string> };
+
+/**
+ * Stripe's "refunds fail" card: its refunds start `succeeded` and turn `failed` later
+ * (docs.stripe.com/testing#refunds); this fake answers the final state at once. No Stripe card
+ * refuses a capture: the simulator's capture-refused number is answered as an issuer decline.
+ */
+const FAILS_LATER: Readonly<Record<string, "refund" | "capture">> = {
+  [TEST_CARDS.refundFails]: "refund",
+  [TEST_CARDS.captureRefused]: "capture",
+};
+
+/** The states from which a PaymentIntent may be canceled (docs.stripe.com/api/payment_intents/cancel). */
+const CANCELABLE = new Set(["requires_payment_method", "requires_capture", "requires_confirmation", "requires_action", "processing"]);
 
 interface Answer {
   status: number;
@@ -86,6 +102,9 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
   const answers = new Map<string, StoredAnswer>();
   let storedServerError: { charged: boolean } | null = null;
   const intents = new Map<string, PaymentIntent>();
+  const refunds: Refund[] = [];
+  /** What a PaymentIntent's card does to later captures or refunds (Stripe knows its card; the JSON does not show it). */
+  const failsLater = new Map<string, "refund" | "capture">();
 
   function createPaymentIntent(form: URLSearchParams): Answer {
     const amount = Number(form.get("amount"));
@@ -105,6 +124,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     if (form.get("confirm") !== "true") {
       return invalidRequest("parameter_missing", "confirm", "This fake only supports confirm=true.");
     }
+    const manual = form.get("capture_method") === "manual";
 
     const behaviour = CARD_BEHAVIOUR[number] ?? { result: "succeeded" };
     const paymentMethod = {
@@ -120,11 +140,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     };
     const chargeId = behaviour.result === "requires_action" ? null : id("ch");
     const intentId = id("pi");
-    const metadata: Record<string, string> = {};
-    for (const [key, value] of form) {
-      const match = /^metadata\[(.+)\]$/.exec(key);
-      if (match?.[1] !== undefined) metadata[match[1]] = value;
-    }
+    const metadata = formMetadata(form);
     const cardError =
       behaviour.result === "card_error"
         ? {
@@ -137,14 +153,23 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
             payment_method: paymentMethod,
           }
         : null;
-    const status = behaviour.result === "succeeded" ? "succeeded" : behaviour.result === "requires_action" ? "requires_action" : "requires_payment_method";
+    const status =
+      behaviour.result === "succeeded"
+        ? manual
+          ? "requires_capture"
+          : "succeeded"
+        : behaviour.result === "requires_action"
+          ? "requires_action"
+          : "requires_payment_method";
     const intent: PaymentIntent = {
       id: intentId,
       object: "payment_intent",
       amount,
-      amount_capturable: 0,
+      amount_capturable: status === "requires_capture" ? amount : 0,
       amount_received: status === "succeeded" ? amount : 0,
-      capture_method: "automatic_async",
+      canceled_at: null,
+      cancellation_reason: null,
+      capture_method: manual ? "manual" : "automatic_async",
       client_secret: `${intentId}_secret_${randomBytes(12).toString("hex")}`,
       confirmation_method: "automatic",
       created: Math.floor(Date.now() / 1000),
@@ -164,6 +189,8 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       status,
     };
     intents.set(intentId, intent);
+    const later = FAILS_LATER[number];
+    if (later !== undefined) failsLater.set(intentId, later);
 
     if (cardError !== null) {
       return { status: 402, body: { error: { ...cardError, payment_intent: intent, request_log_url: `https://dashboard.stripe.com/test/logs/${id("req")}` } } };
@@ -182,20 +209,123 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     return { status: 200, body: { object: "search_result", data, has_more: false, next_page: null, url: "/v1/payment_intents/search" } };
   }
 
-  function createIdempotently(key: string | null, body: string): Answer {
+  /** payment_intent_unexpected_state, with the PaymentIntent as Stripe attaches it. */
+  function unexpectedState(intent: PaymentIntent, action: string): Answer {
+    return {
+      status: 400,
+      body: {
+        error: {
+          type: "invalid_request_error",
+          code: "payment_intent_unexpected_state",
+          message: `This PaymentIntent could not be ${action} because it has a status of ${intent.status}.`,
+          doc_url: "https://docs.stripe.com/error-codes/payment-intent-unexpected-state",
+          payment_intent: intent,
+        },
+      },
+    };
+  }
+
+  function capturePaymentIntent(intent: PaymentIntent, form: URLSearchParams): Answer {
+    if (intent.status !== "requires_capture") return unexpectedState(intent, "captured");
+    const capturable = Number(intent.amount_capturable);
+    const requested = form.get("amount_to_capture");
+    const amount = requested === null ? capturable : Number(requested);
+    if (!Number.isInteger(amount) || amount < 1) return invalidRequest("parameter_invalid_integer", "amount_to_capture", "Invalid positive integer");
+    if (amount > capturable) {
+      return invalidRequest("amount_too_large", "amount_to_capture", "The amount_to_capture must be less than or equal to the PaymentIntent's amount_capturable.");
+    }
+    if (failsLater.get(intent.id) === "capture") {
+      return {
+        status: 402,
+        body: { error: { type: "card_error", code: "card_declined", decline_code: "generic_decline", message: "Your card was declined.", payment_intent: intent } },
+      };
+    }
+    Object.assign(intent, { status: "succeeded", amount_received: amount, amount_capturable: 0 });
+    return { status: 200, body: intent };
+  }
+
+  function cancelPaymentIntent(intent: PaymentIntent, form: URLSearchParams): Answer {
+    if (!CANCELABLE.has(intent.status)) return unexpectedState(intent, "canceled");
+    Object.assign(intent, {
+      status: "canceled",
+      amount_capturable: 0,
+      canceled_at: Math.floor(Date.now() / 1000),
+      cancellation_reason: form.get("cancellation_reason"),
+    });
+    return { status: 200, body: intent };
+  }
+
+  function createRefund(form: URLSearchParams): Answer {
+    const intentId = form.get("payment_intent");
+    const intent = intentId === null ? undefined : intents.get(intentId);
+    if (intent === undefined) return resourceMissing("payment_intent", intentId ?? "");
+    if (intent.status !== "succeeded") return unexpectedState(intent, "refunded");
+    const received = Number(intent.amount_received);
+    const refunded = refunds
+      .filter((r) => r.payment_intent === intent.id && (r.status === "succeeded" || r.status === "pending"))
+      .reduce((sum, r) => sum + r.amount, 0);
+    const requested = form.get("amount");
+    const amount = requested === null ? received - refunded : Number(requested);
+    if (refunded >= received) {
+      return invalidRequest("charge_already_refunded", "charge", `Charge ${String(intent.latest_charge)} has already been refunded.`);
+    }
+    if (!Number.isInteger(amount) || amount < 1) return invalidRequest("parameter_invalid_integer", "amount", "Invalid positive integer");
+    if (refunded + amount > received) {
+      // Stripe answers this one without a code.
+      return {
+        status: 400,
+        body: {
+          error: {
+            type: "invalid_request_error",
+            param: "amount",
+            message: `Refund amount (${amount}) is greater than unrefunded amount on charge (${received - refunded})`,
+          },
+        },
+      };
+    }
+    const fails = failsLater.get(intent.id) === "refund";
+    const refund: Refund = {
+      id: id("re"),
+      object: "refund",
+      amount,
+      balance_transaction: id("txn"),
+      charge: intent.latest_charge,
+      created: Math.floor(Date.now() / 1000),
+      currency: intent.currency,
+      ...(fails ? { failure_reason: "expired_or_canceled_card" } : {}),
+      metadata: formMetadata(form),
+      payment_intent: intent.id,
+      reason: form.get("reason"),
+      receipt_number: null,
+      status: fails ? "failed" : "succeeded",
+    };
+    refunds.push(refund);
+    return { status: 200, body: refund };
+  }
+
+  function listRefunds(query: URLSearchParams): Answer {
+    const intentId = query.get("payment_intent");
+    const limit = Math.min(Number(query.get("limit") ?? 10), 100);
+    const all = refunds.filter((r) => intentId === null || r.payment_intent === intentId).reverse();
+    return { status: 200, body: { object: "list", data: all.slice(0, limit), has_more: all.length > limit, url: "/v1/refunds" } };
+  }
+
+  /** A POST under Stripe's idempotency rules: the first answer per key is stored and replayed. */
+  function idempotently(key: string | null, path: string, body: string, run: (form: URLSearchParams) => Answer): Answer {
     const form = new URLSearchParams(body);
-    if (key === null) return createPaymentIntent(form);
-    if (storedServerError !== null && !answers.has(key)) {
+    if (key === null) return run(form);
+    const parameters = `${path}?${body}`;
+    if (storedServerError !== null && path === "/v1/payment_intents" && !answers.has(key)) {
       const { charged } = storedServerError;
       storedServerError = null;
-      if (charged) createPaymentIntent(form);
+      if (charged) run(form);
       const serverError = { status: 500, body: { error: { type: "api_error", message: "An unknown error occurred" } } };
-      answers.set(key, { ...serverError, parameters: body });
+      answers.set(key, { ...serverError, parameters });
       return serverError;
     }
     const stored = answers.get(key);
     if (stored !== undefined) {
-      if (stored.parameters !== body) {
+      if (stored.parameters !== parameters) {
         return {
           status: 400,
           body: {
@@ -208,10 +338,19 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       }
       return { status: stored.status, body: stored.body, replayed: true };
     }
-    const answer = createPaymentIntent(form);
+    const answer = run(form);
     // Validation failures are not stored: the endpoint never started executing.
-    if (answer.status !== 400) answers.set(key, { status: answer.status, body: answer.body, parameters: body });
+    if (answer.status !== 400) answers.set(key, { status: answer.status, body: answer.body, parameters });
     return answer;
+  }
+
+  /** A POST to /v1/payment_intents/{id}/{action}. */
+  function onIntent(path: string, run: (intent: PaymentIntent, form: URLSearchParams) => Answer): (form: URLSearchParams) => Answer {
+    const intentId = path.split("/")[3] ?? "";
+    return (form) => {
+      const intent = intents.get(intentId);
+      return intent === undefined ? resourceMissing("intent", intentId) : run(intent, form);
+    };
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -236,14 +375,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       });
     }
 
-    const endpoint: StripeEndpoint | null =
-      req.method === "POST" && url.pathname === "/v1/payment_intents"
-        ? "create"
-        : req.method === "GET" && url.pathname === "/v1/payment_intents/search"
-          ? "search"
-          : req.method === "GET" && /^\/v1\/payment_intents\/[^/]+$/.test(url.pathname)
-            ? "retrieve"
-            : null;
+    const endpoint = endpointOf(req.method ?? "GET", url.pathname);
     if (endpoint === null) {
       return respond({ status: 404, body: { error: { type: "invalid_request_error", message: `Unrecognized request URL (${req.method}: ${url.pathname}).` } } });
     }
@@ -269,12 +401,25 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
         return respond({ status: 500, body: { error: { type: "api_error", message: "An unknown error occurred" } } });
     }
 
-    const answer =
-      endpoint === "create"
-        ? createIdempotently(idempotencyKey, body)
-        : endpoint === "search"
-          ? searchPaymentIntents(url.searchParams.get("query"))
-          : retrieve(intents, url.pathname.split("/").pop() ?? "");
+    const path = url.pathname;
+    const answer = (() => {
+      switch (endpoint) {
+        case "create":
+          return idempotently(idempotencyKey, path, body, createPaymentIntent);
+        case "capture":
+          return idempotently(idempotencyKey, path, body, onIntent(path, capturePaymentIntent));
+        case "cancel":
+          return idempotently(idempotencyKey, path, body, onIntent(path, cancelPaymentIntent));
+        case "refund":
+          return idempotently(idempotencyKey, path, body, createRefund);
+        case "refunds":
+          return listRefunds(url.searchParams);
+        case "search":
+          return searchPaymentIntents(url.searchParams.get("query"));
+        case "retrieve":
+          return retrieve(intents, path.split("/").pop() ?? "");
+      }
+    })();
 
     if (fault === "timeout-after-commit") {
       // Processed, never answered: the socket stays open until the client gives up or we stop.
@@ -306,6 +451,9 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     },
     intentsFor(paymentId) {
       return [...intents.values()].filter((intent) => intent.metadata.paystream_payment_id === paymentId);
+    },
+    refundsFor(paymentId) {
+      return refunds.filter((refund) => refund.metadata.paystream_payment_id === paymentId);
     },
     failNext(n, fault, endpoint) {
       faults.set(n, fault, endpoint ?? null);
@@ -345,11 +493,37 @@ function checkUnits(amount: number, currency: string): Answer | null {
   return null;
 }
 
+function endpointOf(method: string, path: string): StripeEndpoint | null {
+  if (method === "POST") {
+    if (path === "/v1/payment_intents") return "create";
+    if (/^\/v1\/payment_intents\/[^/]+\/capture$/.test(path)) return "capture";
+    if (/^\/v1\/payment_intents\/[^/]+\/cancel$/.test(path)) return "cancel";
+    if (path === "/v1/refunds") return "refund";
+  }
+  if (method === "GET") {
+    if (path === "/v1/payment_intents/search") return "search";
+    if (/^\/v1\/payment_intents\/[^/]+$/.test(path)) return "retrieve";
+    if (path === "/v1/refunds") return "refunds";
+  }
+  return null;
+}
+
 function retrieve(intents: ReadonlyMap<string, PaymentIntent>, intentId: string): Answer {
   const intent = intents.get(intentId);
-  return intent === undefined
-    ? { status: 404, body: { error: { type: "invalid_request_error", code: "resource_missing", param: "intent", message: `No such payment_intent: '${intentId}'` } } }
-    : { status: 200, body: intent };
+  return intent === undefined ? resourceMissing("intent", intentId) : { status: 200, body: intent };
+}
+
+function resourceMissing(param: string, objectId: string): Answer {
+  return { status: 404, body: { error: { type: "invalid_request_error", code: "resource_missing", param, message: `No such payment_intent: '${objectId}'` } } };
+}
+
+function formMetadata(form: URLSearchParams): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of form) {
+    const match = /^metadata\[(.+)\]$/.exec(key);
+    if (match?.[1] !== undefined) metadata[match[1]] = value;
+  }
+  return metadata;
 }
 
 function invalidRequest(code: string, param: string, message: string): Answer {

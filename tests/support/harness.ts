@@ -28,6 +28,10 @@ export function observedGateway(inner: Gateway) {
       }
     },
     lookup: (request) => inner.lookup(request),
+    capture: (request) => inner.capture(request),
+    voidAuthorization: (request) => inner.voidAuthorization(request),
+    refund: (request) => inner.refund(request),
+    lookupOperation: (request) => inner.lookupOperation(request),
   };
   return { gateway, stats };
 }

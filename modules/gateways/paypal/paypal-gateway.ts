@@ -7,12 +7,35 @@ import {
   Environment,
   OrdersController,
   type OAuthToken,
-  type Order,
   type OrderRequest,
+  PaymentsController,
 } from "@paypal/paypal-server-sdk";
-import { type ChargeOutcome, type ChargeRequest, type Gateway, GATEWAY_LIMITS, type LookupOutcome, type LookupRequest } from "../port";
+import {
+  type CaptureRequest,
+  type ChargeOutcome,
+  type ChargeRequest,
+  type Gateway,
+  GATEWAY_LIMITS,
+  type LookupOutcome,
+  type LookupRequest,
+  type OperationLookupRequest,
+  type OperationOutcome,
+  type RefundRequest,
+} from "../port";
 import { declineUnchargeable } from "../units";
-import { isAwaitingCapture, mapLookupOrder, mapOrder, mapPaypalError, mapTokenError } from "./paypal-mapping";
+import {
+  isAwaitingCapture,
+  mapAuthorizationCapture,
+  mapAuthorizationLookup,
+  mapLookupOrder,
+  mapOperationRecord,
+  mapOrder,
+  mapPaypalError,
+  mapRefund,
+  mapTokenError,
+  mapVoid,
+  type OrderLike,
+} from "./paypal-mapping";
 import { paypalAmount } from "./paypal-units";
 
 export interface PaypalGatewayOptions {
@@ -21,7 +44,7 @@ export interface PaypalGatewayOptions {
   environment: "sandbox" | "production";
   /** Origin (and optional path prefix) to send API calls to instead of PayPal's, e.g. http://127.0.0.1:4020. */
   apiBase?: string;
-  /** Per HTTP request (OAuth token, create, capture). */
+  /** Per HTTP request (OAuth token, create, capture or authorize; capture, void or refund of a payment). */
   timeoutMs: number;
 }
 
@@ -30,12 +53,16 @@ const TOKEN_RENEWAL_MARGIN_SECONDS = 60;
 /** purchase_units[].description is limited to 127 characters. */
 const MAX_DESCRIPTION_LENGTH = 127;
 
-type Step = { order: Order } | { outcome: ChargeOutcome };
+type Step<T> = { answer: T } | { outcome: ChargeOutcome };
 
 interface Session {
   token: OAuthToken;
   orders: OrdersController;
+  payments: PaymentsController;
 }
+
+/** Operations (and their lookups) replay their own PayPal-Request-Id only while PayPal keeps it. */
+const REQUEST_ID_WINDOW_MS = GATEWAY_LIMITS.paypal.idempotencyWindowMs;
 
 export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   const credentials = { oAuthClientId: options.clientId, oAuthClientSecret: options.clientSecret };
@@ -61,10 +88,10 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     if (session !== undefined && !tokens.isExpired(session.token)) return session;
     pendingSession ??= tokens
       .fetchToken()
-      .then((token) => ({
-        token,
-        orders: new OrdersController(tokenClient.withConfiguration({ clientCredentialsAuthCredentials: { ...credentials, oAuthToken: token } })),
-      }))
+      .then((token) => {
+        const client = tokenClient.withConfiguration({ clientCredentialsAuthCredentials: { ...credentials, oAuthToken: token } });
+        return { token, orders: new OrdersController(client), payments: new PaymentsController(client) };
+      })
       .finally(() => {
         pendingSession = undefined;
       });
@@ -72,10 +99,10 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     return session;
   }
 
-  /** One Orders API call: the order it answered, or the outcome its failure means. */
-  async function send(request: () => Promise<{ result: Order }>): Promise<Step> {
+  /** One API call: what it answered, or the outcome its failure means. */
+  async function send<T>(request: () => Promise<{ result: T }>): Promise<Step<T>> {
     try {
-      return { order: (await request()).result };
+      return { answer: (await request()).result };
     } catch (error) {
       // A refused token is dropped so that the next charge fetches a new one.
       if (error instanceof ApiError && error.statusCode === 401) session = undefined;
@@ -83,13 +110,13 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     }
   }
 
-  /** Creates (or, under a known PayPal-Request-Id, replays) the order and captures it. */
+  /** Creates (or, under a known PayPal-Request-Id, replays) the order and captures (or authorizes) it. */
   async function placeOrder(request: ChargeRequest): Promise<ChargeOutcome> {
     return (await placeOrderReading(request)).outcome;
   }
 
   /** placeOrder, with the last order PayPal showed on the way, if any. */
-  async function placeOrderReading(request: ChargeRequest): Promise<{ outcome: ChargeOutcome; order?: Order }> {
+  async function placeOrderReading(request: ChargeRequest): Promise<{ outcome: ChargeOutcome; order?: OrderLike }> {
     const value = paypalAmount(request.amount, request.currency);
     if (!value.ok) return { outcome: declineUnchargeable(value) };
     let orders: OrdersController;
@@ -108,17 +135,13 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
       }),
     );
     if ("outcome" in created) return { outcome: created.outcome };
-    const order = created.order;
-    if (!isAwaitingCapture(order)) return { outcome: mapOrder(order), order };
+    const order = created.answer;
+    if (!isAwaitingCapture(order)) return { outcome: mapOrder(order, request.capture), order };
 
-    const captured = await send(() =>
-      orders.captureOrder({
-        id: order.id,
-        paypalRequestId: `${request.idempotencyKey}-capture`,
-        prefer: "return=representation",
-      }),
-    );
-    if (!("outcome" in captured)) return { outcome: mapOrder(captured.order), order: captured.order };
+    // The second step: capture the order, or (intent AUTHORIZE) authorize it.
+    const step = { id: order.id, paypalRequestId: `${request.idempotencyKey}-${request.capture ? "capture" : "authorize"}`, prefer: "return=representation" };
+    const captured: Step<OrderLike> = await send<OrderLike>(() => (request.capture ? orders.captureOrder(step) : orders.authorizeOrder(step)));
+    if (!("outcome" in captured)) return { outcome: mapOrder(captured.answer, request.capture), order: captured.answer };
     // The order exists: a lookup can read it by its id.
     return {
       outcome: captured.outcome.kind === "unknown" ? { ...captured.outcome, gatewayReference: order.id } : captured.outcome,
@@ -129,7 +152,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   async function lookup(request: LookupRequest): Promise<LookupOutcome> {
     const amount = paypalAmount(request.amount, request.currency);
     if (!amount.ok) return { kind: "unknown", reason: `paypal_lookup_impossible: ${amount.code}` };
-    const target = { paymentId: request.paymentId, currency: request.currency, value: amount.value };
+    const target = { paymentId: request.paymentId, currency: request.currency, value: amount.value, capture: request.capture };
     if (request.gatewayReference !== null) {
       let orders: OrdersController;
       try {
@@ -138,13 +161,13 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
         return { kind: "unknown", reason: `paypal_lookup_failed: ${mapTokenError(error).kind}` };
       }
       const found = await send(() => orders.getOrder({ id: request.gatewayReference as string }));
-      if ("order" in found) return mapLookupOrder(found.order, target);
+      if ("answer" in found) return mapLookupOrder(found.answer, target);
       return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in found.outcome ? found.outcome.reason : found.outcome.kind}` };
     }
     // Orders v2 cannot be searched by our ids. While PayPal still holds the PayPal-Request-Id, the
     // same create is answered with the stored order and capture instead of running again; after
     // that, a replay could start a second order, so the payment is left to an operator.
-    if (Date.now() - request.firstAttemptAt.getTime() >= GATEWAY_LIMITS.paypal.idempotencyWindowMs) {
+    if (Date.now() - request.firstAttemptAt.getTime() >= REQUEST_ID_WINDOW_MS) {
       return { kind: "unknown", reason: "paypal_request_id_expired: look the invoice id up in PayPal" };
     }
     const charge = request.replay();
@@ -154,6 +177,86 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     const replay = await placeOrderReading(charge);
     if (replay.order !== undefined) return mapLookupOrder(replay.order, target);
     return replay.outcome.kind === "declined" ? replay.outcome : { kind: "unknown", reason: "reason" in replay.outcome ? replay.outcome.reason : "paypal_no_order" };
+  }
+
+  /** The Payments API of the current session, or why none could be had (no request was sent). */
+  async function paymentsApi(): Promise<{ payments: PaymentsController } | { outcome: ChargeOutcome }> {
+    try {
+      return { payments: (await currentSession()).payments };
+    } catch (error) {
+      return { outcome: mapTokenError(error) };
+    }
+  }
+
+  /**
+   * One capture, void or refund, sent once and, if its answer is unknown, replayed under the same
+   * PayPal-Request-Id: PayPal answers the stored result, or runs it now if the first never arrived.
+   */
+  async function operate<T>(call: (payments: PaymentsController) => Promise<{ result: T }>, map: (answer: T) => OperationOutcome): Promise<OperationOutcome> {
+    const once = async (): Promise<OperationOutcome> => {
+      const api = await paymentsApi();
+      if ("outcome" in api) return api.outcome;
+      const step = await send(() => call(api.payments));
+      return "outcome" in step ? step.outcome : map(step.answer);
+    };
+    const first = await once();
+    if (first.kind !== "unknown") return first;
+    const replay = await once();
+    return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
+  }
+
+  const captureCall = (request: CaptureRequest, value: string) => (payments: PaymentsController) =>
+    payments.captureAuthorizedPayment({
+      authorizationId: request.gatewayReference,
+      paypalRequestId: request.idempotencyKey,
+      prefer: "return=representation",
+      // A final capture: the rest of the hold is released.
+      body: { amount: { currencyCode: request.currency, value }, finalCapture: true },
+    });
+
+  const refundCall = (request: RefundRequest, value: string) => (payments: PaymentsController) =>
+    payments.refundCapturedPayment({
+      captureId: request.gatewayReference,
+      paypalRequestId: request.idempotencyKey,
+      prefer: "return=representation",
+      // custom_id finds the refund again; invoice_id is unique per refund, as for orders.
+      body: { amount: { currencyCode: request.currency, value }, customId: request.refundId, invoiceId: request.refundId },
+    });
+
+  /** The answer of a replay that PayPal answers with the stored capture or refund, checked against what we asked. */
+  async function replayed<T extends { customId?: string; amount?: { currencyCode: string; value: string } }>(
+    call: (payments: PaymentsController) => Promise<{ result: T }>,
+    map: (answer: T) => OperationOutcome,
+    target: { customId: string; currency: string; value: string },
+  ): Promise<LookupOutcome> {
+    const api = await paymentsApi();
+    if ("outcome" in api) return { kind: "unknown", reason: `paypal_lookup_failed: ${api.outcome.kind}` };
+    const step = await send(() => call(api.payments));
+    if ("answer" in step) return mapOperationRecord(step.answer, map(step.answer), target);
+    return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in step.outcome ? step.outcome.reason : step.outcome.kind}` };
+  }
+
+  async function lookupOperation(lookup: OperationLookupRequest): Promise<LookupOutcome> {
+    const { request } = lookup;
+    const amount = paypalAmount(lookup.operation === "void" ? lookup.request.authorizedAmount : lookup.request.amount, request.currency);
+    if (!amount.ok) return { kind: "unknown", reason: `paypal_lookup_impossible: ${amount.code}` };
+    // A replay after PayPal forgot the request id could run the operation a second time.
+    const replayable = Date.now() - lookup.firstAttemptAt.getTime() < REQUEST_ID_WINDOW_MS;
+    if (lookup.operation === "refund") {
+      // Refunds cannot be searched by our ids: a replay under the request id answers the stored
+      // refund, or (if the first request never arrived) makes the one refund asked for.
+      if (!replayable) return { kind: "unknown", reason: "paypal_request_id_expired: look the refund id up in PayPal" };
+      return replayed(refundCall(lookup.request, amount.value), mapRefund, { customId: lookup.request.refundId, currency: request.currency, value: amount.value });
+    }
+    const api = await paymentsApi();
+    if ("outcome" in api) return { kind: "unknown", reason: `paypal_lookup_failed: ${api.outcome.kind}` };
+    const shown = await send(() => api.payments.getAuthorizedPayment({ authorizationId: request.gatewayReference }));
+    if ("outcome" in shown) return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in shown.outcome ? shown.outcome.reason : shown.outcome.kind}` };
+    const found = mapAuthorizationLookup(shown.answer, lookup.operation, { customId: request.paymentId, currency: request.currency });
+    if (found !== null) return found;
+    // Captured: the authorization does not name its capture; the capture's replay does.
+    if (lookup.operation !== "capture" || !replayable) return { kind: "unknown", reason: "paypal_authorization_captured: the capture cannot be read back" };
+    return replayed(captureCall(lookup.request, amount.value), mapAuthorizationCapture, { customId: request.paymentId, currency: request.currency, value: amount.value });
   }
 
   return {
@@ -168,6 +271,28 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
       return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
     },
     lookup,
+
+    async capture(request) {
+      const amount = paypalAmount(request.amount, request.currency);
+      if (!amount.ok) return declineUnchargeable(amount);
+      return operate(captureCall(request, amount.value), mapAuthorizationCapture);
+    },
+
+    voidAuthorization(request) {
+      return operate(
+        (payments) =>
+          payments.voidPayment({ authorizationId: request.gatewayReference, paypalRequestId: request.idempotencyKey, prefer: "return=representation" }),
+        (authorization) => mapVoid(authorization, request.gatewayReference),
+      );
+    },
+
+    async refund(request) {
+      const amount = paypalAmount(request.amount, request.currency);
+      if (!amount.ok) return declineUnchargeable(amount);
+      return operate(refundCall(request, amount.value), mapRefund);
+    },
+
+    lookupOperation,
   };
 }
 
@@ -175,7 +300,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 function orderRequest(request: ChargeRequest, value: string): OrderRequest {
   const expiry = `${request.card.expYear}-${String(request.card.expMonth).padStart(2, "0")}`;
   return {
-    intent: CheckoutPaymentIntent.Capture,
+    intent: request.capture ? CheckoutPaymentIntent.Capture : CheckoutPaymentIntent.Authorize,
     purchaseUnits: [
       {
         amount: { currencyCode: request.currency, value },

@@ -9,11 +9,19 @@ import {
   AbortError,
   ApiError,
   ArgumentsValidationError,
+  AuthorizationStatus,
   CaptureStatus,
+  type CapturedPayment,
   OrderStatus,
   type Order,
+  type PaymentAuthorization,
+  type Refund,
+  RefundStatus,
 } from "@paypal/paypal-server-sdk";
-import type { ChargeOutcome, LookupOutcome } from "../port";
+import type { ChargeOutcome, LookupOutcome, OperationOutcome } from "../port";
+
+/** What this module reads of an order: the answers of create, capture and authorize share it. */
+export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits">;
 
 /**
  * PayPal processor response codes (processor_response.response_code on a declined capture),
@@ -52,28 +60,47 @@ const ISSUE_DECLINE_CODES: Readonly<Record<string, string>> = {
   PAYER_ACTION_REQUIRED: "authentication_required",
 };
 
+/**
+ * Issues of the Payments v2 API refusing a capture, void or refund (nothing happened), named as the
+ * simulator names them (developer.paypal.com/api/payments/v2/errors).
+ */
+const OPERATION_REFUSALS: Readonly<Record<string, string>> = {
+  AUTHORIZATION_ALREADY_CAPTURED: "authorization_already_captured",
+  PREVIOUSLY_CAPTURED: "authorization_already_captured",
+  AUTHORIZATION_VOIDED: "authorization_voided",
+  PREVIOUSLY_VOIDED: "authorization_voided",
+  AUTHORIZATION_EXPIRED: "authorization_expired",
+  MAX_CAPTURE_AMOUNT_EXCEEDED: "amount_too_large",
+  REFUND_AMOUNT_EXCEEDED: "amount_too_large",
+  CAPTURE_FULLY_REFUNDED: "charge_already_refunded",
+};
+
 /** Issues saying an earlier request for this payment already created an order we cannot see here. */
 const ISSUE_EARLIER_ORDER = new Set(["DUPLICATE_INVOICE_ID", "ORDER_ALREADY_CAPTURED"]);
 
 /** Network failures where the request provably never reached PayPal. */
 const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
-/** CREATED / APPROVED / SAVED orders still need POST /capture. */
-export function isAwaitingCapture(order: Order): order is Order & { id: string } {
+/** CREATED / APPROVED / SAVED orders still need POST /capture (or /authorize, for intent AUTHORIZE). */
+export function isAwaitingCapture<T extends OrderLike>(order: T): order is T & { id: string } {
   return (
     typeof order.id === "string" &&
     (order.status === OrderStatus.Created || order.status === OrderStatus.Approved || order.status === OrderStatus.Saved)
   );
 }
 
-export function mapOrder(order: Order): ChargeOutcome {
+/**
+ * A charge's outcome from its order. With `capture: false` (intent AUTHORIZE) a COMPLETED order
+ * holds an authorization, whose id is what a capture or void acts on.
+ */
+export function mapOrder(order: OrderLike, capture = true): ChargeOutcome {
   if (typeof order.id !== "string" || typeof order.status !== "string") {
     // A 2xx we cannot read: the request took effect, and we cannot tell how.
     return { kind: "unknown", reason: "paypal_malformed_response: not an order" };
   }
   switch (order.status) {
     case OrderStatus.Completed:
-      return mapCapture(order, order.id);
+      return capture ? mapCapture(order, order.id) : mapAuthorization(order, order.id);
     case OrderStatus.PayerActionRequired:
       return {
         kind: "declined",
@@ -88,7 +115,28 @@ export function mapOrder(order: Order): ChargeOutcome {
   }
 }
 
-function mapCapture(order: Order, orderId: string): ChargeOutcome {
+function mapAuthorization(order: OrderLike, orderId: string): ChargeOutcome {
+  const authorization = order.purchaseUnits?.[0]?.payments?.authorizations?.[0];
+  if (authorization === undefined || typeof authorization.status !== "string" || typeof authorization.id !== "string") {
+    return { kind: "unknown", reason: `paypal_authorization_missing: ${orderId}`, gatewayReference: orderId };
+  }
+  switch (authorization.status) {
+    case AuthorizationStatus.Created:
+    case AuthorizationStatus.Captured:
+    case AuthorizationStatus.PartiallyCaptured:
+      // Authorized (and perhaps captured since): the hold was granted.
+      return { kind: "approved", gatewayReference: authorization.id };
+    case AuthorizationStatus.Denied:
+      return mapProcessorResponse(authorization.processorResponse?.responseCode, authorization.id);
+    case AuthorizationStatus.Voided:
+      return { kind: "declined", code: "payment_canceled", message: "The authorization was voided.", gatewayReference: authorization.id };
+    default:
+      // PENDING: held for review, may still be granted.
+      return { kind: "unknown", reason: `paypal_authorization_${authorization.status.toLowerCase()}: ${authorization.id}`, gatewayReference: orderId };
+  }
+}
+
+function mapCapture(order: OrderLike, orderId: string): ChargeOutcome {
   const capture = order.purchaseUnits?.[0]?.payments?.captures?.[0];
   if (capture === undefined || typeof capture.status !== "string") {
     // A COMPLETED order without its capture: the response was cut down (e.g. Prefer: return=minimal).
@@ -128,12 +176,12 @@ export function mapProcessorResponse(responseCode: string | undefined, gatewayRe
  * id (custom_id) and the same amount (`value`, in PayPal's units) and currency; an order still awaiting capture has charged
  * nothing yet, but a capture may be under way, so it stays unknown.
  */
-export function mapLookupOrder(order: Order, target: { paymentId: string; currency: string; value: string }): LookupOutcome {
+export function mapLookupOrder(order: OrderLike, target: { paymentId: string; currency: string; value: string; capture: boolean }): LookupOutcome {
   const unit = order.purchaseUnits?.[0];
   if (unit?.customId !== target.paymentId || unit.amount?.currencyCode !== target.currency || unit.amount.value !== target.value) {
     return { kind: "unknown", reason: "paypal_lookup_foreign_record: the order does not carry this payment" };
   }
-  const outcome = mapOrder(order);
+  const outcome = mapOrder(order, target.capture);
   switch (outcome.kind) {
     case "approved":
     case "declined":
@@ -207,7 +255,7 @@ export function mapErrorResponse(status: number, body: unknown): ChargeOutcome {
     return { kind: "unknown", reason: `paypal_${issue.toLowerCase()}${debugId}` };
   }
   const description = typeof detail.description === "string" ? detail.description : null;
-  const declineCode = issue === null ? undefined : ISSUE_DECLINE_CODES[issue];
+  const declineCode = issue === null ? undefined : (ISSUE_DECLINE_CODES[issue] ?? OPERATION_REFUSALS[issue]);
   if (declineCode !== undefined) {
     return { kind: "declined", code: declineCode, message: scrub(description ?? issue ?? ""), gatewayReference: null };
   }
@@ -218,6 +266,99 @@ export function mapErrorResponse(status: number, body: unknown): ChargeOutcome {
     message: scrub([name, issue, description].filter((part) => part !== null).join(": ")),
     gatewayReference: null,
   };
+}
+
+/** A capture of an authorization: the capture's id is what a refund acts on. */
+export function mapAuthorizationCapture(capture: CapturedPayment): OperationOutcome {
+  if (typeof capture.id !== "string" || typeof capture.status !== "string") {
+    return { kind: "unknown", reason: "paypal_malformed_response: not a capture" };
+  }
+  switch (capture.status) {
+    case CaptureStatus.Completed:
+    case CaptureStatus.PartiallyRefunded:
+    case CaptureStatus.Refunded:
+      return { kind: "approved", gatewayReference: capture.id };
+    case CaptureStatus.Declined:
+    case CaptureStatus.Failed:
+      return mapProcessorResponse(capture.processorResponse?.responseCode, capture.id);
+    default:
+      // PENDING: the money may still move.
+      return { kind: "unknown", reason: `paypal_capture_${capture.status.toLowerCase()}: ${capture.id}`, gatewayReference: capture.id };
+  }
+}
+
+/**
+ * A void's answer: the authorization, VOIDED; `null` when PayPal answered 204 No Content (the
+ * minimal answer of a successful void), in which case the authorization's id stays the reference.
+ */
+export function mapVoid(authorization: PaymentAuthorization | null, authorizationId: string): OperationOutcome {
+  if (authorization === null) return { kind: "approved", gatewayReference: authorizationId };
+  if (authorization.status === AuthorizationStatus.Voided) return { kind: "approved", gatewayReference: authorization.id ?? authorizationId };
+  return { kind: "unknown", reason: `paypal_void_unexpected_status: ${authorization.status ?? "none"} (${authorizationId})` };
+}
+
+/** A refund's answer. PENDING may still complete or fail: unknown, so that the reconciler asks again. */
+export function mapRefund(refund: Refund): OperationOutcome {
+  if (typeof refund.id !== "string" || typeof refund.status !== "string") {
+    return { kind: "unknown", reason: "paypal_malformed_response: not a refund" };
+  }
+  switch (refund.status) {
+    case RefundStatus.Completed:
+      return { kind: "approved", gatewayReference: refund.id };
+    case RefundStatus.Failed:
+    case RefundStatus.Cancelled:
+      return { kind: "declined", code: "refund_failed", message: `PayPal could not refund the payment (refund ${refund.status}).`, gatewayReference: refund.id };
+    default:
+      return { kind: "unknown", reason: `paypal_refund_${refund.status.toLowerCase()}: ${refund.id}`, gatewayReference: refund.id };
+  }
+}
+
+/** What an operation lookup compares a PayPal record with: our id on it, and amount in PayPal's units. */
+export interface PaypalOperationTarget {
+  /** custom_id: our payment id on authorizations and captures, our refund id on refunds. */
+  customId: string;
+  currency: string;
+  value: string;
+}
+
+/**
+ * Whether a capture or void was done, from the authorization it acted on. A captured
+ * authorization does not name its capture, so `approved` for a capture needs the capture itself
+ * (see mapOperationRecord); here it is `null`: "captured, ask for the capture".
+ */
+export function mapAuthorizationLookup(
+  authorization: PaymentAuthorization,
+  operation: "capture" | "void",
+  target: Omit<PaypalOperationTarget, "value">,
+): LookupOutcome | null {
+  if (authorization.customId !== target.customId || authorization.amount?.currencyCode !== target.currency || typeof authorization.id !== "string") {
+    return { kind: "unknown", reason: "paypal_lookup_foreign_record: the authorization does not carry this payment" };
+  }
+  switch (authorization.status) {
+    case AuthorizationStatus.Created:
+      return { kind: "not_charged", reason: `paypal_authorization_open: ${authorization.id} was neither captured nor voided` };
+    case AuthorizationStatus.Voided:
+      return operation === "void"
+        ? { kind: "approved", gatewayReference: authorization.id }
+        : { kind: "not_charged", reason: `paypal_authorization_voided: ${authorization.id} was voided, not captured` };
+    case AuthorizationStatus.Captured:
+    case AuthorizationStatus.PartiallyCaptured:
+      return operation === "void" ? { kind: "not_charged", reason: `paypal_authorization_captured: ${authorization.id} was captured, not voided` } : null;
+    default:
+      return { kind: "unknown", reason: `paypal_authorization_${String(authorization.status ?? "unreadable").toLowerCase()}: ${authorization.id}` };
+  }
+}
+
+/** A capture or refund PayPal showed again (a replay under its request id): it counts only with our id, amount and currency. */
+export function mapOperationRecord(
+  record: CapturedPayment | Refund,
+  outcome: OperationOutcome,
+  target: PaypalOperationTarget,
+): LookupOutcome {
+  if (record.customId !== target.customId || record.amount?.currencyCode !== target.currency || record.amount.value !== target.value) {
+    return { kind: "unknown", reason: "paypal_lookup_foreign_record: the record does not carry this operation's id and amount" };
+  }
+  return outcome.kind === "approved" || outcome.kind === "declined" ? outcome : { kind: "unknown", reason: outcome.reason };
 }
 
 function parseJson(body: unknown): unknown {

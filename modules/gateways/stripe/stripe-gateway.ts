@@ -1,14 +1,33 @@
 import Stripe from "stripe";
-import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
+import type {
+  ChargeOutcome,
+  ChargeRequest,
+  Gateway,
+  LookupOutcome,
+  LookupRequest,
+  OperationLookupRequest,
+  OperationOutcome,
+} from "../port";
 import { declineUnchargeable } from "../units";
-import { mapLookup, mapPaymentIntent, mapStripeError, PAYMENT_ID_METADATA_KEY } from "./stripe-mapping";
+import {
+  mapLookup,
+  mapOperationError,
+  mapOperationIntent,
+  mapOperationLookup,
+  mapPaymentIntent,
+  mapRefund,
+  mapRefundLookup,
+  mapStripeError,
+  PAYMENT_ID_METADATA_KEY,
+  REFUND_ID_METADATA_KEY,
+} from "./stripe-mapping";
 import { stripeAmount } from "./stripe-units";
 
 export interface StripeGatewayOptions {
   secretKey: string;
   /** Origin to send API calls to instead of api.stripe.com, e.g. http://127.0.0.1:4010. */
   apiBase?: string;
-  /** Per HTTP request; one charge makes at most three requests. */
+  /** Per HTTP request; one charge, capture, void or refund makes at most three requests. */
   timeoutMs: number;
   /** How long after the last attempt an empty metadata search proves nothing was charged. */
   searchLagMs?: number;
@@ -43,7 +62,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       const intent = await stripe.paymentIntents.create(paymentIntentParams(request, amount.value), {
         idempotencyKey: request.idempotencyKey,
       });
-      return mapPaymentIntent(intent);
+      return mapPaymentIntent(intent, request.capture);
     } catch (error) {
       return mapStripeError(error);
     }
@@ -60,7 +79,13 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     const amount = stripeAmount(request.amount, request.currency);
     if (!amount.ok) return { kind: "unknown", reason: `stripe_lookup_impossible: ${amount.code}` };
     // Stripe holds amounts in its own units (500 ISK is 50000 there).
-    const target = { paymentId: request.paymentId, amount: amount.value, currency: request.currency, lastAttemptAt: request.lastAttemptAt };
+    const target = {
+      paymentId: request.paymentId,
+      amount: amount.value,
+      currency: request.currency,
+      lastAttemptAt: request.lastAttemptAt,
+      capture: request.capture,
+    };
     const known = request.gatewayReference?.startsWith("pi_") ? request.gatewayReference : null;
     try {
       // Retrieval by id is consistent at once; search lags, so it is the fallback.
@@ -72,34 +97,115 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     }
   }
 
+  /** Runs one capture, void or refund call; every failure becomes an outcome, never a throw. */
+  async function send(call: () => Promise<unknown>, map: (answer: unknown) => OperationOutcome): Promise<OperationOutcome> {
+    try {
+      return map(await call());
+    } catch (error) {
+      return mapOperationError(error);
+    }
+  }
+
+  /**
+   * How a charge, capture, void or refund is settled. Stripe keeps the first response per
+   * idempotency key for 24 hours: an unknown first answer is replayed under the same key, which
+   * returns it (Idempotent-Replayed) or runs now if the first never arrived. A failed replay proves
+   * nothing about the first request, so a lookup follows; anything still unclear stays unknown.
+   */
+  async function settle(
+    run: () => Promise<OperationOutcome>,
+    lookup: (references: Array<string | undefined>) => Promise<LookupOutcome>,
+  ): Promise<OperationOutcome> {
+    const first = await run();
+    if (first.kind !== "unknown") return first;
+    const replay = await run();
+    if (replay.kind === "approved" || replay.kind === "declined") return replay;
+    const found = await lookup([first.gatewayReference, replay.kind === "unknown" ? replay.gatewayReference : undefined]);
+    return found.kind === "approved" || found.kind === "declined" ? found : first;
+  }
+
+  async function lookupOperation(lookup: OperationLookupRequest): Promise<LookupOutcome> {
+    const { request } = lookup;
+    const amount = stripeAmount(lookup.operation === "void" ? lookup.request.authorizedAmount : lookup.request.amount, request.currency);
+    if (!amount.ok) return { kind: "unknown", reason: `stripe_lookup_impossible: ${amount.code}` };
+    try {
+      if (lookup.operation === "refund") {
+        const refunds = await stripe.refunds.list({ payment_intent: request.gatewayReference, limit: 100 });
+        const complete = refunds.has_more !== true;
+        return mapRefundLookup(Array.isArray(refunds.data) ? refunds.data : [], { refundId: lookup.request.refundId, amount: amount.value, currency: request.currency }, complete);
+      }
+      const intent = await stripe.paymentIntents.retrieve(request.gatewayReference);
+      return mapOperationLookup(intent, { operation: lookup.operation, paymentId: request.paymentId, amount: amount.value, currency: request.currency });
+    } catch (error) {
+      const failed = mapStripeError(error);
+      return { kind: "unknown", reason: `stripe_lookup_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
+    }
+  }
+
   return {
     name: "stripe",
     toGatewayAmount: stripeAmount,
-    async charge(request) {
-      const first = await createAndConfirm(request);
-      if (first.kind !== "unknown") return first;
-
-      // Stripe keeps the first response per idempotency key for 24 hours: the same create
-      // returns it (Idempotent-Replayed), or runs now if the first one never arrived.
-      const replay = await createAndConfirm(request);
-      if (replay.kind === "approved" || replay.kind === "declined") return replay;
-
-      // A failed replay proves nothing about the first request: look the payment up instead.
-      const found = await lookup({
-        paymentId: request.paymentId,
-        idempotencyKey: request.idempotencyKey,
-        amount: request.amount,
-        currency: request.currency,
-        gatewayReference: first.gatewayReference ?? (replay.kind === "unknown" ? replay.gatewayReference : undefined) ?? null,
-        capture: request.capture,
-        firstAttemptAt: new Date(),
-        unknownSince: new Date(),
-        lastAttemptAt: new Date(),
-        replay: () => null,
-      });
-      return found.kind === "approved" || found.kind === "declined" ? found : first;
+    charge(request) {
+      return settle(
+        () => createAndConfirm(request),
+        (references) =>
+          lookup({
+            paymentId: request.paymentId,
+            idempotencyKey: request.idempotencyKey,
+            amount: request.amount,
+            currency: request.currency,
+            // The PaymentIntent an answer named, if any: retrieval beats the lagging search.
+            gatewayReference: references.find((reference) => reference !== undefined) ?? null,
+            capture: request.capture,
+            firstAttemptAt: new Date(),
+            unknownSince: new Date(),
+            lastAttemptAt: new Date(),
+            replay: () => null,
+          }),
+      );
     },
     lookup,
+
+    async capture(request) {
+      const amount = stripeAmount(request.amount, request.currency);
+      if (!amount.ok) return declineUnchargeable(amount);
+      return settle(
+        () =>
+          send(
+            () => stripe.paymentIntents.capture(request.gatewayReference, { amount_to_capture: amount.value }, { idempotencyKey: request.idempotencyKey }),
+            (intent) => mapOperationIntent(intent, "capture"),
+          ),
+        () => lookupOperation({ operation: "capture", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+      );
+    },
+
+    voidAuthorization(request) {
+      return settle(
+        () =>
+          send(
+            () => stripe.paymentIntents.cancel(request.gatewayReference, {}, { idempotencyKey: request.idempotencyKey }),
+            (intent) => mapOperationIntent(intent, "void"),
+          ),
+        () => lookupOperation({ operation: "void", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+      );
+    },
+
+    async refund(request) {
+      const amount = stripeAmount(request.amount, request.currency);
+      if (!amount.ok) return declineUnchargeable(amount);
+      const params: Stripe.RefundCreateParams = {
+        payment_intent: request.gatewayReference,
+        amount: amount.value,
+        metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId, [REFUND_ID_METADATA_KEY]: request.refundId },
+        ...(request.reason === null ? {} : { reason: request.reason }),
+      };
+      return settle(
+        () => send(() => stripe.refunds.create(params, { idempotencyKey: request.idempotencyKey }), mapRefund),
+        () => lookupOperation({ operation: "refund", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+      );
+    },
+
+    lookupOperation,
   };
 }
 
@@ -120,6 +226,8 @@ function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.Pay
     amount,
     currency: request.currency.toLowerCase(),
     confirm: true,
+    // An authorization only: the PaymentIntent rests at requires_capture until captured or canceled.
+    ...(request.capture ? {} : { capture_method: "manual" as const }),
     // Called payment_method_types before the API version this SDK pins (2026-10-28).
     allowed_payment_method_types: ["card"],
     payment_method_data: paymentMethodData,

@@ -5,10 +5,12 @@
  * documented shape must become an outcome, never an exception.
  */
 
-import type { ChargeOutcome, LookupOutcome } from "../port";
+import type { ChargeOutcome, LookupOutcome, OperationOutcome } from "../port";
 
-/** The metadata key under which every PaymentIntent carries our payment id. */
+/** The metadata key under which every PaymentIntent (and every refund) carries our payment id. */
 export const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
+/** The metadata key under which every refund carries our refund id: a lookup finds it by that. */
+export const REFUND_ID_METADATA_KEY = "paystream_refund_id";
 
 /** The fields of a stripe-node error this module reads (`type` is the SDK class name). */
 export interface StripeErrorLike {
@@ -36,7 +38,12 @@ const NEVER_SENT_CODES = new Set([
 
 const DEFAULT_DECLINE_MESSAGE = "The card was declined.";
 
-export function mapPaymentIntent(intent: unknown): ChargeOutcome {
+/**
+ * A confirmed PaymentIntent's outcome. With `capture: false` (capture_method=manual) the charge
+ * is an authorization: `requires_capture` is its approval, and a later capture (`succeeded`)
+ * still means it was authorized.
+ */
+export function mapPaymentIntent(intent: unknown, capture = true): ChargeOutcome {
   if (!isPaymentIntent(intent)) {
     // A 2xx we cannot read: the request took effect, and we cannot tell how.
     return { kind: "unknown", reason: "stripe_malformed_response: not a PaymentIntent" };
@@ -45,6 +52,9 @@ export function mapPaymentIntent(intent: unknown): ChargeOutcome {
   switch (intent.status) {
     case "succeeded":
       return { kind: "approved", gatewayReference: id };
+    case "requires_capture":
+      if (!capture) return { kind: "approved", gatewayReference: id };
+      return { kind: "unknown", reason: `stripe_unexpected_status: requires_capture (${id})`, gatewayReference: id };
     case "requires_action":
     case "requires_source_action":
       return {
@@ -63,7 +73,7 @@ export function mapPaymentIntent(intent: unknown): ChargeOutcome {
     case "canceled":
       return { kind: "declined", code: "payment_canceled", message: "The PaymentIntent was canceled.", gatewayReference: id };
     default:
-      // requires_confirmation / requires_capture cannot follow a confirmed, automatically captured create.
+      // requires_confirmation cannot follow a confirmed create.
       return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${id})`, gatewayReference: id };
   }
 }
@@ -161,8 +171,8 @@ function mapConnectionError(detail: unknown): ChargeOutcome {
  * Outcome from the PaymentIntents a metadata search found for one payment, or null when they
  * tell nothing (none found: never arrived, or not yet indexed — search lags up to a minute).
  */
-export function mapSearchResult(intents: readonly unknown[]): ChargeOutcome | null {
-  const outcomes = intents.filter(isPaymentIntent).map(mapPaymentIntent);
+export function mapSearchResult(intents: readonly unknown[], capture = true): ChargeOutcome | null {
+  const outcomes = intents.filter(isPaymentIntent).map((intent) => mapPaymentIntent(intent, capture));
   return (
     outcomes.find((o) => o.kind === "approved") ??
     outcomes.find((o) => o.kind === "unknown") ??
@@ -179,6 +189,8 @@ export interface StripeLookupTarget {
   currency: string;
   /** When the last charge attempt ended. */
   lastAttemptAt: Date;
+  /** Whether the charge captured at once; false: an authorization (see mapPaymentIntent). */
+  capture: boolean;
 }
 
 /**
@@ -208,7 +220,7 @@ export function mapLookup(
       ? { kind: "not_charged", reason: "stripe_search_found_nothing" }
       : { kind: "unknown", reason: "stripe_search_found_nothing_yet: within the search lag" };
   }
-  const outcome = mapSearchResult(ours);
+  const outcome = mapSearchResult(ours, target.capture);
   if (outcome === null) return { kind: "unknown", reason: "stripe_lookup_unreadable" };
   switch (outcome.kind) {
     case "approved":
@@ -219,6 +231,130 @@ export function mapLookup(
     case "transient":
       return { kind: "unknown", reason: outcome.reason };
   }
+}
+
+/**
+ * A capture's or a void's answer: the PaymentIntent after it. Its id stays the reference, as a
+ * refund names the PaymentIntent it gives back from.
+ */
+export function mapOperationIntent(intent: unknown, operation: "capture" | "void"): OperationOutcome {
+  if (!isPaymentIntent(intent)) return { kind: "unknown", reason: "stripe_malformed_response: not a PaymentIntent" };
+  if (intent.status === (operation === "capture" ? "succeeded" : "canceled")) return { kind: "approved", gatewayReference: intent.id };
+  // `processing` or anything a 2xx to this call should not leave: ask again later.
+  return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${intent.id})`, gatewayReference: intent.id };
+}
+
+/**
+ * A refund's answer. `pending` (and `requires_action`) may still succeed or fail: unknown, so that
+ * the reconciler asks again; `failed` and `canceled` gave nothing back.
+ */
+export function mapRefund(refund: unknown): OperationOutcome {
+  if (!isRefund(refund)) return { kind: "unknown", reason: "stripe_malformed_response: not a Refund" };
+  switch (refund.status) {
+    case "succeeded":
+      return { kind: "approved", gatewayReference: refund.id };
+    case "failed":
+    case "canceled": {
+      const why = stringOrNull(refund.failure_reason);
+      return {
+        kind: "declined",
+        code: "refund_failed",
+        message: `Stripe could not refund the payment${why === null ? "" : ` (${why})`}.`,
+        gatewayReference: refund.id,
+      };
+    }
+    default:
+      return { kind: "unknown", reason: `stripe_refund_${refund.status ?? "without_status"}: ${refund.id}`, gatewayReference: refund.id };
+  }
+}
+
+/**
+ * Stripe's refusals of a capture, void or refund: a charge's mapping (mapStripeError), with the
+ * invalid-request codes that mean "refused, nothing happened" named as the simulator names them.
+ */
+export function mapOperationError(error: unknown): OperationOutcome {
+  const outcome = mapStripeError(error);
+  if (outcome.kind !== "declined" || outcome.code !== "gateway_invalid_request" || !isRecord(error)) return outcome;
+  const code = stringOrNull(error.code);
+  const intentStatus = isRecord(error.payment_intent) ? error.payment_intent.status : null;
+  const named =
+    code === "payment_intent_unexpected_state"
+      ? intentStatus === "succeeded"
+        ? "authorization_already_captured"
+        : intentStatus === "canceled"
+          ? "authorization_voided"
+          : code
+      : code === "amount_too_large" || code === "charge_already_refunded"
+        ? code
+        : // Stripe has answered "Refund amount (…) is greater than unrefunded amount on charge (…)" with no code.
+          code === null && error.param === "amount" && /greater than/i.test(String(error.message))
+          ? "amount_too_large"
+          : null;
+  return named === null ? outcome : { ...outcome, code: named };
+}
+
+/** What an operation lookup needs to know about the capture or void it looks for (amounts in Stripe's units). */
+export interface StripeOperationTarget {
+  operation: "capture" | "void";
+  paymentId: string;
+  /** For a capture: the amount it took. */
+  amount: number;
+  currency: string;
+}
+
+/**
+ * Whether a capture or void was done, from the PaymentIntent it acted on (retrieval by id is
+ * consistent at once). A capture is found only as the amount it asked for.
+ */
+export function mapOperationLookup(intent: unknown, target: StripeOperationTarget): LookupOutcome {
+  if (!isPaymentIntent(intent) || !isRecord(intent.metadata) || intent.metadata[PAYMENT_ID_METADATA_KEY] !== target.paymentId || intent.currency !== target.currency.toLowerCase())
+    return { kind: "unknown", reason: "stripe_lookup_foreign_record: the PaymentIntent is not this payment's" };
+  const id = intent.id;
+  switch (intent.status) {
+    case "succeeded":
+      if (target.operation === "void") return { kind: "not_charged", reason: `stripe_intent_captured: ${id} was captured, not voided` };
+      return intent.amount_received === target.amount
+        ? { kind: "approved", gatewayReference: id }
+        : { kind: "unknown", reason: `stripe_lookup_other_amount: ${id} was captured for another amount` };
+    case "canceled":
+      return target.operation === "void"
+        ? { kind: "approved", gatewayReference: id }
+        : { kind: "not_charged", reason: `stripe_intent_canceled: ${id} was voided, not captured` };
+    case "requires_capture":
+      return { kind: "not_charged", reason: `stripe_intent_uncaptured: ${id} still holds its authorization` };
+    default:
+      return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${id})` };
+  }
+}
+
+/** What a refund lookup needs to know about the refund it looks for (amount in Stripe's units). */
+export interface StripeRefundTarget {
+  refundId: string;
+  amount: number;
+  currency: string;
+}
+
+/**
+ * Whether a refund was made, from the PaymentIntent's refunds (a list, consistent at once, unlike
+ * search): found by our refund id in its metadata, and counted only with its amount and currency.
+ * `complete` says whether the list holds every refund of the PaymentIntent.
+ */
+export function mapRefundLookup(refunds: readonly unknown[], target: StripeRefundTarget, complete: boolean): LookupOutcome {
+  const ours = refunds.filter((refund) => isRefund(refund) && isRecord(refund.metadata) && refund.metadata[REFUND_ID_METADATA_KEY] === target.refundId);
+  const [refund] = ours;
+  if (refund === undefined) {
+    return complete
+      ? { kind: "not_charged", reason: "stripe_refund_not_found" }
+      : { kind: "unknown", reason: "stripe_refund_not_in_first_page" };
+  }
+  if (ours.length > 1 || !isRefund(refund) || refund.amount !== target.amount || refund.currency !== target.currency.toLowerCase())
+    return { kind: "unknown", reason: "stripe_lookup_other_amount: the refund with this id is not of this amount" };
+  const outcome = mapRefund(refund);
+  return outcome.kind === "approved" || outcome.kind === "declined" ? outcome : { kind: "unknown", reason: outcome.reason };
+}
+
+function isRefund(value: unknown): value is Record<string, unknown> & { id: string; status: string | null } {
+  return isRecord(value) && typeof value.id === "string" && value.object === "refund" && (typeof value.status === "string" || value.status === null);
 }
 
 function isPaymentIntent(value: unknown): value is Record<string, unknown> & { id: string; status: string } {
