@@ -131,9 +131,8 @@ export const PaymentRequestSchema = component(
       capture: Type.Optional(
         nullable(
           Type.Boolean({
-            default: true,
             description:
-              "`true` (the default): charge at once. `false`: authorize only (`captureMethod: manual`); the payment rests AUTHORIZED until captured (POST /v1/payments/{id}/capture) or canceled, and is voided when not captured in time",
+              "`true` (also when absent): charge at once. `false`: authorize only (`captureMethod: manual`); the payment rests AUTHORIZED until captured (POST /v1/payments/{id}/capture) or canceled, and is voided when not captured in time",
           }),
         ),
       ),

@@ -93,6 +93,9 @@ describe("the documented payment request schema agrees with the validator", () =
     ["a card number with letters", { ...valid, card: { ...valid.card, number: "4242 4242 4242 424x" } }, false],
     ["a description with a NUL character", { ...valid, description: "a\u0000b" }, false],
     ["a body that is an array", [valid], false],
+    ["capture: false (authorize only)", { ...valid, capture: false }, true],
+    ["capture: null (the default)", { ...valid, capture: null }, true],
+    ["capture as a string", { ...valid, capture: "false" }, false],
   ];
   for (const [name, body, accepted] of cases) {
     it(`${accepted ? "allows" : "refuses"} ${name}, as the validator does`, () => {
