@@ -38,10 +38,12 @@ export async function readJsonBody(request: Request, limits: { maxBytes?: number
 }
 
 /**
- * For routes whose body is optional: an empty body (whatever its Content-Type says) is undefined;
- * any other is read as readJsonBody reads it.
+ * For routes whose body is optional: no body at all (empty, with no Content-Type or a JSON one) is
+ * undefined; anything else is read as readJsonBody reads it, so a Content-Type that is not JSON is
+ * refused as it is on every route that takes a body.
  */
 export async function readOptionalJsonBody(request: Request, limits: { maxBytes?: number; maxDepth?: number } = {}): Promise<unknown> {
+  if (request.headers.has("content-type") && !isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
   const text = await readBodyText(request, limits.maxBytes ?? MAX_BODY_BYTES);
   if (text === "") return undefined;
   if (!isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");

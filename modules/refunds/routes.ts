@@ -59,6 +59,7 @@ export function refundRoutes({ service, merchantOf }: RefundRouteDeps) {
       "/v1/payments/:id/refunds",
       async ({ request, params }) => {
         const merchant = merchantOf(request);
+        // The path names what is listed: an id that cannot be a payment's is 404 whatever the query.
         const paymentId = pathIdOf(params.id, PAYMENT_ID, "payment");
         const query = new QueryParameters(request, ["limit", "startingAfter"]);
         const limit = query.limit();
