@@ -153,7 +153,7 @@ const PaymentListSchema = component(
 export const optionalAmountSchema = (description: string) =>
   Type.Optional(nullable(Type.Integer({ minimum: MIN_AMOUNT, maximum: MAX_AMOUNT, description })));
 
-const CaptureRequestSchema = component(
+export const CaptureRequestSchema = component(
   "CaptureRequest",
   Type.Object(
     {
@@ -165,7 +165,7 @@ const CaptureRequestSchema = component(
   ),
 );
 
-const CancelRequestSchema = component(
+export const CancelRequestSchema = component(
   "CancelRequest",
   Type.Object(
     { reason: Type.Optional(nullable(stringEnum(MERCHANT_CANCELLATION_REASONS, { description: "Recorded as the payment's `cancellationReason`" }))) },

@@ -51,7 +51,7 @@ export const RefundSchema = component(
  * The refund request. Validated by ./service.ts's validateRefundRequest (every error at once);
  * documented here with the same limits (metadata: a payment's).
  */
-const RefundRequestSchema = component(
+export const RefundRequestSchema = component(
   "RefundRequest",
   Type.Object(
     {

@@ -48,6 +48,9 @@ export const MERCHANT_CANCELLATION_REASONS = CANCELLATION_REASONS.filter(
   (reason): reason is Exclude<CancellationReason, "expired"> => reason !== "expired",
 );
 
+const CAPTURE_KEYS: ReadonlySet<string> = new Set(["amount"]);
+const CANCEL_KEYS: ReadonlySet<string> = new Set(["reason"]);
+
 /** `{ "amount"?: n }`: null means the whole authorized amount. */
 export function validateCaptureRequest(body: unknown): BodyValidation<{ amount: number | null }> {
   return validateBody(body, CAPTURE_KEYS, (object, errors) => {
@@ -63,6 +66,3 @@ export function validateCancelRequest(body: unknown): BodyValidation<{ reason: C
     return reason === undefined ? undefined : { reason };
   });
 }
-
-const CAPTURE_KEYS: ReadonlySet<string> = new Set(["amount"]);
-const CANCEL_KEYS: ReadonlySet<string> = new Set(["reason"]);
