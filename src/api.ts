@@ -27,7 +27,11 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
       metrics.paymentCreated();
       logger.info({ paymentId: payment.id, requestId, amount: payment.amount, currency: payment.currency }, "payment accepted");
     },
-    onRequested: (payment, kind, requestId) => logger.info({ paymentId: payment.id, requestId, status: payment.status }, `payment ${kind} accepted`),
+    onRequested: (payment, kind, requestId) => {
+      // A PENDING payment canceled here became final without a worker: count it as the worker counts its own.
+      if (kind === "cancel") metrics.paymentFinalized(payment.status, null, (Date.now() - Date.parse(payment.createdAt)) / 1000);
+      logger.info({ paymentId: payment.id, requestId, status: payment.status }, `payment ${kind} accepted`);
+    },
     onFinalInTransaction: enqueuePaymentEvents,
   });
   const refunds = createRefundService({
