@@ -227,6 +227,7 @@ describe("captures, cancels and refunds over HTTP (the api role on PostgreSQL)",
       expect((await cancel(payment.id)).error).toMatchObject({ code: "invalid_state", detail: `Payment ${payment.id} is CANCELED: only a PENDING or an AUTHORIZED payment can be canceled` });
       expect((await capture(payment.id)).response.status).toBe(409);
       expect((await api.DELETE("/v1/webhook-endpoint")).response.status).toBe(204);
+      expect(await (await fetch(`${service.url}/metrics`)).text()).toMatch(/paystream_payments_final_total\{status="CANCELED",failure_code=""\} [1-9]/);
     });
 
     it("hands an AUTHORIZED payment to the worker to be voided: 202 PROCESSING, operation void, with or without a reason", async () => {
