@@ -6,6 +6,7 @@ import { findPaymentById, type PaymentRow, payments } from "../../modules/paymen
 import { createRefundService, refunds } from "../../modules/refunds";
 import { CardVault, cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
+import { buildPipeline } from "../support/harness";
 import { paymentBody } from "../support/payments";
 
 /**
@@ -82,6 +83,27 @@ for (const backend of BACKENDS) {
       expect(await intake.cancelPayment({ merchantId: "m1", id, body: {}, requestId: "req_cancel" })).toEqual({ kind: "invalid_state", status: "PROCESSING" });
       expect(finalized.length).toBe(before);
       expect(await database.db.select().from(cardSecrets).where(eq(cardSecrets.paymentId, id))).toHaveLength(1);
+    });
+
+    it("cancels or loses to the real worker's claim, never both and never half: a canceled payment is never charged", async () => {
+      const pipeline = buildPipeline(database);
+      const cancels = createIntakeService({ db: database.db, vault: pipeline.vault, gateway });
+      const ids = await Promise.all(Array.from({ length: 20 }, async () => (await pipeline.create()).id));
+      const outcomes = await Promise.all(
+        ids.map(async (id) => {
+          const [canceled, processed] = await Promise.all([
+            cancels.cancelPayment({ merchantId: "m1", id, body: undefined, requestId: "req_cancel" }),
+            pipeline.processPayment(pipeline.message(id)),
+          ]);
+          return { id, canceled: canceled.kind, processed, stored: (await findPaymentById(database.db, id))?.status };
+        }),
+      );
+      for (const outcome of outcomes) {
+        if (outcome.canceled === "accepted") expect(outcome).toMatchObject({ processed: "skipped", stored: "CANCELED" });
+        else expect(outcome).toMatchObject({ canceled: "invalid_state", stored: "COMPLETED" });
+      }
+      const charged = new Set(pipeline.stats.requests.map((r) => r.paymentId));
+      for (const { id, stored } of outcomes) expect({ id, charged: charged.has(id) }).toEqual({ id, charged: stored === "COMPLETED" });
     });
 
     it("creates one refund for concurrent requests with one Idempotency-Key, and leaves the key free when a refund is refused", async () => {
