@@ -31,6 +31,8 @@ export interface SurfaceRoute {
   body: boolean;
   /** Documents an Idempotency-Key header. */
   idempotencyKey: boolean;
+  /** The id prefix each path parameter takes, where the document's example shows it (`pay` for `/v1/payments/{id}`). */
+  idPrefixes?: Record<string, string>;
   /** For people, not programs (dashboard pages and forms): its errors may be HTML or text, not problem+json. */
   page?: boolean;
 }
@@ -47,7 +49,7 @@ const UNDOCUMENTED_ROUTES: SurfaceRoute[] = [
 ];
 
 interface OpenApiOperation {
-  parameters?: { name: string; in: string }[];
+  parameters?: { name: string; in: string; schema?: { examples?: unknown[] } }[];
   requestBody?: unknown;
 }
 
@@ -66,6 +68,12 @@ export async function discoverRoutes(baseUrl: string): Promise<SurfaceRoute[]> {
         query: parameters.filter((p) => p.in === "query").map((p) => p.name),
         body: operation.requestBody !== undefined,
         idempotencyKey: parameters.some((p) => p.in === "header" && p.name.toLowerCase() === "idempotency-key"),
+        idPrefixes: Object.fromEntries(
+          parameters.flatMap((p) => {
+            const example = p.schema?.examples?.[0];
+            return p.in === "path" && typeof example === "string" && ID_SHAPE.test(example) ? [[p.name, example.slice(0, example.indexOf("_"))]] : [];
+          }),
+        ),
       });
     }
   }
@@ -449,10 +457,12 @@ function requestFor(route: SurfaceRoute, documented: Map<string, Map<string, Sur
         else {
           const bad = new Set<number>();
           if (queryIsInvalid(queryWire, served.query)) bad.add(422);
-          for (const segment of r.segments) {
+          r.segments.forEach((segment, i) => {
             const id = decodedSegment(segment);
-            if (id === undefined || !ID_SHAPE.test(id)) bad.add(404);
-          }
+            // An id of another kind names nothing on this route either (a refund's id where a payment's goes).
+            const prefix = served.idPrefixes?.[params[i]!];
+            if (id === undefined || !ID_SHAPE.test(id) || (prefix !== undefined && !id.startsWith(`${prefix}_`))) bad.add(404);
+          });
           const key = r.idempotencyKey === undefined ? undefined : trimmed(r.idempotencyKey.value);
           if (served.idempotencyKey && key !== undefined && !/^[\x20-\x7e]{1,255}$/.test(key)) bad.add(422);
           if (served.body && sendsBody && !/^application\/json\s*(;|$)/i.test(trimmed(contentType))) bad.add(400).add(415);

@@ -3,7 +3,8 @@ import { outboxBacklog } from "../modules/broker";
 import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
 import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
-import { createWebhookService, webhookRoutes } from "../modules/webhooks";
+import { createRefundService, refundRoutes } from "../modules/refunds";
+import { createWebhookService, enqueuePaymentEvents, webhookRoutes } from "../modules/webhooks";
 import { DEV_API_KEY } from "./config";
 import { displayHost, type ServiceContext, type StopStep } from "./context";
 
@@ -26,12 +27,26 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
       metrics.paymentCreated();
       logger.info({ paymentId: payment.id, requestId, amount: payment.amount, currency: payment.currency }, "payment accepted");
     },
+    onRequested: (payment, kind, requestId) => {
+      // A PENDING payment canceled here became final without a worker: count it as the worker counts its own.
+      if (kind === "cancel") metrics.paymentFinalized(payment.status, null, (Date.now() - Date.parse(payment.createdAt)) / 1000);
+      logger.info({ paymentId: payment.id, requestId, status: payment.status }, `payment ${kind} accepted`);
+    },
+    onFinalInTransaction: enqueuePaymentEvents,
+  });
+  const refunds = createRefundService({
+    db: database.db,
+    digests: ctx.vault,
+    gateway,
+    onCreated: (refund, requestId) =>
+      logger.info({ refundId: refund.id, paymentId: refund.paymentId, requestId, amount: refund.amount, currency: refund.currency }, "refund accepted"),
   });
   const dashboard = createDashboardService({ db: database.db, currencyExponent, logger: logger.child({ component: "dashboard" }) });
   // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
   const app = ctx.httpApp(
     [
       intakeRoutes({ service: intake, merchantOf }),
+      refundRoutes({ service: refunds, merchantOf }),
       webhookRoutes({
         service: createWebhookService({ db: database.db, secrets: ctx.webhookSecrets, destinations: config.webhooks.destinations }),
         merchantOf,

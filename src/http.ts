@@ -88,7 +88,8 @@ function documentBase(version: string): DocumentBase {
         "Asynchronous card payments: POST a payment, get 202 PENDING at once, poll until COMPLETED or FAILED. Money is integer minor units; errors are RFC 9457 problem+json. Every answer carries `X-Request-Id` (yours when you send a sane one).",
     },
     tags: [
-      { name: "Payments", description: "Create and read payments" },
+      { name: "Payments", description: "Create and read payments; capture and cancel them" },
+      { name: "Refunds", description: "Refund completed payments" },
       { name: "Webhooks", description: "Be told when payments become final" },
       { name: "Operations", description: "Health and metrics" },
     ],

@@ -12,6 +12,9 @@ type Schemas = components["schemas"];
 export type Payment = Schemas["Payment"];
 export type PaymentRequest = Schemas["PaymentRequest"];
 export type PaymentList = Schemas["PaymentList"];
+export type Refund = Schemas["Refund"];
+export type RefundRequest = Schemas["RefundRequest"];
+export type RefundList = Schemas["RefundList"];
 export type Problem = Schemas["Problem"];
 export type WebhookEvent = Schemas["WebhookEvent"];
 export type PaystreamClient = Client<paths>;
@@ -33,9 +36,12 @@ export function createPaystreamClient({ baseUrl, apiKey, fetch: fetchImpl }: Pay
   });
 }
 
-const FINAL_STATUSES: ReadonlySet<Payment["status"]> = new Set(["COMPLETED", "FAILED"]);
+const FINAL_STATUSES: ReadonlySet<Payment["status"]> = new Set(["COMPLETED", "FAILED", "CANCELED"]);
 
-/** True once a payment can change no more. */
+/**
+ * True once a payment's status can change no more (a COMPLETED one can still be refunded). A
+ * payment created with `capture: false` rests AUTHORIZED until it is captured or canceled.
+ */
 export const isFinal = (payment: Pick<Payment, "status">) => FINAL_STATUSES.has(payment.status);
 
 /**

@@ -29,15 +29,28 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
   return Buffer.concat(chunks).toString("utf8");
 }
 
+const isJsonType = (request: Request) => /^application\/json\s*(;|$)/i.test(request.headers.get("content-type") ?? "");
+
 /** Reads a JSON body with the size, type and depth limits of the contract, as Problems. */
-export async function readJsonBody(
-  request: Request,
-  { maxBytes = MAX_BODY_BYTES, maxDepth = MAX_JSON_DEPTH }: { maxBytes?: number; maxDepth?: number } = {},
-): Promise<unknown> {
-  const type = request.headers.get("content-type") ?? "";
-  if (!/^application\/json\s*(;|$)/i.test(type))
-    throw new Problem("unsupported_media_type", "Content-Type must be application/json");
-  const text = await readBodyText(request, maxBytes);
+export async function readJsonBody(request: Request, limits: { maxBytes?: number; maxDepth?: number } = {}): Promise<unknown> {
+  if (!isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+  return parseJsonBody(await readBodyText(request, limits.maxBytes ?? MAX_BODY_BYTES), limits.maxDepth ?? MAX_JSON_DEPTH);
+}
+
+/**
+ * For routes whose body is optional: no body at all (empty, with no Content-Type or a JSON one) is
+ * undefined; anything else is read as readJsonBody reads it, so a Content-Type that is not JSON is
+ * refused as it is on every route that takes a body.
+ */
+export async function readOptionalJsonBody(request: Request, limits: { maxBytes?: number; maxDepth?: number } = {}): Promise<unknown> {
+  if (request.headers.has("content-type") && !isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+  const text = await readBodyText(request, limits.maxBytes ?? MAX_BODY_BYTES);
+  if (text === "") return undefined;
+  if (!isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+  return parseJsonBody(text, limits.maxDepth ?? MAX_JSON_DEPTH);
+}
+
+function parseJsonBody(text: string, maxDepth: number): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

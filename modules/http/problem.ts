@@ -11,6 +11,8 @@ export const PROBLEM_TYPES = {
   unauthorized: { status: 401, title: "Missing or unknown API key" },
   not_found: { status: 404, title: "Not found" },
   idempotency_key_reused: { status: 409, title: "Idempotency key reused with a different request" },
+  invalid_state: { status: 409, title: "Not possible in the payment's current status" },
+  refund_exceeds_captured: { status: 409, title: "Refund exceeds the captured amount" },
   payload_too_large: { status: 413, title: "Request body too large" },
   unsupported_media_type: { status: 400, title: "Unsupported content type" },
   validation: { status: 422, title: "Invalid payment request" },
@@ -62,4 +64,10 @@ export class Problem extends Error {
     if (this.options.retryAfterSeconds !== undefined) headers["retry-after"] = String(this.options.retryAfterSeconds);
     return new Response(JSON.stringify(this.body(requestId)), { status: this.status, headers });
   }
+}
+
+/** The 422 naming every invalid field of a request. */
+export function validationProblem(errors: FieldError[], title?: string): Problem {
+  const detail = errors.length === 1 ? "1 field is invalid" : `${errors.length} fields are invalid`;
+  return new Problem("validation", detail, { errors, ...(title ? { title } : {}) });
 }

@@ -1,4 +1,30 @@
-export { createIntakeService, type IntakeService, type CreatePaymentResult, type IntakeDeps } from "./service";
+export {
+  createIntakeService,
+  type IntakeService,
+  type CreatePaymentResult,
+  type IntakeDeps,
+  type PaymentRequestKind,
+  type PaymentRequestResult,
+} from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
 export { idempotencyKeys } from "./schema";
-export { currencyExponent, passesLuhn, validatePaymentRequest, type FieldError, type ValidPaymentRequest } from "./validation";
+export { claimIdempotencyKey, findIdempotencyRecord, type IdempotencyScope } from "./idempotency";
+export { canonicalJson } from "./canonical-json";
+export { IDEMPOTENT_REPLAYED_HEADER, idempotencyKeyParameter, MetadataSchema, optionalAmountSchema, PAYMENT_ID_PARAMETER } from "./model";
+export {
+  type BodyValidation,
+  currencyExponent,
+  MAX_METADATA_KEY_LENGTH,
+  MAX_METADATA_KEYS,
+  MAX_METADATA_VALUE_LENGTH,
+  optionalAmount,
+  optionalOneOf,
+  ownValue,
+  passesLuhn,
+  validateBody,
+  validateGatewayUnits,
+  validateMetadata,
+  validatePaymentRequest,
+  type FieldError,
+  type ValidPaymentRequest,
+} from "./validation";

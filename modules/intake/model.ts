@@ -26,6 +26,7 @@ import {
   MAX_METADATA_VALUE_LENGTH,
   MAX_NAME_LENGTH,
   MAX_REFERENCE_LENGTH,
+  MERCHANT_CANCELLATION_REASONS,
   MIN_AMOUNT,
   SUPPORTED_CURRENCY_CODES,
 } from "./validation";
@@ -67,6 +68,22 @@ const EMAIL_PATTERN = (() => {
 
 /** Card numbers are 12 to 19 digits across the supported brands, grouped by single spaces or dashes. */
 const CARD_NUMBER_PATTERN = "^\\s*(?=(?:[ -]?[0-9]){12,19}\\s*$)[0-9]+(?:[ -][0-9]+)*\\s*$";
+
+/** A request's own key–value notes, as payments and refunds take them. */
+export const MetadataSchema = Type.Object(
+  {},
+  {
+    maxProperties: MAX_METADATA_KEYS,
+    propertyNames: {
+      minLength: 1,
+      maxLength: MAX_METADATA_KEY_LENGTH,
+      pattern: `^${STORABLE_CHAR}*$`,
+      not: { enum: [...FORBIDDEN_METADATA_KEYS] },
+    },
+    additionalProperties: storableText(MAX_METADATA_VALUE_LENGTH),
+    description: `Up to ${MAX_METADATA_KEYS} string values of at most ${MAX_METADATA_VALUE_LENGTH} characters, under keys of 1–${MAX_METADATA_KEY_LENGTH} characters`,
+  },
+);
 
 export const PaymentRequestSchema = component(
   "PaymentRequest",
@@ -110,22 +127,13 @@ export const PaymentRequestSchema = component(
         { additionalProperties: false },
       ),
       description: Type.Optional(nullable(storableText(MAX_DESCRIPTION_LENGTH))),
-      metadata: Type.Optional(
+      metadata: Type.Optional(nullable(MetadataSchema)),
+      capture: Type.Optional(
         nullable(
-          Type.Object(
-            {},
-            {
-              maxProperties: MAX_METADATA_KEYS,
-              propertyNames: {
-                minLength: 1,
-                maxLength: MAX_METADATA_KEY_LENGTH,
-                pattern: `^${STORABLE_CHAR}*$`,
-                not: { enum: [...FORBIDDEN_METADATA_KEYS] },
-              },
-              additionalProperties: storableText(MAX_METADATA_VALUE_LENGTH),
-              description: `Up to ${MAX_METADATA_KEYS} string values of at most ${MAX_METADATA_VALUE_LENGTH} characters, under keys of 1–${MAX_METADATA_KEY_LENGTH} characters`,
-            },
-          ),
+          Type.Boolean({
+            description:
+              "`true` (also when absent): charge at once. `false`: authorize only (`captureMethod: manual`); the payment rests AUTHORIZED until captured (POST /v1/payments/{id}/capture) or canceled, and is voided when not captured in time",
+          }),
         ),
       ),
     },
@@ -141,12 +149,48 @@ const PaymentListSchema = component(
   ),
 );
 
+/** An optional amount in minor units (what a payment's `amount` may be), as captures and refunds take it. */
+export const optionalAmountSchema = (description: string) =>
+  Type.Optional(nullable(Type.Integer({ minimum: MIN_AMOUNT, maximum: MAX_AMOUNT, description })));
+
+export const CaptureRequestSchema = component(
+  "CaptureRequest",
+  Type.Object(
+    {
+      amount: optionalAmountSchema(
+        "Minor units to capture, at most the authorized amount (else 422 `amount_exceeds_authorized`); absent: all of it. The rest of the hold is released. A partial amount the gateway cannot express exactly is 422 `amount_not_supported_by_gateway`.",
+      ),
+    },
+    { additionalProperties: false, examples: [{ amount: 1500 }] },
+  ),
+);
+
+export const CancelRequestSchema = component(
+  "CancelRequest",
+  Type.Object(
+    { reason: Type.Optional(nullable(stringEnum(MERCHANT_CANCELLATION_REASONS, { description: "Recorded as the payment's `cancellationReason`" }))) },
+    { additionalProperties: false, examples: [{ reason: "requested_by_customer" }] },
+  ),
+);
+
 const json = (schema: object) => ({ "application/json": { schema } });
+/** The `{id}` of a payment's path. */
+export const PAYMENT_ID_PARAMETER = { name: "id", in: "path", required: true, schema: { type: "string", examples: PAYMENT_ID.doc.examples } };
 const locationHeader = { description: "`/v1/payments/{id}`", required: true, schema: { type: "string", pattern: `^/v1/payments/${PAYMENT_ID.doc.pattern.slice(1)}` } };
-const idempotentReplayedHeader = {
+/** The answer header of the routes that take an Idempotency-Key. */
+export const IDEMPOTENT_REPLAYED_HEADER = {
   description: "`true` when this answer replays an earlier request with the same Idempotency-Key and body (nothing new was created)",
   schema: { type: "string", enum: ["true"] },
 };
+
+/** The optional `Idempotency-Key` header; `meaning` says what a replay answers on the route. */
+export const idempotencyKeyParameter = (meaning: string) => ({
+  name: "Idempotency-Key",
+  in: "header",
+  required: false,
+  description: `1–${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters. ${meaning}`,
+  schema: { type: "string", minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
+});
 
 const tags = ["Payments"];
 
@@ -157,20 +201,12 @@ export const docs = {
     description:
       "Validates the payment, stores it as PENDING and answers at once; a worker charges the card in the background. Poll GET /v1/payments/{id} for the final status. Every invalid field is reported in one 422.",
     tags,
-    parameters: [
-      {
-        name: "Idempotency-Key",
-        in: "header",
-        required: false,
-        description: `1–${MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters. The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409.`,
-        schema: { type: "string", minLength: 1, maxLength: MAX_IDEMPOTENCY_KEY_LENGTH },
-      },
-    ],
+    parameters: [idempotencyKeyParameter("The same key with the same body returns the same payment (same status code) for at least 24 h; another body answers 409.")],
     requestBody: { required: true, content: { "application/json": { schema: PaymentRequestSchema, example: exampleRequest } } },
     responses: {
       202: {
         description: "Accepted: the payment is PENDING (or, for a replay, as it is now). `Location` points at it.",
-        headers: { Location: locationHeader, "Idempotent-Replayed": idempotentReplayedHeader },
+        headers: { Location: locationHeader, "Idempotent-Replayed": IDEMPOTENT_REPLAYED_HEADER },
         content: json(PaymentSchema),
       },
       ...problemResponses({
@@ -185,7 +221,7 @@ export const docs = {
     operationId: "getPayment",
     summary: "Retrieve a payment",
     tags,
-    parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: PAYMENT_ID.doc.examples } }],
+    parameters: [PAYMENT_ID_PARAMETER],
     responses: {
       200: { description: "The payment", content: json(PaymentSchema) },
       ...problemResponses({ not_found: "no payment with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
@@ -213,6 +249,48 @@ export const docs = {
     responses: {
       200: { description: "A page of payments", content: json(PaymentListSchema) },
       ...problemResponses({ validation: "invalid query parameters; `errors` lists each", ...AUTHENTICATED_PROBLEMS }),
+    },
+  }),
+  capture: operation({
+    operationId: "capturePayment",
+    summary: "Capture an authorized payment",
+    description:
+      "For a payment created with `capture: false` once it is AUTHORIZED: captures the whole authorization, or `amount` of it, and releases the rest. Answers at once with the payment PROCESSING; a worker captures at the gateway and the payment becomes COMPLETED (or, should the gateway refuse, AUTHORIZED again with a failureCode). The body is optional.",
+    tags,
+    parameters: [PAYMENT_ID_PARAMETER],
+    requestBody: { required: false, content: json(CaptureRequestSchema) },
+    responses: {
+      202: { description: "Accepted: the payment is PROCESSING its capture", headers: { Location: locationHeader }, content: json(PaymentSchema) },
+      ...problemResponses({
+        ...bodyProblems(),
+        not_found: "no payment with this id for this merchant",
+        invalid_state: "the payment is not AUTHORIZED; `detail` says its status",
+        validation: "the body is invalid; `errors` lists every invalid field",
+        ...AUTHENTICATED_PROBLEMS,
+      }),
+    },
+  }),
+  cancel: operation({
+    operationId: "cancelPayment",
+    summary: "Cancel a payment",
+    description:
+      "A PENDING payment no worker has taken yet is CANCELED at once: nothing reached the gateway. An AUTHORIZED payment is voided at the gateway by a worker: the answer shows it PROCESSING, and it becomes CANCELED. Any other status (PROCESSING, COMPLETED, FAILED, CANCELED) answers 409: a completed payment is refunded instead. The body is optional.",
+    tags,
+    parameters: [PAYMENT_ID_PARAMETER],
+    requestBody: { required: false, content: json(CancelRequestSchema) },
+    responses: {
+      202: {
+        description: "Accepted: the payment is CANCELED (it was PENDING) or PROCESSING its void (it was AUTHORIZED)",
+        headers: { Location: locationHeader },
+        content: json(PaymentSchema),
+      },
+      ...problemResponses({
+        ...bodyProblems(),
+        not_found: "no payment with this id for this merchant",
+        invalid_state: "the payment is neither PENDING nor AUTHORIZED; `detail` says its status",
+        validation: "the body is invalid; `errors` lists every invalid field",
+        ...AUTHENTICATED_PROBLEMS,
+      }),
     },
   }),
 };

@@ -2,6 +2,7 @@ import { Elysia } from "elysia";
 import { PAYMENT_ID, PAYMENT_STATUSES } from "../payments";
 import { docs } from "./model";
 import {
+  acceptedResponse,
   idempotencyKeyOf,
   jsonResponse,
   type MerchantGuard,
@@ -9,10 +10,13 @@ import {
   Problem,
   QueryParameters,
   readJsonBody,
+  readByIdHandler,
+  readOptionalJsonBody,
   requestIdOf,
   takeNoQueryParameters,
+  validationProblem,
 } from "../http";
-import type { IntakeService } from "./service";
+import type { IntakeService, PaymentRequestResult } from "./service";
 
 export interface IntakeRouteDeps {
   service: IntakeService;
@@ -28,8 +32,39 @@ function parseListQuery(request: Request) {
   return { status, limit, startingAfter };
 }
 
-/** The merchant-facing payments API (contract §3). */
+/** What each request on an existing payment needs the payment to be, for the 409's detail. */
+const REQUIRED_STATE = {
+  capture: "only an AUTHORIZED payment can be captured",
+  cancel: "only a PENDING or an AUTHORIZED payment can be canceled",
+} as const;
+
+/** The answer to a capture or a cancel: 202 with the payment as it is now, or the problem. */
+function paymentRequestAnswer(result: PaymentRequestResult, id: string, request: keyof typeof REQUIRED_STATE): Response {
+  switch (result.kind) {
+    case "invalid":
+      throw validationProblem(result.errors);
+    case "not_found":
+      throw new Problem("not_found", `No payment ${id}`);
+    case "invalid_state":
+      throw new Problem("invalid_state", `Payment ${id} is ${result.status}: ${REQUIRED_STATE[request]}`);
+    default:
+      return jsonResponse(result.payment, 202, { location: `/v1/payments/${id}` });
+  }
+}
+
+/** The merchant-facing payments API (contract §3, and §8's captures and cancels). */
 export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
+  /** A capture or a cancel: the request's own checks first (key, query, path id, body), then the service. */
+  const paymentRequest =
+    (request: keyof typeof REQUIRED_STATE, run: IntakeService["capturePayment"]) =>
+    async ({ request: http, params }: { request: Request; params: { id: string } }) => {
+      const merchant = merchantOf(http);
+      takeNoQueryParameters(http);
+      const id = pathIdOf(params.id, PAYMENT_ID, "payment");
+      const body = await readOptionalJsonBody(http);
+      return paymentRequestAnswer(await run({ merchantId: merchant.id, id, body, requestId: requestIdOf(http) }), id, request);
+    };
+
   return new Elysia({ name: "intake" })
     .post(
       "/v1/payments",
@@ -46,35 +81,16 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
         });
         switch (result.kind) {
           case "invalid":
-            throw new Problem(
-              "validation",
-              result.errors.length === 1 ? "1 field is invalid" : `${result.errors.length} fields are invalid`,
-              { errors: result.errors },
-            );
+            throw validationProblem(result.errors);
           case "idempotency_key_reused":
             throw new Problem("idempotency_key_reused", "This Idempotency-Key was already used with a different request body");
           default:
-            return jsonResponse(result.payment, result.statusCode, {
-              location: `/v1/payments/${result.payment.id}`,
-              ...(result.kind === "replayed" ? { "idempotent-replayed": "true" } : {}),
-            });
+            return acceptedResponse(result.payment, result.statusCode, `/v1/payments/${result.payment.id}`, result.kind === "replayed");
         }
       },
       { parse: "none", detail: docs.create },
     )
-    .get(
-      "/v1/payments/:id",
-      async ({ request, params }) => {
-        const merchant = merchantOf(request);
-        takeNoQueryParameters(request);
-        const id = pathIdOf(params.id, PAYMENT_ID, "payment");
-        const payment = await service.getPayment(merchant.id, id);
-        // Another merchant's payment is indistinguishable from a missing one.
-        if (!payment) throw new Problem("not_found", `No payment ${id}`);
-        return jsonResponse(payment);
-      },
-      { detail: docs.get },
-    )
+    .get("/v1/payments/:id", readByIdHandler(merchantOf, PAYMENT_ID, "payment", service.getPayment), { detail: docs.get })
     .get(
       "/v1/payments",
       async ({ request }) => {
@@ -82,5 +98,7 @@ export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
         return jsonResponse(await service.listPayments(merchant.id, parseListQuery(request)));
       },
       { detail: docs.list },
-    );
+    )
+    .post("/v1/payments/:id/capture", paymentRequest("capture", service.capturePayment), { parse: "none", detail: docs.capture })
+    .post("/v1/payments/:id/cancel", paymentRequest("cancel", service.cancelPayment), { parse: "none", detail: docs.cancel });
 }

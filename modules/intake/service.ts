@@ -1,23 +1,40 @@
-import type { Database } from "../database";
+import { paymentMessagesInsert } from "../broker";
+import type { Database, Executor } from "../database";
 import type { Gateway } from "../gateways";
 import {
+  cancelPending,
   findPayment,
   listPayments,
   newPaymentId,
   type Payment,
+  type PaymentRow,
   type PaymentStatus,
+  requestCapture,
+  requestVoid,
   toPayment,
+  type WrittenWithMoved,
 } from "../payments";
-import type { CardVault } from "../vault";
+import { type CardVault, purgeCardSecrets } from "../vault";
 import { IntakeBatchWriter } from "./batch-writer";
 import { canonicalJson } from "./canonical-json";
 import { findIdempotencyRecord } from "./idempotency";
-import { type FieldError, validatePaymentRequest } from "./validation";
+import { type FieldError, validateCancelRequest, validateCaptureRequest, validateGatewayUnits, validatePaymentRequest } from "./validation";
 
 export type CreatePaymentResult =
   | { kind: "created" | "replayed"; payment: Payment; statusCode: number }
   | { kind: "invalid"; errors: FieldError[] }
   | { kind: "idempotency_key_reused" };
+
+/** What a capture or a cancel of an existing payment came to. */
+export type PaymentRequestResult =
+  | { kind: "accepted"; payment: Payment }
+  | { kind: "invalid"; errors: FieldError[] }
+  | { kind: "not_found" }
+  /** The payment's status does not allow the request (contract §8: 409 `invalid_state`). */
+  | { kind: "invalid_state"; status: PaymentStatus };
+
+/** A merchant's request on an existing payment: a capture, a void of an authorization, a cancel before processing. */
+export type PaymentRequestKind = "capture" | "void" | "cancel";
 
 export interface IntakeDeps {
   db: Database;
@@ -26,6 +43,10 @@ export interface IntakeDeps {
   gateway: Pick<Gateway, "name" | "toGatewayAmount">;
   now?: () => Date;
   onCreated?: (payment: Payment, requestId: string) => void;
+  /** A capture, void or cancel was accepted. */
+  onRequested?: (payment: Payment, kind: PaymentRequestKind, requestId: string) => void;
+  /** Runs in the transaction that cancels a PENDING payment (records its webhook event, as the worker does for final payments). */
+  onFinalInTransaction?: (tx: Executor, payments: PaymentRow[]) => Promise<void>;
   /** Group-commit settings of the intake writer. */
   batching?: { maxBatch: number; maxConcurrentWrites: number };
 }
@@ -43,7 +64,7 @@ export function createIntakeService(deps: IntakeDeps) {
   const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
 
   async function replay(merchantId: string, key: string, canonicalBody: string): Promise<CreatePaymentResult | undefined> {
-    const record = await findIdempotencyRecord(db, merchantId, key);
+    const record = await findIdempotencyRecord(db, "payments", merchantId, key);
     if (!record) return undefined;
     // Not a string comparison: a record written before an upgrade may carry an older key's digest.
     if (!vault.digestMatches(canonicalBody, record.requestHash)) return { kind: "idempotency_key_reused" };
@@ -88,8 +109,8 @@ export function createIntakeService(deps: IntakeDeps) {
         customerReference: request.customer.reference,
         gateway: gateway.name,
         requestId,
-        captureMethod: "automatic",
-        operation: "charge",
+        captureMethod: request.capture ? "automatic" : "manual",
+        operation: request.capture ? "charge" : "authorize",
       },
       sealed: vault.seal(paymentId, { number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
       idempotency: idempotencyKey ? { key: idempotencyKey, requestHash: vault.keyedDigest(canonicalBody) } : null,
@@ -119,7 +140,69 @@ export function createIntakeService(deps: IntakeDeps) {
     return { data: rows.map(toPayment), hasMore };
   }
 
-  return { createPayment, getPayment, listPayments: listMerchantPayments };
+  /** The worker's message for a payment a request moved, written by the moving statement. */
+  const queueFor =
+    (paymentId: string, requestId: string): WrittenWithMoved =>
+    (moved) =>
+      paymentMessagesInsert([{ paymentId, requestId, delayMs: 0 }], moved);
+
+  /** After a guarded move was refused: 404 if the payment is not the merchant's, else 409 naming its status now. */
+  async function refused(merchantId: string, id: string): Promise<PaymentRequestResult> {
+    const row = await findPayment(db, merchantId, id);
+    return row ? { kind: "invalid_state", status: row.status } : { kind: "not_found" };
+  }
+
+  function accepted(row: PaymentRow, kind: PaymentRequestKind, requestId: string): PaymentRequestResult {
+    const payment = toPayment(row);
+    deps.onRequested?.(payment, kind, requestId);
+    return { kind: "accepted", payment };
+  }
+
+  /**
+   * Captures (part of) an AUTHORIZED payment: AUTHORIZED → PROCESSING with the worker's message,
+   * in one guarded statement. The amount is checked against the authorization, and against what
+   * the gateway's units can express exactly (nothing is rounded, contract §6), before that.
+   */
+  async function capturePayment(input: { merchantId: string; id: string; body: unknown; requestId: string }): Promise<PaymentRequestResult> {
+    const { merchantId, id, requestId } = input;
+    const validation = validateCaptureRequest(input.body);
+    if (!validation.ok) return { kind: "invalid", errors: validation.errors };
+    const { amount } = validation.value;
+    const payment = await findPayment(db, merchantId, id);
+    if (!payment) return { kind: "not_found" };
+    if (amount !== null) {
+      const errors: FieldError[] = [];
+      if (amount > payment.amount)
+        errors.push({ field: "amount", code: "amount_exceeds_authorized", message: `must be at most the authorized amount, ${payment.amount}` });
+      else validateGatewayUnits(amount, payment.currency, gateway, errors);
+      if (errors.length > 0) return { kind: "invalid", errors };
+    }
+    const moved = await requestCapture(db, { merchantId, id, amount }, queueFor(id, requestId));
+    return moved ? accepted(moved, "capture", requestId) : refused(merchantId, id);
+  }
+
+  /**
+   * Cancels a payment: a PENDING one no worker has claimed is CANCELED at once — its card deleted
+   * and its event recorded in the same transaction, nothing having reached the gateway; an
+   * AUTHORIZED one goes to the worker to be voided. Each step is one guarded statement, so a
+   * worker claiming the payment meanwhile makes the cancel a 409, never a half-done one.
+   */
+  async function cancelPayment(input: { merchantId: string; id: string; body: unknown; requestId: string }): Promise<PaymentRequestResult> {
+    const { merchantId, id, requestId } = input;
+    const validation = validateCancelRequest(input.body);
+    if (!validation.ok) return { kind: "invalid", errors: validation.errors };
+    const { reason } = validation.value;
+    const canceled = await db.transaction(async (tx) => {
+      const row = await cancelPending(tx, { merchantId, id, reason });
+      if (row) await Promise.all([purgeCardSecrets(tx, [row.id]), deps.onFinalInTransaction?.(tx, [row])]);
+      return row;
+    });
+    if (canceled) return accepted(canceled, "cancel", requestId);
+    const voiding = await requestVoid(db, { merchantId, id, reason }, queueFor(id, requestId));
+    return voiding ? accepted(voiding, "void", requestId) : refused(merchantId, id);
+  }
+
+  return { createPayment, getPayment, listPayments: listMerchantPayments, capturePayment, cancelPayment };
 }
 
 export type IntakeService = ReturnType<typeof createIntakeService>;

@@ -22,3 +22,5 @@ export {
   type RefundCreation,
   type WrittenWithRefunds,
 } from "./repository";
+export { createRefundService, type CreateRefundResult, type RefundDeps, type RefundRequest, type RefundService, validateRefundRequest } from "./service";
+export { refundRoutes, type RefundRouteDeps } from "./routes";

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { errorLogLines } from "../../scripts/fuzz-surface";
 import { createPostgresDatabase } from "../support/db";
-import { paymentBody } from "../support/payments";
+import { paymentBody, waitForFinal } from "../support/payments";
 import { type RawOutcome, sendRaw } from "../support/raw-http";
 import { type ServiceProcess, startService } from "../support/service-process";
 
@@ -16,8 +16,8 @@ const KEY = "sk_test_local";
 const AUTH = `Bearer ${KEY}`;
 const ID_BODY = "01jd6z2k8m3q4r5s6t7v8w9x0y";
 
-/** Routes that take a path id, with a well-formed id of another kind. */
-const ID_ROUTES = [
+/** Routes that take a path id, with a well-formed id of another kind and (for POSTs) a valid body. */
+const ID_ROUTES: { route: string; method?: string; body?: string; path: (id: string) => string; noun: string; otherKind: string }[] = [
   { route: "GET /v1/payments/{id}", path: (id: string) => `/v1/payments/${id}`, noun: "payment", otherKind: `evt_${ID_BODY}` },
   {
     route: "GET /v1/webhook-events/{id}/deliveries",
@@ -25,7 +25,15 @@ const ID_ROUTES = [
     noun: "webhook event",
     otherKind: `pay_${ID_BODY}`,
   },
+  { route: "POST /v1/payments/{id}/capture", method: "POST", body: '{"amount":100}', path: (id: string) => `/v1/payments/${id}/capture`, noun: "payment", otherKind: `re_${ID_BODY}` },
+  { route: "POST /v1/payments/{id}/cancel", method: "POST", body: '{"reason":"duplicate"}', path: (id: string) => `/v1/payments/${id}/cancel`, noun: "payment", otherKind: `re_${ID_BODY}` },
+  { route: "POST /v1/payments/{id}/refunds", method: "POST", body: '{"amount":100}', path: (id: string) => `/v1/payments/${id}/refunds`, noun: "payment", otherKind: `re_${ID_BODY}` },
+  { route: "GET /v1/payments/{id}/refunds", path: (id: string) => `/v1/payments/${id}/refunds`, noun: "payment", otherKind: `re_${ID_BODY}` },
+  { route: "GET /v1/refunds/{id}", path: (id: string) => `/v1/refunds/${id}`, noun: "refund", otherKind: `pay_${ID_BODY}` },
 ];
+
+/** A well-formed id of the route's own kind (`otherKind` names another). */
+const ownIdOf = (noun: string) => ({ payment: `pay_${ID_BODY}`, refund: `re_${ID_BODY}`, "webhook event": `evt_${ID_BODY}` })[noun]!;
 
 /** Path ids, as sent (percent-encoded), that no id can be. */
 const HOSTILE_IDS = [
@@ -58,6 +66,11 @@ const API_ROUTES: { method: string; path: string; params: string[]; body?: strin
   { method: "POST", path: "/v1/payments", params: [], body: JSON.stringify(paymentBody()) },
   { method: "GET", path: `/v1/payments/pay_${ID_BODY}`, params: [] },
   { method: "GET", path: "/v1/payments", params: ["status", "limit", "startingAfter"] },
+  { method: "POST", path: `/v1/payments/pay_${ID_BODY}/capture`, params: [], body: '{"amount":100}' },
+  { method: "POST", path: `/v1/payments/pay_${ID_BODY}/cancel`, params: [], body: "{}" },
+  { method: "POST", path: `/v1/payments/pay_${ID_BODY}/refunds`, params: [], body: '{"amount":100}' },
+  { method: "GET", path: `/v1/payments/pay_${ID_BODY}/refunds`, params: ["limit", "startingAfter"] },
+  { method: "GET", path: `/v1/refunds/re_${ID_BODY}`, params: [] },
   { method: "PUT", path: "/v1/webhook-endpoint", params: [], body: '{"url":1}' },
   { method: "GET", path: "/v1/webhook-endpoint", params: [] },
   { method: "DELETE", path: "/v1/webhook-endpoint", params: [] },
@@ -81,6 +94,8 @@ describe("hostile input on every route of the real program (PostgreSQL)", () => 
   let database: Awaited<ReturnType<typeof createPostgresDatabase>>;
   let port: number;
   let paymentId = "";
+  /** The payment above, charged by the worker: refunds need it COMPLETED. */
+  let completedPayment: Promise<unknown>;
 
   const call = (method: string, path: string, headers: Record<string, string> = {}, body?: string) =>
     fetch(`${service.url}${path}`, {
@@ -113,6 +128,7 @@ describe("hostile input on every route of the real program (PostgreSQL)", () => 
     });
     port = Number(new URL(service.url).port);
     paymentId = ((await (await call("POST", "/v1/payments", {}, JSON.stringify(paymentBody()))).json()) as { id: string }).id;
+    completedPayment = waitForFinal(service.url, [paymentId], { apiKey: KEY });
   });
   afterAll(async () => {
     await service?.stop();
@@ -120,24 +136,24 @@ describe("hostile input on every route of the real program (PostgreSQL)", () => 
   });
 
   describe("path ids", () => {
-    for (const { route, path, noun, otherKind } of ID_ROUTES) {
+    for (const { route, method = "GET", body, path, noun, otherKind } of ID_ROUTES) {
       it(`${route}: 404 problem+json for ids that cannot be one (NUL, overlong UTF-8, surrogates, huge, near misses), without echoing them`, async () => {
         for (const id of HOSTILE_IDS) {
-          const problem = await isProblem(await call("GET", path(id)), 404);
+          const problem = await isProblem(await call(method, path(id), {}, body), 404);
           expect({ id: id.slice(0, 40), code: problem.code }).toEqual({ id: id.slice(0, 40), code: "not_found" });
           expect(problem.detail).toBe(`No ${noun} with this id`);
         }
       });
 
       it(`${route}: 404 for a well-formed id of another kind, and for an unknown one of its own`, async () => {
-        await isProblem(await call("GET", path(otherKind)), 404);
-        const own = otherKind.startsWith("evt_") ? `pay_${ID_BODY}` : `evt_${ID_BODY}`;
-        expect((await isProblem(await call("GET", path(own)), 404)).detail).toBe(`No ${noun} ${own}`);
+        await isProblem(await call(method, path(otherKind), {}, body), 404);
+        const own = ownIdOf(noun);
+        expect((await isProblem(await call(method, path(own), {}, body), 404)).detail).toBe(`No ${noun} ${own}`);
       });
 
       it(`${route}: unencoded bytes in the path (UTF-8, Latin-1) are 404 too`, async () => {
         for (const bytes of ["pay_\xc3\xa9", "\xff\xfe", "pay_\xed\xa0\x80", "\xc0\x80"]) {
-          const outcome = await raw("GET", path(bytes), [["Authorization", AUTH]]);
+          const outcome = await raw(method, path(bytes), [["Authorization", AUTH], ...(body ? ([["Content-Type", "application/json"]] as [string, string][]) : [])], body);
           if (outcome.kind === "answer") expect(outcome.response.status).toBe(404);
         }
       });
@@ -150,7 +166,7 @@ describe("hostile input on every route of the real program (PostgreSQL)", () => 
 
   describe("query parameters", () => {
     for (const { method, path, params, body } of API_ROUTES) {
-      it(`${method} ${path.replace(/(pay|evt)_\w+/, "{id}")}: 422 for unknown, repeated and unreadable parameters`, async () => {
+      it(`${method} ${path.replace(/(pay|evt|re)_\w+/, "{id}")}: 422 for unknown, repeated and unreadable parameters`, async () => {
         const queries = ["%00=1", "unknown=1", "key=sk_test_local", "%ED%A0%80=%ED%A0%80", "a[]=1", `${"p".repeat(3_000)}=1`];
         for (const name of params) queries.push(`${name}[]=1`, `${name}=${ID_BODY}&${name}=${ID_BODY}`, ...HOSTILE_VALUES.map((v) => `${name}=${v}`));
         for (const query of queries) {
@@ -193,22 +209,29 @@ describe("hostile input on every route of the real program (PostgreSQL)", () => 
       }
     });
 
-    it("answers 422 to an Idempotency-Key that is not 1-255 printable ASCII characters", async () => {
-      const body = JSON.stringify(paymentBody());
+    it("answers 422 to an Idempotency-Key that is not 1-255 printable ASCII characters, on both routes that take one", async () => {
       const cases: [string, string][] = [
         ["clé-\xe9", "invalid_characters"],
         ["\xff\xfe", "invalid_characters"],
         ["k".repeat(256), "invalid_length"],
         ["", "invalid_length"],
       ];
-      for (const [key, code] of cases) {
-        const problem = await isProblem(await call("POST", "/v1/payments", { "idempotency-key": key }, body), 422);
-        expect(problem.errors).toEqual([{ field: "Idempotency-Key", code, message: expect.any(String) }]);
+      const routes = [
+        { path: "/v1/payments", body: JSON.stringify(paymentBody()) },
+        { path: `/v1/payments/${paymentId}/refunds`, body: '{"amount":1}' },
+      ];
+      for (const { path, body } of routes) {
+        for (const [key, code] of cases) {
+          const problem = await isProblem(await call("POST", path, { "idempotency-key": key }, body), 422);
+          expect(problem.errors).toEqual([{ field: "Idempotency-Key", code, message: expect.any(String) }]);
+        }
+        const utf8 = await raw("POST", path, [["Authorization", AUTH], ["Content-Type", "application/json"], ["Idempotency-Key", Buffer.from("ключ-1")]], body);
+        if (utf8.kind === "answer") expect(utf8.response.status).toBe(422);
+        for (const key of ["a\x00b", "a\x01b", "a\rb"]) await raw("POST", path, [["Authorization", AUTH], ["Content-Type", "application/json"], ["Idempotency-Key", key]], body);
       }
-      const utf8 = await raw("POST", "/v1/payments", [["Authorization", AUTH], ["Content-Type", "application/json"], ["Idempotency-Key", Buffer.from("ключ-1")]], body);
-      if (utf8.kind === "answer") expect(utf8.response.status).toBe(422);
-      for (const key of ["a\x00b", "a\x01b", "a\rb"]) await raw("POST", "/v1/payments", [["Authorization", AUTH], ["Content-Type", "application/json"], ["Idempotency-Key", key]], body);
-      expect((await call("POST", "/v1/payments", { "idempotency-key": "order 1001 / retry ~2" }, body)).status).toBe(202);
+      expect((await call("POST", "/v1/payments", { "idempotency-key": "order 1001 / retry ~2" }, routes[0]!.body)).status).toBe(202);
+      await completedPayment;
+      expect((await call("POST", `/v1/payments/${paymentId}/refunds`, { "idempotency-key": "refund 1 / retry ~2" }, routes[1]!.body)).status).toBe(202);
     });
 
     it("answers 400 to content types that are not JSON on the routes that take a body", async () => {
@@ -240,6 +263,32 @@ describe("hostile input on every route of the real program (PostgreSQL)", () => 
       });
       if (outcome.kind === "answer") expect(outcome.response.status).toBeLessThan(500);
       for (const cl of ["12abc", "-1"]) await raw("POST", "/v1/payments", [["Authorization", AUTH], ["Content-Type", "application/json"], ["Content-Length", cl]]);
+    });
+  });
+
+  describe("bodies of captures, cancels and refunds", () => {
+    it("answers 422, never a 5xx, to text PostgreSQL cannot store and to numbers no amount can be, on a real payment", async () => {
+      await completedPayment;
+      const bodies = [
+        '{"metadata":{"k":"a\\u0000b"}}',
+        '{"metadata":{"k":"\\ud800"}}',
+        '{"metadata":{"\\u0000":"v"}}',
+        '{"metadata":{"__proto__":"v"}}',
+        '{"reason":"duplicate\\u0000"}',
+        '{"amount":1e308}',
+        '{"amount":-0.5}',
+        '{"amount":99999999999999999999}',
+        '{"amount":"1; drop table payments"}',
+        '{"amount":{"$gt":0}}',
+      ];
+      for (const path of [`/v1/payments/${paymentId}/refunds`, `/v1/payments/${paymentId}/capture`, `/v1/payments/${paymentId}/cancel`]) {
+        for (const body of bodies) {
+          const response = await call("POST", path, {}, body);
+          expect({ path, body, status: response.status }).toEqual({ path, body, status: 422 });
+          expect((await response.json()) as { code: string }).toMatchObject({ code: "validation" });
+        }
+        expect((await isProblem(await call("POST", path, {}, `${"[".repeat(20)}${"]".repeat(20)}`), 400)).code).toBe("malformed_request");
+      }
     });
   });
 

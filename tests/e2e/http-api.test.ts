@@ -164,6 +164,35 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
     expect(done.error?.errors?.map((e) => e.field)).toEqual(["status"]);
   });
 
+  it("refunds a completed payment in parts up to what was captured, and lists the refunds newest first", async () => {
+    const { data: created } = await create(paymentBody(CARDS.visa));
+    const final = await waitForFinal(service.url, [created!.id]);
+    expect(final.get(created!.id)?.status).toBe("COMPLETED");
+    const path = { params: { path: { id: created!.id } } };
+    const first = await api.POST("/v1/payments/{id}/refunds", { ...path, body: { amount: 999, reason: "requested_by_customer" } });
+    expect(first.response.status).toBe(202);
+    expect(first.data).toMatchObject({ amount: 999, currency: "USD", status: "PENDING", paymentId: created!.id });
+    const rest = await api.POST("/v1/payments/{id}/refunds", path);
+    expect(rest.data?.amount).toBe(1000);
+    const more = await api.POST("/v1/payments/{id}/refunds", { ...path, body: { amount: 1 } });
+    expect(more.response.status).toBe(409);
+    expect(more.error?.code).toBe("refund_exceeds_captured");
+    const { data: list } = await api.GET("/v1/payments/{id}/refunds", path);
+    expect(list?.data.map((r) => r.id)).toEqual([rest.data!.id, first.data!.id]);
+    expect((await api.GET("/v1/payments/{id}", path)).data).toMatchObject({ amountCaptured: 1999, amountRefunded: 1999 });
+    // A completed payment can no longer be captured or canceled.
+    expect((await api.POST("/v1/payments/{id}/capture", path)).error?.code).toBe("invalid_state");
+    expect((await api.POST("/v1/payments/{id}/cancel", path)).error?.code).toBe("invalid_state");
+  });
+
+  it("takes capture: false as an authorization to capture later (captureMethod manual)", async () => {
+    const { data, response } = await create({ ...paymentBody(CARDS.visa), capture: false });
+    expect(response.status).toBe(202);
+    expect(data).toMatchObject({ status: "PENDING", captureMethod: "manual", amountCaptured: 0 });
+    const invalid = await create({ ...paymentBody(CARDS.visa), capture: "no" as never });
+    expect(invalid.error?.errors).toEqual([{ field: "capture", code: "invalid_type", message: "must be a boolean" }]);
+  });
+
   it("serves health, metrics, Swagger UI and an OpenAPI document of the payments API", async () => {
     expect((await api.GET("/health/live")).data).toEqual({ status: "ok" });
     expect((await api.GET("/health/ready")).data).toEqual({ status: "ready" });
@@ -175,7 +204,16 @@ describe("the real program over HTTP (embedded defaults: PGlite + postgres queue
     expect(await ui.text()).toContain("swagger");
     const spec = (await (await fetch(`${service.url}/docs/json`)).json()) as { openapi: string; paths: Record<string, any> };
     expect(spec.openapi).toBe("3.1.0");
-    expect(Object.keys(spec.paths)).toEqual(expect.arrayContaining(["/v1/payments", "/v1/payments/{id}"]));
+    expect(Object.keys(spec.paths)).toEqual(
+      expect.arrayContaining([
+        "/v1/payments",
+        "/v1/payments/{id}",
+        "/v1/payments/{id}/capture",
+        "/v1/payments/{id}/cancel",
+        "/v1/payments/{id}/refunds",
+        "/v1/refunds/{id}",
+      ]),
+    );
     expect(spec.paths["/v1/payments"].post.requestBody.content["application/json"].example.amount).toBe(1999);
     expect(spec.paths["/v1/payments"].post.responses["202"]).toBeDefined();
   });

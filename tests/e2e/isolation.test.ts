@@ -155,4 +155,59 @@ describe("tenant isolation between merchants a and b", () => {
       expect(((await res.json()) as PaymentView).id).toBe(keyedPaymentsOfA.get(key)?.id as string);
     }
   });
+
+  describe("refunds, captures and cancels", () => {
+    const send = (key: string, method: string, path: string, body?: unknown, headers: Record<string, string> = {}) =>
+      fetch(`${service.url}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...headers },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    const completedOf = async (api: ReturnType<typeof client>, ids: string[]) => {
+      for (const id of ids) if (((await (await api.get(id)).json()) as PaymentView).status === "COMPLETED") return id;
+      throw new Error("no COMPLETED payment");
+    };
+    const shape = async (res: Response) => {
+      const problem = (await res.json()) as Record<string, unknown>;
+      return { status: res.status, code: problem.code, title: problem.title };
+    };
+    const notFound = { status: 404, code: "not_found", title: "Not found" };
+    const refundKey = "refund-4711";
+    const refundBody = { amount: 100, reason: "requested_by_customer", metadata: { ticket: "4711" } };
+
+    it("never lets b read, list, refund, capture or cancel a's payments and refunds: 404 as for ids that do not exist", async () => {
+      const paymentOfA = await completedOf(a, idsOfA);
+      const created = await send(KEY_A, "POST", `/v1/payments/${paymentOfA}/refunds`, refundBody, { "idempotency-key": refundKey });
+      expect(created.status).toBe(202);
+      const refundOfA = ((await created.json()) as { id: string }).id;
+
+      expect(await shape(await send(KEY_B, "GET", `/v1/refunds/${refundOfA}`))).toEqual(notFound);
+      expect(await shape(await send(KEY_B, "GET", "/v1/refunds/re_00000000000000000000000000"))).toEqual(notFound);
+      expect(await shape(await send(KEY_B, "GET", `/v1/payments/${paymentOfA}/refunds`))).toEqual(notFound);
+      for (const [path, body] of [["refunds", { amount: 1 }], ["capture", {}], ["cancel", {}]] as const) {
+        const res = await send(KEY_B, "POST", `/v1/payments/${paymentOfA}/${path}`, body);
+        const text = await res.clone().text();
+        expect(await shape(res)).toEqual(notFound);
+        expect(text).not.toContain("COMPLETED");
+      }
+      // Nothing b sent touched a's payment.
+      expect(((await (await a.get(paymentOfA)).json()) as { amountRefunded: number; status: string })).toMatchObject({ amountRefunded: 100, status: "COMPLETED" });
+      expect((await send(KEY_A, "GET", `/v1/refunds/${refundOfA}`)).status).toBe(200);
+    });
+
+    it("gives b its own refund when b sends a's refund Idempotency-Key with a's body, and replays it to b only", async () => {
+      const paymentOfB = await completedOf(b, idsOfB);
+      const first = await send(KEY_B, "POST", `/v1/payments/${paymentOfB}/refunds`, refundBody, { "idempotency-key": refundKey });
+      expect(first.status).toBe(202);
+      expect(first.headers.get("idempotent-replayed")).toBeNull();
+      const refundOfB = (await first.json()) as { id: string; paymentId: string };
+      expect(refundOfB.paymentId).toBe(paymentOfB);
+      expect((await send(KEY_A, "GET", `/v1/refunds/${refundOfB.id}`)).status).toBe(404);
+      const again = await send(KEY_B, "POST", `/v1/payments/${paymentOfB}/refunds`, refundBody, { "idempotency-key": refundKey });
+      expect(again.headers.get("idempotent-replayed")).toBe("true");
+      expect(((await again.json()) as { id: string }).id).toBe(refundOfB.id);
+      const listOfA = (await (await send(KEY_A, "GET", `/v1/payments/${await completedOf(a, idsOfA)}/refunds`)).json()) as { data: { id: string }[] };
+      expect(listOfA.data.map((r) => r.id)).not.toContain(refundOfB.id);
+    });
+  });
 });

@@ -136,10 +136,11 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
   }
   let ajv: Ajv2020;
 
+  /** Waits until no worker has anything left to do with the payment: final, or resting AUTHORIZED. */
   async function waitForFinal(id: string) {
     for (let i = 0; i < 200; i++) {
       const { json } = await call("GET", `/v1/payments/${id}`);
-      if (json.status === "COMPLETED" || json.status === "FAILED") return json;
+      if (json.status !== "PENDING" && json.status !== "PROCESSING") return json;
       await Bun.sleep(100);
     }
     throw new Error(`payment ${id} did not become final`);
@@ -261,6 +262,59 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
 
     expect((await call("DELETE", "/v1/webhook-endpoint")).status).toBe(204);
     expect((await call("DELETE", "/v1/webhook-endpoint")).status).toBe(404);
+  });
+
+  it("captures, cancels and refunds, and their problems", async () => {
+    const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+    try {
+      // An authorization as the worker leaves it (set in the database: which worker runs is not this test's concern).
+      const authorizedId = (await call("POST", "/v1/payments", { body: paymentBody(CARDS.visa, { capture: false }) })).json.id as string;
+      expect((await call("GET", `/v1/payments/${authorizedId}`)).json.captureMethod).toBe("manual");
+      await waitForFinal(authorizedId);
+      await sql`update payments set status = 'AUTHORIZED', amount_captured = 0, completed_at = null, authorization_expires_at = now() + interval '7 days' where id = ${authorizedId}`;
+      expect((await call("POST", `/v1/payments/${authorizedId}/capture`, { body: { amount: 5000 } })).status).toBe(422);
+      expect((await call("POST", `/v1/payments/${authorizedId}/capture`, { body: { amount: 0 }, requestConforms: false })).status).toBe(422);
+      expect((await call("POST", `/v1/payments/${authorizedId}/capture`, { body: { amount: 1, extra: true }, requestConforms: false })).status).toBe(422);
+      const captured = await call("POST", `/v1/payments/${authorizedId}/capture`, { body: { amount: 1500 } });
+      expect(captured.status).toBe(202);
+      expect(captured.json.status).toBe("PROCESSING");
+      expect((await call("POST", `/v1/payments/${authorizedId}/capture`)).status).toBe(409);
+
+      const voidedId = (await call("POST", "/v1/payments", { body: paymentBody(CARDS.visa, { capture: false }) })).json.id as string;
+      await waitForFinal(voidedId);
+      await sql`update payments set status = 'AUTHORIZED', amount_captured = 0, completed_at = null, authorization_expires_at = now() + interval '7 days' where id = ${voidedId}`;
+      expect((await call("POST", `/v1/payments/${voidedId}/cancel`, { body: { reason: "expired" }, requestConforms: false })).status).toBe(422);
+      expect((await call("POST", `/v1/payments/${voidedId}/cancel`, { body: { reason: "abandoned" } })).json.status).toBe("PROCESSING");
+      // A PENDING payment is canceled at once, unless the worker took it first (409): both as documented.
+      const raced = await call("POST", `/v1/payments/${(await call("POST", "/v1/payments", { body: paymentBody() })).json.id}/cancel`);
+      expect([202, 409]).toContain(raced.status);
+
+      const paid = (await call("POST", "/v1/payments", { body: paymentBody(CARDS.visa) })).json.id as string;
+      expect((await waitForFinal(paid)).amountCaptured).toBe(1999);
+      const refund = await call("POST", `/v1/payments/${paid}/refunds`, { body: { amount: 500, reason: "duplicate", metadata: { ticket: "T-1" } }, headers: { "idempotency-key": "contract-refund-1" } });
+      expect(refund.status).toBe(202);
+      expect(refund.headers.get("location")).toBe(`/v1/refunds/${refund.json.id}`);
+      const replay = await call("POST", `/v1/payments/${paid}/refunds`, { body: { amount: 500, reason: "duplicate", metadata: { ticket: "T-1" } }, headers: { "idempotency-key": "contract-refund-1" } });
+      expect(replay.headers.get("idempotent-replayed")).toBe("true");
+      expect((await call("POST", `/v1/payments/${paid}/refunds`, { body: { amount: 501 }, headers: { "idempotency-key": "contract-refund-1" } })).status).toBe(409);
+      expect((await call("POST", `/v1/payments/${paid}/refunds`, { body: { amount: 5000 } })).json.code).toBe("refund_exceeds_captured");
+      expect((await call("POST", `/v1/payments/${paid}/refunds`, { body: { amount: 0, reason: "bored" }, requestConforms: false })).status).toBe(422);
+      expect((await call("POST", `/v1/payments/${paid}/refunds`)).json.amount).toBe(1499);
+      expect((await call("GET", `/v1/refunds/${refund.json.id}`)).json.paymentId).toBe(paid);
+      const page = await call("GET", `/v1/payments/${paid}/refunds?limit=1`);
+      expect(page.json.hasMore).toBe(true);
+      expect((await call("GET", `/v1/payments/${paid}/refunds?limit=1&startingAfter=${page.json.data[0].id}`)).json.data[0].id).toBe(refund.json.id);
+      expect((await call("GET", `/v1/payments/${paid}/refunds?startingAfter=${paid}`, { requestConforms: false })).status).toBe(422);
+      expect((await call("GET", "/v1/refunds/re_00000000000000000000000000")).status).toBe(404);
+      expect((await call("GET", "/v1/payments/pay_00000000000000000000000000/refunds")).status).toBe(404);
+
+      const declined = (await call("POST", "/v1/payments", { body: paymentBody(CARDS.declined) })).json.id as string;
+      await waitForFinal(declined);
+      expect((await call("POST", `/v1/payments/${declined}/refunds`, { body: { amount: 1 } })).json.code).toBe("invalid_state");
+      expect((await call("POST", `/v1/payments/${declined}/cancel`)).json.code).toBe("invalid_state");
+    } finally {
+      await sql.end();
+    }
   });
 
   it("rate limiting answers 429 with Retry-After", async () => {

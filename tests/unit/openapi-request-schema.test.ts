@@ -2,7 +2,10 @@ import { describe, expect, it } from "bun:test";
 import Ajv2020 from "ajv/dist/2020";
 import fc from "fast-check";
 import { validatePaymentRequest } from "../../modules/intake";
-import { PaymentRequestSchema } from "../../modules/intake/model";
+import { CancelRequestSchema, CaptureRequestSchema, PaymentRequestSchema } from "../../modules/intake/model";
+import { validateCancelRequest, validateCaptureRequest } from "../../modules/intake/validation";
+import { validateRefundRequest } from "../../modules/refunds";
+import { RefundRequestSchema } from "../../modules/refunds/model";
 import { fuzzedPaymentBody } from "../../scripts/fuzz-core";
 import { paymentBody } from "../support/payments";
 
@@ -93,6 +96,9 @@ describe("the documented payment request schema agrees with the validator", () =
     ["a card number with letters", { ...valid, card: { ...valid.card, number: "4242 4242 4242 424x" } }, false],
     ["a description with a NUL character", { ...valid, description: "a\u0000b" }, false],
     ["a body that is an array", [valid], false],
+    ["capture: false (authorize only)", { ...valid, capture: false }, true],
+    ["capture: null (the default)", { ...valid, capture: null }, true],
+    ["capture as a string", { ...valid, capture: "false" }, false],
   ];
   for (const [name, body, accepted] of cases) {
     it(`${accepted ? "allows" : "refuses"} ${name}, as the validator does`, () => {
@@ -100,4 +106,57 @@ describe("the documented payment request schema agrees with the validator", () =
       expect(schemaAccepts(body)).toBe(accepted);
     });
   }
+});
+
+describe("the documented capture, cancel and refund request schemas agree with their validators", () => {
+  const metadata = (keys: number, key = "k", value = "v") => Object.fromEntries(Array.from({ length: keys }, (_, i) => [`${key}${i}`, value]));
+  const schemas = [
+    {
+      name: "CaptureRequest",
+      accepts: ajv.compile(JSON.parse(JSON.stringify(CaptureRequestSchema))),
+      validate: validateCaptureRequest,
+      bodies: [{}, { amount: 1 }, { amount: 99_999_999 }, { amount: null }, { amount: 0 }, { amount: 100_000_000 }, { amount: 1.5 }, { amount: "5" }, { amount: 5, currency: "USD" }, [], "5", null],
+    },
+    {
+      name: "CancelRequest",
+      accepts: ajv.compile(JSON.parse(JSON.stringify(CancelRequestSchema))),
+      validate: validateCancelRequest,
+      bodies: [{}, { reason: null }, ...["duplicate", "fraudulent", "requested_by_customer", "abandoned", "expired", "DUPLICATE", "", 1].map((reason) => ({ reason })), { why: "x" }, []],
+    },
+    {
+      name: "RefundRequest",
+      accepts: ajv.compile(JSON.parse(JSON.stringify(RefundRequestSchema))),
+      validate: validateRefundRequest,
+      bodies: [
+        {},
+        { amount: 500, reason: "requested_by_customer", metadata: { ticket: "T-1" } },
+        { amount: null, reason: null, metadata: null },
+        { reason: "abandoned" },
+        { reason: "expired" },
+        { amount: 0 },
+        { amount: 2.5 },
+        { metadata: metadata(20) },
+        { metadata: metadata(21) },
+        { metadata: { ["k".repeat(40)]: "v" } },
+        { metadata: { ["k".repeat(41)]: "v" } },
+        { metadata: { k: "v".repeat(500) } },
+        { metadata: { k: "v".repeat(501) } },
+        { metadata: { k: 1 } },
+        { metadata: { "": "v" } },
+        { metadata: { k: "a\u0000b" } },
+        JSON.parse('{"metadata":{"__proto__":"x"}}'),
+        { note: "x" },
+        [],
+      ],
+    },
+  ];
+  for (const { name, accepts, validate, bodies } of schemas) {
+    it(`${name}: the document allows exactly the bodies the validator accepts`, () => {
+      for (const body of bodies) expect({ body, allowed: accepts(body) }).toEqual({ body, allowed: validate(body).ok });
+    });
+  }
+
+  it("treat no body at all as {} (the body is optional)", () => {
+    for (const validate of [validateCaptureRequest, validateCancelRequest, validateRefundRequest]) expect(validate(undefined).ok).toBe(true);
+  });
 });

@@ -34,7 +34,14 @@ describe("verifyWebhookSignature of the TypeScript client", () => {
 });
 
 describe("isFinal", () => {
-  it("is true for COMPLETED and FAILED only", () => {
-    expect(["PENDING", "PROCESSING", "COMPLETED", "FAILED"].map((status) => isFinal({ status: status as "PENDING" }))).toEqual([false, false, true, true]);
+  it("is true for COMPLETED, FAILED and CANCELED only", () => {
+    expect(["PENDING", "PROCESSING", "AUTHORIZED", "COMPLETED", "FAILED", "CANCELED"].map((status) => isFinal({ status: status as "PENDING" }))).toEqual([
+      false,
+      false,
+      false,
+      true,
+      true,
+      true,
+    ]);
   });
 });

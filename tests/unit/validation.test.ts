@@ -73,8 +73,16 @@ describe("valid requests", () => {
         customer: { email: "jane@example.com", name: "Jane Doe", reference: "cus_42" },
         description: "Order #1001",
         metadata: { orderId: "1001" },
+        capture: true,
       },
     });
+  });
+
+  it("takes `capture` as a boolean, true when absent or null, and refuses anything else", () => {
+    expect(expectValid({ ...validBody(), capture: false }).capture).toBe(false);
+    expect(expectValid({ ...validBody(), capture: null }).capture).toBe(true);
+    for (const capture of ["false", 0, 1, {}, []])
+      expect(errorsOf(validatePaymentRequest({ ...validBody(), capture }, NOW))).toEqual([{ field: "capture", code: "invalid_type", message: "must be a boolean" }]);
   });
 
   it("fills optional fields with null (and metadata with {}) when missing", () => {

@@ -33,4 +33,16 @@ export {
   type ValidationResult,
   type ValidPaymentRequest,
   validatePaymentRequest,
+  validateGatewayUnits,
+  validateMetadata,
+  ownValue,
 } from "./payment-request";
+export {
+  type BodyValidation,
+  MERCHANT_CANCELLATION_REASONS,
+  optionalAmount,
+  optionalOneOf,
+  validateBody,
+  validateCancelRequest,
+  validateCaptureRequest,
+} from "./operation-requests";

@@ -40,6 +40,8 @@ export interface ValidPaymentRequest {
   customer: { email: string; name: string; reference: string | null };
   description: string | null;
   metadata: Record<string, string>;
+  /** false: authorize only, to be captured or canceled later (contract §8). */
+  capture: boolean;
 }
 
 export type ValidationResult = { ok: true; value: ValidPaymentRequest } | { ok: false; errors: FieldError[] };
@@ -64,31 +66,32 @@ const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
   "customer",
   "description",
   "metadata",
+  "capture",
 ]);
 const CARD_KEYS: ReadonlySet<string> = new Set(["number", "expMonth", "expYear", "cvc", "holderName"]);
 const CUSTOMER_KEYS: ReadonlySet<string> = new Set(["email", "name", "reference"]);
 /** Keys that mean something to JavaScript objects; refused so metadata can be spread or merged safely downstream. */
 export const FORBIDDEN_METADATA_KEYS: ReadonlySet<string> = new Set(["__proto__", "constructor", "prototype"]);
 
-type JsonObject = Record<string, unknown>;
+export type JsonObject = Record<string, unknown>;
 
 // ---------------------------------------------------------------------------------------
 // Reading untrusted input
 
 /** True for `{...}` objects (what JSON.parse produces); false for arrays, null, class instances. */
-function isPlainObject(value: unknown): value is JsonObject {
+export function isPlainObject(value: unknown): value is JsonObject {
   if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
 }
 
 /** An own data property's value: never inherited, and a getter is never invoked (it reads as absent). */
-function ownValue(object: JsonObject, key: string): unknown {
+export function ownValue(object: JsonObject, key: string): unknown {
   return Object.getOwnPropertyDescriptor(object, key)?.value;
 }
 
 /** JSON null and a missing key both mean "not provided". */
-function isAbsent(value: unknown): value is null | undefined {
+export function isAbsent(value: unknown): value is null | undefined {
   return value === undefined || value === null;
 }
 
@@ -106,7 +109,7 @@ function sanitizeKey(key: string): string {
 // Error collection
 
 /** Records an error; returns undefined so validators can `return fail(...)` as their "invalid" result. */
-function fail(errors: FieldError[], field: string, code: string, message: string): undefined {
+export function fail(errors: FieldError[], field: string, code: string, message: string): undefined {
   errors.push({ field, code, message });
   return undefined;
 }
@@ -115,11 +118,11 @@ function failRequired(errors: FieldError[], field: string): undefined {
   return fail(errors, field, "required", "is required");
 }
 
-function failType(errors: FieldError[], field: string, expected: string): undefined {
+export function failType(errors: FieldError[], field: string, expected: string): undefined {
   return fail(errors, field, "invalid_type", `must be ${expected}`);
 }
 
-function reportUnknownKeys(
+export function reportUnknownKeys(
   object: JsonObject,
   allowed: ReadonlySet<string>,
   pathPrefix: string,
@@ -170,7 +173,7 @@ function requiredNumber(value: unknown, field: string, errors: FieldError[]): nu
 // ---------------------------------------------------------------------------------------
 // Top-level fields
 
-function validateAmount(value: unknown, errors: FieldError[]): number | undefined {
+export function validateAmount(value: unknown, errors: FieldError[]): number | undefined {
   const amount = requiredNumber(value, "amount", errors);
   if (amount === undefined) return undefined;
   // NaN and ±Infinity are not integers either; 1e308 is, and is caught as too large.
@@ -202,7 +205,7 @@ const GATEWAY_REFUSAL_FIELDS = {
  * amount is never rounded to fit. With an invalid amount (already reported) it still asks about the
  * currency, with zero, which every currency a gateway takes can express.
  */
-function validateGatewayUnits(
+export function validateGatewayUnits(
   amount: number | undefined,
   currency: string | undefined,
   gateway: Pick<Gateway, "toGatewayAmount">,
@@ -213,6 +216,11 @@ function validateGatewayUnits(
   if (!answer.ok) fail(errors, GATEWAY_REFUSAL_FIELDS[answer.code], answer.code, answer.message);
 }
 
+function validateCapture(value: unknown, errors: FieldError[]): boolean | undefined {
+  if (isAbsent(value)) return true;
+  return typeof value === "boolean" ? value : failType(errors, "capture", "a boolean");
+}
+
 function validateDescription(value: unknown, errors: FieldError[]): string | null | undefined {
   const description = optionalString(value, "description", errors);
   if (typeof description === "string" && description.length > MAX_DESCRIPTION_LENGTH) {
@@ -221,7 +229,7 @@ function validateDescription(value: unknown, errors: FieldError[]): string | nul
   return description;
 }
 
-function validateMetadata(value: unknown, errors: FieldError[]): Record<string, string> | undefined {
+export function validateMetadata(value: unknown, errors: FieldError[]): Record<string, string> | undefined {
   if (isAbsent(value)) return {};
   if (!isPlainObject(value)) return failType(errors, "metadata", "an object");
   const errorsBefore = errors.length;
@@ -451,6 +459,7 @@ export function validatePaymentRequest(
   const customer = validateCustomer(ownValue(body, "customer"), errors);
   const description = validateDescription(ownValue(body, "description"), errors);
   const metadata = validateMetadata(ownValue(body, "metadata"), errors);
+  const capture = validateCapture(ownValue(body, "capture"), errors);
 
   // Any undefined part already recorded an error; the checks are here for type narrowing.
   if (
@@ -460,9 +469,10 @@ export function validatePaymentRequest(
     card === undefined ||
     customer === undefined ||
     description === undefined ||
-    metadata === undefined
+    metadata === undefined ||
+    capture === undefined
   ) {
     return { ok: false, errors };
   }
-  return { ok: true, value: { amount, currency, card, customer, description, metadata } };
+  return { ok: true, value: { amount, currency, card, customer, description, metadata, capture } };
 }
