@@ -14,6 +14,6 @@ export type {
   VoidRequest,
 } from "./port";
 export { GATEWAY_LIMITS } from "./port";
-export { createSimulatorGateway, simulatorCharges, type SimulatorOptions } from "./simulator";
+export { createSimulatorGateway, type SimulatedFault, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a
 // process loads an SDK only when GATEWAY selects it: each weighs tens of MB of memory.

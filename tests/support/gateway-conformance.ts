@@ -8,7 +8,16 @@
 
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import type { ChargeRequest, Gateway, LookupRequest } from "../../modules/gateways/port";
+import type {
+  CaptureRequest,
+  ChargeRequest,
+  Gateway,
+  GatewayOperations,
+  LookupRequest,
+  OperationLookupRequest,
+  RefundRequest,
+  VoidRequest,
+} from "../../modules/gateways/port";
 import { CARDS } from "./payments";
 
 /** Stripe's documented test card numbers; any other card number is approved. */
@@ -23,6 +32,10 @@ export const TEST_CARDS = {
   processingError: CARDS.processingError,
   // Not in the contract's simulator list: only the Stripe and PayPal fakes know it.
   authenticationRequired: "4000002500003155",
+  // Charges and authorizations succeed; then refunds fail (Stripe's card), or captures are refused
+  // (no Stripe card does that: the simulator's own number, which the fakes share).
+  refundFails: "4000000000005126",
+  captureRefused: "4000000000009961",
 } as const;
 
 /**
@@ -324,6 +337,318 @@ export function runGatewayConformance(
       for (const card of Object.values(TEST_CARDS)) expect(text).not.toContain(card);
       expect(text).not.toMatch(new RegExp(`\\b${TEST_CVC}\\b`));
       for (const secret of harness.secrets ?? []) expect(text).not.toContain(secret);
+    });
+  });
+}
+
+/** What a gateway holds for one payment after captures, voids and refunds; replays are not counted. */
+export interface OperationLedger {
+  /** Amounts captured from authorizations. */
+  captures: number[];
+  /** Authorizations voided. */
+  voids: number;
+  /** Amounts refunded, in the order they were made. */
+  refunds: number[];
+}
+
+export interface OperationHarness extends Omit<ConformanceHarness, "gateway"> {
+  gateway: Gateway & GatewayOperations;
+  ledgerFor(paymentId: string): OperationLedger | Promise<OperationLedger>;
+}
+
+function operationOf(charge: ChargeRequest, idempotencyKey: string, gatewayReference: string) {
+  return { paymentId: charge.paymentId, idempotencyKey, currency: charge.currency, gatewayReference, attempt: 1 };
+}
+
+export function captureRequest(charge: ChargeRequest, gatewayReference: string, overrides: Partial<CaptureRequest> = {}): CaptureRequest {
+  return {
+    ...operationOf(charge, `capture-${charge.paymentId}`, gatewayReference),
+    amount: charge.amount,
+    authorizedAmount: charge.amount,
+    ...overrides,
+  };
+}
+
+export function voidRequest(charge: ChargeRequest, gatewayReference: string): VoidRequest {
+  return { ...operationOf(charge, `void-${charge.paymentId}`, gatewayReference), authorizedAmount: charge.amount };
+}
+
+export function refundRequest(charge: ChargeRequest, gatewayReference: string, amount: number, capturedAmount = charge.amount): RefundRequest {
+  const refundId = `re_${randomUUID()}`;
+  return {
+    ...operationOf(charge, `refund-${refundId}`, gatewayReference),
+    refundId,
+    amount,
+    capturedAmount,
+    reason: "requested_by_customer",
+  };
+}
+
+/** The reconciler's question about an operation, asked a second after its last attempt. */
+export function operationLookup(
+  operation: { operation: "capture"; request: CaptureRequest } | { operation: "void"; request: VoidRequest } | { operation: "refund"; request: RefundRequest },
+): OperationLookupRequest {
+  const now = Date.now();
+  return { ...operation, firstAttemptAt: new Date(now - 2_000), lastAttemptAt: new Date(now - 1_000) };
+}
+
+/** Captures, voids and refunds (contract §8): what every gateway must do with them, and under faults. */
+export function runOperationConformance(name: string, setup: () => Promise<OperationHarness>, options: { faults?: boolean } = {}): void {
+  describe(`${name}: captures, voids and refunds`, () => {
+    let harness: OperationHarness;
+    beforeEach(async () => {
+      harness = await setup();
+    });
+    afterEach(async () => {
+      await harness.stop?.();
+    });
+    const ledger = async (charge: ChargeRequest) => await harness.ledgerFor(charge.paymentId);
+
+    function failNext(n: number, fault: GatewayFault): void {
+      if (harness.failNext === undefined) throw new Error(`${name}: harness has no failNext; pass { faults: false } to skip fault cases`);
+      harness.failNext(n, fault);
+    }
+
+    /** An approved authorization (capture: false) or charge, and its reference. */
+    async function approved(card: string, capture: boolean): Promise<{ charge: ChargeRequest; reference: string }> {
+      const charge = chargeRequest(card, { capture });
+      const outcome = await harness.gateway.charge(charge);
+      if (outcome.kind !== "approved") throw new Error(`${name}: ${capture ? "charge" : "authorization"} not approved: ${JSON.stringify(outcome)}`);
+      return { charge, reference: outcome.gatewayReference };
+    }
+
+    /** A captured payment: charged at once, or authorized then captured in full. */
+    async function captured(card: string, manual: boolean): Promise<{ charge: ChargeRequest; reference: string }> {
+      const { charge, reference } = await approved(card, !manual);
+      if (!manual) return { charge, reference };
+      const capture = await harness.gateway.capture(captureRequest(charge, reference));
+      if (capture.kind !== "approved") throw new Error(`${name}: capture not approved: ${JSON.stringify(capture)}`);
+      return { charge, reference: capture.gatewayReference };
+    }
+
+    test("an authorization takes no money until it is captured in full; it is found by lookup as approved", async () => {
+      const { charge, reference } = await approved(TEST_CARDS.approved, false);
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+      expect(await harness.gateway.lookup(lookupRequest(charge))).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      const outcome = await harness.gateway.capture(captureRequest(charge, reference));
+      expect(outcome).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(await ledger(charge)).toEqual({ captures: [charge.amount], voids: 0, refunds: [] });
+      // A second capture of the same authorization (another key) is refused: captures are final.
+      const again = await harness.gateway.capture(captureRequest(charge, reference, { idempotencyKey: `capture2-${charge.paymentId}` }));
+      expect(again.kind).toBe("declined");
+      expect(await ledger(charge)).toEqual({ captures: [charge.amount], voids: 0, refunds: [] });
+    });
+
+    test("a partial capture takes only its amount, and refunds stop at what was captured", async () => {
+      const { charge, reference } = await approved(TEST_CARDS.approved, false);
+      const capture = await harness.gateway.capture(captureRequest(charge, reference, { amount: 1000 }));
+      expect(capture.kind).toBe("approved");
+      if (capture.kind !== "approved") return;
+      expect(await ledger(charge)).toEqual({ captures: [1000], voids: 0, refunds: [] });
+      expect((await harness.gateway.refund(refundRequest(charge, capture.gatewayReference, 1001, 1000))).kind).toBe("declined");
+      expect((await harness.gateway.refund(refundRequest(charge, capture.gatewayReference, 1000, 1000))).kind).toBe("approved");
+      expect(await ledger(charge)).toEqual({ captures: [1000], voids: 0, refunds: [1000] });
+    });
+
+    test("a capture of more than was authorized is refused", async () => {
+      const { charge, reference } = await approved(TEST_CARDS.approved, false);
+      const outcome = await harness.gateway.capture(captureRequest(charge, reference, { amount: charge.amount + 1 }));
+      expect(outcome.kind).toBe("declined");
+      expect(await ledger(charge)).toEqual({ captures: [], voids: 0, refunds: [] });
+    });
+
+    test("a voided authorization takes nothing and can no longer be captured", async () => {
+      const { charge, reference } = await approved(TEST_CARDS.approved, false);
+      expect(await harness.gateway.voidAuthorization(voidRequest(charge, reference))).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(await ledger(charge)).toEqual({ captures: [], voids: 1, refunds: [] });
+      expect((await harness.gateway.capture(captureRequest(charge, reference))).kind).toBe("declined");
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+      expect(await ledger(charge)).toEqual({ captures: [], voids: 1, refunds: [] });
+    });
+
+    test("a captured authorization can no longer be voided", async () => {
+      const { charge, reference } = await approved(TEST_CARDS.approved, false);
+      expect((await harness.gateway.capture(captureRequest(charge, reference))).kind).toBe("approved");
+      expect((await harness.gateway.voidAuthorization(voidRequest(charge, reference))).kind).toBe("declined");
+      expect(await ledger(charge)).toEqual({ captures: [charge.amount], voids: 0, refunds: [] });
+    });
+
+    test("a capture the card's issuer refuses is declined with a code, and nothing is taken", async () => {
+      const { charge, reference } = await approved(TEST_CARDS.captureRefused, false);
+      const outcome = await harness.gateway.capture(captureRequest(charge, reference));
+      expect(outcome.kind).toBe("declined");
+      if (outcome.kind === "declined") expect(outcome.code.length).toBeGreaterThan(0);
+      expect(await ledger(charge)).toEqual({ captures: [], voids: 0, refunds: [] });
+    });
+
+    test.each([
+      { how: "charged at once", manual: false },
+      { how: "authorized, then captured", manual: true },
+    ])("a payment $how is refunded in full, then no more", async ({ manual }) => {
+      const { charge, reference } = await captured(TEST_CARDS.approved, manual);
+      expect(await harness.gateway.refund(refundRequest(charge, reference, charge.amount))).toEqual({
+        kind: "approved",
+        gatewayReference: expect.any(String),
+      });
+      expect((await harness.gateway.refund(refundRequest(charge, reference, 1))).kind).toBe("declined");
+      expect((await ledger(charge)).refunds).toEqual([charge.amount]);
+    });
+
+    test("partial refunds add up to the captured amount; the one that would pass it is refused", async () => {
+      const { charge, reference } = await captured(TEST_CARDS.approved, false);
+      const refund = (amount: number) => harness.gateway.refund(refundRequest(charge, reference, amount));
+      expect((await refund(1000)).kind).toBe("approved");
+      expect((await refund(1000)).kind).toBe("declined");
+      expect((await refund(999)).kind).toBe("approved");
+      expect((await refund(1)).kind).toBe("declined");
+      expect((await ledger(charge)).refunds).toEqual([1000, 999]);
+    });
+
+    test("a refund the gateway refuses for the card is declined with a code", async () => {
+      const { charge, reference } = await captured(TEST_CARDS.refundFails, false);
+      const outcome = await harness.gateway.refund(refundRequest(charge, reference, charge.amount));
+      expect(outcome.kind).toBe("declined");
+      if (outcome.kind === "declined") expect(outcome.code.length).toBeGreaterThan(0);
+      expect((await ledger(charge)).refunds).toEqual([]);
+    });
+
+    test("each operation sent twice under its key is done once, and answers the same", async () => {
+      const auth = await approved(TEST_CARDS.approved, false);
+      const capture = captureRequest(auth.charge, auth.reference, { amount: 1500 });
+      const captureOutcome = await harness.gateway.capture(capture);
+      expect(captureOutcome.kind).toBe("approved");
+      expect(await harness.gateway.capture({ ...capture, attempt: 2 })).toEqual(captureOutcome);
+      expect(await ledger(auth.charge)).toEqual({ captures: [1500], voids: 0, refunds: [] });
+
+      const voided = await approved(TEST_CARDS.approved, false);
+      const voidOne = voidRequest(voided.charge, voided.reference);
+      const voidOutcome = await harness.gateway.voidAuthorization(voidOne);
+      expect(voidOutcome.kind).toBe("approved");
+      expect(await harness.gateway.voidAuthorization({ ...voidOne, attempt: 2 })).toEqual(voidOutcome);
+      expect(await ledger(voided.charge)).toEqual({ captures: [], voids: 1, refunds: [] });
+
+      const charged = await captured(TEST_CARDS.approved, false);
+      const refund = refundRequest(charged.charge, charged.reference, 500);
+      const refundOutcome = await harness.gateway.refund(refund);
+      expect(refundOutcome.kind).toBe("approved");
+      expect(await harness.gateway.refund({ ...refund, attempt: 2 })).toEqual(refundOutcome);
+      expect((await ledger(charged.charge)).refunds).toEqual([500]);
+    });
+
+    test("lookupOperation finds each operation done, and ignores one of another amount", async () => {
+      const auth = await approved(TEST_CARDS.approved, false);
+      const capture = captureRequest(auth.charge, auth.reference);
+      const captureOutcome = await harness.gateway.capture(capture);
+      expect(captureOutcome.kind).toBe("approved");
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "capture", request: capture }))).kind).toBe("approved");
+      const otherCapture = { ...capture, amount: capture.amount - 1 };
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "capture", request: otherCapture }))).kind).toBe("unknown");
+
+      const voided = await approved(TEST_CARDS.approved, false);
+      const voidOne = voidRequest(voided.charge, voided.reference);
+      expect((await harness.gateway.voidAuthorization(voidOne)).kind).toBe("approved");
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "void", request: voidOne }))).kind).toBe("approved");
+
+      const refund = refundRequest(auth.charge, captureOutcome.kind === "approved" ? captureOutcome.gatewayReference : "", 700);
+      expect((await harness.gateway.refund(refund)).kind).toBe("approved");
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "refund", request: refund }))).kind).toBe("approved");
+      const otherRefund = { ...refund, amount: 701 };
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "refund", request: otherRefund }))).kind).toBe("unknown");
+      expect(await ledger(auth.charge)).toEqual({ captures: [auth.charge.amount], voids: 0, refunds: [700] });
+    });
+
+    test("lookupOperation of an operation never sent never reports one that was not done", async () => {
+      const auth = await approved(TEST_CARDS.approved, false);
+      const capture = captureRequest(auth.charge, auth.reference);
+      const voidOne = voidRequest(auth.charge, auth.reference);
+      for (const asked of [{ operation: "capture", request: capture } as const, { operation: "void", request: voidOne } as const]) {
+        const found = await harness.gateway.lookupOperation(operationLookup(asked));
+        // Read-only lookups say "not done" (or cannot tell); a replaying one may do it, once.
+        expect(["not_charged", "unknown"]).toContain(found.kind);
+      }
+      expect(await ledger(auth.charge)).toEqual({ captures: [], voids: 0, refunds: [] });
+
+      const charged = await captured(TEST_CARDS.approved, false);
+      const refund = refundRequest(charged.charge, charged.reference, 300);
+      const found = await harness.gateway.lookupOperation(operationLookup({ operation: "refund", request: refund }));
+      expect(["not_charged", "unknown", "approved"]).toContain(found.kind);
+      expect((await ledger(charged.charge)).refunds).toEqual(found.kind === "approved" ? [300] : []);
+      // Whatever it said, the refund sent now under its key is done once.
+      expect((await harness.gateway.refund(refund)).kind).toBe("approved");
+      expect((await ledger(charged.charge)).refunds).toEqual([300]);
+    });
+
+    const faultTest = options.faults === false ? test.skip : test;
+
+    faultTest("each operation whose answer was lost is found by lookupOperation as done, never 'not done', and done once", async () => {
+      const auth = await approved(TEST_CARDS.approved, false);
+      const capture = captureRequest(auth.charge, auth.reference);
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      expect((await harness.gateway.capture(capture)).kind).toBe("unknown");
+      failNext(0, "timeout-after-commit");
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "capture", request: capture }))).kind).toBe("approved");
+      const captureOutcome = await harness.gateway.capture({ ...capture, attempt: 2 });
+      expect(captureOutcome.kind).toBe("approved");
+      expect(await ledger(auth.charge)).toEqual({ captures: [auth.charge.amount], voids: 0, refunds: [] });
+
+      const voided = await approved(TEST_CARDS.approved, false);
+      const voidOne = voidRequest(voided.charge, voided.reference);
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      expect((await harness.gateway.voidAuthorization(voidOne)).kind).toBe("unknown");
+      failNext(0, "timeout-after-commit");
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "void", request: voidOne }))).kind).toBe("approved");
+      expect(await ledger(voided.charge)).toEqual({ captures: [], voids: 1, refunds: [] });
+
+      const reference = captureOutcome.kind === "approved" ? captureOutcome.gatewayReference : "";
+      const refund = refundRequest(auth.charge, reference, 900);
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      expect((await harness.gateway.refund(refund)).kind).toBe("unknown");
+      failNext(0, "timeout-after-commit");
+      expect((await harness.gateway.lookupOperation(operationLookup({ operation: "refund", request: refund }))).kind).toBe("approved");
+      expect((await harness.gateway.refund({ ...refund, attempt: 2 })).kind).toBe("approved");
+      expect((await ledger(auth.charge)).refunds).toEqual([900]);
+    });
+
+    faultTest("an operation refused with 429 is transient, and its retry is done once", async () => {
+      const { charge, reference } = await captured(TEST_CARDS.approved, false);
+      const refund = refundRequest(charge, reference, charge.amount);
+      failNext(1, "http429");
+      expect((await harness.gateway.refund(refund)).kind).toBe("transient");
+      expect((await ledger(charge)).refunds).toEqual([]);
+      expect((await harness.gateway.refund({ ...refund, attempt: 2 })).kind).toBe("approved");
+      expect((await ledger(charge)).refunds).toEqual([charge.amount]);
+    });
+
+    faultTest("an operation answered with a 5xx or an unreadable 2xx is never 'not done', and its retry is done once", async () => {
+      for (const fault of ["http500", "malformed"] as const) {
+        const auth = await approved(TEST_CARDS.approved, false);
+        const capture = captureRequest(auth.charge, auth.reference);
+        failNext(1, fault);
+        expect(["unknown", "approved"]).toContain((await harness.gateway.capture(capture)).kind);
+        expect((await harness.gateway.capture({ ...capture, attempt: 2 })).kind).toBe("approved");
+        expect(await ledger(auth.charge)).toEqual({ captures: [auth.charge.amount], voids: 0, refunds: [] });
+      }
+    });
+
+    faultTest("a lookupOperation while the gateway fails is unknown, never 'not done' nor declined", async () => {
+      const auth = await approved(TEST_CARDS.approved, false);
+      const capture = captureRequest(auth.charge, auth.reference);
+      failNext(Number.POSITIVE_INFINITY, "timeout-after-commit");
+      await harness.gateway.capture(capture);
+      const refund = refundRequest(auth.charge, auth.reference, 100);
+      for (const fault of ["http500", "malformed", "connection-reset", "http429"] as const) {
+        failNext(Number.POSITIVE_INFINITY, fault);
+        for (const asked of [
+          { operation: "capture", request: capture } as const,
+          { operation: "void", request: voidRequest(auth.charge, auth.reference) } as const,
+          { operation: "refund", request: refund } as const,
+        ]) {
+          const found = await harness.gateway.lookupOperation(operationLookup(asked));
+          expect(found.kind).not.toBe("not_charged");
+          expect(found.kind).not.toBe("declined");
+        }
+      }
+      failNext(0, "http500");
     });
   });
 }

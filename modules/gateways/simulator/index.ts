@@ -1,2 +1,2 @@
-export { createSimulatorGateway, type SimulatorOptions } from "./simulator-gateway";
+export { createSimulatorGateway, type SimulatedFault, type SimulatorOptions } from "./simulator-gateway";
 export { simulatorCharges } from "./schema";

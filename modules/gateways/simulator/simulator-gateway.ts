@@ -1,9 +1,21 @@
 import { randomBytes } from "node:crypto";
-import { eq, sql } from "drizzle-orm";
+import { and, eq, inArray, sql } from "drizzle-orm";
 import { Batcher, type Database } from "../../database";
-import type { ChargeOutcome, ChargeRequest, Gateway, LookupOutcome, LookupRequest } from "../port";
+import type {
+  CaptureRequest,
+  ChargeOutcome,
+  ChargeRequest,
+  Gateway,
+  GatewayOperations,
+  LookupOutcome,
+  LookupRequest,
+  OperationLookupRequest,
+  OperationOutcome,
+  RefundRequest,
+  VoidRequest,
+} from "../port";
 import { isoCurrencyRule, toGatewayMinorUnits } from "../units";
-import { simulatorCharges } from "./schema";
+import { type SimulatorOperation, simulatorCharges } from "./schema";
 
 /** Stripe's test card numbers and the outcomes they stand for (contract §5). */
 const DECLINES: Record<string, { code: string; message: string }> = {
@@ -16,25 +28,73 @@ const DECLINES: Record<string, { code: string; message: string }> = {
 };
 const ALWAYS_PROCESSING_ERROR = "4000000000000119";
 
+/**
+ * Cards whose charge or authorization succeeds but a later operation on it is refused. Like a
+ * real gateway, the simulator knows the card behind a charge by the charge's reference, so the
+ * refusal travels in the reference (the ledger never holds a card number).
+ */
+const LATER_REFUSALS: Record<string, RefusalTag> = {
+  // Stripe's "refunds fail" card.
+  "4000000000005126": "norefund",
+  // Stripe has no card for it: authorizations succeed, captures are refused.
+  "4000000000009961": "nocapture",
+};
+type RefusalTag = "norefund" | "nocapture";
+
+/** The simulator's answers to operations it refuses, by code. */
+const OPERATION_REFUSALS: Record<string, string> = {
+  authorization_not_found: "No authorization of this payment has this reference.",
+  authorization_already_captured: "The authorization has already been captured.",
+  authorization_voided: "The authorization has been voided.",
+  capture_declined: "The issuer refused to capture the authorization.",
+  charge_not_found: "No captured charge of this payment has this reference.",
+  charge_already_refunded: "The charge has already been refunded in full.",
+  amount_too_large: "The amount is larger than what remains of the authorization or charge.",
+  refund_failed: "The refund was refused by the card's issuer.",
+};
+
+/**
+ * A fault injected into one call: `transient` fails it before anything is recorded; `lost`
+ * records it and then loses the answer (the caller sees an unknown outcome).
+ */
+export type SimulatedFault = "transient" | "lost";
+
 export interface SimulatorOptions {
   latencyMs: number;
-  /** Share of calls that fail transiently: half before anything is charged, half after (unknown outcome). */
+  /** Share of calls that fail: half before anything is recorded, half after (unknown outcome). */
   transientFailureRate: number;
   random?: () => number;
+  /** Decides each call's fault instead of drawing it with `random` (tests pick faults one call at a time). */
+  fault?: () => SimulatedFault | null;
 }
+
+type LedgerRow = typeof simulatorCharges.$inferSelect;
+type Executor = Pick<Database, "select" | "insert" | "update">;
+type Decision = { kind: "approved"; reference: string } | { kind: "declined"; code: string };
 
 /**
  * A gateway that behaves like a real one where it matters for correctness: it keeps a ledger
  * keyed by idempotency key (shared by every process through the database, as a real gateway's
  * is shared by every client), replays the first result for a repeated key, and can lose answers
- * after charging so the unknown-outcome path is exercised.
+ * after recording so the unknown-outcome path is exercised. Captures, voids and refunds follow
+ * the same rules, each under its own key, and check what they act on like a real gateway does.
  */
-export function createSimulatorGateway(db: Database, options: SimulatorOptions): Gateway {
+export function createSimulatorGateway(db: Database, options: SimulatorOptions): Gateway & GatewayOperations {
   const random = options.random ?? Math.random;
+  const { fault } = options;
+  const drawFault =
+    fault ??
+    ((): SimulatedFault | null => {
+      if (random() >= options.transientFailureRate) return null;
+      return random() < 0.5 ? "transient" : "lost";
+    });
+  // A lookup records nothing, so it has no "after": one draw decides whether it fails.
+  const unreachable = fault ? () => fault() !== null : () => random() < options.transientFailureRate;
+  const roundTrip = () => (options.latencyMs > 0 ? Bun.sleep(options.latencyMs) : Promise.resolve());
 
   // The ledger write of concurrent charges goes in one statement (see Batcher): the simulator
   // runs inside our process and database, and must not cost a round trip per charge.
-  const ledger = new Batcher<{ request: ChargeRequest; decided: ChargeOutcome }, ChargeOutcome>(
+  const ledger = new Batcher<{ request: ChargeRequest; decided: Decision }, ChargeOutcome>(
     async (items) => {
       // One row per key: a statement may not upsert the same row twice.
       const unique = [...new Map(items.map((item) => [item.request.idempotencyKey, item])).values()];
@@ -44,9 +104,10 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
           unique.map(({ request, decided }) => ({
             idempotencyKey: request.idempotencyKey,
             paymentId: request.paymentId,
+            operation: (request.capture ? "charge" : "authorize") as SimulatorOperation,
             outcome: decided.kind,
             declineCode: decided.kind === "declined" ? decided.code : null,
-            reference: `sim_${randomBytes(12).toString("hex")}`,
+            reference: decided.kind === "approved" ? decided.reference : newReference(null),
             amount: request.amount,
             currency: request.currency,
           })),
@@ -65,7 +126,92 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
     },
     { maxBatch: 256, maxConcurrent: 2 },
   );
-  const recordOrReplay = (request: ChargeRequest, decided: ChargeOutcome) => ledger.submit({ request, decided });
+
+  /**
+   * Runs one capture, void or refund: a replayed key answers its first result; otherwise
+   * `decide` checks the target (locked, so concurrent operations on one charge see each other)
+   * and the decision is recorded before any answer leaves.
+   */
+  async function operate(
+    operation: Exclude<SimulatorOperation, "charge" | "authorize">,
+    request: (CaptureRequest | VoidRequest | RefundRequest) & { amount: number; refundId: string | null },
+    decide: (tx: Executor) => Promise<Decision>,
+  ): Promise<OperationOutcome> {
+    const answered = roundTrip();
+    const fault = drawFault();
+    let outcome: OperationOutcome;
+    if (fault === "transient") outcome = { kind: "transient", reason: "simulated 503 service unavailable" };
+    else {
+      const recorded = await db.transaction(async (tx) => {
+        const [replayed] = await tx
+          .update(simulatorCharges)
+          .set({ requests: sql`${simulatorCharges.requests} + 1` })
+          .where(eq(simulatorCharges.idempotencyKey, request.idempotencyKey))
+          .returning();
+        if (replayed) return ledgerOutcome(replayed);
+        const decided = await decide(tx);
+        const [row] = await tx
+          .insert(simulatorCharges)
+          .values({
+            idempotencyKey: request.idempotencyKey,
+            paymentId: request.paymentId,
+            operation,
+            refundId: request.refundId,
+            targetReference: request.gatewayReference,
+            outcome: decided.kind,
+            declineCode: decided.kind === "declined" ? decided.code : null,
+            reference: decided.kind === "approved" ? decided.reference : newReference(null),
+            amount: request.amount,
+            currency: request.currency,
+          })
+          .onConflictDoUpdate({ target: simulatorCharges.idempotencyKey, set: { requests: sql`${simulatorCharges.requests} + 1` } })
+          .returning();
+        if (!row) throw new Error("simulator ledger returned no row");
+        return ledgerOutcome(row);
+      });
+      outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
+    }
+    await answered;
+    return outcome;
+  }
+
+  /** The approved charge, authorization or capture `request` acts on, locked; null when the payment has none with that reference. */
+  async function target(
+    tx: Executor,
+    request: CaptureRequest | VoidRequest | RefundRequest,
+    operations: SimulatorOperation[],
+  ): Promise<LedgerRow | null> {
+    const [row] = await tx
+      .select()
+      .from(simulatorCharges)
+      .where(
+        and(
+          eq(simulatorCharges.reference, request.gatewayReference),
+          eq(simulatorCharges.paymentId, request.paymentId),
+          eq(simulatorCharges.currency, request.currency),
+          eq(simulatorCharges.outcome, "approved"),
+          inArray(simulatorCharges.operation, operations),
+        ),
+      )
+      .for("update");
+    return row ?? null;
+  }
+
+  /** The approved operations already done on `reference`. */
+  const doneOn = (tx: Executor, reference: string) =>
+    tx
+      .select({ operation: simulatorCharges.operation, amount: simulatorCharges.amount })
+      .from(simulatorCharges)
+      .where(and(eq(simulatorCharges.targetReference, reference), eq(simulatorCharges.outcome, "approved")));
+
+  async function decideOnAuthorization(tx: Executor, request: CaptureRequest | VoidRequest): Promise<LedgerRow | Decision> {
+    const authorization = await target(tx, request, ["authorize"]);
+    if (!authorization) return refused("authorization_not_found");
+    const done = await doneOn(tx, authorization.reference);
+    if (done.some((op) => op.operation === "capture")) return refused("authorization_already_captured");
+    if (done.some((op) => op.operation === "void")) return refused("authorization_voided");
+    return authorization;
+  }
 
   return {
     name: "simulator",
@@ -74,46 +220,124 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
     async charge(request: ChargeRequest): Promise<ChargeOutcome> {
       // The latency is the whole round trip as the caller sees it; the ledger write happens
       // inside it, as a real gateway's own bookkeeping does.
-      const roundTrip = options.latencyMs > 0 ? Bun.sleep(options.latencyMs) : Promise.resolve();
-      const fault = random() < options.transientFailureRate;
+      const answered = roundTrip();
+      const fault = drawFault();
       let outcome: ChargeOutcome;
-      if (fault && random() < 0.5) outcome = { kind: "transient", reason: "simulated 503 service unavailable" };
+      if (fault === "transient") outcome = { kind: "transient", reason: "simulated 503 service unavailable" };
       else if (request.card.number === ALWAYS_PROCESSING_ERROR)
         outcome = { kind: "transient", reason: "processing_error: An error occurred while processing your card." };
       else {
         const decline = DECLINES[request.card.number];
-        const decided: ChargeOutcome = decline
-          ? { kind: "declined", ...decline, gatewayReference: null }
-          : { kind: "approved", gatewayReference: "" };
-        const recorded = await recordOrReplay(request, decided);
+        const decided: Decision = decline
+          ? { kind: "declined", code: decline.code }
+          : { kind: "approved", reference: newReference(LATER_REFUSALS[request.card.number] ?? null) };
+        const recorded = await ledger.submit({ request, decided });
         // The charge is recorded but the answer is "lost": the caller must replay with the same key.
-        outcome = fault ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
+        outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
       }
-      await roundTrip;
+      await answered;
       return outcome;
     },
 
     async lookup(request: LookupRequest): Promise<LookupOutcome> {
-      const roundTrip = options.latencyMs > 0 ? Bun.sleep(options.latencyMs) : Promise.resolve();
+      const answered = roundTrip();
       // An unhealthy gateway is as unreachable for lookups as for charges.
-      if (random() < options.transientFailureRate) {
-        await roundTrip;
+      if (unreachable()) {
+        await answered;
         return { kind: "unknown", reason: "simulated 503 service unavailable" };
       }
       const [row] = await db.select().from(simulatorCharges).where(eq(simulatorCharges.idempotencyKey, request.idempotencyKey));
-      await roundTrip;
+      await answered;
       // The ledger is written before any answer leaves, so no row means no charge was taken.
       if (!row) return { kind: "not_charged", reason: "no charge under this payment's idempotency key" };
-      if (row.paymentId !== request.paymentId || row.amount !== request.amount || row.currency !== request.currency)
-        return { kind: "unknown", reason: "the ledger row under this key belongs to another payment or amount" };
+      if (
+        row.paymentId !== request.paymentId ||
+        row.operation !== (request.capture ? "charge" : "authorize") ||
+        row.amount !== request.amount ||
+        row.currency !== request.currency
+      )
+        return { kind: "unknown", reason: "the ledger row under this key belongs to another payment, operation or amount" };
+      return ledgerOutcome(row);
+    },
+
+    capture: (request) =>
+      operate("capture", { ...request, refundId: null }, async (tx) => {
+        const authorization = await decideOnAuthorization(tx, request);
+        if ("kind" in authorization) return authorization;
+        if (request.amount < 1 || request.amount > authorization.amount) return refused("amount_too_large");
+        const tag = refusalTag(authorization.reference);
+        if (tag === "nocapture") return refused("capture_declined");
+        return { kind: "approved", reference: newReference(tag) };
+      }),
+
+    voidAuthorization: (request) =>
+      operate("void", { ...request, amount: request.authorizedAmount, refundId: null }, async (tx) => {
+        const authorization = await decideOnAuthorization(tx, request);
+        if ("kind" in authorization) return authorization;
+        // A void answers with the authorization it released (see OperationOutcome).
+        return { kind: "approved", reference: authorization.reference };
+      }),
+
+    refund: (request) =>
+      operate("refund", request, async (tx) => {
+        const charge = await target(tx, request, ["charge", "capture"]);
+        if (!charge) return refused("charge_not_found");
+        const refunded = (await doneOn(tx, charge.reference))
+          .filter((op) => op.operation === "refund")
+          .reduce((sum, op) => sum + op.amount, 0);
+        if (refunded >= charge.amount) return refused("charge_already_refunded");
+        if (request.amount < 1 || refunded + request.amount > charge.amount) return refused("amount_too_large");
+        if (refusalTag(charge.reference) === "norefund") return refused("refund_failed");
+        return { kind: "approved", reference: newReference(null) };
+      }),
+
+    async lookupOperation(lookup: OperationLookupRequest): Promise<LookupOutcome> {
+      const answered = roundTrip();
+      if (unreachable()) {
+        await answered;
+        return { kind: "unknown", reason: "simulated 503 service unavailable" };
+      }
+      const { request } = lookup;
+      const [row] = await db.select().from(simulatorCharges).where(eq(simulatorCharges.idempotencyKey, request.idempotencyKey));
+      await answered;
+      // Every operation is recorded before its answer leaves: no row means it was never done.
+      if (!row) return { kind: "not_charged", reason: `no ${lookup.operation} under this idempotency key` };
+      const expected =
+        lookup.operation === "refund"
+          ? { amount: lookup.request.amount, refundId: lookup.request.refundId }
+          : { amount: lookup.operation === "capture" ? lookup.request.amount : lookup.request.authorizedAmount, refundId: null };
+      if (
+        row.operation !== lookup.operation ||
+        row.paymentId !== request.paymentId ||
+        row.targetReference !== request.gatewayReference ||
+        row.amount !== expected.amount ||
+        row.currency !== request.currency ||
+        row.refundId !== expected.refundId
+      )
+        return { kind: "unknown", reason: `the ledger row under this key is not this ${lookup.operation}` };
       return ledgerOutcome(row);
     },
   };
 }
 
-function ledgerOutcome(row: typeof simulatorCharges.$inferSelect): ChargeOutcome & { kind: "approved" | "declined" } {
+function newReference(tag: RefusalTag | null): string {
+  const id = randomBytes(12).toString("hex");
+  return tag === null ? `sim_${id}` : `sim_${tag}_${id}`;
+}
+
+function refusalTag(reference: string): RefusalTag | null {
+  const tag = /^sim_(norefund|nocapture)_/.exec(reference)?.[1];
+  return (tag as RefusalTag | undefined) ?? null;
+}
+
+function refused(code: keyof typeof OPERATION_REFUSALS): Decision {
+  return { kind: "declined", code };
+}
+
+function ledgerOutcome(row: LedgerRow): ChargeOutcome & { kind: "approved" | "declined" } {
   if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
   const code = row.declineCode ?? "card_declined";
-  const message = Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
+  const message =
+    OPERATION_REFUSALS[code] ?? Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
   return { kind: "declined", code, message, gatewayReference: row.reference };
 }
