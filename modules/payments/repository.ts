@@ -163,9 +163,23 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
     .returning();
 }
 
+/**
+ * What the gateway's definite answer to a payment's operation makes of the payment (the finalize
+ * transition; AUTHORIZED is not final, but it ends the operation as a final state does).
+ */
 export type FinalOutcome =
+  /** A charge, or a capture, was done: the money is taken (all of it, or the capture's amount). */
   | { status: "COMPLETED"; gatewayReference: string }
-  | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null };
+  | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null }
+  /** An authorization was approved: the hold stands for `expiresInMs`, then it is voided. */
+  | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number }
+  /**
+   * A capture or void was refused, or could not be done: the authorization stands as it was (its
+   * reference and expiry kept), and the failure says why the merchant's request did nothing.
+   */
+  | { status: "AUTHORIZED"; failureCode: string; failureMessage: string; gatewayReference: null }
+  /** A void was done: the hold is released. */
+  | { status: "CANCELED" };
 
 export interface FinalOutcomeWrite {
   id: string;
@@ -173,35 +187,48 @@ export interface FinalOutcomeWrite {
   outcome: FinalOutcome;
 }
 
+const FINAL_LIST = sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(", "));
+
 /**
  * recordFinalOutcome for many payments in one statement, each still guarded by its own attempt
- * number and the status machine. Returns the payments that did become final.
+ * number and the status machine. Returns the payments whose operation did end.
  */
 export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrite[]): Promise<PaymentRow[]> {
   if (writes.length === 0) return [];
-  const input = writes.map((w) => ({
-    id: w.id,
-    attempt: w.attempt,
-    status: w.outcome.status,
-    gateway_reference: w.outcome.gatewayReference,
-    failure_code: w.outcome.status === "FAILED" ? w.outcome.failureCode : null,
-    failure_message: w.outcome.status === "FAILED" ? w.outcome.failureMessage : null,
+  const input = writes.map(({ id, attempt, outcome }) => ({
+    id,
+    attempt,
+    status: outcome.status,
+    gateway_reference: "gatewayReference" in outcome ? outcome.gatewayReference : null,
+    failure_code: "failureCode" in outcome ? outcome.failureCode : null,
+    failure_message: "failureMessage" in outcome ? outcome.failureMessage : null,
+    expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
   }));
   const updated = await db
     .update(payments)
     .set({
       status: sql`o.status`,
-      gatewayReference: sql`o.gateway_reference`,
+      // An answer that names no object (a refused capture or void, a void) leaves the authorization's reference.
+      gatewayReference: sql`coalesce(o.gateway_reference, ${payments.gatewayReference})`,
       failureCode: sql`o.failure_code`,
       failureMessage: sql`o.failure_message`,
       // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
       amountCaptured: sql`case when o.status = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
+      // A new authorization's hold runs from now; a refused capture or void keeps the one it had
+      // (requests leave it in place while the operation runs); anything else has no hold left.
+      authorizationExpiresAt: sql`case when o.status = 'AUTHORIZED'
+        then coalesce(now() + make_interval(secs => o.expires_in_seconds), ${payments.authorizationExpiresAt}) end`,
+      captureAmount: sql`case when o.status = 'AUTHORIZED' then null else ${payments.captureAmount} end`,
+      canceledAt: sql`case when o.status = 'CANCELED' then now() else ${payments.canceledAt} end`,
+      // Back to AUTHORIZED, the reconciler has nothing left to hold: the next request starts afresh.
+      reconciling: sql`case when o.status = 'AUTHORIZED' then false else ${payments.reconciling} end`,
+      nextCheckAt: sql`case when o.status = 'AUTHORIZED' then null else ${payments.nextCheckAt} end`,
       leaseExpiresAt: null,
       updatedAt: sql`now()`,
-      completedAt: sql`case when o.status in (${sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(", "))}) then now() end`,
+      completedAt: sql`case when o.status in (${FINAL_LIST}) then now() end`,
     })
     .from(
-      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text)`,
+      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8)`,
     )
     .where(
       and(

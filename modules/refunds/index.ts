@@ -22,3 +22,17 @@ export {
   type RefundCreation,
   type WrittenWithRefunds,
 } from "./repository";
+export {
+  claimDueRefundChecks,
+  claimRefund,
+  countUnresolvedRefunds,
+  listStrandedRefunds,
+  recordRefundOutcomes,
+  refundGuardOf,
+  releaseRefundForRetry,
+  type RefundAttemptRelease,
+  type RefundOutcome,
+  scheduleNextRefundCheck,
+  startRefundReconciling,
+  touchRefund,
+} from "./lifecycle";

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
-import { createSimulatorGateway, type Gateway, type LookupOutcome } from "../../modules/gateways";
+import { createSimulatorGateway, type LookupOutcome } from "../../modules/gateways";
 import { countUnresolved, findPaymentById, payments, toPayment } from "../../modules/payments";
-import { createSweeper, nextCheckDelayMs, type ReconcileSchedule } from "../../modules/processing";
+import { createSweeper, nextCheckDelayMs, type PaymentGateway, type ReconcileSchedule } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline, silentLogger } from "../support/harness";
@@ -133,9 +133,8 @@ for (const backend of BACKENDS) {
         { kind: "approved", gatewayReference: "ref_found" },
       ];
       const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
-      const gateway: Gateway = {
-        name: "simulator",
-        toGatewayAmount: (amount, currency) => simulator.toGatewayAmount(amount, currency),
+      const gateway: PaymentGateway = {
+        ...simulator,
         charge: async () => ({ kind: "unknown", reason: "lost answer" }),
         lookup: async () => answers.shift() ?? { kind: "unknown", reason: "no more answers" },
       };
@@ -166,9 +165,8 @@ for (const backend of BACKENDS) {
 
     it("the sweeper never re-queues a payment the reconciler owns", async () => {
       const simulator = createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 });
-      const gateway: Gateway = {
-        name: "simulator",
-        toGatewayAmount: (amount, currency) => simulator.toGatewayAmount(amount, currency),
+      const gateway: PaymentGateway = {
+        ...simulator,
         charge: async () => ({ kind: "unknown", reason: "lost answer" }),
         lookup: async () => ({ kind: "unknown", reason: "still down" }),
       };

@@ -1,19 +1,50 @@
 import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
-import { createSimulatorGateway, type ChargeOutcome, type ChargeRequest, type Gateway } from "../../modules/gateways";
+import {
+  type CaptureRequest,
+  type ChargeOutcome,
+  type ChargeRequest,
+  createSimulatorGateway,
+  type OperationLookupRequest,
+  type OperationOutcome,
+  type RefundRequest,
+  type VoidRequest,
+} from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
 import { findPaymentById, type PaymentRow } from "../../modules/payments";
-import { createPaymentProcessor, createPostgresPaymentStore, createReconciler, type PostgresPaymentStoreOptions } from "../../modules/processing";
+import {
+  createPaymentProcessor,
+  createPostgresPaymentStore,
+  createPostgresRefundStore,
+  createReconciler,
+  type PaymentGateway,
+  type PostgresPaymentStoreOptions,
+  type PostgresRefundStoreOptions,
+} from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
 
 export const silentLogger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silentLogger };
 
-/** Wraps a gateway to count calls and the most calls in flight at once. */
-export function observedGateway(inner: Gateway) {
+type OperationName = "capture" | "voidAuthorization" | "refund";
+
+/** Wraps a gateway to count calls (charges, and each operation with its requests) and the most charges in flight at once. */
+export function observedGateway(inner: PaymentGateway) {
   let inFlight = 0;
-  const stats = { calls: 0, maxInFlight: 0, requests: [] as ChargeRequest[] };
-  const gateway: Gateway = {
+  const stats = {
+    calls: 0,
+    maxInFlight: 0,
+    requests: [] as ChargeRequest[],
+    operations: { capture: [] as CaptureRequest[], voidAuthorization: [] as VoidRequest[], refund: [] as RefundRequest[] },
+    lookups: [] as OperationLookupRequest[],
+  };
+  const observe =
+    <R extends CaptureRequest | VoidRequest | RefundRequest>(name: OperationName, run: (request: R) => Promise<OperationOutcome>) =>
+    (request: R) => {
+      (stats.operations[name] as R[]).push(request);
+      return run(request);
+    };
+  const gateway: PaymentGateway = {
     name: inner.name,
     toGatewayAmount: (amount, currency) => inner.toGatewayAmount(amount, currency),
     async charge(request): Promise<ChargeOutcome> {
@@ -28,6 +59,13 @@ export function observedGateway(inner: Gateway) {
       }
     },
     lookup: (request) => inner.lookup(request),
+    capture: observe("capture", (request) => inner.capture(request)),
+    voidAuthorization: observe("voidAuthorization", (request) => inner.voidAuthorization(request)),
+    refund: observe("refund", (request) => inner.refund(request)),
+    lookupOperation(request) {
+      stats.lookups.push(request);
+      return inner.lookupOperation(request);
+    },
   };
   return { gateway, stats };
 }
@@ -41,8 +79,10 @@ export function buildPipeline(
     maxAttempts?: number;
     leaseMs?: number;
     reconcileFirstCheckMs?: number;
-    gateway?: Gateway;
+    gateway?: PaymentGateway;
     onFinalInTransaction?: PostgresPaymentStoreOptions["onFinalInTransaction"];
+    onRefundFinalInTransaction?: PostgresRefundStoreOptions["onFinalInTransaction"];
+    authorizationTtlMs?: number;
   } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
@@ -59,9 +99,18 @@ export function buildPipeline(
     reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
     onFinalInTransaction: options.onFinalInTransaction,
   });
-  const processPayment = createPaymentProcessor({ store, gateway: observed.gateway, vault, logger: silentLogger, retry });
+  const refunds = createPostgresRefundStore({
+    db: database.db,
+    leaseMs: options.leaseMs ?? 30_000,
+    reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
+    onFinalInTransaction: options.onRefundFinalInTransaction,
+  });
+  const authorizationTtlMs = options.authorizationTtlMs ?? 7 * 86_400_000;
+  const processPayment = createPaymentProcessor({ store, refunds, gateway: observed.gateway, vault, logger: silentLogger, retry, authorizationTtlMs });
   const reconciler = createReconciler({
     store,
+    refunds,
+    authorizationTtlMs,
     gateway: observed.gateway,
     vault,
     logger: silentLogger,
