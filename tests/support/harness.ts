@@ -1,4 +1,5 @@
-import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
+import { eq } from "drizzle-orm";
+import { createPostgresQueue, type PaymentMessage, paymentMessagesInsert } from "../../modules/broker";
 import {
   type CaptureRequest,
   type ChargeOutcome,
@@ -10,7 +11,7 @@ import {
   type VoidRequest,
 } from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
-import { findPaymentById, type PaymentRow } from "../../modules/payments";
+import { type CancellationReason, findPaymentById, type PaymentRow, payments, requestCapture, requestVoid } from "../../modules/payments";
 import {
   createPaymentProcessor,
   createPostgresPaymentStore,
@@ -20,6 +21,7 @@ import {
   type PostgresPaymentStoreOptions,
   type PostgresRefundStoreOptions,
 } from "../../modules/processing";
+import { createRefund, newRefundId, type RefundRow } from "../../modules/refunds";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
@@ -149,5 +151,67 @@ export function buildPipeline(
     return row;
   }
 
-  return { vault, intake, processPayment, reconciler, queue, create, message, pay, stats: observed.stats, retry };
+  /** Creates a payment to be authorized only (`capture: false`) and runs its first attempt. */
+  async function authorize(card?: string, merchantId = "m1"): Promise<PaymentRow> {
+    const payment = await create(card, merchantId);
+    // Intake of this branch takes no `capture` yet: the row is what the worker reads.
+    await database.db.update(payments).set({ captureMethod: "manual", operation: "authorize" }).where(eq(payments.id, payment.id));
+    await processPayment(message(payment.id));
+    return row(payment.id);
+  }
+
+  async function row(id: string): Promise<PaymentRow> {
+    const found = await findPaymentById(database.db, id);
+    if (!found) throw new Error("payment vanished");
+    return found;
+  }
+
+  /** The worker's message written by the statement that moves the payment, as the API writes it. */
+  const queued = (paymentId: string) => (moved: Parameters<typeof paymentMessagesInsert>[1]) =>
+    paymentMessagesInsert([{ paymentId, requestId: "req_test", delayMs: 0 }], moved);
+
+  /** The merchant's capture request (all, or `amount`); undefined when the payment cannot be captured. */
+  const requestCaptureOf = (id: string, amount: number | null = null, merchantId = "m1") =>
+    requestCapture(database.db, { merchantId, id, amount }, queued(id));
+
+  /** The merchant's cancel of an authorization (or its expiry's, with reason `expired`). */
+  const requestVoidOf = (id: string, reason: CancellationReason | null = "requested_by_customer", merchantId = "m1") =>
+    requestVoid(database.db, { merchantId, id, reason }, queued(id));
+
+  /** Creates a refund (all that is left, or `amount`) with its message, as the API does; throws when refused. */
+  async function refund(paymentId: string, amount: number | null = null, merchantId = "m1"): Promise<RefundRow> {
+    const id = newRefundId();
+    const created = await createRefund(
+      database.db,
+      { id, merchantId, paymentId, amount, reason: "requested_by_customer", metadata: {}, requestId: "req_test" },
+      (ids) => paymentMessagesInsert([{ paymentId, refundId: id, requestId: "req_test", delayMs: 0 }], ids),
+    );
+    if (created.kind !== "created") throw new Error(`refund not created: ${JSON.stringify(created)}`);
+    return created.refund;
+  }
+
+  const refundMessage = (refund: Pick<RefundRow, "id" | "paymentId">): PaymentMessage => ({
+    paymentId: refund.paymentId,
+    refundId: refund.id,
+    requestId: "req_test",
+  });
+
+  return {
+    vault,
+    intake,
+    processPayment,
+    reconciler,
+    queue,
+    create,
+    message,
+    pay,
+    authorize,
+    row,
+    requestCapture: requestCaptureOf,
+    requestVoid: requestVoidOf,
+    refund,
+    refundMessage,
+    stats: observed.stats,
+    retry,
+  };
 }
