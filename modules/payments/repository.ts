@@ -1,21 +1,34 @@
-import { and, desc, eq, getTableColumns, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { type Executor, type IdFilter, jsonRowsInsert, mapRows, queryRows } from "../database";
+import { and, desc, eq, getTableColumns, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import {
+  claimDueCheckIds,
+  countWork,
+  type Executor,
+  type GatewayWorkTable,
+  guardOfSources,
+  type IdFilter,
+  jsonRowsInsert,
+  mapRows,
+  queryRows,
+  scheduleNextCheckOf,
+} from "../database";
 import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
-import { FINAL_STATUSES, type SourceState, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
+import { FINAL_STATUSES, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
 
-const leaseFree = or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`));
+/** What the shared gateway-work statements (../database) need to know of the payments table. */
+const PAYMENT_WORK: GatewayWorkTable = {
+  table: payments,
+  id: payments.id,
+  status: payments.status,
+  attempts: payments.attempts,
+  leaseExpiresAt: payments.leaseExpiresAt,
+  reconciling: payments.reconciling,
+  nextCheckAt: payments.nextCheckAt,
+  reconcileChecks: payments.reconcileChecks,
+};
 
 /** The WHERE clause of a transition's guarded update, from the one table in ./status.ts. */
 export function guardOf(transition: TransitionName): SQL {
-  const sources = TRANSITIONS[transition].from.map((source: SourceState) =>
-    and(
-      eq(payments.status, source.status),
-      source.reconciling === undefined ? undefined : eq(payments.reconciling, source.reconciling),
-      source.leased === undefined ? undefined : source.leased ? not(leaseFree as SQL) : leaseFree,
-    ),
-  );
-  // Literals, not parameters: a generic plan can then still match the partial indexes on status.
-  return (or(...sources) as SQL).inlineParams();
+  return guardOfSources(PAYMENT_WORK, TRANSITIONS[transition].from);
 }
 
 /** What a new payment is created with; every other column starts at its default (PENDING, no attempt yet). */
@@ -299,40 +312,19 @@ export async function startReconciling(db: Executor, releases: AttemptRelease[],
  * a reconciler that dies mid-check leaves them due again later.
  */
 export async function claimDueChecks(db: Executor, limit: number, holdMs: number): Promise<PaymentRow[]> {
-  const rows = await queryRows<{ id: string }>(db, sql`
-    update ${payments} set next_check_at = now() + make_interval(secs => ${holdMs / 1000})
-    where ${payments.id} in (
-      select id from ${payments}
-      where ${guardOf("checkAtGateway")} and next_check_at <= now()
-      order by next_check_at
-      limit ${limit}
-      for update skip locked)
-    returning id`);
-  const ids = rows.map((r) => r.id);
+  const ids = await claimDueCheckIds(db, PAYMENT_WORK, guardOf("checkAtGateway"), limit, holdMs);
   if (ids.length === 0) return [];
   return db.select().from(payments).where(inArray(payments.id, ids));
 }
 
 /** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */
-export async function scheduleNextCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
-  const rows = await db
-    .update(payments)
-    .set({
-      nextCheckAt: sql`now() + make_interval(secs => ${delayMs / 1000})`,
-      reconcileChecks: sql`${payments.reconcileChecks} + 1`,
-    })
-    .where(and(eq(payments.id, id), eq(payments.attempts, attempt), guardOf("checkAtGateway")))
-    .returning({ id: payments.id });
-  return rows.length > 0;
+export function scheduleNextCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
+  return scheduleNextCheckOf(db, PAYMENT_WORK, { id, attempt, checkable: guardOf("checkAtGateway") }, delayMs);
 }
 
 /** How many payments wait for the gateway to tell whether they were charged (those the reconciler holds). */
-export async function countUnresolved(db: Executor): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(payments)
-    .where(guardOf("checkAtGateway"));
-  return Number(row?.n ?? 0);
+export function countUnresolved(db: Executor): Promise<number> {
+  return countWork(db, PAYMENT_WORK, guardOf("checkAtGateway"));
 }
 
 /** Records a final outcome; undefined when the claim was lost (another attempt superseded it). */

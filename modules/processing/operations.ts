@@ -116,18 +116,7 @@ function authorizationOf(payment: PaymentRow): string {
   return payment.gatewayReference;
 }
 
-export function captureRequestFor(payment: PaymentRow): CaptureRequest {
-  return {
-    paymentId: payment.id,
-    idempotencyKey: operationIdempotencyKey(payment),
-    currency: payment.currency,
-    gatewayReference: authorizationOf(payment),
-    attempt: operationAttempt(payment),
-    amount: payment.captureAmount ?? payment.amount,
-    authorizedAmount: payment.amount,
-  };
-}
-
+/** What a capture and a void of the payment's authorization both send: every attempt of one operation the same. */
 export function voidRequestFor(payment: PaymentRow): VoidRequest {
   return {
     paymentId: payment.id,
@@ -137,6 +126,10 @@ export function voidRequestFor(payment: PaymentRow): VoidRequest {
     attempt: operationAttempt(payment),
     authorizedAmount: payment.amount,
   };
+}
+
+export function captureRequestFor(payment: PaymentRow): CaptureRequest {
+  return { ...voidRequestFor(payment), amount: payment.captureAmount ?? payment.amount };
 }
 
 export function refundRequestFor(refund: RefundRow, payment: PaymentRow): RefundRequest {

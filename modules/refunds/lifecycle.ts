@@ -1,7 +1,7 @@
-import { and, eq, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { type Executor, queryRows } from "../database";
+import { and, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { claimDueCheckIds, countWork, type Executor, type GatewayWorkTable, guardOfSources, scheduleNextCheckOf } from "../database";
 import { type RefundRow, refunds } from "./schema";
-import { REFUND_TRANSITIONS, type RefundSourceState, type RefundTransitionName } from "./status";
+import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 
 /**
  * The worker's writes of a refund, each a guarded update whose WHERE clause comes from
@@ -9,18 +9,21 @@ import { REFUND_TRANSITIONS, type RefundSourceState, type RefundTransitionName }
  * claim was taken over changes nothing. The same rules as a payment's operation (contract §6, §8).
  */
 
-const leaseFree = or(isNull(refunds.leaseExpiresAt), lt(refunds.leaseExpiresAt, sql`now()`)) as SQL;
+/** What the shared gateway-work statements (../database) need to know of the refunds table. */
+const REFUND_WORK: GatewayWorkTable = {
+  table: refunds,
+  id: refunds.id,
+  status: refunds.status,
+  attempts: refunds.attempts,
+  leaseExpiresAt: refunds.leaseExpiresAt,
+  reconciling: refunds.reconciling,
+  nextCheckAt: refunds.nextCheckAt,
+  reconcileChecks: refunds.reconcileChecks,
+};
 
 /** The WHERE clause of a refund transition's guarded update. */
 export function refundGuardOf(transition: RefundTransitionName): SQL {
-  const sources = REFUND_TRANSITIONS[transition].from.map((source: RefundSourceState) =>
-    and(
-      eq(refunds.status, source.status),
-      source.reconciling === undefined ? undefined : eq(refunds.reconciling, source.reconciling),
-      source.leased === undefined ? undefined : source.leased ? not(leaseFree) : leaseFree,
-    ),
-  );
-  return (or(...sources) as SQL).inlineParams();
+  return guardOfSources(REFUND_WORK, REFUND_TRANSITIONS[transition].from);
 }
 
 /**
@@ -128,40 +131,19 @@ export async function startRefundReconciling(db: Executor, release: RefundAttemp
 
 /** Takes up to `limit` refunds whose gateway check is due, each held `holdMs` (as claimDueChecks does for payments). */
 export async function claimDueRefundChecks(db: Executor, limit: number, holdMs: number): Promise<RefundRow[]> {
-  const rows = await queryRows<{ id: string }>(db, sql`
-    update ${refunds} set next_check_at = now() + make_interval(secs => ${holdMs / 1000})
-    where ${refunds.id} in (
-      select id from ${refunds}
-      where ${refundGuardOf("checkAtGateway")} and next_check_at <= now()
-      order by next_check_at
-      limit ${limit}
-      for update skip locked)
-    returning id`);
-  const ids = rows.map((r) => r.id);
+  const ids = await claimDueCheckIds(db, REFUND_WORK, refundGuardOf("checkAtGateway"), limit, holdMs);
   if (ids.length === 0) return [];
   return db.select().from(refunds).where(inArray(refunds.id, ids));
 }
 
 /** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */
-export async function scheduleNextRefundCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
-  const rows = await db
-    .update(refunds)
-    .set({
-      nextCheckAt: sql`now() + make_interval(secs => ${delayMs / 1000})`,
-      reconcileChecks: sql`${refunds.reconcileChecks} + 1`,
-    })
-    .where(and(eq(refunds.id, id), eq(refunds.attempts, attempt), refundGuardOf("checkAtGateway")))
-    .returning({ id: refunds.id });
-  return rows.length > 0;
+export function scheduleNextRefundCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
+  return scheduleNextCheckOf(db, REFUND_WORK, { id, attempt, checkable: refundGuardOf("checkAtGateway") }, delayMs);
 }
 
 /** How many refunds wait for the gateway to tell whether the money went back (those the reconciler holds). */
-export async function countUnresolvedRefunds(db: Executor): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(refunds)
-    .where(refundGuardOf("checkAtGateway"));
-  return Number(row?.n ?? 0);
+export function countUnresolvedRefunds(db: Executor): Promise<number> {
+  return countWork(db, REFUND_WORK, refundGuardOf("checkAtGateway"));
 }
 
 /**

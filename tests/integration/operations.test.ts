@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { and, eq } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
 import { payments, toPayment } from "../../modules/payments";
-import { createSweeper, type PaymentGateway } from "../../modules/processing";
+import { createSweeper } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline, silentLogger } from "../support/harness";
-import { dueNow, faultySimulator, ledgerRows, recordedEvents } from "../support/operations";
+import { dueNow, failingBeforeSending, ledgerRows, operationsPipeline } from "../support/operations";
 import { CARDS } from "../support/payments";
 import { simulatorChargeCounts } from "../support/simulator";
 
@@ -23,17 +23,7 @@ for (const backend of BACKENDS) {
       await database.drop();
     });
 
-    async function pipeline(options: Parameters<typeof buildPipeline>[1] = {}) {
-      const sim = faultySimulator(database.db);
-      const events = await recordedEvents(database.db);
-      const p = buildPipeline(database, {
-        gateway: sim.gateway,
-        onFinalInTransaction: events.onFinalInTransaction,
-        onRefundFinalInTransaction: events.onRefundFinalInTransaction,
-        ...options,
-      });
-      return { p, sim, events };
-    }
+    const pipeline = (options: Parameters<typeof buildPipeline>[1] = {}) => operationsPipeline(database, options);
 
     it("authorizes a manual payment: AUTHORIZED with the authorization's reference and expiry, nothing taken, card deleted, payment.authorized", async () => {
       const { p, events } = await pipeline({ authorizationTtlMs: 3_600_000 });
@@ -171,14 +161,7 @@ for (const backend of BACKENDS) {
     });
 
     it("a capture the gateway confirms it never got is refused back to AUTHORIZED, never COMPLETED on a guess", async () => {
-      const sim = faultySimulator(database.db);
-      const gateway: PaymentGateway = {
-        ...sim.gateway,
-        capture: async () => {
-          throw new Error("socket hang up before the request was written");
-        },
-      };
-      const p = buildPipeline(database, { gateway, maxAttempts: 1 });
+      const p = buildPipeline(database, { gateway: failingBeforeSending(database.db, "capture"), maxAttempts: 1 });
       const authorized = await p.authorize(CARDS.visa);
       await p.requestCapture(authorized.id);
       expect(await p.processPayment(p.message(authorized.id))).toBe("reconciling");

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { and, eq, sql } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
 import { findRefundById, refunds, toRefund } from "../../modules/refunds";
-import { createSweeper, type PaymentGateway } from "../../modules/processing";
+import { createSweeper } from "../../modules/processing";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline, silentLogger } from "../support/harness";
-import { dueNow, faultySimulator, ledgerRows, recordedEvents } from "../support/operations";
+import { dueNow, failingBeforeSending, ledgerRows, operationsPipeline } from "../support/operations";
 import { CARDS } from "../support/payments";
 
 /** Stripe's test card whose charges succeed and whose refunds fail. */
@@ -21,17 +21,7 @@ for (const backend of BACKENDS) {
       await database.drop();
     });
 
-    async function pipeline(options: Parameters<typeof buildPipeline>[1] = {}) {
-      const sim = faultySimulator(database.db);
-      const events = await recordedEvents(database.db);
-      const p = buildPipeline(database, {
-        gateway: sim.gateway,
-        onFinalInTransaction: events.onFinalInTransaction,
-        onRefundFinalInTransaction: events.onRefundFinalInTransaction,
-        ...options,
-      });
-      return { p, sim, events };
-    }
+    const pipeline = (options: Parameters<typeof buildPipeline>[1] = {}) => operationsPipeline(database, options);
 
     const refundRow = async (id: string) => {
       const row = await findRefundById(database.db, id);
@@ -112,14 +102,7 @@ for (const backend of BACKENDS) {
     });
 
     it("a refund the gateway confirms it never got is FAILED by the reconciler, and its amount given back", async () => {
-      const sim = faultySimulator(database.db);
-      const gateway: PaymentGateway = {
-        ...sim.gateway,
-        refund: async () => {
-          throw new Error("socket hang up before the request was written");
-        },
-      };
-      const p = buildPipeline(database, { gateway, maxAttempts: 1 });
+      const p = buildPipeline(database, { gateway: failingBeforeSending(database.db, "refund"), maxAttempts: 1 });
       const paid = await p.pay(CARDS.visa);
       const refund = await p.refund(paid.id);
       expect(await p.processPayment(p.refundMessage(refund))).toBe("reconciling");

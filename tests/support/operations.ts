@@ -2,7 +2,10 @@ import { and, eq, sql } from "drizzle-orm";
 import type { Database, Executor } from "../../modules/database";
 import { createSimulatorGateway, type SimulatedFault, simulatorCharges } from "../../modules/gateways";
 import type { PaymentRow } from "../../modules/payments";
+import type { PaymentGateway } from "../../modules/processing";
 import type { RefundRow } from "../../modules/refunds";
+import type { TestDatabase } from "./db";
+import { buildPipeline } from "./harness";
 import { enqueuePaymentEvents, enqueueRefundEvents, webhookEndpoints, webhookEvents } from "../../modules/webhooks";
 
 /** A simulator whose every call (operations and lookups alike) takes the fault the test sets, or none. */
@@ -46,6 +49,32 @@ export async function ledgerRows(db: Database, paymentId: string, operation: "ch
     .select()
     .from(simulatorCharges)
     .where(and(eq(simulatorCharges.paymentId, paymentId), eq(simulatorCharges.operation, operation)));
+}
+
+/** The harness over the faulty simulator, with the real event writers recording what they are handed. */
+export async function operationsPipeline(database: TestDatabase, options: Parameters<typeof buildPipeline>[1] = {}) {
+  const sim = faultySimulator(database.db);
+  const events = await recordedEvents(database.db);
+  const p = buildPipeline(database, {
+    gateway: sim.gateway,
+    onFinalInTransaction: events.onFinalInTransaction,
+    onRefundFinalInTransaction: events.onRefundFinalInTransaction,
+    ...options,
+  });
+  return { p, sim, events };
+}
+
+/**
+ * A simulator whose `operation` fails the way an adapter that throws before its request is
+ * written does: the worker cannot tell (unknown), yet the gateway never got it.
+ */
+export function failingBeforeSending(db: Database, operation: "capture" | "refund"): PaymentGateway {
+  return {
+    ...faultySimulator(db).gateway,
+    [operation]: async () => {
+      throw new Error("socket hang up before the request was written");
+    },
+  };
 }
 
 /** Makes a reconciling row's next check due now. */
