@@ -88,6 +88,7 @@ export function createReconciler(deps: ReconcilerDeps) {
   }
 
   function lookupPayment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<LookupOutcome> {
+    // The payment's creation is no later than any attempt of any of its operations: a safe start for idempotency windows.
     const window = { firstAttemptAt: payment.createdAt, lastAttemptAt: payment.updatedAt };
     switch (payment.operation) {
       case "charge":
@@ -103,7 +104,6 @@ export function createReconciler(deps: ReconcilerDeps) {
           unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
           replay: () => replayFor(payment, sealed),
         });
-      // A capture or void began when the merchant asked for it, long after the payment was created.
       case "capture":
         return gateway.lookupOperation({ operation: "capture", request: captureRequestFor(payment), ...window });
       case "void":
