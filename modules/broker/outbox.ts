@@ -63,10 +63,10 @@ export function hasQueuedRefundMessage(paymentId: SQLWrapper, refundId: SQLWrapp
   return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic} and ${outbox.payload} ->> 'refundId' = ${refundId})`;
 }
 
-/** Records a payment that exhausted its attempts, in the caller's transaction. */
+/** Records a payment (or, with `refundId`, one of its refunds) that exhausted its attempts, in the caller's transaction. */
 export async function enqueueDeadLetter(
   db: Executor,
-  message: { paymentId: string; requestId: string | null; reason: string; attempts: number; lastError: string },
+  message: { paymentId: string; refundId?: string; requestId: string | null; reason: string; attempts: number; lastError: string },
 ): Promise<void> {
   await db.insert(outbox).values({ topic: "dlq", paymentId: message.paymentId, payload: { ...message } });
 }

@@ -36,14 +36,13 @@ export function createPostgresRefundStore(options: PostgresRefundStoreOptions): 
     return { refund, payment };
   }
 
-  /**
-   * A refund's dead letter. The broker's letter is keyed by payment; its payload keeps every field
-   * given, so the refund id travels in it (the letter type does not name it: one widening away).
-   */
-  const letterOf = (refund: RefundRow, deadLetter: DeadLetter): Parameters<typeof enqueueDeadLetter>[1] => {
-    const letter = { paymentId: refund.paymentId, refundId: refund.id, attempts: refund.attempts, ...deadLetter };
-    return letter;
-  };
+  /** A refund's dead letter: keyed by its payment, like every message, and naming the refund. */
+  const letterOf = (refund: RefundRow, deadLetter: DeadLetter) => ({
+    paymentId: refund.paymentId,
+    refundId: refund.id,
+    attempts: refund.attempts,
+    ...deadLetter,
+  });
 
   return {
     async claim(refundId) {
