@@ -188,9 +188,10 @@ export type FinalOutcome =
   | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number }
   /**
    * A capture or void was refused, or could not be done: the authorization stands as it was (its
-   * reference and expiry kept), and the failure says why the merchant's request did nothing.
+   * reference kept, and its expiry unless `endsExpiry`), and the failure says why the merchant's
+   * request did nothing.
    */
-  | { status: "AUTHORIZED"; failureCode: string; failureMessage: string; gatewayReference: null }
+  | { status: "AUTHORIZED"; failureCode: string; failureMessage: string; gatewayReference: null; endsExpiry: boolean }
   /** A void was done: the hold is released. */
   | { status: "CANCELED" };
 
@@ -216,6 +217,7 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
     failure_code: "failureCode" in outcome ? outcome.failureCode : null,
     failure_message: "failureMessage" in outcome ? outcome.failureMessage : null,
     expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
+    ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
   }));
   const updated = await db
     .update(payments)
@@ -228,8 +230,9 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
       // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
       amountCaptured: sql`case when o.status = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
       // A new authorization's hold runs from now; a refused capture or void keeps the one it had
-      // (requests leave it in place while the operation runs); anything else has no hold left.
-      authorizationExpiresAt: sql`case when o.status = 'AUTHORIZED'
+      // (requests leave it in place while the operation runs) unless told to end it; anything
+      // else has no hold left.
+      authorizationExpiresAt: sql`case when o.status = 'AUTHORIZED' and not o.ends_expiry
         then coalesce(now() + make_interval(secs => o.expires_in_seconds), ${payments.authorizationExpiresAt}) end`,
       captureAmount: sql`case when o.status = 'AUTHORIZED' then null else ${payments.captureAmount} end`,
       canceledAt: sql`case when o.status = 'CANCELED' then now() else ${payments.canceledAt} end`,
@@ -241,7 +244,7 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
       completedAt: sql`case when o.status in (${FINAL_LIST}) then now() end`,
     })
     .from(
-      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8)`,
+      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8, ends_expiry boolean)`,
     )
     .where(
       and(

@@ -1,5 +1,5 @@
 import type { CaptureRequest, ChargeRequest, RefundRequest, VoidRequest } from "../gateways";
-import type { FinalOutcome, PaymentOperation, PaymentRow } from "../payments";
+import type { FinalOutcome, PaymentRow } from "../payments";
 import type { RefundOutcome, RefundRow } from "../refunds";
 import type { CardVault } from "../vault";
 
@@ -35,8 +35,8 @@ export interface Endings<Outcome> {
 const GATEWAY_UNAVAILABLE = "gateway_unavailable";
 
 /** A capture or void that did nothing leaves the authorization as it was, with the reason. */
-const authorizationStands = (failureCode: string, failureMessage: string): Ending<FinalOutcome> => ({
-  outcome: { status: "AUTHORIZED", failureCode, failureMessage, gatewayReference: null },
+const authorizationStands = (failureCode: string, failureMessage: string, endsExpiry = false): Ending<FinalOutcome> => ({
+  outcome: { status: "AUTHORIZED", failureCode, failureMessage, gatewayReference: null, endsExpiry },
   result: "refused",
 });
 
@@ -46,7 +46,8 @@ const failed = (failureCode: string, failureMessage: string, gatewayReference: s
 });
 
 /** The endings of a payment's operation; `authorizationTtlMs` is how long a new authorization holds. */
-export function paymentEndings(operation: PaymentOperation, authorizationTtlMs: number): Endings<FinalOutcome> {
+export function paymentEndings(payment: Pick<PaymentRow, "operation" | "cancellationReason">, authorizationTtlMs: number): Endings<FinalOutcome> {
+  const { operation } = payment;
   switch (operation) {
     case "charge":
     case "authorize":
@@ -69,7 +70,11 @@ export function paymentEndings(operation: PaymentOperation, authorizationTtlMs: 
     case "void":
       return {
         approved: () => ({ outcome: { status: "CANCELED" }, result: "canceled" }),
-        declined: (code, message) => authorizationStands(code, message),
+        // The gateway refuses to void an expired authorization it no longer holds (or one taken
+        // otherwise): asking again at every expiry round would change nothing. The payment stays
+        // AUTHORIZED with the code for the merchant, and its automatic expiry ends. A void that
+        // never reached the gateway is tried again at the next round.
+        declined: (code, message) => authorizationStands(code, message, payment.cancellationReason === "expired"),
         notDone: (message) => authorizationStands(GATEWAY_UNAVAILABLE, message),
       };
   }

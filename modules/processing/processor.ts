@@ -211,7 +211,7 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
         store,
         row: payment,
         attempt: operationAttempt(payment),
-        endings: paymentEndings(payment.operation, authorizationTtlMs),
+        endings: paymentEndings(payment, authorizationTtlMs),
         // A charge's or authorization's unknown answer may name the object it created; a capture
         // or void acts on the authorization, whose reference must stay.
         keepsReference: payment.operation === "charge" || payment.operation === "authorize",

@@ -159,7 +159,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       kind: payment.operation === "charge" ? "payment" : payment.operation,
       store,
       row: payment,
-      endings: paymentEndings(payment.operation, authorizationTtlMs),
+      endings: paymentEndings(payment, authorizationTtlMs),
       lookup: () => lookupPayment(payment, sealed),
       recorded: (row) => events.finalized?.(row, startedAt),
       log: { paymentId: payment.id, operation: payment.operation, operationAttempt: operationAttempt(payment) },

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { and, eq } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
 import { payments, toPayment } from "../../modules/payments";
-import { createSweeper } from "../../modules/processing";
+import { createSweeper, type PaymentGateway } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline, silentLogger } from "../support/harness";
-import { dueNow, failingBeforeSending, ledgerRows, operationsPipeline } from "../support/operations";
+import { dueNow, failingBeforeSending, faultySimulator, ledgerRows, operationsPipeline } from "../support/operations";
 import { CARDS } from "../support/payments";
 import { simulatorChargeCounts } from "../support/simulator";
 
@@ -123,6 +123,29 @@ for (const backend of BACKENDS) {
       // Expired once: nothing left to expire for it.
       await sweeper.expireOnce();
       expect((await p.row(authorized.id)).status).toBe("CANCELED");
+    });
+
+    it("an expired authorization the gateway refuses to void stays AUTHORIZED with the code, and is not voided again at every round", async () => {
+      const sim = faultySimulator(database.db);
+      const gateway: PaymentGateway = {
+        ...sim.gateway,
+        voidAuthorization: async () => ({ kind: "declined", code: "authorization_expired", message: "The authorization has expired", gatewayReference: null }),
+      };
+      const p = buildPipeline(database, { gateway });
+      const authorized = await p.authorize(CARDS.visa);
+      await database.db.update(payments).set({ authorizationExpiresAt: dueNow }).where(eq(payments.id, authorized.id));
+      const sweeper = createSweeper(database.db, silentLogger, { intervalMs: 1000, stuckAfterMs: 60_000 });
+      await sweeper.expireOnce();
+      expect(await p.processPayment(p.message(authorized.id))).toBe("refused");
+      expect(await p.row(authorized.id)).toMatchObject({
+        status: "AUTHORIZED",
+        failureCode: "authorization_expired",
+        authorizationExpiresAt: null,
+        gatewayReference: authorized.gatewayReference,
+      });
+      await sweeper.expireOnce();
+      expect((await p.row(authorized.id)).status).toBe("AUTHORIZED");
+      expect(p.stats.operations.voidAuthorization).toHaveLength(1);
     });
 
     it("a capture whose answers are lost goes to the reconciler, which settles it from the gateway's record: one capture", async () => {
