@@ -17,6 +17,17 @@ import { ADMIN_DATABASE_URL, createPostgresDatabase } from "../tests/support/db"
 import { type KafkaBroker, startKafka } from "../tests/support/kafka";
 import { CARDS, EXPECTED, paymentBody } from "../tests/support/payments";
 import { type ServiceProcess, startService } from "../tests/support/service-process";
+import {
+  expectedOfPlan,
+  type FollowUp,
+  formatOperations,
+  judgeOperations,
+  type MerchantHttp,
+  type OperationPlan,
+  type OperationsVerdict,
+  planOperations,
+  runFollowUp,
+} from "./chaos-operations";
 
 export interface FaultCounts {
   /** SIGKILL + restart of a worker, taking the workers in turn. */
@@ -83,6 +94,7 @@ export interface ChaosReport {
   /** Payment rows the client never got an id for (a duplicate made behind a lost answer). */
   unknownRows: number;
   completed: number;
+  canceled: number;
   failedByCode: Record<string, number>;
   nonTerminal: Record<string, number>;
   lost: string[];
@@ -94,6 +106,8 @@ export interface ChaosReport {
   completedNotCharged: string[];
   /** Card secrets still stored although every payment is final (they are deleted on the final write). */
   cardSecretsLeft: number;
+  /** Captures, cancels and refunds (see scripts/chaos-operations.ts). */
+  operations: OperationsVerdict;
   /** The longest time, since the first payment, in which no payment became final although some were waiting. */
   longestStall: { fromMs: number; ms: number };
   timeline: TimelineEntry[];
@@ -124,7 +138,7 @@ const CARD_MIX = [
   CARDS.processingError,
 ];
 
-const FINAL = new Set(["COMPLETED", "FAILED"]);
+const FINAL = new Set(["COMPLETED", "FAILED", "CANCELED"]);
 const REQUEST_TIMEOUT_MS = 15_000;
 const PROGRESS_EVERY_MS = 5_000;
 const RESTART_ATTEMPTS = 3;
@@ -165,6 +179,7 @@ export function planFaults(sendMs: number, workers: number, counts: FaultCounts)
 interface PaymentAttempt {
   key: string;
   card: string;
+  plan: OperationPlan | undefined;
   body: string;
   id?: string;
   requests: number;
@@ -200,6 +215,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const brokerDownMs = options.brokerDownMs ?? 4_000;
   const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const aborted = () => options.signal?.aborted === true;
+  /** Set when settling is over (or the run ends): the merchant's follow-up requests stop. */
+  let followUpsStopped = false;
 
   let database: Awaited<ReturnType<typeof createPostgresDatabase>> | undefined;
   let kafka: KafkaBroker | undefined;
@@ -315,15 +332,64 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       }
     }
 
+    // ---- the merchant's captures, cancels and refunds of accepted payments, through the same faults
+    const http: MerchantHttp = {
+      async request(method, path, body, idempotencyKey) {
+        followUpRequests++;
+        try {
+          const response = await fetch(`${apiUrl}${path}`, {
+            method,
+            headers: {
+              authorization: "Bearer sk_test_local",
+              ...(body === undefined ? {} : { "content-type": "application/json" }),
+              ...(idempotencyKey ? { "idempotency-key": idempotencyKey } : {}),
+            },
+            ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+            signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+          });
+          const text = await response.text();
+          let json: unknown;
+          try {
+            json = JSON.parse(text);
+          } catch {
+            json = undefined;
+          }
+          return { status: response.status, json };
+        } catch {
+          return undefined;
+        }
+      },
+      stopped: () => aborted() || followUpsStopped,
+      sleep: (ms) => sleep(ms, options.signal),
+    };
+    const followUps: FollowUp[] = [];
+    let followUpRequests = 0;
+    const followUpRuns: Promise<void>[] = [];
+
     const submissions: Promise<void>[] = [];
     let lastSentMs = 0;
     const sending = (async () => {
       for (let i = 0; i < options.payments && !aborted(); i++) {
         await sleep(sendStarted + i * intervalMs - performance.now(), options.signal);
         const card = CARD_MIX[i % CARD_MIX.length] as string;
-        const payment: PaymentAttempt = { key: `chaos-${runId}-${i}`, card, body: JSON.stringify(paymentBody(card)), requests: 0 };
+        const plan = planOperations(i, card);
+        const body = JSON.stringify(paymentBody(card, plan?.manual ? { capture: false } : {}));
+        const payment: PaymentAttempt = { key: `chaos-${runId}-${i}`, card, plan, body, requests: 0 };
         attempts.push(payment);
-        submissions.push(submit(payment));
+        submissions.push(
+          submit(payment).then(() => {
+            if (!payment.id || !plan) return;
+            const followUp: FollowUp = {
+              paymentId: payment.id,
+              plan,
+              refunds: plan.refunds.map((amount, j) => ({ key: `${payment.key}-refund-${j}`, amount, requests: 0 })),
+              requests: 0,
+              done: false,
+            };
+            followUps.push(followUp);
+            followUpRuns.push(runFollowUp(followUp, http));
+          }),
+        );
         lastSentMs = since();
       }
       await Promise.all(submissions);
@@ -433,20 +499,30 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let rows: Map<string, { status: string; failureCode: string | null }> | undefined;
     let lastProgress = 0;
     const settleDeadline = performance.now() + options.settleTimeoutMs;
+    const pendingRefunds = async () => {
+      try {
+        return Number((await inspect((sql) => sql<{ n: number }[]>`select count(*)::int as n from refunds where status = 'PENDING'`))[0]?.n ?? 0);
+      } catch {
+        return Number.NaN;
+      }
+    };
     while (!aborted()) {
       rows = (await statusCounts()) ?? rows;
       const unsettled = [...acceptedIds].filter((id) => !FINAL.has(rows?.get(id)?.status ?? "")).length;
-      if (rows && unsettled === 0) {
+      const openFollowUps = followUps.filter((f) => !f.done).length;
+      if (rows && unsettled === 0 && openFollowUps === 0 && (await pendingRefunds()) === 0) {
         allFinalMs = since();
         break;
       }
       if (performance.now() > settleDeadline) break;
       if (performance.now() - lastProgress > PROGRESS_EVERY_MS) {
         lastProgress = performance.now();
-        log(`${(since() / 1000).toFixed(1)} s: ${unsettled} of ${acceptedIds.size} accepted payments not final yet`);
+        log(`${(since() / 1000).toFixed(1)} s: ${unsettled} of ${acceptedIds.size} accepted payments not final yet; ${openFollowUps} payments' captures, cancels or refunds still being asked for`);
       }
       await sleep(500, options.signal);
     }
+    followUpsStopped = true;
+    await Promise.allSettled(followUpRuns);
     if (aborted()) throw new Error("chaos run interrupted");
 
     // The idempotency records must have come through the chaos too: every key replays its payment.
@@ -472,10 +548,14 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const [doubleCharged, charged, secrets, finals] = await inspect(async (sql) => [
       (
         await sql<{ payment_id: string; n: number }[]>`
-          select payment_id, count(*)::int as n from simulator_charges where outcome = 'approved' group by payment_id having count(*) > 1`
+          select payment_id, count(*)::int as n from simulator_charges
+          where outcome = 'approved' and operation in ('charge', 'capture') group by payment_id having count(*) > 1`
       ).map((r) => ({ paymentId: r.payment_id, approvedCharges: r.n })),
       new Set(
-        (await sql<{ payment_id: string }[]>`select distinct payment_id from simulator_charges where outcome = 'approved'`).map((r) => r.payment_id),
+        (
+          await sql<{ payment_id: string }[]>`
+            select distinct payment_id from simulator_charges where outcome = 'approved' and operation in ('charge', 'capture')`
+        ).map((r) => r.payment_id),
       ),
       (await sql<{ n: number }[]>`select count(*)::int as n from card_secrets`)[0],
       (await sql<{ at: Date }[]>`select completed_at as at from payments where completed_at is not null order by completed_at`).map(
@@ -504,6 +584,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const failedByCode: Record<string, number> = {};
     const nonTerminal: Record<string, number> = {};
     let completed = 0;
+    let canceled = 0;
     for (const payment of attempts) {
       if (!payment.id) continue;
       const row = rows.get(payment.id);
@@ -516,9 +597,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
         continue;
       }
       if (row.status === "COMPLETED") completed++;
+      else if (row.status === "CANCELED") canceled++;
       else failedByCode[row.failureCode ?? "none"] = (failedByCode[row.failureCode ?? "none"] ?? 0) + 1;
       const ledger = charged.has(payment.id) ? "charged" : "not charged";
-      const cardExpectation = EXPECTED[payment.card] as { status: string; failureCode: string | null };
+      const planned = expectedOfPlan(payment.plan);
+      const cardExpectation = planned ? { status: planned.status, failureCode: null } : (EXPECTED[payment.card] as { status: string; failureCode: string | null });
       // A gateway that never took any attempt may leave any card undecided and uncharged: then, and
       // only then, FAILED gateway_unavailable.
       const ranOut = row.status === "FAILED" && row.failureCode === "gateway_unavailable" && ledger === "not charged";
@@ -536,6 +619,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const neverAccepted = attempts.filter((p) => !p.id).length;
     const unknownRows = [...rows.keys()].filter((id) => !acceptedIds.has(id)).length;
     const cardSecretsLeft = Object.keys(nonTerminal).length === 0 ? (secrets?.n ?? 0) : 0;
+    const plannedOf = new Map(attempts.flatMap((p) => (p.id && p.plan ? [[p.id, p.plan] as const] : [])));
+    const operations = await inspect((sql) => judgeOperations(sql, followUps, plannedOf, followUpRequests));
 
     const violations: string[] = [];
     if (lost.length) violations.push(`${lost.length} accepted payments are missing from the database`);
@@ -549,6 +634,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     if (replayMismatches) violations.push(`${replayMismatches} idempotency keys did not replay their payment after the run`);
     if (unknownRows) violations.push(`${unknownRows} payment rows were created that no client answer names`);
     if (cardSecretsLeft) violations.push(`${cardSecretsLeft} card secrets remain although every payment is final`);
+    const unfinishedFollowUps = followUps.filter((f) => !f.done).length;
+    if (unfinishedFollowUps) violations.push(`${unfinishedFollowUps} payments' captures, cancels or refunds were never answered`);
+    violations.push(...operations.violations);
 
     return {
       settings: { payments: options.payments, ratePerSecond: options.ratePerSecond, workers: options.workers, ...settings, DATABASE_URL: db.name },
@@ -563,6 +651,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       replayMismatches,
       unknownRows,
       completed,
+      canceled,
       failedByCode,
       nonTerminal,
       lost,
@@ -571,6 +660,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       chargedNotCompleted,
       completedNotCharged,
       cardSecretsLeft,
+      operations,
       longestStall,
       timeline,
       lastSentMs,
@@ -582,6 +672,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
   } finally {
     log("cleaning up: processes, broker, database…");
+    followUpsStopped = true;
     await Promise.allSettled(everyProcess.map(({ process }) => process.kill9()));
     if (options.logDir) {
       mkdirSync(options.logDir, { recursive: true });
@@ -608,6 +699,7 @@ export function formatChaosReport(report: ChaosReport): string {
     `  not accepted:     ${report.requests - report.accepted} requests (${notAccepted}), retried with the same Idempotency-Key`,
     `  accepted:         ${report.accepted} (${report.acceptedAfterRetry} only after a retry; ${report.neverAccepted} never)`,
     `  COMPLETED:        ${report.completed}`,
+    `  CANCELED:         ${report.canceled}`,
     `  FAILED:           ${Object.values(report.failedByCode).reduce((a, b) => a + b, 0)} (${failed})`,
     `  non-terminal:     ${Object.values(report.nonTerminal).reduce((a, b) => a + b, 0)}${nonTerminal ? ` (${nonTerminal})` : ""}`,
     `  lost:             ${report.lost.length}${report.lost.length ? ` (${report.lost.slice(0, 5).join(", ")}…)` : ""}`,
@@ -618,6 +710,7 @@ export function formatChaosReport(report: ChaosReport): string {
     `  charged but not COMPLETED: ${report.chargedNotCompleted.length}${report.chargedNotCompleted.length ? ` (${report.chargedNotCompleted.slice(0, 5).join(", ")}…)` : ""}`,
     `  COMPLETED but not charged: ${report.completedNotCharged.length}${report.completedNotCharged.length ? ` (${report.completedNotCharged.slice(0, 5).join(", ")}…)` : ""}`,
     ...report.refusals.map((r) => `      refused: ${r}`),
+    ...formatOperations(report.operations),
     `  replays:          ${report.replayMismatches} keys did not replay their payment after the run; rows nobody was told about: ${report.unknownRows}; card secrets left: ${report.cardSecretsLeft}`,
     `  timing:           last payment sent at ${seconds(report.lastSentMs)}; sending, retries and faults over at ${seconds(report.inputOverMs)}; last fault over at ${seconds(report.lastFaultEndMs)}; all final at ${seconds(report.allFinalMs)}`,
     `                    → all final ${settle} after the last fault; whole run ${seconds(report.totalMs)}`,

@@ -8,9 +8,15 @@
  *                        [--worker-kills 3×workers] [--api-kills 2] [--settle-timeout 180]
  *                        [--gateway-failure-rate 0.05] [--max-attempts 12]
  *
+ * A share of the payments is authorized only, then captured (in full or in part) or canceled, and
+ * a share is refunded (in full, in part, several refunds at once): see scripts/chaos-operations.ts.
+ *
  * Exits 0 only when no accepted payment is lost, none is charged twice, charged ⇔ COMPLETED in
- * the gateway's ledger, all are final, each is in the state its test card calls for, and every payment sent was eventually accepted. Every
- * process's output is kept under .cache/chaos/ for diagnosis.
+ * the gateway's ledger, all are final, each is in the state its test card (or its plan) calls
+ * for, every payment sent was eventually accepted, and no refund is lost or executed twice at the
+ * gateway, SUCCEEDED ⇔ refunded in the gateway's ledger, and no payment is refunded beyond what
+ * was captured (at the gateway or in our totals). Every process's output is kept under
+ * .cache/chaos/ for diagnosis.
  */
 import { join } from "node:path";
 import { formatChaosReport, runChaos } from "./chaos-core";

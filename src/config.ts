@@ -60,6 +60,7 @@ const EnvSchema = Type.Object({
   RECONCILE_INTERVAL_MS: Int(100, 3_600_000, 5_000),
   STRIPE_SEARCH_LAG_MS: Int(0, 86_400_000, 3_600_000),
   STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
+  AUTHORIZATION_TTL_MS: Int(1_000, 30 * 86_400_000, 7 * 86_400_000),
   WEBHOOK_TIMEOUT_MS: Int(100, 120_000, 10_000),
   WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
   WEBHOOK_RETRY_BASE_MS: Int(1, 3_600_000, 30_000),
@@ -117,6 +118,8 @@ export interface Config {
     sweepIntervalMs: number;
     stuckAfterMs: number;
     reconcile: { firstCheckMs: number; maxIntervalMs: number; pollIntervalMs: number };
+    /** How long an authorization (`capture: false`) holds before the worker voids it (contract §8). */
+    authorizationTtlMs: number;
   };
   webhooks: {
     timeoutMs: number;
@@ -354,6 +357,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
         maxIntervalMs: env.RECONCILE_MAX_INTERVAL_MS,
         pollIntervalMs: env.RECONCILE_INTERVAL_MS,
       },
+      authorizationTtlMs: env.AUTHORIZATION_TTL_MS,
     },
     webhooks: {
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,

@@ -7,6 +7,7 @@ import { type Broker, createPostgresQueue } from "../modules/broker";
 import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
 import { countUnresolved } from "../modules/payments";
+import { countUnresolvedRefunds } from "../modules/refunds";
 import { type CardVault, loadCardVault } from "../modules/vault";
 import { resealWebhookSecrets, WebhookSecretBox } from "../modules/webhooks";
 import pkg from "../package.json" with { type: "json" };
@@ -111,6 +112,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
   // Every role reports what waits for the gateway to tell: it is one query, and an api-only
   // deployment must show it too.
   metrics.setUnresolvedSource(() => countUnresolved(database.db));
+  metrics.setUnresolvedRefundsSource(() => countUnresolvedRefunds(database.db));
 
   const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
   const retiredKeys = config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"));

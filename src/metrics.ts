@@ -78,6 +78,22 @@ export function createMetrics() {
     "paystream_payments_unresolved",
     "Payments whose gateway outcome is unknown (the card may have been charged), waiting for the reconciler",
   );
+  const setUnresolvedRefundsSource = sourcedGauge(
+    "paystream_refunds_unresolved",
+    "Refunds whose gateway outcome is unknown (the money may have gone back), waiting for the reconciler",
+  );
+  const operationsEnded = new Counter({
+    name: "paystream_payment_operations_total",
+    help: "Payment operations (charge, authorize, capture, void) that ended, by the status they left the payment in",
+    labelNames: ["operation", "status"] as const,
+    registers: [registry],
+  });
+  const refundsFinal = new Counter({
+    name: "paystream_refunds_final_total",
+    help: "Refunds that reached a final state, by status and failure code",
+    labelNames: ["status", "failure_code"] as const,
+    registers: [registry],
+  });
   const reconcileChecks = new Counter({
     name: "paystream_reconcile_checks_total",
     help: "Gateway lookups of payments whose outcome was unknown, by what the gateway said",
@@ -89,6 +105,8 @@ export function createMetrics() {
     registry,
     /** Every role reports how many payments wait for the gateway to tell whether they were charged. */
     setUnresolvedSource,
+    /** And how many refunds wait for the gateway to tell whether the money went back. */
+    setUnresolvedRefundsSource,
     reconcileCheck: (outcome: string) => reconcileChecks.labels(outcome).inc(),
     /** Worker roles report their broker's consumer lag at each scrape. */
     setLagSource,
@@ -102,6 +120,8 @@ export function createMetrics() {
       paymentsFinal.labels(status, failureCode ?? "").inc();
       paymentLatency.observe(seconds);
     },
+    operationEnded: (operation: string, status: string) => operationsEnded.labels(operation, status).inc(),
+    refundFinalized: (status: string, failureCode: string | null) => refundsFinal.labels(status, failureCode ?? "").inc(),
     gatewayCall(gateway: string, outcome: string, seconds: number) {
       gatewayCalls.labels(gateway, outcome).observe(seconds);
     },

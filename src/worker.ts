@@ -1,22 +1,41 @@
-import { createPaymentProcessor, createPostgresPaymentStore, createReconciler, createSweeper } from "../modules/processing";
-import { createWebhookDispatcher, enqueuePaymentEvents } from "../modules/webhooks";
+import { isFinal, type PaymentRow } from "../modules/payments";
+import {
+  createPaymentProcessor,
+  createPostgresPaymentStore,
+  createPostgresRefundStore,
+  createReconciler,
+  createSweeper,
+} from "../modules/processing";
+import type { RefundRow } from "../modules/refunds";
+import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
 
-/** The worker role: payment processing, the reconciler, the sweeper and webhook delivery. */
+/** The worker role: payment operations and refunds, the reconciler, the sweeper (and authorization expiry) and webhook delivery. */
 export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
-  const { config, logger, database, metrics, broker, gateway, vault } = ctx;
-  const finalized = (payment: { status: string; failureCode: string | null }, startedAt: number) =>
-    metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000);
-  // One store for the processor and the reconciler: merchant webhook events are written in the
-  // transaction that makes a payment final, whichever of them does.
+  const { config, logger, database, metrics, broker, vault } = ctx;
+  const gateway = ctx.gateway;
+  const finalized = (payment: PaymentRow, startedAt: number) => {
+    metrics.operationEnded(payment.operation, payment.status);
+    if (isFinal(payment.status)) metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000);
+  };
+  const refundFinalized = (refund: RefundRow) => metrics.refundFinalized(refund.status, refund.failureCode);
+  // One store of each kind for the processor and the reconciler: merchant webhook events are
+  // written in the transaction that records an outcome, whichever of them does.
   const store = createPostgresPaymentStore({
     db: database.db,
     leaseMs: config.processing.leaseMs,
     reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
     onFinalInTransaction: enqueuePaymentEvents,
   });
+  const refunds = createPostgresRefundStore({
+    db: database.db,
+    leaseMs: config.processing.leaseMs,
+    reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
+    onFinalInTransaction: enqueueRefundEvents,
+  });
   const processPayment = createPaymentProcessor({
     store,
+    refunds,
     gateway,
     vault,
     logger: logger.child({ component: "worker" }),
@@ -25,8 +44,10 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
       baseMs: config.processing.retryBaseMs,
       maxMs: config.processing.retryMaxMs,
     },
+    authorizationTtlMs: config.processing.authorizationTtlMs,
     events: {
       finalized,
+      refundFinalized,
       gatewayCall: (name, outcome, seconds) => metrics.gatewayCall(name, outcome, seconds),
       retryScheduled: () => metrics.retryScheduled(),
       deadLettered: () => metrics.deadLettered(),
@@ -34,6 +55,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   });
   const reconciler = createReconciler({
     store,
+    refunds,
     gateway,
     vault,
     logger: logger.child({ component: "reconciler" }),
@@ -43,7 +65,8 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
       // A check makes the same calls as a charge at most.
       holdMs: config.processing.leaseMs,
     },
-    events: { finalized, checked: (outcome) => metrics.reconcileCheck(outcome) },
+    authorizationTtlMs: config.processing.authorizationTtlMs,
+    events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome) },
   });
   reconciler.start();
   const consumer = broker.createConsumer({ concurrency: config.processing.concurrency });

@@ -38,6 +38,19 @@ export function paymentMessagesInsert(messages: PaymentMessageWrite[], only?: Id
     ${only ? sql`where m.payment_id in (${only})` : sql``}`;
 }
 
+/**
+ * The insert of one message for each payment in `ids` (a query of payment ids), due now, with no
+ * request behind it: for work found by a statement rather than asked for, such as the voids of
+ * expired authorizations, to run as a part of the statement that moves those payments.
+ */
+export function paymentMessagesFor(ids: IdFilter): SQL {
+  const topic: OutboxTopic = "requested";
+  return sql`
+    insert into ${outbox} (topic, payment_id, payload, available_at)
+    select ${topic}, m.id, jsonb_build_object('paymentId', m.id, 'requestId', null), now()
+    from (${ids}) as m(id)`;
+}
+
 /** True, in a statement over payments, while a requested message for the payment's own work (not a refund) waits in the outbox (leased or not). */
 export function hasQueuedPaymentMessage(paymentId: SQLWrapper): SQL {
   const topic: OutboxTopic = "requested";
@@ -50,10 +63,10 @@ export function hasQueuedRefundMessage(paymentId: SQLWrapper, refundId: SQLWrapp
   return sql`exists (select 1 from ${outbox} where ${outbox.paymentId} = ${paymentId} and ${outbox.topic} = ${topic} and ${outbox.payload} ->> 'refundId' = ${refundId})`;
 }
 
-/** Records a payment that exhausted its attempts, in the caller's transaction. */
+/** Records a payment (or, with `refundId`, one of its refunds) that exhausted its attempts, in the caller's transaction. */
 export async function enqueueDeadLetter(
   db: Executor,
-  message: { paymentId: string; requestId: string | null; reason: string; attempts: number; lastError: string },
+  message: { paymentId: string; refundId?: string; requestId: string | null; reason: string; attempts: number; lastError: string },
 ): Promise<void> {
   await db.insert(outbox).values({ topic: "dlq", paymentId: message.paymentId, payload: { ...message } });
 }

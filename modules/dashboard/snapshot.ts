@@ -62,8 +62,8 @@ export interface DashboardSnapshot {
   windowSeconds: number;
   bucketSeconds: number;
   /**
-   * PENDING and PROCESSING: every payment in flight now. COMPLETED and FAILED: payments finalized
-   * in the window; all-time totals would cost a scan of every payment the merchant ever made, each second.
+   * PENDING, PROCESSING and AUTHORIZED: every payment in flight (or held) now. COMPLETED, FAILED
+   * and CANCELED: payments finalized in the window; all-time totals would cost a scan of every payment the merchant ever made, each second.
    */
   counts: Record<PaymentStatus, number>;
   /** Throughput over the last minute, and the POST → final latency of the payments finalized in the window. */
@@ -130,6 +130,7 @@ async function windowStats(db: Executor, merchantId: string) {
     generatedAt: new Date(nowSeconds * 1000).toISOString(),
     completed: Number(total.completed),
     failed: Number(total.failed),
+    canceled: Number(total.canceled),
     window: {
       perSecondLastMinute: Math.round((lastMinuteCount / lastMinuteSeconds) * 100) / 100,
       p50Ms: roundMs(total.p50),
@@ -190,7 +191,7 @@ export async function loadDashboardSnapshot(
     generatedAt: window.generatedAt,
     windowSeconds: WINDOW_SECONDS,
     bucketSeconds: BUCKET_SECONDS,
-    counts: { PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed, CANCELED: 0 },
+    counts: { PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed, CANCELED: window.canceled },
     window: window.window,
     series: window.series,
     failureCodes: window.failureCodes,

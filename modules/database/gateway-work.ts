@@ -1,4 +1,6 @@
-import { boolean, integer, timestamp } from "drizzle-orm/pg-core";
+import { and, eq, isNull, lt, not, or, type SQL, sql } from "drizzle-orm";
+import { boolean, integer, type PgColumn, type PgTable, timestamp } from "drizzle-orm/pg-core";
+import { type Executor, queryRows } from "./index";
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -25,3 +27,80 @@ export const gatewayWorkColumns = () => ({
   /** Gateway look-ups made so far while reconciling (drives the back-off). */
   reconcileChecks: integer("reconcile_checks").notNull().default(0),
 });
+
+/** The columns of a gateway-work table that the shared statements below read and write. */
+export interface GatewayWorkTable {
+  table: PgTable;
+  id: PgColumn;
+  status: PgColumn;
+  attempts: PgColumn;
+  leaseExpiresAt: PgColumn;
+  reconciling: PgColumn;
+  nextCheckAt: PgColumn;
+  reconcileChecks: PgColumn;
+}
+
+/** A state a transition of gateway work may start from; a flag left out matches either way. */
+export interface WorkSourceState {
+  status: string;
+  reconciling?: boolean;
+  leased?: boolean;
+}
+
+/**
+ * The WHERE clause admitting exactly `sources`: what each owner's status machine (payments',
+ * refunds') turns its transitions into. Literals, not parameters: a generic plan can then still
+ * match the partial indexes on status.
+ */
+export function guardOfSources(work: GatewayWorkTable, sources: readonly WorkSourceState[]): SQL {
+  const leaseFree = or(isNull(work.leaseExpiresAt), lt(work.leaseExpiresAt, sql`now()`)) as SQL;
+  const admitted = sources.map((source) =>
+    and(
+      eq(work.status, source.status),
+      source.reconciling === undefined ? undefined : eq(work.reconciling, source.reconciling),
+      source.leased === undefined ? undefined : source.leased ? not(leaseFree) : leaseFree,
+    ),
+  );
+  return (or(...admitted) as SQL).inlineParams();
+}
+
+/**
+ * Takes up to `limit` rows whose gateway check is due (`checkable`: the owner's guard of the
+ * check), for one reconciler: their next check is pushed `holdMs` ahead at once, so another
+ * reconciler does not look them up at the same time and one that dies mid-check leaves them due
+ * again later. Returns their ids.
+ */
+export async function claimDueCheckIds(db: Executor, work: GatewayWorkTable, checkable: SQL, limit: number, holdMs: number): Promise<string[]> {
+  const rows = await queryRows<{ id: string }>(db, sql`
+    update ${work.table} set ${sql.identifier(work.nextCheckAt.name)} = now() + make_interval(secs => ${holdMs / 1000})
+    where ${work.id} in (
+      select ${work.id} from ${work.table}
+      where ${checkable} and ${work.nextCheckAt} <= now()
+      order by ${work.nextCheckAt}
+      limit ${limit}
+      for update skip locked)
+    returning ${work.id} as id`);
+  return rows.map((r) => r.id);
+}
+
+/** After a check that told nothing: the next one in `delayMs`, counted for the back-off. False when the claim was lost. */
+export async function scheduleNextCheckOf(
+  db: Executor,
+  work: GatewayWorkTable,
+  row: { id: string; attempt: number; checkable: SQL },
+  delayMs: number,
+): Promise<boolean> {
+  const rows = await queryRows(db, sql`
+    update ${work.table}
+    set ${sql.identifier(work.nextCheckAt.name)} = now() + make_interval(secs => ${delayMs / 1000}),
+        ${sql.identifier(work.reconcileChecks.name)} = ${work.reconcileChecks} + 1
+    where ${work.id} = ${row.id} and ${work.attempts} = ${row.attempt} and ${row.checkable}
+    returning ${work.id}`);
+  return rows.length > 0;
+}
+
+/** How many rows of `work` match `where` (e.g. those the reconciler holds). */
+export async function countWork(db: Executor, work: GatewayWorkTable, where: SQL): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(db, sql`select count(*)::int as n from ${work.table} where ${where}`);
+  return Number(row?.n ?? 0);
+}

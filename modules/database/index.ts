@@ -37,4 +37,12 @@ export function isConnectionError(error: unknown): boolean {
 }
 export { Batcher } from "./batcher";
 export { type IdFilter, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
-export { gatewayWorkColumns } from "./gateway-work";
+export {
+  claimDueCheckIds,
+  countWork,
+  gatewayWorkColumns,
+  type GatewayWorkTable,
+  guardOfSources,
+  scheduleNextCheckOf,
+  type WorkSourceState,
+} from "./gateway-work";

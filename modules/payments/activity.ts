@@ -24,6 +24,7 @@ export type FinalizedGroup = {
   failure_code: string | null;
   completed: number;
   failed: number;
+  canceled: number;
   p50: number | null;
   p95: number | null;
 };
@@ -52,6 +53,7 @@ export async function finalizedInWindow(
         select floor(extract(epoch from ${payments.completedAt}) / ${bucketSeconds})::bigint * ${bucketSeconds} as bucket,
                ${payments.failureCode} as failure_code,
                ${payments.status} as status,
+               ${payments.captureMethod} = 'automatic' and ${payments.status} <> 'CANCELED' as measured,
                (extract(epoch from ${payments.completedAt} - ${payments.createdAt}) * 1000)::float8 as latency_ms
         from ${payments}, bounds
         where ${payments.merchantId} = ${merchantId}
@@ -66,8 +68,11 @@ export async function finalizedInWindow(
              failure_code,
              count(*) filter (where status = 'COMPLETED')::int as completed,
              count(*) filter (where status = 'FAILED')::int as failed,
-             percentile_cont(0.5) within group (order by latency_ms) as p50,
-             percentile_cont(0.95) within group (order by latency_ms) as p95
+             count(*) filter (where status = 'CANCELED')::int as canceled,
+             -- POST → final measures the service only where nothing waited on the merchant: a
+             -- manual payment's capture, or any cancel, comes whenever the merchant asks.
+             percentile_cont(0.5) within group (order by latency_ms) filter (where measured) as p50,
+             percentile_cont(0.95) within group (order by latency_ms) filter (where measured) as p95
       from finalized
       group by grouping sets ((bucket), (failure_code), ())
     `,

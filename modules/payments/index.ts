@@ -44,4 +44,5 @@ export {
 } from "./repository";
 export { PaymentSchema } from "./model";
 export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";
+export { releaseRefundedAmounts } from "./operations";
 export { cancelPending, expireAuthorizations, isFinalStatus, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";

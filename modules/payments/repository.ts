@@ -1,21 +1,34 @@
-import { and, desc, eq, getTableColumns, inArray, isNull, lt, not, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { type Executor, type IdFilter, jsonRowsInsert, mapRows, queryRows } from "../database";
+import { and, desc, eq, getTableColumns, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import {
+  claimDueCheckIds,
+  countWork,
+  type Executor,
+  type GatewayWorkTable,
+  guardOfSources,
+  type IdFilter,
+  jsonRowsInsert,
+  mapRows,
+  queryRows,
+  scheduleNextCheckOf,
+} from "../database";
 import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
-import { FINAL_STATUSES, type SourceState, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
+import { FINAL_STATUSES, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
 
-const leaseFree = or(isNull(payments.leaseExpiresAt), lt(payments.leaseExpiresAt, sql`now()`));
+/** What the shared gateway-work statements (../database) need to know of the payments table. */
+const PAYMENT_WORK: GatewayWorkTable = {
+  table: payments,
+  id: payments.id,
+  status: payments.status,
+  attempts: payments.attempts,
+  leaseExpiresAt: payments.leaseExpiresAt,
+  reconciling: payments.reconciling,
+  nextCheckAt: payments.nextCheckAt,
+  reconcileChecks: payments.reconcileChecks,
+};
 
 /** The WHERE clause of a transition's guarded update, from the one table in ./status.ts. */
 export function guardOf(transition: TransitionName): SQL {
-  const sources = TRANSITIONS[transition].from.map((source: SourceState) =>
-    and(
-      eq(payments.status, source.status),
-      source.reconciling === undefined ? undefined : eq(payments.reconciling, source.reconciling),
-      source.leased === undefined ? undefined : source.leased ? not(leaseFree as SQL) : leaseFree,
-    ),
-  );
-  // Literals, not parameters: a generic plan can then still match the partial indexes on status.
-  return (or(...sources) as SQL).inlineParams();
+  return guardOfSources(PAYMENT_WORK, TRANSITIONS[transition].from);
 }
 
 /** What a new payment is created with; every other column starts at its default (PENDING, no attempt yet). */
@@ -163,9 +176,24 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
     .returning();
 }
 
+/**
+ * What the gateway's definite answer to a payment's operation makes of the payment (the finalize
+ * transition; AUTHORIZED is not final, but it ends the operation as a final state does).
+ */
 export type FinalOutcome =
+  /** A charge, or a capture, was done: the money is taken (all of it, or the capture's amount). */
   | { status: "COMPLETED"; gatewayReference: string }
-  | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null };
+  | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null }
+  /** An authorization was approved: the hold stands for `expiresInMs`, then it is voided. */
+  | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number }
+  /**
+   * A capture or void was refused, or could not be done: the authorization stands as it was (its
+   * reference kept, and its expiry unless `endsExpiry`), and the failure says why the merchant's
+   * request did nothing.
+   */
+  | { status: "AUTHORIZED"; failureCode: string; failureMessage: string; gatewayReference: null; endsExpiry: boolean }
+  /** A void was done: the hold is released. */
+  | { status: "CANCELED" };
 
 export interface FinalOutcomeWrite {
   id: string;
@@ -173,35 +201,50 @@ export interface FinalOutcomeWrite {
   outcome: FinalOutcome;
 }
 
+const FINAL_LIST = sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(", "));
+
 /**
  * recordFinalOutcome for many payments in one statement, each still guarded by its own attempt
- * number and the status machine. Returns the payments that did become final.
+ * number and the status machine. Returns the payments whose operation did end.
  */
 export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrite[]): Promise<PaymentRow[]> {
   if (writes.length === 0) return [];
-  const input = writes.map((w) => ({
-    id: w.id,
-    attempt: w.attempt,
-    status: w.outcome.status,
-    gateway_reference: w.outcome.gatewayReference,
-    failure_code: w.outcome.status === "FAILED" ? w.outcome.failureCode : null,
-    failure_message: w.outcome.status === "FAILED" ? w.outcome.failureMessage : null,
+  const input = writes.map(({ id, attempt, outcome }) => ({
+    id,
+    attempt,
+    status: outcome.status,
+    gateway_reference: "gatewayReference" in outcome ? outcome.gatewayReference : null,
+    failure_code: "failureCode" in outcome ? outcome.failureCode : null,
+    failure_message: "failureMessage" in outcome ? outcome.failureMessage : null,
+    expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
+    ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
   }));
   const updated = await db
     .update(payments)
     .set({
       status: sql`o.status`,
-      gatewayReference: sql`o.gateway_reference`,
+      // An answer that names no object (a refused capture or void, a void) leaves the authorization's reference.
+      gatewayReference: sql`coalesce(o.gateway_reference, ${payments.gatewayReference})`,
       failureCode: sql`o.failure_code`,
       failureMessage: sql`o.failure_message`,
       // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
       amountCaptured: sql`case when o.status = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
+      // A new authorization's hold runs from now; a refused capture or void keeps the one it had
+      // (requests leave it in place while the operation runs) unless told to end it; anything
+      // else has no hold left.
+      authorizationExpiresAt: sql`case when o.status = 'AUTHORIZED' and not o.ends_expiry
+        then coalesce(now() + make_interval(secs => o.expires_in_seconds), ${payments.authorizationExpiresAt}) end`,
+      captureAmount: sql`case when o.status = 'AUTHORIZED' then null else ${payments.captureAmount} end`,
+      canceledAt: sql`case when o.status = 'CANCELED' then now() else ${payments.canceledAt} end`,
+      // Back to AUTHORIZED, the reconciler has nothing left to hold: the next request starts afresh.
+      reconciling: sql`case when o.status = 'AUTHORIZED' then false else ${payments.reconciling} end`,
+      nextCheckAt: sql`case when o.status = 'AUTHORIZED' then null else ${payments.nextCheckAt} end`,
       leaseExpiresAt: null,
       updatedAt: sql`now()`,
-      completedAt: sql`case when o.status in (${sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(", "))}) then now() end`,
+      completedAt: sql`case when o.status in (${FINAL_LIST}) then now() end`,
     })
     .from(
-      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text)`,
+      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8, ends_expiry boolean)`,
     )
     .where(
       and(
@@ -272,40 +315,19 @@ export async function startReconciling(db: Executor, releases: AttemptRelease[],
  * a reconciler that dies mid-check leaves them due again later.
  */
 export async function claimDueChecks(db: Executor, limit: number, holdMs: number): Promise<PaymentRow[]> {
-  const rows = await queryRows<{ id: string }>(db, sql`
-    update ${payments} set next_check_at = now() + make_interval(secs => ${holdMs / 1000})
-    where ${payments.id} in (
-      select id from ${payments}
-      where ${guardOf("checkAtGateway")} and next_check_at <= now()
-      order by next_check_at
-      limit ${limit}
-      for update skip locked)
-    returning id`);
-  const ids = rows.map((r) => r.id);
+  const ids = await claimDueCheckIds(db, PAYMENT_WORK, guardOf("checkAtGateway"), limit, holdMs);
   if (ids.length === 0) return [];
   return db.select().from(payments).where(inArray(payments.id, ids));
 }
 
 /** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */
-export async function scheduleNextCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
-  const rows = await db
-    .update(payments)
-    .set({
-      nextCheckAt: sql`now() + make_interval(secs => ${delayMs / 1000})`,
-      reconcileChecks: sql`${payments.reconcileChecks} + 1`,
-    })
-    .where(and(eq(payments.id, id), eq(payments.attempts, attempt), guardOf("checkAtGateway")))
-    .returning({ id: payments.id });
-  return rows.length > 0;
+export function scheduleNextCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
+  return scheduleNextCheckOf(db, PAYMENT_WORK, { id, attempt, checkable: guardOf("checkAtGateway") }, delayMs);
 }
 
 /** How many payments wait for the gateway to tell whether they were charged (those the reconciler holds). */
-export async function countUnresolved(db: Executor): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(payments)
-    .where(guardOf("checkAtGateway"));
-  return Number(row?.n ?? 0);
+export function countUnresolved(db: Executor): Promise<number> {
+  return countWork(db, PAYMENT_WORK, guardOf("checkAtGateway"));
 }
 
 /** Records a final outcome; undefined when the claim was lost (another attempt superseded it). */

@@ -25,7 +25,8 @@ const startOperation = {
   reconcileChecks: 0,
   failureCode: null,
   failureMessage: null,
-  authorizationExpiresAt: null,
+  // authorization_expires_at stays: a refused capture or void puts the payment back AUTHORIZED
+  // with the hold it had (the expiry looks only at AUTHORIZED payments, so it is inert meanwhile).
   updatedAt: sql`now()`,
 };
 

@@ -1,13 +1,13 @@
+export { createPaymentProcessor, type PaymentProcessor, type ProcessorDeps, type ProcessingEvents } from "./processor";
 export {
   chargeIdempotencyKey,
-  createPaymentProcessor,
-  type PaymentProcessor,
-  type ProcessorDeps,
-  type ProcessingEvents,
+  operationIdempotencyKey,
   type ProcessResult,
-} from "./processor";
-export type { AttemptEnd, ClaimedPayment, DeadLetter, PaymentStore } from "./store";
+  refundIdempotencyKey,
+} from "./operations";
+export type { AttemptEnd, ClaimedPayment, ClaimedRefund, DeadLetter, GatewayWorkStore, PaymentStore, RefundStore } from "./store";
 export { createPostgresPaymentStore, type PostgresPaymentStoreOptions } from "./postgres-store";
+export { createPostgresRefundStore, type PostgresRefundStoreOptions } from "./postgres-refund-store";
 export {
   createReconciler,
   nextCheckDelayMs,

@@ -21,9 +21,9 @@ export interface PostgresPaymentStoreOptions {
   /** When the reconciler first looks up a payment handed to it. */
   reconcileFirstCheckMs: number;
   /**
-   * Runs inside the transaction that makes payments final, with every payment that transaction
-   * made final, so whatever it writes (e.g. merchant webhook events) exists if and only if the
-   * final states do.
+   * Runs inside the transaction that ends payments' operations, with every payment whose new state
+   * is news to the merchant (final, or newly AUTHORIZED), so whatever it writes (e.g. merchant
+   * webhook events) exists if and only if those states do.
    */
   onFinalInTransaction?: (tx: Executor, payments: PaymentRow[]) => Promise<void>;
   /** Group-commit settings (see Batcher). */
@@ -35,6 +35,12 @@ const BATCHING = { maxBatch: 256, maxConcurrent: 2 };
 type FinalWrite = { payment: PaymentRow; outcome: FinalOutcome; deadLetter: DeadLetter | undefined };
 type RetryWrite = { release: AttemptRelease; delayMs: number; requestId: string | null };
 type HandOver = { release: AttemptRelease; attempts: number; deadLetter: DeadLetter };
+
+/**
+ * A refused capture or void puts the payment back to the AUTHORIZED it already was (and announced):
+ * nothing new for the merchant's webhooks; every other end of an operation is.
+ */
+const isNewsToMerchant = (payment: PaymentRow) => payment.status !== "AUTHORIZED" || payment.operation === "authorize";
 
 const releaseOf = (payment: PaymentRow, end: AttemptEnd): AttemptRelease => ({ id: payment.id, attempt: payment.attempts, ...end });
 
@@ -75,7 +81,8 @@ export function createPostgresPaymentStore(options: PostgresPaymentStoreOptions)
         for (const { payment, deadLetter } of writes)
           if (deadLetter && byId.has(payment.id))
             follow.push(enqueueDeadLetter(tx, { paymentId: payment.id, attempts: payment.attempts, ...deadLetter }));
-        if (onFinalInTransaction && finalized.length > 0) follow.push(onFinalInTransaction(tx, finalized));
+        const news = finalized.filter(isNewsToMerchant);
+        if (onFinalInTransaction && news.length > 0) follow.push(onFinalInTransaction(tx, news));
         await Promise.all(follow);
         return writes.map((w) => byId.get(w.payment.id));
       }),

@@ -1,14 +1,26 @@
 import type { ChargeRequest, Gateway, LookupOutcome } from "../gateways";
-import type { FinalOutcome, PaymentRow } from "../payments";
+import type { PaymentRow } from "../payments";
+import type { RefundRow } from "../refunds";
 import { backoffDelayMs, type Logger, type PollLoop, startPolling } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
-import { chargeIdempotencyKey, chargeRequestFor, openCard } from "./processor";
-import type { PaymentStore } from "./store";
+import {
+  captureRequestFor,
+  chargeIdempotencyKey,
+  chargeRequestFor,
+  type Endings,
+  operationAttempt,
+  paymentEndings,
+  REFUND_ENDINGS,
+  refundRequestFor,
+  voidRequestFor,
+} from "./operations";
+import { openCard } from "./processor";
+import type { GatewayWorkStore, PaymentStore, RefundStore } from "./store";
 
 export interface ReconcileSchedule {
-  /** Delay before the first lookup (the store sets it when the processor hands a payment over). */
+  /** Delay before the first lookup (the store sets it when the processor hands work over). */
   firstCheckMs: number;
-  /** The back-off doubles up to this interval, then stays there: a payment is never given up. */
+  /** The back-off doubles up to this interval, then stays there: nothing is ever given up. */
   maxIntervalMs: number;
 }
 
@@ -16,7 +28,7 @@ export interface ReconcilerOptions {
   schedule: ReconcileSchedule;
   /** How often the reconciler looks for due checks. */
   pollIntervalMs: number;
-  /** Checks claimed per round (default 100). */
+  /** Checks claimed per round, of payments and of refunds each (default 100). */
   batchSize?: number;
   /** How long a claimed check is held before another reconciler may take it. */
   holdMs: number;
@@ -24,13 +36,17 @@ export interface ReconcilerOptions {
 
 export interface ReconcilerDeps {
   store: PaymentStore;
+  refunds: RefundStore;
   gateway: Gateway;
   /** Opens the card for gateways that can be asked only by replaying the charge. */
   vault: CardVault;
   logger: Logger;
   options: ReconcilerOptions;
+  /** How long an authorization found at the gateway holds (AUTHORIZATION_TTL_MS). */
+  authorizationTtlMs: number;
   events?: {
     finalized?(payment: PaymentRow, startedAt: number): void;
+    refundFinalized?(refund: RefundRow): void;
     checked?(outcome: LookupOutcome["kind"]): void;
   };
 }
@@ -42,22 +58,28 @@ export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number
   return backoffDelayMs({ baseMs: schedule.firstCheckMs, maxMs: schedule.maxIntervalMs, jitter: 0 }, checksMade + 1);
 }
 
+/** The columns a check needs of any kind of gateway work (see gatewayWorkColumns). */
+interface CheckedRow {
+  id: string;
+  attempts: number;
+  reconcileChecks: number;
+  outcomeUnknownSince: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
 /**
- * Settles payments whose outcome is unknown by asking the gateway, never by guessing (contract §6;
- * Kill Bill's Janitor, Hyperswitch's PSync): a charge found → COMPLETED, the gateway confirms no
- * charge → FAILED, anything else → look again later, with a back-off to about daily, forever.
- * Every check that leaves a payment unresolved is logged at error level: someone should know.
+ * Settles work whose outcome is unknown (a payment's charge, authorization, capture or void; a
+ * refund) by asking the gateway, never by guessing (contract §6, §8; Kill Bill's Janitor,
+ * Hyperswitch's PSync): found done → recorded as done; the gateway confirms it was not done →
+ * recorded as not done (a charge FAILED, a capture or void refused back to AUTHORIZED, a refund
+ * FAILED); anything else → look again later, with a back-off to about daily, forever. Every check
+ * that leaves work unresolved is logged at error level: someone should know.
  */
 export function createReconciler(deps: ReconcilerDeps) {
-  const { store, gateway, vault, logger, options, events = {} } = deps;
+  const { store, refunds, gateway, vault, logger, options, authorizationTtlMs, events = {} } = deps;
   const batchSize = options.batchSize ?? BATCH_SIZE;
   let loop: PollLoop | undefined;
-
-  async function settle(payment: PaymentRow, outcome: FinalOutcome, startedAt: number): Promise<boolean> {
-    const row = await store.recordFinal(payment, outcome);
-    if (row) events.finalized?.(row, startedAt);
-    return row !== undefined;
-  }
 
   /** The charge to replay, for gateways that need it; null when the card cannot be opened. */
   function replayFor(payment: PaymentRow, sealed: SealedCard | undefined): ChargeRequest | null {
@@ -65,75 +87,111 @@ export function createReconciler(deps: ReconcilerDeps) {
     return card ? chargeRequestFor(payment, card) : null;
   }
 
-  async function check(payment: PaymentRow, sealed: SealedCard | undefined): Promise<void> {
-    const startedAt = Date.now();
-    const log = { paymentId: payment.id, checks: payment.reconcileChecks + 1 };
+  function lookupPayment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<LookupOutcome> {
+    // The payment's creation is no later than any attempt of any of its operations: a safe start for idempotency windows.
+    const window = { firstAttemptAt: payment.createdAt, lastAttemptAt: payment.updatedAt };
+    switch (payment.operation) {
+      case "charge":
+      case "authorize":
+        return gateway.lookup({
+          paymentId: payment.id,
+          idempotencyKey: chargeIdempotencyKey(payment.id),
+          amount: payment.amount,
+          currency: payment.currency,
+          gatewayReference: payment.gatewayReference,
+          capture: payment.operation !== "authorize",
+          ...window,
+          unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
+          replay: () => replayFor(payment, sealed),
+        });
+      case "capture":
+        return gateway.lookupOperation({ operation: "capture", request: captureRequestFor(payment), ...window });
+      case "void":
+        return gateway.lookupOperation({ operation: "void", request: voidRequestFor(payment), ...window });
+    }
+  }
+
+  interface Check<Row extends CheckedRow, Outcome> {
+    kind: string;
+    store: GatewayWorkStore<unknown, Row, Outcome>;
+    row: Row;
+    endings: Endings<Outcome>;
+    lookup(): Promise<LookupOutcome>;
+    recorded(row: Row): void;
+    log: Record<string, unknown>;
+  }
+
+  async function check<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>): Promise<void> {
+    const { row } = work;
+    const log = { ...work.log, checks: row.reconcileChecks + 1 };
     let outcome: LookupOutcome;
     try {
-      outcome = await gateway.lookup({
-        paymentId: payment.id,
-        idempotencyKey: chargeIdempotencyKey(payment.id),
-        amount: payment.amount,
-        currency: payment.currency,
-        gatewayReference: payment.gatewayReference,
-        capture: payment.operation !== "authorize",
-        firstAttemptAt: payment.createdAt,
-        unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
-        lastAttemptAt: payment.updatedAt,
-        replay: () => replayFor(payment, sealed),
-      });
+      outcome = await work.lookup();
     } catch (error) {
       logger.error({ ...log, err: error }, "gateway lookup threw");
       outcome = { kind: "unknown", reason: "lookup_error" };
     }
     events.checked?.(outcome.kind);
-    switch (outcome.kind) {
-      case "approved":
-        if (await settle(payment, { status: "COMPLETED", gatewayReference: outcome.gatewayReference }, startedAt))
-          logger.warn({ ...log, gatewayReference: outcome.gatewayReference }, "reconciled: the gateway holds the charge; payment completed");
-        return;
-      case "declined":
-        if (
-          await settle(
-            payment,
-            { status: "FAILED", failureCode: outcome.code, failureMessage: outcome.message, gatewayReference: outcome.gatewayReference },
-            startedAt,
-          )
-        )
-          logger.warn({ ...log, failureCode: outcome.code }, "reconciled: the gateway declined the payment; payment failed");
-        return;
-      case "not_charged":
-        if (
-          await settle(
-            payment,
-            {
-              status: "FAILED",
-              failureCode: "gateway_unavailable",
-              failureMessage: "The gateway could not be reached; it has confirmed that nothing was charged",
-              gatewayReference: null,
-            },
-            startedAt,
-          )
-        )
-          logger.warn({ ...log, reason: outcome.reason }, "reconciled: the gateway confirms no charge; payment failed");
-        return;
-      case "unknown": {
-        const delay = nextCheckDelayMs(options.schedule, payment.reconcileChecks + 1);
-        await store.scheduleNextCheck(payment, delay);
-        logger.error(
-          { ...log, reason: outcome.reason, unknownSince: payment.outcomeUnknownSince, nextCheckInMs: delay },
-          "payment still unresolved: the gateway has not told whether the card was charged",
-        );
-        return;
-      }
+    if (outcome.kind === "unknown") {
+      const delay = nextCheckDelayMs(options.schedule, row.reconcileChecks + 1);
+      await work.store.scheduleNextCheck(row, delay);
+      logger.error(
+        { ...log, reason: outcome.reason, unknownSince: row.outcomeUnknownSince, nextCheckInMs: delay },
+        `${work.kind} still unresolved: the gateway has not told whether it was done`,
+      );
+      return;
     }
+    const ending =
+      outcome.kind === "approved"
+        ? work.endings.approved(outcome.gatewayReference)
+        : outcome.kind === "declined"
+          ? work.endings.declined(outcome.code, outcome.message, outcome.gatewayReference)
+          : work.endings.notDone(`The gateway could not be reached; it has confirmed that nothing was done`);
+    const recorded = await work.store.recordFinal(row, ending.outcome);
+    if (!recorded) return;
+    work.recorded(recorded);
+    logger.warn({ ...log, lookup: outcome.kind, result: ending.result }, `reconciled: the gateway's answer settles the ${work.kind}`);
   }
 
-  /** One pass: every due check, up to the batch size. Returns how many payments were checked. */
+  function checkPayment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<void> {
+    const startedAt = Date.now();
+    return check({
+      kind: payment.operation === "charge" ? "payment" : payment.operation,
+      store,
+      row: payment,
+      endings: paymentEndings(payment, authorizationTtlMs),
+      lookup: () => lookupPayment(payment, sealed),
+      recorded: (row) => events.finalized?.(row, startedAt),
+      log: { paymentId: payment.id, operation: payment.operation, operationAttempt: operationAttempt(payment) },
+    });
+  }
+
+  function checkRefund(refund: RefundRow, payment: PaymentRow): Promise<void> {
+    return check({
+      kind: "refund",
+      store: refunds,
+      row: refund,
+      endings: REFUND_ENDINGS,
+      lookup: () =>
+        gateway.lookupOperation({
+          operation: "refund",
+          request: refundRequestFor(refund, payment),
+          firstAttemptAt: refund.createdAt,
+          lastAttemptAt: refund.updatedAt,
+        }),
+      recorded: (row) => events.refundFinalized?.(row),
+      log: { paymentId: payment.id, refundId: refund.id },
+    });
+  }
+
+  /** One pass: every due check, up to the batch size of each kind. Returns how many were checked. */
   async function checkDue(): Promise<number> {
-    const due = await store.claimDueChecks(batchSize, options.holdMs);
-    await Promise.all(due.map(({ payment, sealed }) => check(payment, sealed)));
-    return due.length;
+    const [duePayments, dueRefunds] = await Promise.all([store.claimDueChecks(batchSize, options.holdMs), refunds.claimDueChecks(batchSize, options.holdMs)]);
+    await Promise.all([
+      ...duePayments.map(({ payment, sealed }) => checkPayment(payment, sealed)),
+      ...dueRefunds.map(({ refund, payment }) => checkRefund(refund, payment)),
+    ]);
+    return duePayments.length + dueRefunds.length;
   }
 
   return {

@@ -1,4 +1,5 @@
 import type { FinalOutcome, PaymentRow } from "../payments";
+import type { RefundOutcome, RefundRow } from "../refunds";
 import type { SealedCard } from "../vault";
 
 /** A payment claimed for one attempt (or one reconciliation check), with its sealed card if still stored. */
@@ -7,37 +8,48 @@ export interface ClaimedPayment {
   sealed: SealedCard | undefined;
 }
 
-/** Why a payment's message went to the dead-letter topic, and the error of its last attempt. */
+/** A refund claimed for one attempt (or one reconciliation check), with the payment it gives money back from. */
+export interface ClaimedRefund {
+  refund: RefundRow;
+  payment: PaymentRow;
+}
+
+/** Why a message went to the dead-letter topic, and the error of its last attempt. */
 export interface DeadLetter {
   reason: "attempts_exhausted" | "outcome_unknown";
   lastError: string;
   requestId: string | null;
 }
 
-/** How an attempt that did not make the payment final ended. */
+/** How an attempt that did not end its work ended. */
 export interface AttemptEnd {
-  /** The card may have been charged (no answer, or one that cannot be read). */
+  /** The gateway may have done the work (no answer, or one that cannot be read). */
   unknown: boolean;
-  /** The gateway's object id, when its answer named one. */
+  /** The gateway's object id, when its answer named one and the row should remember it. */
   gatewayReference: string | null;
 }
 
 /**
- * Every read and write processing makes. Each write is guarded by the attempt number the payment
- * was claimed with: a worker whose claim was taken over gets `undefined` / `false` back and has
- * changed nothing.
+ * Every read and write the processing of one kind of gateway work (a payment's operation, a
+ * refund) makes. Each write is guarded by the attempt number the row was claimed with: a worker
+ * whose claim was taken over gets `undefined` / `false` back and has changed nothing.
  */
-export interface PaymentStore {
-  /** Claims the payment for its next attempt; undefined when it is final, held by another worker, or reconciling. */
-  claim(paymentId: string): Promise<ClaimedPayment | undefined>;
-  /** Makes the payment final, deletes its card and, when one is given, writes the dead letter; returns the final row. */
-  recordFinal(payment: PaymentRow, outcome: FinalOutcome, deadLetter?: DeadLetter): Promise<PaymentRow | undefined>;
+export interface GatewayWorkStore<Claimed, Row, Outcome> {
+  /** Claims the work for its next attempt; undefined when it is done, held by another worker, or reconciling. */
+  claim(id: string): Promise<Claimed | undefined>;
+  /** Records the gateway's definite answer (and, when given, the dead letter); returns the updated row. */
+  recordFinal(row: Row, outcome: Outcome, deadLetter?: DeadLetter): Promise<Row | undefined>;
   /** Ends the attempt and queues the next one after `delayMs`. */
-  releaseForRetry(payment: PaymentRow, end: AttemptEnd, retry: { delayMs: number; requestId: string | null }): Promise<boolean>;
-  /** Gives a payment that may have been charged to the reconciler and dead-letters it; returns the reconciling row. */
-  handToReconciler(payment: PaymentRow, end: AttemptEnd, deadLetter: DeadLetter): Promise<PaymentRow | undefined>;
-  /** Claims up to `limit` payments whose reconciliation check is due, each held for `holdMs`. */
-  claimDueChecks(limit: number, holdMs: number): Promise<ClaimedPayment[]>;
+  releaseForRetry(row: Row, end: AttemptEnd, retry: { delayMs: number; requestId: string | null }): Promise<boolean>;
+  /** Gives work the gateway may have done to the reconciler and dead-letters it; returns the reconciling row. */
+  handToReconciler(row: Row, end: AttemptEnd, deadLetter: DeadLetter): Promise<Row | undefined>;
+  /** Claims up to `limit` rows whose reconciliation check is due, each held for `holdMs`. */
+  claimDueChecks(limit: number, holdMs: number): Promise<Claimed[]>;
   /** The check told nothing: look again after `delayMs`. */
-  scheduleNextCheck(payment: PaymentRow, delayMs: number): Promise<void>;
+  scheduleNextCheck(row: Row, delayMs: number): Promise<void>;
 }
+
+/** A payment's operations (charge, authorize, capture, void): its card secret is deleted once the payment leaves PROCESSING for good or AUTHORIZED. */
+export type PaymentStore = GatewayWorkStore<ClaimedPayment, PaymentRow, FinalOutcome>;
+/** Refunds: a FAILED one gives its amount back to its payment's refundable total in the same transaction. */
+export type RefundStore = GatewayWorkStore<ClaimedRefund, RefundRow, RefundOutcome>;

@@ -1,28 +1,33 @@
-import { enqueuePayment, hasQueuedPaymentMessage } from "../broker";
+import { enqueuePayment, enqueuePayments, hasQueuedPaymentMessage, hasQueuedRefundMessage, paymentMessagesFor } from "../broker";
 import type { Database } from "../database";
-import { listStrandedPayments, touchPayment } from "../payments";
+import { expireAuthorizations, listStrandedPayments, touchPayment } from "../payments";
+import { listStrandedRefunds, touchRefund } from "../refunds";
 import { type Logger, type PollLoop, startPolling } from "../runtime";
 
 export interface SweeperOptions {
   intervalMs: number;
-  /** A payment untouched this long, with nothing queued for it and no live lease, is stuck. */
+  /** A payment or refund untouched this long, with nothing queued for it and no live lease, is stuck. */
   stuckAfterMs: number;
-  /** Payments re-queued per round at most (default 500). */
+  /** Payments (and refunds, and expired authorizations) handled per round at most (default 500). */
   batchSize?: number;
 }
 
 const BATCH_SIZE = 500;
 
 /**
- * The safety net under at-least-once delivery: finds payments that nothing will move any more
- * (a message lost with a crashed broker, a worker that died mid-attempt and whose message was
- * already acknowledged) and queues them again. Re-queuing is always safe: processing is idempotent.
+ * The safety net under at-least-once delivery: finds payments and refunds that nothing will move
+ * any more (a message lost with a crashed broker, a worker that died mid-attempt and whose message
+ * was already acknowledged) and queues them again. Re-queuing is always safe: processing is
+ * idempotent. Each round also hands authorizations that outlived AUTHORIZATION_TTL_MS to the
+ * worker to be voided (contract §8): every worker runs it, and the guarded move lets one win.
  */
 export function createSweeper(db: Database, logger: Logger, options: SweeperOptions) {
+  const batchSize = options.batchSize ?? BATCH_SIZE;
   let loop: PollLoop | undefined;
 
+  /** Re-queues stranded payments and refunds; returns how many. */
   async function sweepOnce(): Promise<number> {
-    const stuck = await listStrandedPayments(db, { idleMs: options.stuckAfterMs, limit: options.batchSize ?? BATCH_SIZE, queued: hasQueuedPaymentMessage });
+    const stuck = await listStrandedPayments(db, { idleMs: options.stuckAfterMs, limit: batchSize, queued: hasQueuedPaymentMessage });
     for (const payment of stuck) {
       await db.transaction(async (tx) => {
         await touchPayment(tx, payment.id);
@@ -30,14 +35,30 @@ export function createSweeper(db: Database, logger: Logger, options: SweeperOpti
       });
       logger.warn({ paymentId: payment.id, status: payment.status }, "re-queued a stuck payment");
     }
-    return stuck.length;
+    const stranded = await listStrandedRefunds(db, { idleMs: options.stuckAfterMs, limit: batchSize, queued: hasQueuedRefundMessage });
+    for (const refund of stranded) {
+      await db.transaction(async (tx) => {
+        await touchRefund(tx, refund.id);
+        await enqueuePayments(tx, [{ paymentId: refund.paymentId, refundId: refund.id, requestId: refund.requestId, delayMs: 0 }]);
+      });
+      logger.warn({ paymentId: refund.paymentId, refundId: refund.id }, "re-queued a stuck refund");
+    }
+    return stuck.length + stranded.length;
+  }
+
+  /** Moves expired authorizations to be voided (reason `expired`), each with its worker message; returns how many. */
+  async function expireOnce(): Promise<number> {
+    const expired = await expireAuthorizations(db, batchSize, paymentMessagesFor);
+    for (const payment of expired) logger.info({ paymentId: payment.id }, "authorization expired; voiding it");
+    return expired.length;
   }
 
   return {
     sweepOnce,
+    expireOnce,
     start(): void {
       // Every round is followed by a full interval: a sweep is a safety net, not a queue.
-      loop = startPolling(async () => (await sweepOnce(), "idle"), {
+      loop = startPolling(async () => (await expireOnce(), await sweepOnce(), "idle"), {
         firstDelayMs: options.intervalMs,
         idleMs: options.intervalMs,
         failureBackoff: { baseMs: options.intervalMs, maxMs: options.intervalMs },

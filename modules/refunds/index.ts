@@ -24,3 +24,17 @@ export {
 } from "./repository";
 export { createRefundService, type CreateRefundResult, type RefundDeps, type RefundRequest, type RefundService, validateRefundRequest } from "./service";
 export { refundRoutes, type RefundRouteDeps } from "./routes";
+export {
+  claimDueRefundChecks,
+  claimRefund,
+  countUnresolvedRefunds,
+  listStrandedRefunds,
+  recordRefundOutcomes,
+  refundGuardOf,
+  releaseRefundForRetry,
+  type RefundAttemptRelease,
+  type RefundOutcome,
+  scheduleNextRefundCheck,
+  startRefundReconciling,
+  touchRefund,
+} from "./lifecycle";

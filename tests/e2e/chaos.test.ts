@@ -3,9 +3,10 @@ import { type ChaosReport, formatChaosReport, runChaos } from "../../scripts/cha
 
 /**
  * A small chaos run (scripts/chaos.ts does 5,000 payments): api + 2 workers with BROKER=kafka,
- * its own Kafka broker and PostgreSQL database, a steady stream of payments of every test card,
- * and on the way a worker SIGKILL, an api SIGKILL, a broker restart and a cut of every
- * database connection.
+ * its own Kafka broker and PostgreSQL database, a steady stream of payments of every test card
+ * (some authorized only, then captured in full or in part or canceled; some refunded in full, in
+ * part, several at once), and on the way a worker SIGKILL, an api SIGKILL, a broker restart and
+ * a cut of every database connection.
  */
 describe("chaos: 350 payments through process kills, a Kafka restart and a database cut", () => {
   let report: ChaosReport;
@@ -40,7 +41,7 @@ describe("chaos: 350 payments through process kills, a Kafka restart and a datab
     expect(report.lost).toEqual([]);
   });
 
-  it("takes every payment to COMPLETED or FAILED", () => {
+  it("takes every payment to COMPLETED, FAILED or CANCELED", () => {
     expect(report.nonTerminal).toEqual({});
   });
 
@@ -59,5 +60,29 @@ describe("chaos: 350 payments through process kills, a Kafka restart and a datab
 
   it("deletes every card secret once its payment is final", () => {
     expect(report.cardSecretsLeft).toBe(0);
+  });
+
+  it("captures or cancels every authorization as the merchant asked, each captured amount the one asked for and taken", () => {
+    const { operations } = report;
+    expect(operations.authorizedOnly).toBeGreaterThan(0);
+    expect(operations.captured + operations.canceled).toBe(operations.authorizedOnly);
+    expect(operations.capturedMismatch).toEqual([]);
+  });
+
+  it("loses no refund: every accepted refund exists, none is left with nothing to move it, none was made behind a lost answer", () => {
+    const { operations } = report;
+    expect(operations.refundsAccepted).toBeGreaterThan(0);
+    expect(operations.lostRefunds).toEqual([]);
+    expect(operations.strandedRefunds).toEqual([]);
+    expect(operations.unknownRefundRows).toEqual([]);
+  });
+
+  it("executes no refund twice at the gateway, and a refund is SUCCEEDED exactly when the gateway's ledger holds it", () => {
+    expect(report.operations.refundedTwice).toEqual([]);
+    expect(report.operations.refundLedgerMismatch).toEqual([]);
+  });
+
+  it("never refunds more than was captured, at the gateway or in our totals, even for refunds sent at once", () => {
+    expect(report.operations.overRefunded).toEqual([]);
   });
 });

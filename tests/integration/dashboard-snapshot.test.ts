@@ -100,6 +100,8 @@ for (const backend of BACKENDS) {
         // In flight for an hour (a stuck payment): still in flight.
         { merchantId: "counts", status: "PENDING", createdAgo: 3600 },
         { merchantId: "counts", status: "PROCESSING", createdAgo: 3 },
+        { merchantId: "counts", status: "AUTHORIZED", createdAgo: 90 },
+        { merchantId: "counts", status: "CANCELED", createdAgo: 100, latencyMs: 5_000 },
         final("counts", "COMPLETED", 30, 100),
         final("counts", "COMPLETED", 60, 100),
         final("counts", "FAILED", 200, 100, "card_declined"),
@@ -111,7 +113,7 @@ for (const backend of BACKENDS) {
       ]);
       const snapshot = await loadDashboardSnapshot(database.db, "counts", currencyExponent);
       expect(snapshot.merchantId).toBe("counts");
-      expect(snapshot.counts).toEqual({ PENDING: 2, PROCESSING: 1, AUTHORIZED: 0, COMPLETED: 2, FAILED: 1, CANCELED: 0 });
+      expect(snapshot.counts).toEqual({ PENDING: 2, PROCESSING: 1, AUTHORIZED: 1, COMPLETED: 2, FAILED: 1, CANCELED: 1 });
       const empty = await loadDashboardSnapshot(database.db, "nobody", currencyExponent);
       expect(empty.counts).toEqual({ PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, COMPLETED: 0, FAILED: 0, CANCELED: 0 });
       expect(empty.recent).toEqual([]);

@@ -1,18 +1,51 @@
-import { createPostgresQueue, type PaymentMessage } from "../../modules/broker";
-import { createSimulatorGateway, type ChargeOutcome, type ChargeRequest, type Gateway } from "../../modules/gateways";
+import { eq } from "drizzle-orm";
+import { createPostgresQueue, type PaymentMessage, paymentMessagesInsert } from "../../modules/broker";
+import {
+  type CaptureRequest,
+  type ChargeOutcome,
+  type ChargeRequest,
+  createSimulatorGateway,
+  type Gateway,
+  type OperationLookupRequest,
+  type OperationOutcome,
+  type RefundRequest,
+  type VoidRequest,
+} from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
-import { findPaymentById, type PaymentRow } from "../../modules/payments";
-import { createPaymentProcessor, createPostgresPaymentStore, createReconciler, type PostgresPaymentStoreOptions } from "../../modules/processing";
+import { type CancellationReason, findPaymentById, type PaymentRow, payments, requestCapture, requestVoid } from "../../modules/payments";
+import {
+  createPaymentProcessor,
+  createPostgresPaymentStore,
+  createPostgresRefundStore,
+  createReconciler,
+  type PostgresPaymentStoreOptions,
+  type PostgresRefundStoreOptions,
+} from "../../modules/processing";
+import { createRefund, newRefundId, type RefundRow } from "../../modules/refunds";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
 
 export const silentLogger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silentLogger };
 
-/** Wraps a gateway to count calls and the most calls in flight at once. */
+type OperationName = "capture" | "voidAuthorization" | "refund";
+
+/** Wraps a gateway to count calls (charges, and each operation with its requests) and the most charges in flight at once. */
 export function observedGateway(inner: Gateway) {
   let inFlight = 0;
-  const stats = { calls: 0, maxInFlight: 0, requests: [] as ChargeRequest[] };
+  const stats = {
+    calls: 0,
+    maxInFlight: 0,
+    requests: [] as ChargeRequest[],
+    operations: { capture: [] as CaptureRequest[], voidAuthorization: [] as VoidRequest[], refund: [] as RefundRequest[] },
+    lookups: [] as OperationLookupRequest[],
+  };
+  const observe =
+    <R extends CaptureRequest | VoidRequest | RefundRequest>(name: OperationName, run: (request: R) => Promise<OperationOutcome>) =>
+    (request: R) => {
+      (stats.operations[name] as R[]).push(request);
+      return run(request);
+    };
   const gateway: Gateway = {
     name: inner.name,
     toGatewayAmount: (amount, currency) => inner.toGatewayAmount(amount, currency),
@@ -28,10 +61,13 @@ export function observedGateway(inner: Gateway) {
       }
     },
     lookup: (request) => inner.lookup(request),
-    capture: (request) => inner.capture(request),
-    voidAuthorization: (request) => inner.voidAuthorization(request),
-    refund: (request) => inner.refund(request),
-    lookupOperation: (request) => inner.lookupOperation(request),
+    capture: observe("capture", (request) => inner.capture(request)),
+    voidAuthorization: observe("voidAuthorization", (request) => inner.voidAuthorization(request)),
+    refund: observe("refund", (request) => inner.refund(request)),
+    lookupOperation(request) {
+      stats.lookups.push(request);
+      return inner.lookupOperation(request);
+    },
   };
   return { gateway, stats };
 }
@@ -47,6 +83,8 @@ export function buildPipeline(
     reconcileFirstCheckMs?: number;
     gateway?: Gateway;
     onFinalInTransaction?: PostgresPaymentStoreOptions["onFinalInTransaction"];
+    onRefundFinalInTransaction?: PostgresRefundStoreOptions["onFinalInTransaction"];
+    authorizationTtlMs?: number;
   } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
@@ -63,9 +101,18 @@ export function buildPipeline(
     reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
     onFinalInTransaction: options.onFinalInTransaction,
   });
-  const processPayment = createPaymentProcessor({ store, gateway: observed.gateway, vault, logger: silentLogger, retry });
+  const refunds = createPostgresRefundStore({
+    db: database.db,
+    leaseMs: options.leaseMs ?? 30_000,
+    reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
+    onFinalInTransaction: options.onRefundFinalInTransaction,
+  });
+  const authorizationTtlMs = options.authorizationTtlMs ?? 7 * 86_400_000;
+  const processPayment = createPaymentProcessor({ store, refunds, gateway: observed.gateway, vault, logger: silentLogger, retry, authorizationTtlMs });
   const reconciler = createReconciler({
     store,
+    refunds,
+    authorizationTtlMs,
     gateway: observed.gateway,
     vault,
     logger: silentLogger,
@@ -104,5 +151,67 @@ export function buildPipeline(
     return row;
   }
 
-  return { vault, intake, processPayment, reconciler, queue, create, message, pay, stats: observed.stats, retry };
+  /** Creates a payment to be authorized only (`capture: false`) and runs its first attempt. */
+  async function authorize(card?: string, merchantId = "m1"): Promise<PaymentRow> {
+    const payment = await create(card, merchantId);
+    // Intake of this branch takes no `capture` yet: the row is what the worker reads.
+    await database.db.update(payments).set({ captureMethod: "manual", operation: "authorize" }).where(eq(payments.id, payment.id));
+    await processPayment(message(payment.id));
+    return row(payment.id);
+  }
+
+  async function row(id: string): Promise<PaymentRow> {
+    const found = await findPaymentById(database.db, id);
+    if (!found) throw new Error("payment vanished");
+    return found;
+  }
+
+  /** The worker's message written by the statement that moves the payment, as the API writes it. */
+  const queued = (paymentId: string) => (moved: Parameters<typeof paymentMessagesInsert>[1]) =>
+    paymentMessagesInsert([{ paymentId, requestId: "req_test", delayMs: 0 }], moved);
+
+  /** The merchant's capture request (all, or `amount`); undefined when the payment cannot be captured. */
+  const requestCaptureOf = (id: string, amount: number | null = null, merchantId = "m1") =>
+    requestCapture(database.db, { merchantId, id, amount }, queued(id));
+
+  /** The merchant's cancel of an authorization (or its expiry's, with reason `expired`). */
+  const requestVoidOf = (id: string, reason: CancellationReason | null = "requested_by_customer", merchantId = "m1") =>
+    requestVoid(database.db, { merchantId, id, reason }, queued(id));
+
+  /** Creates a refund (all that is left, or `amount`) with its message, as the API does; throws when refused. */
+  async function refund(paymentId: string, amount: number | null = null, merchantId = "m1"): Promise<RefundRow> {
+    const id = newRefundId();
+    const created = await createRefund(
+      database.db,
+      { id, merchantId, paymentId, amount, reason: "requested_by_customer", metadata: {}, requestId: "req_test" },
+      (ids) => paymentMessagesInsert([{ paymentId, refundId: id, requestId: "req_test", delayMs: 0 }], ids),
+    );
+    if (created.kind !== "created") throw new Error(`refund not created: ${JSON.stringify(created)}`);
+    return created.refund;
+  }
+
+  const refundMessage = (refund: Pick<RefundRow, "id" | "paymentId">): PaymentMessage => ({
+    paymentId: refund.paymentId,
+    refundId: refund.id,
+    requestId: "req_test",
+  });
+
+  return {
+    vault,
+    intake,
+    processPayment,
+    reconciler,
+    queue,
+    create,
+    message,
+    pay,
+    authorize,
+    row,
+    requestCapture: requestCaptureOf,
+    requestVoid: requestVoidOf,
+    refund,
+    refundMessage,
+    stats: observed.stats,
+    retry,
+  };
 }

@@ -43,6 +43,7 @@ describe("configuration", () => {
     expect(config.authFailures).toEqual({ limit: 20, windowMs: 60_000 });
     expect(config.processing.concurrency).toBe(64);
     expect(config.processing.maxAttempts).toBe(5);
+    expect(config.processing.authorizationTtlMs).toBe(7 * 86_400_000);
     expect(config.rateLimitRps).toBe(1000);
     expect(config.apiKeys).toBeUndefined();
   });
@@ -71,6 +72,8 @@ describe("configuration", () => {
     [{ NODE_ENV: "production", CARD_ENCRYPTION_KEY: key }, /^API_KEYS is required when NODE_ENV=production/],
     [{ NODE_ENV: "production", API_KEYS: "m1:secret_1234" }, /^CARD_ENCRYPTION_KEY is required when NODE_ENV=production/],
     [{ RETRY_BASE_MS: "1000", RETRY_MAX_MS: "10" }, /^RETRY_MAX_MS must be >= RETRY_BASE_MS/],
+    [{ AUTHORIZATION_TTL_MS: "0" }, /^AUTHORIZATION_TTL_MS /],
+    [{ AUTHORIZATION_TTL_MS: String(31 * 86_400_000) }, /^AUTHORIZATION_TTL_MS /],
   ];
   for (const [env, message] of rejects) {
     it(`rejects ${JSON.stringify(env)} with one line naming the setting`, () => {

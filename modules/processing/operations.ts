@@ -1,0 +1,177 @@
+import type { CaptureRequest, ChargeRequest, RefundRequest, VoidRequest } from "../gateways";
+import type { FinalOutcome, PaymentRow } from "../payments";
+import type { RefundOutcome, RefundRow } from "../refunds";
+import type { CardVault } from "../vault";
+
+/** What the processor (and the reconciler) reports a piece of gateway work came to. */
+export type ProcessResult =
+  | "completed"
+  | "authorized"
+  | "canceled"
+  /** A capture or void the gateway refused (or never got): the payment is AUTHORIZED again. */
+  | "refused"
+  | "failed"
+  | "refunded"
+  | "retry_scheduled"
+  | "reconciling"
+  | "skipped";
+
+export interface Ending<Outcome> {
+  outcome: Outcome;
+  result: ProcessResult;
+}
+
+/**
+ * How one kind of gateway work ends on the gateway's definite answer, or when the gateway
+ * confirmably never did it (attempts used up with no outcome unknown, or a lookup that finds
+ * nothing). One table per operation, shared by the processor and the reconciler.
+ */
+export interface Endings<Outcome> {
+  approved(gatewayReference: string): Ending<Outcome>;
+  declined(code: string, message: string, gatewayReference: string | null): Ending<Outcome>;
+  notDone(message: string): Ending<Outcome>;
+}
+
+const GATEWAY_UNAVAILABLE = "gateway_unavailable";
+
+/** A capture or void that did nothing leaves the authorization as it was, with the reason. */
+const authorizationStands = (failureCode: string, failureMessage: string, endsExpiry = false): Ending<FinalOutcome> => ({
+  outcome: { status: "AUTHORIZED", failureCode, failureMessage, gatewayReference: null, endsExpiry },
+  result: "refused",
+});
+
+const failed = (failureCode: string, failureMessage: string, gatewayReference: string | null): Ending<FinalOutcome> => ({
+  outcome: { status: "FAILED", failureCode, failureMessage, gatewayReference },
+  result: "failed",
+});
+
+/** The endings of a payment's operation; `authorizationTtlMs` is how long a new authorization holds. */
+export function paymentEndings(payment: Pick<PaymentRow, "operation" | "cancellationReason">, authorizationTtlMs: number): Endings<FinalOutcome> {
+  const { operation } = payment;
+  switch (operation) {
+    case "charge":
+    case "authorize":
+      return {
+        approved: (gatewayReference) =>
+          operation === "charge"
+            ? { outcome: { status: "COMPLETED", gatewayReference }, result: "completed" }
+            : { outcome: { status: "AUTHORIZED", gatewayReference, expiresInMs: authorizationTtlMs }, result: "authorized" },
+        // A decline answered under the payment's idempotency key is the gateway's word for the
+        // key, which every attempt shared: definite even after unknown attempts.
+        declined: (code, message, gatewayReference) => failed(code, message, gatewayReference),
+        notDone: (message) => failed(GATEWAY_UNAVAILABLE, message, null),
+      };
+    case "capture":
+      return {
+        approved: (gatewayReference) => ({ outcome: { status: "COMPLETED", gatewayReference }, result: "completed" }),
+        declined: (code, message) => authorizationStands(code, message),
+        notDone: (message) => authorizationStands(GATEWAY_UNAVAILABLE, message),
+      };
+    case "void":
+      return {
+        approved: () => ({ outcome: { status: "CANCELED" }, result: "canceled" }),
+        // The gateway refuses to void an expired authorization it no longer holds (or one taken
+        // otherwise): asking again at every expiry round would change nothing. The payment stays
+        // AUTHORIZED with the code for the merchant, and its automatic expiry ends. A void that
+        // never reached the gateway is tried again at the next round.
+        declined: (code, message) => authorizationStands(code, message, payment.cancellationReason === "expired"),
+        notDone: (message) => authorizationStands(GATEWAY_UNAVAILABLE, message),
+      };
+  }
+}
+
+export const REFUND_ENDINGS: Endings<RefundOutcome> = {
+  approved: (gatewayReference) => ({ outcome: { status: "SUCCEEDED", gatewayReference }, result: "refunded" }),
+  declined: (failureCode, failureMessage, gatewayReference) => ({
+    outcome: { status: "FAILED", failureCode, failureMessage, gatewayReference },
+    result: "failed",
+  }),
+  notDone: (failureMessage) => ({
+    outcome: { status: "FAILED", failureCode: GATEWAY_UNAVAILABLE, failureMessage, gatewayReference: null },
+    result: "failed",
+  }),
+};
+
+/** Derived only from the payment id, identical on every attempt and every lookup. */
+export function chargeIdempotencyKey(paymentId: string): string {
+  return `paystream-${paymentId}`;
+}
+
+/**
+ * A capture's or void's key: the payment id, the operation, and where the operation's attempts
+ * began. Every attempt and lookup of one capture sends the same key; a capture the merchant asks
+ * for again after the gateway refused (or never got) the first must not replay that refusal,
+ * and it starts from a later attempt count.
+ */
+export function operationIdempotencyKey(payment: PaymentRow): string {
+  return `paystream-${payment.id}-${payment.operation}-${payment.operationAttemptsBase}`;
+}
+
+/** A refund's own key: its id is unique and the same on every attempt. */
+export function refundIdempotencyKey(refundId: string): string {
+  return `paystream-${refundId}`;
+}
+
+/** The operation's own attempt number: `attempts` counts every operation the payment ran. */
+export const operationAttempt = (payment: PaymentRow) => payment.attempts - payment.operationAttemptsBase;
+
+function authorizationOf(payment: PaymentRow): string {
+  // AUTHORIZED is reached only with the authorization's reference, and capture/void keep it.
+  if (payment.gatewayReference === null) throw new Error(`payment ${payment.id} runs a ${payment.operation} without an authorization reference`);
+  return payment.gatewayReference;
+}
+
+/** What a capture and a void of the payment's authorization both send: every attempt of one operation the same. */
+export function voidRequestFor(payment: PaymentRow): VoidRequest {
+  return {
+    paymentId: payment.id,
+    idempotencyKey: operationIdempotencyKey(payment),
+    currency: payment.currency,
+    gatewayReference: authorizationOf(payment),
+    attempt: operationAttempt(payment),
+    authorizedAmount: payment.amount,
+  };
+}
+
+export function captureRequestFor(payment: PaymentRow): CaptureRequest {
+  return { ...voidRequestFor(payment), amount: payment.captureAmount ?? payment.amount };
+}
+
+export function refundRequestFor(refund: RefundRow, payment: PaymentRow): RefundRequest {
+  // Only a COMPLETED payment is refunded, and COMPLETED always carries the charge's reference.
+  if (payment.gatewayReference === null) throw new Error(`refund ${refund.id}: payment ${payment.id} has no gateway reference`);
+  return {
+    paymentId: payment.id,
+    refundId: refund.id,
+    idempotencyKey: refundIdempotencyKey(refund.id),
+    currency: refund.currency,
+    gatewayReference: payment.gatewayReference,
+    attempt: refund.attempts,
+    amount: refund.amount,
+    capturedAmount: payment.amountCaptured,
+    reason: refund.reason,
+  };
+}
+
+type OpenedCard = ReturnType<CardVault["open"]>;
+
+/** The charge (or authorization) every attempt of a payment sends: identical each time but for the attempt number. */
+export function chargeRequestFor(payment: PaymentRow, card: OpenedCard): ChargeRequest {
+  return {
+    paymentId: payment.id,
+    idempotencyKey: chargeIdempotencyKey(payment.id),
+    amount: payment.amount,
+    currency: payment.currency,
+    card: {
+      number: card.number,
+      expMonth: payment.cardExpMonth,
+      expYear: payment.cardExpYear,
+      cvc: card.cvc,
+      holderName: card.holderName ?? null,
+    },
+    customer: { email: payment.customerEmail, name: payment.customerName, reference: payment.customerReference },
+    description: payment.description,
+    attempt: operationAttempt(payment),
+    capture: payment.operation !== "authorize",
+  };
+}
