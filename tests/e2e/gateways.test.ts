@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startFakePaypal } from "../support/fake-paypal";
+import type { OperationLedger } from "../support/gateway-conformance";
 import { startFakeStripe } from "../support/fake-stripe";
 import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
@@ -9,6 +10,8 @@ interface Fake {
   chargesFor(paymentId: string): number;
   /** The amount the gateway's API received for a payment, in the gateway's own units. */
   amountSent(paymentId: string): unknown;
+  /** What the gateway did after the authorization: captures, voids and refunds, by its own records. */
+  ledgerFor(paymentId: string): OperationLedger;
   stop(): Promise<void>;
 }
 
@@ -37,7 +40,18 @@ const cases: {
     start: async () => {
       const fake = await startFakeStripe();
       return {
-        fake: { ...fake, amountSent: (paymentId) => fake.intentsFor(paymentId)[0]?.amount },
+        fake: {
+          ...fake,
+          amountSent: (paymentId) => fake.intentsFor(paymentId)[0]?.amount,
+          ledgerFor(paymentId) {
+            const authorizations = fake.intentsFor(paymentId).filter((intent) => intent.capture_method === "manual");
+            return {
+              captures: authorizations.filter((intent) => intent.status === "succeeded").map((intent) => Number(intent.amount_received)),
+              voids: authorizations.filter((intent) => intent.status === "canceled").length,
+              refunds: fake.refundsFor(paymentId).filter((refund) => refund.status === "succeeded").map((refund) => refund.amount),
+            };
+          },
+        },
         env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url },
         secrets: [fake.secretKey],
       };
@@ -60,7 +74,7 @@ const cases: {
         return order?.purchase_units[0]?.amount.value;
       };
       return {
-        fake: { ...fake, amountSent },
+        fake: { ...fake, amountSent, ledgerFor: (paymentId) => fake.ledgerFor(paymentId) },
         env: { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url },
         secrets: [fake.clientSecret],
       };
@@ -135,6 +149,59 @@ for (const { gateway, units, start } of cases) {
       const withOthers = await client(service.url).post(paymentBody("4242424242424241", { currency: first?.currency, amount: first?.amount }));
       const problem = (await withOthers.json()) as { errors: { field: string; code: string }[] };
       expect(problem.errors.map((e) => `${e.field}:${e.code}`).sort()).toEqual([`${first?.field}:${first?.code}`, "card.number:luhn_check_failed"].sort());
+    });
+
+    /** POSTs to one of a payment's routes (capture, cancel, refunds) as the merchant. */
+    const act = (path: string, body: unknown = {}) =>
+      fetch(`${service.url}/v1/payments/${path}`, {
+        method: "POST",
+        headers: { authorization: "Bearer sk_test_local", "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    /** Polls a payment or refund until its status is one of `statuses`. */
+    async function waitForStatus(path: string, statuses: string[]): Promise<Record<string, unknown>> {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const view = (await (await fetch(`${service.url}/v1/${path}`, { headers: { authorization: "Bearer sk_test_local" } })).json()) as Record<string, unknown>;
+        if (statuses.includes(String(view.status)) || Date.now() > deadline) return view;
+        await Bun.sleep(50);
+      }
+    }
+
+    it("authorizes with capture: false, captures part of it, and refunds in two parts up to what was captured, each once at the gateway", async () => {
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS.visa, { capture: false }))).json()) as { id: string };
+      expect(await waitForStatus(`payments/${id}`, ["AUTHORIZED", "FAILED"])).toMatchObject({ status: "AUTHORIZED", captureMethod: "manual", amountCaptured: 0 });
+      expect(fake.ledgerFor(id)).toEqual({ captures: [], voids: 0, refunds: [] });
+
+      expect((await act(`${id}/capture`, { amount: 1500 })).status).toBe(202);
+      expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "AUTHORIZED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1500 });
+
+      const first = (await (await act(`${id}/refunds`, { amount: 1000 })).json()) as { id: string };
+      expect(await waitForStatus(`refunds/${first.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED", amount: 1000 });
+      // More than the 500 left is refused by us, before any gateway sees it.
+      const over = await act(`${id}/refunds`, { amount: 501 });
+      expect(over.status).toBe(409);
+      expect(((await over.json()) as { code: string }).code).toBe("refund_exceeds_captured");
+      const rest = (await (await act(`${id}/refunds`)).json()) as { id: string; amount: number };
+      expect(rest.amount).toBe(500);
+      expect(await waitForStatus(`refunds/${rest.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED" });
+
+      expect(await waitForStatus(`payments/${id}`, ["COMPLETED"])).toMatchObject({ amountCaptured: 1500, amountRefunded: 1500 });
+      expect(fake.ledgerFor(id)).toEqual({ captures: [1500], voids: 0, refunds: [1000, 500] });
+    });
+
+    it("cancels an authorization by voiding it at the gateway, and refunds a charge captured at once", async () => {
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS.visa, { capture: false }))).json()) as { id: string };
+      expect(await waitForStatus(`payments/${id}`, ["AUTHORIZED", "FAILED"])).toMatchObject({ status: "AUTHORIZED" });
+      expect((await act(`${id}/cancel`, { reason: "abandoned" })).status).toBe(202);
+      expect(await waitForStatus(`payments/${id}`, ["CANCELED", "AUTHORIZED"])).toMatchObject({ status: "CANCELED", cancellationReason: "abandoned" });
+      expect(fake.ledgerFor(id)).toEqual({ captures: [], voids: 1, refunds: [] });
+
+      const charged = (await (await client(service.url).post(paymentBody(CARDS.visa))).json()) as { id: string };
+      expect(await waitForStatus(`payments/${charged.id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
+      const refund = (await (await act(`${charged.id}/refunds`, { reason: "requested_by_customer" })).json()) as { id: string };
+      expect(await waitForStatus(`refunds/${refund.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED", amount: 1999 });
+      expect(fake.ledgerFor(charged.id).refunds).toEqual([1999]);
     });
 
     it("never logs the card number or the gateway secret", () => {
