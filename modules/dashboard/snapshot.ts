@@ -1,6 +1,7 @@
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
-import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, type PaymentStatus } from "../payments";
+import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, type PaymentOperation, type PaymentStatus } from "../payments";
+import { listUnresolvedRefunds } from "../refunds";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;
@@ -42,14 +43,28 @@ export interface RecentPayment {
   completedAt: string | null;
 }
 
-/** A payment whose gateway outcome is unknown: the card may have been charged, and nobody knows yet. */
+/** A payment whose gateway outcome is unknown: the card may have been charged (or captured, or the hold voided), and nobody knows yet. */
 export interface UnresolvedPayment {
   id: string;
+  /** What the gateway was asked to do: charge, authorize, capture or void. */
+  operation: PaymentOperation;
   amount: number;
   currency: string;
   exponent: number;
   brand: string;
   last4: string;
+  unknownSince: string;
+  nextCheckAt: string | null;
+  checks: number;
+}
+
+/** A refund whose gateway outcome is unknown: the money may have gone back to the card, and nobody knows yet. */
+export interface UnresolvedRefund {
+  id: string;
+  paymentId: string;
+  amount: number;
+  currency: string;
+  exponent: number;
   unknownSince: string;
   nextCheckAt: string | null;
   checks: number;
@@ -74,8 +89,11 @@ export interface DashboardSnapshot {
   failureCodes: { code: string; count: number }[];
   /** The merchant's newest payments, newest first. */
   recent: RecentPayment[];
-  /** Needs attention: payments the gateway has not yet said whether it charged, oldest first (capped), and how many in all. */
-  unresolved: { total: number; payments: UnresolvedPayment[] };
+  /**
+   * Needs attention: payments and refunds whose outcome at the gateway is unknown and is being
+   * looked up (contract §6), oldest first (capped), and how many of each in all.
+   */
+  unresolved: { total: number; payments: UnresolvedPayment[]; refundsTotal: number; refunds: UnresolvedRefund[] };
   /** The outbox of the whole service (not per merchant): rows waiting for a worker or the relay. */
   backlog: OutboxBacklog;
 }
@@ -152,13 +170,30 @@ async function recentPayments(db: Executor, merchantId: string, currencyExponent
   }));
 }
 
-async function unresolvedPayments(db: Executor, merchantId: string, currencyExponent: CurrencyExponent) {
-  const { rows, total } = await listUnresolved(db, merchantId, RECENT_LIMIT);
+async function unresolvedWork(db: Executor, merchantId: string, currencyExponent: CurrencyExponent): Promise<DashboardSnapshot["unresolved"]> {
+  const [{ rows, total }, refunds] = await Promise.all([
+    listUnresolved(db, merchantId, RECENT_LIMIT),
+    listUnresolvedRefunds(db, merchantId, RECENT_LIMIT),
+  ]);
   return {
     total,
+    refundsTotal: refunds.total,
+    refunds: refunds.rows.map(
+      (row): UnresolvedRefund => ({
+        id: row.id,
+        paymentId: row.paymentId,
+        amount: row.amount,
+        currency: row.currency,
+        exponent: currencyExponent(row.currency) ?? 2,
+        unknownSince: (row.outcomeUnknownSince ?? row.updatedAt).toISOString(),
+        nextCheckAt: row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
+        checks: row.reconcileChecks,
+      }),
+    ),
     payments: rows.map(
       (row): UnresolvedPayment => ({
         id: row.id,
+        operation: row.operation,
         amount: row.amount,
         currency: row.currency,
         exponent: currencyExponent(row.currency) ?? 2,
@@ -183,7 +218,7 @@ export async function loadDashboardSnapshot(
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
     recentPayments(db, merchantId, currencyExponent),
-    unresolvedPayments(db, merchantId, currencyExponent),
+    unresolvedWork(db, merchantId, currencyExponent),
     backlog ?? outboxBacklog(db),
   ]);
   return {

@@ -29,6 +29,7 @@ export {
   claimRefund,
   countUnresolvedRefunds,
   listStrandedRefunds,
+  listUnresolvedRefunds,
   recordRefundOutcomes,
   refundGuardOf,
   releaseRefundForRetry,

@@ -146,6 +146,16 @@ export function countUnresolvedRefunds(db: Executor): Promise<number> {
   return countWork(db, REFUND_WORK, refundGuardOf("checkAtGateway"));
 }
 
+/** A merchant's refunds the reconciler holds (outcome unknown), oldest unknown first (capped), and how many in all. */
+export async function listUnresolvedRefunds(db: Executor, merchantId: string, limit: number): Promise<{ rows: RefundRow[]; total: number }> {
+  const unresolved = and(eq(refunds.merchantId, merchantId), refundGuardOf("checkAtGateway"));
+  const [rows, [count]] = await Promise.all([
+    db.select().from(refunds).where(unresolved).orderBy(refunds.outcomeUnknownSince).limit(limit),
+    db.select({ n: sql<number>`count(*)::int` }).from(refunds).where(unresolved),
+  ]);
+  return { rows, total: Number(count?.n ?? 0) };
+}
+
 /**
  * Refunds nothing will move any more: claimable, untouched for `idleMs`, and no message for them
  * queued. `queued` is the broker's own predicate, given the refund's payment id and id.

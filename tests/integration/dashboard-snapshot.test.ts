@@ -16,6 +16,7 @@ import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
 import { currencyExponent } from "../../modules/intake/validation";
 import { type PaymentStatus, payments } from "../../modules/payments";
+import { newRefundId, refunds } from "../../modules/refunds";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
@@ -238,9 +239,34 @@ for (const backend of BACKENDS) {
       const { unresolved } = await loadDashboardSnapshot(database.db, m, currencyExponent);
       expect(unresolved.total).toBe(2);
       expect(unresolved.payments.map((p) => p.id)).toEqual([older, newer]);
-      expect(unresolved.payments[0]).toMatchObject({ amount: 500, currency: "JPY", exponent: 0, checks: 3, brand: "visa", last4: "4242" });
+      expect(unresolved.payments[0]).toMatchObject({ amount: 500, currency: "JPY", exponent: 0, checks: 3, brand: "visa", last4: "4242", operation: "charge" });
       expect(Date.parse(unresolved.payments[0]!.nextCheckAt!)).toBeGreaterThan(Date.now());
-      expect((await loadDashboardSnapshot(database.db, "nobody", currencyExponent)).unresolved).toEqual({ total: 0, payments: [] });
+      expect(unresolved).toMatchObject({ refundsTotal: 0, refunds: [] });
+      expect((await loadDashboardSnapshot(database.db, "nobody", currencyExponent)).unresolved).toEqual({ total: 0, payments: [], refundsTotal: 0, refunds: [] });
+    });
+
+    it("lists the refunds that need attention too: the gateway has not said whether it refunded them, oldest unknown first", async () => {
+      const m = "attention-refunds";
+      const [payment] = await seed(database.db, [{ merchantId: m, status: "PROCESSING", createdAgo: 300, currency: "JPY", amount: 900 }]);
+      const refund = (unknownAgoS: number, reconciling: boolean, merchantId = m) => ({
+        id: newRefundId(),
+        paymentId: payment!.id,
+        merchantId,
+        amount: 300,
+        currency: "JPY",
+        outcomeUnknownSince: new Date(Date.now() - unknownAgoS * 1000),
+        reconciling,
+        nextCheckAt: reconciling ? new Date(Date.now() + 60_000) : null,
+        reconcileChecks: reconciling ? 2 : 0,
+      });
+      const [newer, older, retrying] = [refund(10, true), refund(90, true), refund(5, false)];
+      await database.db.insert(refunds).values([newer, older, retrying, refund(90, true, `${m}-other`)]);
+
+      const { unresolved } = await loadDashboardSnapshot(database.db, m, currencyExponent);
+      expect(unresolved.refundsTotal).toBe(2);
+      expect(unresolved.refunds.map((r) => r.id)).toEqual([older.id, newer.id]);
+      expect(unresolved.refunds[0]).toMatchObject({ paymentId: payment!.id, amount: 300, currency: "JPY", exponent: 0, checks: 2 });
+      expect(unresolved.total).toBe(0);
     });
 
     it("reports the whole service's outbox backlog: rows waiting, the oldest due one's age, dead letters", async () => {
