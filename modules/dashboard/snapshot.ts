@@ -170,6 +170,21 @@ async function recentPayments(db: Executor, merchantId: string, currencyExponent
   }));
 }
 
+/** What a row the reconciler holds shows: its money, and since when and how often the gateway was asked. */
+function lookupState(
+  row: { amount: number; currency: string; outcomeUnknownSince: Date | null; updatedAt: Date; nextCheckAt: Date | null; reconcileChecks: number },
+  currencyExponent: CurrencyExponent,
+) {
+  return {
+    amount: row.amount,
+    currency: row.currency,
+    exponent: currencyExponent(row.currency) ?? 2,
+    unknownSince: (row.outcomeUnknownSince ?? row.updatedAt).toISOString(),
+    nextCheckAt: row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
+    checks: row.reconcileChecks,
+  };
+}
+
 async function unresolvedWork(db: Executor, merchantId: string, currencyExponent: CurrencyExponent): Promise<DashboardSnapshot["unresolved"]> {
   const [{ rows, total }, refunds] = await Promise.all([
     listUnresolved(db, merchantId, RECENT_LIMIT),
@@ -182,26 +197,16 @@ async function unresolvedWork(db: Executor, merchantId: string, currencyExponent
       (row): UnresolvedRefund => ({
         id: row.id,
         paymentId: row.paymentId,
-        amount: row.amount,
-        currency: row.currency,
-        exponent: currencyExponent(row.currency) ?? 2,
-        unknownSince: (row.outcomeUnknownSince ?? row.updatedAt).toISOString(),
-        nextCheckAt: row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
-        checks: row.reconcileChecks,
+        ...lookupState(row, currencyExponent),
       }),
     ),
     payments: rows.map(
       (row): UnresolvedPayment => ({
         id: row.id,
         operation: row.operation,
-        amount: row.amount,
-        currency: row.currency,
-        exponent: currencyExponent(row.currency) ?? 2,
         brand: row.cardBrand,
         last4: row.cardLast4,
-        unknownSince: (row.outcomeUnknownSince ?? row.updatedAt).toISOString(),
-        nextCheckAt: row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
-        checks: row.reconcileChecks,
+        ...lookupState(row, currencyExponent),
       }),
     ),
   };
