@@ -2,11 +2,25 @@ import { createPaymentProcessor, createPostgresPaymentStore, createReconciler, c
 import { createWebhookDispatcher, enqueuePaymentEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
 
+/** The longest pause of an idle webhook dispatcher; the events of a payment made final end it within its usual poll interval. */
+const WEBHOOK_IDLE_POLL_MS = 5_000;
+
 /** The worker role: payment processing, the reconciler, the sweeper and webhook delivery. */
 export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   const { config, logger, database, metrics, broker, gateway, vault } = ctx;
-  const finalized = (payment: { status: string; failureCode: string | null }, startedAt: number) =>
+  const webhookDispatcher = createWebhookDispatcher(database.db, logger.child({ component: "webhooks" }), {
+    secrets: ctx.webhookSecrets,
+    timeoutMs: config.webhooks.timeoutMs,
+    retryBaseMs: config.webhooks.retryBaseMs,
+    maxAgeMs: config.webhooks.maxAgeMs,
+    destinations: config.webhooks.destinations,
+    // Told of every payment made final below (which is when events are written), so an idle worker can poll seldom.
+    maxPollIntervalMs: WEBHOOK_IDLE_POLL_MS,
+  });
+  const finalized = (payment: { status: string; failureCode: string | null }, startedAt: number) => {
     metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000);
+    webhookDispatcher.expectDeliveries();
+  };
   // One store for the processor and the reconciler: merchant webhook events are written in the
   // transaction that makes a payment final, whichever of them does.
   const store = createPostgresPaymentStore({
@@ -55,13 +69,6 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     stuckAfterMs: config.processing.stuckAfterMs,
   });
   sweeper.start();
-  const webhookDispatcher = createWebhookDispatcher(database.db, logger.child({ component: "webhooks" }), {
-    secrets: ctx.webhookSecrets,
-    timeoutMs: config.webhooks.timeoutMs,
-    retryBaseMs: config.webhooks.retryBaseMs,
-    maxAgeMs: config.webhooks.maxAgeMs,
-    destinations: config.webhooks.destinations,
-  });
   webhookDispatcher.start();
   metrics.setLagSource(() => broker.lag());
   logger.info({ broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency }, "worker started");
