@@ -51,7 +51,8 @@ export function startPolling(round: PollRound, options: PollOptions): PollLoop {
   const idle = { baseMs: options.idleMs, maxMs: Math.max(options.idleMs, options.maxIdleMs ?? options.idleMs), jitter: 0 };
 
   function pause(ms: number): Promise<void> {
-    if (wokenDuringRound) {
+    // stop() during a round: no pause after it (an idle pause may now last seconds).
+    if (!running || wokenDuringRound) {
       wokenDuringRound = false;
       return Promise.resolve();
     }
