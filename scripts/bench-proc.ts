@@ -14,7 +14,7 @@ export interface ProcSample {
    * context switches): unlike the count of times on a CPU, preemption by other work on a busy
    * machine does not inflate it.
    */
-  wakeups: number;
+  wakeups: Map<string, number>;
 }
 
 function readOr(path: string): string | undefined {
@@ -32,13 +32,20 @@ export function sampleProcess(pid: number): ProcSample | undefined {
   // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  let wakeups = 0;
+  const wakeups = new Map<string, number>();
   let tasks: string[] = [];
   try {
     tasks = readdirSync(`/proc/${pid}/task`);
   } catch {}
-  for (const task of tasks) wakeups += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readOr(`/proc/${pid}/task/${task}/status`) ?? "")?.[1] ?? 0);
+  for (const task of tasks) wakeups.set(task, Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readOr(`/proc/${pid}/task/${task}/status`) ?? "")?.[1] ?? 0));
   return { cpuSeconds, wakeups };
+}
+
+/** Wake-ups between two samples of one process: per thread, so a thread that exits in between takes none of the others' away. */
+export function wakeupsBetween(before: ProcSample, after: ProcSample): number {
+  let total = 0;
+  for (const [task, count] of after.wakeups) total += count - (before.wakeups.get(task) ?? 0);
+  return total;
 }
 
 export function rssMb(pid: number): number {

@@ -9,6 +9,11 @@
  *   bun run bench -- e2e          end to end [--broker postgres|kafka|both] [--topology all|split|both] [--latency 50]
  *                                 [--payments 3000] [--concurrency 64] [--partitions 6]
  *   bun run bench -- chart        throughput and p99 against the payments in flight (postgres queue, --role=all)
+ *   bun run bench -- e2e … --min-speedup X   also runs each broker's serial baseline (1 in flight, 1 partition)
+ *                                 and exits 1 when a concurrent run is under X times it
+ *
+ * Idle: --settle 60 (seconds after start before measuring: JSC's JIT and GC threads keep waking for about a
+ * minute after start) and --idle-seconds 30.
  *
  * Options for every mode: --kafka HOST:PORT (use a running broker instead of starting one),
  * --port-base N (the services listen on N, N+1, …; default 19110), --cpu-prof DIR (profile the
@@ -27,7 +32,7 @@ import { createPostgresDatabase } from "../tests/support/db";
 import { paymentBody } from "../tests/support/payments";
 import { BUN, type ServiceProcess, startService } from "../tests/support/service-process";
 import { type ChartPoint, renderChart } from "./bench-chart";
-import { cpuBetween, rssMb, type ProcSample, sampleProcess, snapshot, watchPeakRss } from "./bench-proc";
+import { cpuBetween, rssMb, type ProcSample, sampleProcess, snapshot, wakeupsBetween, watchPeakRss } from "./bench-proc";
 
 const ROOT = join(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -127,7 +132,7 @@ async function benchIdle(database: "pglite" | "postgres", settleSeconds: number,
       database,
       seconds,
       cpuPercent: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100,
-      wakeupsPerSecond: (after.wakeups - before.wakeups) / seconds,
+      wakeupsPerSecond: wakeupsBetween(before, after) / seconds,
       backendCpuPercent: (backend.cpuSeconds / seconds) * 100,
       rssMb: rss,
       firstPaymentMs,
@@ -400,6 +405,8 @@ async function main(): Promise<void> {
   const brokers = (brokerFlag === "both" ? ["postgres", "kafka"] : [brokerFlag]) as ("postgres" | "kafka")[];
   const topologyFlag = flag("topology", "both");
   const topologies = (topologyFlag === "both" ? ["split", "all"] : [topologyFlag]) as Topology[];
+  const minSpeedup = Number(flag("min-speedup", "0"));
+  const tooSlow: string[] = [];
   const load = loadavg().map((l) => l.toFixed(2)).join(" ");
 
   const idle: IdleResult[] = [];
@@ -408,7 +415,7 @@ async function main(): Promise<void> {
   const chart: E2eResult[] = [];
 
   if (mode === "idle" || mode === "all") {
-    for (const database of ["pglite", "postgres"] as const) idle.push(await benchIdle(database, Number(flag("settle", "15")), Number(flag("idle-seconds", "30"))));
+    for (const database of ["pglite", "postgres"] as const) idle.push(await benchIdle(database, Number(flag("settle", "60")), Number(flag("idle-seconds", "30"))));
   }
   if (mode === "intake" || mode === "all") intake = await benchIntake(Number(flag("clients", "64")), seconds);
   if (mode === "e2e" || mode === "all") {
@@ -416,9 +423,29 @@ async function main(): Promise<void> {
     try {
       const latencies = mode === "all" ? [50, 0] : [Number(flag("latency", "50"))];
       for (const broker of brokers)
-        for (const latencyMs of latencies)
+        for (const latencyMs of latencies) {
+          const runs: E2eResult[] = [];
           for (const topology of topologies)
-            e2e.push(await benchEndToEnd({ broker, topology, latencyMs, payments, concurrency, partitions, kafkaBrokers: kafka?.brokers }));
+            runs.push(await benchEndToEnd({ broker, topology, latencyMs, payments, concurrency, partitions, kafkaBrokers: kafka?.brokers }));
+          e2e.push(...runs);
+          if (minSpeedup > 0) {
+            const serial = await benchEndToEnd({
+              broker,
+              topology: "all",
+              latencyMs,
+              payments: Math.max(100, Math.floor(payments / 20)),
+              concurrency: 1,
+              partitions: 1,
+              kafkaBrokers: kafka?.brokers,
+            });
+            e2e.push(serial);
+            for (const run of runs) {
+              const speedup = run.perSecond / serial.perSecond;
+              progress(`${run.label}: ${fmt(speedup, 1)}× the serial baseline`);
+              if (speedup < minSpeedup) tooSlow.push(`${run.label} is ${fmt(speedup, 1)}× its serial baseline, under ${minSpeedup}×`);
+            }
+          }
+        }
     } finally {
       kafka?.stop();
     }
@@ -440,6 +467,8 @@ async function main(): Promise<void> {
   if (intake) printIntake(intake);
   if (e2e.length > 0) printEndToEnd(e2e);
   if (chart.length > 0) printEndToEnd(chart);
+  for (const line of tooSlow) console.log(`\nFAIL: ${line}`);
+  if (tooSlow.length > 0) process.exit(1);
 }
 
 await main();
