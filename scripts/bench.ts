@@ -469,6 +469,7 @@ async function main(): Promise<void> {
   if (chart.length > 0) printEndToEnd(chart);
   for (const line of tooSlow) console.log(`\nFAIL: ${line}`);
   if (tooSlow.length > 0) process.exit(1);
+  if (minSpeedup > 0) console.log(`\nOK: every concurrent run is at least ${minSpeedup}× its serial baseline`);
 }
 
 await main();
