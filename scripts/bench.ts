@@ -1,22 +1,38 @@
 #!/usr/bin/env bun
 /**
- * paystream benchmarks: real processes, real PostgreSQL, real Kafka.
+ * paystream benchmarks: real processes, real PostgreSQL, real Kafka, every figure next to its
+ * reference from the same run.
  *
- *   bun run bench -- intake [--clients 64] [--seconds 10]
- *   bun run bench -- e2e [--broker kafka|postgres|both] [--latency 50] [--payments 3000] [--concurrency 64] [--workers 1]
- *                        [--partitions 6] [--min-speedup X]   (exit 1 when a run is under X times its serial baseline)
- *   bun run bench -- all          (intake, then e2e for both brokers at 50 ms and 0 ms, each with its serial baseline)
+ *   bun run bench                 everything below, then the tables and docs/bench-chart.svg
+ *   bun run bench -- idle         idle CPU, wake-ups and RSS of --role=all (PGlite, PostgreSQL); the first payment after idle
+ *   bun run bench -- intake       POST /v1/payments vs GET /health/live on one --role=api process [--clients 64] [--seconds 10]
+ *   bun run bench -- e2e          end to end [--broker postgres|kafka|both] [--topology all|split|both] [--latency 50]
+ *                                 [--payments 3000] [--concurrency 64] [--partitions 6]
+ *   bun run bench -- chart        throughput and p99 against the payments in flight (postgres queue, --role=all)
+ *   bun run bench -- e2e … --min-speedup X   also runs each broker's serial baseline (1 in flight, 1 partition)
+ *                                 and exits 1 when a concurrent run is under X times it
  *
- * Prints progress while it runs and a table at the end. Figures are whole-pipeline numbers: the
- * API and workers are separate child processes, exactly as deployed.
+ * Idle: --settle 60 (seconds after start before measuring: JSC's JIT and GC threads keep waking for about a
+ * minute after start) and --idle-seconds 30.
+ *
+ * Options for every mode: --kafka HOST:PORT (use a running broker instead of starting one),
+ * --port-base N (the services listen on N, N+1, …; default 19110), --cpu-prof DIR (profile the
+ * api of the intake run with `bun --cpu-prof`).
+ *
+ * CPU is read from /proc: user + system seconds of the paystream processes and of the PostgreSQL
+ * backends serving the benchmark's database (not the server's shared background processes, nor
+ * Kafka's JVM, nor the load generator, which is this process).
  */
 import { spawnSync } from "node:child_process";
-import { cpus, totalmem } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, totalmem, tmpdir } from "node:os";
 import { join } from "node:path";
 import postgres from "postgres";
 import { createPostgresDatabase } from "../tests/support/db";
 import { paymentBody } from "../tests/support/payments";
-import { type ServiceProcess, startService } from "../tests/support/service-process";
+import { BUN, type ServiceProcess, startService } from "../tests/support/service-process";
+import { type ChartPoint, renderChart } from "./bench-chart";
+import { cpuBetween, rssMb, type ProcSample, sampleProcess, snapshot, wakeupsBetween, watchPeakRss } from "./bench-proc";
 
 const ROOT = join(import.meta.dir, "..");
 const args = process.argv.slice(2);
@@ -24,101 +40,204 @@ const flag = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 && args[i + 1] ? (args[i + 1] as string) : fallback;
 };
-const mode = args.find((a) => !a.startsWith("--") && !/^\d/.test(a) && !["kafka", "postgres", "both"].includes(a)) ?? "all";
-const progress = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+const mode = args[0] && !args[0].startsWith("--") ? args[0] : "all";
+const progress = (line: string) => process.stderr.write(`[bench] ${new Date().toISOString().slice(11, 19)} ${line}\n`);
+const HEADERS = { authorization: "Bearer sk_test_local", "content-type": "application/json" };
+const BODY = JSON.stringify(paymentBody());
+
+let nextPort = Number(flag("port-base", "19110"));
+const COMMON_ENV = { RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUCK_AFTER_MS: "600000" };
+
+function start(role: "api" | "worker" | "all", env: Record<string, string>, command?: string[]): Promise<ServiceProcess> {
+  // A worker has no API port: it is ready when its ops listener says so (it logs nothing at warn).
+  const ports: Record<string, string> = role === "worker" ? { PORT: String(nextPort++), OPS_PORT: String(nextPort++) } : { PORT: String(nextPort++) };
+  return startService({ role, env: { ...COMMON_ENV, ...ports, ...env }, command, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
+}
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number;
 }
 
-function rssMb(pid: number): number {
-  try {
-    const status = require("node:fs").readFileSync(`/proc/${pid}/status`, "utf8") as string;
-    const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-    return kb / 1024;
-  } catch {
-    return 0;
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "—");
+
+/** The PostgreSQL backends serving `database` (the benchmark's own monitoring connection excluded). */
+async function backendPids(monitor: postgres.Sql, database: string): Promise<number[]> {
+  const rows = await monitor`select pid from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`;
+  return rows.map((r) => Number(r.pid));
+}
+
+/** CPU of a set of processes over a window: start() now, then stop() after the load. */
+async function cpuWindow(pids: () => Promise<number[]>) {
+  const before = snapshot(await pids());
+  const started = performance.now();
+  return {
+    async stop(): Promise<{ cpuSeconds: number; seconds: number }> {
+      const after = snapshot(await pids());
+      return { cpuSeconds: cpuBetween(before, after), seconds: (performance.now() - started) / 1000 };
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle
+
+interface IdleResult {
+  database: "pglite" | "postgres";
+  seconds: number;
+  cpuPercent: number;
+  wakeupsPerSecond: number;
+  backendCpuPercent: number;
+  rssMb: number;
+  firstPaymentMs: number;
+  warmPaymentMs: number;
+}
+
+/** POST one payment and poll it until final: milliseconds from the POST to the final state seen. */
+async function paymentRoundTrip(url: string): Promise<number> {
+  const t0 = performance.now();
+  const res = await fetch(`${url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+  const { id } = (await res.json()) as { id: string };
+  for (;;) {
+    const view = (await (await fetch(`${url}/v1/payments/${id}`, { headers: HEADERS })).json()) as { status: string };
+    if (view.status === "COMPLETED" || view.status === "FAILED") return performance.now() - t0;
+    await Bun.sleep(2);
   }
 }
 
-function startKafkaBroker(partitionsNote: string): { brokers: string; stop(): void } {
-  const dir = `${ROOT}/.cache/kafka/bench-${process.pid}`;
-  progress(`starting Kafka (${partitionsNote})…`);
-  const started = spawnSync("bash", [join(ROOT, "scripts/kafka/kafka.sh"), "start", "--dir", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
-  if (started.status !== 0) throw new Error("could not start Kafka");
-  const brokers = started.stdout.trim().split("\n").pop() as string;
-  return { brokers, stop: () => spawnSync("bash", [join(ROOT, "scripts/kafka/kafka.sh"), "stop", "--dir", dir, "--clean"], { stdio: "ignore" }) };
+async function benchIdle(database: "pglite" | "postgres", settleSeconds: number, seconds: number): Promise<IdleResult> {
+  const dir = mkdtempSync(join(tmpdir(), "paystream-bench-"));
+  const pg = database === "postgres" ? await createPostgresDatabase() : undefined;
+  const monitor = pg ? postgres(pg.url, { max: 1, onnotice: () => {} }) : undefined;
+  const service = await start("all", {
+    DATABASE_URL: pg ? pg.url : `pglite://${join(dir, "pglite")}`,
+    SIMULATOR_LATENCY_MS: "0",
+  });
+  try {
+    progress(`idle ${database}: settling ${settleSeconds} s, then measuring ${seconds} s`);
+    await Bun.sleep(settleSeconds * 1000);
+    const backends = async () => (monitor && pg ? backendPids(monitor, pg.name) : []);
+    const before = sampleProcess(service.proc.pid) as ProcSample;
+    const backendWindow = await cpuWindow(backends);
+    await Bun.sleep(seconds * 1000);
+    const after = sampleProcess(service.proc.pid) as ProcSample;
+    const backend = await backendWindow.stop();
+    const rss = rssMb(service.proc.pid);
+    // Still idle: the first payment shows whether waiting instead of polling costs latency.
+    const firstPaymentMs = await paymentRoundTrip(service.url);
+    const warm: number[] = [];
+    for (let i = 0; i < 5; i++) warm.push(await paymentRoundTrip(service.url));
+    warm.sort((a, b) => a - b);
+    return {
+      database,
+      seconds,
+      cpuPercent: ((after.cpuSeconds - before.cpuSeconds) / seconds) * 100,
+      wakeupsPerSecond: wakeupsBetween(before, after) / seconds,
+      backendCpuPercent: (backend.cpuSeconds / seconds) * 100,
+      rssMb: rss,
+      firstPaymentMs,
+      warmPaymentMs: percentile(warm, 50),
+    };
+  } finally {
+    await service.stop();
+    await monitor?.end();
+    await pg?.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-interface IntakeResult {
+// ---------------------------------------------------------------------------------------------
+// Intake
+
+interface LoadResult {
+  label: string;
   clients: number;
   seconds: number;
-  accepted: number;
+  count: number;
   perSecond: number;
   p50: number;
-  p95: number;
   p99: number;
-  max: number;
   errors: Record<string, number>;
-  rssMb: number;
 }
 
-async function benchIntake(clients: number, seconds: number): Promise<IntakeResult> {
-  const db = await createPostgresDatabase();
-  const api = await startService({
-    role: "api",
-    env: { DATABASE_URL: db.url, RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", DB_POOL_SIZE: flag("pool", "20") },
-  });
+/** `clients` connections sending `request` back to back for `seconds`. */
+async function closedLoop(label: string, clients: number, seconds: number, request: () => Promise<Response>, expected: number): Promise<LoadResult> {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
-  let peakRss = 0;
-  const body = JSON.stringify(paymentBody());
-  const headers = { authorization: "Bearer sk_test_local", "content-type": "application/json" };
-  // Warm-up: JIT, connection pool, prepared plans.
-  await Promise.all(Array.from({ length: 200 }, () => fetch(`${api.url}/v1/payments`, { method: "POST", headers, body })));
   const end = performance.now() + seconds * 1000;
   const started = performance.now();
-  const ticker = setInterval(() => {
-    peakRss = Math.max(peakRss, rssMb(api.proc.pid));
-    progress(`intake: ${latencies.length} accepted so far`);
-  }, 2000);
   await Promise.all(
     Array.from({ length: clients }, async () => {
       while (performance.now() < end) {
         const t0 = performance.now();
-        const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers, body }).catch(() => undefined);
-        const ms = performance.now() - t0;
-        if (res?.status === 202) latencies.push(ms);
-        else errors[String(res?.status ?? "network")] = (errors[String(res?.status ?? "network")] ?? 0) + 1;
+        const res = await request().catch(() => undefined);
         await res?.arrayBuffer();
+        const ms = performance.now() - t0;
+        if (res?.status === expected) latencies.push(ms);
+        else errors[String(res?.status ?? "network")] = (errors[String(res?.status ?? "network")] ?? 0) + 1;
       }
     }),
   );
-  clearInterval(ticker);
   const elapsed = (performance.now() - started) / 1000;
-  await api.stop();
-  await db.drop();
   latencies.sort((a, b) => a - b);
-  return {
-    clients,
-    seconds: elapsed,
-    accepted: latencies.length,
-    perSecond: latencies.length / elapsed,
-    p50: percentile(latencies, 50),
-    p95: percentile(latencies, 95),
-    p99: percentile(latencies, 99),
-    max: latencies[latencies.length - 1] ?? Number.NaN,
-    errors,
-    rssMb: peakRss,
-  };
+  return { label, clients, seconds: elapsed, count: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
 }
+
+interface IntakeResult {
+  payments: LoadResult;
+  live: LoadResult;
+  rssMb: number;
+  /** CPU-seconds of the api and its PostgreSQL backends per 1,000 accepted payments. */
+  cpuPer1000: number;
+  apiCpuPer1000: number;
+}
+
+async function benchIntake(clients: number, seconds: number): Promise<IntakeResult> {
+  const db = await createPostgresDatabase();
+  const monitor = postgres(db.url, { max: 1, onnotice: () => {} });
+  const profileDir = flag("cpu-prof", "");
+  const api = await start(
+    "api",
+    { DATABASE_URL: db.url, DB_POOL_SIZE: flag("pool", "20") },
+    profileDir ? [BUN, "--cpu-prof", `--cpu-prof-dir=${profileDir}`, "src/main.ts"] : undefined,
+  );
+  try {
+    const post = () => fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+    // Warm-up: JIT, connection pool, prepared plans.
+    await closedLoop("warm-up", clients, 2, post, 202);
+    const rss = watchPeakRss(api.proc.pid);
+    const apiBefore = sampleProcess(api.proc.pid) as ProcSample;
+    const window = await cpuWindow(async () => [api.proc.pid, ...(await backendPids(monitor, db.name))]);
+    progress(`intake: POST /v1/payments, ${clients} clients, ${seconds} s`);
+    const payments = await closedLoop("POST /v1/payments", clients, seconds, post, 202);
+    const cpu = await window.stop();
+    const apiAfter = sampleProcess(api.proc.pid) as ProcSample;
+    progress(`intake: GET /health/live, ${clients} clients, ${seconds} s (the reference)`);
+    const live = await closedLoop("GET /health/live", clients, seconds, () => fetch(`${api.url}/health/live`), 200);
+    return {
+      payments,
+      live,
+      rssMb: rss.stop(),
+      cpuPer1000: (cpu.cpuSeconds / payments.count) * 1000,
+      apiCpuPer1000: ((apiAfter.cpuSeconds - apiBefore.cpuSeconds) / payments.count) * 1000,
+    };
+  } finally {
+    await api.stop();
+    await monitor.end();
+    await db.drop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// End to end
+
+type Topology = "all" | "split";
 
 interface E2eResult {
   label: string;
-  broker: string;
+  broker: "postgres" | "kafka";
+  topology: Topology;
   latencyMs: number;
-  workers: number;
   concurrency: number;
   partitions: number;
   payments: number;
@@ -127,20 +246,25 @@ interface E2eResult {
   p99: number;
   bound: number;
   ratioToBound: number;
-  rssMb: number;
+  /** CPU-seconds of api + worker + PostgreSQL backends per 1,000 payments, and the paystream processes' share. */
+  cpuPer1000: number;
+  serviceCpuPer1000: number;
+  /** Peak RSS of each paystream process, by role. */
+  rssMb: Record<string, number>;
 }
 
 async function benchEndToEnd(options: {
-  label: string;
-  broker: "kafka" | "postgres";
+  broker: "postgres" | "kafka";
+  topology: Topology;
   latencyMs: number;
   payments: number;
   concurrency: number;
-  workers: number;
   partitions: number;
   kafkaBrokers?: string;
 }): Promise<E2eResult> {
+  const label = `${options.broker} ${options.topology === "all" ? "--role=all" : "api + worker"} ${options.latencyMs} ms × ${options.concurrency}`;
   const db = await createPostgresDatabase();
+  const monitor = postgres(db.url, { max: 1, onnotice: () => {} });
   const env: Record<string, string> = {
     DATABASE_URL: db.url,
     BROKER: options.broker,
@@ -149,155 +273,203 @@ async function benchEndToEnd(options: {
     KAFKA_PARTITIONS: String(options.partitions),
     SIMULATOR_LATENCY_MS: String(options.latencyMs),
     WORKER_CONCURRENCY: String(options.concurrency),
-    RATE_LIMIT_RPS: "0",
-    LOG_LEVEL: "warn",
-    STUCK_AFTER_MS: "600000",
   };
-  const processes: ServiceProcess[] = [];
-  // One --role=all process carries the first worker (that is the process whose RSS is reported).
-  const main = await startService({ role: "all", env });
-  processes.push(main);
-  for (let i = 1; i < options.workers; i++) processes.push(await startService({ role: "worker", env }));
-  await Bun.sleep(options.broker === "kafka" ? 3000 : 200);
+  const processes: { role: string; service: ServiceProcess }[] = [];
+  try {
+    if (options.topology === "all") processes.push({ role: "all", service: await start("all", env) });
+    else {
+      processes.push({ role: "api", service: await start("api", env) });
+      processes.push({ role: "worker", service: await start("worker", env) });
+    }
+    const api = processes[0]?.service as ServiceProcess;
+    // Kafka: let the consumer join its group before the clock starts.
+    await Bun.sleep(options.broker === "kafka" ? 3000 : 300);
 
-  const headers = { authorization: "Bearer sk_test_local", "content-type": "application/json" };
-  const body = JSON.stringify(paymentBody());
-  let peakRss = 0;
-  let next = 0;
-  const sendStarted = performance.now();
-  await Promise.all(
-    Array.from({ length: 32 }, async () => {
-      while (next < options.payments) {
-        next++;
-        const res = await fetch(`${main.url}/v1/payments`, { method: "POST", headers, body });
-        if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
-        await res.arrayBuffer();
-      }
-    }),
-  );
-  progress(`${options.label}: ${options.payments} accepted in ${((performance.now() - sendStarted) / 1000).toFixed(1)} s; waiting for final states…`);
-  const sql = postgres(db.url, { max: 1, onnotice: () => {} });
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    peakRss = Math.max(peakRss, rssMb(main.proc.pid));
-    const [row] = await sql`select count(*) filter (where status in ('COMPLETED','FAILED'))::int as done from payments`;
-    const done = Number(row?.done ?? 0);
-    if (done >= options.payments || Date.now() > deadline) break;
-    progress(`${options.label}: ${done}/${options.payments} final`);
-    await Bun.sleep(1000);
+    const peaks = processes.map((p) => ({ role: p.role, rss: watchPeakRss(p.service.proc.pid) }));
+    const servicePids = processes.map((p) => p.service.proc.pid);
+    const serviceBefore = snapshot(servicePids);
+    const window = await cpuWindow(async () => [...servicePids, ...(await backendPids(monitor, db.name))]);
+    let next = 0;
+    const sendStarted = performance.now();
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (next < options.payments) {
+          next++;
+          const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+          if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+          await res.arrayBuffer();
+        }
+      }),
+    );
+    progress(`${label}: ${options.payments} accepted in ${((performance.now() - sendStarted) / 1000).toFixed(1)} s; waiting for final states…`);
+    const deadline = Date.now() + 600_000;
+    for (;;) {
+      const [row] = await monitor`select count(*) filter (where status in ('COMPLETED','FAILED'))::int as done from payments`;
+      if (Number(row?.done ?? 0) >= options.payments || Date.now() > deadline) break;
+      await Bun.sleep(100);
+    }
+    const cpu = await window.stop();
+    const serviceCpu = cpuBetween(serviceBefore, snapshot(servicePids));
+    const rssMbByRole = Object.fromEntries(peaks.map((p) => [p.role, p.rss.stop()]));
+    const rows = await monitor`
+      select extract(epoch from (completed_at - created_at)) * 1000 as ms,
+             extract(epoch from created_at) as created, extract(epoch from completed_at) as completed
+      from payments where completed_at is not null`;
+    const ms = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
+    const first = Math.min(...rows.map((r) => Number(r.created)));
+    const last = Math.max(...rows.map((r) => Number(r.completed)));
+    const perSecond = rows.length / (last - first);
+    const bound = options.latencyMs > 0 ? options.concurrency / (options.latencyMs / 1000) : Number.POSITIVE_INFINITY;
+    const result: E2eResult = {
+      label,
+      broker: options.broker,
+      topology: options.topology,
+      latencyMs: options.latencyMs,
+      concurrency: options.concurrency,
+      partitions: options.partitions,
+      payments: rows.length,
+      perSecond,
+      p50: percentile(ms, 50),
+      p99: percentile(ms, 99),
+      bound,
+      ratioToBound: perSecond / bound,
+      cpuPer1000: (cpu.cpuSeconds / rows.length) * 1000,
+      serviceCpuPer1000: (serviceCpu / rows.length) * 1000,
+      rssMb: rssMbByRole,
+    };
+    progress(`${label}: ${fmt(perSecond, 0)}/s, ${Number.isFinite(bound) ? `${fmt(result.ratioToBound, 2)} of the bound, ` : ""}${fmt(result.cpuPer1000, 2)} CPU-s per 1,000`);
+    return result;
+  } finally {
+    for (const p of processes) await p.service.stop();
+    await monitor.end();
+    await db.drop();
   }
-  const rows = await sql`
-    select extract(epoch from (completed_at - created_at)) * 1000 as ms,
-           extract(epoch from created_at) as created, extract(epoch from completed_at) as completed
-    from payments where completed_at is not null`;
-  await sql.end();
-  for (const p of processes) await p.stop();
-  await db.drop();
+}
 
-  const ms = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
-  const first = Math.min(...rows.map((r) => Number(r.created)));
-  const last = Math.max(...rows.map((r) => Number(r.completed)));
-  const perSecond = rows.length / (last - first);
-  const bound = options.latencyMs > 0 ? (options.workers * options.concurrency) / (options.latencyMs / 1000) : Number.POSITIVE_INFINITY;
-  return {
-    label: options.label,
-    broker: options.broker,
-    latencyMs: options.latencyMs,
-    workers: options.workers,
-    concurrency: options.concurrency,
-    partitions: options.partitions,
-    payments: rows.length,
-    perSecond,
-    p50: percentile(ms, 50),
-    p99: percentile(ms, 99),
-    bound,
-    ratioToBound: perSecond / bound,
-    rssMb: peakRss,
-  };
+// ---------------------------------------------------------------------------------------------
+
+function startKafkaBroker(): { brokers: string; stop(): void } {
+  const given = flag("kafka", "");
+  if (given) return { brokers: given, stop: () => {} };
+  const dir = `${ROOT}/.cache/kafka/bench-${process.pid}`;
+  progress("starting Kafka…");
+  const started = spawnSync("bash", [join(ROOT, "scripts/kafka/kafka.sh"), "start", "--dir", dir], { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] });
+  if (started.status !== 0) throw new Error("could not start Kafka");
+  const brokers = started.stdout.trim().split("\n").pop() as string;
+  return { brokers, stop: () => spawnSync("bash", [join(ROOT, "scripts/kafka/kafka.sh"), "stop", "--dir", dir, "--clean"], { stdio: "ignore" }) };
 }
 
 function machine(): string {
-  const bunVersion = Bun.version;
   const pg = spawnSync("psql", ["-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"], { encoding: "utf8" }).stdout.trim();
-  return `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Bun ${bunVersion}, PostgreSQL ${pg}, Kafka 4.3.1 (single-node KRaft)`;
+  return `${cpus().length} × ${cpus()[0]?.model ?? "cpu"}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Bun ${Bun.version}, PostgreSQL ${pg}, Kafka 4.3.1 (single-node KRaft)`;
 }
 
-const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : "∞");
+function printIdle(results: IdleResult[]): void {
+  console.log("\n| idle --role=all | seconds | CPU % of a core | wake-ups/s | PostgreSQL backends CPU % | RSS MB | first payment after idle, POST→final ms | warm payment (median of 5) ms |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of results)
+    console.log(
+      `| ${r.database} | ${r.seconds} | ${fmt(r.cpuPercent, 2)} | ${fmt(r.wakeupsPerSecond, 1)} | ${r.database === "postgres" ? fmt(r.backendCpuPercent, 2) : "—"} | ${fmt(r.rssMb, 0)} | ${fmt(r.firstPaymentMs, 1)} | ${fmt(r.warmPaymentMs, 1)} |`,
+    );
+}
+
+function printIntake(r: IntakeResult): void {
+  console.log("\n| intake, one --role=api process | clients | seconds | answered | per second | p50 ms | p99 ms | errors |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+  for (const l of [r.payments, r.live])
+    console.log(`| ${l.label} | ${l.clients} | ${fmt(l.seconds)} | ${l.count} | ${fmt(l.perSecond, 0)} | ${fmt(l.p50, 2)} | ${fmt(l.p99, 2)} | ${JSON.stringify(l.errors)} |`);
+  console.log(
+    `\nintake / live = ${fmt(r.payments.perSecond / r.live.perSecond, 3)}; api RSS peak ${fmt(r.rssMb, 0)} MB; CPU per 1,000 accepted: ${fmt(r.cpuPer1000, 2)} s (api ${fmt(r.apiCpuPer1000, 2)} s, rest its PostgreSQL backends)`,
+  );
+}
+
+function printEndToEnd(results: E2eResult[]): void {
+  console.log(
+    "\n| end to end | payments | partitions | payments/s | bound/s | ratio to bound | p50 POST→final ms | p99 ms | CPU-s per 1,000 (api + worker + PG backends) | of which paystream | peak RSS MB |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+  for (const r of results)
+    console.log(
+      `| ${r.label} | ${r.payments} | ${r.broker === "kafka" ? r.partitions : "—"} | ${fmt(r.perSecond, 0)} | ${Number.isFinite(r.bound) ? fmt(r.bound, 0) : "∞"} | ${Number.isFinite(r.bound) ? fmt(r.ratioToBound, 2) : "—"} | ${fmt(r.p50, 0)} | ${fmt(r.p99, 0)} | ${fmt(r.cpuPer1000, 2)} | ${fmt(r.serviceCpuPer1000, 2)} | ${Object.entries(r.rssMb)
+        .map(([role, mb]) => `${role} ${fmt(mb, 0)}`)
+        .join(", ")} |`,
+    );
+}
 
 async function main(): Promise<void> {
-  const intakeResults: IntakeResult[] = [];
-  const e2eResults: E2eResult[] = [];
-  const brokerFlag = flag("broker", "both");
-  const brokers: ("kafka" | "postgres")[] = brokerFlag === "both" ? ["postgres", "kafka"] : [brokerFlag as "kafka" | "postgres"];
-  const latencies = mode === "all" ? [50, 0] : [Number(flag("latency", "50"))];
   const payments = Number(flag("payments", "3000"));
-  const concurrency = Number(flag("concurrency", "64"));
-  const workers = Number(flag("workers", "1"));
   const partitions = Number(flag("partitions", "6"));
+  const concurrency = Number(flag("concurrency", "64"));
+  const seconds = Number(flag("seconds", "10"));
+  const brokerFlag = flag("broker", "both");
+  const brokers = (brokerFlag === "both" ? ["postgres", "kafka"] : [brokerFlag]) as ("postgres" | "kafka")[];
+  const topologyFlag = flag("topology", "both");
+  const topologies = (topologyFlag === "both" ? ["split", "all"] : [topologyFlag]) as Topology[];
   const minSpeedup = Number(flag("min-speedup", "0"));
+  const tooSlow: string[] = [];
+  const load = loadavg().map((l) => l.toFixed(2)).join(" ");
 
-  if (mode === "intake" || mode === "all") {
-    intakeResults.push(await benchIntake(Number(flag("clients", "64")), Number(flag("seconds", "10"))));
+  const idle: IdleResult[] = [];
+  let intake: IntakeResult | undefined;
+  const e2e: E2eResult[] = [];
+  const chart: E2eResult[] = [];
+
+  if (mode === "idle" || mode === "all") {
+    for (const database of ["pglite", "postgres"] as const) idle.push(await benchIdle(database, Number(flag("settle", "60")), Number(flag("idle-seconds", "30"))));
   }
+  if (mode === "intake" || mode === "all") intake = await benchIntake(Number(flag("clients", "64")), seconds);
   if (mode === "e2e" || mode === "all") {
-    const kafka = brokers.includes("kafka") ? startKafkaBroker("for the kafka runs") : undefined;
+    const kafka = brokers.includes("kafka") ? startKafkaBroker() : undefined;
     try {
-      for (const broker of brokers) {
+      const latencies = mode === "all" ? [50, 0] : [Number(flag("latency", "50"))];
+      for (const broker of brokers)
         for (const latencyMs of latencies) {
-          e2eResults.push(
-            await benchEndToEnd({ label: `${broker} ${latencyMs}ms`, broker, latencyMs, payments, concurrency, workers, partitions, kafkaBrokers: kafka?.brokers }),
-          );
-          if (latencyMs > 0) {
-            // The serial baseline: one message at a time, one partition (a per-partition listener).
-            e2eResults.push(
-              await benchEndToEnd({
-                label: `${broker} ${latencyMs}ms serial`,
-                broker,
-                latencyMs,
-                payments: Math.max(100, Math.floor(payments / 20)),
-                concurrency: 1,
-                workers: 1,
-                partitions: 1,
-                kafkaBrokers: kafka?.brokers,
-              }),
-            );
+          const runs: E2eResult[] = [];
+          for (const topology of topologies)
+            runs.push(await benchEndToEnd({ broker, topology, latencyMs, payments, concurrency, partitions, kafkaBrokers: kafka?.brokers }));
+          e2e.push(...runs);
+          if (minSpeedup > 0) {
+            const serial = await benchEndToEnd({
+              broker,
+              topology: "all",
+              latencyMs,
+              payments: Math.max(100, Math.floor(payments / 20)),
+              concurrency: 1,
+              partitions: 1,
+              kafkaBrokers: kafka?.brokers,
+            });
+            e2e.push(serial);
+            for (const run of runs) {
+              const speedup = run.perSecond / serial.perSecond;
+              progress(`${run.label}: ${fmt(speedup, 1)}× the serial baseline`);
+              if (speedup < minSpeedup) tooSlow.push(`${run.label} is ${fmt(speedup, 1)}× its serial baseline, under ${minSpeedup}×`);
+            }
           }
         }
-      }
     } finally {
       kafka?.stop();
     }
   }
+  if (mode === "chart" || mode === "all") {
+    for (const inFlight of [8, 16, 32, 64, 128])
+      chart.push(
+        await benchEndToEnd({ broker: "postgres", topology: "all", latencyMs: 50, payments: Math.max(1000, inFlight * 40), concurrency: inFlight, partitions, kafkaBrokers: undefined }),
+      );
+    const points: ChartPoint[] = chart.map((r) => ({ inFlight: r.concurrency, perSecond: r.perSecond, bound: r.bound, p99Ms: r.p99 }));
+    const file = join(ROOT, "docs/bench-chart.svg");
+    mkdirSync(join(ROOT, "docs"), { recursive: true });
+    writeFileSync(file, renderChart(points, "End to end, PostgreSQL queue, one --role=all process, 50 ms gateway"));
+    progress(`wrote ${file}`);
+  }
 
-  console.log(`\nmachine: ${machine()}\ndate: ${new Date().toISOString()}\n`);
-  if (intakeResults.length > 0) {
-    console.log("| intake | clients | seconds | accepted | accepted/s | p50 ms | p95 ms | p99 ms | max ms | errors | api RSS MB |");
-    console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |");
-    for (const r of intakeResults)
-      console.log(
-        `| POST /v1/payments | ${r.clients} | ${fmt(r.seconds)} | ${r.accepted} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50, 2)} | ${fmt(r.p95, 2)} | ${fmt(r.p99, 2)} | ${fmt(r.max, 1)} | ${JSON.stringify(r.errors)} | ${fmt(r.rssMb, 0)} |`,
-      );
-  }
-  if (e2eResults.length > 0) {
-    console.log("\n| end to end | payments | workers × concurrency | partitions | payments/s | p50 POST→final ms | p99 ms | bound/s | ratio to bound | speedup vs serial | RSS MB (all) |");
-    console.log("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-    for (const r of e2eResults) {
-      const serial = e2eResults.find((s) => s.label === `${r.broker} ${r.latencyMs}ms serial`);
-      const speedup = serial && serial !== r ? `${fmt(r.perSecond / serial.perSecond, 1)}×` : "";
-      console.log(
-        `| ${r.label} | ${r.payments} | ${r.workers} × ${r.concurrency} | ${r.partitions} | ${fmt(r.perSecond, 0)} | ${fmt(r.p50, 0)} | ${fmt(r.p99, 0)} | ${fmt(r.bound, 0)} | ${Number.isFinite(r.bound) ? fmt(r.ratioToBound, 2) : "—"} | ${speedup} | ${fmt(r.rssMb, 0)} |`,
-      );
-    }
-    if (minSpeedup > 0) {
-      const short = e2eResults.filter((r) => {
-        const serial = e2eResults.find((s) => s.label === `${r.broker} ${r.latencyMs}ms serial`);
-        return serial && serial !== r && r.perSecond / serial.perSecond < minSpeedup;
-      });
-      for (const r of short) console.log(`\nFAIL: ${r.label} is under ${minSpeedup}× its serial baseline`);
-      if (short.length > 0) process.exit(1);
-      console.log(`\nOK: every concurrent run is at least ${minSpeedup}× its serial baseline`);
-    }
-  }
+  console.log(`\nmachine: ${machine()}\ndate: ${new Date().toISOString()}; load average at the start: ${load}; at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  if (idle.length > 0) printIdle(idle);
+  if (intake) printIntake(intake);
+  if (e2e.length > 0) printEndToEnd(e2e);
+  if (chart.length > 0) printEndToEnd(chart);
+  for (const line of tooSlow) console.log(`\nFAIL: ${line}`);
+  if (tooSlow.length > 0) process.exit(1);
+  if (minSpeedup > 0) console.log(`\nOK: every concurrent run is at least ${minSpeedup}× its serial baseline`);
 }
 
 await main();

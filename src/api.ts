@@ -8,8 +8,6 @@ import { createWebhookService, enqueuePaymentEvents, webhookRoutes } from "../mo
 import { DEV_API_KEY } from "./config";
 import { displayHost, type ServiceContext, type StopStep } from "./context";
 
-/** How often the outbox backlog gauges are refreshed. */
-const BACKLOG_SAMPLE_MS = 5_000;
 /** Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread). */
 const SERVER_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
@@ -74,12 +72,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
     await relay.start();
     stops.push(() => relay.stop());
   }
-  const backlogTimer = setInterval(() => {
-    outboxBacklog(database.db)
-      .then((b) => metrics.setOutboxBacklog(b.requested, b.deadLettered, b.oldestDueAgeSeconds))
-      .catch(() => {});
-  }, BACKLOG_SAMPLE_MS);
-  stops.push(async () => clearInterval(backlogTimer));
+  metrics.setBacklogSource(() => outboxBacklog(database.db));
   logger.info({ url, docs: `${url}/docs`, broker: broker.kind, gateway: gateway.name }, "api listening");
   return { url, stops };
 }

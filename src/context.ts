@@ -88,7 +88,10 @@ async function createGateway(config: Config, database: DatabaseHandle): Promise<
 async function createBroker(config: Config, database: DatabaseHandle, logger: Logger): Promise<Broker> {
   switch (config.broker.kind) {
     case "postgres":
-      return createPostgresQueue(database.db, logger.child({ component: "queue" }), { leaseMs: config.processing.leaseMs });
+      return createPostgresQueue(database.db, logger.child({ component: "queue" }), {
+        leaseMs: config.processing.leaseMs,
+        listen: database.listen,
+      });
     case "kafka": {
       const { createKafkaBroker } = await import("../modules/broker/kafka");
       return createKafkaBroker(database.db, logger.child({ component: "kafka" }), {
@@ -96,6 +99,7 @@ async function createBroker(config: Config, database: DatabaseHandle, logger: Lo
         topicPrefix: config.broker.topicPrefix,
         partitions: config.broker.partitions,
         leaseMs: config.processing.leaseMs,
+        listen: database.listen,
       });
     }
   }

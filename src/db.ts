@@ -5,12 +5,14 @@ import { type PgDatabase, PgDialect, type PgQueryResultHKT, type PgSession } fro
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import type { Database } from "../modules/database";
+import type { Database, ListenToChannel } from "../modules/database";
 import { MIGRATIONS, pgliteOptions } from "./embedded-assets";
 
 export interface DatabaseHandle {
   db: Database;
   kind: "postgres" | "pglite";
+  /** NOTIFY subscriptions, so pollers wait for work instead of polling tightly for it. */
+  listen: ListenToChannel;
   /** Applies the committed drizzle migrations; safe when several processes start at once. */
   migrate(): Promise<void>;
   close(): Promise<void>;
@@ -41,6 +43,12 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
     return {
       db: db as unknown as Database,
       kind: "pglite",
+      // In-process: a notification arrives after the statement whose transaction sent it.
+      async listen(channel, onNotify) {
+        const unsubscribe = await client.listen(channel, onNotify);
+        onNotify();
+        return () => unsubscribe();
+      },
       // PGlite is one in-process connection: nothing else can migrate concurrently.
       migrate: () => applyMigrations(db),
       close: () => client.close(),
@@ -59,6 +67,11 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
   return {
     db,
     kind: "postgres",
+    async listen(channel, onNotify) {
+      // postgres-js keeps one connection for LISTEN and re-listens after it reconnects (calling onlisten again).
+      const request = await client.listen(channel, onNotify, onNotify);
+      return () => request.unlisten();
+    },
     async migrate() {
       // One dedicated connection: the advisory lock is held by a session.
       const single = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 10 });

@@ -10,15 +10,30 @@ import type { RefundRow } from "../modules/refunds";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
 
+/** The longest pause of an idle webhook dispatcher; the events of work that ends below end it within its usual poll interval. */
+const WEBHOOK_IDLE_POLL_MS = 5_000;
+
 /** The worker role: payment operations and refunds, the reconciler, the sweeper (and authorization expiry) and webhook delivery. */
 export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
-  const { config, logger, database, metrics, broker, vault } = ctx;
-  const gateway = ctx.gateway;
+  const { config, logger, database, metrics, broker, gateway, vault } = ctx;
+  const webhookDispatcher = createWebhookDispatcher(database.db, logger.child({ component: "webhooks" }), {
+    secrets: ctx.webhookSecrets,
+    timeoutMs: config.webhooks.timeoutMs,
+    retryBaseMs: config.webhooks.retryBaseMs,
+    maxAgeMs: config.webhooks.maxAgeMs,
+    destinations: config.webhooks.destinations,
+    // Told of every operation and refund that ends below (which is when events are written), so an idle worker can poll seldom.
+    maxPollIntervalMs: WEBHOOK_IDLE_POLL_MS,
+  });
   const finalized = (payment: PaymentRow, startedAt: number) => {
     metrics.operationEnded(payment.operation, payment.status);
     if (isFinal(payment.status)) metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000);
+    webhookDispatcher.expectDeliveries();
   };
-  const refundFinalized = (refund: RefundRow) => metrics.refundFinalized(refund.status, refund.failureCode);
+  const refundFinalized = (refund: RefundRow) => {
+    metrics.refundFinalized(refund.status, refund.failureCode);
+    webhookDispatcher.expectDeliveries();
+  };
   // One store of each kind for the processor and the reconciler: merchant webhook events are
   // written in the transaction that records an outcome, whichever of them does.
   const store = createPostgresPaymentStore({
@@ -78,13 +93,6 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     stuckAfterMs: config.processing.stuckAfterMs,
   });
   sweeper.start();
-  const webhookDispatcher = createWebhookDispatcher(database.db, logger.child({ component: "webhooks" }), {
-    secrets: ctx.webhookSecrets,
-    timeoutMs: config.webhooks.timeoutMs,
-    retryBaseMs: config.webhooks.retryBaseMs,
-    maxAgeMs: config.webhooks.maxAgeMs,
-    destinations: config.webhooks.destinations,
-  });
   webhookDispatcher.start();
   metrics.setLagSource(() => broker.lag());
   logger.info({ broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency }, "worker started");

@@ -141,3 +141,17 @@ export async function outboxBacklog(db: Executor): Promise<OutboxBacklog> {
     oldestDueAgeSeconds: Number(row?.oldest ?? 0),
   };
 }
+
+/**
+ * Milliseconds until the first of `topics`' rows falls due (its delay or its lease ends; 0 when one
+ * is due now), or undefined when there are none: how long an idle claimer may wait undisturbed.
+ */
+export async function nextOutboxDueInMs(db: Executor, topics: OutboxTopic[]): Promise<number | undefined> {
+  const [row] = await db
+    .select({
+      ms: sql<number | null>`(extract(epoch from min(greatest(${outbox.availableAt}, coalesce(${outbox.leaseUntil}, ${outbox.availableAt}))) - now()) * 1000)::float8`,
+    })
+    .from(outbox)
+    .where(inArray(outbox.topic, topics));
+  return row?.ms == null ? undefined : Math.max(0, Math.ceil(Number(row.ms)));
+}

@@ -1,7 +1,8 @@
 import { sql } from "drizzle-orm";
-import type { Database } from "../database";
-import { type Logger, type PollLoop, startPolling } from "../runtime";
-import { claimOutboxRows, deleteOutboxRows, outboxBacklog, releaseOutboxRow } from "./outbox";
+import type { Database, ListenToChannel } from "../database";
+import { type Logger, type PollLoop, type PollRound, startPolling } from "../runtime";
+import { claimOutboxRows, deleteOutboxRows, nextOutboxDueInMs, outboxBacklog, releaseOutboxRow } from "./outbox";
+import { OutboxWatch } from "./outbox-watch";
 import type { Broker, MessageHandler, PaymentConsumer } from "./port";
 import type { OutboxRow } from "./schema";
 
@@ -9,12 +10,21 @@ export interface PostgresQueueOptions {
   leaseMs: number;
   /** How long an idle consumer waits before looking for due rows again. */
   pollIntervalMs?: number;
+  /**
+   * NOTIFY subscriptions: with them the consumer is woken when rows are written, and an idle one
+   * only looks again when a row falls due or, as a safety net, after idleBackstopMs.
+   */
+  listen?: ListenToChannel;
+  /** The longest pause of an idle consumer that is woken by notifications. */
+  idleBackstopMs?: number;
   /** Delay before a row whose handler failed is offered again. */
   redeliveryDelayMs?: number;
 }
 
-/** Short: with this queue, the poll interval is the delay between intake and the worker. */
+/** Short: without notifications, the poll interval is the delay between intake and the worker. */
 const POLL_INTERVAL_MS = 25;
+/** With notifications an idle consumer needs no polling; this only bounds the cost of a lost one. */
+const IDLE_BACKSTOP_MS = 15_000;
 const REDELIVERY_DELAY_MS = 1_000;
 
 /**
@@ -43,6 +53,7 @@ class PostgresQueueConsumer implements PaymentConsumer {
   private flushing: Promise<void> | undefined;
   private readonly pollIntervalMs: number;
   private readonly redeliveryDelayMs: number;
+  private readonly watch: OutboxWatch | undefined;
 
   constructor(
     private readonly db: Database,
@@ -53,32 +64,46 @@ class PostgresQueueConsumer implements PaymentConsumer {
     this.refillThreshold = Math.max(1, Math.floor(concurrency / 4));
     this.pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS;
     this.redeliveryDelayMs = options.redeliveryDelayMs ?? REDELIVERY_DELAY_MS;
+    this.watch = options.listen && new OutboxWatch(options.listen, () => this.loop?.wake());
   }
 
   async start(handler: MessageHandler): Promise<void> {
     this.loop = startPolling(() => this.claimAndDeliver(handler), {
       idleMs: this.pollIntervalMs,
+      maxIdleMs: this.watch ? (this.options.idleBackstopMs ?? IDLE_BACKSTOP_MS) : this.pollIntervalMs,
       // The database is away: back off (capped) instead of spinning, and keep trying.
       failureBackoff: { baseMs: 200, maxMs: 5_000 },
-      onFailure: (error, retryInMs) => this.logger.warn({ err: error, retryInMs }, "could not claim outbox rows"),
+      onFailure: (error, retryInMs) => {
+        this.watch?.suspect();
+        this.logger.warn({ err: error, retryInMs }, "could not claim outbox rows");
+      },
     });
   }
 
   async stop(): Promise<void> {
     await this.loop?.stop();
+    await this.watch?.close();
     while (this.inFlight > 0) await Bun.sleep(20);
     // A flush already running may still hold acks; wait for it before flushing what is left.
     await this.flushing;
     await this.flushAcks();
   }
 
-  private async claimAndDeliver(handler: MessageHandler): Promise<"more" | "idle"> {
+  private async claimAndDeliver(handler: MessageHandler): ReturnType<PollRound> {
     const free = this.concurrency - this.inFlight;
     // Claim in batches: topping up one slot at a time would cost a statement per payment.
+    // (A slot freed later wakes the loop.)
     if (free < this.refillThreshold) return "idle";
+    await this.watch?.subscribe();
     const rows = await claimOutboxRows(this.db, ["requested"], free, this.options.leaseMs);
     for (const row of rows) this.deliver(row, handler);
-    return rows.length < free ? "idle" : "more";
+    if (rows.length === free) return "more";
+    // Found nothing: rows written later are announced, so wait for the first one already known to fall due.
+    if (rows.length === 0 && this.watch) {
+      const dueInMs = await nextOutboxDueInMs(this.db, ["requested"]);
+      if (dueInMs !== undefined) return { dueInMs };
+    }
+    return "idle";
   }
 
   private deliver(row: OutboxRow, handler: MessageHandler): void {

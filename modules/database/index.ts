@@ -11,6 +11,13 @@ import type { SQL } from "drizzle-orm";
 // biome-ignore lint: the schema generic is erased on purpose; modules import their own tables.
 export type Database = PgDatabase<PgQueryResultHKT, Record<string, unknown>>;
 
+/**
+ * Subscribes to a PostgreSQL NOTIFY channel (PGlite has them too). `onNotify` also runs whenever
+ * the subscription (re)connects: what was sent while it was down is lost, so listeners look again.
+ * Resolves to the unsubscribe.
+ */
+export type ListenToChannel = (channel: string, onNotify: () => void) => Promise<() => Promise<void>>;
+
 /** A database or an open transaction: repository functions accept either. */
 export type Executor = Database;
 

@@ -12,6 +12,11 @@ export interface WebhookDispatcherOptions {
   secrets: WebhookSecretBox;
   /** How long an idle dispatcher waits before looking for due deliveries again (default 500 ms). */
   pollIntervalMs?: number;
+  /**
+   * Quiet rounds in a row double that wait up to this (default: pollIntervalMs, no backoff), for a
+   * process that calls expectDeliveries() whenever it may have written one.
+   */
+  maxPollIntervalMs?: number;
   /** How long a claimed delivery stays with this dispatcher; must outlast an attempt (default: timeoutMs + 30 s). */
   leaseMs?: number;
   /** Delay before the second attempt; it doubles per attempt up to an hour. */
@@ -177,10 +182,15 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
     start(): void {
       loop ??= startPolling(pollRound, {
         idleMs: pollIntervalMs,
+        maxIdleMs: options.maxPollIntervalMs ?? pollIntervalMs,
         // The database is away: back off (capped) instead of spinning, and keep trying.
         failureBackoff: { baseMs: 2 * pollIntervalMs, maxMs: 5_000 },
         onFailure: (error, retryInMs) => logger.warn({ err: error, retryInMs }, "could not claim webhook deliveries"),
       });
+    },
+    /** Events may have been written: look within pollIntervalMs, and poll at that pace again for a while. */
+    expectDeliveries(): void {
+      loop?.expectWork();
     },
     /** Takes no new deliveries and waits for the attempts in flight to be recorded. */
     async stop(): Promise<void> {

@@ -57,7 +57,8 @@ export async function startService(options: {
   role?: "api" | "worker" | "all";
   env?: Record<string, string>;
   command?: string[];
-  waitFor?: "ready" | "worker";
+  /** "ops": /health/ready on env.OPS_PORT, for a worker that logs below info. */
+  waitFor?: "ready" | "worker" | "ops";
   timeoutMs?: number;
 }): Promise<ServiceProcess> {
   const role = options.role ?? "all";
@@ -84,7 +85,8 @@ export async function startService(options: {
   void pump(proc.stdout as ReadableStream<Uint8Array>);
   void pump(proc.stderr as ReadableStream<Uint8Array>);
 
-  const url = `http://127.0.0.1:${port}`;
+  // The caller may pick the port (env.PORT), e.g. to stay inside a range it was given.
+  const url = `http://127.0.0.1:${env.PORT}`;
   const waitFor = options.waitFor ?? (role === "worker" ? "worker" : "ready");
   const deadline = Date.now() + (options.timeoutMs ?? 30_000);
   for (;;) {
@@ -96,7 +98,8 @@ export async function startService(options: {
     if (waitFor === "worker") {
       if (buffer.includes('"worker started"')) break;
     } else {
-      const ok = await fetch(`${url}/health/ready`).then((r) => r.ok, () => false);
+      const readyUrl = waitFor === "ops" ? `http://127.0.0.1:${env.OPS_PORT}/health/ready` : `${url}/health/ready`;
+      const ok = await fetch(readyUrl).then((r) => r.ok, () => false);
       if (ok) break;
     }
     await Bun.sleep(100);

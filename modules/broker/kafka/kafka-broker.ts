@@ -1,5 +1,5 @@
 import { type Admin, Kafka, type LogEntry, logLevel } from "kafkajs";
-import type { Database } from "../../database";
+import type { Database, ListenToChannel } from "../../database";
 import type { Logger } from "../../runtime";
 import type { Broker } from "../port";
 import { CONSUMER_GROUP, KafkaPaymentConsumer } from "./consumer";
@@ -15,6 +15,8 @@ export interface KafkaBrokerOptions {
   leaseMs: number;
   relayBatchSize?: number;
   relayIdleMs?: number;
+  /** NOTIFY subscriptions: the relay waits for new outbox rows instead of polling for them. */
+  listen?: ListenToChannel;
   /** Consumer group timeouts: short, so a killed worker's partitions move on within seconds. */
   sessionTimeoutMs?: number;
 }
@@ -22,6 +24,8 @@ export interface KafkaBrokerOptions {
 const CLIENT_ID = "paystream";
 const RELAY_BATCH_SIZE = 500;
 const RELAY_IDLE_MS = 20;
+/** With notifications an idle relay needs no polling; this only bounds the cost of a lost one. */
+const RELAY_IDLE_BACKSTOP_MS = 15_000;
 
 function kafkaLogger(logger: Logger) {
   return () =>
@@ -83,6 +87,8 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
         leaseMs: options.leaseMs,
         batchSize: options.relayBatchSize ?? RELAY_BATCH_SIZE,
         idleMs: options.relayIdleMs ?? RELAY_IDLE_MS,
+        listen: options.listen,
+        idleBackstopMs: RELAY_IDLE_BACKSTOP_MS,
       }),
     async check() {
       const a = await getAdmin();
