@@ -10,6 +10,13 @@ import type { RefundRow } from "../modules/refunds";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
 
+/**
+ * Messages a worker holds per gateway slot (WORKER_CONCURRENCY): while one message's attempt is
+ * at the gateway, another's outcome is being recorded, so the gateway is never left idle waiting
+ * for the database (see ProcessorDeps.gatewaySlots).
+ */
+const MESSAGES_PER_GATEWAY_SLOT = 2;
+
 /** The longest pause of an idle webhook dispatcher; the events of work that ends below end it within its usual poll interval. */
 const WEBHOOK_IDLE_POLL_MS = 5_000;
 
@@ -60,6 +67,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
       maxMs: config.processing.retryMaxMs,
     },
     authorizationTtlMs: config.processing.authorizationTtlMs,
+    gatewaySlots: config.processing.concurrency,
     events: {
       finalized,
       refundFinalized,
@@ -84,7 +92,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome) },
   });
   reconciler.start();
-  const consumer = broker.createConsumer({ concurrency: config.processing.concurrency });
+  const consumer = broker.createConsumer({ concurrency: config.processing.concurrency * MESSAGES_PER_GATEWAY_SLOT });
   await consumer.start(async (message) => {
     await processPayment(message);
   });

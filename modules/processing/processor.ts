@@ -2,7 +2,7 @@ import type { PaymentMessage } from "../broker";
 import type { ChargeOutcome, Gateway, OperationOutcome } from "../gateways";
 import type { FinalOutcome, PaymentRow } from "../payments";
 import type { RefundRow } from "../refunds";
-import type { Logger } from "../runtime";
+import { type Logger, Slots } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {
   captureRequestFor,
@@ -39,6 +39,13 @@ export interface ProcessorDeps {
   retry: RetryPolicy;
   /** How long a new authorization holds before it is voided (AUTHORIZATION_TTL_MS). */
   authorizationTtlMs: number;
+  /**
+   * At most this many attempts between their claim and the gateway's answer at once
+   * (WORKER_CONCURRENCY): the gateway's concurrency. Recording an outcome happens after the slot
+   * is given back, so the gateway is kept busy while earlier outcomes are written; the consumer
+   * may hold more messages than this. Unbounded when absent.
+   */
+  gatewaySlots?: number;
   events?: ProcessingEvents;
 }
 
@@ -76,6 +83,21 @@ const CARD_DATA_UNAVAILABLE: FinalOutcome = {
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
   const { store, refunds, gateway, vault, logger, retry, authorizationTtlMs, events = {} } = deps;
+  const slots = deps.gatewaySlots === undefined ? undefined : new Slots(deps.gatewaySlots);
+
+  /**
+   * Claims and runs the gateway call inside a slot. The claim is inside it too: the lease taken by
+   * the claim must cover the gateway call, never a wait for a slot.
+   */
+  async function inSlot<T>(work: () => Promise<T>): Promise<T> {
+    if (!slots) return work();
+    await slots.acquire();
+    try {
+      return await work();
+    } finally {
+      slots.release();
+    }
+  }
 
   async function call(paymentId: string, run: () => Promise<OperationOutcome>): Promise<OperationOutcome> {
     const started = performance.now();
@@ -195,13 +217,15 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
 
   async function processPaymentOperation(message: PaymentMessage, startedAt: number): Promise<ProcessResult> {
     const log = { paymentId: message.paymentId, requestId: message.requestId };
-    const claim = await store.claim(message.paymentId);
-    if (!claim) {
+    const attempt = await inSlot(async () => {
+      const claim = await store.claim(message.paymentId);
+      return claim && { payment: claim.payment, outcome: await runOperation(claim.payment, claim.sealed) };
+    });
+    if (!attempt) {
       logger.debug(log, "payment not claimable (final, held by another worker, or reconciling); message dropped");
       return "skipped";
     }
-    const { payment } = claim;
-    const outcome = await runOperation(payment, claim.sealed);
+    const { payment, outcome } = attempt;
     return conclude(
       {
         kind: payment.operation === "charge" ? "payment" : payment.operation,
@@ -223,13 +247,15 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
 
   async function processRefund(message: PaymentMessage & { refundId: string }): Promise<ProcessResult> {
     const log = { paymentId: message.paymentId, refundId: message.refundId, requestId: message.requestId };
-    const claim = await refunds.claim(message.refundId);
-    if (!claim) {
+    const attempt = await inSlot(async () => {
+      const claim = await refunds.claim(message.refundId);
+      return claim && { ...claim, outcome: await call(claim.payment.id, () => gateway.refund(refundRequestFor(claim.refund, claim.payment))) };
+    });
+    if (!attempt) {
       logger.debug(log, "refund not claimable (final, held by another worker, or reconciling); message dropped");
       return "skipped";
     }
-    const { refund, payment } = claim;
-    const outcome = await call(payment.id, () => gateway.refund(refundRequestFor(refund, payment)));
+    const { refund, outcome } = attempt;
     return conclude(
       {
         kind: "refund",

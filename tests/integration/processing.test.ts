@@ -167,6 +167,21 @@ for (const backend of BACKENDS) {
       expect(left).toHaveLength(0);
     });
 
+    it("holds a gateway slot only from the claim to the gateway's answer: never more calls at once than slots, and every payment settles", async () => {
+      const p = buildPipeline(database, { latencyMs: 30, gatewaySlots: 3 });
+      const ids: string[] = [];
+      for (let i = 0; i < 24; i++) ids.push((await p.create(i % 4 === 0 ? CARDS.declined : CARDS.visa)).id);
+      // Twice as many messages in flight as slots, as src/worker.ts runs them.
+      const results = await Promise.all(ids.map((id) => p.processPayment(p.message(id))));
+      expect(results.filter((r) => r === "completed")).toHaveLength(18);
+      expect(results.filter((r) => r === "failed")).toHaveLength(6);
+      expect(p.stats.maxInFlight).toBe(3);
+      // A redelivery of a settled payment takes no gateway call.
+      const calls = p.stats.calls;
+      expect(await p.processPayment(p.message(ids[1]!))).toBe("skipped");
+      expect(p.stats.calls).toBe(calls);
+    });
+
     it("a claimed outbox row whose claimer died is delivered again after its lease", async () => {
       const p = buildPipeline(database, { leaseMs: 1000 });
       const payment = await p.create(CARDS.visa);

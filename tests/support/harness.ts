@@ -85,6 +85,7 @@ export function buildPipeline(
     onFinalInTransaction?: PostgresPaymentStoreOptions["onFinalInTransaction"];
     onRefundFinalInTransaction?: PostgresRefundStoreOptions["onFinalInTransaction"];
     authorizationTtlMs?: number;
+    gatewaySlots?: number;
   } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
@@ -108,7 +109,16 @@ export function buildPipeline(
     onFinalInTransaction: options.onRefundFinalInTransaction,
   });
   const authorizationTtlMs = options.authorizationTtlMs ?? 7 * 86_400_000;
-  const processPayment = createPaymentProcessor({ store, refunds, gateway: observed.gateway, vault, logger: silentLogger, retry, authorizationTtlMs });
+  const processPayment = createPaymentProcessor({
+    store,
+    refunds,
+    gateway: observed.gateway,
+    vault,
+    logger: silentLogger,
+    retry,
+    authorizationTtlMs,
+    ...(options.gatewaySlots === undefined ? {} : { gatewaySlots: options.gatewaySlots }),
+  });
   const reconciler = createReconciler({
     store,
     refunds,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { PartitionOffsets } from "../../modules/broker/kafka/offset-tracker";
-import { Slots } from "../../modules/broker/kafka/slots";
+import { Slots } from "../../modules/runtime";
 
 describe("ordered offset commits", () => {
   it("commits only up to the lowest unfinished offset", () => {

@@ -2,7 +2,7 @@ import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
 import { backoffDelayMs, type Logger } from "../../runtime";
 import type { MessageHandler, PaymentConsumer, PaymentMessage } from "../port";
 import { PartitionOffsets } from "./offset-tracker";
-import { Slots } from "./slots";
+import { Slots } from "../../runtime";
 import { parseMessage } from "./wire";
 
 export const CONSUMER_GROUP = "paystream-workers";

@@ -1,4 +1,4 @@
-/** A counting semaphore bounding the messages in flight across all partitions of a process. */
+/** A counting semaphore: bounds how many of something run at once in a process (messages in flight, gateway calls). */
 export class Slots {
   private free: number;
   private readonly waiters: (() => void)[] = [];
