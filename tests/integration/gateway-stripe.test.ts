@@ -3,7 +3,15 @@ import Stripe from "stripe";
 import { createStripeGateway } from "../../modules/gateways/stripe";
 import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
-import { type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, refundRequest, runGatewayConformance } from "../support/gateway-conformance";
+import {
+  type ConformanceHarness,
+  TEST_CARDS,
+  captureRequest,
+  chargeRequest,
+  lookupRequest,
+  refundRequest,
+  runGatewayConformance,
+} from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
@@ -41,18 +49,16 @@ describe("stripe adapter against the fake Stripe API", () => {
     createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, ...overrides });
 
   describe("a 5xx Stripe keeps and replays for the idempotency key", () => {
-    const lookupOf = (request: ReturnType<typeof chargeRequest>, lastAttemptAgoMs: number) => ({
-      paymentId: request.paymentId,
-      idempotencyKey: request.idempotencyKey,
-      amount: request.amount,
-      currency: request.currency,
-      gatewayReference: null,
-      capture: request.capture,
-      firstAttemptAt: new Date(Date.now() - lastAttemptAgoMs - 1_000),
-      unknownSince: new Date(Date.now() - lastAttemptAgoMs - 1_000),
-      lastAttemptAt: new Date(Date.now() - lastAttemptAgoMs),
-      replay: () => null,
-    });
+    /** The reconciler's question, its last attempt `lastAttemptAgoMs` ago, with the card gone (no replay). */
+    const lookupOf = (request: ReturnType<typeof chargeRequest>, lastAttemptAgoMs: number) => {
+      const now = Date.now();
+      return lookupRequest(request, {
+        firstAttemptAt: new Date(now - lastAttemptAgoMs - 1_000),
+        unknownSince: new Date(now - lastAttemptAgoMs - 1_000),
+        lastAttemptAt: new Date(now - lastAttemptAgoMs),
+        replay: () => null,
+      });
+    };
 
     test("stays unknown on every retry (never transient, never FAILED), and a lookup after the search lag settles it as not charged", async () => {
       const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000 });
