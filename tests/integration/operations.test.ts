@@ -6,13 +6,14 @@ import type { Gateway } from "../../modules/gateways";
 import { createSweeper } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
+import { TEST_CARDS } from "../support/gateway-conformance";
 import { buildPipeline, silentLogger } from "../support/harness";
 import { dueNow, failingBeforeSending, faultySimulator, ledgerRows, operationsPipeline } from "../support/operations";
 import { CARDS } from "../support/payments";
 import { simulatorChargeCounts } from "../support/simulator";
 
 /** The simulator's card whose authorizations succeed and whose captures the issuer refuses. */
-const CAPTURE_REFUSED = "4000000000009961";
+const CAPTURE_REFUSED = TEST_CARDS.captureRefused;
 
 for (const backend of BACKENDS) {
   describe(`authorizations, captures and voids [${backend}]`, () => {

@@ -4,12 +4,13 @@ import { outbox } from "../../modules/broker";
 import { findRefundById, refunds, toRefund } from "../../modules/refunds";
 import { createSweeper } from "../../modules/processing";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
+import { TEST_CARDS } from "../support/gateway-conformance";
 import { buildPipeline, silentLogger } from "../support/harness";
 import { dueNow, failingBeforeSending, ledgerRows, operationsPipeline } from "../support/operations";
 import { CARDS } from "../support/payments";
 
 /** Stripe's test card whose charges succeed and whose refunds fail. */
-const REFUNDS_FAIL = "4000000000005126";
+const REFUNDS_FAIL = TEST_CARDS.refundFails;
 
 for (const backend of BACKENDS) {
   describe(`refund processing [${backend}]`, () => {
