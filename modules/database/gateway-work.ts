@@ -104,3 +104,18 @@ export async function countWork(db: Executor, work: GatewayWorkTable, where: SQL
   const [row] = await queryRows<{ n: number }>(db, sql`select count(*)::int as n from ${work.table} where ${where}`);
   return Number(row?.n ?? 0);
 }
+
+/**
+ * What the API shows of a row's unknown outcome (contract §6): `outcome: "unknown"` while the work
+ * is in progress and an attempt's outcome is unknown, and `nextCheckAt` while the reconciler holds
+ * it. Once the work is final, neither.
+ */
+export function unknownOutcomeView(
+  row: { outcomeUnknownSince: Date | null; reconciling: boolean; nextCheckAt: Date | null },
+  inProgress: boolean,
+): { outcome: "unknown" | null; nextCheckAt: string | null } {
+  return {
+    outcome: inProgress && row.outcomeUnknownSince !== null ? "unknown" : null,
+    nextCheckAt: inProgress && row.reconciling && row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
+  };
+}

@@ -51,5 +51,6 @@ export {
   type GatewayWorkTable,
   guardOfSources,
   scheduleNextCheckOf,
+  unknownOutcomeView,
   type WorkSourceState,
 } from "./gateway-work";

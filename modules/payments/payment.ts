@@ -1,3 +1,4 @@
+import { unknownOutcomeView } from "../database";
 import type { PaymentRow, PaymentStatus } from "./schema";
 import type { CancellationReason, CaptureMethod } from "./status";
 
@@ -65,8 +66,7 @@ export function toPayment(row: PaymentRow): Payment {
     authorizationExpiresAt: row.status === "AUTHORIZED" && row.authorizationExpiresAt ? row.authorizationExpiresAt.toISOString() : null,
     canceledAt: row.canceledAt ? row.canceledAt.toISOString() : null,
     cancellationReason: row.cancellationReason,
-    outcome: row.status === "PROCESSING" && row.outcomeUnknownSince !== null ? "unknown" : null,
-    nextCheckAt: row.status === "PROCESSING" && row.reconciling && row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
+    ...unknownOutcomeView(row, row.status === "PROCESSING"),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     completedAt: row.completedAt ? row.completedAt.toISOString() : null,

@@ -1,3 +1,4 @@
+import { unknownOutcomeView } from "../database";
 import type { RefundRow } from "./schema";
 import type { RefundReason, RefundStatus } from "./status";
 
@@ -37,8 +38,7 @@ export function toRefund(row: RefundRow): Refund {
     failureCode: row.failureCode,
     failureMessage: row.failureMessage,
     gatewayReference: row.gatewayReference,
-    outcome: row.status === "PENDING" && row.outcomeUnknownSince !== null ? "unknown" : null,
-    nextCheckAt: row.status === "PENDING" && row.reconciling && row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
+    ...unknownOutcomeView(row, row.status === "PENDING"),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     completedAt: row.completedAt ? row.completedAt.toISOString() : null,
