@@ -45,4 +45,4 @@ export {
 export { PaymentSchema } from "./model";
 export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";
 export { releaseRefundedAmounts } from "./operations";
-export { cancelPending, expireAuthorizations, isFinalStatus, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";
+export { cancelPending, expireAuthorizations, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";

@@ -2,7 +2,7 @@ import { and, eq, lte, type SQL, sql } from "drizzle-orm";
 import { type Executor, type IdFilter, mapRows, queryRows } from "../database";
 import { guardOf } from "./repository";
 import { type PaymentRow, payments } from "./schema";
-import { type CancellationReason, FINAL_STATUSES, TRANSITIONS } from "./status";
+import { type CancellationReason, TRANSITIONS } from "./status";
 
 /**
  * The merchant's requests that move a payment without the gateway (a cancel before any worker
@@ -119,6 +119,3 @@ export async function cancelPending(
     .returning();
   return row;
 }
-
-/** Whether `status` is final (for callers that must tell 409 from 404 after a request was refused). */
-export const isFinalStatus = (status: PaymentRow["status"]) => (FINAL_STATUSES as readonly string[]).includes(status);
