@@ -41,8 +41,8 @@ export interface GatewayWorkTable {
 }
 
 /** A state a transition of gateway work may start from; a flag left out matches either way. */
-export interface WorkSourceState {
-  status: string;
+export interface WorkSourceState<Status extends string = string> {
+  status: Status;
   reconciling?: boolean;
   leased?: boolean;
 }

@@ -4,6 +4,8 @@
  * pure `allows` below, so the table and the database cannot disagree.
  */
 
+import type { WorkSourceState } from "../database";
+
 export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "AUTHORIZED", "COMPLETED", "FAILED", "CANCELED"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
@@ -32,11 +34,7 @@ export interface PaymentState {
 }
 
 /** A state a transition may start from; a flag left out matches either way. */
-export interface SourceState {
-  status: PaymentStatus;
-  reconciling?: boolean;
-  leased?: boolean;
-}
+export type SourceState = WorkSourceState<PaymentStatus>;
 
 export interface Transition {
   from: readonly SourceState[];

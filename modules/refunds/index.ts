@@ -1,12 +1,9 @@
 export { refunds, type RefundRow, type NewRefundRow } from "./schema";
 export {
-  allowsRefund,
-  isFinalRefund,
   REFUND_REASONS,
   REFUND_STATUSES,
   REFUND_TRANSITIONS,
   type RefundReason,
-  type RefundState,
   type RefundStatus,
   type RefundTransitionName,
 } from "./status";

@@ -8,6 +8,8 @@
  * executed is never FAILED until the gateway says it did not (contract §6, §8).
  */
 
+import type { WorkSourceState } from "../database";
+
 export const REFUND_STATUSES = ["PENDING", "SUCCEEDED", "FAILED"] as const;
 export type RefundStatus = (typeof REFUND_STATUSES)[number];
 
@@ -15,20 +17,8 @@ export type RefundStatus = (typeof REFUND_STATUSES)[number];
 export const REFUND_REASONS = ["duplicate", "fraudulent", "requested_by_customer"] as const;
 export type RefundReason = (typeof REFUND_REASONS)[number];
 
-export interface RefundState {
-  status: RefundStatus;
-  reconciling: boolean;
-  leased: boolean;
-}
-
-export interface RefundSourceState {
-  status: RefundStatus;
-  reconciling?: boolean;
-  leased?: boolean;
-}
-
 export interface RefundTransition {
-  from: readonly RefundSourceState[];
+  from: readonly WorkSourceState<RefundStatus>[];
   to: readonly RefundStatus[];
 }
 
@@ -46,14 +36,3 @@ export const REFUND_TRANSITIONS = {
 } as const satisfies Record<string, RefundTransition>;
 
 export type RefundTransitionName = keyof typeof REFUND_TRANSITIONS;
-
-export function allowsRefund(transition: RefundTransitionName, state: RefundState): boolean {
-  return REFUND_TRANSITIONS[transition].from.some(
-    (source: RefundSourceState) =>
-      source.status === state.status &&
-      (source.reconciling === undefined || source.reconciling === state.reconciling) &&
-      (source.leased === undefined || source.leased === state.leased),
-  );
-}
-
-export const isFinalRefund = (status: RefundStatus) => status !== "PENDING";
