@@ -1,4 +1,4 @@
-export { refunds, type RefundRow, type NewRefundRow } from "./schema";
+export { refunds, type RefundRow } from "./schema";
 export {
   REFUND_REASONS,
   REFUND_STATUSES,
