@@ -63,7 +63,7 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
     idle_timeout: 60,
     connection: { application_name: "paystream", TimeZone: "UTC" },
   });
-  const db = drizzlePostgres(client) as unknown as Database;
+  const db = drizzlePostgres(preparingStatements(client)) as unknown as Database;
   return {
     db,
     kind: "postgres",
@@ -86,3 +86,33 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
     close: () => client.end({ timeout: 3 }),
   };
 }
+
+/**
+ * The client as drizzle should see it: every statement with parameters is a named prepared
+ * statement, cached per connection. drizzle asks postgres-js for unnamed statements (it prepares
+ * only queries given a name), and postgres-js then sends Parse + Describe and waits for the
+ * parameter types before it can send Bind + Execute: two round trips and a server-side parse for
+ * every statement. Prepared, a statement seen before on a connection is one Bind + Execute.
+ * (Measured on intake: every batch insert missed; profile in BENCHMARKS.md.) Our statements keep
+ * their text fixed and pass batches as one jsonb parameter, so a connection holds few of them;
+ * postgres-js re-prepares one that a schema change invalidated. Transactions and savepoints
+ * get the same client.
+ */
+function preparingStatements(client: postgres.Sql): postgres.Sql {
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === "unsafe")
+        return (query: string, args?: unknown[], options?: Record<string, unknown>) =>
+          target.unsafe(query, args as postgres.ParameterOrJSON<never>[], { ...options, prepare: true });
+      if (property === "begin" || property === "savepoint")
+        return (...args: unknown[]) => {
+          const run = args.pop() as (sql: postgres.Sql) => unknown;
+          return (Reflect.get(target, property, receiver) as (...a: unknown[]) => unknown).call(target, ...args, (sql: postgres.Sql) =>
+            run(preparingStatements(sql)),
+          );
+        };
+      return Reflect.get(target, property, receiver);
+    },
+  });
+}
+

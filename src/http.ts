@@ -159,7 +159,7 @@ export function createHttpApp(deps: HttpAppDeps) {
   const app = new Elysia()
     .onRequest(({ request, server }) => {
       started.set(request, performance.now());
-      rememberPeer(request, server?.requestIP(request)?.address, deps.trustedProxyHops ?? 0);
+      rememberPeer(request, () => server?.requestIP(request)?.address, deps.trustedProxyHops ?? 0);
     })
     .onAfterResponse(({ request, route, set }) => {
       const began = started.get(request);

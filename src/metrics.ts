@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
+/** Label combinations of the HTTP histogram whose child is kept (methods are the client's to choose). */
+const MAX_CACHED_SERIES = 512;
+
 /** Prometheus metrics of one process. Labels never carry payment data. */
 export function createMetrics() {
   const registry = new Registry();
@@ -14,6 +17,7 @@ export function createMetrics() {
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [registry],
   });
+  const httpSeries = new Map<string, ReturnType<typeof httpRequests.labels>>();
   const paymentsCreated = new Counter({
     name: "paystream_payments_created_total",
     help: "Payments accepted by intake",
@@ -137,7 +141,14 @@ export function createMetrics() {
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp(method: string, route: string, status: number, seconds: number) {
-      httpRequests.labels(method, route, String(status)).observe(seconds);
+      // prom-client hashes the labels at every call; the series are few (route patterns), so keep each one's child.
+      const key = `${method} ${route} ${status}`;
+      let child = httpSeries.get(key);
+      if (!child) {
+        child = httpRequests.labels(method, route, String(status));
+        if (httpSeries.size < MAX_CACHED_SERIES) httpSeries.set(key, child);
+      }
+      child.observe(seconds);
     },
     paymentCreated: () => paymentsCreated.inc(),
     paymentFinalized(status: string, failureCode: string | null, seconds: number) {

@@ -66,6 +66,11 @@ export class FailedAuthThrottle {
     return Math.max(1, Math.ceil((excess * this.limits.windowMs) / this.limits.limit / 1000));
   }
 
+  /** Whether any client has failures on record: until one has, no client needs to be told apart. */
+  hasFailures(): boolean {
+    return this.limits.limit > 0 && this.buckets.size > 0;
+  }
+
   /** Counts one failed authentication against the client. */
   recordFailure(client: string): void {
     if (this.limits.limit <= 0) return;

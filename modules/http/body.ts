@@ -15,8 +15,12 @@ function depthOf(value: unknown, limit: number, depth = 0): number {
  * Content-Length before reading when there is one, and from what arrives when it is chunked).
  */
 export async function readBodyText(request: Request, maxBytes: number): Promise<string> {
-  const declared = Number(request.headers.get("content-length") ?? "0");
+  const length = request.headers.get("content-length");
+  const declared = Number(length ?? "0");
   if (declared > maxBytes) throw new Problem("payload_too_large", `The body must be at most ${maxBytes} bytes`);
+  // A declared length frames the body: it cannot grow past it, so the server reads it whole,
+  // natively (streaming it chunk by chunk cost intake a tenth of its CPU).
+  if (length !== null && request.body) return Buffer.from(await request.arrayBuffer()).toString("utf8");
   const chunks: Uint8Array[] = [];
   let size = 0;
   if (request.body) {

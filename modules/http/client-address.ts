@@ -2,14 +2,15 @@ import { isIP } from "node:net";
 import ipaddr from "ipaddr.js";
 
 interface Peer {
-  address: string | undefined;
+  /** The socket's peer address, asked for only when a request's client matters (most never do). */
+  address: () => string | undefined;
   trustedProxyHops: number;
 }
 
 const peers = new WeakMap<Request, Peer>();
 
-/** Called by the server for each request it accepts: the socket's peer address, before any route runs. */
-export function rememberPeer(request: Request, address: string | undefined, trustedProxyHops: number): void {
+/** Called by the server for each request it accepts, before any route runs: how to find the socket's peer address. */
+export function rememberPeer(request: Request, address: () => string | undefined, trustedProxyHops: number): void {
   peers.set(request, { address, trustedProxyHops });
 }
 
@@ -28,8 +29,9 @@ function clientKey(address: string): string {
  */
 export function clientOf(request: Request): string {
   const peer = peers.get(request);
-  if (!peer?.address || isIP(peer.address.replace(/%.*$/, "")) === 0) return "unknown";
-  let address = peer.address;
+  const peerAddress = peer?.address();
+  if (!peer || !peerAddress || isIP(peerAddress.replace(/%.*$/, "")) === 0) return "unknown";
+  let address = peerAddress;
   if (peer.trustedProxyHops > 0) {
     const forwarded = (request.headers.get("x-forwarded-for") ?? "")
       .split(",")

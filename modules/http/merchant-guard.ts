@@ -21,9 +21,11 @@ export function createMerchantGuard(
 ): MerchantGuard {
   return (request, authorization = request.headers.get("authorization") ?? undefined) => {
     // A request without any credential guesses nothing: it gets 401 and costs the client nothing.
-    const client = authorization === undefined || !failedAuthentications ? undefined : clientOf(request);
+    const throttle = authorization === undefined ? undefined : failedAuthentications;
+    // Who the client is costs a socket lookup and an address parse: only asked while some client has failed.
+    const client = throttle?.hasFailures() ? clientOf(request) : undefined;
     if (client !== undefined) {
-      const wait = failedAuthentications?.retryAfterSeconds(client) ?? 0;
+      const wait = throttle?.retryAfterSeconds(client) ?? 0;
       if (wait > 0)
         throw new Problem("rate_limited", "Too many failed authentications from this client; try again later", {
           retryAfterSeconds: wait,
@@ -31,7 +33,7 @@ export function createMerchantGuard(
     }
     const merchant = authenticator.authenticate(authorization);
     if (!merchant) {
-      if (client !== undefined) failedAuthentications?.recordFailure(client);
+      throttle?.recordFailure(client ?? clientOf(request));
       throw new Problem("unauthorized", "Send a valid API key as 'Authorization: Bearer <key>'");
     }
     const wait = rateLimiter.take(merchant.id);

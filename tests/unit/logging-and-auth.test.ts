@@ -149,7 +149,7 @@ describe("client address of a request", () => {
   const request = (headers: Record<string, string> = {}) => new Request("http://paystream.test/v1/payments", { headers });
   const seen = (peer: string | undefined, hops = 0, headers: Record<string, string> = {}) => {
     const r = request(headers);
-    rememberPeer(r, peer, hops);
+    rememberPeer(r, () => peer, hops);
     return clientOf(r);
   };
 
@@ -184,7 +184,7 @@ describe("merchant guard with the failed-authentication throttle", () => {
   const KEY = "sk_live_guarded_0123456789abcdefXYZ";
   const from = (address: string, authorization?: string) => {
     const r = new Request("http://paystream.test/v1/payments", { headers: authorization === undefined ? {} : { authorization } });
-    rememberPeer(r, address, 0);
+    rememberPeer(r, () => address, 0);
     return r;
   };
   const outcome = (guard: (r: Request) => unknown, r: Request) => {
@@ -225,6 +225,23 @@ describe("merchant guard with the failed-authentication throttle", () => {
     for (const header of ["", "Basic abc", "Bearer", `Token ${KEY}`, "Bearer a b", "x".repeat(5_000)]) outcome(guard, from("198.51.100.6", header));
     for (let i = 0; i < 4; i++) outcome(guard, from("198.51.100.6", "Bearer nope"));
     expect(outcome(guard, from("198.51.100.6", `Bearer ${KEY}`)).status).toBe(429);
+  });
+
+  it("does not look up who the client is while no client has failed", () => {
+    const guard = guarded();
+    let lookups = 0;
+    const counted = (address: string, authorization: string) => {
+      const r = new Request("http://paystream.test/v1/payments", { headers: { authorization } });
+      rememberPeer(r, () => (lookups++, address), 0);
+      return r;
+    };
+    for (let i = 0; i < 5; i++) expect(guard(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
+    expect(lookups).toBe(0);
+    // The first failure is counted against its client; from then on every keyed request is checked.
+    expect(outcome(guard, counted("198.51.100.10", "Bearer wrong"))).toMatchObject({ status: 401 });
+    expect(lookups).toBe(1);
+    expect(guard(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
+    expect(lookups).toBe(2);
   });
 
   it("counts a key handed over in place of the header against the request's client", () => {
