@@ -115,6 +115,8 @@ export interface Config {
     retryBaseMs: number;
     retryMaxMs: number;
     leaseMs: number;
+    /** The longest one gateway operation may take (every call it may make, each up to its timeout): the part of a lease the call itself needs. */
+    operationMs: number;
     sweepIntervalMs: number;
     stuckAfterMs: number;
     reconcile: { firstCheckMs: number; maxIntervalMs: number; pollIntervalMs: number };
@@ -350,6 +352,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       retryBaseMs: env.RETRY_BASE_MS,
       retryMaxMs: env.RETRY_MAX_MS,
       leaseMs: env.LEASE_MS,
+      operationMs: worstCaseOperationMs(env, gateway),
       sweepIntervalMs: env.SWEEP_INTERVAL_MS,
       stuckAfterMs: env.STUCK_AFTER_MS,
       reconcile: {

@@ -67,7 +67,8 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
       maxMs: config.processing.retryMaxMs,
     },
     authorizationTtlMs: config.processing.authorizationTtlMs,
-    gatewaySlots: config.processing.concurrency,
+    // A claimed attempt may wait for a slot only as long as its lease still covers the whole call after it.
+    gatewaySlots: { size: config.processing.concurrency, maxWaitMs: config.processing.leaseMs - config.processing.operationMs },
     events: {
       finalized,
       refundFinalized,

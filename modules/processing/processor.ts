@@ -40,12 +40,14 @@ export interface ProcessorDeps {
   /** How long a new authorization holds before it is voided (AUTHORIZATION_TTL_MS). */
   authorizationTtlMs: number;
   /**
-   * At most this many attempts between their claim and the gateway's answer at once
-   * (WORKER_CONCURRENCY): the gateway's concurrency. Recording an outcome happens after the slot
-   * is given back, so the gateway is kept busy while earlier outcomes are written; the consumer
-   * may hold more messages than this. Unbounded when absent.
+   * At most `size` gateway calls at once (WORKER_CONCURRENCY): the gateway's concurrency. A slot is
+   * held only for the call: the claim is made before it and the outcome recorded after it, so
+   * the gateway is kept busy while other attempts' statements run (the consumer holds more
+   * messages than slots). A claimed attempt that waited longer than `maxWaitMs` for its slot
+   * (LEASE_MS minus the longest operation) no longer has a lease that covers the call: it is
+   * given back untried. Unbounded when absent.
    */
-  gatewaySlots?: number;
+  gatewaySlots?: { size: number; maxWaitMs: number };
   events?: ProcessingEvents;
 }
 
@@ -83,20 +85,30 @@ const CARD_DATA_UNAVAILABLE: FinalOutcome = {
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
   const { store, refunds, gateway, vault, logger, retry, authorizationTtlMs, events = {} } = deps;
-  const slots = deps.gatewaySlots === undefined ? undefined : new Slots(deps.gatewaySlots);
+  const slots = deps.gatewaySlots === undefined ? undefined : new Slots(deps.gatewaySlots.size);
+  const maxSlotWaitMs = deps.gatewaySlots?.maxWaitMs ?? Number.POSITIVE_INFINITY;
 
   /**
-   * Claims and runs the gateway call inside a slot. The claim is inside it too: the lease taken by
-   * the claim must cover the gateway call, never a wait for a slot.
+   * Runs a claimed attempt's gateway call in a slot, or answers undefined, without calling, when the
+   * wait for the slot used up so much of the claim's lease that it might run out during the call.
+   * `claimedAt` is taken before the claim was asked for: the lease began later than that.
    */
-  async function inSlot<T>(work: () => Promise<T>): Promise<T> {
+  async function inSlot<T>(claimedAt: number, work: () => Promise<T> | T): Promise<T | undefined> {
     if (!slots) return work();
     await slots.acquire();
     try {
+      if (performance.now() - claimedAt > maxSlotWaitMs) return undefined;
       return await work();
     } finally {
       slots.release();
     }
+  }
+
+  /** An attempt that waited too long for a slot did nothing: it is given back, to be claimed and run again. */
+  async function giveBack<Row extends WorkRow>(store: GatewayWorkStore<unknown, Row, unknown>, row: Row, log: Record<string, unknown>, requestId: string | null) {
+    await store.releaseForRetry(row, { unknown: false, gatewayReference: null }, { delayMs: 0, requestId });
+    logger.warn({ ...log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
+    return "retry_scheduled" as const;
   }
 
   async function call(paymentId: string, run: () => Promise<OperationOutcome>): Promise<OperationOutcome> {
@@ -217,15 +229,15 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
 
   async function processPaymentOperation(message: PaymentMessage, startedAt: number): Promise<ProcessResult> {
     const log = { paymentId: message.paymentId, requestId: message.requestId };
-    const attempt = await inSlot(async () => {
-      const claim = await store.claim(message.paymentId);
-      return claim && { payment: claim.payment, outcome: await runOperation(claim.payment, claim.sealed) };
-    });
-    if (!attempt) {
+    const claimedAt = performance.now();
+    const claim = await store.claim(message.paymentId);
+    if (!claim) {
       logger.debug(log, "payment not claimable (final, held by another worker, or reconciling); message dropped");
       return "skipped";
     }
-    const { payment, outcome } = attempt;
+    const { payment } = claim;
+    const outcome = await inSlot(claimedAt, () => runOperation(payment, claim.sealed));
+    if (outcome === undefined) return giveBack(store, payment, { ...log, operation: payment.operation }, message.requestId);
     return conclude(
       {
         kind: payment.operation === "charge" ? "payment" : payment.operation,
@@ -247,15 +259,15 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
 
   async function processRefund(message: PaymentMessage & { refundId: string }): Promise<ProcessResult> {
     const log = { paymentId: message.paymentId, refundId: message.refundId, requestId: message.requestId };
-    const attempt = await inSlot(async () => {
-      const claim = await refunds.claim(message.refundId);
-      return claim && { ...claim, outcome: await call(claim.payment.id, () => gateway.refund(refundRequestFor(claim.refund, claim.payment))) };
-    });
-    if (!attempt) {
+    const claimedAt = performance.now();
+    const claim = await refunds.claim(message.refundId);
+    if (!claim) {
       logger.debug(log, "refund not claimable (final, held by another worker, or reconciling); message dropped");
       return "skipped";
     }
-    const { refund, outcome } = attempt;
+    const { refund } = claim;
+    const outcome = await inSlot(claimedAt, () => call(claim.payment.id, () => gateway.refund(refundRequestFor(refund, claim.payment))));
+    if (outcome === undefined) return giveBack(refunds, refund, log, message.requestId);
     return conclude(
       {
         kind: "refund",

@@ -168,7 +168,7 @@ for (const backend of BACKENDS) {
     });
 
     it("holds a gateway slot only from the claim to the gateway's answer: never more calls at once than slots, and every payment settles", async () => {
-      const p = buildPipeline(database, { latencyMs: 30, gatewaySlots: 3 });
+      const p = buildPipeline(database, { latencyMs: 30, gatewaySlots: { size: 3, maxWaitMs: 60_000 } });
       const ids: string[] = [];
       for (let i = 0; i < 24; i++) ids.push((await p.create(i % 4 === 0 ? CARDS.declined : CARDS.visa)).id);
       // Twice as many messages in flight as slots, as src/worker.ts runs them.
@@ -180,6 +180,27 @@ for (const backend of BACKENDS) {
       const calls = p.stats.calls;
       expect(await p.processPayment(p.message(ids[1]!))).toBe("skipped");
       expect(p.stats.calls).toBe(calls);
+    });
+
+    it("gives an attempt back untried when its wait for a gateway slot ate into the lease the call needs", async () => {
+      const p = buildPipeline(database, { latencyMs: 80, gatewaySlots: { size: 1, maxWaitMs: 20 } });
+      const ids = [(await p.create(CARDS.visa)).id, (await p.create(CARDS.visa)).id, (await p.create(CARDS.visa)).id];
+      const results = await Promise.all(ids.map((id) => p.processPayment(p.message(id))));
+      // One slot: the first claim is called at once; the two behind it waited 80 ms, past the 20 ms allowed.
+      expect(results.filter((r) => r === "completed")).toHaveLength(1);
+      expect(results.filter((r) => r === "retry_scheduled")).toHaveLength(2);
+      expect(p.stats.calls).toBe(1);
+      const waiting = ids.filter((_, i) => results[i] === "retry_scheduled");
+      for (const id of waiting) {
+        // Released as a retried attempt is (unleased, nothing unknown about it), with its message queued again.
+        const row = await findPaymentById(database.db, id);
+        expect(row).toMatchObject({ status: "PROCESSING", outcomeUnknownSince: null, leaseExpiresAt: null, gatewayReference: null });
+        const queued = await database.db.select().from(outbox).where(sql`${outbox.paymentId} = ${id} and ${outbox.topic} = 'requested'`);
+        expect(queued.length).toBeGreaterThan(0);
+      }
+      // Taken one at a time, each is charged once.
+      for (const id of waiting) expect(await p.processPayment(p.message(id))).toBe("completed");
+      expect(p.stats.calls).toBe(3);
     });
 
     it("a claimed outbox row whose claimer died is delivered again after its lease", async () => {

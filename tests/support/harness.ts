@@ -20,6 +20,7 @@ import {
   createReconciler,
   type PostgresPaymentStoreOptions,
   type PostgresRefundStoreOptions,
+  type ProcessorDeps,
 } from "../../modules/processing";
 import { createRefund, newRefundId, type RefundRow } from "../../modules/refunds";
 import { CardVault } from "../../modules/vault";
@@ -85,7 +86,7 @@ export function buildPipeline(
     onFinalInTransaction?: PostgresPaymentStoreOptions["onFinalInTransaction"];
     onRefundFinalInTransaction?: PostgresRefundStoreOptions["onFinalInTransaction"];
     authorizationTtlMs?: number;
-    gatewaySlots?: number;
+    gatewaySlots?: ProcessorDeps["gatewaySlots"];
   } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
