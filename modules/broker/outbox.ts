@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, isNull, lte, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import type { Executor, IdFilter } from "../database";
+import { type Executor, type IdFilter, inJsonList } from "../database";
 import { type OutboxRow, type OutboxTopic, outbox } from "./schema";
 
 /** Announces a payment to the workers, in the caller's transaction. */
@@ -110,7 +110,7 @@ export async function claimOutboxRows(
 /** Acknowledges delivered rows. */
 export async function deleteOutboxRows(db: Executor, ids: number[]): Promise<void> {
   if (ids.length === 0) return;
-  await db.delete(outbox).where(inArray(outbox.id, ids));
+  await db.delete(outbox).where(inJsonList(outbox.id, ids));
 }
 
 /** Hands a claimed row back to be delivered again after `delayMs`. */

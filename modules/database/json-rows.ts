@@ -84,3 +84,16 @@ export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown
     return mapped as Partial<T["$inferSelect"]>;
   });
 }
+
+/**
+ * `column in (…values)` with the values as ONE jsonb parameter. drizzle's inArray takes a
+ * parameter per value, so its text changes with the count: every batch size was a statement of its
+ * own to parse and prepare, and drizzle built a chunk per value. This text is the same for any
+ * count. The values are cast to the column's type.
+ */
+export function inJsonList(column: PgColumn, values: readonly (string | number)[]): SQL {
+  // serial and bigserial name a column's default, not a type one can cast to.
+  const type = column.getSQLType().replace(/^(big|small)?serial$/, (_, size: string | undefined) => (size === "big" ? "bigint" : size === "small" ? "smallint" : "integer"));
+  return sql`${column} in (select v::${sql.raw(type)} from jsonb_array_elements_text(${JSON.stringify(values)}::jsonb) as v)`;
+}
+

@@ -6,6 +6,7 @@ import {
   type GatewayWorkTable,
   guardOfSources,
   type IdFilter,
+  inJsonList,
   jsonRowsInsert,
   mapRows,
   queryRows,
@@ -172,7 +173,7 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
       leaseExpiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
       updatedAt: sql`now()`,
     })
-    .where(and(inArray(payments.id, unique), guardOf("claim")))
+    .where(and(inJsonList(payments.id, unique), guardOf("claim")))
     .returning();
 }
 
@@ -317,7 +318,7 @@ export async function startReconciling(db: Executor, releases: AttemptRelease[],
 export async function claimDueChecks(db: Executor, limit: number, holdMs: number): Promise<PaymentRow[]> {
   const ids = await claimDueCheckIds(db, PAYMENT_WORK, guardOf("checkAtGateway"), limit, holdMs);
   if (ids.length === 0) return [];
-  return db.select().from(payments).where(inArray(payments.id, ids));
+  return db.select().from(payments).where(inJsonList(payments.id, ids));
 }
 
 /** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */

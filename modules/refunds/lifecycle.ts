@@ -1,5 +1,5 @@
 import { and, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { claimDueCheckIds, countWork, type Executor, type GatewayWorkTable, guardOfSources, scheduleNextCheckOf } from "../database";
+import { claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, scheduleNextCheckOf } from "../database";
 import { type RefundRow, refunds } from "./schema";
 import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 
@@ -133,7 +133,7 @@ export async function startRefundReconciling(db: Executor, release: RefundAttemp
 export async function claimDueRefundChecks(db: Executor, limit: number, holdMs: number): Promise<RefundRow[]> {
   const ids = await claimDueCheckIds(db, REFUND_WORK, refundGuardOf("checkAtGateway"), limit, holdMs);
   if (ids.length === 0) return [];
-  return db.select().from(refunds).where(inArray(refunds.id, ids));
+  return db.select().from(refunds).where(inJsonList(refunds.id, ids));
 }
 
 /** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */

@@ -1,5 +1,5 @@
-import { inArray, type SQL } from "drizzle-orm";
-import { type Executor, type IdFilter, jsonRowsInsert } from "../database";
+import type { SQL } from "drizzle-orm";
+import { type Executor, type IdFilter, inJsonList, jsonRowsInsert } from "../database";
 import { cardSecrets } from "./schema";
 import type { SealedCard } from "./vault";
 
@@ -17,12 +17,12 @@ export async function loadCardSecrets(db: Executor, paymentIds: string[]): Promi
   const rows = await db
     .select({ paymentId: cardSecrets.paymentId, keyId: cardSecrets.keyId, sealed: cardSecrets.sealed })
     .from(cardSecrets)
-    .where(inArray(cardSecrets.paymentId, paymentIds));
+    .where(inJsonList(cardSecrets.paymentId, paymentIds));
   // Each row's own payment id travels with it: CardVault.open authenticates the card against it.
   return new Map(rows.map((r) => [r.paymentId, r]));
 }
 
 export async function purgeCardSecrets(db: Executor, paymentIds: string[]): Promise<void> {
   if (paymentIds.length === 0) return;
-  await db.delete(cardSecrets).where(inArray(cardSecrets.paymentId, paymentIds));
+  await db.delete(cardSecrets).where(inJsonList(cardSecrets.paymentId, paymentIds));
 }

@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { sql } from "drizzle-orm";
+import { PgDialect } from "drizzle-orm/pg-core";
+import { outbox } from "../../modules/broker";
+import { inJsonList, queryRows } from "../../modules/database";
+import { payments } from "../../modules/payments";
+import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
+
+describe("a list of values as one parameter", () => {
+  const dialect = new PgDialect();
+  it("keeps one statement text, and one parameter, whatever the number of values", () => {
+    const one = dialect.sqlToQuery(sql`select 1 from payments where ${inJsonList(payments.id, ["pay_a"])}`);
+    const many = dialect.sqlToQuery(sql`select 1 from payments where ${inJsonList(payments.id, Array.from({ length: 200 }, (_, i) => `pay_${i}`))}`);
+    expect(many.sql).toBe(one.sql);
+    expect(many.params).toHaveLength(1);
+  });
+});
+
+for (const backend of BACKENDS) {
+  describe(`statements [${backend}]`, () => {
+    let database: TestDatabase;
+    beforeAll(async () => {
+      database = await createTestDatabase(backend);
+    });
+    afterAll(async () => {
+      await database.drop();
+    });
+
+    it("a list of values matches exactly those values, cast to the column's type (bigserial ids too)", async () => {
+      const rows = await queryRows<{ id: string }>(
+        database.db,
+        sql`insert into outbox (topic, payment_id, payload) select 'requested', 'pay_' || g, '{}'::jsonb from generate_series(1, 5) g returning id`,
+      );
+      const ids = rows.map((r) => Number(r.id));
+      const picked = [ids[1] as number, ids[3] as number];
+      const found = await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.id, picked));
+      expect(found.map((r) => r.id).sort()).toEqual(picked.sort());
+      // A value that merely contains another's text does not match it.
+      expect(await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.paymentId, ["pay_1,pay_2", "pay_"]))).toHaveLength(0);
+      expect(await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.paymentId, []))).toHaveLength(0);
+    });
+
+    it("runs the same statement many times with different parameters (prepared once per connection)", async () => {
+      for (let n = 1; n <= 30; n++) {
+        const found = await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.paymentId, Array.from({ length: n }, (_, i) => `pay_${i + 1}`)));
+        expect(found).toHaveLength(Math.min(n, 5));
+      }
+    });
+  });
+}
