@@ -7,7 +7,8 @@
  *   bun run bench -- idle         idle CPU, wake-ups and RSS of --role=all (PGlite, PostgreSQL); the first payment after idle
  *   bun run bench -- intake       POST /v1/payments vs GET /health/live on one --role=api process [--clients 64] [--seconds 10]
  *   bun run bench -- e2e          end to end [--broker postgres|kafka|both] [--topology all|split|both] [--latency 50]
- *                                 [--payments 3000] [--concurrency 64] [--partitions 6]
+ *                                 [--payments 3000] [--concurrency 64] [--partitions 6] [--warmup 1000]
+ *                                 (the warm-up payments are sent and settled first, outside every figure)
  *   bun run bench -- chart        throughput and p99 against the payments in flight (postgres queue, --role=all)
  *   bun run bench -- e2e … --min-speedup X   also runs each broker's serial baseline (1 in flight, 1 partition)
  *                                 and exits 1 when a concurrent run is under X times it
@@ -16,6 +17,7 @@
  * minute after start) and --idle-seconds 30.
  *
  * Options for every mode: --kafka HOST:PORT (use a running broker instead of starting one),
+ * --bun-flags "…" (runtime flags for the services, e.g. --smol), --service-env K=V,… (extra environment),
  * --port-base N (the services listen on N, N+1, …; default 19110), --cpu-prof DIR (profile the
  * api of the intake run with `bun --cpu-prof`).
  *
@@ -51,7 +53,10 @@ const COMMON_ENV = { RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUCK_AFTER_MS: "60
 function start(role: "api" | "worker" | "all", env: Record<string, string>, command?: string[]): Promise<ServiceProcess> {
   // A worker has no API port: it is ready when its ops listener says so (it logs nothing at warn).
   const ports: Record<string, string> = role === "worker" ? { PORT: String(nextPort++), OPS_PORT: String(nextPort++) } : { PORT: String(nextPort++) };
-  return startService({ role, env: { ...COMMON_ENV, ...ports, ...env }, command, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
+  const runtimeFlags = flag("bun-flags", "");
+  const run = command ?? (runtimeFlags ? [BUN, ...runtimeFlags.split(" "), "src/main.ts"] : undefined);
+  const extra = Object.fromEntries(flag("service-env", "").split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
+  return startService({ role, env: { ...COMMON_ENV, ...ports, ...env, ...extra }, command: run, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -261,6 +266,8 @@ async function benchEndToEnd(options: {
   concurrency: number;
   partitions: number;
   kafkaBrokers?: string;
+  /** Payments sent and settled before the measured window opens. */
+  warmup: number;
 }): Promise<E2eResult> {
   const label = `${options.broker} ${options.topology === "all" ? "--role=all" : "api + worker"} ${options.latencyMs} ms × ${options.concurrency}`;
   const db = await createPostgresDatabase();
@@ -284,37 +291,50 @@ async function benchEndToEnd(options: {
     const api = processes[0]?.service as ServiceProcess;
     // Kafka: let the consumer join its group before the clock starts.
     await Bun.sleep(options.broker === "kafka" ? 3000 : 300);
+    const sendPayments = async (count: number) => {
+      let sent = 0;
+      await Promise.all(
+        Array.from({ length: 32 }, async () => {
+          while (sent < count) {
+            sent++;
+            const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+            if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+            await res.arrayBuffer();
+          }
+        }),
+      );
+    };
+    const waitUntilFinal = async (total: number) => {
+      const deadline = Date.now() + 600_000;
+      for (;;) {
+        const [row] = await monitor`select count(*) filter (where status in ('COMPLETED','FAILED'))::int as done from payments`;
+        if (Number(row?.done ?? 0) >= total || Date.now() > deadline) return;
+        await Bun.sleep(100);
+      }
+    };
+    // Warm-up, not measured: JIT compilation, connection pools, prepared statements and the JSC
+    // heap settle over the first payments; the figures below are the steady state after them.
+    if (options.warmup > 0) {
+      await sendPayments(options.warmup);
+      await waitUntilFinal(options.warmup);
+    }
+    const [{ windowStart }] = (await monitor`select extract(epoch from clock_timestamp())::float8 as "windowStart"`) as unknown as [{ windowStart: number }];
 
     const peaks = processes.map((p) => ({ role: p.role, rss: watchPeakRss(p.service.proc.pid) }));
     const servicePids = processes.map((p) => p.service.proc.pid);
     const serviceBefore = snapshot(servicePids);
     const window = await cpuWindow(async () => [...servicePids, ...(await backendPids(monitor, db.name))]);
-    let next = 0;
     const sendStarted = performance.now();
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (next < options.payments) {
-          next++;
-          const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
-          if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
-          await res.arrayBuffer();
-        }
-      }),
-    );
+    await sendPayments(options.payments);
     progress(`${label}: ${options.payments} accepted in ${((performance.now() - sendStarted) / 1000).toFixed(1)} s; waiting for final states…`);
-    const deadline = Date.now() + 600_000;
-    for (;;) {
-      const [row] = await monitor`select count(*) filter (where status in ('COMPLETED','FAILED'))::int as done from payments`;
-      if (Number(row?.done ?? 0) >= options.payments || Date.now() > deadline) break;
-      await Bun.sleep(100);
-    }
+    await waitUntilFinal(options.warmup + options.payments);
     const cpu = await window.stop();
     const serviceCpu = cpuBetween(serviceBefore, snapshot(servicePids));
     const rssMbByRole = Object.fromEntries(peaks.map((p) => [p.role, p.rss.stop()]));
     const rows = await monitor`
       select extract(epoch from (completed_at - created_at)) * 1000 as ms,
              extract(epoch from created_at) as created, extract(epoch from completed_at) as completed
-      from payments where completed_at is not null`;
+      from payments where completed_at is not null and created_at >= to_timestamp(${windowStart})`;
     const ms = rows.map((r) => Number(r.ms)).sort((a, b) => a - b);
     const first = Math.min(...rows.map((r) => Number(r.created)));
     const last = Math.max(...rows.map((r) => Number(r.completed)));
@@ -400,6 +420,7 @@ async function main(): Promise<void> {
   const payments = Number(flag("payments", "3000"));
   const partitions = Number(flag("partitions", "6"));
   const concurrency = Number(flag("concurrency", "64"));
+  const warmup = Number(flag("warmup", "1000"));
   const seconds = Number(flag("seconds", "10"));
   const brokerFlag = flag("broker", "both");
   const brokers = (brokerFlag === "both" ? ["postgres", "kafka"] : [brokerFlag]) as ("postgres" | "kafka")[];
@@ -426,7 +447,7 @@ async function main(): Promise<void> {
         for (const latencyMs of latencies) {
           const runs: E2eResult[] = [];
           for (const topology of topologies)
-            runs.push(await benchEndToEnd({ broker, topology, latencyMs, payments, concurrency, partitions, kafkaBrokers: kafka?.brokers }));
+            runs.push(await benchEndToEnd({ broker, topology, latencyMs, payments, concurrency, partitions, kafkaBrokers: kafka?.brokers, warmup }));
           e2e.push(...runs);
           if (minSpeedup > 0) {
             const serial = await benchEndToEnd({
@@ -437,6 +458,7 @@ async function main(): Promise<void> {
               concurrency: 1,
               partitions: 1,
               kafkaBrokers: kafka?.brokers,
+              warmup: Math.min(warmup, 100),
             });
             e2e.push(serial);
             for (const run of runs) {
@@ -453,7 +475,7 @@ async function main(): Promise<void> {
   if (mode === "chart" || mode === "all") {
     for (const inFlight of [8, 16, 32, 64, 128])
       chart.push(
-        await benchEndToEnd({ broker: "postgres", topology: "all", latencyMs: 50, payments: Math.max(1000, inFlight * 40), concurrency: inFlight, partitions, kafkaBrokers: undefined }),
+        await benchEndToEnd({ broker: "postgres", topology: "all", latencyMs: 50, payments: Math.max(1000, inFlight * 40), concurrency: inFlight, partitions, kafkaBrokers: undefined, warmup }),
       );
     const points: ChartPoint[] = chart.map((r) => ({ inFlight: r.concurrency, perSecond: r.perSecond, bound: r.bound, p99Ms: r.p99 }));
     const file = join(ROOT, "docs/bench-chart.svg");
@@ -465,6 +487,7 @@ async function main(): Promise<void> {
   console.log(`\nmachine: ${machine()}\ndate: ${new Date().toISOString()}; load average at the start: ${load}; at the end: ${loadavg().map((l) => l.toFixed(2)).join(" ")}`);
   if (idle.length > 0) printIdle(idle);
   if (intake) printIntake(intake);
+  if (e2e.length > 0 || chart.length > 0) console.log(`\nend to end: ${warmup} warm-up payments sent and settled before each measured window (not counted)`);
   if (e2e.length > 0) printEndToEnd(e2e);
   if (chart.length > 0) printEndToEnd(chart);
   for (const line of tooSlow) console.log(`\nFAIL: ${line}`);

@@ -10,6 +10,9 @@ export const CONSUMER_GROUP = "paystream-workers";
 const COMMIT_INTERVAL_MS = 100;
 /** Short: a killed worker's partitions stall until its session times out. */
 const SESSION_TIMEOUT_MS = 6_000;
+/** Fetch sizes: a few hundred messages per partition, a few thousand per fetch. */
+const FETCH_BYTES_PER_PARTITION = 128 * 1024;
+const FETCH_BYTES = 1024 * 1024;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -39,6 +42,11 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
       heartbeatInterval: Math.max(500, Math.floor(sessionTimeoutMs / 10)),
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
+      // A message is a few hundred bytes and this consumer holds at most 2 × WORKER_CONCURRENCY of
+      // them: KafkaJS's default fetch (1 MiB per partition, 10 MiB in all) only filled the heap
+      // with decoded messages that wait seconds for a slot.
+      maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
+      maxBytes: FETCH_BYTES,
     });
   }
 
