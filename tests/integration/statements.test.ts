@@ -40,6 +40,17 @@ for (const backend of BACKENDS) {
       expect(await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.paymentId, []))).toHaveLength(0);
     });
 
+    it("looks the values up in the column's index instead of scanning the table", async () => {
+      await database.db.execute(sql`insert into outbox (topic, payment_id, payload) select 'requested', 'pay_x' || g, '{}'::jsonb from generate_series(1, 3000) g`);
+      await database.db.execute(sql`analyze outbox`);
+      const dialect = new PgDialect();
+      const query = dialect.sqlToQuery(sql`select id from outbox where ${inJsonList(outbox.id, [1, 2, 3])}`);
+      const plan = await queryRows<Record<string, string>>(database.db, sql.raw(`explain ${query.sql.replace("$1", `'${query.params[0]}'`)}`));
+      const text = plan.map((row) => Object.values(row).join(" ")).join("\n");
+      expect(text).toContain("Index");
+      expect(text).not.toContain("Seq Scan on outbox");
+    });
+
     it("runs the same statement many times with different parameters (prepared once per connection)", async () => {
       for (let n = 1; n <= 30; n++) {
         const found = await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.paymentId, Array.from({ length: n }, (_, i) => `pay_${i + 1}`)));
