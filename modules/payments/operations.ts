@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import type { Executor } from "../database";
+import { type Executor, inJsonList } from "../database";
 import { payments } from "./schema";
 
 /**
@@ -16,5 +16,8 @@ export async function releaseRefundedAmounts(db: Executor, released: { paymentId
           from jsonb_to_recordset(${JSON.stringify(released.map((r) => ({ payment_id: r.paymentId, amount: r.amount })))}::jsonb)
             as x(payment_id text, amount integer)
           group by payment_id) r
-    where ${payments.id} = r.payment_id`);
+    where ${payments.id} = r.payment_id and ${inJsonList(
+      payments.id,
+      released.map((r) => r.paymentId),
+    )}`);
 }

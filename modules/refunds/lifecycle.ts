@@ -80,6 +80,11 @@ export async function recordRefundOutcomes(db: Executor, writes: { id: string; a
     )
     .where(
       and(
+        // Index lookups of the batch's refunds, then the join (see the payments' recordFinalOutcomes).
+        inJsonList(
+          refunds.id,
+          input.map((o) => o.id),
+        ),
         sql`${refunds.id} = o.id`,
         sql`${refunds.attempts} = o.attempt`,
         refundGuardOf("finalize"),

@@ -36,7 +36,8 @@ export const refunds = pgTable(
   (t) => [
     index("refunds_payment_id_idx").on(t.paymentId, t.id.desc()),
     index("refunds_merchant_id_idx").on(t.merchantId, t.id.desc()),
-    index("refunds_pending_idx").on(t.updatedAt).where(sql`status = 'PENDING'`),
+    // `updated_at is not null`: for the sweeper's scan only, as payments_unfinished_idx.
+    index("refunds_pending_idx").on(t.updatedAt).where(sql`status = 'PENDING' and updated_at is not null`),
     index("refunds_reconcile_due_idx").on(t.nextCheckAt).where(sql`reconciling and status = 'PENDING'`),
     check("refunds_status_check", sql`${t.status} in (${sqlList(REFUND_STATUSES)})`),
     check("refunds_reason_check", sql`${t.reason} is null or ${t.reason} in (${sqlList(REFUND_REASONS)})`),
