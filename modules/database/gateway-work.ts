@@ -1,6 +1,7 @@
 import { and, eq, isNull, lt, not, or, type SQL, sql } from "drizzle-orm";
 import { boolean, integer, type PgColumn, type PgTable, timestamp } from "drizzle-orm/pg-core";
 import { type Executor, queryRows } from "./index";
+import { inJsonList } from "./json-rows";
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -119,3 +120,15 @@ export function unknownOutcomeView(
     nextCheckAt: inProgress && row.reconciling && row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
   };
 }
+
+/**
+ * The rows of a batch written from a JSON recordset aliased `alias` (fields `id`, `attempt`): each
+ * row whose id and attempt match one of the input's. The ids are also given as an array, so the
+ * rows are looked up in the primary key: the join alone was planned as a scan of every row the
+ * guard admits (a nested loop over the in-flight set, or a partial index), per batch.
+ */
+export function batchAttemptRows(work: GatewayWorkTable, alias: string, ids: string[]): SQL {
+  const input = sql.identifier(alias);
+  return and(inJsonList(work.id, ids), sql`${work.id} = ${input}.id`, sql`${work.attempts} = ${input}.attempt`) as SQL;
+}
+

@@ -46,6 +46,7 @@ export { Batcher } from "./batcher";
 export { type IdFilter, inJsonList, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
 export {
   claimDueCheckIds,
+  batchAttemptRows,
   countWork,
   gatewayWorkColumns,
   type GatewayWorkTable,

@@ -6,6 +6,7 @@ import {
   type GatewayWorkTable,
   guardOfSources,
   type IdFilter,
+  batchAttemptRows,
   inJsonList,
   jsonRowsInsert,
   mapRows,
@@ -249,14 +250,11 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
     )
     .where(
       and(
-        // The join alone was planned as a scan of every unfinished payment per batch (EXPLAIN: a
-        // nested loop over them, or the unfinished index): the ids as an array make it index lookups.
-        inJsonList(
-          payments.id,
+        batchAttemptRows(
+          PAYMENT_WORK,
+          "o",
           input.map((o) => o.id),
         ),
-        sql`${payments.id} = o.id`,
-        sql`${payments.attempts} = o.attempt`,
         guardOf("finalize"),
         inArray(sql`o.status`, [...TRANSITIONS.finalize.to]),
       ),
@@ -289,13 +287,11 @@ const releaseInput = (releases: AttemptRelease[]) =>
   )}::jsonb) as r(id text, attempt integer, unknown boolean, gateway_reference text)`;
 const releaseGuard = (releases: AttemptRelease[], transition: TransitionName) =>
   and(
-    // Index lookups of the batch's payments (see recordFinalOutcomes), then the join.
-    inJsonList(
-      payments.id,
+    batchAttemptRows(
+      PAYMENT_WORK,
+      "r",
       releases.map((r) => r.id),
     ),
-    sql`${payments.id} = r.id`,
-    sql`${payments.attempts} = r.attempt`,
     guardOf(transition),
   );
 

@@ -1,5 +1,5 @@
 import { and, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, scheduleNextCheckOf } from "../database";
+import { batchAttemptRows, claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, scheduleNextCheckOf } from "../database";
 import { type RefundRow, refunds } from "./schema";
 import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 
@@ -80,13 +80,11 @@ export async function recordRefundOutcomes(db: Executor, writes: { id: string; a
     )
     .where(
       and(
-        // Index lookups of the batch's refunds, then the join (see the payments' recordFinalOutcomes).
-        inJsonList(
-          refunds.id,
+        batchAttemptRows(
+          REFUND_WORK,
+          "o",
           input.map((o) => o.id),
         ),
-        sql`${refunds.id} = o.id`,
-        sql`${refunds.attempts} = o.attempt`,
         refundGuardOf("finalize"),
         inArray(sql`o.status`, [...REFUND_TRANSITIONS.finalize.to]),
       ),
