@@ -29,6 +29,8 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATABASE_URL=pglite:///data/pglite
+# JavaScriptCore's runtime settings, as scripts/runtime-env.mjs gives them to `npm start`.
+ENV BUN_JSC_useFTLJIT=0
 USER 65532:65532
 EXPOSE 3000
 # No curl in the image: the binary probes its own /health/ready. Worker containers serve no

@@ -3,6 +3,7 @@
 //   npm start  → install Bun + dependencies (once), then run every role on the embedded defaults
 //   npm test   → install, start a real Kafka broker, run the whole `bun test` suite, stop the broker
 import { spawn, spawnSync } from "node:child_process";
+import { withRuntimeEnv } from "./runtime-env.mjs";
 import { existsSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,7 +36,7 @@ function run(command, args, env = process.env) {
 
 async function start() {
   ensureDependencies();
-  process.exit(await run(bun, ["src/main.ts", "--role=all", ...process.argv.slice(3)]));
+  process.exit(await run(bun, ["src/main.ts", "--role=all", ...process.argv.slice(3)], withRuntimeEnv(process.env)));
 }
 
 async function test() {

@@ -12,6 +12,7 @@ import { type Copy, DockerfileParser, type Instruction } from "dockerfile-ast";
 import { validate as lintDockerfile } from "dockerfile-utils";
 import Schema from "typebox/schema";
 import { parse as parseYaml } from "yaml";
+import { RUNTIME_ENV } from "../../scripts/runtime-env.mjs";
 import { ENV_VARIABLES, loadConfig } from "../../src/config";
 
 const ROOT = join(import.meta.dir, "../..");
@@ -351,7 +352,9 @@ describe("Dockerfile", () => {
     expect(execForm(inStage(finalStage, "ENTRYPOINT").at(-1) as Instruction)).toEqual(["/usr/local/bin/paystream"]);
     expect(execForm(inStage(finalStage, "CMD").at(-1) as Instruction)).toEqual(["--role=all"]);
     const env = envOf(finalStage);
-    expect(Object.keys(env).filter((key) => !ENV_VARIABLES.includes(key))).toEqual([]);
+    // Besides paystream's own variables, exactly the runtime's settings that `npm start` uses.
+    expect(Object.keys(env).filter((key) => !ENV_VARIABLES.includes(key))).toEqual(Object.keys(RUNTIME_ENV));
+    for (const [key, value] of Object.entries(RUNTIME_ENV)) expect(env[key]).toBe(value);
     expect(loadConfig({ ...env, ...DOTENV }).env).toBe("production");
     expect(() => loadConfig(env)).toThrow("API_KEYS is required when NODE_ENV=production");
   });
