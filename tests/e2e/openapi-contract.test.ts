@@ -321,9 +321,21 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
     // Prism forwards too slowly to empty a bucket of 50 a second: keep it empty directly while asking through Prism.
     const headers = { authorization: `Bearer ${LIMITED_KEY}` };
     let flooding = true;
+    // The bucket starts full (one second's worth): Prism's requests begin once the flood itself is refused.
+    let drained: () => void = () => {};
+    const empty = new Promise<void>((resolve) => (drained = resolve));
     const flood = (async () => {
-      while (flooding) await Promise.all(Array.from({ length: 20 }, () => fetch(`${service.url}/v1/payments?limit=1`, { headers }).then((r) => r.arrayBuffer())));
+      while (flooding)
+        await Promise.all(
+          Array.from({ length: 20 }, () =>
+            fetch(`${service.url}/v1/payments?limit=1`, { headers }).then((r) => {
+              if (r.status === 429) drained();
+              return r.arrayBuffer();
+            }),
+          ),
+        );
     })();
+    await Promise.race([empty, Bun.sleep(10_000)]);
     let limited: Awaited<ReturnType<typeof call>> | undefined;
     for (let i = 0; i < 20 && limited?.status !== 429; i++) limited = await call("GET", "/v1/payments?limit=1", { key: LIMITED_KEY });
     flooding = false;
