@@ -52,13 +52,20 @@ let nextPort = Number(flag("port-base", "19110"));
 // The JSC settings `npm start` and the image run with (scripts/runtime-env.mjs).
 const COMMON_ENV = withRuntimeEnv({ RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUCK_AFTER_MS: "600000" });
 
+/** --bun-flags "…": the runtime flags the services start with; --service-env K=V,…: environment they get on top. */
+const RUNTIME_FLAGS = flag("bun-flags", "").split(" ").filter(Boolean);
+const SERVICE_ENV = Object.fromEntries(
+  flag("service-env", "")
+    .split(",")
+    .filter(Boolean)
+    .map((kv) => [kv.slice(0, kv.indexOf("=")), kv.slice(kv.indexOf("=") + 1)]),
+);
+
 function start(role: "api" | "worker" | "all", env: Record<string, string>, command?: string[]): Promise<ServiceProcess> {
   // A worker has no API port: it is ready when its ops listener says so (it logs nothing at warn).
   const ports: Record<string, string> = role === "worker" ? { PORT: String(nextPort++), OPS_PORT: String(nextPort++) } : { PORT: String(nextPort++) };
-  const runtimeFlags = flag("bun-flags", "");
-  const run = command ?? (runtimeFlags ? [BUN, ...runtimeFlags.split(" "), "src/main.ts"] : undefined);
-  const extra = Object.fromEntries(flag("service-env", "").split(",").filter(Boolean).map((kv) => kv.split("=") as [string, string]));
-  return startService({ role, env: { ...COMMON_ENV, ...ports, ...env, ...extra }, command: run, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
+  const run = command ?? (RUNTIME_FLAGS.length > 0 ? [BUN, ...RUNTIME_FLAGS, "src/main.ts"] : undefined);
+  return startService({ role, env: { ...COMMON_ENV, ...ports, ...env, ...SERVICE_ENV }, command: run, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
 }
 
 function percentile(sorted: number[], p: number): number {

@@ -1,7 +1,7 @@
 import { Elysia } from "elysia";
 import Type from "typebox";
 import { isConnectionError } from "../modules/database";
-import { buildOpenApiDocument, type DocumentBase, type DocumentedRoute, operation, Problem, problemResponses, rememberPeer, requestIdOf } from "../modules/http";
+import { buildOpenApiDocument, type DocumentBase, type DocumentedRoute, jsonContent, operation, Problem, problemResponses, rememberPeer, requestIdOf } from "../modules/http";
 import { SWAGGER_UI_ASSETS } from "./embedded-assets";
 import type { Logger } from "./logger";
 import type { Metrics } from "./metrics";
@@ -53,7 +53,7 @@ const docs = {
     responses: {
       200: {
         description: "Alive",
-        content: { "application/json": { schema: Type.Object({ status: Type.Literal("ok") }, { additionalProperties: false }) } },
+        content: jsonContent(Type.Object({ status: Type.Literal("ok") }, { additionalProperties: false })),
       },
     },
   }),
@@ -64,7 +64,7 @@ const docs = {
     responses: {
       200: {
         description: "Ready to take payments",
-        content: { "application/json": { schema: Type.Object({ status: Type.Literal("ready") }, { additionalProperties: false }) } },
+        content: jsonContent(Type.Object({ status: Type.Literal("ready") }, { additionalProperties: false })),
       },
       ...problemResponses({ dependency_unavailable: "the database or the broker is down; `detail` names which" }),
     },

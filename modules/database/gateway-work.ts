@@ -33,6 +33,8 @@ export const gatewayWorkColumns = () => ({
 export interface GatewayWorkTable {
   table: PgTable;
   id: PgColumn;
+  merchantId: PgColumn;
+  outcomeUnknownSince: PgColumn;
   status: PgColumn;
   attempts: PgColumn;
   leaseExpiresAt: PgColumn;
@@ -104,6 +106,16 @@ export async function scheduleNextCheckOf(
 export async function countWork(db: Executor, work: GatewayWorkTable, where: SQL): Promise<number> {
   const [row] = await queryRows<{ n: number }>(db, sql`select count(*)::int as n from ${work.table} where ${where}`);
   return Number(row?.n ?? 0);
+}
+
+/** A merchant's rows of `work` that match `held` (those the reconciler holds), oldest unknown outcome first (capped), and how many in all. */
+export async function listHeldWork<Row>(db: Executor, work: GatewayWorkTable, merchantId: string, held: SQL, limit: number): Promise<{ rows: Row[]; total: number }> {
+  const where = and(eq(work.merchantId, merchantId), held);
+  const [rows, [count]] = await Promise.all([
+    db.select().from(work.table).where(where).orderBy(work.outcomeUnknownSince).limit(limit),
+    db.select({ n: sql<number>`count(*)::int` }).from(work.table).where(where),
+  ]);
+  return { rows: rows as Row[], total: Number(count?.n ?? 0) };
 }
 
 /**

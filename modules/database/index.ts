@@ -49,6 +49,7 @@ export {
   batchAttemptRows,
   countWork,
   gatewayWorkColumns,
+  listHeldWork,
   type GatewayWorkTable,
   guardOfSources,
   scheduleNextCheckOf,

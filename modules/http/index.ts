@@ -12,6 +12,7 @@ export {
   type DocumentedRoute,
   nullable,
   OPENAPI_VERSION,
+  jsonContent,
   operation,
   problemResponses,
   ProblemSchema,

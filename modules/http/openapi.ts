@@ -66,6 +66,9 @@ export function trimmedLengthPattern(max: number, char = "[\\s\\S]", nonBlank = 
 /** Elysia's route `detail` type follows OpenAPI 3.0; ours are 3.1 operations (JSON Schema 2020-12). */
 export const operation = (spec: object) => spec as DocumentDecoration;
 
+/** An operation's JSON `content`: the media type and its schema. */
+export const jsonContent = (schema: object) => ({ "application/json": { schema } });
+
 // ---------------------------------------------------------------------------------------
 // Problems (RFC 9457)
 

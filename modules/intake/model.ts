@@ -10,6 +10,7 @@ import {
   problemResponses,
   stringEnum,
   trimmedLengthPattern,
+  jsonContent,
   operation,
 } from "../http";
 import { PAYMENT_ID, PAYMENT_STATUSES, PaymentSchema } from "../payments";
@@ -173,7 +174,6 @@ export const CancelRequestSchema = component(
   ),
 );
 
-const json = (schema: object) => ({ "application/json": { schema } });
 /** The `{id}` of a payment's path. */
 export const PAYMENT_ID_PARAMETER = { name: "id", in: "path", required: true, schema: { type: "string", examples: PAYMENT_ID.doc.examples } };
 const locationHeader = { description: "`/v1/payments/{id}`", required: true, schema: { type: "string", pattern: `^/v1/payments/${PAYMENT_ID.doc.pattern.slice(1)}` } };
@@ -207,7 +207,7 @@ export const docs = {
       202: {
         description: "Accepted: the payment is PENDING (or, for a replay, as it is now). `Location` points at it.",
         headers: { Location: locationHeader, "Idempotent-Replayed": IDEMPOTENT_REPLAYED_HEADER },
-        content: json(PaymentSchema),
+        content: jsonContent(PaymentSchema),
       },
       ...problemResponses({
         ...bodyProblems(),
@@ -223,7 +223,7 @@ export const docs = {
     tags,
     parameters: [PAYMENT_ID_PARAMETER],
     responses: {
-      200: { description: "The payment", content: json(PaymentSchema) },
+      200: { description: "The payment", content: jsonContent(PaymentSchema) },
       ...problemResponses({ not_found: "no payment with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
@@ -247,7 +247,7 @@ export const docs = {
       },
     ],
     responses: {
-      200: { description: "A page of payments", content: json(PaymentListSchema) },
+      200: { description: "A page of payments", content: jsonContent(PaymentListSchema) },
       ...problemResponses({ validation: "invalid query parameters; `errors` lists each", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
@@ -258,9 +258,9 @@ export const docs = {
       "For a payment created with `capture: false` once it is AUTHORIZED: captures the whole authorization, or `amount` of it, and releases the rest. Answers at once with the payment PROCESSING; a worker captures at the gateway and the payment becomes COMPLETED (or, should the gateway refuse, AUTHORIZED again with a failureCode). The body is optional.",
     tags,
     parameters: [PAYMENT_ID_PARAMETER],
-    requestBody: { required: false, content: json(CaptureRequestSchema) },
+    requestBody: { required: false, content: jsonContent(CaptureRequestSchema) },
     responses: {
-      202: { description: "Accepted: the payment is PROCESSING its capture", headers: { Location: locationHeader }, content: json(PaymentSchema) },
+      202: { description: "Accepted: the payment is PROCESSING its capture", headers: { Location: locationHeader }, content: jsonContent(PaymentSchema) },
       ...problemResponses({
         ...bodyProblems(),
         not_found: "no payment with this id for this merchant",
@@ -277,12 +277,12 @@ export const docs = {
       "A PENDING payment no worker has taken yet is CANCELED at once: nothing reached the gateway. An AUTHORIZED payment is voided at the gateway by a worker: the answer shows it PROCESSING, and it becomes CANCELED. Any other status (PROCESSING, COMPLETED, FAILED, CANCELED) answers 409: a completed payment is refunded instead. The body is optional.",
     tags,
     parameters: [PAYMENT_ID_PARAMETER],
-    requestBody: { required: false, content: json(CancelRequestSchema) },
+    requestBody: { required: false, content: jsonContent(CancelRequestSchema) },
     responses: {
       202: {
         description: "Accepted: the payment is CANCELED (it was PENDING) or PROCESSING its void (it was AUTHORIZED)",
         headers: { Location: locationHeader },
-        content: json(PaymentSchema),
+        content: jsonContent(PaymentSchema),
       },
       ...problemResponses({
         ...bodyProblems(),

@@ -9,6 +9,7 @@ import {
   batchAttemptRows,
   inJsonList,
   jsonRowsInsert,
+  listHeldWork,
   mapRows,
   queryRows,
   scheduleNextCheckOf,
@@ -20,6 +21,8 @@ import { FINAL_STATUSES, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES }
 const PAYMENT_WORK: GatewayWorkTable = {
   table: payments,
   id: payments.id,
+  merchantId: payments.merchantId,
+  outcomeUnknownSince: payments.outcomeUnknownSince,
   status: payments.status,
   attempts: payments.attempts,
   leaseExpiresAt: payments.leaseExpiresAt,
@@ -384,12 +387,7 @@ export async function touchPayment(db: Executor, id: string): Promise<void> {
 }
 
 /** A merchant's payments the reconciler still holds (outcome unknown), oldest unknown first. */
-export async function listUnresolved(db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> {
+export function listUnresolved(db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> {
   // Unresolved: the reconciler holds the payment, i.e. it is where a gateway check starts from.
-  const unresolved = and(eq(payments.merchantId, merchantId), guardOf("checkAtGateway"));
-  const [rows, [count]] = await Promise.all([
-    db.select().from(payments).where(unresolved).orderBy(payments.outcomeUnknownSince).limit(limit),
-    db.select({ n: sql<number>`count(*)::int` }).from(payments).where(unresolved),
-  ]);
-  return { rows, total: Number(count?.n ?? 0) };
+  return listHeldWork<PaymentRow>(db, PAYMENT_WORK, merchantId, guardOf("checkAtGateway"), limit);
 }

@@ -105,8 +105,8 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
   }
 
   /** An attempt that waited too long for a slot did nothing: it is given back, to be claimed and run again. */
-  async function giveBack<Row extends WorkRow>(store: GatewayWorkStore<unknown, Row, unknown>, row: Row, log: Record<string, unknown>, requestId: string | null) {
-    await store.releaseForRetry(row, { unknown: false, gatewayReference: null }, { delayMs: 0, requestId });
+  async function giveBack<Row extends WorkRow>(work: GatewayWorkStore<unknown, Row, unknown>, row: Row, log: Record<string, unknown>, requestId: string | null) {
+    await work.releaseForRetry(row, { unknown: false, gatewayReference: null }, { delayMs: 0, requestId });
     logger.warn({ ...log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
     return "retry_scheduled" as const;
   }

@@ -1,5 +1,5 @@
 import { and, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { batchAttemptRows, claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, scheduleNextCheckOf } from "../database";
+import { batchAttemptRows, claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, listHeldWork, scheduleNextCheckOf } from "../database";
 import { type RefundRow, refunds } from "./schema";
 import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 
@@ -13,6 +13,8 @@ import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 const REFUND_WORK: GatewayWorkTable = {
   table: refunds,
   id: refunds.id,
+  merchantId: refunds.merchantId,
+  outcomeUnknownSince: refunds.outcomeUnknownSince,
   status: refunds.status,
   attempts: refunds.attempts,
   leaseExpiresAt: refunds.leaseExpiresAt,
@@ -150,13 +152,8 @@ export function countUnresolvedRefunds(db: Executor): Promise<number> {
 }
 
 /** A merchant's refunds the reconciler holds (outcome unknown), oldest unknown first (capped), and how many in all. */
-export async function listUnresolvedRefunds(db: Executor, merchantId: string, limit: number): Promise<{ rows: RefundRow[]; total: number }> {
-  const unresolved = and(eq(refunds.merchantId, merchantId), refundGuardOf("checkAtGateway"));
-  const [rows, [count]] = await Promise.all([
-    db.select().from(refunds).where(unresolved).orderBy(refunds.outcomeUnknownSince).limit(limit),
-    db.select({ n: sql<number>`count(*)::int` }).from(refunds).where(unresolved),
-  ]);
-  return { rows, total: Number(count?.n ?? 0) };
+export function listUnresolvedRefunds(db: Executor, merchantId: string, limit: number): Promise<{ rows: RefundRow[]; total: number }> {
+  return listHeldWork<RefundRow>(db, REFUND_WORK, merchantId, refundGuardOf("checkAtGateway"), limit);
 }
 
 /**

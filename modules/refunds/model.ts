@@ -4,6 +4,7 @@ import {
   bodyProblems,
   component,
   nullable,
+  jsonContent,
   operation,
   PAGE_LIMIT_PARAMETER,
   problemResponses,
@@ -73,7 +74,6 @@ const RefundListSchema = component(
   ),
 );
 
-const json = (schema: object) => ({ "application/json": { schema } });
 const tags = ["Refunds"];
 
 export const docs = {
@@ -89,7 +89,7 @@ export const docs = {
         "The same key with the same payment and body returns the same refund (same status code) for at least 24 h and refunds nothing more; another payment or body answers 409. Keys of refunds and of payments are separate.",
       ),
     ],
-    requestBody: { required: false, content: json(RefundRequestSchema) },
+    requestBody: { required: false, content: jsonContent(RefundRequestSchema) },
     responses: {
       202: {
         description: "Accepted: the refund is PENDING (or, for a replay, as it is now). `Location` points at it.",
@@ -97,7 +97,7 @@ export const docs = {
           Location: { description: "`/v1/refunds/{id}`", required: true, schema: { type: "string", pattern: `^/v1/refunds/${REFUND_ID.doc.pattern.slice(1)}` } },
           "Idempotent-Replayed": IDEMPOTENT_REPLAYED_HEADER,
         },
-        content: json(RefundSchema),
+        content: jsonContent(RefundSchema),
       },
       ...problemResponses({
         ...bodyProblems(),
@@ -120,7 +120,7 @@ export const docs = {
       { name: "startingAfter", in: "query", description: "Cursor: the id of the last refund of the previous page", schema: { type: "string", ...REFUND_ID.doc } },
     ],
     responses: {
-      200: { description: "A page of the payment's refunds", content: json(RefundListSchema) },
+      200: { description: "A page of the payment's refunds", content: jsonContent(RefundListSchema) },
       ...problemResponses({
         not_found: "no payment with this id for this merchant",
         validation: "invalid query parameters; `errors` lists each",
@@ -134,7 +134,7 @@ export const docs = {
     tags,
     parameters: [{ name: "id", in: "path", required: true, schema: { type: "string", examples: REFUND_ID.doc.examples } }],
     responses: {
-      200: { description: "The refund", content: json(RefundSchema) },
+      200: { description: "The refund", content: jsonContent(RefundSchema) },
       ...problemResponses({ not_found: "no refund with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
     },
   }),

@@ -1,5 +1,5 @@
 import Type from "typebox";
-import { AUTHENTICATED_PROBLEMS, bodyProblems, component, nullable, operation, PAGE_LIMIT_PARAMETER, problemResponses, stringEnum } from "../http";
+import { AUTHENTICATED_PROBLEMS, bodyProblems, component, jsonContent, nullable, operation, PAGE_LIMIT_PARAMETER, problemResponses, stringEnum } from "../http";
 import { PAYMENT_ID, PaymentSchema } from "../payments";
 import { RefundSchema } from "../refunds";
 import { MAX_URL_LENGTH } from "./endpoint-url";
@@ -111,7 +111,6 @@ const AttemptSchema = component(
   ),
 );
 
-const json = (schema: object) => ({ "application/json": { schema } });
 const tags = ["Webhooks"];
 
 export const docs = {
@@ -121,9 +120,9 @@ export const docs = {
     description:
       "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
     tags,
-    requestBody: { required: true, content: json(EndpointRequestSchema) },
+    requestBody: { required: true, content: jsonContent(EndpointRequestSchema) },
     responses: {
-      200: { description: "The endpoint and its new secret (shown only here)", content: json(EndpointWithSecretSchema) },
+      200: { description: "The endpoint and its new secret (shown only here)", content: jsonContent(EndpointWithSecretSchema) },
       ...problemResponses({
         ...bodyProblems(ENDPOINT_BODY_MAX_BYTES),
         validation: "the URL is not acceptable; `errors` says why",
@@ -137,7 +136,7 @@ export const docs = {
     description: "The secret is never shown again; rotate it with PUT if it is lost.",
     tags,
     responses: {
-      200: { description: "The endpoint", content: json(EndpointSchema) },
+      200: { description: "The endpoint", content: jsonContent(EndpointSchema) },
       ...problemResponses({ not_found: "no endpoint is registered", ...AUTHENTICATED_PROBLEMS }),
     },
   }),
@@ -168,7 +167,7 @@ export const docs = {
     responses: {
       200: {
         description: "A page of events",
-        content: json(component("WebhookEventList", Type.Object({ data: Type.Array(EventSchema), hasMore: Type.Boolean() }, { additionalProperties: false }))),
+        content: jsonContent(component("WebhookEventList", Type.Object({ data: Type.Array(EventSchema), hasMore: Type.Boolean() }, { additionalProperties: false }))),
       },
       ...problemResponses({ validation: "invalid query parameters; `errors` lists each", ...AUTHENTICATED_PROBLEMS }),
     },
@@ -182,7 +181,7 @@ export const docs = {
     responses: {
       200: {
         description: "The attempts",
-        content: json(component("WebhookDeliveryAttemptList", Type.Object({ data: Type.Array(AttemptSchema) }, { additionalProperties: false }))),
+        content: jsonContent(component("WebhookDeliveryAttemptList", Type.Object({ data: Type.Array(AttemptSchema) }, { additionalProperties: false }))),
       },
       ...problemResponses({ not_found: "no event with this id for this merchant", ...AUTHENTICATED_PROBLEMS }),
     },
