@@ -1,6 +1,6 @@
 import type { ListenToChannel } from "../database";
 
-/** Notified by the outbox's trigger after every statement that writes rows (drizzle/0006_outbox_notify.sql). */
+/** Notified by the outbox's trigger after every statement that writes rows (drizzle/0006_outbox_notify.sql; since 0008 not after one that wrote none). */
 export const OUTBOX_CHANNEL = "paystream_outbox";
 
 /**

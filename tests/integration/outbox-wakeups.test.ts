@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { createPostgresQueue, enqueuePayment, type PaymentMessage } from "../../modules/broker";
+import { sql } from "drizzle-orm";
+import { createPostgresQueue, enqueuePayment, type PaymentMessage, paymentMessagesFor } from "../../modules/broker";
+import { OUTBOX_CHANNEL } from "../../modules/broker/outbox-watch";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
 
@@ -59,6 +61,32 @@ for (const backend of BACKENDS) {
       await arrived;
       await worker.consumer.stop();
       expect(worker.delivered.map((m) => m.paymentId)).toEqual([`pay_later_${backend}`]);
+    });
+
+    it("a statement that writes no outbox row announces nothing (an idle consumer is not woken by the sweeper's empty expiry)", async () => {
+      const heard: number[] = [];
+      let onHeard = () => {};
+      const unsubscribe = await database.handle.listen(OUTBOX_CHANNEL, () => {
+        heard.push(Date.now());
+        onHeard();
+      });
+      try {
+        // Subscribing calls back once (whatever was written before it was announced to nobody).
+        await Bun.sleep(100);
+        const atSubscribe = heard.length;
+        // The shape the authorization-expiry sweep runs every few seconds: INSERT … SELECT over no payment.
+        await database.db.execute(paymentMessagesFor(sql`select id from payments where false`));
+        await database.db.execute(paymentMessagesFor(sql`select id from payments where false`));
+        // Then a statement that writes a row; notifications arrive in commit order, so this one is heard
+        // first only if the empty ones were never announced.
+        const first = new Promise<void>((resolve) => (onHeard = resolve));
+        await enqueuePayment(database.db, { paymentId: `pay_announced_${backend}`, requestId: null }, 3_600_000);
+        await first;
+        await Bun.sleep(200);
+        expect(heard).toHaveLength(atSubscribe + 1);
+      } finally {
+        await unsubscribe();
+      }
     });
   });
 }
