@@ -9,6 +9,8 @@ export type IdFilter = SQL;
 
 export interface JsonRowsOptions {
   onConflictDoNothing?: boolean;
+  /** `on conflict (<target>) do update set <set>`: the statement's text stays fixed (the set is SQL, not values). */
+  onConflictDoUpdate?: { target: PgColumn; set: SQL };
   /** Columns to return; map them back with `mapRows`. */
   returning?: PgColumn[];
   /** Write only the rows whose `column` is among the ids `filter` returns. */
@@ -26,7 +28,12 @@ export interface JsonRowsOptions {
 export function jsonRowsInsert<T extends PgTable>(table: T, rows: Partial<T["$inferInsert"]>[], options: JsonRowsOptions = {}): SQL {
   const shape = shapeOf(table, Object.keys(rows[0] ?? {}));
   const only = options.only ? sql` where x.${sql.identifier(shape.fieldOf(options.only.column))} in (${options.only.filter})` : sql``;
-  const conflict = options.onConflictDoNothing ? sql` on conflict do nothing` : sql``;
+  const update = options.onConflictDoUpdate;
+  const conflict = update
+    ? sql` on conflict (${sql.identifier(update.target.name)}) do update set ${update.set}`
+    : options.onConflictDoNothing
+      ? sql` on conflict do nothing`
+      : sql``;
   const returning = options.returning
     ? sql` returning ${sql.join(
         options.returning.map((c) => sql.identifier(c.name)),

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { and, eq, inArray, sql } from "drizzle-orm";
-import { Batcher, type Database } from "../../database";
+import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
+import { Batcher, type Database, jsonRowsInsert, mapRows, queryRows } from "../../database";
 import type {
   CaptureRequest,
   ChargeOutcome,
@@ -69,6 +69,7 @@ export interface SimulatorOptions {
 }
 
 type LedgerRow = typeof simulatorCharges.$inferSelect;
+const LEDGER_COLUMNS = Object.values(getTableColumns(simulatorCharges));
 type Executor = Pick<Database, "select" | "insert" | "update">;
 type Decision = { kind: "approved"; reference: string } | { kind: "declined"; code: string };
 
@@ -98,25 +99,22 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
     async (items) => {
       // One row per key: a statement may not upsert the same row twice.
       const unique = [...new Map(items.map((item) => [item.request.idempotencyKey, item])).values()];
-      const rows = await db
-        .insert(simulatorCharges)
-        .values(
-          unique.map(({ request, decided }) => ({
-            idempotencyKey: request.idempotencyKey,
-            paymentId: request.paymentId,
-            operation: (request.capture ? "charge" : "authorize") as SimulatorOperation,
-            outcome: decided.kind,
-            declineCode: decided.kind === "declined" ? decided.code : null,
-            reference: decided.kind === "approved" ? decided.reference : newReference(null),
-            amount: request.amount,
-            currency: request.currency,
-          })),
-        )
-        .onConflictDoUpdate({
-          target: simulatorCharges.idempotencyKey,
-          set: { requests: sql`${simulatorCharges.requests} + 1` },
-        })
-        .returning();
+      // Rows as one jsonb parameter: one statement text (and one prepared plan) whatever the batch size.
+      const statement = jsonRowsInsert(
+        simulatorCharges,
+        unique.map(({ request, decided }) => ({
+          idempotencyKey: request.idempotencyKey,
+          paymentId: request.paymentId,
+          operation: (request.capture ? "charge" : "authorize") as SimulatorOperation,
+          outcome: decided.kind,
+          declineCode: decided.kind === "declined" ? decided.code : null,
+          reference: decided.kind === "approved" ? decided.reference : newReference(null),
+          amount: request.amount,
+          currency: request.currency,
+        })),
+        { onConflictDoUpdate: { target: simulatorCharges.idempotencyKey, set: sql`requests = ${simulatorCharges.requests} + 1` }, returning: LEDGER_COLUMNS },
+      );
+      const rows = mapRows(simulatorCharges, await queryRows(db, statement)) as LedgerRow[];
       const byKey = new Map(rows.map((r) => [r.idempotencyKey, r]));
       return items.map(({ request }) => {
         const row = byKey.get(request.idempotencyKey);
