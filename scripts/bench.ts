@@ -19,7 +19,8 @@
  * Options for every mode: --kafka HOST:PORT (use a running broker instead of starting one),
  * --bun-flags "…" (runtime flags for the services, e.g. --smol), --service-env K=V,… (extra environment),
  * --port-base N (the services listen on N, N+1, …; default 19110), --cpu-prof DIR (profile the
- * api of the intake run with `bun --cpu-prof`).
+ * api of the intake run with `bun --cpu-prof`), --service-root DIR (run another checkout's
+ * src/main.ts, e.g. a `git worktree` of an older commit, for before/after figures from one harness).
  *
  * CPU is read from /proc: user + system seconds of the paystream processes and of the PostgreSQL
  * backends serving the benchmark's database (not the server's shared background processes, nor
@@ -54,6 +55,7 @@ const COMMON_ENV = withRuntimeEnv({ RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUC
 
 /** --bun-flags "…": the runtime flags the services start with; --service-env K=V,…: environment they get on top. */
 const RUNTIME_FLAGS = flag("bun-flags", "").split(" ").filter(Boolean);
+const SERVICE_MAIN = join(flag("service-root", ROOT), "src/main.ts");
 const SERVICE_ENV = Object.fromEntries(
   flag("service-env", "")
     .split(",")
@@ -64,7 +66,7 @@ const SERVICE_ENV = Object.fromEntries(
 function start(role: "api" | "worker" | "all", env: Record<string, string>, command?: string[]): Promise<ServiceProcess> {
   // A worker has no API port: it is ready when its ops listener says so (it logs nothing at warn).
   const ports: Record<string, string> = role === "worker" ? { PORT: String(nextPort++), OPS_PORT: String(nextPort++) } : { PORT: String(nextPort++) };
-  const run = command ?? (RUNTIME_FLAGS.length > 0 ? [BUN, ...RUNTIME_FLAGS, "src/main.ts"] : undefined);
+  const run = command ?? [BUN, ...RUNTIME_FLAGS, SERVICE_MAIN];
   return startService({ role, env: { ...COMMON_ENV, ...ports, ...env, ...SERVICE_ENV }, command: run, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
 }
 
@@ -213,7 +215,7 @@ async function benchIntake(clients: number, seconds: number): Promise<IntakeResu
   const api = await start(
     "api",
     { DATABASE_URL: db.url, DB_POOL_SIZE: flag("pool", "20") },
-    profileDir ? [BUN, "--cpu-prof", `--cpu-prof-dir=${profileDir}`, "src/main.ts"] : undefined,
+    profileDir ? [BUN, "--cpu-prof", `--cpu-prof-dir=${profileDir}`, SERVICE_MAIN] : undefined,
   );
   try {
     const post = () => fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
