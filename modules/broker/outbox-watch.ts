@@ -1,6 +1,6 @@
 import type { ListenToChannel } from "../database";
 
-/** Notified by the outbox's trigger after every statement that writes rows (drizzle/0006_outbox_notify.sql; since 0008 not after one that wrote none). */
+/** Notified by the outbox's trigger after every statement that wrote at least one row (drizzle/0006_outbox_notify.sql, 0008_outbox_notify_rows.sql). */
 export const OUTBOX_CHANNEL = "paystream_outbox";
 
 /**

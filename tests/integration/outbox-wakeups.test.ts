@@ -77,8 +77,8 @@ for (const backend of BACKENDS) {
         // The shape the authorization-expiry sweep runs every few seconds: INSERT … SELECT over no payment.
         await database.db.execute(paymentMessagesFor(sql`select id from payments where false`));
         await database.db.execute(paymentMessagesFor(sql`select id from payments where false`));
-        // Then a statement that writes a row; notifications arrive in commit order, so this one is heard
-        // first only if the empty ones were never announced.
+        // Then a statement that writes a row. Notifications arrive in commit order: once this one is
+        // heard, any announcement of the empty statements has been heard before it.
         const first = new Promise<void>((resolve) => (onHeard = resolve));
         await enqueuePayment(database.db, { paymentId: `pay_announced_${backend}`, requestId: null }, 3_600_000);
         await first;
