@@ -95,6 +95,7 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
     const headers: Record<string, string> = { ...options.headers };
     if (options.key !== null) headers.authorization = `Bearer ${options.key ?? KEY}`;
     if (options.body !== undefined || options.raw !== undefined) headers["content-type"] ??= "application/json";
+    const started = performance.now();
     const res = await fetch(`${prismUrl}${path}`, {
       method,
       headers,
@@ -102,7 +103,9 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
     });
     const violations = JSON.parse(res.headers.get("sl-violations") ?? "[]") as Violation[];
     const text = await res.text();
-    const where = `${method} ${path} → ${res.status}`;
+    // An answer Prism made itself says why it could not forward (and how long it tried): keep that in the message.
+    const fromPrism = res.headers.get("x-request-id") === null ? ` after ${Math.round(performance.now() - started)} ms, Prism said: ${text.slice(0, 500)}` : "";
+    const where = `${method} ${path} → ${res.status}${fromPrism}`;
     expect({ where, responseViolations: violations.filter((v) => v.location[0] === "response") }).toEqual({ where, responseViolations: [] });
     const requestViolations = violations.filter((v) => v.location[0] === "request");
     if (options.requestConforms ?? true) expect({ where, requestViolations }).toEqual({ where, requestViolations: [] });
