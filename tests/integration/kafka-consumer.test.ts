@@ -137,6 +137,53 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     for (const id of ids) expect(firstRun.has(id) || secondRun.has(id)).toBe(true);
   });
 
+  it("commits a batch as soon as its last message is handled, so the next fetch does not wait for the commit timer", async () => {
+    // KafkaJS fetches again only after every batch of the last fetch has returned: a batch that
+    // waited for its commit timer before returning held up the whole consumer for that long.
+    const topicPrefix = prefix();
+    const broker = createKafkaBroker(database.db, silentLogger, {
+      brokers: [brokers],
+      topicPrefix,
+      partitions: 1,
+      clientId: `test-${topicPrefix}`,
+      leaseMs: 5_000,
+      relayIdleMs: 10,
+      commitIntervalMs: 120_000,
+    });
+    const relay = broker.createRelay()!;
+    await relay.start();
+    const handled = new Set<string>();
+    const consumer = broker.createConsumer({ concurrency: 8 });
+    await consumer.start(async (m) => {
+      handled.add(m.paymentId);
+    });
+    const waitFor = async (ids: string[]) => {
+      const deadline = Date.now() + 30_000;
+      while (!ids.every((id) => handled.has(id)) && Date.now() < deadline) await Bun.sleep(50);
+    };
+    const firstWave = Array.from({ length: 20 }, (_, i) => `pay_cmt1_${topicPrefix}_${i}`);
+    for (const id of firstWave) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+    await waitFor(firstWave);
+    // Published after the first wave was handled: only a fetch after the first batch returned can bring it.
+    const secondWave = Array.from({ length: 20 }, (_, i) => `pay_cmt2_${topicPrefix}_${i}`);
+    for (const id of secondWave) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+    await waitFor(secondWave);
+    const deadline = Date.now() + 30_000;
+    let lag = await broker.lag();
+    while (lag > 0 && Date.now() < deadline) {
+      await Bun.sleep(100);
+      lag = await broker.lag();
+    }
+    const secondHandled = secondWave.filter((id) => handled.has(id)).length;
+    await consumer.stop();
+    await relay.stop();
+    await broker.close();
+    expect(firstWave.every((id) => handled.has(id))).toBe(true);
+    expect(secondHandled).toBe(secondWave.length);
+    // Everything handled is committed, long before the 120 s timer could have fired.
+    expect(lag).toBe(0);
+  });
+
   it("publishes dead letters to <prefix>.dlq with headers saying why", async () => {
     const topicPrefix = prefix();
     const broker = brokerFor(topicPrefix, 1);

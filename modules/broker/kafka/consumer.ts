@@ -14,6 +14,13 @@ const SESSION_TIMEOUT_MS = 6_000;
 const FETCH_BYTES_PER_PARTITION = 128 * 1024;
 const FETCH_BYTES = 1024 * 1024;
 
+export interface ConsumerTiming {
+  /** Consumer group timeouts: short, so a killed worker's partitions move on within seconds. */
+  sessionTimeoutMs?: number;
+  /** At most one offset commit per partition this often while a batch's messages finish. */
+  commitIntervalMs?: number;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
@@ -25,6 +32,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
   private readonly slots: Slots;
   private stopping = false;
   private readonly activeBatches = new Set<Promise<void>>();
+  private readonly commitIntervalMs: number;
 
   constructor(
     kafka: Kafka,
@@ -32,8 +40,10 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     private readonly logger: Logger,
     private readonly concurrency: number,
     private readonly ensureTopics: () => Promise<void>,
-    sessionTimeoutMs = SESSION_TIMEOUT_MS,
+    timing: ConsumerTiming = {},
   ) {
+    const sessionTimeoutMs = timing.sessionTimeoutMs ?? SESSION_TIMEOUT_MS;
+    this.commitIntervalMs = timing.commitIntervalMs ?? COMMIT_INTERVAL_MS;
     this.slots = new Slots(concurrency);
     this.consumer = kafka.consumer({
       groupId: CONSUMER_GROUP,
@@ -97,25 +107,28 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     const running: Promise<void>[] = [];
     let lastBeat = Date.now();
 
-    const commitNow = async () => {
-      const next = offsets.takeCommittable();
-      if (next === undefined) return;
-      resolveOffset((next - 1n).toString());
-      await this.consumer
-        .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }])
-        .catch((error) => this.logger.warn({ err: error }, "offset commit failed; the tail will be re-delivered"));
+    // Commits run one after another, so a lower offset can never land after a higher one.
+    let commits = Promise.resolve();
+    const commitNow = () => {
+      commits = commits.then(async () => {
+        const next = offsets.takeCommittable();
+        if (next === undefined) return;
+        resolveOffset((next - 1n).toString());
+        await this.consumer
+          .commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next.toString() }])
+          .catch((error) => this.logger.warn({ err: error }, "offset commit failed; the tail will be re-delivered"));
+      });
+      return commits;
     };
-    // At most one commit per partition every COMMIT_INTERVAL_MS while messages finish: a commit
+    // At most one commit per partition per commit interval while messages finish: a commit
     // per message would cost a broker round trip each. A crash re-delivers at most that window.
-    let pendingCommit: Promise<void> | undefined;
+    let commitTimer: ReturnType<typeof setTimeout> | undefined;
     const commit = () => {
-      if (this.stopping) return commitNow();
-      pendingCommit ??= sleep(COMMIT_INTERVAL_MS)
-        .then(commitNow)
-        .finally(() => {
-          pendingCommit = undefined;
-        });
-      return pendingCommit;
+      if (this.stopping) return void commitNow();
+      commitTimer ??= setTimeout(() => {
+        commitTimer = undefined;
+        void commitNow();
+      }, this.commitIntervalMs);
     };
     const beat = async () => {
       if (Date.now() - lastBeat < 1_000) return;
@@ -150,7 +163,10 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
       await Promise.race([Promise.all(running), sleep(1_000)]);
       await beat();
     }
-    await pendingCommit;
+    // Every message is finished: commit now, not when the timer fires. KafkaJS fetches again only
+    // after every batch of the last fetch has returned, so waiting for the timer here idled the
+    // whole consumer for up to the commit interval at the end of each fetch.
+    clearTimeout(commitTimer);
     await commitNow();
   }
 

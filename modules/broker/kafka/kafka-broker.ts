@@ -19,6 +19,8 @@ export interface KafkaBrokerOptions {
   listen?: ListenToChannel;
   /** Consumer group timeouts: short, so a killed worker's partitions move on within seconds. */
   sessionTimeoutMs?: number;
+  /** How often a consumer commits a partition's offsets while a batch's messages finish (default 100 ms). */
+  commitIntervalMs?: number;
 }
 
 const CLIENT_ID = "paystream";
@@ -81,7 +83,10 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
   return {
     kind: "kafka",
     createConsumer: ({ concurrency }) =>
-      new KafkaPaymentConsumer(kafka, topics.requested, logger, concurrency, ensureTopics, options.sessionTimeoutMs),
+      new KafkaPaymentConsumer(kafka, topics.requested, logger, concurrency, ensureTopics, {
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        commitIntervalMs: options.commitIntervalMs,
+      }),
     createRelay: () =>
       new KafkaOutboxRelay(kafka, db, topics, logger, ensureTopics, {
         leaseMs: options.leaseMs,
