@@ -7,7 +7,7 @@ import { queryRows } from "../../modules/database";
 import { sql } from "drizzle-orm";
 import { createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
-import { sharedKafka } from "../support/kafka";
+import { sharedKafka, startKafka } from "../support/kafka";
 
 describe("Kafka broker adapter against a real broker and a real PostgreSQL", () => {
   let brokers: string;
@@ -183,6 +183,57 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     // Everything handled is committed, long before the 120 s timer could have fired.
     expect(lag).toBe(0);
   });
+
+  it("joins the group again after its consumer crashed because the only broker went away", async () => {
+    // KafkaJS restarts a crashed consumer only after a retriable error; "Failed to find group
+    // coordinator", met when the only broker is down, is not one (kafkajs#1445, #1630). The
+    // consumer restarts itself after every crash instead: this outage takes that path.
+    const kafka = await startKafka();
+    const lines: string[] = [];
+    const record = (level: string) => (_fields: unknown, message?: string) => void lines.push(`${level} ${message ?? ""}`);
+    const logger = { info: record("info"), warn: record("warn"), error: record("error"), debug: record("debug"), child: () => logger };
+    const topicPrefix = prefix();
+    const broker = createKafkaBroker(database.db, logger, {
+      brokers: [kafka.brokers],
+      topicPrefix,
+      partitions: 2,
+      clientId: `test-${topicPrefix}`,
+      leaseMs: 5_000,
+      relayIdleMs: 10,
+    });
+    const relay = broker.createRelay()!;
+    const consumer = broker.createConsumer({ concurrency: 8 });
+    const handled = new Set<string>();
+    const waitUntil = async (done: () => boolean, ms: number) => {
+      const deadline = Date.now() + ms;
+      while (!done() && Date.now() < deadline) await Bun.sleep(100);
+      return done();
+    };
+    try {
+      await relay.start();
+      await consumer.start(async (m) => {
+        handled.add(m.paymentId);
+      });
+      const before = Array.from({ length: 10 }, (_, i) => `pay_crash1_${topicPrefix}_${i}`);
+      for (const id of before) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+      expect(await waitUntil(() => before.every((id) => handled.has(id)), 30_000)).toBe(true);
+
+      await kafka.stopBroker();
+      const crashed = await waitUntil(() => lines.some((line) => line.includes("kafka: Crash:")), 60_000);
+      await kafka.startBroker();
+      expect(crashed).toBe(true);
+
+      const after = Array.from({ length: 10 }, (_, i) => `pay_crash2_${topicPrefix}_${i}`);
+      for (const id of after) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+      expect(await waitUntil(() => after.every((id) => handled.has(id)), 60_000)).toBe(true);
+      expect(lines).toContain("warn the kafka consumer stopped on an error; joining the group again");
+    } finally {
+      await consumer.stop();
+      await relay.stop();
+      await broker.close();
+      await kafka.stop();
+    }
+  }, 180_000);
 
   it("publishes dead letters to <prefix>.dlq with headers saying why", async () => {
     const topicPrefix = prefix();

@@ -32,6 +32,10 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
   private readonly slots: Slots;
   private stopping = false;
   private readonly activeBatches = new Set<Promise<void>>();
+  /** The join in progress, if any. */
+  private joining: Promise<void> | undefined;
+  /** Set by a crash KafkaJS does not restart after: the consumer must join again. */
+  private restartWanted = false;
   private readonly commitIntervalMs: number;
 
   constructor(
@@ -57,16 +61,62 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
       // with decoded messages that wait seconds for a slot.
       maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       maxBytes: FETCH_BYTES,
+      // Restarts after a crash are this class's (see start()), whatever the error.
+      retry: { retries: 5, restartOnFailure: async () => false },
     });
   }
 
   async start(handler: MessageHandler): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
+    // KafkaJS restarts a crashed consumer itself only after errors it deems retriable; after the
+    // others (e.g. "Failed to find group coordinator" when the only broker is down at that moment,
+    // kafkajs#1445 and #1630) the consumer stays stopped while the process lives on: a chaos run
+    // stalled that way after a broker restart. So KafkaJS is told never to restart it
+    // (restartOnFailure) and this worker joins the group again after every crash, by one path.
+    this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
+      if (this.stopping) return;
+      this.restartWanted = true;
+      this.logger.warn({ err: payload.error }, "the kafka consumer stopped on an error; joining the group again");
+      void this.join(handler);
+    });
+    await this.join(handler);
+  }
+
+  /** Connects, subscribes and runs the consumer, retrying until it runs (one attempt at a time). */
+  private join(handler: MessageHandler): Promise<void> {
+    this.joining ??= this.joinUntilRunning(handler).finally(() => {
+      this.joining = undefined;
+    });
+    return this.joining;
+  }
+
+  private async joinUntilRunning(handler: MessageHandler): Promise<void> {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      if (this.restartWanted) {
+        // After a crash: give the broker a moment before asking again.
+        await sleep(backoffDelayMs({ baseMs: 400, maxMs: 5_000, jitter: 0 }, attempt));
+        if (this.stopping) return;
+      }
+      this.restartWanted = false;
       try {
         await this.ensureTopics();
         await this.consumer.connect();
         await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
-        break;
+        await this.consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: Math.max(1, Math.min(this.concurrency, 64)),
+          eachBatch: async (payload) => {
+            const batch = this.consumeBatch(payload, handler);
+            this.activeBatches.add(batch);
+            try {
+              await batch;
+            } finally {
+              this.activeBatches.delete(batch);
+            }
+          },
+        });
+        // A crash while joining (reported before run() returns) asks for another round.
+        if (!this.restartWanted) return;
       } catch (error) {
         if (this.stopping) return;
         const delay = backoffDelayMs({ baseMs: 400, maxMs: 5_000, jitter: 0 }, attempt);
@@ -74,26 +124,13 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
         await sleep(delay);
       }
     }
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: Math.max(1, Math.min(this.concurrency, 64)),
-      eachBatch: async (payload) => {
-        const batch = this.consumeBatch(payload, handler);
-        this.activeBatches.add(batch);
-        try {
-          await batch;
-        } finally {
-          this.activeBatches.delete(batch);
-        }
-      },
-    });
   }
 
   async stop(): Promise<void> {
     this.stopping = true;
     // Running batches stop taking messages, finish the ones in flight and commit; only then leave the group.
     await Promise.all(this.activeBatches);
+    await this.joining;
     await this.consumer.disconnect().catch((error) => this.logger.warn({ err: error }, "kafka consumer disconnect failed"));
   }
 
