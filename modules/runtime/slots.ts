@@ -7,6 +7,13 @@ export class Slots {
     this.free = size;
   }
 
+  /** Takes a slot if one is free now, without waiting. */
+  tryAcquire(): boolean {
+    if (this.free <= 0) return false;
+    this.free--;
+    return true;
+  }
+
   async acquire(): Promise<void> {
     if (this.free > 0) {
       this.free--;

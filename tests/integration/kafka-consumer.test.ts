@@ -95,6 +95,51 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     expect(committed?.partitions[0]?.offset).toBe(end?.offset);
   });
 
+  it("fetches and runs later messages while an earlier batch's message is still running, and commits only up to it", async () => {
+    const topicPrefix = prefix();
+    const broker = brokerFor(topicPrefix, 1);
+    const first = Array.from({ length: 10 }, (_, i) => `pay_pipe_${topicPrefix}_a${i}`);
+    const later = Array.from({ length: 10 }, (_, i) => `pay_pipe_${topicPrefix}_b${i}`);
+    for (const id of first) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+    const relay = broker.createRelay()!;
+    await relay.start();
+    const handled = new Set<string>();
+    let release: () => void = () => {};
+    const blocked = new Promise<void>((r) => (release = r));
+    const consumer = broker.createConsumer({ concurrency: 16 });
+    await consumer.start(async (m) => {
+      if (m.paymentId === first[0]) await blocked;
+      handled.add(m.paymentId);
+    });
+    const inspect = new Kafka({ clientId: "inspect", brokers: [brokers], logLevel: logLevel.NOTHING }).admin();
+    await inspect.connect();
+    const committed = async () => Number((await inspect.fetchOffsets({ groupId: "paystream-workers", topics: [`${topicPrefix}.requested`] }))[0]?.partitions[0]?.offset ?? -1);
+    try {
+      let deadline = Date.now() + 20_000;
+      while (handled.size < first.length - 1 && Date.now() < deadline) await Bun.sleep(20);
+      expect(handled.size).toBe(first.length - 1);
+      // Written after the first batch was fetched: they come in a later fetch, while first[0] still runs.
+      for (const id of later) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+      deadline = Date.now() + 20_000;
+      while (!later.every((id) => handled.has(id)) && Date.now() < deadline) await Bun.sleep(20);
+      expect(later.every((id) => handled.has(id))).toBe(true);
+      expect(handled.has(first[0]!)).toBe(false);
+      // Nothing is committed past the message still running (offset 0).
+      await Bun.sleep(300);
+      expect(await committed()).toBeLessThanOrEqual(0);
+      release();
+      deadline = Date.now() + 20_000;
+      while ((await committed()) < first.length + later.length && Date.now() < deadline) await Bun.sleep(50);
+      expect(await committed()).toBe(first.length + later.length);
+    } finally {
+      release();
+      await inspect.disconnect();
+      await consumer.stop();
+      await relay.stop();
+      await broker.close();
+    }
+  });
+
   it("re-delivers the uncommitted tail to the next consumer after a stop mid-batch", async () => {
     const topicPrefix = prefix();
     const broker = brokerFor(topicPrefix, 1);
@@ -137,9 +182,10 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     for (const id of ids) expect(firstRun.has(id) || secondRun.has(id)).toBe(true);
   });
 
-  it("commits a batch as soon as its last message is handled, so the next fetch does not wait for the commit timer", async () => {
-    // KafkaJS fetches again only after every batch of the last fetch has returned: a batch that
-    // waited for its commit timer before returning held up the whole consumer for that long.
+  it("commits a partition as soon as its last running message is handled, not when the commit timer fires", async () => {
+    // With nothing left running there is nothing to wait for; and a batch that waited for its commit
+    // timer before returning held up the next fetch, which KafkaJS starts only after every batch
+    // of the last fetch has returned.
     const topicPrefix = prefix();
     const broker = createKafkaBroker(database.db, silentLogger, {
       brokers: [brokers],
