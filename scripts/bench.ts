@@ -20,7 +20,9 @@
  * --bun-flags "…" (runtime flags for the services, e.g. --smol), --service-env K=V,… (extra environment),
  * --port-base N (the services listen on N, N+1, …; default 19110), --cpu-prof DIR (profile the
  * api of the intake run with `bun --cpu-prof`), --service-root DIR (run another checkout's
- * src/main.ts, e.g. a `git worktree` of an older commit, for before/after figures from one harness).
+ * src/main.ts, e.g. a `git worktree` of an older commit, for before/after figures from one harness),
+ * --binary PATH (run a compiled binary, e.g. dist/paystream from `npm run build`, as the image does),
+ * --timeline (print how many payments became final in each 100 ms of every end-to-end run).
  *
  * CPU is read from /proc: user + system seconds of the paystream processes and of the PostgreSQL
  * backends serving the benchmark's database (not the server's shared background processes, nor
@@ -56,6 +58,10 @@ const COMMON_ENV = withRuntimeEnv({ RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUC
 /** --bun-flags "…": the runtime flags the services start with; --service-env K=V,…: environment they get on top. */
 const RUNTIME_FLAGS = flag("bun-flags", "").split(" ").filter(Boolean);
 const SERVICE_MAIN = join(flag("service-root", ROOT), "src/main.ts");
+/** --timeline: also print, per end-to-end run, how many payments became final in each 100 ms. */
+const TIMELINE = args.includes("--timeline");
+/** --binary PATH: run a compiled binary (`npm run build`, what the image ships) instead of the source. */
+const SERVICE_BINARY = flag("binary", "");
 const SERVICE_ENV = Object.fromEntries(
   flag("service-env", "")
     .split(",")
@@ -66,7 +72,7 @@ const SERVICE_ENV = Object.fromEntries(
 function start(role: "api" | "worker" | "all", env: Record<string, string>, command?: string[]): Promise<ServiceProcess> {
   // A worker has no API port: it is ready when its ops listener says so (it logs nothing at warn).
   const ports: Record<string, string> = role === "worker" ? { PORT: String(nextPort++), OPS_PORT: String(nextPort++) } : { PORT: String(nextPort++) };
-  const run = command ?? [BUN, ...RUNTIME_FLAGS, SERVICE_MAIN];
+  const run = command ?? (SERVICE_BINARY ? [SERVICE_BINARY] : [BUN, ...RUNTIME_FLAGS, SERVICE_MAIN]);
   return startService({ role, env: { ...COMMON_ENV, ...ports, ...env, ...SERVICE_ENV }, command: run, timeoutMs: 60_000, waitFor: role === "worker" ? "ops" : "ready" });
 }
 
@@ -350,6 +356,15 @@ async function benchEndToEnd(options: {
     const first = Math.min(...rows.map((r) => Number(r.created)));
     const last = Math.max(...rows.map((r) => Number(r.completed)));
     const perSecond = rows.length / (last - first);
+    if (TIMELINE) {
+      // Payments made final in each 100 ms from the first one sent: a stall shows as a short bucket.
+      const buckets: number[] = [];
+      for (const r of rows) {
+        const at = Math.floor((Number(r.completed) - first) * 10);
+        buckets[at] = (buckets[at] ?? 0) + 1;
+      }
+      progress(`${label}: final per 100 ms: ${Array.from(buckets, (n) => n ?? 0).join(" ")}`);
+    }
     const bound = options.latencyMs > 0 ? options.concurrency / (options.latencyMs / 1000) : Number.POSITIVE_INFINITY;
     const result: E2eResult = {
       label,
