@@ -37,6 +37,8 @@ export interface ServiceContext {
   broker: Broker;
   /** One count of failed authentications per process, whichever listener or credential they hit. */
   failedAuthentications: FailedAuthThrottle;
+  /** What the roles add to /health/ready: each answers why the process is not ready, or undefined. */
+  readinessChecks: (() => string | undefined)[];
   /** An HTTP app with the shared health, metrics, error and request-id handling around `routes`. */
   httpApp(routes: Parameters<typeof createHttpApp>[0]["routes"], metricsAccess: "open" | "hidden"): ReturnType<typeof createHttpApp>;
 }
@@ -143,6 +145,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
         failedAuthentications,
       )
     : undefined;
+  const readinessChecks: (() => string | undefined)[] = [];
   const readiness = async () => {
     try {
       await database.db.execute(sql`select 1`);
@@ -153,6 +156,10 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
       await broker.check();
     } catch {
       throw new Error(`broker (${broker.kind}) unavailable`);
+    }
+    for (const check of readinessChecks) {
+      const reason = check();
+      if (reason) throw new Error(reason);
     }
   };
 
@@ -167,6 +174,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
     gateway,
     broker,
     failedAuthentications,
+    readinessChecks,
     httpApp: (routes, metricsAccess) =>
       createHttpApp({
         logger,

@@ -97,6 +97,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   await consumer.start(async (message) => {
     await processPayment(message);
   });
+  ctx.readinessChecks.push(() => consumer.unavailable?.());
   const sweeper = createSweeper(database.db, logger.child({ component: "sweeper" }), {
     intervalMs: config.processing.sweepIntervalMs,
     stuckAfterMs: config.processing.stuckAfterMs,

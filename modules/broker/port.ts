@@ -24,6 +24,8 @@ export interface PaymentConsumer {
   start(handler: MessageHandler): Promise<void>;
   /** Stops taking messages, waits for the ones in flight, acknowledges them, disconnects. */
   stop(): Promise<void>;
+  /** Why it takes no messages now (e.g. it is joining its group again after a crash); undefined while it does. */
+  unavailable?(): string | undefined;
 }
 
 /** The api side of a broker: moves committed outbox rows onward (nothing to do for the embedded queue). */

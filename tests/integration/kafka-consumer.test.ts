@@ -264,15 +264,20 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
       for (const id of before) await enqueuePayment(database.db, { paymentId: id, requestId: null });
       expect(await waitUntil(() => before.every((id) => handled.has(id)), 30_000)).toBe(true);
 
+      expect(consumer.unavailable?.()).toBeUndefined();
       await kafka.stopBroker();
-      const crashed = await waitUntil(() => lines.some((line) => line.includes("kafka: Crash:")), 60_000);
+      // Readiness names the crash while the consumer is out of its group.
+      const crashed = await waitUntil(() => consumer.unavailable?.() !== undefined, 60_000);
       await kafka.startBroker();
       expect(crashed).toBe(true);
+      expect(lines.some((line) => line.includes("kafka: Crash:"))).toBe(true);
+      expect(consumer.unavailable?.()).toMatch(/^kafka consumer joining its group again after a crash at \d{4}-/);
 
       const after = Array.from({ length: 10 }, (_, i) => `pay_crash2_${topicPrefix}_${i}`);
       for (const id of after) await enqueuePayment(database.db, { paymentId: id, requestId: null });
       expect(await waitUntil(() => after.every((id) => handled.has(id)), 60_000)).toBe(true);
       expect(lines).toContain("warn the kafka consumer stopped on an error; joining the group again");
+      expect(consumer.unavailable?.()).toBeUndefined();
     } finally {
       await consumer.stop();
       await relay.stop();

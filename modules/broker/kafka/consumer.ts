@@ -57,6 +57,8 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
   private joining: Promise<void> | undefined;
   /** Set by a crash: the consumer must join the group again. */
   private restartWanted = false;
+  /** When the consumer last crashed, until it is back in its group (for readiness). */
+  private crashedAt: Date | undefined;
   private partitions = new Map<string, PartitionState>();
   private readonly commitIntervalMs: number;
 
@@ -89,6 +91,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     // A new generation may have moved partitions elsewhere: what this member still runs of the old
     // assignment finishes, but commits nothing; the new owner starts from the last commit.
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.crashedAt = undefined;
       for (const state of this.partitions.values()) state.retired = true;
       this.partitions = new Map();
     });
@@ -103,6 +106,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     this.consumer.on(this.consumer.events.CRASH, ({ payload }) => {
       if (this.stopping) return;
       this.restartWanted = true;
+      this.crashedAt ??= new Date();
       this.logger.warn({ err: payload.error }, "the kafka consumer stopped on an error; joining the group again");
       void this.join(handler);
     });
@@ -152,6 +156,10 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
         await sleep(delay);
       }
     }
+  }
+
+  unavailable(): string | undefined {
+    return this.crashedAt && `kafka consumer joining its group again after a crash at ${this.crashedAt.toISOString()}`;
   }
 
   async stop(): Promise<void> {
