@@ -80,9 +80,10 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
       heartbeatInterval: Math.max(500, Math.floor(sessionTimeoutMs / 10)),
       allowAutoTopicCreation: false,
       maxWaitTimeInMs: 100,
-      // A message is a few hundred bytes and this consumer holds at most 2 × WORKER_CONCURRENCY of
-      // them: KafkaJS's default fetch (1 MiB per partition, 10 MiB in all) only filled the heap
-      // with decoded messages that wait seconds for a slot.
+      // A message is a few hundred bytes and this consumer runs at most 2 × WORKER_CONCURRENCY of
+      // them; the rest of a fetch waits for a slot, and the next fetch only starts once all of it
+      // has started. KafkaJS's default fetch (1 MiB per partition, 10 MiB in all) only filled the
+      // heap with decoded messages waiting seconds for a slot.
       maxBytesPerPartition: FETCH_BYTES_PER_PARTITION,
       maxBytes: FETCH_BYTES,
       // Restarts after a crash are this class's (see start()), whatever the error.
