@@ -21,7 +21,27 @@ export interface ConsumerTiming {
   commitIntervalMs?: number;
 }
 
+/** Between attempts to join the group (after a crash, or when the broker cannot be reached). */
+const JOIN_BACKOFF = { baseMs: 400, maxMs: 5_000, jitter: 0 };
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Waits for `done`, calling `tick` every `everyMs` meanwhile. The timer is cleared once `done`
+ * settles: a plain race with sleep() left a timer pending for every message that waited for a slot.
+ */
+async function awaitTicking(done: Promise<void>, everyMs: number, tick: () => Promise<void>): Promise<void> {
+  let settled = false;
+  const finished = done.then(() => {
+    settled = true;
+  });
+  while (!settled) {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([finished, new Promise<void>((r) => (timer = setTimeout(r, everyMs)))]);
+    clearTimeout(timer);
+    if (!settled) await tick();
+  }
+}
 
 /** One partition's messages in flight, across batches, and its commits. */
 interface PartitionState {
@@ -126,7 +146,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     for (let attempt = 1; !this.stopping; attempt++) {
       if (this.restartWanted) {
         // After a crash: give the broker a moment before asking again.
-        await sleep(backoffDelayMs({ baseMs: 400, maxMs: 5_000, jitter: 0 }, attempt));
+        await sleep(backoffDelayMs(JOIN_BACKOFF, attempt));
         if (this.stopping) return;
       }
       this.restartWanted = false;
@@ -152,7 +172,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
         if (!this.restartWanted) return;
       } catch (error) {
         if (this.stopping) return;
-        const delay = backoffDelayMs({ baseMs: 400, maxMs: 5_000, jitter: 0 }, attempt);
+        const delay = backoffDelayMs(JOIN_BACKOFF, attempt);
         this.logger.warn({ err: error, retryInMs: delay }, "worker could not join the kafka consumer group; retrying");
         await sleep(delay);
       }
@@ -225,10 +245,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     for (const message of batch.messages) {
       if (this.stopping || !isRunning() || isStale()) break;
       // Every slot may stay taken for a while (a slow gateway): keep the membership alive meanwhile.
-      if (!this.slots.tryAcquire()) {
-        const acquired = this.slots.acquire().then(() => true);
-        while (!(await Promise.race([acquired, sleep(1_000).then(() => false)]))) await beat();
-      }
+      if (!this.slots.tryAcquire()) await awaitTicking(this.slots.acquire(), 1_000, beat);
       if (this.stopping || !isRunning() || isStale()) {
         this.slots.release();
         break;
