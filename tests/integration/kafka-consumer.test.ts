@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { randomBytes } from "node:crypto";
 import { Kafka, logLevel } from "kafkajs";
 import { enqueueDeadLetter, enqueuePayment, type PaymentMessage } from "../../modules/broker";
-import { createKafkaBroker } from "../../modules/broker/kafka";
+import { createKafkaBroker, type KafkaBrokerOptions } from "../../modules/broker/kafka";
+import type { Logger } from "../../modules/runtime";
 import { queryRows } from "../../modules/database";
 import { sql } from "drizzle-orm";
 import { createTestDatabase, type TestDatabase } from "../support/db";
@@ -22,15 +23,23 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     await database.drop();
   });
 
-  const brokerFor = (topicPrefix: string, partitions: number) =>
-    createKafkaBroker(database.db, silentLogger, {
+  const brokerFor = (topicPrefix: string, partitions: number, extra: Partial<KafkaBrokerOptions> = {}, logger: Logger = silentLogger) =>
+    createKafkaBroker(database.db, logger, {
       brokers: [brokers],
       topicPrefix,
       partitions,
       clientId: `test-${topicPrefix}`,
       leaseMs: 5_000,
       relayIdleMs: 10,
+      ...extra,
     });
+
+  /** Polls `done` until it holds or `ms` pass; answers whether it held. */
+  const waitUntil = async (done: () => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!done() && Date.now() < deadline) await Bun.sleep(50);
+    return done();
+  };
 
   async function outboxCount(): Promise<number> {
     const [row] = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from outbox`);
@@ -187,15 +196,7 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     // timer before returning held up the next fetch, which KafkaJS starts only after every batch
     // of the last fetch has returned.
     const topicPrefix = prefix();
-    const broker = createKafkaBroker(database.db, silentLogger, {
-      brokers: [brokers],
-      topicPrefix,
-      partitions: 1,
-      clientId: `test-${topicPrefix}`,
-      leaseMs: 5_000,
-      relayIdleMs: 10,
-      commitIntervalMs: 120_000,
-    });
+    const broker = brokerFor(topicPrefix, 1, { commitIntervalMs: 120_000 });
     const relay = broker.createRelay()!;
     await relay.start();
     const handled = new Set<string>();
@@ -203,10 +204,7 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     await consumer.start(async (m) => {
       handled.add(m.paymentId);
     });
-    const waitFor = async (ids: string[]) => {
-      const deadline = Date.now() + 30_000;
-      while (!ids.every((id) => handled.has(id)) && Date.now() < deadline) await Bun.sleep(50);
-    };
+    const waitFor = (ids: string[]) => waitUntil(() => ids.every((id) => handled.has(id)), 30_000);
     const firstWave = Array.from({ length: 20 }, (_, i) => `pay_cmt1_${topicPrefix}_${i}`);
     for (const id of firstWave) await enqueuePayment(database.db, { paymentId: id, requestId: null });
     await waitFor(firstWave);
@@ -239,22 +237,10 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     const record = (level: string) => (_fields: unknown, message?: string) => void lines.push(`${level} ${message ?? ""}`);
     const logger = { info: record("info"), warn: record("warn"), error: record("error"), debug: record("debug"), child: () => logger };
     const topicPrefix = prefix();
-    const broker = createKafkaBroker(database.db, logger, {
-      brokers: [kafka.brokers],
-      topicPrefix,
-      partitions: 2,
-      clientId: `test-${topicPrefix}`,
-      leaseMs: 5_000,
-      relayIdleMs: 10,
-    });
+    const broker = brokerFor(topicPrefix, 2, { brokers: [kafka.brokers] }, logger);
     const relay = broker.createRelay()!;
     const consumer = broker.createConsumer({ concurrency: 8 });
     const handled = new Set<string>();
-    const waitUntil = async (done: () => boolean, ms: number) => {
-      const deadline = Date.now() + ms;
-      while (!done() && Date.now() < deadline) await Bun.sleep(100);
-      return done();
-    };
     try {
       await relay.start();
       await consumer.start(async (m) => {
