@@ -112,7 +112,7 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
           amount: request.amount,
           currency: request.currency,
         })),
-        { onConflictDoUpdate: { target: simulatorCharges.idempotencyKey, set: sql`requests = ${simulatorCharges.requests} + 1` }, returning: LEDGER_COLUMNS },
+        { onConflictDoUpdate: { target: simulatorCharges.idempotencyKey, set: sql`${sql.identifier(simulatorCharges.requests.name)} = ${simulatorCharges.requests} + 1` }, returning: LEDGER_COLUMNS },
       );
       const rows = mapRows(simulatorCharges, await queryRows(db, statement)) as LedgerRow[];
       const byKey = new Map(rows.map((r) => [r.idempotencyKey, r]));
