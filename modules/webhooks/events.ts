@@ -43,17 +43,11 @@ export async function enqueuePaymentEvents(tx: Executor, payments: PaymentRow[])
     payments.map((payment) => {
       const happened = paymentEventOf(payment);
       if (!happened) throw new Error(`payment ${payment.id} is ${payment.status}; there is no event to send`);
-      return {
-        merchantId: payment.merchantId,
-        paymentId: payment.id,
-        subjectId: payment.id,
-        type: happened.type,
-        // The event happened when the payment changed: same instant, same database clock.
-        createdAt: happened.at,
-        body: (id) => JSON.stringify({ id, type: happened.type, createdAt: happened.at.toISOString(), data: { payment: toPayment(payment) } } satisfies WebhookEvent),
-      };
+      const id = EVENT_ID.next();
+      // The event happened when the payment changed: same instant, same database clock.
+      const event: WebhookEvent = { id, type: happened.type, createdAt: happened.at.toISOString(), data: { payment: toPayment(payment) } };
+      return { id, merchantId: payment.merchantId, paymentId: payment.id, subjectId: payment.id, type: happened.type, body: JSON.stringify(event), createdAt: happened.at };
     }),
-    () => EVENT_ID.next(),
   );
 }
 
@@ -65,18 +59,11 @@ export async function enqueueRefundEvents(tx: Executor, refunds: RefundRow[]): P
   await insertEventsIfSubscribed(
     tx,
     refunds.map((refund) => {
-      const { completedAt } = refund;
-      if (refund.status === "PENDING" || !completedAt) throw new Error(`refund ${refund.id} is not final; there is no event to send`);
+      if (refund.status === "PENDING" || !refund.completedAt) throw new Error(`refund ${refund.id} is not final; there is no event to send`);
       const type: WebhookEventType = refund.status === "SUCCEEDED" ? "refund.succeeded" : "refund.failed";
-      return {
-        merchantId: refund.merchantId,
-        paymentId: refund.paymentId,
-        subjectId: refund.id,
-        type,
-        createdAt: completedAt,
-        body: (id) => JSON.stringify({ id, type, createdAt: completedAt.toISOString(), data: { refund: toRefund(refund) } } satisfies WebhookEvent),
-      };
+      const id = EVENT_ID.next();
+      const event: WebhookEvent = { id, type, createdAt: refund.completedAt.toISOString(), data: { refund: toRefund(refund) } };
+      return { id, merchantId: refund.merchantId, paymentId: refund.paymentId, subjectId: refund.id, type, body: JSON.stringify(event), createdAt: refund.completedAt };
     }),
-    () => EVENT_ID.next(),
   );
 }

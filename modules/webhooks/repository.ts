@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
-import { type Executor, inJsonList } from "../database";
+import type { Executor } from "../database";
 import {
   type DeliveryStatus,
   type WebhookDeliveryAttemptRow,
@@ -51,48 +51,29 @@ export async function deleteEndpoint(db: Executor, merchantId: string): Promise<
   });
 }
 
-/** One event to record: its body is built only for a merchant that has an endpoint. */
-export interface EventToRecord {
-  merchantId: string;
-  paymentId: string;
-  subjectId: string;
-  type: WebhookEventType;
-  createdAt: Date;
-  /** The JSON body, given the event's new id. */
-  body(id: string): string;
-}
-
 /**
- * Records events and their pending deliveries in the caller's transaction, for the merchants that
- * have an endpoint; the others' are dropped before their bodies are built (most merchants have
- * none, and a body is a whole payment as JSON: building, sending and parsing it for nothing was
- * the largest JSON work of a worker at saturation). Two statements at most: which merchants have
- * an endpoint, then one insert for the batch. Each holds at its own snapshot, as one statement
- * did: an endpoint created while the batch commits may or may not get the event, and the insert
- * checks again, so an endpoint deleted in between gets none. A second event of the same type for
- * the same subject is ignored (the unique index), so the caller may safely run twice.
+ * Writes an event and its pending delivery in the caller's transaction, in one statement, if
+ * the merchant has an endpoint; otherwise writes nothing. A second event of the same type for
+ * the same payment is ignored (the unique index), so the caller may safely run twice.
  */
-export async function insertEventsIfSubscribed(db: Executor, events: EventToRecord[], nextId: () => string): Promise<void> {
+/**
+ * Inserts the events (and their pending deliveries) of the merchants that have an endpoint, in
+ * one statement; events of merchants without one are dropped. One event per payment and type.
+ */
+export async function insertEventsIfSubscribed(
+  db: Executor,
+  events: { id: string; merchantId: string; paymentId: string; subjectId: string; type: WebhookEventType; body: string; createdAt: Date }[],
+): Promise<void> {
   if (events.length === 0) return;
-  const subscribed = await merchantsWithEndpoints(
-    db,
-    events.map((e) => e.merchantId),
-  );
-  const input = events
-    .filter((e) => subscribed.has(e.merchantId))
-    .map((e) => {
-      const id = nextId();
-      return {
-        id,
-        merchant_id: e.merchantId,
-        payment_id: e.paymentId,
-        subject_id: e.subjectId,
-        type: e.type,
-        body: e.body(id),
-        created_at: e.createdAt.toISOString(),
-      };
-    });
-  if (input.length === 0) return;
+  const input = events.map((e) => ({
+    id: e.id,
+    merchant_id: e.merchantId,
+    payment_id: e.paymentId,
+    subject_id: e.subjectId,
+    type: e.type,
+    body: e.body,
+    created_at: e.createdAt.toISOString(),
+  }));
   await db.execute(sql`
     with input as (
       select * from jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
@@ -106,15 +87,6 @@ export async function insertEventsIfSubscribed(db: Executor, events: EventToReco
     )
     insert into ${webhookDeliveries} (event_id, merchant_id, next_attempt_at, created_at, updated_at)
     select id, merchant_id, created_at, created_at, created_at from event`);
-}
-
-/** Which of these merchants have a webhook endpoint. */
-async function merchantsWithEndpoints(db: Executor, merchantIds: string[]): Promise<Set<string>> {
-  const rows = await db
-    .select({ merchantId: webhookEndpoints.merchantId })
-    .from(webhookEndpoints)
-    .where(inJsonList(webhookEndpoints.merchantId, [...new Set(merchantIds)]));
-  return new Set(rows.map((r) => r.merchantId));
 }
 
 export interface ClaimedDelivery {

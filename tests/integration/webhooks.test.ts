@@ -24,7 +24,6 @@ import {
   webhookRoutes,
   type WebhookTransport,
 } from "../../modules/webhooks";
-import { insertEventsIfSubscribed } from "../../modules/webhooks/repository";
 import { createHttpApp } from "../../src/http";
 import { createLogger } from "../../src/logger";
 import { createMetrics } from "../../src/metrics";
@@ -161,37 +160,6 @@ for (const backend of BACKENDS) {
       expect(payment.status).toBe("COMPLETED");
       expect(await database.db.select().from(webhookEvents)).toHaveLength(0);
       expect(await database.db.select().from(webhookDeliveries)).toHaveLength(0);
-    });
-
-    it("records a batch's events only for the merchants with an endpoint, without building the others' bodies", async () => {
-      await register("m-batch-in", "https://merchant.example.com/hooks");
-      const payments = [await pay("m-batch-out"), await pay("m-batch-in"), await pay("m-batch-out")];
-      await database.db.execute(sql`truncate webhook_events cascade`);
-      const built: string[] = [];
-      let ids = 0;
-      await insertEventsIfSubscribed(
-        database.db,
-        payments.map((p) => ({
-          merchantId: p.merchantId,
-          paymentId: p.id,
-          subjectId: p.id,
-          type: "payment.completed" as const,
-          createdAt: p.completedAt as Date,
-          body: (id: string) => {
-            built.push(p.id);
-            return JSON.stringify({ id });
-          },
-        })),
-        () => `evt_batch_${++ids}`,
-      );
-      expect(built).toEqual([payments[1]!.id]);
-      const rows = await database.db.select().from(webhookEvents);
-      expect(rows.map((r) => [r.id, r.merchantId, r.paymentId, JSON.parse(r.body)])).toEqual([["evt_batch_1", "m-batch-in", payments[1]!.id, { id: "evt_batch_1" }]]);
-      expect(await database.db.select().from(webhookDeliveries)).toHaveLength(1);
-      // Wired into the worker, a batch of both kinds of merchant gives one event to the subscribed one.
-      await database.db.execute(sql`truncate webhook_events cascade`);
-      await enqueuePaymentEvents(database.db, payments);
-      expect((await database.db.select().from(webhookEvents)).map((r) => r.paymentId)).toEqual([payments[1]!.id]);
     });
 
     it("records payment.completed and payment.failed with the public payment object and a pending delivery", async () => {
