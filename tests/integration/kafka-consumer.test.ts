@@ -149,6 +149,47 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     }
   });
 
+  it("lets the group rebalance while every slot is held by a slow gateway call", async () => {
+    // A long session (so a rebalance timeout of 60 s): a member that does not rejoin until its
+    // slots free up holds the whole group back that long; one that leaves its batch rejoins at once.
+    const topicPrefix = prefix();
+    const broker = brokerFor(topicPrefix, 2, { sessionTimeoutMs: 30_000 });
+    const ids = Array.from({ length: 40 }, (_, i) => `pay_rebal_${topicPrefix}_${i}`);
+    for (const id of ids) await enqueuePayment(database.db, { paymentId: id, requestId: null });
+    const relay = broker.createRelay()!;
+    await relay.start();
+    let release: () => void = () => {};
+    const gateway = new Promise<void>((r) => (release = r));
+    const startedOnFirst = new Set<string>();
+    const first = broker.createConsumer({ concurrency: 2 });
+    await first.start(async (m) => {
+      startedOnFirst.add(m.paymentId);
+      await gateway;
+    });
+    const second = broker.createConsumer({ concurrency: 8 });
+    const handledOnSecond = new Set<string>();
+    let secondStarted: Promise<void> | undefined;
+    try {
+      // Both slots taken by calls that do not return: the first member's batch waits for a slot.
+      expect(await waitUntil(() => startedOnFirst.size === 2, 30_000)).toBe(true);
+      await Bun.sleep(1_500);
+      const joinedAt = Date.now();
+      secondStarted = second.start(async (m) => {
+        handledOnSecond.add(m.paymentId);
+      });
+      // The second member gets a partition and runs its messages while the first one's calls still hang.
+      expect(await waitUntil(() => handledOnSecond.size > 0, 20_000)).toBe(true);
+      expect(Date.now() - joinedAt).toBeLessThan(20_000);
+      expect(startedOnFirst.size).toBe(2);
+    } finally {
+      release();
+      await secondStarted;
+      await Promise.all([first.stop(), second.stop()]);
+      await relay.stop();
+      await broker.close();
+    }
+  }, 120_000);
+
   it("re-delivers the uncommitted tail to the next consumer after a stop mid-batch", async () => {
     const topicPrefix = prefix();
     const broker = brokerFor(topicPrefix, 1);

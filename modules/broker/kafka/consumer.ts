@@ -43,6 +43,15 @@ async function awaitTicking(done: Promise<void>, everyMs: number, tick: () => Pr
   }
 }
 
+/**
+ * Heartbeat errors after which this member must join the group again (KafkaJS's own rebalance
+ * errors, and a member id the coordinator no longer knows): KafkaJS rejoins when a batch throws them.
+ */
+function mustRejoin(error: unknown): boolean {
+  const type = (error as { type?: unknown } | null)?.type;
+  return type === "REBALANCE_IN_PROGRESS" || type === "NOT_COORDINATOR_FOR_GROUP" || type === "ILLEGAL_GENERATION" || type === "UNKNOWN_MEMBER_ID";
+}
+
 /** One partition's messages in flight, across batches, and its commits. */
 interface PartitionState {
   topic: string;
@@ -240,12 +249,27 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     const beat = async () => {
       if (Date.now() - lastBeat < 1_000) return;
       lastBeat = Date.now();
-      await heartbeat().catch(() => {});
+      await heartbeat().catch((error: unknown) => {
+        // The group is rebalancing (or has moved on without this member): leave the batch now, so
+        // KafkaJS joins again at once. Its messages not yet started are fetched again by whoever
+        // owns the partition next; waiting for slots held by a slow gateway instead stalled the
+        // whole group's rebalance until this member was thrown out (rebalance timeout).
+        if (mustRejoin(error)) throw error;
+      });
     };
     for (const message of batch.messages) {
       if (this.stopping || !isRunning() || isStale()) break;
       // Every slot may stay taken for a while (a slow gateway): keep the membership alive meanwhile.
-      if (!this.slots.tryAcquire()) await awaitTicking(this.slots.acquire(), 1_000, beat);
+      if (!this.slots.tryAcquire()) {
+        const acquiring = this.slots.acquire();
+        try {
+          await awaitTicking(acquiring, 1_000, beat);
+        } catch (error) {
+          // Leaving the batch: the slot still being waited for is given back once it comes.
+          void acquiring.then(() => this.slots.release());
+          throw error;
+        }
+      }
       if (this.stopping || !isRunning() || isStale()) {
         this.slots.release();
         break;
