@@ -346,7 +346,13 @@ async function benchEndToEnd(options: {
     progress(`${label}: ${options.payments} accepted in ${((performance.now() - sendStarted) / 1000).toFixed(1)} s; waiting for final states…`);
     await waitUntilFinal(options.warmup + options.payments);
     const cpu = await window.stop();
-    const serviceCpu = cpuBetween(serviceBefore, snapshot(servicePids));
+    const serviceAfter = snapshot(servicePids);
+    const serviceCpu = cpuBetween(serviceBefore, serviceAfter);
+    // Each process's own share, and the PostgreSQL backends' (the rest of the window's CPU).
+    const cpuByRole = processes.map((p) => {
+      const only = (m: Map<number, ProcSample>) => new Map([...m].filter(([pid]) => pid === p.service.proc.pid));
+      return { role: p.role, seconds: cpuBetween(only(serviceBefore), only(serviceAfter)) };
+    });
     const rssMbByRole = Object.fromEntries(peaks.map((p) => [p.role, p.rss.stop()]));
     const rows = await monitor`
       select extract(epoch from (completed_at - created_at)) * 1000 as ms,
@@ -383,7 +389,9 @@ async function benchEndToEnd(options: {
       serviceCpuPer1000: (serviceCpu / rows.length) * 1000,
       rssMb: rssMbByRole,
     };
-    progress(`${label}: ${fmt(perSecond, 0)}/s, ${Number.isFinite(bound) ? `${fmt(result.ratioToBound, 2)} of the bound, ` : ""}${fmt(result.cpuPer1000, 2)} CPU-s per 1,000`);
+    const per1000 = (seconds: number) => fmt((seconds / rows.length) * 1000, 2);
+    const split = [...cpuByRole.map((r) => `${r.role} ${per1000(r.seconds)}`), `PostgreSQL backends ${per1000(cpu.cpuSeconds - serviceCpu)}`].join(", ");
+    progress(`${label}: ${fmt(perSecond, 0)}/s, ${Number.isFinite(bound) ? `${fmt(result.ratioToBound, 2)} of the bound, ` : ""}${fmt(result.cpuPer1000, 2)} CPU-s per 1,000 (${split})`);
     return result;
   } finally {
     for (const p of processes) await p.service.stop();
