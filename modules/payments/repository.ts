@@ -276,9 +276,13 @@ export interface AttemptRelease {
   attempt: number;
   unknown: boolean;
   gatewayReference: string | null;
+  /** No gateway call was made: the attempt is taken back (`attempts` returns to what it was before the claim). */
+  untried?: boolean;
 }
 
 const releaseSet = {
+  // Safe to lower: the guard matched this claim's own attempt number, and its worker writes nothing more for it.
+  attempts: sql`${payments.attempts} - case when r.untried then 1 else 0 end`,
   leaseExpiresAt: null,
   outcomeUnknownSince: sql`case when r.unknown then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
   gatewayReference: sql`coalesce(r.gateway_reference, ${payments.gatewayReference})`,
@@ -286,8 +290,8 @@ const releaseSet = {
 };
 const releaseInput = (releases: AttemptRelease[]) =>
   sql`jsonb_to_recordset(${JSON.stringify(
-    releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference })),
-  )}::jsonb) as r(id text, attempt integer, unknown boolean, gateway_reference text)`;
+    releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference, untried: r.untried ?? false })),
+  )}::jsonb) as r(id text, attempt integer, unknown boolean, gateway_reference text, untried boolean)`;
 const releaseGuard = (releases: AttemptRelease[], transition: TransitionName) =>
   and(
     batchAttemptRows(

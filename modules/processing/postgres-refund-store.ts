@@ -63,7 +63,7 @@ export function createPostgresRefundStore(options: PostgresRefundStoreOptions): 
       }),
     releaseForRetry: (refund, end, retry) =>
       db.transaction(async (tx) => {
-        if (!(await releaseRefundForRetry(tx, { id: refund.id, attempt: refund.attempts, unknown: end.unknown }))) return false;
+        if (!(await releaseRefundForRetry(tx, { id: refund.id, attempt: refund.attempts, unknown: end.unknown, untried: end.untried ?? false }))) return false;
         await enqueuePayments(tx, [{ paymentId: refund.paymentId, refundId: refund.id, requestId: retry.requestId, delayMs: retry.delayMs }]);
         return true;
       }),

@@ -104,9 +104,12 @@ export function createPaymentProcessor(deps: ProcessorDeps) {
     }
   }
 
-  /** An attempt that waited too long for a slot did nothing: it is given back, to be claimed and run again. */
+  /**
+   * An attempt that waited too long for a slot did nothing: it is given back uncounted, to be
+   * claimed and run again (under load, counting it would spend MAX_ATTEMPTS without a gateway call).
+   */
   async function giveBack<Row extends WorkRow>(work: GatewayWorkStore<unknown, Row, unknown>, row: Row, log: Record<string, unknown>, requestId: string | null) {
-    await work.releaseForRetry(row, { unknown: false, gatewayReference: null }, { delayMs: 0, requestId });
+    await work.releaseForRetry(row, { unknown: false, gatewayReference: null, untried: true }, { delayMs: 0, requestId });
     logger.warn({ ...log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
     return "retry_scheduled" as const;
   }

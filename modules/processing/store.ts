@@ -27,6 +27,11 @@ export interface AttemptEnd {
   unknown: boolean;
   /** The gateway's object id, when its answer named one and the row should remember it. */
   gatewayReference: string | null;
+  /**
+   * The gateway was not called (the attempt waited too long for a slot): the attempt is handed
+   * back uncounted, so it spends none of the work's MAX_ATTEMPTS.
+   */
+  untried?: boolean;
 }
 
 /**

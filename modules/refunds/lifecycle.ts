@@ -99,6 +99,8 @@ export interface RefundAttemptRelease {
   id: string;
   attempt: number;
   unknown: boolean;
+  /** No gateway call was made: the attempt is taken back uncounted (see the payments' AttemptRelease). */
+  untried?: boolean;
 }
 
 const releaseGuard = (release: RefundAttemptRelease, transition: RefundTransitionName) =>
@@ -109,6 +111,7 @@ export async function releaseRefundForRetry(db: Executor, release: RefundAttempt
   const rows = await db
     .update(refunds)
     .set({
+      ...(release.untried ? { attempts: sql`${refunds.attempts} - 1` } : {}),
       leaseExpiresAt: null,
       outcomeUnknownSince: release.unknown ? sql`coalesce(${refunds.outcomeUnknownSince}, now())` : sql`${refunds.outcomeUnknownSince}`,
       updatedAt: sql`now()`,

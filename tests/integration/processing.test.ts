@@ -183,24 +183,27 @@ for (const backend of BACKENDS) {
     });
 
     it("gives an attempt back untried when its wait for a gateway slot ate into the lease the call needs", async () => {
-      const p = buildPipeline(database, { latencyMs: 80, gatewaySlots: { size: 1, maxWaitMs: 20 } });
+      // The limit leaves a cold claim statement (tens of ms on a slow machine) well inside it.
+      const p = buildPipeline(database, { latencyMs: 400, gatewaySlots: { size: 1, maxWaitMs: 150 } });
       const ids = [(await p.create(CARDS.visa)).id, (await p.create(CARDS.visa)).id, (await p.create(CARDS.visa)).id];
       const results = await Promise.all(ids.map((id) => p.processPayment(p.message(id))));
-      // One slot: the first claim is called at once; the two behind it waited 80 ms, past the 20 ms allowed.
+      // One slot: the first claim is called at once; the two behind it waited 400 ms, past the 150 ms allowed.
       expect(results.filter((r) => r === "completed")).toHaveLength(1);
       expect(results.filter((r) => r === "retry_scheduled")).toHaveLength(2);
       expect(p.stats.calls).toBe(1);
       const waiting = ids.filter((_, i) => results[i] === "retry_scheduled");
       for (const id of waiting) {
-        // Released as a retried attempt is (unleased, nothing unknown about it), with its message queued again.
+        // Released as a retried attempt is (unleased, nothing unknown about it), with its message queued
+        // again, and uncounted: no gateway call was made, so none of MAX_ATTEMPTS is spent.
         const row = await findPaymentById(database.db, id);
-        expect(row).toMatchObject({ status: "PROCESSING", outcomeUnknownSince: null, leaseExpiresAt: null, gatewayReference: null });
+        expect(row).toMatchObject({ status: "PROCESSING", attempts: 0, outcomeUnknownSince: null, leaseExpiresAt: null, gatewayReference: null });
         const queued = await database.db.select().from(outbox).where(sql`${outbox.paymentId} = ${id} and ${outbox.topic} = 'requested'`);
         expect(queued.length).toBeGreaterThan(0);
       }
-      // Taken one at a time, each is charged once.
+      // Taken one at a time, each is charged once, on its first counted attempt.
       for (const id of waiting) expect(await p.processPayment(p.message(id))).toBe("completed");
       expect(p.stats.calls).toBe(3);
+      for (const id of waiting) expect((await findPaymentById(database.db, id))?.attempts).toBe(1);
     });
 
     it("a claimed outbox row whose claimer died is delivered again after its lease", async () => {

@@ -46,6 +46,21 @@ for (const backend of BACKENDS) {
       expect(await events.typesOf(refund.id)).toEqual(["refund.succeeded"]);
     });
 
+    it("a refund attempt that waited too long for a gateway slot is given back uncounted, then refunded once", async () => {
+      // The plain simulator, with its latency (the operations pipeline's simulator answers at once).
+      const p = buildPipeline(database, { latencyMs: 400, gatewaySlots: { size: 1, maxWaitMs: 150 } });
+      const paid = [await p.pay(CARDS.visa), await p.pay(CARDS.visa), await p.pay(CARDS.visa)];
+      const asked = await Promise.all(paid.map((payment) => p.refund(payment.id)));
+      const results = await Promise.all(asked.map((refund) => p.processPayment(p.refundMessage(refund))));
+      expect(results.filter((r) => r === "refunded")).toHaveLength(1);
+      expect(results.filter((r) => r === "retry_scheduled")).toHaveLength(2);
+      const waiting = asked.filter((_, i) => results[i] === "retry_scheduled");
+      for (const refund of waiting) expect(await refundRow(refund.id)).toMatchObject({ status: "PENDING", attempts: 0, leaseExpiresAt: null, outcomeUnknownSince: null });
+      for (const refund of waiting) expect(await p.processPayment(p.refundMessage(refund))).toBe("refunded");
+      for (const refund of waiting) expect(await refundRow(refund.id)).toMatchObject({ status: "SUCCEEDED", attempts: 1 });
+      expect(p.stats.operations.refund).toHaveLength(3);
+    });
+
     it("partial refunds of a partly captured authorization add up, each once at the gateway", async () => {
       const { p } = await pipeline();
       const authorized = await p.authorize(CARDS.visa);
