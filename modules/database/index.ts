@@ -43,7 +43,7 @@ export function isConnectionError(error: unknown): boolean {
   return false;
 }
 export { Batcher } from "./batcher";
-export { type IdFilter, inJsonList, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
+export { type IdFilter, type InsertDefaults, inJsonList, insertDefaults, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
 export {
   claimDueCheckIds,
   batchAttemptRows,

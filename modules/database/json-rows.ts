@@ -1,4 +1,4 @@
-import { type Column, getTableColumns, type SQL, type SQLChunk, sql } from "drizzle-orm";
+import { type Column, getTableColumns, is, SQL, type SQLChunk, sql } from "drizzle-orm";
 import { type PgColumn, PgDialect, type PgTable } from "drizzle-orm/pg-core";
 
 /**
@@ -77,6 +77,47 @@ function shapeOf(table: PgTable, keys: string[]): Shape {
   byKeys.set(cacheKey, shape);
   return shape;
 }
+
+export interface InsertDefaults {
+  /** By field name: the constant each column not given starts with (NULL for a nullable column with no default). */
+  constants: Record<string, unknown>;
+  /** The columns not given whose default the database computes (such as `now()`): only these need reading back. */
+  computed: PgColumn[];
+}
+
+/**
+ * What a row inserted with only the `given` fields holds in every other column, as the table's
+ * schema declares it (the migrations are generated from the same declaration). The constants are
+ * known without asking: a RETURNING of every filled column cost the database a formatted value, and
+ * the caller a parsed one, per column and row — most of them a constant 0, false or NULL.
+ */
+export function insertDefaults(table: PgTable, given: readonly string[]): InsertDefaults {
+  const byGiven = defaultsCache.get(table) ?? new Map<string, InsertDefaults>();
+  defaultsCache.set(table, byGiven);
+  const cacheKey = given.join(",");
+  const cached = byGiven.get(cacheKey);
+  if (cached) return cached;
+  const constants: Record<string, unknown> = {};
+  const computed: PgColumn[] = [];
+  for (const [key, column] of Object.entries(getTableColumns(table) as Record<string, PgColumn>)) {
+    if (given.includes(key)) continue;
+    if (!column.hasDefault) {
+      // A NOT NULL column without a default cannot be left out: the insert itself would fail.
+      if (column.notNull) throw new Error(`${column.name} has no default and must be given`);
+      constants[key] = null;
+    } else if (column.default === undefined || is(column.default, SQL) || typeof column.default === "object") {
+      // Computed by the database (or a value that is not a plain constant here): read it back.
+      computed.push(column);
+    } else {
+      constants[key] = column.default;
+    }
+  }
+  const defaults = { constants: Object.freeze(constants), computed };
+  byGiven.set(cacheKey, defaults);
+  return defaults;
+}
+
+const defaultsCache = new WeakMap<PgTable, Map<string, InsertDefaults>>();
 
 /** Raw rows of `table` (a `returning` or `select` of some of its columns), mapped as drizzle maps them. */
 export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown>[]): Partial<T["$inferSelect"]>[] {

@@ -1,4 +1,4 @@
-import { and, desc, eq, getTableColumns, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { and, desc, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import {
   claimDueCheckIds,
   countWork,
@@ -8,6 +8,7 @@ import {
   type IdFilter,
   batchAttemptRows,
   inJsonList,
+  insertDefaults,
   jsonRowsInsert,
   listHeldWork,
   mapRows,
@@ -75,9 +76,9 @@ export interface PaymentCreation {
 }
 
 /**
- * Creates PENDING payments and returns them as stored: what was given, and what the database
- * filled in (every other column: status, attempts, timestamps, …) as RETURNING gives it. Reading
- * back only those keeps the statement cheap for the caller. What other owners write for the same
+ * Creates PENDING payments and returns them as stored: what was given, the schema's constant
+ * defaults (status, attempts, …), and what the database computed (the timestamps) as RETURNING
+ * gives it. Reading back only those keeps the statement cheap for both sides. What other owners write for the same
  * payments runs as parts (CTEs) of this ONE statement: a payment and its rows commit together,
  * and a batch costs one round trip and no explicit transaction, which is what intake's
  * throughput rests on.
@@ -95,16 +96,15 @@ export async function insertPayments(db: Executor, created: NewPayment[], creati
       filter: sql`select jsonb_array_elements_text(${JSON.stringify(unconditional)}::jsonb) union all select payment_id from claimed`,
     };
   }
-  const given = new Set(Object.keys(created[0] as NewPayment));
-  const filled = Object.entries(getTableColumns(payments)).flatMap(([key, column]) => (key === "id" || !given.has(key) ? [column] : []));
-  parts.push(sql`created as (${jsonRowsInsert(payments, created, { returning: filled, ...(only ? { only } : {}) })})`);
+  const { constants, computed } = insertDefaults(payments, Object.keys(created[0] as NewPayment));
+  parts.push(sql`created as (${jsonRowsInsert(payments, created, { returning: [payments.id, ...computed], ...(only ? { only } : {}) })})`);
   (creation.alongside ?? []).forEach((part, i) => parts.push(sql`${sql.identifier(`alongside_${i}`)} as (${part(sql`select id from created`)})`));
   const stored = new Map(
     mapRows(payments, await queryRows(db, sql`with ${sql.join(parts, sql`, `)} select * from created`)).map((row) => [row.id, row]),
   );
   return created.flatMap((payment) => {
     const row = stored.get(payment.id);
-    return row ? [{ ...payment, ...row } as PaymentRow] : [];
+    return row ? [{ ...constants, ...payment, ...row } as PaymentRow] : [];
   });
 }
 

@@ -3,7 +3,7 @@ import { sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { outbox } from "../../modules/broker";
 import { inJsonList, queryRows } from "../../modules/database";
-import { payments } from "../../modules/payments";
+import { findPaymentById, insertPayments, newPaymentId, payments } from "../../modules/payments";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline } from "../support/harness";
 
@@ -80,6 +80,40 @@ for (const backend of BACKENDS) {
       for (let n = 1; n <= 30; n++) {
         const found = await database.db.select({ id: outbox.id }).from(outbox).where(inJsonList(outbox.paymentId, Array.from({ length: n }, (_, i) => `pay_${i + 1}`)));
         expect(found).toHaveLength(Math.min(n, 5));
+      }
+    });
+
+    it("returns a created payment exactly as stored: the defaults it does not read back are the database's own", async () => {
+      const given = {
+        merchantId: "m_defaults",
+        amount: 4711,
+        currency: "EUR",
+        description: "defaults",
+        metadata: { order: "7" },
+        cardBrand: "visa",
+        cardLast4: "4242",
+        cardExpMonth: 12,
+        cardExpYear: 2031,
+        cardFingerprint: "fp_defaults",
+        customerEmail: "d@example.com",
+        customerName: "D",
+        customerReference: null,
+        gateway: "simulator",
+        requestId: "req_defaults",
+        captureMethod: "manual" as const,
+        operation: "authorize" as const,
+      };
+      const created = await insertPayments(database.db, [
+        { id: newPaymentId(), ...given },
+        { id: newPaymentId(), ...given, captureMethod: "automatic", operation: "charge", description: null },
+      ]);
+      expect(created).toHaveLength(2);
+      for (const row of created) {
+        const stored = await findPaymentById(database.db, row.id);
+        expect(stored).toBeDefined();
+        // Every column, the ones the statement did not read back included.
+        expect(Object.keys(row).sort()).toEqual(Object.keys(stored as object).sort());
+        expect(row).toEqual(stored as typeof row);
       }
     });
   });
