@@ -1,5 +1,5 @@
 import { and, asc, eq, inArray, isNull, lte, or, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { type Executor, type IdFilter, inJsonList } from "../database";
+import { type Executor, fixedStatement, type IdFilter, inJsonList, mapRows, queryRows } from "../database";
 import { type OutboxRow, type OutboxTopic, outbox } from "./schema";
 
 /** Announces a payment to the workers, in the caller's transaction. */
@@ -82,30 +82,44 @@ export async function claimOutboxRows(
   limit: number,
   leaseMs: number,
 ): Promise<OutboxRow[]> {
-  const due = db
-    .select({ id: outbox.id })
-    .from(outbox)
-    .where(
-      and(
-        inArray(outbox.topic, topics),
-        lte(outbox.availableAt, sql`now()`),
-        or(isNull(outbox.leaseUntil), lte(outbox.leaseUntil, sql`now()`)),
-      ),
-    )
-    .orderBy(asc(outbox.availableAt), asc(outbox.id))
-    .limit(limit)
-    .for("update", { skipLocked: true });
-  const claimed = await db
-    .update(outbox)
-    .set({
-      leaseUntil: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
-      deliveries: sql`${outbox.deliveries} + 1`,
-    })
-    .where(inArray(outbox.id, due))
-    .returning();
+  const claimed = mapRows(outbox, await queryRows(db, claimStatementFor(topics)(db, { limit, leaseSeconds: leaseMs / 1000 }))) as OutboxRow[];
   // RETURNING follows no particular order; hand rows on in the order they were written.
   return claimed.sort((a, b) => a.availableAt.getTime() - b.availableAt.getTime() || a.id - b.id);
 }
+
+/** One claim statement per set of topics: the topics are literals of its text, so the planner reads the due index in order. */
+const claimStatements = new Map<string, ReturnType<typeof buildClaimStatement>>();
+function claimStatementFor(topics: OutboxTopic[]) {
+  const key = topics.join(",");
+  let statement = claimStatements.get(key);
+  if (!statement) claimStatements.set(key, (statement = buildClaimStatement(topics)));
+  return statement;
+}
+
+const buildClaimStatement = (topics: OutboxTopic[]) =>
+  fixedStatement(["limit", "leaseSeconds"], (db, p) => {
+    const due = db
+      .select({ id: outbox.id })
+      .from(outbox)
+      .where(
+        and(
+          inArray(outbox.topic, topics),
+          lte(outbox.availableAt, sql`now()`),
+          or(isNull(outbox.leaseUntil), lte(outbox.leaseUntil, sql`now()`)),
+        ),
+      )
+      .orderBy(asc(outbox.availableAt), asc(outbox.id))
+      .limit(p.limit)
+      .for("update", { skipLocked: true });
+    return db
+      .update(outbox)
+      .set({
+        leaseUntil: sql`now() + make_interval(secs => ${p.leaseSeconds})`,
+        deliveries: sql`${outbox.deliveries} + 1`,
+      })
+      .where(inArray(outbox.id, due))
+      .returning();
+  });
 
 /** Acknowledges delivered rows. */
 export async function deleteOutboxRows(db: Executor, ids: number[]): Promise<void> {

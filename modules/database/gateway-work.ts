@@ -1,4 +1,4 @@
-import { and, eq, isNull, lt, not, or, type SQL, sql } from "drizzle-orm";
+import { and, eq, isNull, lt, not, or, type Placeholder, type SQL, sql } from "drizzle-orm";
 import { boolean, integer, type PgColumn, type PgTable, timestamp } from "drizzle-orm/pg-core";
 import { type Executor, queryRows } from "./index";
 import { inJsonList } from "./json-rows";
@@ -139,7 +139,7 @@ export function unknownOutcomeView(
  * rows are looked up in the primary key: the join alone was planned as a scan of every row the
  * guard admits (a nested loop over the in-flight set, or a partial index), per batch.
  */
-export function batchAttemptRows(work: GatewayWorkTable, alias: string, ids: string[]): SQL {
+export function batchAttemptRows(work: GatewayWorkTable, alias: string, ids: string[] | Placeholder): SQL {
   const input = sql.identifier(alias);
   return and(inJsonList(work.id, ids), sql`${work.id} = ${input}.id`, sql`${work.attempts} = ${input}.attempt`) as SQL;
 }

@@ -43,7 +43,8 @@ export function isConnectionError(error: unknown): boolean {
   return false;
 }
 export { Batcher } from "./batcher";
-export { type IdFilter, type InsertDefaults, inJsonList, insertDefaults, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
+export { fixedStatement } from "./fixed-statement";
+export { type IdFilter, type InsertDefaults, inJsonList, insertDefaults, jsonList, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
 export {
   claimDueCheckIds,
   batchAttemptRows,

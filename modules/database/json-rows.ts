@@ -1,4 +1,4 @@
-import { type Column, getTableColumns, is, SQL, type SQLChunk, sql } from "drizzle-orm";
+import { type Column, getTableColumns, is, Placeholder, SQL, type SQLChunk, sql } from "drizzle-orm";
 import { type PgColumn, PgDialect, type PgTable } from "drizzle-orm/pg-core";
 
 /**
@@ -139,12 +139,16 @@ export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown
  * own to parse and prepare, and drizzle built a chunk per value. This text is the same for any
  * count. The values are cast to the column's type.
  */
-export function inJsonList(column: PgColumn, values: readonly (string | number)[]): SQL {
+export function inJsonList(column: PgColumn, values: readonly (string | number)[] | Placeholder): SQL {
   // serial and bigserial name a column's default, not a type one can cast to.
   const type = column.getSQLType().replace(/^(big|small)?serial$/, (_, size: string | undefined) => (size === "big" ? "bigint" : size === "small" ? "smallint" : "integer"));
   // `= any(array(…))`, not `in (select …)`: the planner reads the subquery as a semi-join and, not
   // knowing how many values come, hashed them against a scan of the whole table (measured: every
   // claim read all unfinished payments). An array is looked up value by value in the column's index.
-  return sql`${column} = any(array(select v::${sql.raw(type)} from jsonb_array_elements_text(${JSON.stringify(values)}::jsonb) as v))`;
+  const list = is(values, Placeholder) ? values : jsonList(values as readonly (string | number)[]);
+  return sql`${column} = any(array(select v::${sql.raw(type)} from jsonb_array_elements_text(${list}::jsonb) as v))`;
 }
+
+/** The parameter inJsonList (or batchAttemptRows) takes for a placeholder in a fixedStatement: the values as a JSON array. */
+export const jsonList = (values: readonly (string | number)[]): string => JSON.stringify(values);
 

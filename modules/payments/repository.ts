@@ -7,8 +7,10 @@ import {
   guardOfSources,
   type IdFilter,
   batchAttemptRows,
+  fixedStatement,
   inJsonList,
   insertDefaults,
+  jsonList,
   jsonRowsInsert,
   listHeldWork,
   mapRows,
@@ -165,7 +167,12 @@ export async function claimPayment(db: Executor, id: string, leaseMs: number): P
 export async function claimPayments(db: Executor, ids: string[], leaseMs: number): Promise<PaymentRow[]> {
   const unique = [...new Set(ids)];
   if (unique.length === 0) return [];
-  return db
+  const claimed = await queryRows(db, claimStatement(db, { ids: jsonList(unique), leaseSeconds: leaseMs / 1000 }));
+  return mapRows(payments, claimed) as PaymentRow[];
+}
+
+const claimStatement = fixedStatement(["ids", "leaseSeconds"], (db, p) =>
+  db
     .update(payments)
     .set({
       status: TRANSITIONS.claim.to[0],
@@ -174,12 +181,12 @@ export async function claimPayments(db: Executor, ids: string[], leaseMs: number
       // worker died, perhaps after the gateway took the charge. That attempt's outcome is unknown.
       outcomeUnknownSince: sql`case when ${payments.status} = 'PROCESSING' and ${payments.leaseExpiresAt} is not null
         then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
-      leaseExpiresAt: sql`now() + make_interval(secs => ${leaseMs / 1000})`,
+      leaseExpiresAt: sql`now() + make_interval(secs => ${p.leaseSeconds})`,
       updatedAt: sql`now()`,
     })
-    .where(and(inJsonList(payments.id, unique), guardOf("claim")))
-    .returning();
-}
+    .where(and(inJsonList(payments.id, p.ids), guardOf("claim")))
+    .returning(),
+);
 
 /**
  * What the gateway's definite answer to a payment's operation makes of the payment (the finalize
@@ -224,7 +231,12 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
     expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
     ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
   }));
-  const updated = await db
+  const updated = await queryRows(db, finalOutcomesStatement(db, { input: JSON.stringify(input), ids: jsonList(input.map((o) => o.id)) }));
+  return mapRows(payments, updated) as PaymentRow[];
+}
+
+const finalOutcomesStatement = fixedStatement(["input", "ids"], (db, p) =>
+  db
     .update(payments)
     .set({
       status: sql`o.status`,
@@ -249,22 +261,11 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
       completedAt: sql`case when o.status in (${FINAL_LIST}) then now() end`,
     })
     .from(
-      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8, ends_expiry boolean)`,
+      sql`jsonb_to_recordset(${p.input}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8, ends_expiry boolean)`,
     )
-    .where(
-      and(
-        batchAttemptRows(
-          PAYMENT_WORK,
-          "o",
-          input.map((o) => o.id),
-        ),
-        guardOf("finalize"),
-        inArray(sql`o.status`, [...TRANSITIONS.finalize.to]),
-      ),
-    )
-    .returning();
-  return updated as PaymentRow[];
-}
+    .where(and(batchAttemptRows(PAYMENT_WORK, "o", p.ids), guardOf("finalize"), inArray(sql`o.status`, [...TRANSITIONS.finalize.to])))
+    .returning(),
+);
 
 /**
  * The end of an attempt that did not make the payment final. `unknown` says the attempt's outcome

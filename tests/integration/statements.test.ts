@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
+import { drizzle } from "drizzle-orm/postgres-js";
 import { outbox } from "../../modules/broker";
-import { inJsonList, queryRows } from "../../modules/database";
+import { type Database, fixedStatement, inJsonList, jsonList, queryRows } from "../../modules/database";
 import { findPaymentById, insertPayments, newPaymentId, payments } from "../../modules/payments";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline } from "../support/harness";
@@ -14,6 +15,40 @@ describe("a list of values as one parameter", () => {
     const many = dialect.sqlToQuery(sql`select 1 from payments where ${inJsonList(payments.id, Array.from({ length: 200 }, (_, i) => `pay_${i}`))}`);
     expect(many.sql).toBe(one.sql);
     expect(many.params).toHaveLength(1);
+  });
+});
+
+describe("a statement built once", () => {
+  const dialect = new PgDialect();
+  const mock = drizzle.mock() as unknown as Database;
+  const claimLike = (db: Database, ids: string[] | ReturnType<typeof sql.placeholder>, leaseSeconds: unknown) =>
+    db
+      .update(payments)
+      .set({ status: "PROCESSING", leaseExpiresAt: sql`now() + make_interval(secs => ${leaseSeconds})`, updatedAt: sql`now()` })
+      .where(inJsonList(payments.id, ids))
+      .returning();
+
+  it("renders the very text and parameters drizzle builds for the same values, however often it runs", () => {
+    let builds = 0;
+    const fixed = fixedStatement(["ids", "leaseSeconds"], (db, p) => {
+      builds++;
+      return claimLike(db, p.ids, p.leaseSeconds);
+    });
+    for (const [ids, lease] of [
+      [["pay_a"], 30],
+      [["pay_b", "pay_c", "pay_d"], 12.5],
+    ] as const) {
+      const expected = dialect.sqlToQuery(claimLike(mock, [...ids], lease).getSQL());
+      const actual = dialect.sqlToQuery(fixed(mock, { ids: jsonList(ids), leaseSeconds: lease }));
+      expect(actual.sql).toBe(expected.sql);
+      expect(actual.params).toEqual(expected.params);
+    }
+    expect(builds).toBe(1);
+  });
+
+  it("refuses a statement whose text holds a literal dollar-digits outside its parameters", () => {
+    const fixed = fixedStatement(["id"], () => sql`select '$1' as x where ${sql.placeholder("id")} is not null`);
+    expect(() => fixed(mock, { id: "a" })).toThrow(/literal/);
   });
 });
 
