@@ -9,13 +9,27 @@ interface Pending<I, O> {
  * in flight wait and go together in the next one. Results map back to callers by position. A
  * failing batch is retried item by item so one bad item fails only its own caller.
  */
+export interface BatcherOptions {
+  maxBatch: number;
+  maxConcurrent: number;
+  /**
+   * The least time between the starts of two flushes. Under a steady stream of items each flush
+   * then takes what arrived over that time instead of the few that arrived while the last one ran;
+   * an item after a quiet spell still goes at once. Only for writes whose callers hold nothing
+   * scarce while they wait (not a gateway slot).
+   */
+  minIntervalMs?: number;
+}
+
 export class Batcher<I, O> {
   private queue: Pending<I, O>[] = [];
   private active = 0;
+  /** When the latest flush started. */
+  private lastFlushAt = Number.NEGATIVE_INFINITY;
 
   constructor(
     private readonly flushBatch: (items: I[]) => Promise<O[]>,
-    private readonly options: { maxBatch: number; maxConcurrent: number },
+    private readonly options: BatcherOptions,
   ) {}
 
   submit(item: I): Promise<O> {
@@ -31,7 +45,16 @@ export class Batcher<I, O> {
 
   private async drain(): Promise<void> {
     try {
-      while (this.queue.length > 0) await this.flush(this.queue.splice(0, this.options.maxBatch));
+      while (this.queue.length > 0) {
+        const wait = this.lastFlushAt + (this.options.minIntervalMs ?? 0) - performance.now();
+        if (wait > 0) {
+          // Look again afterwards: another flush may have started (and taken these items) meanwhile.
+          await Bun.sleep(wait);
+          continue;
+        }
+        this.lastFlushAt = performance.now();
+        await this.flush(this.queue.splice(0, this.options.maxBatch));
+      }
     } finally {
       this.active--;
     }

@@ -42,7 +42,7 @@ export function isConnectionError(error: unknown): boolean {
   }
   return false;
 }
-export { Batcher } from "./batcher";
+export { Batcher, type BatcherOptions } from "./batcher";
 export { fixedStatement } from "./fixed-statement";
 export { type IdFilter, type InsertDefaults, inJsonList, insertDefaults, jsonList, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
 export {
