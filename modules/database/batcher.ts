@@ -4,11 +4,6 @@ interface Pending<I, O> {
   reject: (error: unknown) => void;
 }
 
-/**
- * Group commit for any statement that can take many items at once: calls made while a flush is
- * in flight wait and go together in the next one. Results map back to callers by position. A
- * failing batch is retried item by item so one bad item fails only its own caller.
- */
 export interface BatcherOptions {
   maxBatch: number;
   maxConcurrent: number;
@@ -21,6 +16,11 @@ export interface BatcherOptions {
   minIntervalMs?: number;
 }
 
+/**
+ * Group commit for any statement that can take many items at once: calls made while a flush is
+ * in flight wait and go together in the next one. Results map back to callers by position. A
+ * failing batch is retried item by item so one bad item fails only its own caller.
+ */
 export class Batcher<I, O> {
   private queue: Pending<I, O>[] = [];
   private active = 0;

@@ -1,4 +1,4 @@
-import { type Column, getTableColumns, is, Placeholder, SQL, type SQLChunk, sql } from "drizzle-orm";
+import { type Column, getTableColumns, is, Placeholder, type SQL, type SQLChunk, sql } from "drizzle-orm";
 import { type PgColumn, PgDialect, type PgTable } from "drizzle-orm/pg-core";
 
 /**
@@ -51,15 +51,24 @@ interface Shape {
   fieldOf(column: Column): string;
 }
 
-/** The statement text around the parameter, built once per table and set of given columns: batches are many and small. */
+/** What is derived from a table and a set of its fields, built once per pair: batches are many and small. */
+function oncePerTableAndKeys<T>(cache: WeakMap<PgTable, Map<string, T>>, table: PgTable, keys: readonly string[], build: () => T): T {
+  let byKeys = cache.get(table);
+  if (!byKeys) cache.set(table, (byKeys = new Map()));
+  const key = keys.join(",");
+  let value = byKeys.get(key);
+  if (value === undefined) byKeys.set(key, (value = build()));
+  return value;
+}
+
+/** The statement text around the parameter, per table and set of given columns. */
 const shapes = new WeakMap<PgTable, Map<string, Shape>>();
 
 function shapeOf(table: PgTable, keys: string[]): Shape {
-  const byKeys = shapes.get(table) ?? new Map<string, Shape>();
-  shapes.set(table, byKeys);
-  const cacheKey = keys.join(",");
-  const cached = byKeys.get(cacheKey);
-  if (cached) return cached;
+  return oncePerTableAndKeys(shapes, table, keys, () => buildShape(table, keys));
+}
+
+function buildShape(table: PgTable, keys: string[]): Shape {
   const dialect = new PgDialect();
   const given = Object.entries(getTableColumns(table) as Record<string, Column>).filter(([key]) => keys.includes(key));
   const list = (parts: SQLChunk[]) => dialect.sqlToQuery(sql.join(parts, sql`, `)).sql;
@@ -69,13 +78,11 @@ function shapeOf(table: PgTable, keys: string[]): Shape {
   const record = list(given.map(([key, c]) => sql`${sql.identifier(key)} ${sql.raw(c.getSQLType())}`));
   const table_ = dialect.sqlToQuery(sql`${table}`).sql;
   const keyOf = new Map(given.map(([key, c]) => [c.name, key]));
-  const shape: Shape = {
+  return {
     head: sql.raw(`insert into ${table_} (${columns}) select ${fields} from jsonb_to_recordset(`),
     tail: sql.raw(`::jsonb) as x(${record})`),
     fieldOf: (column) => keyOf.get(column.name) ?? column.name,
   };
-  byKeys.set(cacheKey, shape);
-  return shape;
 }
 
 export interface InsertDefaults {
@@ -92,11 +99,12 @@ export interface InsertDefaults {
  * the caller a parsed one, per column and row — most of them a constant 0, false or NULL.
  */
 export function insertDefaults(table: PgTable, given: readonly string[]): InsertDefaults {
-  const byGiven = defaultsCache.get(table) ?? new Map<string, InsertDefaults>();
-  defaultsCache.set(table, byGiven);
-  const cacheKey = given.join(",");
-  const cached = byGiven.get(cacheKey);
-  if (cached) return cached;
+  return oncePerTableAndKeys(defaultsCache, table, given, () => buildInsertDefaults(table, given));
+}
+
+const defaultsCache = new WeakMap<PgTable, Map<string, InsertDefaults>>();
+
+function buildInsertDefaults(table: PgTable, given: readonly string[]): InsertDefaults {
   const constants: Record<string, unknown> = {};
   const computed: PgColumn[] = [];
   for (const [key, column] of Object.entries(getTableColumns(table) as Record<string, PgColumn>)) {
@@ -105,19 +113,15 @@ export function insertDefaults(table: PgTable, given: readonly string[]): Insert
       // A NOT NULL column without a default cannot be left out: the insert itself would fail.
       if (column.notNull) throw new Error(`${column.name} has no default and must be given`);
       constants[key] = null;
-    } else if (column.default === undefined || is(column.default, SQL) || typeof column.default === "object") {
-      // Computed by the database (or a value that is not a plain constant here): read it back.
+    } else if (column.default === undefined || typeof column.default === "object") {
+      // Computed by the database (an SQL default such as now()), or not a plain constant: read it back.
       computed.push(column);
     } else {
       constants[key] = column.default;
     }
   }
-  const defaults = { constants: Object.freeze(constants), computed };
-  byGiven.set(cacheKey, defaults);
-  return defaults;
+  return { constants: Object.freeze(constants), computed };
 }
-
-const defaultsCache = new WeakMap<PgTable, Map<string, InsertDefaults>>();
 
 /** Raw rows of `table` (a `returning` or `select` of some of its columns), mapped as drizzle maps them. */
 export function mapRows<T extends PgTable>(table: T, raw: Record<string, unknown>[]): Partial<T["$inferSelect"]>[] {
