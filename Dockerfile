@@ -30,7 +30,8 @@ ENV NODE_ENV=production \
     PORT=3000 \
     DATABASE_URL=pglite:///data/pglite
 # JavaScriptCore's runtime settings, as scripts/runtime-env.mjs gives them to `npm start`.
-ENV BUN_JSC_useFTLJIT=0
+ENV BUN_JSC_useFTLJIT=0 \
+    BUN_JSC_heapGrowthMaxIncrease=0.6
 USER 65532:65532
 EXPOSE 3000
 # No curl in the image: the binary probes its own /health/ready. Worker containers serve no
