@@ -29,9 +29,10 @@ ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
     DATABASE_URL=pglite:///data/pglite
-# JavaScriptCore's runtime settings, as scripts/runtime-env.mjs gives them to `npm start`.
+# The runtime's settings (JavaScriptCore, mimalloc), as scripts/runtime-env.mjs gives them to `npm start`.
 ENV BUN_JSC_useFTLJIT=0 \
-    BUN_JSC_heapGrowthMaxIncrease=0.6
+    BUN_JSC_heapGrowthMaxIncrease=0.6 \
+    MIMALLOC_PURGE_DELAY=1000
 USER 65532:65532
 EXPOSE 3000
 # No curl in the image: the binary probes its own /health/ready. Worker containers serve no

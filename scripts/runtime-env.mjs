@@ -1,7 +1,8 @@
 /**
- * JavaScriptCore settings every paystream process is started with: `npm start` (bootstrap.mjs)
- * and the container image (Dockerfile, checked against this list by tests/unit/deploy-config)
- * set them, and `npm run bench` measures with them. A variable already in the environment wins.
+ * Runtime settings every paystream process is started with (JavaScriptCore's and those of Bun's
+ * allocator, mimalloc): `npm start` (bootstrap.mjs) and the container image (Dockerfile, checked
+ * against this list by tests/unit/deploy-config) set them, and `npm run bench` measures with them.
+ * A variable already in the environment wins.
  *
  * BUN_JSC_useFTLJIT=0: JSC's top tier (FTL) kept recompiling the request and worker paths for
  * 10,000+ payments (its JIT threads took 0.07–0.13 CPU-s per 1,000 payments after a 6,000-payment
@@ -13,11 +14,22 @@
  * grow to about (1 + 2.0) times what the last collection left alive before it collects again, so
  * under load a process's heap sat at three times its live data: Kafka `--role=all` peaked at
  * 220–240 MB RSS over 20,000 payments with a live heap of about 20 MB. At 0.6 the heap grows to
- * 1.6 times its live data (JSC's own default below 16 GB is 2): 134–135 MB, with no CPU cost
+ * 1.6 times its live data (JSC's own default below 16 GB is 2): 134–142 MB, with no CPU cost
  * measurable at saturation (api + worker 0.56 against 0.58 CPU-s per 1,000 payments over five
  * alternated rounds; BENCHMARKS.md).
+ *
+ * MIMALLOC_PURGE_DELAY=1000: mimalloc gives freed memory back to the system 100 ms after it was
+ * freed; each give-back is an madvise whose TLB shootdown interrupts the process's other threads,
+ * and on a paravirtualized machine those interrupts showed as 7 % of the api's CPU (`perf`). A
+ * second's delay: api + worker at saturation 0.51 against 0.57 CPU-s per 1,000 payments (lower in 9
+ * of 9 alternated pairs), 2.6 instead of 3.6 scavenger wake-ups/s idle, and Kafka `--role=all`'s
+ * peak RSS 139–146 MB against 139–141.
  */
-export const RUNTIME_ENV = Object.freeze({ BUN_JSC_useFTLJIT: "0", BUN_JSC_heapGrowthMaxIncrease: "0.6" });
+export const RUNTIME_ENV = Object.freeze({
+  BUN_JSC_useFTLJIT: "0",
+  BUN_JSC_heapGrowthMaxIncrease: "0.6",
+  MIMALLOC_PURGE_DELAY: "1000",
+});
 
 /** `env` with the runtime settings it does not set itself. */
 export function withRuntimeEnv(env) {
