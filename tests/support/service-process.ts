@@ -1,6 +1,7 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
+import { withRuntimeEnv } from "../../scripts/runtime-env.mjs";
 
 export const ROOT = join(import.meta.dir, "../..");
 export const BUN = process.execPath;
@@ -63,7 +64,9 @@ export async function startService(options: {
 }): Promise<ServiceProcess> {
   const role = options.role ?? "all";
   const port = await freePort();
-  const env: Record<string, string> = {
+  // The runtime settings `npm start` and the image use (scripts/runtime-env.mjs), so the tests,
+  // chaos and the bench run the program as it runs in production; options.env may override them.
+  const env: Record<string, string> = withRuntimeEnv({
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "/tmp",
     PORT: String(port),
@@ -74,7 +77,7 @@ export async function startService(options: {
     RETRY_BASE_MS: "50",
     RETRY_MAX_MS: "200",
     ...options.env,
-  };
+  });
   const command = options.command ?? [BUN, "src/main.ts"];
   const proc = Bun.spawn([...command, `--role=${role}`], { cwd: ROOT, env, stdout: "pipe", stderr: "pipe" });
   let buffer = "";
