@@ -37,7 +37,6 @@ import { createPostgresDatabase } from "../tests/support/db";
 import { paymentBody } from "../tests/support/payments";
 import { BUN, type ServiceProcess, startService } from "../tests/support/service-process";
 import { type ChartPoint, renderChart } from "./bench-chart";
-import { withRuntimeEnv } from "./runtime-env.mjs";
 import { cpuBetween, rssMb, type ProcSample, sampleProcess, snapshot, wakeupsBetween, watchPeakRss } from "./bench-proc";
 
 const ROOT = join(import.meta.dir, "..");
@@ -52,8 +51,8 @@ const HEADERS = { authorization: "Bearer sk_test_local", "content-type": "applic
 const BODY = JSON.stringify(paymentBody());
 
 let nextPort = Number(flag("port-base", "19110"));
-// The JSC settings `npm start` and the image run with (scripts/runtime-env.mjs).
-const COMMON_ENV = withRuntimeEnv({ RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUCK_AFTER_MS: "600000" });
+// startService adds the runtime settings `npm start` and the image run with (scripts/runtime-env.mjs).
+const COMMON_ENV = { RATE_LIMIT_RPS: "0", LOG_LEVEL: "warn", STUCK_AFTER_MS: "600000" };
 
 /** --bun-flags "…": the runtime flags the services start with; --service-env K=V,…: environment they get on top. */
 const RUNTIME_FLAGS = flag("bun-flags", "").split(" ").filter(Boolean);
