@@ -359,6 +359,20 @@ describe("Dockerfile", () => {
     expect(() => loadConfig(env)).toThrow("API_KEYS is required when NODE_ENV=production");
   });
 
+  it("installs dependencies with the same patches as `npm ci` locally: patches/ is in place before the install", () => {
+    const pkg = JSON.parse(read("package.json")) as { scripts: Record<string, string>; dependencies: Record<string, string> };
+    expect(pkg.scripts.postinstall).toBe("patch-package");
+    // The image installs with --omit=dev, so the tool that applies them must be a dependency.
+    expect(pkg.dependencies["patch-package"]).toBeDefined();
+    expect(readdirSync(join(ROOT, "patches")).length).toBeGreaterThan(0);
+    const build = buildStages.find((stage) => inStage(stage, "RUN").some((run) => argsOf(run).includes("ci"))) as Stage;
+    const install = build.instructions.findIndex((i) => i.getKeyword() === "RUN" && argsOf(i).join(" ").startsWith("npm ci"));
+    const patches = build.instructions.findIndex((i) => i.getKeyword() === "COPY" && argsOf(i)[0] === "patches");
+    expect(install).toBeGreaterThan(-1);
+    expect(patches).toBeGreaterThan(-1);
+    expect(patches).toBeLessThan(install);
+  });
+
   it("bakes no secret into any stage", () => {
     for (const stage of stages) {
       for (const instruction of stage.instructions) {
