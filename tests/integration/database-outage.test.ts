@@ -77,14 +77,17 @@ describe("PostgreSQL client when the server drops connections", () => {
   it("a transaction whose backend is terminated mid-statement rejects, and the pool serves again", async () => {
     for (let round = 0; round < 10; round++) {
       let pid = 0;
-      const transaction = handle.db.transaction(async (tx) => {
-        pid = await backendPid(tx);
-        await tx.execute(sql`insert into outage_probe (tag) values ('mid-statement')`);
-        await tx.execute(sql`select pg_sleep(5)`);
-      });
+      // Observed from the start: a rejection must not arrive with nothing listening yet.
+      const transaction = settles(
+        handle.db.transaction(async (tx) => {
+          pid = await backendPid(tx);
+          await tx.execute(sql`insert into outage_probe (tag) values ('mid-statement')`);
+          await tx.execute(sql`select pg_sleep(5)`);
+        }),
+      );
       while (pid === 0) await Bun.sleep(5);
       await admin.unsafe(`select pg_terminate_backend(${pid})`);
-      const outcome = await settles(transaction);
+      const outcome = await transaction;
       expect(outcome.ok).toBe(false);
       await poolServes();
     }
@@ -98,7 +101,7 @@ describe("PostgreSQL client when the server drops connections", () => {
       let pid = 0;
       let callbackDone!: () => void;
       const callbackFinished = new Promise<void>((resolve) => (callbackDone = resolve));
-      const transaction = handle.db.transaction(async (tx) => {
+      const transaction = settles(handle.db.transaction(async (tx) => {
         try {
           pid = await backendPid(tx);
           await Bun.sleep(150); // the backend dies while the transaction is idle
@@ -110,10 +113,10 @@ describe("PostgreSQL client when the server drops connections", () => {
         } finally {
           callbackDone();
         }
-      });
+      }));
       while (pid === 0) await Bun.sleep(5);
       await admin.unsafe(`select pg_terminate_backend(${pid})`);
-      expect((await settles(transaction)).ok).toBe(false);
+      expect((await transaction).ok).toBe(false);
       // Meanwhile the pool reconnects that connection for other work...
       await Promise.all(Array.from({ length: 8 }, () => settles(queryRows(handle.db, sql`select 1 as one`))));
       // ...and the callback, still running, sends its statements.
@@ -155,7 +158,7 @@ describe("PostgreSQL client when the server drops connections", () => {
             await tx.execute(sql`delete from outage_probe where tag = 'outage'`);
           }),
         ),
-      ];
+      ].map((p) => settles(p as Promise<unknown>));
       await Bun.sleep(30);
       await admin.unsafe(`alter database ${created.name} with allow_connections false`);
       await terminateOurBackends();
@@ -166,8 +169,8 @@ describe("PostgreSQL client when the server drops connections", () => {
           await tx.execute(sql`insert into outage_probe (tag) values ('outage')`);
           await tx.execute(sql`delete from outage_probe where tag = 'outage'`);
         }),
-      ];
-      const outcomes = await Promise.all([...inFlight, ...during].map((p) => settles(p as Promise<unknown>)));
+      ].map((p) => settles(p as Promise<unknown>));
+      const outcomes = await Promise.all([...inFlight, ...during]);
       expect(outcomes.length).toBe(12);
       await admin.unsafe(`alter database ${created.name} with allow_connections true`);
       await poolServes();
