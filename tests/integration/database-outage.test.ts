@@ -6,12 +6,13 @@
  * postgres-js 3.4.9 failed each of these (porsager/postgres#1154, #1208, #1216): the automatic
  * ROLLBACK after a dropped transaction was written to a null socket from a setImmediate (an
  * uncaught TypeError that killed the process), a stale write timer wedged the reconnected
- * socket, and a dead backend's error was delivered to the next query. patches/ fixes them.
+ * socket, a dead backend's error was delivered to the next query, and a broken transaction's
+ * later statements ran on the reconnected session, outside it. patches/ fixes them.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sql } from "drizzle-orm";
 import postgres from "postgres";
-import { queryRows } from "../../modules/database";
+import { isConnectionError, queryRows } from "../../modules/database";
 import { type DatabaseHandle, openDatabase } from "../../src/db";
 import { ADMIN_DATABASE_URL, createPostgresDatabase } from "../support/db";
 
@@ -142,6 +143,31 @@ describe("PostgreSQL client when the server drops connections", () => {
       // ...and the next statements, on fresh sessions, all succeed: none is handed the old 57P01.
       const outcomes = await Promise.all(Array.from({ length: 8 }, () => settles(queryRows(handle.db, sql`select 1 as one`))));
       expect(outcomes.filter((o) => !o.ok).map((o) => String((o as { error: unknown }).error))).toEqual([]);
+    }
+    expect(uncaught).toEqual([]);
+  });
+
+  it("a statement written as its idle backend dies (ECONNRESET) leaves no connection hung behind it", async () => {
+    // One connection, so the statement after the reset must go through the very connection that
+    // took it (3.4.9: every later statement on it hung; RELIABILITY.md O1).
+    const single = openDatabase(created.url, 1);
+    try {
+      for (let round = 0; round < 15; round++) {
+        const pid = await backendPid(single.db);
+        await admin.unsafe(`select pg_terminate_backend(${pid})`);
+        // The statements sent before the client has seen the close fail with a connection error
+        // (ECONNRESET, 57P01); none hangs, and the connection serves again right after.
+        const outcomes = [];
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const outcome = await settles(queryRows(single.db, sql`select 1 as one`));
+          outcomes.push(outcome.ok ? "ok" : isConnectionError(outcome.error) ? "connection error" : String(outcome.error));
+          if (outcome.ok) break;
+        }
+        expect(outcomes.at(-1)).toBe("ok");
+        expect(outcomes.slice(0, -1).every((o) => o === "connection error")).toBe(true);
+      }
+    } finally {
+      await single.close();
     }
     expect(uncaught).toEqual([]);
   });
