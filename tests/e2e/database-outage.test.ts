@@ -8,10 +8,12 @@
  * could die of an uncaught TypeError when a transaction's connection was cut.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import postgres from "postgres";
-import { createPostgresDatabase } from "../support/db";
+import type postgres from "postgres";
+import { openDatabase } from "../../src/db";
+import { createPostgresDatabase, cutDatabase, openAdmin, restoreDatabase } from "../support/db";
 import { CARDS, EXPECTED, paymentBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
+import { simulatorChargeCounts } from "../support/simulator";
 
 const ROUNDS = 6;
 /** Far above a 503's few milliseconds; a request still open after this is the defect. */
@@ -26,7 +28,7 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
 
   beforeAll(async () => {
     database = await createPostgresDatabase();
-    admin = postgres(database.url.replace(/\/[^/]+$/, "/postgres"), { max: 1, onnotice: () => {} });
+    admin = openAdmin();
     service = await startService({
       role: "all",
       env: {
@@ -43,7 +45,7 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
     });
   });
   afterAll(async () => {
-    await admin.unsafe(`alter database ${database.name} with allow_connections true`).catch(() => {});
+    await restoreDatabase(admin, database.name).catch(() => {});
     await service?.stop();
     await admin.end();
     await database.drop();
@@ -83,13 +85,9 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
     );
   }
 
-  async function cut() {
-    await admin.unsafe(`alter database ${database.name} with allow_connections false`);
-    await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${database.name}' and pid <> pg_backend_pid()`);
-  }
-
+  /** Ends the outage and waits until the service is ready again (failing if it died). */
   async function restore() {
-    await admin.unsafe(`alter database ${database.name} with allow_connections true`);
+    await restoreDatabase(admin, database.name);
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
       if (service.proc.exitCode !== null) throw new Error(`the service exited (${service.proc.exitCode}):\n${service.output().slice(-3000)}`);
@@ -106,7 +104,7 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
       // Work in flight when the database goes: payments being accepted, the worker charging them.
       const inFlight = send(12, round);
       await Bun.sleep(round % 2 === 0 ? 5 : 60);
-      await cut();
+      await cutDatabase(admin, database.name);
       try {
         for (const status of await inFlight) expect([202, 503] as (number | string)[]).toContain(status);
         const answers = await Promise.all([
@@ -137,14 +135,13 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
       const view = final.get(id);
       expect({ id, status: view?.status, failureCode: view?.failureCode }).toEqual({ id, ...EXPECTED[card]! });
     }
-    const sql = postgres(database.url, { max: 1, onnotice: () => {} });
+    const ledger = openDatabase(database.url, 1);
     try {
-      const doubles = await sql`select payment_id from simulator_charges where outcome = 'approved' group by payment_id having count(*) > 1`;
-      expect(doubles).toHaveLength(0);
-      const [charged] = await sql`select count(distinct payment_id)::int as n from simulator_charges where outcome = 'approved'`;
-      expect(charged?.n).toBe([...final.values()].filter((v) => v.status === "COMPLETED").length);
+      const charges = await simulatorChargeCounts(ledger.db);
+      expect([...charges].filter(([, n]) => n > 1)).toEqual([]);
+      expect(charges.size).toBe([...final.values()].filter((v) => v.status === "COMPLETED").length);
     } finally {
-      await sql.end();
+      await ledger.close();
     }
     expect(service.output()).not.toMatch(/TypeError|uncaught/i);
   }, 120_000);

@@ -8,7 +8,7 @@ import addFormats from "ajv-formats";
 import type { Subprocess } from "bun";
 import postgres from "postgres";
 import { CLIENT_DIR, clientFiles } from "../../scripts/client";
-import { createPostgresDatabase } from "../support/db";
+import { createPostgresDatabase, cutDatabase, openAdmin, restoreDatabase } from "../support/db";
 import { CARDS, paymentBody } from "../support/payments";
 import { freePort, ROOT, type ServiceProcess, startService } from "../support/service-process";
 
@@ -354,17 +354,16 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
   });
 
   it("a database outage answers 503 with Retry-After, as documented, and readiness recovers", async () => {
-    const admin = postgres(database.url.replace(/\/[^/]+$/, "/postgres"), { max: 1, onnotice: () => {} });
+    const admin = openAdmin();
     try {
-      await admin.unsafe(`alter database ${database.name} with allow_connections false`);
-      await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${database.name}' and pid <> pg_backend_pid()`);
+      await cutDatabase(admin, database.name);
       const ready = await call("GET", "/health/ready", { key: null });
       expect(ready.status).toBe(503);
       expect(ready.headers.get("retry-after")).toMatch(/^\d+$/);
       expect((await call("POST", "/v1/payments", { body: paymentBody() })).status).toBe(503);
       expect((await call("GET", "/v1/payments")).status).toBe(503);
     } finally {
-      await admin.unsafe(`alter database ${database.name} with allow_connections true`);
+      await restoreDatabase(admin, database.name);
       await admin.end();
     }
     const deadline = Date.now() + 15_000;

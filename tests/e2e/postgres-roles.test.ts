@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import postgres from "postgres";
-import { createPostgresDatabase } from "../support/db";
+import { createPostgresDatabase, cutDatabase, openAdmin, restoreDatabase } from "../support/db";
 import { CARDS, EXPECTED, client, paymentBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
@@ -95,18 +95,15 @@ describe("api and workers as separate processes on a real PostgreSQL (BROKER=pos
     });
     try {
       // Cut this process off by terminating its backends and blocking new connections to the database.
-      const admin = postgres(database.url.replace(/\/[^/]+$/, "/postgres"), { max: 1, onnotice: () => {} });
-      await admin.unsafe(`alter database ${database.name} with allow_connections false`);
-      await admin.unsafe(
-        `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${database.name}' and pid <> pg_backend_pid()`,
-      );
+      const admin = openAdmin();
+      await cutDatabase(admin, database.name);
       const ready = await fetch(`${orphan.url}/health/ready`);
       expect(ready.status).toBe(503);
       expect(ready.headers.get("retry-after")).toBeTruthy();
       const post = await client(orphan.url).post(paymentBody());
       expect(post.status).toBe(503);
       expect(post.headers.get("retry-after")).toBeTruthy();
-      await admin.unsafe(`alter database ${database.name} with allow_connections true`);
+      await restoreDatabase(admin, database.name);
       await admin.end();
       const deadline = Date.now() + 15_000;
       let status = 0;

@@ -11,10 +11,10 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sql } from "drizzle-orm";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { isConnectionError, queryRows } from "../../modules/database";
 import { type DatabaseHandle, openDatabase } from "../../src/db";
-import { ADMIN_DATABASE_URL, createPostgresDatabase } from "../support/db";
+import { createPostgresDatabase, cutDatabase, openAdmin, restoreDatabase, terminateSessions } from "../support/db";
 
 const SETTLE_MS = 10_000;
 
@@ -34,16 +34,15 @@ function settles<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok:
   ]);
 }
 
-async function terminateOurBackends(): Promise<number> {
-  const rows = await admin.unsafe(
-    `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${created.name}' and pid <> pg_backend_pid()`,
-  );
-  return rows.length;
-}
-
 async function backendPid(executor: DatabaseHandle["db"]): Promise<number> {
   const [row] = await queryRows<{ pid: number }>(executor, sql`select pg_backend_pid() as pid`);
   return Number(row?.pid);
+}
+
+/** Rows of outage_probe with this tag: statements of broken transactions that committed anyway. */
+async function probeRows(tag: string): Promise<number> {
+  const [row] = await queryRows<{ n: number }>(handle.db, sql`select count(*)::int as n from outage_probe where tag = ${tag}`);
+  return Number(row?.n);
 }
 
 /** The pool answers again (each round may first see connections that died with the server). */
@@ -63,12 +62,12 @@ beforeAll(async () => {
   handle = openDatabase(created.url, 4);
   await handle.migrate();
   await handle.db.execute(sql`create table outage_probe (id serial primary key, tag text not null)`);
-  admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+  admin = openAdmin();
 });
 
 afterAll(async () => {
   process.off("uncaughtException", onUncaught);
-  await admin.unsafe(`alter database ${created.name} with allow_connections true`).catch(() => {});
+  await restoreDatabase(admin, created.name).catch(() => {});
   await admin.end();
   await handle.close();
   await created.drop();
@@ -92,8 +91,7 @@ describe("PostgreSQL client when the server drops connections", () => {
       expect(outcome.ok).toBe(false);
       await poolServes();
     }
-    const [row] = await queryRows<{ n: number }>(handle.db, sql`select count(*)::int as n from outage_probe where tag = 'mid-statement'`);
-    expect(row?.n).toBe(0);
+    expect(await probeRows("mid-statement")).toBe(0);
     expect(uncaught).toEqual([]);
   });
 
@@ -124,8 +122,7 @@ describe("PostgreSQL client when the server drops connections", () => {
       await settles(callbackFinished);
       await poolServes();
     }
-    const [row] = await queryRows<{ n: number }>(handle.db, sql`select count(*)::int as n from outage_probe where tag = 'after-close'`);
-    expect(row?.n).toBe(0);
+    expect(await probeRows("after-close")).toBe(0);
     expect(uncaught).toEqual([]);
   });
 
@@ -138,7 +135,7 @@ describe("PostgreSQL client when the server drops connections", () => {
         if (Date.now() > deadline) throw new Error("the statements did not start");
         await Bun.sleep(10);
       }
-      await terminateOurBackends();
+      await terminateSessions(admin, created.name);
       for (const outcome of await Promise.all(busy)) expect(outcome.ok).toBe(false);
       // ...and the next statements, on fresh sessions, all succeed: none is handed the old 57P01.
       const outcomes = await Promise.all(Array.from({ length: 8 }, () => settles(queryRows(handle.db, sql`select 1 as one`))));
@@ -186,8 +183,7 @@ describe("PostgreSQL client when the server drops connections", () => {
         ),
       ].map((p) => settles(p as Promise<unknown>));
       await Bun.sleep(30);
-      await admin.unsafe(`alter database ${created.name} with allow_connections false`);
-      await terminateOurBackends();
+      await cutDatabase(admin, created.name);
       // ...and work sent while it is away.
       const during = [
         queryRows(handle.db, sql`select 1 as one`),
@@ -198,7 +194,7 @@ describe("PostgreSQL client when the server drops connections", () => {
       ].map((p) => settles(p as Promise<unknown>));
       const outcomes = await Promise.all([...inFlight, ...during]);
       expect(outcomes.length).toBe(12);
-      await admin.unsafe(`alter database ${created.name} with allow_connections true`);
+      await restoreDatabase(admin, created.name);
       await poolServes();
       // Every connection of the pool works again, inside and outside transactions.
       await Promise.all(Array.from({ length: 8 }, () => queryRows(handle.db, sql`select 1 as one`)));
@@ -206,8 +202,7 @@ describe("PostgreSQL client when the server drops connections", () => {
         await tx.execute(sql`select 1`);
       });
     }
-    const [row] = await queryRows<{ n: number }>(handle.db, sql`select count(*)::int as n from outage_probe where tag = 'outage'`);
-    expect(row?.n).toBe(0);
+    expect(await probeRows("outage")).toBe(0);
     expect(uncaught).toEqual([]);
   });
 });

@@ -18,6 +18,28 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** A one-connection client on the admin database, to create, drop or cut off test databases. */
+export function openAdmin(): postgres.Sql {
+  return postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+}
+
+/** Ends every session on database `name` but the caller's own; resolves to how many it ended. */
+export async function terminateSessions(admin: postgres.Sql, name: string): Promise<number> {
+  const rows = await admin.unsafe(`select pg_terminate_backend(pid) from pg_stat_activity where datname = '${name}' and pid <> pg_backend_pid()`);
+  return rows.length;
+}
+
+/** A database outage as the tests cause it: new connections to `name` are refused, open ones terminated. */
+export async function cutDatabase(admin: postgres.Sql, name: string): Promise<void> {
+  await admin.unsafe(`alter database ${name} with allow_connections false`);
+  await terminateSessions(admin, name);
+}
+
+/** Ends cutDatabase's outage: `name` accepts connections again. */
+export async function restoreDatabase(admin: postgres.Sql, name: string): Promise<void> {
+  await admin.unsafe(`alter database ${name} with allow_connections true`);
+}
+
 function urlFor(database: string): string {
   const url = new URL(ADMIN_DATABASE_URL);
   url.pathname = `/${database}`;
@@ -27,14 +49,14 @@ function urlFor(database: string): string {
 /** An empty PostgreSQL database, created for one test file and dropped afterwards. */
 export async function createPostgresDatabase(): Promise<{ url: string; name: string; drop(): Promise<void> }> {
   const name = `paystream_test_${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+  const admin = openAdmin();
   await admin.unsafe(`create database ${name}`);
   await admin.end();
   return {
     url: urlFor(name),
     name,
     async drop() {
-      const adminDrop = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+      const adminDrop = openAdmin();
       await adminDrop.unsafe(`drop database if exists ${name} with (force)`);
       await adminDrop.end();
     },

@@ -365,8 +365,9 @@ describe("Dockerfile", () => {
     // The image installs with --omit=dev, so the tool that applies them must be a dependency.
     expect(pkg.dependencies["patch-package"]).toBeDefined();
     expect(readdirSync(join(ROOT, "patches")).length).toBeGreaterThan(0);
-    const build = buildStages.find((stage) => inStage(stage, "RUN").some((run) => argsOf(run).includes("ci"))) as Stage;
-    const install = build.instructions.findIndex((i) => i.getKeyword() === "RUN" && argsOf(i).join(" ").startsWith("npm ci"));
+    const isInstall = (i: Instruction) => i.getKeyword() === "RUN" && argsOf(i).join(" ").startsWith("npm ci");
+    const build = buildStages.find((stage) => stage.instructions.some(isInstall)) as Stage;
+    const install = build.instructions.findIndex(isInstall);
     const patches = build.instructions.findIndex((i) => i.getKeyword() === "COPY" && argsOf(i)[0] === "patches");
     expect(install).toBeGreaterThan(-1);
     expect(patches).toBeGreaterThan(-1);
