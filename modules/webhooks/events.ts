@@ -2,7 +2,7 @@ import type { Executor } from "../database";
 import { type Payment, type PaymentRow, toPayment } from "../payments";
 import { type Refund, type RefundRow, toRefund } from "../refunds";
 import { EVENT_ID } from "./ids";
-import { insertEventsIfSubscribed } from "./repository";
+import { insertEventsIfSubscribed, subscribedMerchants } from "./repository";
 import type { WebhookEventType } from "./schema";
 
 /** The JSON body POSTed to the merchant's endpoint. */
@@ -29,26 +29,41 @@ function paymentEventOf(payment: PaymentRow): { type: WebhookEventType; at: Date
   }
 }
 
+/** What insertEventsIfSubscribed writes for one event. */
+type EventRecord = Parameters<typeof insertEventsIfSubscribed>[1][number];
+
+/**
+ * Writes the events of `subjects` whose merchant has an endpoint: their bodies (whole payment or
+ * refund objects) are built only for those merchants, after one look-up of which of them do, so
+ * a batch of merchants without endpoints costs one small query instead of every body's bytes.
+ */
+async function recordEvents<T extends { merchantId: string }>(tx: Executor, subjects: T[], build: (subject: T) => EventRecord): Promise<void> {
+  if (subjects.length === 0) return;
+  const subscribed = await subscribedMerchants(tx, [...new Set(subjects.map((s) => s.merchantId))]);
+  if (subscribed.size === 0) return;
+  await insertEventsIfSubscribed(tx, subjects.filter((s) => subscribed.has(s.merchantId)).map(build));
+}
+
 /**
  * Records the event of each payment's new state (`payment.completed`, `.failed`, `.canceled`,
  * `.authorized`) and its pending delivery. Meant to run inside the transaction that moves the
  * payments (the processor's onFinalInTransaction, a cancel), so an event exists if and only if
  * the state does: no event lost to a crash between the two, none sent for a change that was
  * rolled back. A payment has at most one event of each type. Writes nothing for merchants
- * without an endpoint. One statement for the whole batch.
+ * without an endpoint. At most two statements for the whole batch.
  */
 export async function enqueuePaymentEvents(tx: Executor, payments: PaymentRow[]): Promise<void> {
-  await insertEventsIfSubscribed(
-    tx,
-    payments.map((payment) => {
-      const happened = paymentEventOf(payment);
-      if (!happened) throw new Error(`payment ${payment.id} is ${payment.status}; there is no event to send`);
-      const id = EVENT_ID.next();
-      // The event happened when the payment changed: same instant, same database clock.
-      const event: WebhookEvent = { id, type: happened.type, createdAt: happened.at.toISOString(), data: { payment: toPayment(payment) } };
-      return { id, merchantId: payment.merchantId, paymentId: payment.id, subjectId: payment.id, type: happened.type, body: JSON.stringify(event), createdAt: happened.at };
-    }),
-  );
+  const announced = payments.map((payment) => {
+    const happened = paymentEventOf(payment);
+    if (!happened) throw new Error(`payment ${payment.id} is ${payment.status}; there is no event to send`);
+    return { merchantId: payment.merchantId, payment, happened };
+  });
+  await recordEvents(tx, announced, ({ payment, happened }) => {
+    const id = EVENT_ID.next();
+    // The event happened when the payment changed: same instant, same database clock.
+    const event: WebhookEvent = { id, type: happened.type, createdAt: happened.at.toISOString(), data: { payment: toPayment(payment) } };
+    return { id, merchantId: payment.merchantId, paymentId: payment.id, subjectId: payment.id, type: happened.type, body: JSON.stringify(event), createdAt: happened.at };
+  });
 }
 
 /** enqueuePaymentEvents for one payment. */
@@ -56,14 +71,14 @@ export const enqueuePaymentEvent = (tx: Executor, payment: PaymentRow) => enqueu
 
 /** Records `refund.succeeded` / `refund.failed` for refunds that became final, in the transaction that made them so. */
 export async function enqueueRefundEvents(tx: Executor, refunds: RefundRow[]): Promise<void> {
-  await insertEventsIfSubscribed(
-    tx,
-    refunds.map((refund) => {
-      if (refund.status === "PENDING" || !refund.completedAt) throw new Error(`refund ${refund.id} is not final; there is no event to send`);
-      const type: WebhookEventType = refund.status === "SUCCEEDED" ? "refund.succeeded" : "refund.failed";
-      const id = EVENT_ID.next();
-      const event: WebhookEvent = { id, type, createdAt: refund.completedAt.toISOString(), data: { refund: toRefund(refund) } };
-      return { id, merchantId: refund.merchantId, paymentId: refund.paymentId, subjectId: refund.id, type, body: JSON.stringify(event), createdAt: refund.completedAt };
-    }),
-  );
+  const ended = refunds.map((refund) => {
+    if (refund.status === "PENDING" || !refund.completedAt) throw new Error(`refund ${refund.id} is not final; there is no event to send`);
+    return { merchantId: refund.merchantId, refund, completedAt: refund.completedAt };
+  });
+  await recordEvents(tx, ended, ({ refund, completedAt }) => {
+    const type: WebhookEventType = refund.status === "SUCCEEDED" ? "refund.succeeded" : "refund.failed";
+    const id = EVENT_ID.next();
+    const event: WebhookEvent = { id, type, createdAt: completedAt.toISOString(), data: { refund: toRefund(refund) } };
+    return { id, merchantId: refund.merchantId, paymentId: refund.paymentId, subjectId: refund.id, type, body: JSON.stringify(event), createdAt: completedAt };
+  });
 }

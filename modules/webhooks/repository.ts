@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, inArray, isNull, lt, lte, or, sql } from "drizzle-orm";
-import type { Executor } from "../database";
+import { type Executor, inJsonList } from "../database";
 import {
   type DeliveryStatus,
   type WebhookDeliveryAttemptRow,
@@ -49,6 +49,20 @@ export async function deleteEndpoint(db: Executor, merchantId: string): Promise<
       .where(and(eq(webhookDeliveries.merchantId, merchantId), isPending));
     return true;
   });
+}
+
+/**
+ * The merchants among `merchantIds` that have an endpoint now: events are built only for them (most
+ * payments belong to merchants without one, and an event is a whole payment object). The insert
+ * below still checks again, in its own statement.
+ */
+export async function subscribedMerchants(db: Executor, merchantIds: readonly string[]): Promise<Set<string>> {
+  if (merchantIds.length === 0) return new Set();
+  const rows = await db
+    .select({ merchantId: webhookEndpoints.merchantId })
+    .from(webhookEndpoints)
+    .where(inJsonList(webhookEndpoints.merchantId, merchantIds));
+  return new Set(rows.map((r) => r.merchantId));
 }
 
 /**

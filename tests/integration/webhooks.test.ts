@@ -200,6 +200,25 @@ for (const backend of BACKENDS) {
       expect(await database.db.select().from(webhookDeliveries)).toHaveLength(1);
     });
 
+    it("in a batch of several merchants, records the events of those with an endpoint only, each with its own payment", async () => {
+      await register("m-mixed-a", "https://a.example.com/hooks");
+      await register("m-mixed-c", "https://c.example.com/hooks");
+      const batch = [await pay("m-mixed-a"), await pay("m-mixed-b"), await pay("m-mixed-c", CARDS.declined), await pay("m-mixed-b")];
+      await database.db.execute(sql`truncate webhook_events cascade`);
+      await enqueuePaymentEvents(database.db, batch);
+      const rows = await database.db.select().from(webhookEvents);
+      expect(rows.map((e) => [e.merchantId, e.paymentId, e.type]).sort()).toEqual([
+        ["m-mixed-a", batch[0]!.id, "payment.completed"],
+        ["m-mixed-c", batch[2]!.id, "payment.failed"],
+      ]);
+      for (const row of rows) expect(JSON.parse(row.body).data).toEqual({ payment: toPayment(batch.find((p) => p.id === row.paymentId)!) });
+      expect(await database.db.select().from(webhookDeliveries)).toHaveLength(2);
+      // Without any endpoint among the batch's merchants, nothing at all.
+      await database.db.execute(sql`truncate webhook_events cascade`);
+      await enqueuePaymentEvents(database.db, [batch[1]!, batch[3]!]);
+      expect(await database.db.select().from(webhookEvents)).toHaveLength(0);
+    });
+
     it("refuses to record an event for a payment in a state no event announces (PENDING, PROCESSING)", async () => {
       const payment = await pay("m-final");
       for (const status of ["PENDING", "PROCESSING"] as const)
