@@ -47,7 +47,8 @@ export { fixedStatement } from "./fixed-statement";
 export { type IdFilter, type InsertDefaults, inJsonList, insertDefaults, jsonList, jsonRowsInsert, type JsonRowsOptions, mapRows } from "./json-rows";
 export {
   claimDueCheckIds,
-  batchAttemptRows,
+  batchInput,
+  type BatchFieldType,
   countWork,
   gatewayWorkColumns,
   listHeldWork,

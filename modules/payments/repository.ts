@@ -6,7 +6,7 @@ import {
   type GatewayWorkTable,
   guardOfSources,
   type IdFilter,
-  batchAttemptRows,
+  batchInput,
   fixedStatement,
   inJsonList,
   insertDefaults,
@@ -231,41 +231,51 @@ export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrit
     expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
     ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
   }));
-  const updated = await queryRows(db, finalOutcomesStatement(db, { input: JSON.stringify(input), ids: jsonList(input.map((o) => o.id)) }));
+  const updated = await queryRows(db, finalOutcomesStatement(db, { input: OUTCOME.encode(input), ids: jsonList(input.map((o) => o.id)) }));
   return mapRows(payments, updated) as PaymentRow[];
 }
 
-const finalOutcomesStatement = fixedStatement(["input", "ids"], (db, p) =>
-  db
+/** A final outcome's input, per payment. */
+const OUTCOME = batchInput(PAYMENT_WORK, "o", {
+  attempt: "integer",
+  status: "text",
+  gateway_reference: "text",
+  failure_code: "text",
+  failure_message: "text",
+  expires_in_seconds: "float8",
+  ends_expiry: "boolean",
+});
+
+const finalOutcomesStatement = fixedStatement(["input", "ids"], (db, p) => {
+  const o = OUTCOME.field;
+  return db
     .update(payments)
     .set({
-      status: sql`o.status`,
+      status: o.status,
       // An answer that names no object (a refused capture or void, a void) leaves the authorization's reference.
-      gatewayReference: sql`coalesce(o.gateway_reference, ${payments.gatewayReference})`,
-      failureCode: sql`o.failure_code`,
-      failureMessage: sql`o.failure_message`,
+      gatewayReference: sql`coalesce(${o.gateway_reference}, ${payments.gatewayReference})`,
+      failureCode: o.failure_code,
+      failureMessage: o.failure_message,
       // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
-      amountCaptured: sql`case when o.status = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
+      amountCaptured: sql`case when ${o.status} = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
       // A new authorization's hold runs from now; a refused capture or void keeps the one it had
       // (requests leave it in place while the operation runs) unless told to end it; anything
       // else has no hold left.
-      authorizationExpiresAt: sql`case when o.status = 'AUTHORIZED' and not o.ends_expiry
-        then coalesce(now() + make_interval(secs => o.expires_in_seconds), ${payments.authorizationExpiresAt}) end`,
-      captureAmount: sql`case when o.status = 'AUTHORIZED' then null else ${payments.captureAmount} end`,
-      canceledAt: sql`case when o.status = 'CANCELED' then now() else ${payments.canceledAt} end`,
+      authorizationExpiresAt: sql`case when ${o.status} = 'AUTHORIZED' and not ${o.ends_expiry}
+        then coalesce(now() + make_interval(secs => ${o.expires_in_seconds}), ${payments.authorizationExpiresAt}) end`,
+      captureAmount: sql`case when ${o.status} = 'AUTHORIZED' then null else ${payments.captureAmount} end`,
+      canceledAt: sql`case when ${o.status} = 'CANCELED' then now() else ${payments.canceledAt} end`,
       // Back to AUTHORIZED, the reconciler has nothing left to hold: the next request starts afresh.
-      reconciling: sql`case when o.status = 'AUTHORIZED' then false else ${payments.reconciling} end`,
-      nextCheckAt: sql`case when o.status = 'AUTHORIZED' then null else ${payments.nextCheckAt} end`,
+      reconciling: sql`case when ${o.status} = 'AUTHORIZED' then false else ${payments.reconciling} end`,
+      nextCheckAt: sql`case when ${o.status} = 'AUTHORIZED' then null else ${payments.nextCheckAt} end`,
       leaseExpiresAt: null,
       updatedAt: sql`now()`,
-      completedAt: sql`case when o.status in (${FINAL_LIST}) then now() end`,
+      completedAt: sql`case when ${o.status} in (${FINAL_LIST}) then now() end`,
     })
-    .from(
-      sql`jsonb_to_recordset(${p.input}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text, expires_in_seconds float8, ends_expiry boolean)`,
-    )
-    .where(and(batchAttemptRows(PAYMENT_WORK, "o", p.ids), guardOf("finalize"), inArray(sql`o.status`, [...TRANSITIONS.finalize.to])))
-    .returning(),
-);
+    .from(OUTCOME.from(p.input))
+    .where(and(OUTCOME.rows(p.ids), guardOf("finalize"), inArray(o.status, [...TRANSITIONS.finalize.to])))
+    .returning();
+});
 
 /**
  * The end of an attempt that did not make the payment final. `unknown` says the attempt's outcome
@@ -281,25 +291,24 @@ export interface AttemptRelease {
   untried?: boolean;
 }
 
+/** An attempt's release, per payment. */
+const RELEASE = batchInput(PAYMENT_WORK, "r", { attempt: "integer", unknown: "boolean", gateway_reference: "text", untried: "boolean" });
+
 const releaseSet = {
   // Safe to lower: the guard matched this claim's own attempt number, and its worker writes nothing more for it.
-  attempts: sql`${payments.attempts} - case when r.untried then 1 else 0 end`,
+  attempts: sql`${payments.attempts} - case when ${RELEASE.field.untried} then 1 else 0 end`,
   leaseExpiresAt: null,
-  outcomeUnknownSince: sql`case when r.unknown then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
-  gatewayReference: sql`coalesce(r.gateway_reference, ${payments.gatewayReference})`,
+  outcomeUnknownSince: sql`case when ${RELEASE.field.unknown} then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
+  gatewayReference: sql`coalesce(${RELEASE.field.gateway_reference}, ${payments.gatewayReference})`,
   updatedAt: sql`now()`,
 };
 const releaseInput = (releases: AttemptRelease[]) =>
-  sql`jsonb_to_recordset(${JSON.stringify(
-    releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference, untried: r.untried ?? false })),
-  )}::jsonb) as r(id text, attempt integer, unknown boolean, gateway_reference text, untried boolean)`;
+  RELEASE.from(
+    RELEASE.encode(releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference, untried: r.untried ?? false }))),
+  );
 const releaseGuard = (releases: AttemptRelease[], transition: TransitionName) =>
   and(
-    batchAttemptRows(
-      PAYMENT_WORK,
-      "r",
-      releases.map((r) => r.id),
-    ),
+    RELEASE.rows(releases.map((r) => r.id)),
     guardOf(transition),
   );
 

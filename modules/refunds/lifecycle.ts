@@ -1,5 +1,5 @@
 import { and, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import { batchAttemptRows, claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, listHeldWork, scheduleNextCheckOf } from "../database";
+import { batchInput, claimDueCheckIds, countWork, type Executor, inJsonList, type GatewayWorkTable, guardOfSources, listHeldWork, scheduleNextCheckOf } from "../database";
 import { type RefundRow, refunds } from "./schema";
 import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 
@@ -52,6 +52,9 @@ export type RefundOutcome =
   | { status: "SUCCEEDED"; gatewayReference: string }
   | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null };
 
+/** A refund outcome's input, per refund. */
+const REFUND_OUTCOME = batchInput(REFUND_WORK, "o", { attempt: "integer", status: "text", gateway_reference: "text", failure_code: "text", failure_message: "text" });
+
 /**
  * Makes refunds final, each guarded by its attempt number. A FAILED refund's amount must go back
  * to its payment (releaseRefundedAmounts) in the same transaction: the caller composes both.
@@ -66,29 +69,24 @@ export async function recordRefundOutcomes(db: Executor, writes: { id: string; a
     failure_code: outcome.status === "FAILED" ? outcome.failureCode : null,
     failure_message: outcome.status === "FAILED" ? outcome.failureMessage : null,
   }));
+  const o = REFUND_OUTCOME.field;
   return db
     .update(refunds)
     .set({
-      status: sql`o.status`,
-      gatewayReference: sql`coalesce(o.gateway_reference, ${refunds.gatewayReference})`,
-      failureCode: sql`o.failure_code`,
-      failureMessage: sql`o.failure_message`,
+      status: o.status,
+      gatewayReference: sql`coalesce(${o.gateway_reference}, ${refunds.gatewayReference})`,
+      failureCode: o.failure_code,
+      failureMessage: o.failure_message,
       leaseExpiresAt: null,
       updatedAt: sql`now()`,
       completedAt: sql`now()`,
     })
-    .from(
-      sql`jsonb_to_recordset(${JSON.stringify(input)}::jsonb) as o(id text, attempt integer, status text, gateway_reference text, failure_code text, failure_message text)`,
-    )
+    .from(REFUND_OUTCOME.from(REFUND_OUTCOME.encode(input)))
     .where(
       and(
-        batchAttemptRows(
-          REFUND_WORK,
-          "o",
-          input.map((o) => o.id),
-        ),
+        REFUND_OUTCOME.rows(input.map((w) => w.id)),
         refundGuardOf("finalize"),
-        inArray(sql`o.status`, [...REFUND_TRANSITIONS.finalize.to]),
+        inArray(o.status, [...REFUND_TRANSITIONS.finalize.to]),
       ),
     )
     .returning();

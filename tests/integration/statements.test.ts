@@ -3,7 +3,7 @@ import { sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { outbox } from "../../modules/broker";
-import { type Database, fixedStatement, inJsonList, jsonList, queryRows } from "../../modules/database";
+import { batchInput, type Database, fixedStatement, type GatewayWorkTable, inJsonList, jsonList, queryRows } from "../../modules/database";
 import { findPaymentById, insertPayments, newPaymentId, payments } from "../../modules/payments";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline } from "../support/harness";
@@ -109,6 +109,39 @@ for (const backend of BACKENDS) {
       expect(await explain(guard)).toContain("payments_pkey");
       // The sweeper's own scan still uses it.
       expect(await explain(`status in ('PENDING', 'PROCESSING', 'AUTHORIZED') and updated_at < now() - interval '1 minute'`)).toContain("payments_unfinished_idx");
+    });
+
+    it("a batch write reads each row's own input by key, only at the input's attempt, with no join to plan", async () => {
+      const work: GatewayWorkTable = { table: payments, ...payments };
+      const input = batchInput(work, "o", { attempt: "integer", note: "text", flag: "boolean" });
+      const p = buildPipeline(database);
+      const created = await Promise.all(Array.from({ length: 200 }, () => p.create()));
+      await database.db.execute(sql`analyze payments`);
+      const batch = created.slice(0, 120).map((payment, i) => ({ id: payment.id, attempt: i === 7 ? 5 : payment.attempts, note: `note ${i}`, flag: i % 2 === 0 }));
+      const update = (ids: string[], encoded: string) =>
+        database.db
+          .update(payments)
+          .set({ failureMessage: sql`${input.field.note} || case when ${input.field.flag} then ' (even)' else '' end`, updatedAt: sql`now()` })
+          .from(input.from(encoded))
+          .where(input.rows(ids))
+          .returning({ id: payments.id, failureMessage: payments.failureMessage });
+      const ids = batch.map((b) => b.id);
+      const plan = new PgDialect().sqlToQuery(update(ids, input.encode(batch)).getSQL());
+      const literal = plan.sql.replace(/\$(\d+)/g, (_, n: string) => `'${String(plan.params[Number(n) - 1]).replaceAll("'", "''")}'`);
+      const explained = (await queryRows<Record<string, string>>(database.db, sql.raw(`explain ${literal}`))).map((r) => Object.values(r).join(" ")).join("\n");
+      expect(explained).not.toMatch(/Join|Nested Loop|jsonb_to_recordset/);
+      expect(explained).toContain("payments_pkey");
+
+      const updated = await update(ids, input.encode(batch));
+      // Row 7 carried another attempt number than its payment's: the fence keeps it out.
+      expect(updated.map((r) => r.id).sort()).toEqual(ids.filter((_, i) => i !== 7).sort());
+      for (const row of updated) {
+        const i = ids.indexOf(row.id);
+        expect(row.failureMessage).toBe(`note ${i}${i % 2 === 0 ? " (even)" : ""}`);
+      }
+      // Payments outside the batch are untouched.
+      const others = await database.db.select({ failureMessage: payments.failureMessage }).from(payments).where(inJsonList(payments.id, created.slice(120).map((c) => c.id)));
+      expect(others.every((r) => r.failureMessage === null)).toBe(true);
     });
 
     it("runs the same statement many times with different parameters (prepared once per connection)", async () => {
