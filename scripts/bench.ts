@@ -22,7 +22,9 @@
  * api of the intake run with `bun --cpu-prof`), --service-root DIR (run another checkout's
  * src/main.ts, e.g. a `git worktree` of an older commit, for before/after figures from one harness),
  * --binary PATH (run a compiled binary, e.g. dist/paystream from `npm run build`, as the image does),
- * --timeline (print how many payments became final in each 100 ms of every end-to-end run).
+ * --timeline (print how many payments became final in each 100 ms of every end-to-end run),
+ * --pg-stats (print, per end-to-end run, PostgreSQL's executor time per payment of each statement, from
+ * pg_stat_statements: the server must load it (shared_preload_libraries); point TEST_DATABASE_URL at one that does).
  *
  * CPU is read from /proc: user + system seconds of the paystream processes and of the PostgreSQL
  * backends serving the benchmark's database (not the server's shared background processes, nor
@@ -59,6 +61,38 @@ const RUNTIME_FLAGS = flag("bun-flags", "").split(" ").filter(Boolean);
 const SERVICE_MAIN = join(flag("service-root", ROOT), "src/main.ts");
 /** --timeline: also print, per end-to-end run, how many payments became final in each 100 ms. */
 const TIMELINE = args.includes("--timeline");
+const PG_STATS = args.includes("--pg-stats");
+
+/**
+ * --pg-stats: pg_stat_statements for one benchmark database. start() clears its statements'
+ * figures (false, with the reason printed, when the server does not load the module); report()
+ * prints the executor time per payment of the statements that cost the most.
+ */
+function statementStats(monitor: postgres.Sql, label: string) {
+  const ofThisDatabase = "dbid = (select oid from pg_database where datname = current_database())";
+  return {
+    async start(): Promise<boolean> {
+      try {
+        await monitor`create extension if not exists pg_stat_statements`;
+        await monitor.unsafe(`select pg_stat_statements_reset(0, (select oid from pg_database where datname = current_database()), 0)`);
+        return true;
+      } catch (error) {
+        progress(`${label}: --pg-stats: ${error instanceof Error ? error.message : String(error)}`);
+        return false;
+      }
+    },
+    async report(payments: number): Promise<void> {
+      const rows = await monitor.unsafe(
+        `select calls::int as calls, total_exec_time::float8 as ms, regexp_replace(query, '\\s+', ' ', 'g') as query
+         from pg_stat_statements where ${ofThisDatabase} order by total_exec_time desc`,
+      );
+      const perPayment = (ms: number) => `${fmt((ms * 1000) / payments, 1).padStart(6)} µs`;
+      const total = rows.reduce((sum, r) => sum + Number(r.ms), 0);
+      progress(`${label}: PostgreSQL executor time per payment, ${perPayment(total)} in all (pg_stat_statements, the measured window):`);
+      for (const r of rows.slice(0, 10)) progress(`  ${perPayment(Number(r.ms))}  ${String(r.calls).padStart(6)} calls  ${String(r.query).slice(0, 100)}`);
+    },
+  };
+}
 /** --binary PATH: run a compiled binary (`npm run build`, what the image ships) instead of the source. */
 const SERVICE_BINARY = flag("binary", "");
 const SERVICE_ENV = Object.fromEntries(
@@ -339,6 +373,8 @@ async function benchEndToEnd(options: {
     const peaks = processes.map((p) => ({ role: p.role, rss: watchPeakRss(p.service.proc.pid) }));
     const servicePids = processes.map((p) => p.service.proc.pid);
     const serviceBefore = snapshot(servicePids);
+    const stats = PG_STATS ? statementStats(monitor, label) : undefined;
+    const statsOn = (await stats?.start()) ?? false;
     const window = await cpuWindow(async () => [...servicePids, ...(await backendPids(monitor, db.name))]);
     const sendStarted = performance.now();
     await sendPayments(options.payments);
@@ -346,6 +382,7 @@ async function benchEndToEnd(options: {
     await waitUntilFinal(options.warmup + options.payments);
     const cpu = await window.stop();
     const serviceAfter = snapshot(servicePids);
+    if (statsOn) await stats?.report(options.payments);
     const serviceCpu = cpuBetween(serviceBefore, serviceAfter);
     // Each process's own share, and the PostgreSQL backends' (the rest of the window's CPU).
     const cpuByRole = processes.map((p) => {
