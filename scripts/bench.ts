@@ -61,38 +61,8 @@ const RUNTIME_FLAGS = flag("bun-flags", "").split(" ").filter(Boolean);
 const SERVICE_MAIN = join(flag("service-root", ROOT), "src/main.ts");
 /** --timeline: also print, per end-to-end run, how many payments became final in each 100 ms. */
 const TIMELINE = args.includes("--timeline");
+/** --pg-stats: also print PostgreSQL's executor time per payment of each statement. */
 const PG_STATS = args.includes("--pg-stats");
-
-/**
- * --pg-stats: pg_stat_statements for one benchmark database. start() clears its statements'
- * figures (false, with the reason printed, when the server does not load the module); report()
- * prints the executor time per payment of the statements that cost the most.
- */
-function statementStats(monitor: postgres.Sql, label: string) {
-  const ofThisDatabase = "dbid = (select oid from pg_database where datname = current_database())";
-  return {
-    async start(): Promise<boolean> {
-      try {
-        await monitor`create extension if not exists pg_stat_statements`;
-        await monitor.unsafe(`select pg_stat_statements_reset(0, (select oid from pg_database where datname = current_database()), 0)`);
-        return true;
-      } catch (error) {
-        progress(`${label}: --pg-stats: ${error instanceof Error ? error.message : String(error)}`);
-        return false;
-      }
-    },
-    async report(payments: number): Promise<void> {
-      const rows = await monitor.unsafe(
-        `select calls::int as calls, total_exec_time::float8 as ms, regexp_replace(query, '\\s+', ' ', 'g') as query
-         from pg_stat_statements where ${ofThisDatabase} order by total_exec_time desc`,
-      );
-      const perPayment = (ms: number) => `${fmt((ms * 1000) / payments, 1).padStart(6)} µs`;
-      const total = rows.reduce((sum, r) => sum + Number(r.ms), 0);
-      progress(`${label}: PostgreSQL executor time per payment, ${perPayment(total)} in all (pg_stat_statements, the measured window):`);
-      for (const r of rows.slice(0, 10)) progress(`  ${perPayment(Number(r.ms))}  ${String(r.calls).padStart(6)} calls  ${String(r.query).slice(0, 100)}`);
-    },
-  };
-}
 /** --binary PATH: run a compiled binary (`npm run build`, what the image ships) instead of the source. */
 const SERVICE_BINARY = flag("binary", "");
 const SERVICE_ENV = Object.fromEntries(
@@ -120,6 +90,34 @@ const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) :
 async function backendPids(monitor: postgres.Sql, database: string): Promise<number[]> {
   const rows = await monitor`select pid from pg_stat_activity where datname = ${database} and pid <> pg_backend_pid()`;
   return rows.map((r) => Number(r.pid));
+}
+
+/**
+ * --pg-stats: clears pg_stat_statements' figures for the benchmark's database and answers what
+ * prints, after the measured window, the executor time per payment of the statements that cost
+ * the most; undefined (the reason printed) when the server does not load the module.
+ */
+async function startStatementStats(monitor: postgres.Sql, label: string): Promise<{ report(payments: number): Promise<void> } | undefined> {
+  const thisDatabase = "(select oid from pg_database where datname = current_database())";
+  try {
+    await monitor`create extension if not exists pg_stat_statements`;
+    await monitor.unsafe(`select pg_stat_statements_reset(0, ${thisDatabase}, 0)`);
+  } catch (error) {
+    progress(`${label}: --pg-stats: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+  return {
+    async report(payments) {
+      const rows = await monitor.unsafe(
+        `select calls::int as calls, total_exec_time::float8 as ms, regexp_replace(query, '\\s+', ' ', 'g') as query
+         from pg_stat_statements where dbid = ${thisDatabase} order by total_exec_time desc`,
+      );
+      const perPayment = (ms: number) => `${fmt((ms * 1000) / payments, 1).padStart(6)} µs`;
+      const total = rows.reduce((sum, r) => sum + Number(r.ms), 0);
+      progress(`${label}: PostgreSQL executor time per payment, ${perPayment(total)} in all (pg_stat_statements, the measured window):`);
+      for (const r of rows.slice(0, 10)) progress(`  ${perPayment(Number(r.ms))}  ${String(r.calls).padStart(6)} calls  ${String(r.query).slice(0, 100)}`);
+    },
+  };
 }
 
 /** CPU of a set of processes over a window: start() now, then stop() after the load. */
@@ -373,8 +371,7 @@ async function benchEndToEnd(options: {
     const peaks = processes.map((p) => ({ role: p.role, rss: watchPeakRss(p.service.proc.pid) }));
     const servicePids = processes.map((p) => p.service.proc.pid);
     const serviceBefore = snapshot(servicePids);
-    const stats = PG_STATS ? statementStats(monitor, label) : undefined;
-    const statsOn = (await stats?.start()) ?? false;
+    const stats = PG_STATS ? await startStatementStats(monitor, label) : undefined;
     const window = await cpuWindow(async () => [...servicePids, ...(await backendPids(monitor, db.name))]);
     const sendStarted = performance.now();
     await sendPayments(options.payments);
@@ -382,7 +379,7 @@ async function benchEndToEnd(options: {
     await waitUntilFinal(options.warmup + options.payments);
     const cpu = await window.stop();
     const serviceAfter = snapshot(servicePids);
-    if (statsOn) await stats?.report(options.payments);
+    await stats?.report(options.payments);
     const serviceCpu = cpuBetween(serviceBefore, serviceAfter);
     // Each process's own share, and the PostgreSQL backends' (the rest of the window's CPU).
     const cpuByRole = processes.map((p) => {
