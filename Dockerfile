@@ -34,7 +34,8 @@ ENV NODE_ENV=production \
 # The runtime's settings (JavaScriptCore, mimalloc), as scripts/runtime-env.mjs gives them to `npm start`.
 ENV BUN_JSC_useFTLJIT=0 \
     BUN_JSC_heapGrowthMaxIncrease=0.6 \
-    MIMALLOC_PURGE_DELAY=1000
+    MIMALLOC_PURGE_DELAY=1000 \
+    BUN_JSC_useOMGJIT=0
 USER 65532:65532
 EXPOSE 3000
 # No curl in the image: the binary probes its own /health/ready. Worker containers serve no

@@ -24,11 +24,20 @@
  * second's delay: api + worker at saturation 0.51 against 0.57 CPU-s per 1,000 payments (lower in 9
  * of 9 alternated pairs), 2.6 instead of 3.6 scavenger wake-ups/s idle, and Kafka `--role=all`'s
  * peak RSS 139–146 MB against 139–141.
+ *
+ * BUN_JSC_useOMGJIT=0: the only WebAssembly here is PGlite, the embedded database of `npm start`.
+ * An idle PGlite process kept handing its functions to JSC's optimizing WebAssembly tier (OMG), one
+ * sweep or poll at a time, for minutes after start: `perf` put about half of the idle process's
+ * CPU in that compiler's thread. With the baseline tier only, idle `--role=all` on PGlite took
+ * 0.93–1.30 % of a core against 1.40–1.77 % (lower in 4 of 4 alternated pairs); 8,000 payments
+ * through PGlite cost the same within this machine's noise (1.41–2.21 against 1.43–1.96 CPU-s per
+ * 1,000). Processes on a PostgreSQL server run no WebAssembly, so it changes nothing for them.
  */
 export const RUNTIME_ENV = Object.freeze({
   BUN_JSC_useFTLJIT: "0",
   BUN_JSC_heapGrowthMaxIncrease: "0.6",
   MIMALLOC_PURGE_DELAY: "1000",
+  BUN_JSC_useOMGJIT: "0",
 });
 
 /** `env` with the runtime settings it does not set itself. */
