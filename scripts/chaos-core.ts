@@ -13,7 +13,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import postgres from "postgres";
-import { ADMIN_DATABASE_URL, createPostgresDatabase } from "../tests/support/db";
+import { createPostgresDatabase, openAdmin, terminateSessions } from "../tests/support/db";
 import { type KafkaBroker, startKafka } from "../tests/support/kafka";
 import { CARDS, EXPECTED, paymentBody } from "../tests/support/payments";
 import { type ServiceProcess, startService } from "../tests/support/service-process";
@@ -432,12 +432,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           break;
         }
         case "cut-db": {
-          const admin = postgres(ADMIN_DATABASE_URL, { max: 1, onnotice: () => {} });
+          const admin = openAdmin();
           try {
-            const cut = await admin.unsafe(
-              `select pg_terminate_backend(pid) from pg_stat_activity where datname = '${db.name}' and pid <> pg_backend_pid()`,
-            );
-            what = `pg_terminate_backend: ${cut.length} connections to ${db.name} cut`;
+            const cut = await terminateSessions(admin, db.name);
+            what = `pg_terminate_backend: ${cut} connections to ${db.name} cut`;
           } finally {
             await admin.end();
           }
