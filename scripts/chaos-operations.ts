@@ -1,5 +1,5 @@
 /**
- * The captures, cancels and refunds of a chaos run (contract §8): which payments are authorized
+ * The captures, cancels and refunds of a chaos run (docs/CONTRACT.md §8): which payments are authorized
  * only and then captured (in full or in part) or canceled, which get refunds (in full, in part,
  * several at once), the merchant's side of each over HTTP through the same faults, and the
  * verdict on them from the database and the simulator's ledger.

@@ -112,7 +112,7 @@ interface BrandSpec {
   lengths: number[];
 }
 
-/** IIN prefixes and lengths per brand (contract §3), plus prefixes of no supported brand. */
+/** IIN prefixes and lengths per brand (docs/CONTRACT.md §3), plus prefixes of no supported brand. */
 const BRANDS: BrandSpec[] = [
   { prefixes: ["4"], lengths: [13, 16, 19] },
   { prefixes: ["51", "53", "55", "2221", "2500", "2720"], lengths: [16] },

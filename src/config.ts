@@ -120,7 +120,7 @@ export interface Config {
     sweepIntervalMs: number;
     stuckAfterMs: number;
     reconcile: { firstCheckMs: number; maxIntervalMs: number; pollIntervalMs: number };
-    /** How long an authorization (`capture: false`) holds before the worker voids it (contract §8). */
+    /** How long an authorization (`capture: false`) holds before the worker voids it (docs/CONTRACT.md §8). */
     authorizationTtlMs: number;
   };
   webhooks: {
@@ -185,7 +185,7 @@ function worstCaseOperationMs(env: Env, gateway: Config["gateway"]): number {
 }
 
 /**
- * Settings that would let a card be charged twice are refused at start (contract §6): a lease
+ * Settings that would let a card be charged twice are refused at start (docs/CONTRACT.md §6): a lease
  * shorter than one gateway operation lets a second worker start the same charge while the first
  * is still waiting, and a retry schedule longer than the gateway keeps idempotency keys lets a
  * late retry run as a new charge.

@@ -91,7 +91,7 @@ export interface DashboardSnapshot {
   recent: RecentPayment[];
   /**
    * Needs attention: payments and refunds whose outcome at the gateway is unknown and is being
-   * looked up (contract §6), oldest first (capped), and how many of each in all.
+   * looked up (docs/CONTRACT.md §6), oldest first (capped), and how many of each in all.
    */
   unresolved: { total: number; payments: UnresolvedPayment[]; refundsTotal: number; refunds: UnresolvedRefund[] };
   /** The outbox of the whole service (not per merchant): rows waiting for a worker or the relay. */

@@ -8,7 +8,7 @@ const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date"
 /**
  * The columns of a row that a worker sends to a gateway (a payment's operation, a refund): who
  * holds it, how many attempts, and whether the gateway may have acted without our knowing. One
- * definition, so payments and refunds follow the same unknown-outcome rules (contract §6, §8).
+ * definition, so payments and refunds follow the same unknown-outcome rules (docs/CONTRACT.md §6, §8).
  */
 export const gatewayWorkColumns = () => ({
   /** Gateway attempts so far; also the fencing token of the current claim. */
@@ -18,7 +18,7 @@ export const gatewayWorkColumns = () => ({
   /**
    * Set when the first gateway attempt whose outcome is unknown happened (no answer, an answer
    * that could not be read, an adapter that threw): from then on the gateway may have acted, and
-   * only its definite answer may fail the work (contract §6).
+   * only its definite answer may fail the work (docs/CONTRACT.md §6).
    */
   outcomeUnknownSince: utc("outcome_unknown_since"),
   /** Attempts are used up and the outcome is unknown: the reconciler holds the row now. */
@@ -119,7 +119,7 @@ export async function listHeldWork<Row>(db: Executor, work: GatewayWorkTable, me
 }
 
 /**
- * What the API shows of a row's unknown outcome (contract §6): `outcome: "unknown"` while the work
+ * What the API shows of a row's unknown outcome (docs/CONTRACT.md §6): `outcome: "unknown"` while the work
  * is in progress and an attempt's outcome is unknown, and `nextCheckAt` while the reconciler holds
  * it. Once the work is final, neither.
  */

@@ -158,13 +158,13 @@ export type LookupOutcome =
 
 /**
  * Our amount in the units a gateway's API takes, or why that gateway cannot charge it exactly
- * (contract §6): intake answers 422 with the refusal, and nothing is ever rounded.
+ * (docs/CONTRACT.md §6): intake answers 422 with the refusal, and nothing is ever rounded.
  */
 export type GatewayAmount<Value = number | string> =
   | { ok: true; value: Value }
   | { ok: false; code: "currency_not_supported_by_gateway" | "amount_not_supported_by_gateway"; message: string };
 
-/** A gateway adapter: charges and their lookups, and the operations on what they charged (contract §8). */
+/** A gateway adapter: charges and their lookups, and the operations on what they charged (docs/CONTRACT.md §8). */
 export interface Gateway extends GatewayOperations {
   readonly name: GatewayName;
   /**
@@ -182,7 +182,7 @@ export interface Gateway extends GatewayOperations {
   lookup(request: LookupRequest): Promise<LookupOutcome>;
 }
 
-/** The operations on an authorization or a captured payment (contract §8). */
+/** The operations on an authorization or a captured payment (docs/CONTRACT.md §8). */
 export interface GatewayOperations {
   /** Captures (part of) an authorization made with `capture: false`. */
   capture(request: CaptureRequest): Promise<OperationOutcome>;

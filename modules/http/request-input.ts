@@ -14,7 +14,7 @@ export interface IdShape {
 
 /**
  * The id in a path, when it has the shape of `kind`. Any other text cannot name anything the
- * API issued, so it is 404 like an unknown id (contract §3), answered without a query and
+ * API issued, so it is 404 like an unknown id (docs/CONTRACT.md §3), answered without a query and
  * without repeating the text.
  */
 export function pathIdOf(text: string | undefined, kind: IdShape, noun: string): string {

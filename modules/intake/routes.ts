@@ -52,7 +52,7 @@ function paymentRequestAnswer(result: PaymentRequestResult, id: string, request:
   }
 }
 
-/** The merchant-facing payments API (contract §3, and §8's captures and cancels). */
+/** The merchant-facing payments API (docs/CONTRACT.md §3, and §8's captures and cancels). */
 export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
   /** A capture or a cancel: the request's own checks first (key, query, path id, body), then the service. */
   const paymentRequest =

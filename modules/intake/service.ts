@@ -30,7 +30,7 @@ export type PaymentRequestResult =
   | { kind: "accepted"; payment: Payment }
   | { kind: "invalid"; errors: FieldError[] }
   | { kind: "not_found" }
-  /** The payment's status does not allow the request (contract §8: 409 `invalid_state`). */
+  /** The payment's status does not allow the request (docs/CONTRACT.md §8: 409 `invalid_state`). */
   | { kind: "invalid_state"; status: PaymentStatus };
 
 /** A merchant's request on an existing payment: a capture, a void of an authorization, a cancel before processing. */
@@ -161,7 +161,7 @@ export function createIntakeService(deps: IntakeDeps) {
   /**
    * Captures (part of) an AUTHORIZED payment: AUTHORIZED → PROCESSING with the worker's message,
    * in one guarded statement. The amount is checked against the authorization, and against what
-   * the gateway's units can express exactly (nothing is rounded, contract §6), before that.
+   * the gateway's units can express exactly (nothing is rounded, docs/CONTRACT.md §6), before that.
    */
   async function capturePayment(input: { merchantId: string; id: string; body: unknown; requestId: string }): Promise<PaymentRequestResult> {
     const { merchantId, id, requestId } = input;

@@ -4,7 +4,7 @@ import { PAYMENT_ID } from "./ids";
 import { PAYMENT_STATUSES } from "./schema";
 import { CANCELLATION_REASONS, CAPTURE_METHODS } from "./status";
 
-/** The payment object of contract §3: the one place its fields are documented. */
+/** The payment object of docs/CONTRACT.md §3: the one place its fields are documented. */
 export const PaymentSchema = component(
   "Payment",
   Type.Object(

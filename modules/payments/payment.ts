@@ -2,7 +2,7 @@ import { unknownOutcomeView } from "../database";
 import type { PaymentRow, PaymentStatus } from "./schema";
 import type { CancellationReason, CaptureMethod } from "./status";
 
-/** The payment object of the public API (contract §3). */
+/** The payment object of the public API (docs/CONTRACT.md §3). */
 export interface Payment {
   id: string;
   status: PaymentStatus;
@@ -17,7 +17,7 @@ export interface Payment {
   failureCode: string | null;
   failureMessage: string | null;
   attempts: number;
-  /** `automatic`: charged at once; `manual`: authorized, to be captured or canceled (contract §8). */
+  /** `automatic`: charged at once; `manual`: authorized, to be captured or canceled (docs/CONTRACT.md §8). */
   captureMethod: CaptureMethod;
   /** What the gateway captured (minor units); 0 until the payment is COMPLETED. */
   amountCaptured: number;
@@ -29,7 +29,7 @@ export interface Payment {
   cancellationReason: CancellationReason | null;
   /**
    * "unknown" while an attempt's outcome is unknown and no gateway answer has settled it: the card
-   * may have been charged (contract §6); null otherwise.
+   * may have been charged (docs/CONTRACT.md §6); null otherwise.
    */
   outcome: "unknown" | null;
   /** While the outcome is unknown: when the gateway is asked next (null while retries go on). */

@@ -100,7 +100,7 @@ export const payments = pgTable(
     check("payments_operation_check", sql`${t.operation} in (${sqlList(PAYMENT_OPERATIONS)})`),
     check("payments_cancellation_reason_check", sql`${t.cancellationReason} is null or ${t.cancellationReason} in (${sqlList(CANCELLATION_REASONS)})`),
     // Refunds never pass what was captured, and nothing is captured beyond the authorization: the
-    // last line of defence behind the guarded updates (contract §8).
+    // last line of defence behind the guarded updates (docs/CONTRACT.md §8).
     check("payments_captured_within_amount", sql`${t.amountCaptured} between 0 and ${t.amount}`),
     check("payments_refunded_within_captured", sql`${t.amountRefunded} between 0 and ${t.amountCaptured}`),
     check("payments_capture_amount_check", sql`${t.captureAmount} is null or ${t.captureAmount} between 1 and ${t.amount}`),

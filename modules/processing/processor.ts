@@ -81,7 +81,7 @@ const CARD_DATA_UNAVAILABLE: FinalOutcome = {
  *
  * Work one of whose attempts had an unknown outcome may have been done at the gateway: it never
  * fails by running out of attempts or card data. It goes to the reconciler instead, which asks
- * the gateway (contract §6, §8).
+ * the gateway (docs/CONTRACT.md §6, §8).
  */
 export function createPaymentProcessor(deps: ProcessorDeps) {
   const { store, refunds, gateway, vault, logger, retry, authorizationTtlMs, events = {} } = deps;

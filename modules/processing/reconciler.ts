@@ -70,7 +70,7 @@ interface CheckedRow {
 
 /**
  * Settles work whose outcome is unknown (a payment's charge, authorization, capture or void; a
- * refund) by asking the gateway, never by guessing (contract §6, §8; Kill Bill's Janitor,
+ * refund) by asking the gateway, never by guessing (docs/CONTRACT.md §6, §8; Kill Bill's Janitor,
  * Hyperswitch's PSync): found done → recorded as done; the gateway confirms it was not done →
  * recorded as not done (a charge FAILED, a capture or void refused back to AUTHORIZED, a refund
  * FAILED); anything else → look again later, with a back-off to about daily, forever. Every check

@@ -19,7 +19,7 @@ const BATCH_SIZE = 500;
  * any more (a message lost with a crashed broker, a worker that died mid-attempt and whose message
  * was already acknowledged) and queues them again. Re-queuing is always safe: processing is
  * idempotent. Each round also hands authorizations that outlived AUTHORIZATION_TTL_MS to the
- * worker to be voided (contract §8): every worker runs it, and the guarded move lets one win.
+ * worker to be voided (docs/CONTRACT.md §8): every worker runs it, and the guarded move lets one win.
  */
 export function createSweeper(db: Database, logger: Logger, options: SweeperOptions) {
   const batchSize = options.batchSize ?? BATCH_SIZE;

@@ -6,7 +6,7 @@ import { REFUND_TRANSITIONS, type RefundTransitionName } from "./status";
 /**
  * The worker's writes of a refund, each a guarded update whose WHERE clause comes from
  * REFUND_TRANSITIONS, and fenced by the attempt number the refund was claimed with: a worker whose
- * claim was taken over changes nothing. The same rules as a payment's operation (contract §6, §8).
+ * claim was taken over changes nothing. The same rules as a payment's operation (docs/CONTRACT.md §6, §8).
  */
 
 /** What the shared gateway-work statements (../database) need to know of the refunds table. */

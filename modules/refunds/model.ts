@@ -15,7 +15,7 @@ import { PAYMENT_ID } from "../payments";
 import { REFUND_ID } from "./ids";
 import { REFUND_REASONS, REFUND_STATUSES } from "./status";
 
-/** The refund object of contract §8: the one place its fields are documented. */
+/** The refund object of docs/CONTRACT.md §8: the one place its fields are documented. */
 export const RefundSchema = component(
   "Refund",
   Type.Object(

@@ -2,7 +2,7 @@ import { unknownOutcomeView } from "../database";
 import type { RefundRow } from "./schema";
 import type { RefundReason, RefundStatus } from "./status";
 
-/** The refund object of the public API (contract §8). */
+/** The refund object of the public API (docs/CONTRACT.md §8). */
 export interface Refund {
   id: string;
   paymentId: string;
@@ -16,7 +16,7 @@ export interface Refund {
   gatewayReference: string | null;
   /**
    * "unknown" while a gateway attempt's outcome is unknown and no gateway answer has settled it:
-   * the money may have gone back to the card (contract §6); null otherwise.
+   * the money may have gone back to the card (docs/CONTRACT.md §6); null otherwise.
    */
   outcome: "unknown" | null;
   /** While the outcome is unknown and the reconciler holds the refund: when the gateway is asked next. */

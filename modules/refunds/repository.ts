@@ -32,7 +32,7 @@ export type WrittenWithRefunds = (created: IdFilter) => SQL;
  * amount, in ONE statement. The payment row is locked first (FOR UPDATE), so concurrent refunds
  * of one payment take turns, and each sees the total the previous one left; the update's guard
  * `amount_refunded + amount <= amount_captured` (and the table's CHECK behind it) makes passing
- * the captured amount impossible, whatever the interleaving (contract §8). The worker's message
+ * the captured amount impossible, whatever the interleaving (docs/CONTRACT.md §8). The worker's message
  * is written by the same statement.
  */
 export async function createRefund(db: Executor, refund: NewRefund, queue: WrittenWithRefunds): Promise<RefundCreation> {

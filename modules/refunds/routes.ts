@@ -26,7 +26,7 @@ export interface RefundRouteDeps {
 /** How much is left to refund, in the payment's minor units, for the 409's detail. */
 const refundable = (amount: number) => `${amount} (minor units) of the captured amount ${amount === 1 ? "is" : "are"} still refundable`;
 
-/** The merchant-facing refunds API (contract §8). Every input is checked before any query. */
+/** The merchant-facing refunds API (docs/CONTRACT.md §8). Every input is checked before any query. */
 export function refundRoutes({ service, merchantOf }: RefundRouteDeps) {
   return new Elysia({ name: "refunds" })
     .post(

@@ -7,7 +7,7 @@ const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date"
 const sqlList = (values: readonly string[]) => sql.raw(values.map((s) => `'${s}'`).join(", "));
 
 /**
- * Refunds of captured payments (contract §8). A refund row is created in the same statement that
+ * Refunds of captured payments (docs/CONTRACT.md §8). A refund row is created in the same statement that
  * raises its payment's `amount_refunded` under the guard `amount_refunded + amount <= amount_captured`,
  * so concurrent refunds can never together pass what was captured.
  */

@@ -51,7 +51,7 @@ export interface RefundDeps {
   db: Database;
   /** Keyed digests of request bodies for Idempotency-Key records, as payments' are made (CardVault.keyedDigest). */
   digests: Pick<CardVault, "keyedDigest" | "digestMatches">;
-  /** The configured gateway: whether its units express a refund's amount exactly (contract §6). */
+  /** The configured gateway: whether its units express a refund's amount exactly (docs/CONTRACT.md §6). */
   gateway: Pick<Gateway, "toGatewayAmount">;
   onCreated?: (refund: Refund, requestId: string) => void;
 }
@@ -64,7 +64,7 @@ class RefundRefused extends Error {
 }
 
 /**
- * Refunds of COMPLETED payments (contract §8). The reservation of the amount, the refund and the
+ * Refunds of COMPLETED payments (docs/CONTRACT.md §8). The reservation of the amount, the refund and the
  * worker's message are one statement (createRefund); with an Idempotency-Key, its record is
  * claimed in the same transaction, first, so a retry racing the original waits for it and then
  * replays it instead of refunding twice.

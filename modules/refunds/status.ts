@@ -5,7 +5,7 @@
  * A refund shows PENDING from its creation until the gateway's definite answer; inside PENDING a
  * worker's lease, the attempt number and the reconciler's hold say who may move it, as for a
  * payment's PROCESSING. "Unknown" is a state here too: a refund whose gateway call may have
- * executed is never FAILED until the gateway says it did not (contract §6, §8).
+ * executed is never FAILED until the gateway says it did not (docs/CONTRACT.md §6, §8).
  */
 
 import type { WorkSourceState } from "../database";

@@ -6,7 +6,7 @@ import { CARDS, paymentBody } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
 /**
- * Captures, cancels and refunds over HTTP (contract §8), against the real program in the api role
+ * Captures, cancels and refunds over HTTP (docs/CONTRACT.md §8), against the real program in the api role
  * on PostgreSQL. With no worker running, a payment stays where the API put it; the states only a
  * worker reaches (AUTHORIZED, COMPLETED, FAILED) are set in the database, as the worker's guarded
  * updates would leave them. What the worker then does with a capture, void or refund is its own

@@ -15,7 +15,7 @@ interface Fake {
   stop(): Promise<void>;
 }
 
-/** An amount in ISO minor units and what the gateway must receive (contract §6), or the 422 it gets at intake. */
+/** An amount in ISO minor units and what the gateway must receive (docs/CONTRACT.md §6), or the 422 it gets at intake. */
 interface UnitCases {
   sent: { currency: string; amount: number; gatewayAmount: unknown };
   refused: { currency: string; amount: number; field: string; code: string }[];

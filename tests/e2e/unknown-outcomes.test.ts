@@ -21,7 +21,7 @@ interface View {
 /**
  * The gateway fails every call (half of the failures after it took the charge), then heals. The
  * real service must end with COMPLETED ⇔ charged in the gateway's own ledger, and must never show
- * a charged payment as FAILED, before or after the healing (contract §6).
+ * a charged payment as FAILED, before or after the healing (docs/CONTRACT.md §6).
  */
 const VARIANTS = [
   { name: "PGlite on disk, BROKER=postgres (the embedded default)", backend: "pglite" as const, broker: "postgres" as const },

@@ -382,7 +382,7 @@ export function operationLookup(
   return { ...operation, firstAttemptAt: new Date(now - 2_000), lastAttemptAt: new Date(now - 1_000) };
 }
 
-/** Captures, voids and refunds (contract §8): what every gateway must do with them, and under faults. */
+/** Captures, voids and refunds (docs/CONTRACT.md §8): what every gateway must do with them, and under faults. */
 function runOperationConformance(name: string, setup: () => Promise<ConformanceHarness>): void {
   describe(`${name}: captures, voids and refunds`, () => {
     let harness: ConformanceHarness;

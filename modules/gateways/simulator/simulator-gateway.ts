@@ -16,7 +16,7 @@ import type {
 import { isoCurrencyRule, toGatewayMinorUnits } from "../units";
 import { type SimulatorOperation, simulatorCharges } from "./schema";
 
-/** Stripe's test card numbers and the outcomes they stand for (contract §5). */
+/** Stripe's test card numbers and the outcomes they stand for (docs/CONTRACT.md §5). */
 const DECLINES: Record<string, { code: string; message: string }> = {
   "4000000000000002": { code: "card_declined", message: "Your card was declined." },
   "4000000000009995": { code: "insufficient_funds", message: "Your card has insufficient funds." },

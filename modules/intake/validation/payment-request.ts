@@ -40,7 +40,7 @@ export interface ValidPaymentRequest {
   customer: { email: string; name: string; reference: string | null };
   description: string | null;
   metadata: Record<string, string>;
-  /** false: authorize only, to be captured or canceled later (contract §8). */
+  /** false: authorize only, to be captured or canceled later (docs/CONTRACT.md §8). */
   capture: boolean;
 }
 
@@ -201,7 +201,7 @@ const GATEWAY_REFUSAL_FIELDS = {
 } as const;
 
 /**
- * Whether the configured gateway can charge the amount exactly in the currency (contract §6): an
+ * Whether the configured gateway can charge the amount exactly in the currency (docs/CONTRACT.md §6): an
  * amount is never rounded to fit. With an invalid amount (already reported) it still asks about the
  * currency, with zero, which every currency a gateway takes can express.
  */
