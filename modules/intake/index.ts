@@ -13,7 +13,6 @@ export { canonicalJson } from "./canonical-json";
 export { IDEMPOTENT_REPLAYED_HEADER, idempotencyKeyParameter, MetadataSchema, optionalAmountSchema, PAYMENT_ID_PARAMETER } from "./model";
 export {
   type BodyValidation,
-  currencyExponent,
   MAX_METADATA_KEY_LENGTH,
   MAX_METADATA_KEYS,
   MAX_METADATA_VALUE_LENGTH,
