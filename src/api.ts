@@ -2,7 +2,7 @@ import { ApiKeyAuthenticator, RateLimiter } from "../modules/auth";
 import { outboxBacklog } from "../modules/broker";
 import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
 import { createMerchantGuard } from "../modules/http";
-import { createIntakeService, currencyExponent, intakeRoutes } from "../modules/intake";
+import { createIntakeService, intakeRoutes } from "../modules/intake";
 import { createRefundService, refundRoutes } from "../modules/refunds";
 import { createWebhookService, enqueuePaymentEvents, webhookRoutes } from "../modules/webhooks";
 import { DEV_API_KEY } from "./config";
@@ -39,7 +39,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
     onCreated: (refund, requestId) =>
       logger.info({ refundId: refund.id, paymentId: refund.paymentId, requestId, amount: refund.amount, currency: refund.currency }, "refund accepted"),
   });
-  const dashboard = createDashboardService({ db: database.db, currencyExponent, logger: logger.child({ component: "dashboard" }) });
+  const dashboard = createDashboardService({ db: database.db, logger: logger.child({ component: "dashboard" }) });
   // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
   const app = ctx.httpApp(
     [

@@ -2,7 +2,7 @@
 export { payments } from "../modules/payments/schema";
 export { cardSecrets, vaultKeys } from "../modules/vault/schema";
 export { outbox } from "../modules/broker/schema";
-export { idempotencyKeys } from "../modules/intake/schema";
+export { idempotencyKeys } from "../modules/idempotency/schema";
 export { simulatorCharges } from "../modules/gateways/simulator/schema";
 export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "../modules/webhooks/schema";
 export { dashboardSessions } from "../modules/dashboard/schema";

@@ -1,11 +1,10 @@
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import type { Logger } from "../runtime";
-import { type CurrencyExponent, type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
+import { type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
 
 export interface DashboardDeps {
   db: Executor;
-  currencyExponent: CurrencyExponent;
   logger: Logger;
   /** How often connected pages get a new snapshot. */
   intervalMs?: number;
@@ -60,7 +59,7 @@ export function createDashboardService(deps: DashboardDeps): DashboardService {
   function frameFor(merchantId: string): Promise<DashboardFrame> {
     let frame = inFlight.get(merchantId);
     if (!frame) {
-      frame = loadDashboardSnapshot(deps.db, merchantId, deps.currencyExponent, backlog())
+      frame = loadDashboardSnapshot(deps.db, merchantId, backlog())
         .then((snapshot): DashboardFrame => ({ kind: "snapshot", snapshot, data: JSON.stringify(snapshot) }))
         .catch((error: unknown): DashboardFrame => {
           deps.logger.warn({ err: error, merchantId }, "dashboard snapshot failed");

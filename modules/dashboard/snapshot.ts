@@ -1,5 +1,6 @@
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
+import { currencyExponent } from "../money";
 import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, type PaymentOperation, type PaymentStatus } from "../payments";
 import { listUnresolvedRefunds } from "../refunds";
 
@@ -98,8 +99,6 @@ export interface DashboardSnapshot {
   backlog: OutboxBacklog;
 }
 
-export type CurrencyExponent = (currency: string) => number | undefined;
-
 const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
 
 /** The charts, the breakdown and the headline numbers of the window, from one pass over the payments finalized in it. */
@@ -159,12 +158,14 @@ async function windowStats(db: Executor, merchantId: string) {
   };
 }
 
-async function recentPayments(db: Executor, merchantId: string, currencyExponent: CurrencyExponent): Promise<RecentPayment[]> {
+/** Intake accepts only currencies whose exponent is known; 2 covers a row written before its code was withdrawn. */
+const exponentOf = (currency: string): number => currencyExponent(currency) ?? 2;
+
+async function recentPayments(db: Executor, merchantId: string): Promise<RecentPayment[]> {
   const rows = await listRecentPayments(db, merchantId, RECENT_LIMIT);
   return rows.map((row) => ({
     ...row,
-    // Intake accepts only currencies it knows the exponent of; 2 covers a row written before a code was withdrawn.
-    exponent: currencyExponent(row.currency) ?? 2,
+    exponent: exponentOf(row.currency),
     createdAt: row.createdAt.toISOString(),
     completedAt: row.completedAt ? row.completedAt.toISOString() : null,
   }));
@@ -173,19 +174,18 @@ async function recentPayments(db: Executor, merchantId: string, currencyExponent
 /** What a row the reconciler holds shows: its money, and since when and how often the gateway was asked. */
 function lookupState(
   row: { amount: number; currency: string; outcomeUnknownSince: Date | null; updatedAt: Date; nextCheckAt: Date | null; reconcileChecks: number },
-  currencyExponent: CurrencyExponent,
 ) {
   return {
     amount: row.amount,
     currency: row.currency,
-    exponent: currencyExponent(row.currency) ?? 2,
+    exponent: exponentOf(row.currency),
     unknownSince: (row.outcomeUnknownSince ?? row.updatedAt).toISOString(),
     nextCheckAt: row.nextCheckAt ? row.nextCheckAt.toISOString() : null,
     checks: row.reconcileChecks,
   };
 }
 
-async function unresolvedWork(db: Executor, merchantId: string, currencyExponent: CurrencyExponent): Promise<DashboardSnapshot["unresolved"]> {
+async function unresolvedWork(db: Executor, merchantId: string): Promise<DashboardSnapshot["unresolved"]> {
   const [{ rows, total }, refunds] = await Promise.all([
     listUnresolved(db, merchantId, RECENT_LIMIT),
     listUnresolvedRefunds(db, merchantId, RECENT_LIMIT),
@@ -197,7 +197,7 @@ async function unresolvedWork(db: Executor, merchantId: string, currencyExponent
       (row): UnresolvedRefund => ({
         id: row.id,
         paymentId: row.paymentId,
-        ...lookupState(row, currencyExponent),
+        ...lookupState(row),
       }),
     ),
     payments: rows.map(
@@ -206,7 +206,7 @@ async function unresolvedWork(db: Executor, merchantId: string, currencyExponent
         operation: row.operation,
         brand: row.cardBrand,
         last4: row.cardLast4,
-        ...lookupState(row, currencyExponent),
+        ...lookupState(row),
       }),
     ),
   };
@@ -216,14 +216,13 @@ async function unresolvedWork(db: Executor, merchantId: string, currencyExponent
 export async function loadDashboardSnapshot(
   db: Executor,
   merchantId: string,
-  currencyExponent: CurrencyExponent,
   backlog?: Promise<OutboxBacklog>,
 ): Promise<DashboardSnapshot> {
   const [inFlight, window, recent, unresolved, outbox] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
-    recentPayments(db, merchantId, currencyExponent),
-    unresolvedWork(db, merchantId, currencyExponent),
+    recentPayments(db, merchantId),
+    unresolvedWork(db, merchantId),
     backlog ?? outboxBacklog(db),
   ]);
   return {

@@ -4,7 +4,7 @@
  * the refusals are shared here so that every gateway refuses alike and none ever rounds.
  */
 
-import { currencyExponent } from "../intake";
+import { currencyExponent, formatDecimal } from "../money";
 import type { ChargeOutcome, GatewayAmount, GatewayName } from "./port";
 
 /** How a gateway writes amounts of one currency. */
@@ -58,15 +58,6 @@ function isoStep(multipleOf: number, shift: number): number {
 
 function greatestCommonDivisor(a: number, b: number): number {
   return b === 0 ? a : greatestCommonDivisor(b, a % b);
-}
-
-/** An integer count of 10^-decimals units as a decimal string: (1999, 2) → "19.99", (500, 0) → "500", (5, 3) → "0.005". */
-export function formatDecimal(units: number, decimals: number): string {
-  const sign = units < 0 ? "-" : "";
-  const digits = String(Math.abs(units));
-  if (decimals === 0) return sign + digits;
-  const padded = digits.padStart(decimals + 1, "0");
-  return `${sign}${padded.slice(0, -decimals)}.${padded.slice(-decimals)}`;
 }
 
 /** The rule of a gateway that takes every ISO 4217 currency in its ISO minor units (the simulator). */

@@ -1,8 +1,8 @@
 import { paymentMessagesInsert } from "../broker";
 import { Batcher, type Database } from "../database";
+import { idempotencyKeyClaims } from "../idempotency";
 import { insertPayments, type NewPayment, type PaymentRow } from "../payments";
 import { type SealedCard, sealedCardsInsert } from "../vault";
-import { idempotencyKeyClaims } from "./idempotency";
 
 /** Everything intake writes for one accepted payment. */
 export interface PaymentWrite {
@@ -43,13 +43,15 @@ export class IntakeBatchWriter {
  */
 async function writeBatch(db: Database, writes: PaymentWrite[]): Promise<WriteResult[]> {
   const keyed = writes.flatMap((w) =>
-    w.idempotency ? [{ merchantId: w.payment.merchantId, key: w.idempotency.key, requestHash: w.idempotency.requestHash, paymentId: w.payment.id }] : [],
+    w.idempotency
+      ? [{ merchantId: w.payment.merchantId, key: w.idempotency.key, requestHash: w.idempotency.requestHash, resourceId: w.payment.id, statusCode: 202 }]
+      : [],
   );
   const rows = await insertPayments(
     db,
     writes.map((w) => w.payment),
     {
-      claim: idempotencyKeyClaims(keyed),
+      claim: idempotencyKeyClaims("payments", keyed),
       alongside: [
         (created) => sealedCardsInsert(writes.map((w) => w.sealed), created),
         (created) => paymentMessagesInsert(writes.map((w) => ({ paymentId: w.payment.id, requestId: w.payment.requestId, delayMs: 0 })), created),

@@ -7,13 +7,10 @@ export {
   type PaymentRequestResult,
 } from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
-export { idempotencyKeys } from "./schema";
-export { claimIdempotencyKey, findIdempotencyRecord, type IdempotencyScope } from "./idempotency";
 export { canonicalJson } from "./canonical-json";
 export { IDEMPOTENT_REPLAYED_HEADER, idempotencyKeyParameter, MetadataSchema, optionalAmountSchema, PAYMENT_ID_PARAMETER } from "./model";
 export {
   type BodyValidation,
-  currencyExponent,
   MAX_METADATA_KEY_LENGTH,
   MAX_METADATA_KEYS,
   MAX_METADATA_VALUE_LENGTH,

@@ -13,10 +13,10 @@ import {
   jsonContent,
   operation,
 } from "../http";
+import { MAX_AMOUNT, MIN_AMOUNT, SUPPORTED_CURRENCY_CODES } from "../money";
 import { PAYMENT_ID, PAYMENT_STATUSES, PaymentSchema } from "../payments";
 import {
   FORBIDDEN_METADATA_KEYS,
-  MAX_AMOUNT,
   MAX_DESCRIPTION_LENGTH,
   MAX_DOMAIN_LABEL_LENGTH,
   MAX_EMAIL_LENGTH,
@@ -28,8 +28,6 @@ import {
   MAX_NAME_LENGTH,
   MAX_REFERENCE_LENGTH,
   MERCHANT_CANCELLATION_REASONS,
-  MIN_AMOUNT,
-  SUPPORTED_CURRENCY_CODES,
 } from "./validation";
 
 /**

@@ -1,6 +1,7 @@
 import { paymentMessagesInsert } from "../broker";
 import type { Database, Executor } from "../database";
 import type { Gateway } from "../gateways";
+import { replayIdempotentRequest } from "../idempotency";
 import {
   cancelPending,
   findPayment,
@@ -17,7 +18,6 @@ import {
 import { type CardVault, purgeCardSecrets } from "../vault";
 import { IntakeBatchWriter } from "./batch-writer";
 import { canonicalJson } from "./canonical-json";
-import { findIdempotencyRecord } from "./idempotency";
 import { type FieldError, validateCancelRequest, validateCaptureRequest, validateGatewayUnits, validatePaymentRequest } from "./validation";
 
 export type CreatePaymentResult =
@@ -64,13 +64,11 @@ export function createIntakeService(deps: IntakeDeps) {
   const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
 
   async function replay(merchantId: string, key: string, canonicalBody: string): Promise<CreatePaymentResult | undefined> {
-    const record = await findIdempotencyRecord(db, "payments", merchantId, key);
-    if (!record) return undefined;
     // Not a string comparison: a record written before an upgrade may carry an older key's digest.
-    if (!vault.digestMatches(canonicalBody, record.requestHash)) return { kind: "idempotency_key_reused" };
-    const row = await findPayment(db, merchantId, record.paymentId);
-    if (!row) throw new Error("idempotency record points at a missing payment");
-    return { kind: "replayed", payment: toPayment(row), statusCode: record.statusCode };
+    const bodyMatches = (requestHash: string) => vault.digestMatches(canonicalBody, requestHash);
+    const earlier = await replayIdempotentRequest(db, "payments", { merchantId, key, bodyMatches }, (id) => findPayment(db, merchantId, id));
+    if (earlier?.kind !== "replayed") return earlier;
+    return { kind: "replayed", payment: toPayment(earlier.resource), statusCode: earlier.statusCode };
   }
 
   async function createPayment(input: {

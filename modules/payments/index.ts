@@ -1,4 +1,4 @@
-export { payments, MAX_AMOUNT, MIN_AMOUNT, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
+export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
 export {
   allows,
   canTransition,

@@ -69,7 +69,7 @@ export type WrittenWithPayments = (created: IdFilter) => SQL;
 
 export interface PaymentCreation {
   /**
-   * A part that must return the id (as `payment_id`) of each payment in `ids` for it to be created,
+   * A part that must return the id (as `resource_id`) of each payment in `ids` for it to be created,
    * such as the claim of its idempotency key. The other payments are created unconditionally.
    */
   claim?: { ids: string[]; part: SQL };
@@ -95,7 +95,7 @@ export async function insertPayments(db: Executor, created: NewPayment[], creati
     const unconditional = created.filter((p) => !conditional.has(p.id)).map((p) => p.id);
     only = {
       column: payments.id,
-      filter: sql`select jsonb_array_elements_text(${JSON.stringify(unconditional)}::jsonb) union all select payment_id from claimed`,
+      filter: sql`select jsonb_array_elements_text(${JSON.stringify(unconditional)}::jsonb) union all select resource_id from claimed`,
     };
   }
   const { constants, computed } = insertDefaults(payments, Object.keys(created[0] as NewPayment));

@@ -1,6 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
 import { gatewayWorkColumns } from "../database";
+import { MAX_AMOUNT, MIN_AMOUNT } from "../money";
 
 import {
   CANCELLATION_REASONS,
@@ -18,10 +19,6 @@ import {
 export { PAYMENT_STATUSES, type PaymentStatus };
 
 /** `'A', 'B'`: a status list as SQL text, so the constraints below come from the status machine. */
-/** Integer minor units a payment may be for (intake validates and documents the same bounds). */
-export const MIN_AMOUNT = 1;
-export const MAX_AMOUNT = 99_999_999;
-
 const sqlList = (values: readonly string[]) => sql.raw(values.map((s) => `'${s}'`).join(", "));
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });

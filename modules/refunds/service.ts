@@ -5,8 +5,6 @@ import type { FieldError } from "../http";
 import {
   type BodyValidation,
   canonicalJson,
-  claimIdempotencyKey,
-  findIdempotencyRecord,
   optionalAmount,
   optionalOneOf,
   ownValue,
@@ -14,6 +12,7 @@ import {
   validateGatewayUnits,
   validateMetadata,
 } from "../intake";
+import { claimIdempotencyKey, replayIdempotentRequest } from "../idempotency";
 import { findPayment } from "../payments";
 import type { CardVault } from "../vault";
 import { newRefundId } from "./ids";
@@ -73,12 +72,10 @@ export function createRefundService(deps: RefundDeps) {
   const { db, digests, gateway } = deps;
 
   async function replay(merchantId: string, key: string, canonicalBody: string): Promise<CreateRefundResult | undefined> {
-    const record = await findIdempotencyRecord(db, "refunds", merchantId, key);
-    if (!record) return undefined;
-    if (!digests.digestMatches(canonicalBody, record.requestHash)) return { kind: "idempotency_key_reused" };
-    const row = await findRefund(db, merchantId, record.paymentId);
-    if (!row) throw new Error("idempotency record points at a missing refund");
-    return { kind: "replayed", refund: toRefund(row), statusCode: record.statusCode };
+    const bodyMatches = (requestHash: string) => digests.digestMatches(canonicalBody, requestHash);
+    const earlier = await replayIdempotentRequest(db, "refunds", { merchantId, key, bodyMatches }, (id) => findRefund(db, merchantId, id));
+    if (earlier?.kind !== "replayed") return earlier;
+    return { kind: "replayed", refund: toRefund(earlier.resource), statusCode: earlier.statusCode };
   }
 
   async function reserve(refund: NewRefund & { requestId: string }, idempotency: { key: string; canonicalBody: string } | undefined): Promise<CreateRefundResult> {
@@ -91,10 +88,10 @@ export function createRefundService(deps: RefundDeps) {
       return { kind: "created", refund: created, statusCode: 202 };
     };
     if (!idempotency) return settle(await createRefund(db, refund, queue));
-    const record = { merchantId: refund.merchantId, key: idempotency.key, requestHash: digests.keyedDigest(idempotency.canonicalBody), paymentId: refund.id };
+    const record = { merchantId: refund.merchantId, key: idempotency.key, requestHash: digests.keyedDigest(idempotency.canonicalBody), resourceId: refund.id, statusCode: 202 };
     try {
       const creation = await db.transaction(async (tx) => {
-        if (!(await claimIdempotencyKey(tx, "refunds", record, 202))) return undefined;
+        if (!(await claimIdempotencyKey(tx, "refunds", record))) return undefined;
         const creation = await createRefund(tx, refund, queue);
         if (creation.kind !== "created") throw new RefundRefused(creation);
         return creation;

@@ -6,7 +6,6 @@ import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { createDashboardService, createDashboardSessions, type DashboardService, dashboardRoutes } from "../../modules/dashboard";
 import { dashboardSessions } from "../../modules/dashboard/schema";
 import { createMerchantGuard, type MerchantGuard, Problem } from "../../modules/http";
-import { currencyExponent } from "../../modules/intake/validation";
 import { cookieHeaderOf, setCookieOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
@@ -70,7 +69,7 @@ for (const backend of BACKENDS) {
     let app: ReturnType<typeof dashboardApp>;
     beforeAll(async () => {
       database = await createTestDatabase(backend);
-      service = createDashboardService({ db: database.db, currencyExponent, logger: silentLogger, intervalMs: 100 });
+      service = createDashboardService({ db: database.db, logger: silentLogger, intervalMs: 100 });
       app = dashboardApp(database, service);
     });
     afterAll(async () => {

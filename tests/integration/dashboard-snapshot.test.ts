@@ -14,7 +14,6 @@ import {
 } from "../../modules/dashboard";
 import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
-import { currencyExponent } from "../../modules/intake/validation";
 import { type PaymentStatus, payments } from "../../modules/payments";
 import { newRefundId, refunds } from "../../modules/refunds";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
@@ -112,10 +111,10 @@ for (const backend of BACKENDS) {
         final("counts-other", "COMPLETED", 30, 100),
         { merchantId: "counts-other", status: "PENDING", createdAgo: 1 },
       ]);
-      const snapshot = await loadDashboardSnapshot(database.db, "counts", currencyExponent);
+      const snapshot = await loadDashboardSnapshot(database.db, "counts");
       expect(snapshot.merchantId).toBe("counts");
       expect(snapshot.counts).toEqual({ PENDING: 2, PROCESSING: 1, AUTHORIZED: 1, COMPLETED: 2, FAILED: 1, CANCELED: 1 });
-      const empty = await loadDashboardSnapshot(database.db, "nobody", currencyExponent);
+      const empty = await loadDashboardSnapshot(database.db, "nobody");
       expect(empty.counts).toEqual({ PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, COMPLETED: 0, FAILED: 0, CANCELED: 0 });
       expect(empty.recent).toEqual([]);
       expect(empty.series.every((b) => b.completed === 0 && b.failed === 0 && b.p50Ms === null)).toBe(true);
@@ -143,7 +142,7 @@ for (const backend of BACKENDS) {
         final("window-other", "FAILED", 20, 50, "stolen_card"),
       ]);
 
-      const snapshot = await loadDashboardSnapshot(database.db, m, currencyExponent);
+      const snapshot = await loadDashboardSnapshot(database.db, m);
 
       expect(snapshot.windowSeconds).toBe(300);
       expect(snapshot.bucketSeconds).toBe(10);
@@ -183,7 +182,7 @@ for (const backend of BACKENDS) {
 
     it("leaves out of the window a payment created more than 15 minutes before it finished, but lists it", async () => {
       await seed(database.db, [final("horizon", "FAILED", 16 * 60, 16 * 60 * 1000 - 30_000, "gateway_unavailable")]);
-      const snapshot = await loadDashboardSnapshot(database.db, "horizon", currencyExponent);
+      const snapshot = await loadDashboardSnapshot(database.db, "horizon");
       expect(snapshot.counts.FAILED).toBe(0);
       expect(snapshot.failureCodes).toEqual([]);
       expect(snapshot.recent.map((p) => p.failureCode)).toEqual(["gateway_unavailable"]);
@@ -200,7 +199,7 @@ for (const backend of BACKENDS) {
       const ids = (await seed(database.db, seeds)).map((p) => p.id);
       await seed(database.db, [{ merchantId: "recent-other", status: "PENDING", createdAgo: 1 }]);
 
-      const { recent } = await loadDashboardSnapshot(database.db, m, currencyExponent);
+      const { recent } = await loadDashboardSnapshot(database.db, m);
 
       expect(recent.map((p) => p.id)).toEqual(ids.slice(-20).reverse());
       expect(recent[0]).toMatchObject({ currency: "KWD", exponent: 3, status: "FAILED", failureCode: "lost_card", brand: "visa", last4: "4242" });
@@ -236,13 +235,13 @@ for (const backend of BACKENDS) {
       await mark(retrying, 20, false);
       await mark(other, 20, true);
 
-      const { unresolved } = await loadDashboardSnapshot(database.db, m, currencyExponent);
+      const { unresolved } = await loadDashboardSnapshot(database.db, m);
       expect(unresolved.total).toBe(2);
       expect(unresolved.payments.map((p) => p.id)).toEqual([older, newer]);
       expect(unresolved.payments[0]).toMatchObject({ amount: 500, currency: "JPY", exponent: 0, checks: 3, brand: "visa", last4: "4242", operation: "charge" });
       expect(Date.parse(unresolved.payments[0]!.nextCheckAt!)).toBeGreaterThan(Date.now());
       expect(unresolved).toMatchObject({ refundsTotal: 0, refunds: [] });
-      expect((await loadDashboardSnapshot(database.db, "nobody", currencyExponent)).unresolved).toEqual({ total: 0, payments: [], refundsTotal: 0, refunds: [] });
+      expect((await loadDashboardSnapshot(database.db, "nobody")).unresolved).toEqual({ total: 0, payments: [], refundsTotal: 0, refunds: [] });
     });
 
     it("lists the refunds that need attention too: the gateway has not said whether it refunded them, oldest unknown first", async () => {
@@ -262,7 +261,7 @@ for (const backend of BACKENDS) {
       const [newer, older, retrying] = [refund(10, true), refund(90, true), refund(5, false)];
       await database.db.insert(refunds).values([newer, older, retrying, refund(90, true, `${m}-other`)]);
 
-      const { unresolved } = await loadDashboardSnapshot(database.db, m, currencyExponent);
+      const { unresolved } = await loadDashboardSnapshot(database.db, m);
       expect(unresolved.refundsTotal).toBe(2);
       expect(unresolved.refunds.map((r) => r.id)).toEqual([older.id, newer.id]);
       expect(unresolved.refunds[0]).toMatchObject({ paymentId: payment!.id, amount: 300, currency: "JPY", exponent: 0, checks: 2 });
@@ -277,7 +276,7 @@ for (const backend of BACKENDS) {
         { topic: "requested", paymentId: "pay_c", payload: {}, availableAt: sql`now() + interval '1 minute'` },
       ]);
       await enqueueDeadLetter(database.db, { paymentId: "pay_d", requestId: null, reason: "max_attempts", attempts: 5, lastError: "503" });
-      const snapshot = await loadDashboardSnapshot(database.db, "any-merchant", currencyExponent);
+      const snapshot = await loadDashboardSnapshot(database.db, "any-merchant");
       expect(snapshot.backlog.requested).toBe(3);
       expect(snapshot.backlog.deadLettered).toBe(1);
       expect(snapshot.backlog.oldestDueAgeSeconds).toBeGreaterThanOrEqual(30);
@@ -334,7 +333,7 @@ describe("dashboard live updates [pglite]", () => {
 
   it("takes one snapshot per merchant per interval, shared by all of its pages, and stops when the last page leaves", async () => {
     const { db, counter } = countingSnapshots(database.db);
-    const service = createDashboardService({ db, currencyExponent, logger: silentLogger, intervalMs: 100 });
+    const service = createDashboardService({ db, logger: silentLogger, intervalMs: 100 });
     const pages = [collector(), collector(), collector()];
     const otherMerchant = collector();
     const leave = pages.map((p) => service.subscribe("m1", p.listener)!);
@@ -368,7 +367,7 @@ describe("dashboard live updates [pglite]", () => {
   });
 
   it("sends a page its first snapshot as soon as it connects, not an interval later", async () => {
-    const service = createDashboardService({ db: database.db, currencyExponent, logger: silentLogger, intervalMs: 60_000 });
+    const service = createDashboardService({ db: database.db, logger: silentLogger, intervalMs: 60_000 });
     const page = collector();
     service.subscribe("m1", page.listener);
     await until(() => page.frames.length === 1);
@@ -377,7 +376,7 @@ describe("dashboard live updates [pglite]", () => {
   });
 
   it("on close, ends every page's stream and turns new pages away", async () => {
-    const service = createDashboardService({ db: database.db, currencyExponent, logger: silentLogger, intervalMs: 100 });
+    const service = createDashboardService({ db: database.db, logger: silentLogger, intervalMs: 100 });
     const page = collector();
     service.subscribe("m1", page.listener);
     service.close();
@@ -394,7 +393,7 @@ describe("dashboard live updates [pglite]", () => {
         return typeof value === "function" ? value.bind(target) : value;
       },
     });
-    const service = createDashboardService({ db: broken, currencyExponent, logger: silentLogger, intervalMs: 100 });
+    const service = createDashboardService({ db: broken, logger: silentLogger, intervalMs: 100 });
     const page = collector();
     service.subscribe("m1", page.listener);
     await until(() => page.frames.length >= 1);
@@ -406,7 +405,7 @@ describe("dashboard live updates [pglite]", () => {
     let service: DashboardService;
     let app: Elysia<any, any, any, any, any, any, any>;
     beforeAll(() => {
-      service = createDashboardService({ db: database.db, currencyExponent, logger: silentLogger, intervalMs: 100 });
+      service = createDashboardService({ db: database.db, logger: silentLogger, intervalMs: 100 });
       const keys = [
         { merchantId: "m1", secret: "sk_m1" },
         { merchantId: "m2", secret: "sk_m2" },

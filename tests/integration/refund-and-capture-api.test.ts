@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
-import { createIntakeService, findIdempotencyRecord } from "../../modules/intake";
+import { findIdempotencyRecord } from "../../modules/idempotency";
+import { createIntakeService } from "../../modules/intake";
 import { findPaymentById, type PaymentRow, payments } from "../../modules/payments";
 import { createRefundService, refunds } from "../../modules/refunds";
 import { CardVault, cardSecrets } from "../../modules/vault";
@@ -127,8 +128,8 @@ for (const backend of BACKENDS) {
       await setState(created.payment.id, { status: "COMPLETED", amountCaptured: 1999, completedAt: sql`now()` as never });
       const refunded = await refund(created.payment.id, {}, "k-shared");
       if (refunded.kind !== "created") throw new Error(refunded.kind);
-      expect((await findIdempotencyRecord(database.db, "payments", "m1", "k-shared"))?.paymentId).toBe(created.payment.id);
-      expect((await findIdempotencyRecord(database.db, "refunds", "m1", "k-shared"))?.paymentId).toBe(refunded.refund.id);
+      expect((await findIdempotencyRecord(database.db, "payments", "m1", "k-shared"))?.resourceId).toBe(created.payment.id);
+      expect((await findIdempotencyRecord(database.db, "refunds", "m1", "k-shared"))?.resourceId).toBe(refunded.refund.id);
       const replayed = await intake.createPayment({ merchantId: "m1", body: paymentBody(), idempotencyKey: "k-shared", requestId: "req_test" });
       expect(replayed.kind === "replayed" && replayed.payment.id).toBe(created.payment.id);
     });

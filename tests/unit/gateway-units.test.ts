@@ -1,9 +1,9 @@
 import { describe, expect, test } from "bun:test";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
-import { formatDecimal, isoCurrencyRule, toGatewayMinorUnits } from "../../modules/gateways/units";
+import { isoCurrencyRule, toGatewayMinorUnits } from "../../modules/gateways/units";
 import type { GatewayAmount } from "../../modules/gateways";
-import { currencyExponent } from "../../modules/intake";
+import { currencyExponent } from "../../modules/money";
 
 type Row = [currency: string, isoMinorUnits: number, expected: number | string];
 
@@ -199,17 +199,5 @@ describe("simulator units", () => {
       ["USD", Number.NaN, AMOUNT_REFUSED],
       ["USD", 2 ** 53, AMOUNT_REFUSED],
     ]);
-  });
-});
-
-describe("formatDecimal", () => {
-  test("integer units with a fixed number of decimals", () => {
-    expect(formatDecimal(1999, 2)).toBe("19.99");
-    expect(formatDecimal(5, 2)).toBe("0.05");
-    expect(formatDecimal(0, 2)).toBe("0.00");
-    expect(formatDecimal(500, 0)).toBe("500");
-    expect(formatDecimal(5, 3)).toBe("0.005");
-    expect(formatDecimal(12_345, 4)).toBe("1.2345");
-    expect(formatDecimal(-150, 2)).toBe("-1.50");
   });
 });

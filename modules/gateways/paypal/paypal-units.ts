@@ -15,7 +15,8 @@
  */
 
 import type { GatewayAmount } from "../port";
-import { type CurrencyRule, currencyNotSupported, formatDecimal, toGatewayMinorUnits } from "../units";
+import { formatDecimal } from "../../money";
+import { type CurrencyRule, currencyNotSupported, toGatewayMinorUnits } from "../units";
 
 const TWO_DECIMALS: CurrencyRule = { decimals: 2, multipleOf: 1 };
 const NO_DECIMALS: CurrencyRule = { decimals: 0, multipleOf: 1 };

@@ -15,10 +15,8 @@ export {
   normalizeCardNumber,
   passesLuhn,
 } from "./card";
-export { currencyExponent, isSupportedCurrency, normalizeCurrencyCode, SUPPORTED_CURRENCY_CODES } from "./currency";
 export {
   FORBIDDEN_METADATA_KEYS,
-  MAX_AMOUNT,
   MAX_DESCRIPTION_LENGTH,
   MAX_DOMAIN_LABEL_LENGTH,
   MAX_EMAIL_LENGTH,
@@ -28,7 +26,6 @@ export {
   MAX_METADATA_VALUE_LENGTH,
   MAX_NAME_LENGTH,
   MAX_REFERENCE_LENGTH,
-  MIN_AMOUNT,
   type FieldError,
   type ValidationResult,
   type ValidPaymentRequest,

@@ -19,8 +19,7 @@ import {
   normalizeCardNumber,
 } from "./card";
 import type { Gateway } from "../../gateways";
-import { MAX_AMOUNT, MIN_AMOUNT } from "../../payments";
-import { normalizeCurrencyCode } from "./currency";
+import { MAX_AMOUNT, MIN_AMOUNT, normalizeCurrencyCode } from "../../money";
 import type { FieldError } from "../../http";
 
 export type { FieldError };
@@ -46,7 +45,6 @@ export interface ValidPaymentRequest {
 
 export type ValidationResult = { ok: true; value: ValidPaymentRequest } | { ok: false; errors: FieldError[] };
 
-export { MAX_AMOUNT, MIN_AMOUNT };
 export const MAX_NAME_LENGTH = 200;
 export const MAX_REFERENCE_LENGTH = 200;
 export const MAX_DESCRIPTION_LENGTH = 1000;

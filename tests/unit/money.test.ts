@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { currencyExponent, isSupportedCurrency, normalizeCurrencyCode } from "../../modules/intake/validation";
+import { currencyExponent, formatDecimal, isSupportedCurrency, normalizeCurrencyCode } from "../../modules/money";
 
 describe("currency codes", () => {
   it("accepts any letter case and normalises to upper case", () => {
@@ -58,5 +58,17 @@ describe("currencyExponent", () => {
     expect(currencyExponent("jpy")).toBe(0);
     expect(currencyExponent("XXX")).toBeUndefined();
     expect(currencyExponent("HRK")).toBeUndefined();
+  });
+});
+
+describe("formatDecimal", () => {
+  it("writes integer units as a decimal string with the given number of decimals", () => {
+    expect(formatDecimal(1999, 2)).toBe("19.99");
+    expect(formatDecimal(5, 2)).toBe("0.05");
+    expect(formatDecimal(0, 2)).toBe("0.00");
+    expect(formatDecimal(500, 0)).toBe("500");
+    expect(formatDecimal(5, 3)).toBe("0.005");
+    expect(formatDecimal(12_345, 4)).toBe("1.2345");
+    expect(formatDecimal(-150, 2)).toBe("-1.50");
   });
 });

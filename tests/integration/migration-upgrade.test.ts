@@ -1,0 +1,104 @@
+import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { sql } from "drizzle-orm";
+import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
+import type { Database } from "../../modules/database";
+import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
+import { findIdempotencyRecord } from "../../modules/idempotency";
+import { canonicalJson, createIntakeService } from "../../modules/intake";
+import { newPaymentId } from "../../modules/payments";
+import { createRefundService, newRefundId } from "../../modules/refunds";
+import { CardVault } from "../../modules/vault";
+import { type DatabaseHandle, openDatabase } from "../../src/db";
+import { MIGRATIONS } from "../../src/embedded-assets";
+import { BACKENDS, createPostgresDatabase } from "../support/db";
+import { paymentBody } from "../support/payments";
+
+/** The last migration of the previous release: the databases in service are at this one. */
+const PREVIOUS_RELEASE = "0008_outbox_notify_rows";
+
+const journal = JSON.parse(readFileSync(resolve(import.meta.dir, "../../drizzle/meta/_journal.json"), "utf8")) as { entries: { tag: string }[] };
+const previousRelease = MIGRATIONS.slice(0, journal.entries.findIndex((entry) => entry.tag === PREVIOUS_RELEASE) + 1);
+
+/** What drizzle's migrator does on a start of the previous release: its migrations, recorded alike. */
+function migrateToPreviousRelease(db: Database): Promise<void> {
+  return new PgDialect().migrate(previousRelease, db._.session as unknown as PgSession, { migrationsFolder: "drizzle" });
+}
+
+/**
+ * A database the previous release ran, upgraded by a start of this one: what it stored must keep
+ * answering as it did. Its rows are written with that release's SQL, not with this code.
+ */
+for (const backend of BACKENDS) {
+  describe(`upgrading a populated database from ${PREVIOUS_RELEASE} [${backend}]`, () => {
+    const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
+    const gateway = { name: "paypal" as const, toGatewayAmount: paypalAmount };
+    const paymentId = newPaymentId();
+    const refundId = newRefundId();
+    const paymentRequest = paymentBody();
+    const refundRequest = { amount: 500, reason: "requested_by_customer" };
+    let handle: DatabaseHandle;
+    let drop = async () => {};
+
+    beforeAll(async () => {
+      let url = "pglite://memory";
+      if (backend === "postgres") {
+        const created = await createPostgresDatabase();
+        url = created.url;
+        drop = created.drop;
+      }
+      const previous = openDatabase(url, 2);
+      await migrateToPreviousRelease(previous.db);
+      // The previous release stored payments' keys as sent and refunds' keys behind 'refunds' and U+001F, both under payment_id.
+      await previous.db.execute(sql`
+        insert into payments (id, merchant_id, amount, currency, card_brand, card_last4, card_exp_month, card_exp_year, card_fingerprint,
+                              customer_email, customer_name, gateway, status, amount_captured, amount_refunded, completed_at)
+        values (${paymentId}, 'm1', 1999, 'USD', 'visa', '4242', 12, 2030, 'fp', 'jane@example.com', 'Jane Doe', 'paypal',
+                'COMPLETED', 1999, 500, now())`);
+      await previous.db.execute(sql`insert into refunds (id, payment_id, merchant_id, amount, currency, reason) values (${refundId}, ${paymentId}, 'm1', 500, 'USD', 'requested_by_customer')`);
+      await previous.db.execute(sql`
+        insert into idempotency_keys (merchant_id, key, request_hash, payment_id, status_code) values
+          ('m1', 'order-17', ${vault.keyedDigest(canonicalJson(paymentRequest))}, ${paymentId}, 202),
+          ('m1', ${"refunds\u001forder-17"}, ${vault.keyedDigest(canonicalJson({ paymentId, body: refundRequest }))}, ${refundId}, 202)`);
+      if (backend === "pglite") {
+        handle = previous;
+      } else {
+        // A deploy: the previous release's process goes, this release's starts and migrates.
+        await previous.close();
+        handle = openDatabase(url, 5);
+      }
+      await handle.migrate();
+    });
+    afterAll(async () => {
+      await handle.close();
+      await drop();
+    });
+
+    it("moves each key into its scope, the refund's without its prefix, and keeps the resource it answers with", async () => {
+      expect(await findIdempotencyRecord(handle.db, "payments", "m1", "order-17")).toMatchObject({ resourceId: paymentId, statusCode: 202 });
+      expect(await findIdempotencyRecord(handle.db, "refunds", "m1", "order-17")).toMatchObject({ resourceId: refundId, statusCode: 202 });
+      expect(await findIdempotencyRecord(handle.db, "refunds", "m1", "refunds\u001forder-17")).toBeUndefined();
+    });
+
+    it("replays a payment and a refund whose keys were recorded before the upgrade", async () => {
+      const intake = createIntakeService({ db: handle.db, vault, gateway });
+      const payment = await intake.createPayment({ merchantId: "m1", body: paymentRequest, idempotencyKey: "order-17", requestId: "req_retry" });
+      expect(payment.kind === "replayed" && { id: payment.payment.id, statusCode: payment.statusCode }).toEqual({ id: paymentId, statusCode: 202 });
+
+      const refunds = createRefundService({ db: handle.db, digests: vault, gateway });
+      const refund = await refunds.createRefund({ merchantId: "m1", paymentId, body: refundRequest, idempotencyKey: "order-17", requestId: "req_retry" });
+      expect(refund.kind === "replayed" && { id: refund.refund.id, statusCode: refund.statusCode }).toEqual({ id: refundId, statusCode: 202 });
+    });
+
+    it("still refuses a key recorded before the upgrade when it comes with another body", async () => {
+      const intake = createIntakeService({ db: handle.db, vault, gateway });
+      const payment = await intake.createPayment({ merchantId: "m1", body: paymentBody(undefined, { amount: 2500 }), idempotencyKey: "order-17", requestId: "req_other" });
+      expect(payment).toEqual({ kind: "idempotency_key_reused" });
+
+      const refunds = createRefundService({ db: handle.db, digests: vault, gateway });
+      const refund = await refunds.createRefund({ merchantId: "m1", paymentId, body: { amount: 400 }, idempotencyKey: "order-17", requestId: "req_other" });
+      expect(refund).toEqual({ kind: "idempotency_key_reused" });
+    });
+  });
+}
