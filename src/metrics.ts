@@ -4,7 +4,37 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 const MAX_CACHED_SERIES = 512;
 
 /** Prometheus metrics of one process. Labels never carry payment data. */
-export function createMetrics() {
+export interface Metrics {
+  registry: Registry;
+  /** Every role reports how many payments wait for the gateway to tell whether they were charged. */
+  setUnresolvedSource(source: () => Promise<number>): void;
+  /** And how many refunds wait for the gateway to tell whether the money went back. */
+  setUnresolvedRefundsSource(source: () => Promise<number>): void;
+  reconcileCheck(outcome: string): void;
+  /** Worker roles report their broker's consumer lag at each scrape. */
+  setLagSource(source: () => Promise<number>): void;
+  contentType: string;
+  render(): Promise<string>;
+  observeHttp(method: string, route: string, status: number, seconds: number): void;
+  paymentCreated(): void;
+  paymentFinalized(status: string, failureCode: string | null, seconds: number): void;
+  operationEnded(operation: string, status: string): void;
+  refundFinalized(status: string, failureCode: string | null): void;
+  gatewayCall(gateway: string, outcome: string, seconds: number): void;
+  retryScheduled(): void;
+  deadLettered(): void;
+  /** The api role reports the outbox backlog at each scrape. */
+  setBacklogSource(source: () => Promise<OutboxBacklog>): void;
+}
+
+/** What the api role's backlog source answers at each scrape. */
+interface OutboxBacklog {
+  requested: number;
+  deadLettered: number;
+  oldestDueAgeSeconds: number;
+}
+
+export function createMetrics(): Metrics {
   const registry = new Registry();
   // The event-loop delay is sampled by a timer at this resolution: prom-client's 10 ms default
   // woke an idle process 100 times a second. A block of the loop longer than a second still shows.
@@ -46,7 +76,7 @@ export function createMetrics() {
   const deadLetters = new Counter({ name: "paystream_dead_letters_total", help: "Payments dead-lettered", registers: [registry] });
   // Both outbox gauges come from one query, made when a scrape asks (a timer would wake an idle
   // process to refresh figures nobody reads): the two collects of a scrape share it.
-  let backlogSource: (() => Promise<{ requested: number; deadLettered: number; oldestDueAgeSeconds: number }>) | undefined;
+  let backlogSource: (() => Promise<OutboxBacklog>) | undefined;
   let backlogRead: ReturnType<NonNullable<typeof backlogSource>> | undefined;
   const readBacklog = () => {
     if (!backlogSource) return Promise.resolve(undefined);
@@ -131,12 +161,9 @@ export function createMetrics() {
 
   return {
     registry,
-    /** Every role reports how many payments wait for the gateway to tell whether they were charged. */
     setUnresolvedSource,
-    /** And how many refunds wait for the gateway to tell whether the money went back. */
     setUnresolvedRefundsSource,
     reconcileCheck: (outcome: string) => reconcileChecks.labels(outcome).inc(),
-    /** Worker roles report their broker's consumer lag at each scrape. */
     setLagSource,
     contentType: registry.contentType,
     render: () => registry.metrics(),
@@ -162,11 +189,8 @@ export function createMetrics() {
     },
     retryScheduled: () => retries.inc(),
     deadLettered: () => deadLetters.inc(),
-    /** The api role reports the outbox backlog at each scrape. */
-    setBacklogSource(source: NonNullable<typeof backlogSource>) {
+    setBacklogSource(source) {
       backlogSource = source;
     },
   };
 }
-
-export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,13 +1,14 @@
 import type { PaymentMessage } from "../broker";
 import type { ChargeOutcome, Gateway, OperationOutcome } from "../gateways";
 import type { FinalOutcome, PaymentRow } from "../payments";
-import type { RefundRow } from "../refunds";
+import type { RefundOutcome, RefundRow } from "../refunds";
 import { type Logger, Slots } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {
   captureRequestFor,
   chargeRequestFor,
   type Endings,
+  type Ending,
   operationAttempt,
   type ProcessResult,
   paymentEndings,
@@ -18,16 +19,21 @@ import {
 import { hasAttemptsLeft, type RetryPolicy, retryDelayMs } from "./retry-policy";
 import type { AttemptEnd, DeadLetter, GatewayWorkStore, PaymentStore, RefundStore } from "./store";
 
-export interface ProcessingEvents {
-  /** A payment's operation ended: final, or AUTHORIZED (for metrics). */
-  finalized?(payment: PaymentRow, startedAt: number): void;
-  /** A refund became SUCCEEDED or FAILED (for metrics). */
-  refundFinalized?(refund: RefundRow): void;
-  gatewayCall?(gateway: string, outcome: ChargeOutcome["kind"], seconds: number): void;
-  retryScheduled?(paymentId: string, attempt: number, delayMs: number): void;
-  deadLettered?(paymentId: string): void;
-  /** Work whose outcome is unknown was handed to the reconciler. */
-  reconciling?(paymentId: string): void;
+/**
+ * Takes one message through one gateway attempt: claim → the gateway call the work needs → record.
+ * A message with a refund id runs that refund; any other runs the payment's pending operation
+ * (charge, authorize, capture or void: the payment row says which). Safe to run for the same
+ * message any number of times, from any number of workers: the guarded claim lets one attempt in
+ * at a time, the attempt number fences every later write, and the gateway sees the same
+ * idempotency key on every attempt of one operation, so a redelivered message can never make
+ * the gateway do the work twice.
+ *
+ * Work one of whose attempts had an unknown outcome may have been done at the gateway: it never
+ * fails by running out of attempts or card data. It goes to the reconciler instead, which asks
+ * the gateway (docs/CONTRACT.md §6, §8).
+ */
+export interface PaymentProcessor {
+  (message: PaymentMessage): Promise<ProcessResult>;
 }
 
 export interface ProcessorDeps {
@@ -53,8 +59,151 @@ export interface ProcessorDeps {
 
 export type { ProcessResult };
 
-/** What a gateway attempt came to, before the work's history is taken into account. */
-type AttemptResult = OperationOutcome | { kind: "card_unavailable"; reason: string };
+export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
+  const { store, refunds, gateway, vault, logger, retry } = deps;
+  const { inGatewaySlot, callGateway, giveBack } = gatewayAttempts(deps);
+  const journal = attemptJournal(logger, deps.events ?? {});
+  const attempts = attemptsOf(deps);
+
+  async function processPayment(message: PaymentMessage): Promise<ProcessResult> {
+    const startedAt = Date.now();
+    const { refundId } = message;
+    return refundId === undefined ? runPaymentOperation(message, startedAt) : refund({ ...message, refundId });
+  }
+
+  // One straight-line flow per operation: claim → gateway call (in a slot) → record the answer.
+
+  /** The claimed payment row says which operation is pending. */
+  async function runPaymentOperation(message: PaymentMessage, startedAt: number): Promise<ProcessResult> {
+    const claimedAt = performance.now();
+    const claim = await store.claim(message.paymentId);
+    if (!claim) return journal.notClaimable("payment", { paymentId: message.paymentId, requestId: message.requestId });
+    const attempt = attempts.ofPayment(claim.payment, message, { claimedAt, startedAt });
+    switch (claim.payment.operation) {
+      case "charge":
+      case "authorize":
+        return chargeCard(attempt, claim.sealed);
+      case "capture":
+        return capture(attempt);
+      case "void":
+        return voidAuthorization(attempt);
+    }
+  }
+
+  /** A charge or an authorization: the only operation that sends the card, opened just before the call. */
+  async function chargeCard(attempt: PaymentAttempt, sealed: SealedCard | undefined): Promise<ProcessResult> {
+    const answer = await inGatewaySlot<OperationOutcome | CardUnavailable>(attempt, () => {
+      const card = cardToSend(vault, logger, attempt.row, sealed);
+      return card.kind === "card_unavailable" ? card : callGateway(attempt, () => gateway.charge(chargeRequestFor(attempt.row, card.card)));
+    });
+    if (answer === undefined) return giveBack(attempt);
+    if (answer.kind === "card_unavailable") return recordMissingCard(attempt, answer);
+    return recordAnswer(attempt, answer);
+  }
+
+  async function capture(attempt: PaymentAttempt): Promise<ProcessResult> {
+    const answer = await inGatewaySlot(attempt, () => callGateway(attempt, () => gateway.capture(captureRequestFor(attempt.row))));
+    return answer === undefined ? giveBack(attempt) : recordAnswer(attempt, answer);
+  }
+
+  async function voidAuthorization(attempt: PaymentAttempt): Promise<ProcessResult> {
+    const answer = await inGatewaySlot(attempt, () => callGateway(attempt, () => gateway.voidAuthorization(voidRequestFor(attempt.row))));
+    return answer === undefined ? giveBack(attempt) : recordAnswer(attempt, answer);
+  }
+
+  async function refund(message: PaymentMessage & { refundId: string }): Promise<ProcessResult> {
+    const claimedAt = performance.now();
+    const claim = await refunds.claim(message.refundId);
+    if (!claim) return journal.notClaimable("refund", { paymentId: message.paymentId, refundId: message.refundId, requestId: message.requestId });
+    const attempt = attempts.ofRefund(claim.refund, claim.payment, message, claimedAt);
+    const answer = await inGatewaySlot(attempt, () => callGateway(attempt, () => gateway.refund(refundRequestFor(claim.refund, claim.payment))));
+    return answer === undefined ? giveBack(attempt) : recordAnswer(attempt, answer);
+  }
+
+  // What the gateway's answer means, the same for every kind of gateway work.
+
+  function recordAnswer<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, answer: OperationOutcome): Promise<ProcessResult> {
+    switch (answer.kind) {
+      case "approved":
+        return recordApproval(attempt, answer.gatewayReference);
+      case "declined":
+        return recordDecline(attempt, answer);
+      case "transient":
+      case "unknown":
+        return recordFailedAttempt(attempt, answer);
+    }
+  }
+
+  /** Done: COMPLETED, AUTHORIZED or CANCELED, or a SUCCEEDED refund. */
+  async function recordApproval<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, gatewayReference: string): Promise<ProcessResult> {
+    const result = await recordEnding(attempt, attempt.endings.approved(gatewayReference));
+    journal.approved(attempt, gatewayReference, result);
+    return result;
+  }
+
+  /** A refusal is the gateway's final word: never retried. */
+  async function recordDecline<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, decline: Declined): Promise<ProcessResult> {
+    const result = await recordEnding(attempt, attempt.endings.declined(decline.code, decline.message, decline.gatewayReference));
+    journal.declined(attempt, decline.code, result);
+    return result;
+  }
+
+  /**
+   * The retry policy: a transient or unknown answer is tried again, with backoff, while attempts
+   * are left. After the last, work the gateway may have done goes to the reconciler (never FAILED
+   * on a guess); any other ends as not done, gateway_unavailable.
+   */
+  function recordFailedAttempt<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, failure: FailedCall): Promise<ProcessResult> {
+    if (hasAttemptsLeft(retry, attempt.number)) return scheduleRetry(attempt, failure);
+    if (mayHaveBeenDone(attempt, failure)) return handToReconciler(attempt, failure);
+    return recordGatewayUnavailable(attempt, failure);
+  }
+
+  /** A card that cannot be sent now never can be: no retry. A payment an earlier attempt may have charged still goes to the reconciler. */
+  function recordMissingCard(attempt: PaymentAttempt, failure: CardUnavailable): Promise<ProcessResult> {
+    if (mayHaveBeenDone(attempt, failure)) return handToReconciler(attempt, failure);
+    return recordCardDataUnavailable(attempt, failure);
+  }
+
+  async function scheduleRetry<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, failure: FailedCall): Promise<ProcessResult> {
+    const delayMs = retryDelayMs(retry, attempt.number);
+    await attempt.store.releaseForRetry(attempt.row, attemptEnd(attempt, failure), { delayMs, requestId: attempt.requestId });
+    journal.retryScheduled(attempt, failure, delayMs);
+    return "retry_scheduled";
+  }
+
+  async function handToReconciler<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, failure: Failure): Promise<ProcessResult> {
+    const reconciling = await attempt.store.handToReconciler(attempt.row, attemptEnd(attempt, failure), deadLetter(attempt, "outcome_unknown", failure));
+    journal.handedToReconciler(attempt, failure, reconciling !== undefined);
+    return "reconciling";
+  }
+
+  async function recordCardDataUnavailable(attempt: PaymentAttempt, failure: CardUnavailable): Promise<ProcessResult> {
+    const result = await recordEnding(attempt, { outcome: CARD_DATA_UNAVAILABLE, result: "failed" });
+    journal.cardDataUnavailable(attempt, failure);
+    return result;
+  }
+
+  /** The attempts are used up and the gateway confirmably did nothing: dead-lettered. */
+  async function recordGatewayUnavailable<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, failure: FailedCall): Promise<ProcessResult> {
+    const ending = attempt.endings.notDone(`The gateway could not be reached after ${attempt.number} attempts`);
+    const result = await recordEnding(attempt, ending, deadLetter(attempt, "attempts_exhausted", failure));
+    journal.gaveUp(attempt, failure, result);
+    return result;
+  }
+
+  /** Records how the work ended, unless another worker has taken the claim over meanwhile. */
+  async function recordEnding<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, ending: Ending<Outcome>, deadLetter?: DeadLetter): Promise<ProcessResult> {
+    const recorded = await attempt.store.recordFinal(attempt.row, ending.outcome, deadLetter);
+    if (!recorded) return journal.lostClaim(attempt);
+    journal.ended(attempt, recorded, deadLetter !== undefined);
+    return ending.result;
+  }
+
+  return processPayment;
+}
+
+// Below the story: the attempt, the gateway slots and call, the card, the logs and metrics events.
 
 /** The columns every kind of gateway work has (see gatewayWorkColumns). */
 interface WorkRow {
@@ -63,6 +212,33 @@ interface WorkRow {
   outcomeUnknownSince: Date | null;
 }
 
+/** One claimed attempt of one kind of gateway work (a payment's operation, a refund). */
+interface Attempt<Row extends WorkRow, Outcome> {
+  /** What the logs call the work: "payment" (a charge), "authorize", "capture", "void" or "refund". */
+  kind: string;
+  store: GatewayWorkStore<unknown, Row, Outcome>;
+  row: Row;
+  paymentId: string;
+  /** This operation's own attempt number (its retry budget). */
+  number: number;
+  endings: Endings<Outcome>;
+  /** Whether an unknown answer's gateway object id is this row's to remember (not for work acting on an existing object). */
+  keepsReference: boolean;
+  /** performance.now() before the claim was asked for: the claim's lease began later than that. */
+  claimedAt: number;
+  /** Reports the recorded ending (metrics). */
+  ended(row: Row): void;
+  log: Record<string, unknown>;
+  requestId: string | null;
+}
+
+type PaymentAttempt = Attempt<PaymentRow, FinalOutcome>;
+type Declined = Extract<OperationOutcome, { kind: "declined" }>;
+/** A gateway call that did not do the work, or may have. */
+type FailedCall = Extract<OperationOutcome, { kind: "transient" | "unknown" }>;
+type CardUnavailable = { kind: "card_unavailable"; reason: string };
+type Failure = FailedCall | CardUnavailable;
+
 const CARD_DATA_UNAVAILABLE: FinalOutcome = {
   status: "FAILED",
   failureCode: "card_data_unavailable",
@@ -70,231 +246,124 @@ const CARD_DATA_UNAVAILABLE: FinalOutcome = {
   gatewayReference: null,
 };
 
+/** This answer was unknown, or an earlier attempt's was: the gateway may have done the work. */
+function mayHaveBeenDone(attempt: Attempt<WorkRow, unknown>, failure: Failure): boolean {
+  return failure.kind === "unknown" || attempt.row.outcomeUnknownSince !== null;
+}
+
+function attemptEnd(attempt: Attempt<WorkRow, unknown>, failure: Failure): AttemptEnd {
+  return {
+    unknown: failure.kind === "unknown",
+    gatewayReference: attempt.keepsReference && failure.kind === "unknown" ? (failure.gatewayReference ?? null) : null,
+  };
+}
+
+function deadLetter(attempt: Attempt<WorkRow, unknown>, reason: DeadLetter["reason"], failure: Failure): DeadLetter {
+  return { reason, lastError: failure.reason, requestId: attempt.requestId };
+}
+
+/** Builds the attempt of a claimed payment operation or refund. */
+function attemptsOf(deps: ProcessorDeps) {
+  const { events = {} } = deps;
+  return {
+    ofPayment(payment: PaymentRow, message: PaymentMessage, at: { claimedAt: number; startedAt: number }): PaymentAttempt {
+      const { operation } = payment;
+      return {
+        kind: operation === "charge" ? "payment" : operation,
+        store: deps.store,
+        row: payment,
+        paymentId: payment.id,
+        number: operationAttempt(payment),
+        endings: paymentEndings(payment, deps.authorizationTtlMs),
+        // A charge's or authorization's unknown answer may name the object it created; a capture
+        // or void acts on the authorization, whose reference must stay.
+        keepsReference: operation === "charge" || operation === "authorize",
+        claimedAt: at.claimedAt,
+        ended: (row) => events.finalized?.(row, at.startedAt),
+        log: { paymentId: message.paymentId, requestId: message.requestId, operation },
+        requestId: message.requestId,
+      };
+    },
+    ofRefund(refund: RefundRow, payment: PaymentRow, message: PaymentMessage & { refundId: string }, claimedAt: number): Attempt<RefundRow, RefundOutcome> {
+      return {
+        kind: "refund",
+        store: deps.refunds,
+        row: refund,
+        paymentId: payment.id,
+        number: refund.attempts,
+        endings: REFUND_ENDINGS,
+        keepsReference: false,
+        claimedAt,
+        ended: (row) => events.refundFinalized?.(row),
+        log: { paymentId: message.paymentId, refundId: message.refundId, requestId: message.requestId },
+        requestId: message.requestId,
+      };
+    },
+  };
+}
+
 /**
- * Takes one message through one gateway attempt: claim → the gateway call the work needs → record.
- * A message with a refund id runs that refund; any other runs the payment's pending operation
- * (charge, authorize, capture or void: the payment row says which). Safe to run for the same
- * message any number of times, from any number of workers: the guarded claim lets one attempt in
- * at a time, the attempt number fences every later write, and the gateway sees the same
- * idempotency key on every attempt of one operation, so a redelivered message can never make
- * the gateway do the work twice.
- *
- * Work one of whose attempts had an unknown outcome may have been done at the gateway: it never
- * fails by running out of attempts or card data. It goes to the reconciler instead, which asks
- * the gateway (docs/CONTRACT.md §6, §8).
+ * The gateway slots, the call itself, and the give-back of an attempt that waited too long for
+ * its slot.
  */
-export function createPaymentProcessor(deps: ProcessorDeps) {
-  const { store, refunds, gateway, vault, logger, retry, authorizationTtlMs, events = {} } = deps;
+function gatewayAttempts(deps: ProcessorDeps) {
+  const { gateway, logger, events = {} } = deps;
   const slots = deps.gatewaySlots === undefined ? undefined : new Slots(deps.gatewaySlots.size);
   const maxSlotWaitMs = deps.gatewaySlots?.maxWaitMs ?? Number.POSITIVE_INFINITY;
 
-  /**
-   * Runs a claimed attempt's gateway call in a slot, or answers undefined, without calling, when the
-   * wait for the slot used up so much of the claim's lease that it might run out during the call.
-   * `claimedAt` is taken before the claim was asked for: the lease began later than that.
-   */
-  async function inSlot<T>(claimedAt: number, work: () => Promise<T> | T): Promise<T | undefined> {
-    if (!slots) return work();
-    await slots.acquire();
-    try {
-      if (performance.now() - claimedAt > maxSlotWaitMs) return undefined;
-      return await work();
-    } finally {
-      slots.release();
-    }
-  }
-
-  /**
-   * An attempt that waited too long for a slot did nothing: it is given back uncounted, to be
-   * claimed and run again (under load, counting it would spend MAX_ATTEMPTS without a gateway call).
-   */
-  async function giveBack<Row extends WorkRow>(work: GatewayWorkStore<unknown, Row, unknown>, row: Row, log: Record<string, unknown>, requestId: string | null) {
-    await work.releaseForRetry(row, { unknown: false, gatewayReference: null, untried: true }, { delayMs: 0, requestId });
-    logger.warn({ ...log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
-    return "retry_scheduled" as const;
-  }
-
-  async function call(paymentId: string, run: () => Promise<OperationOutcome>): Promise<OperationOutcome> {
-    const started = performance.now();
-    let outcome: OperationOutcome;
-    try {
-      outcome = await run();
-    } catch (error) {
-      // An adapter should classify everything; if one throws, we cannot know whether the
-      // request went out, so treat it as unknown (the retry replays the same key).
-      logger.error({ err: error, paymentId }, "gateway adapter threw");
-      outcome = { kind: "unknown", reason: "adapter_error" };
-    }
-    events.gatewayCall?.(gateway.name, outcome.kind, (performance.now() - started) / 1000);
-    return outcome;
-  }
-
-  /** The card is needed only to charge or authorize; it is deleted once the payment is charged, authorized or failed. */
-  function charge(payment: PaymentRow, sealed: SealedCard | undefined): Promise<AttemptResult> | AttemptResult {
-    if (!sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
-    const card = openCard(vault, logger, payment, sealed);
-    // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
-    if (card === null) return { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
-    return call(payment.id, () => gateway.charge(chargeRequestFor(payment, card)));
-  }
-
-  function runOperation(payment: PaymentRow, sealed: SealedCard | undefined): Promise<AttemptResult> | AttemptResult {
-    switch (payment.operation) {
-      case "charge":
-      case "authorize":
-        return charge(payment, sealed);
-      case "capture":
-        return call(payment.id, () => gateway.capture(captureRequestFor(payment)));
-      case "void":
-        return call(payment.id, () => gateway.voidAuthorization(voidRequestFor(payment)));
-    }
-  }
-
-  interface Work<Row extends WorkRow, Outcome> {
-    kind: string;
-    store: GatewayWorkStore<unknown, Row, Outcome>;
-    row: Row;
-    /** This operation's own attempt number (its retry budget). */
-    attempt: number;
-    endings: Endings<Outcome>;
-    /** Whether an unknown answer's gateway object id is this row's to remember (not for work acting on an existing object). */
-    keepsReference: boolean;
-    cardUnavailable?: Outcome;
-    recorded(row: Row): void;
-    log: Record<string, unknown>;
-    requestId: string | null;
-  }
-
-  /** What one attempt's result makes of the work, by the same rules for every kind of gateway work. */
-  async function conclude<Row extends WorkRow, Outcome>(work: Work<Row, Outcome>, outcome: AttemptResult): Promise<ProcessResult> {
-    const { row, attempt, log } = work;
-    async function end(ending: { outcome: Outcome; result: ProcessResult }, deadLetter?: DeadLetter): Promise<ProcessResult> {
-      const recorded = await work.store.recordFinal(row, ending.outcome, deadLetter);
-      if (!recorded) {
-        logger.warn({ ...log, attempt }, "lost the claim before recording the outcome");
-        return "skipped";
+  return {
+    /**
+     * Runs a claimed attempt's gateway call in a slot, or answers undefined, without calling, when the
+     * wait for the slot used up so much of the claim's lease that it might run out during the call.
+     */
+    async inGatewaySlot<T>(attempt: { claimedAt: number }, work: () => Promise<T> | T): Promise<T | undefined> {
+      if (!slots) return work();
+      await slots.acquire();
+      try {
+        if (performance.now() - attempt.claimedAt > maxSlotWaitMs) return undefined;
+        return await work();
+      } finally {
+        slots.release();
       }
-      work.recorded(recorded);
-      if (deadLetter) events.deadLettered?.(row.id);
-      return ending.result;
-    }
+    },
 
-    if (outcome.kind === "approved") {
-      const result = await end(work.endings.approved(outcome.gatewayReference));
-      logger.info({ ...log, attempt, gatewayReference: outcome.gatewayReference, result }, `${work.kind} ${result}`);
-      return result;
-    }
-    if (outcome.kind === "declined") {
-      const result = await end(work.endings.declined(outcome.code, outcome.message, outcome.gatewayReference));
-      logger.info({ ...log, attempt, failureCode: outcome.code, result }, `${work.kind} declined`);
-      return result;
-    }
+    async callGateway(attempt: { paymentId: string }, run: () => Promise<OperationOutcome>): Promise<OperationOutcome> {
+      const started = performance.now();
+      let outcome: OperationOutcome;
+      try {
+        outcome = await run();
+      } catch (error) {
+        // An adapter should classify everything; if one throws, we cannot know whether the
+        // request went out, so treat it as unknown (the retry replays the same key).
+        logger.error({ err: error, paymentId: attempt.paymentId }, "gateway adapter threw");
+        outcome = { kind: "unknown", reason: "adapter_error" };
+      }
+      events.gatewayCall?.(gateway.name, outcome.kind, (performance.now() - started) / 1000);
+      return outcome;
+    },
 
-    const unknownNow = outcome.kind === "unknown";
-    const mayHaveExecuted = unknownNow || row.outcomeUnknownSince !== null;
-    const attemptEnd: AttemptEnd = {
-      unknown: unknownNow,
-      gatewayReference: work.keepsReference && outcome.kind === "unknown" ? (outcome.gatewayReference ?? null) : null,
-    };
-    const deadLetter = (reason: DeadLetter["reason"]): DeadLetter => ({ reason, lastError: outcome.reason, requestId: work.requestId });
-
-    if (outcome.kind !== "card_unavailable" && hasAttemptsLeft(retry, attempt)) {
-      const delay = retryDelayMs(retry, attempt);
-      await work.store.releaseForRetry(row, attemptEnd, { delayMs: delay, requestId: work.requestId });
-      events.retryScheduled?.(row.id, attempt, delay);
-      logger.info({ ...log, attempt, reason: outcome.reason, outcomeUnknown: mayHaveExecuted, retryInMs: delay }, "gateway attempt failed; retry scheduled");
+    /**
+     * An attempt that waited too long for a slot did nothing: it is given back uncounted, to be
+     * claimed and run again (under load, counting it would spend MAX_ATTEMPTS without a gateway call).
+     */
+    async giveBack(attempt: Attempt<WorkRow, unknown>): Promise<ProcessResult> {
+      await attempt.store.releaseForRetry(attempt.row, { unknown: false, gatewayReference: null, untried: true }, { delayMs: 0, requestId: attempt.requestId });
+      logger.warn({ ...attempt.log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
       return "retry_scheduled";
-    }
-    if (mayHaveExecuted) {
-      const reconciling = await work.store.handToReconciler(row, attemptEnd, deadLetter("outcome_unknown"));
-      if (reconciling) {
-        events.deadLettered?.(row.id);
-        events.reconciling?.(row.id);
-      }
-      logger.error(
-        { ...log, attempt, reason: outcome.reason },
-        `${work.kind} outcome unknown: the gateway may have done it; handed to the reconciler`,
-      );
-      return "reconciling";
-    }
-    if (outcome.kind === "card_unavailable" && work.cardUnavailable) {
-      const result = await end({ outcome: work.cardUnavailable, result: "failed" });
-      logger.error({ ...log, attempt, reason: outcome.reason }, "payment failed: card data unavailable");
-      return result;
-    }
-    const result = await end(
-      work.endings.notDone(`The gateway could not be reached after ${attempt} attempts`),
-      deadLetter("attempts_exhausted"),
-    );
-    logger.warn({ ...log, attempt, reason: outcome.reason, result }, `${work.kind} not done: gateway unavailable, nothing done; dead-lettered`);
-    return result;
-  }
-
-  async function processPaymentOperation(message: PaymentMessage, startedAt: number): Promise<ProcessResult> {
-    const log = { paymentId: message.paymentId, requestId: message.requestId };
-    const claimedAt = performance.now();
-    const claim = await store.claim(message.paymentId);
-    if (!claim) {
-      logger.debug(log, "payment not claimable (final, held by another worker, or reconciling); message dropped");
-      return "skipped";
-    }
-    const { payment } = claim;
-    const outcome = await inSlot(claimedAt, () => runOperation(payment, claim.sealed));
-    if (outcome === undefined) return giveBack(store, payment, { ...log, operation: payment.operation }, message.requestId);
-    return conclude(
-      {
-        kind: payment.operation === "charge" ? "payment" : payment.operation,
-        store,
-        row: payment,
-        attempt: operationAttempt(payment),
-        endings: paymentEndings(payment, authorizationTtlMs),
-        // A charge's or authorization's unknown answer may name the object it created; a capture
-        // or void acts on the authorization, whose reference must stay.
-        keepsReference: payment.operation === "charge" || payment.operation === "authorize",
-        ...(payment.operation === "charge" || payment.operation === "authorize" ? { cardUnavailable: CARD_DATA_UNAVAILABLE } : {}),
-        recorded: (row) => events.finalized?.(row, startedAt),
-        log: { ...log, operation: payment.operation },
-        requestId: message.requestId,
-      },
-      outcome,
-    );
-  }
-
-  async function processRefund(message: PaymentMessage & { refundId: string }): Promise<ProcessResult> {
-    const log = { paymentId: message.paymentId, refundId: message.refundId, requestId: message.requestId };
-    const claimedAt = performance.now();
-    const claim = await refunds.claim(message.refundId);
-    if (!claim) {
-      logger.debug(log, "refund not claimable (final, held by another worker, or reconciling); message dropped");
-      return "skipped";
-    }
-    const { refund } = claim;
-    const outcome = await inSlot(claimedAt, () => call(claim.payment.id, () => gateway.refund(refundRequestFor(refund, claim.payment))));
-    if (outcome === undefined) return giveBack(refunds, refund, log, message.requestId);
-    return conclude(
-      {
-        kind: "refund",
-        store: refunds,
-        row: refund,
-        attempt: refund.attempts,
-        endings: REFUND_ENDINGS,
-        keepsReference: false,
-        recorded: (row) => events.refundFinalized?.(row),
-        log,
-        requestId: message.requestId,
-      },
-      outcome,
-    );
-  }
-
-  return async function processPayment(message: PaymentMessage): Promise<ProcessResult> {
-    const startedAt = Date.now();
-    const { refundId } = message;
-    return refundId === undefined ? processPaymentOperation(message, startedAt) : processRefund({ ...message, refundId });
+    },
   };
 }
 
 type OpenedCard = ReturnType<CardVault["open"]>;
+
+/** The card is needed only to charge or authorize; it is deleted once the payment is charged, authorized or failed. */
+function cardToSend(vault: CardVault, logger: Logger, payment: PaymentRow, sealed: SealedCard | undefined): { kind: "card"; card: OpenedCard } | CardUnavailable {
+  if (!sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
+  const card = openCard(vault, logger, payment, sealed);
+  // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
+  if (card === null) return { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
+  return { kind: "card", card };
+}
 
 /** The card of a payment, or null (logged at error level) when its sealed form cannot be opened. */
 export function openCard(vault: CardVault, logger: Logger, payment: PaymentRow, sealed: SealedCard): OpenedCard | null {
@@ -306,4 +375,64 @@ export function openCard(vault: CardVault, logger: Logger, payment: PaymentRow, 
   }
 }
 
-export type PaymentProcessor = ReturnType<typeof createPaymentProcessor>;
+export interface ProcessingEvents {
+  /** A payment's operation ended: final, or AUTHORIZED (for metrics). */
+  finalized?(payment: PaymentRow, startedAt: number): void;
+  /** A refund became SUCCEEDED or FAILED (for metrics). */
+  refundFinalized?(refund: RefundRow): void;
+  gatewayCall?(gateway: string, outcome: ChargeOutcome["kind"], seconds: number): void;
+  retryScheduled?(paymentId: string, attempt: number, delayMs: number): void;
+  deadLettered?(paymentId: string): void;
+  /** Work whose outcome is unknown was handed to the reconciler. */
+  reconciling?(paymentId: string): void;
+}
+
+/** What the story tells the logs and the metrics at each turn. */
+function attemptJournal(logger: Logger, events: ProcessingEvents) {
+  return {
+    notClaimable(kind: "payment" | "refund", log: Record<string, unknown>): ProcessResult {
+      logger.debug(log, `${kind} not claimable (final, held by another worker, or reconciling); message dropped`);
+      return "skipped";
+    },
+    approved(attempt: Attempt<WorkRow, unknown>, gatewayReference: string, result: ProcessResult): void {
+      logger.info({ ...attempt.log, attempt: attempt.number, gatewayReference, result }, `${attempt.kind} ${result}`);
+    },
+    declined(attempt: Attempt<WorkRow, unknown>, failureCode: string, result: ProcessResult): void {
+      logger.info({ ...attempt.log, attempt: attempt.number, failureCode, result }, `${attempt.kind} declined`);
+    },
+    retryScheduled(attempt: Attempt<WorkRow, unknown>, failure: FailedCall, delayMs: number): void {
+      events.retryScheduled?.(attempt.row.id, attempt.number, delayMs);
+      logger.info(
+        { ...attempt.log, attempt: attempt.number, reason: failure.reason, outcomeUnknown: mayHaveBeenDone(attempt, failure), retryInMs: delayMs },
+        "gateway attempt failed; retry scheduled",
+      );
+    },
+    handedToReconciler(attempt: Attempt<WorkRow, unknown>, failure: Failure, handed: boolean): void {
+      if (handed) {
+        events.deadLettered?.(attempt.row.id);
+        events.reconciling?.(attempt.row.id);
+      }
+      logger.error(
+        { ...attempt.log, attempt: attempt.number, reason: failure.reason },
+        `${attempt.kind} outcome unknown: the gateway may have done it; handed to the reconciler`,
+      );
+    },
+    cardDataUnavailable(attempt: Attempt<WorkRow, unknown>, failure: CardUnavailable): void {
+      logger.error({ ...attempt.log, attempt: attempt.number, reason: failure.reason }, "payment failed: card data unavailable");
+    },
+    gaveUp(attempt: Attempt<WorkRow, unknown>, failure: FailedCall, result: ProcessResult): void {
+      logger.warn(
+        { ...attempt.log, attempt: attempt.number, reason: failure.reason, result },
+        `${attempt.kind} not done: gateway unavailable, nothing done; dead-lettered`,
+      );
+    },
+    ended<Row extends WorkRow>(attempt: Attempt<Row, unknown>, recorded: Row, deadLettered: boolean): void {
+      attempt.ended(recorded);
+      if (deadLettered) events.deadLettered?.(attempt.row.id);
+    },
+    lostClaim(attempt: Attempt<WorkRow, unknown>): ProcessResult {
+      logger.warn({ ...attempt.log, attempt: attempt.number }, "lost the claim before recording the outcome");
+      return "skipped";
+    },
+  };
+}

@@ -58,16 +58,6 @@ export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number
   return backoffDelayMs({ baseMs: schedule.firstCheckMs, maxMs: schedule.maxIntervalMs, jitter: 0 }, checksMade + 1);
 }
 
-/** The columns a check needs of any kind of gateway work (see gatewayWorkColumns). */
-interface CheckedRow {
-  id: string;
-  attempts: number;
-  reconcileChecks: number;
-  outcomeUnknownSince: Date | null;
-  createdAt: Date;
-  updatedAt: Date;
-}
-
 /**
  * Settles work whose outcome is unknown (a payment's charge, authorization, capture or void; a
  * refund) by asking the gateway, never by guessing (docs/CONTRACT.md §6, §8; Kill Bill's Janitor,
@@ -76,81 +66,26 @@ interface CheckedRow {
  * FAILED); anything else → look again later, with a back-off to about daily, forever. Every check
  * that leaves work unresolved is logged at error level: someone should know.
  */
-export function createReconciler(deps: ReconcilerDeps) {
-  const { store, refunds, gateway, vault, logger, options, authorizationTtlMs, events = {} } = deps;
+export interface Reconciler {
+  /** One pass: every due check, up to the batch size of each kind. Returns how many were checked. */
+  checkDue(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { store, refunds, logger, options, authorizationTtlMs, events = {} } = deps;
+  const lookups = gatewayLookups(deps);
   const batchSize = options.batchSize ?? BATCH_SIZE;
   let loop: PollLoop | undefined;
 
-  /** The charge to replay, for gateways that need it; null when the card cannot be opened. */
-  function replayFor(payment: PaymentRow, sealed: SealedCard | undefined): ChargeRequest | null {
-    const card = sealed ? openCard(vault, logger, payment, sealed) : null;
-    return card ? chargeRequestFor(payment, card) : null;
-  }
-
-  function lookupPayment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<LookupOutcome> {
-    // The payment's creation is no later than any attempt of any of its operations: a safe start for idempotency windows.
-    const window = { firstAttemptAt: payment.createdAt, lastAttemptAt: payment.updatedAt };
-    switch (payment.operation) {
-      case "charge":
-      case "authorize":
-        return gateway.lookup({
-          paymentId: payment.id,
-          idempotencyKey: chargeIdempotencyKey(payment.id),
-          amount: payment.amount,
-          currency: payment.currency,
-          gatewayReference: payment.gatewayReference,
-          capture: payment.operation !== "authorize",
-          ...window,
-          unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
-          replay: () => replayFor(payment, sealed),
-        });
-      case "capture":
-        return gateway.lookupOperation({ operation: "capture", request: captureRequestFor(payment), ...window });
-      case "void":
-        return gateway.lookupOperation({ operation: "void", request: voidRequestFor(payment), ...window });
-    }
-  }
-
-  interface Check<Row extends CheckedRow, Outcome> {
-    kind: string;
-    store: GatewayWorkStore<unknown, Row, Outcome>;
-    row: Row;
-    endings: Endings<Outcome>;
-    lookup(): Promise<LookupOutcome>;
-    recorded(row: Row): void;
-    log: Record<string, unknown>;
-  }
-
-  async function check<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>): Promise<void> {
-    const { row } = work;
-    const log = { ...work.log, checks: row.reconcileChecks + 1 };
-    let outcome: LookupOutcome;
-    try {
-      outcome = await work.lookup();
-    } catch (error) {
-      logger.error({ ...log, err: error }, "gateway lookup threw");
-      outcome = { kind: "unknown", reason: "lookup_error" };
-    }
-    events.checked?.(outcome.kind);
-    if (outcome.kind === "unknown") {
-      const delay = nextCheckDelayMs(options.schedule, row.reconcileChecks + 1);
-      await work.store.scheduleNextCheck(row, delay);
-      logger.error(
-        { ...log, reason: outcome.reason, unknownSince: row.outcomeUnknownSince, nextCheckInMs: delay },
-        `${work.kind} still unresolved: the gateway has not told whether it was done`,
-      );
-      return;
-    }
-    const ending =
-      outcome.kind === "approved"
-        ? work.endings.approved(outcome.gatewayReference)
-        : outcome.kind === "declined"
-          ? work.endings.declined(outcome.code, outcome.message, outcome.gatewayReference)
-          : work.endings.notDone(`The gateway could not be reached; it has confirmed that nothing was done`);
-    const recorded = await work.store.recordFinal(row, ending.outcome);
-    if (!recorded) return;
-    work.recorded(recorded);
-    logger.warn({ ...log, lookup: outcome.kind, result: ending.result }, `reconciled: the gateway's answer settles the ${work.kind}`);
+  async function checkDue(): Promise<number> {
+    const [duePayments, dueRefunds] = await Promise.all([store.claimDueChecks(batchSize, options.holdMs), refunds.claimDueChecks(batchSize, options.holdMs)]);
+    await Promise.all([
+      ...duePayments.map(({ payment, sealed }) => checkPayment(payment, sealed)),
+      ...dueRefunds.map(({ refund, payment }) => checkRefund(refund, payment)),
+    ]);
+    return duePayments.length + dueRefunds.length;
   }
 
   function checkPayment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<void> {
@@ -160,7 +95,7 @@ export function createReconciler(deps: ReconcilerDeps) {
       store,
       row: payment,
       endings: paymentEndings(payment, authorizationTtlMs),
-      lookup: () => lookupPayment(payment, sealed),
+      lookup: () => lookups.payment(payment, sealed),
       recorded: (row) => events.finalized?.(row, startedAt),
       log: { paymentId: payment.id, operation: payment.operation, operationAttempt: operationAttempt(payment) },
     });
@@ -172,26 +107,40 @@ export function createReconciler(deps: ReconcilerDeps) {
       store: refunds,
       row: refund,
       endings: REFUND_ENDINGS,
-      lookup: () =>
-        gateway.lookupOperation({
-          operation: "refund",
-          request: refundRequestFor(refund, payment),
-          firstAttemptAt: refund.createdAt,
-          lastAttemptAt: refund.updatedAt,
-        }),
+      lookup: () => lookups.refund(refund, payment),
       recorded: (row) => events.refundFinalized?.(row),
       log: { paymentId: payment.id, refundId: refund.id },
     });
   }
 
-  /** One pass: every due check, up to the batch size of each kind. Returns how many were checked. */
-  async function checkDue(): Promise<number> {
-    const [duePayments, dueRefunds] = await Promise.all([store.claimDueChecks(batchSize, options.holdMs), refunds.claimDueChecks(batchSize, options.holdMs)]);
-    await Promise.all([
-      ...duePayments.map(({ payment, sealed }) => checkPayment(payment, sealed)),
-      ...dueRefunds.map(({ refund, payment }) => checkRefund(refund, payment)),
-    ]);
-    return duePayments.length + dueRefunds.length;
+  /** Asks the gateway; its answer settles the work by the operation's endings, and no answer means looking again later. */
+  async function check<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>): Promise<void> {
+    const answer = await lookups.ask(work);
+    if (answer.kind === "unknown") return lookAgainLater(work, answer.reason);
+    return recordSettlement(work, answer);
+  }
+
+  async function lookAgainLater<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>, reason: string): Promise<void> {
+    const { row } = work;
+    const delay = nextCheckDelayMs(options.schedule, row.reconcileChecks + 1);
+    await work.store.scheduleNextCheck(row, delay);
+    logger.error(
+      { ...logOf(work), reason, unknownSince: row.outcomeUnknownSince, nextCheckInMs: delay },
+      `${work.kind} still unresolved: the gateway has not told whether it was done`,
+    );
+  }
+
+  async function recordSettlement<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>, answer: Exclude<LookupOutcome, { kind: "unknown" }>): Promise<void> {
+    const ending =
+      answer.kind === "approved"
+        ? work.endings.approved(answer.gatewayReference)
+        : answer.kind === "declined"
+          ? work.endings.declined(answer.code, answer.message, answer.gatewayReference)
+          : work.endings.notDone(`The gateway could not be reached; it has confirmed that nothing was done`);
+    const recorded = await work.store.recordFinal(work.row, ending.outcome);
+    if (!recorded) return;
+    work.recorded(recorded);
+    logger.warn({ ...logOf(work), lookup: answer.kind, result: ending.result }, `reconciled: the gateway's answer settles the ${work.kind}`);
   }
 
   return {
@@ -210,4 +159,83 @@ export function createReconciler(deps: ReconcilerDeps) {
   };
 }
 
-export type Reconciler = ReturnType<typeof createReconciler>;
+// Below the story: what a check is, and how the gateway is asked.
+
+/** The columns a check needs of any kind of gateway work (see gatewayWorkColumns). */
+interface CheckedRow {
+  id: string;
+  attempts: number;
+  reconcileChecks: number;
+  outcomeUnknownSince: Date | null;
+  createdAt: Date;
+  updatedAt: Date;
+}
+
+interface Check<Row extends CheckedRow, Outcome> {
+  kind: string;
+  store: GatewayWorkStore<unknown, Row, Outcome>;
+  row: Row;
+  endings: Endings<Outcome>;
+  lookup(): Promise<LookupOutcome>;
+  recorded(row: Row): void;
+  log: Record<string, unknown>;
+}
+
+const logOf = (work: Check<CheckedRow, unknown>) => ({ ...work.log, checks: work.row.reconcileChecks + 1 });
+
+/** The lookups a check makes, each one's request built as every attempt of the work sent it. */
+function gatewayLookups({ gateway, vault, logger, events = {} }: ReconcilerDeps) {
+  /** The charge to replay, for gateways that need it; null when the card cannot be opened. */
+  function replayFor(payment: PaymentRow, sealed: SealedCard | undefined): ChargeRequest | null {
+    const card = sealed ? openCard(vault, logger, payment, sealed) : null;
+    return card ? chargeRequestFor(payment, card) : null;
+  }
+
+  return {
+    payment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<LookupOutcome> {
+      // The payment's creation is no later than any attempt of any of its operations: a safe start for idempotency windows.
+      const window = { firstAttemptAt: payment.createdAt, lastAttemptAt: payment.updatedAt };
+      switch (payment.operation) {
+        case "charge":
+        case "authorize":
+          return gateway.lookup({
+            paymentId: payment.id,
+            idempotencyKey: chargeIdempotencyKey(payment.id),
+            amount: payment.amount,
+            currency: payment.currency,
+            gatewayReference: payment.gatewayReference,
+            capture: payment.operation !== "authorize",
+            ...window,
+            unknownSince: payment.outcomeUnknownSince ?? payment.updatedAt,
+            replay: () => replayFor(payment, sealed),
+          });
+        case "capture":
+          return gateway.lookupOperation({ operation: "capture", request: captureRequestFor(payment), ...window });
+        case "void":
+          return gateway.lookupOperation({ operation: "void", request: voidRequestFor(payment), ...window });
+      }
+    },
+
+    refund(refund: RefundRow, payment: PaymentRow): Promise<LookupOutcome> {
+      return gateway.lookupOperation({
+        operation: "refund",
+        request: refundRequestFor(refund, payment),
+        firstAttemptAt: refund.createdAt,
+        lastAttemptAt: refund.updatedAt,
+      });
+    },
+
+    /** The check's lookup, counted by outcome; a lookup that throws told nothing. */
+    async ask(work: Check<CheckedRow, unknown>): Promise<LookupOutcome> {
+      let outcome: LookupOutcome;
+      try {
+        outcome = await work.lookup();
+      } catch (error) {
+        logger.error({ ...logOf(work), err: error }, "gateway lookup threw");
+        outcome = { kind: "unknown", reason: "lookup_error" };
+      }
+      events.checked?.(outcome.kind);
+      return outcome;
+    },
+  };
+}

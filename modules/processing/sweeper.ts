@@ -21,11 +21,19 @@ const BATCH_SIZE = 500;
  * idempotent. Each round also hands authorizations that outlived AUTHORIZATION_TTL_MS to the
  * worker to be voided (docs/CONTRACT.md §8): every worker runs it, and the guarded move lets one win.
  */
-export function createSweeper(db: Database, logger: Logger, options: SweeperOptions) {
+export interface Sweeper {
+  /** Re-queues stranded payments and refunds; returns how many. */
+  sweepOnce(): Promise<number>;
+  /** Moves expired authorizations to be voided (reason `expired`), each with its worker message; returns how many. */
+  expireOnce(): Promise<number>;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+export function createSweeper(db: Database, logger: Logger, options: SweeperOptions): Sweeper {
   const batchSize = options.batchSize ?? BATCH_SIZE;
   let loop: PollLoop | undefined;
 
-  /** Re-queues stranded payments and refunds; returns how many. */
   async function sweepOnce(): Promise<number> {
     const stuck = await listStrandedPayments(db, { idleMs: options.stuckAfterMs, limit: batchSize, queued: hasQueuedPaymentMessage });
     for (const payment of stuck) {
@@ -46,7 +54,6 @@ export function createSweeper(db: Database, logger: Logger, options: SweeperOpti
     return stuck.length + stranded.length;
   }
 
-  /** Moves expired authorizations to be voided (reason `expired`), each with its worker message; returns how many. */
   async function expireOnce(): Promise<number> {
     const expired = await expireAuthorizations(db, batchSize, paymentMessagesFor);
     for (const payment of expired) logger.info({ paymentId: payment.id }, "authorization expired; voiding it");
@@ -70,5 +77,3 @@ export function createSweeper(db: Database, logger: Logger, options: SweeperOpti
     },
   };
 }
-
-export type Sweeper = ReturnType<typeof createSweeper>;

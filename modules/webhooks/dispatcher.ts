@@ -67,7 +67,17 @@ type AttemptResult = { statusCode: number | null; error: string | null };
  * (`destination_blocked`, `https_required`, `timeout`, `tls_failed`, `connection_failed`), never
  * error text or addresses; those go to the operator's log.
  */
-export function createWebhookDispatcher(db: Database, logger: Logger, options: WebhookDispatcherOptions) {
+export interface WebhookDispatcher {
+  /** One round for tests: claims what is due, attempts it, and returns how many attempts were made. */
+  dispatchOnce(): Promise<number>;
+  start(): void;
+  /** Events may have been written: look within pollIntervalMs, and poll at that pace again for a while. */
+  expectDeliveries(): void;
+  /** Takes no new deliveries and waits for the attempts in flight to be recorded. */
+  stop(): Promise<void>;
+}
+
+export function createWebhookDispatcher(db: Database, logger: Logger, options: WebhookDispatcherOptions): WebhookDispatcher {
   const leaseMs = options.leaseMs ?? options.timeoutMs + RECORD_MARGIN_MS;
   const pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS;
   if (leaseMs <= options.timeoutMs) throw new Error("the webhook lease must be longer than the attempt timeout");
@@ -173,7 +183,6 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
   }
 
   return {
-    /** One round for tests: claims what is due, attempts it, and returns how many attempts were made. */
     async dispatchOnce(): Promise<number> {
       const started = await claimAndAttempt(concurrency);
       await Promise.all(started);
@@ -188,11 +197,9 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
         onFailure: (error, retryInMs) => logger.warn({ err: error, retryInMs }, "could not claim webhook deliveries"),
       });
     },
-    /** Events may have been written: look within pollIntervalMs, and poll at that pace again for a while. */
     expectDeliveries(): void {
       loop?.expectWork();
     },
-    /** Takes no new deliveries and waits for the attempts in flight to be recorded. */
     async stop(): Promise<void> {
       const stopping = loop;
       loop = undefined;
@@ -201,5 +208,3 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
     },
   };
 }
-
-export type WebhookDispatcher = ReturnType<typeof createWebhookDispatcher>;

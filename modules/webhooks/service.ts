@@ -73,11 +73,21 @@ function toEventView(row: EventWithDelivery): WebhookEventView {
 }
 
 /** The merchant-facing side of webhooks: the endpoint, its secret, and what was sent to it. */
-export function createWebhookService(deps: WebhookServiceDeps) {
+export interface WebhookService {
+  /** Creates the endpoint or replaces its URL; either way a new secret, returned only here. */
+  registerEndpoint(merchantId: string, body: unknown): Promise<RegisterEndpointResult>;
+  getEndpoint(merchantId: string): Promise<WebhookEndpointView | undefined>;
+  /** False when there was no endpoint. Pending deliveries are given up with it. */
+  deleteEndpoint(merchantId: string): Promise<boolean>;
+  listEvents(merchantId: string, query: EventListQuery): Promise<{ data: WebhookEventView[]; hasMore: boolean }>;
+  /** undefined when the event does not exist or belongs to another merchant. */
+  listDeliveryAttempts(merchantId: string, eventId: string): Promise<{ data: DeliveryAttemptView[] } | undefined>;
+}
+
+export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
   const { db, secrets, destinations } = deps;
 
   return {
-    /** Creates the endpoint or replaces its URL; either way a new secret, returned only here. */
     async registerEndpoint(merchantId: string, body: unknown): Promise<RegisterEndpointResult> {
       const checked = checkEndpointUrl(body, destinations);
       if (!checked.ok) return { kind: "invalid", errors: checked.errors };
@@ -91,7 +101,6 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       return row ? { url: row.url, createdAt: row.createdAt.toISOString() } : undefined;
     },
 
-    /** False when there was no endpoint. Pending deliveries are given up with it. */
     deleteEndpoint: (merchantId: string): Promise<boolean> => deleteEndpoint(db, merchantId),
 
     async listEvents(merchantId: string, query: EventListQuery): Promise<{ data: WebhookEventView[]; hasMore: boolean }> {
@@ -99,7 +108,6 @@ export function createWebhookService(deps: WebhookServiceDeps) {
       return { data: rows.map(toEventView), hasMore };
     },
 
-    /** undefined when the event does not exist or belongs to another merchant. */
     async listDeliveryAttempts(merchantId: string, eventId: string): Promise<{ data: DeliveryAttemptView[] } | undefined> {
       const rows = await listDeliveryAttempts(db, merchantId, eventId);
       if (!rows) return undefined;
@@ -116,5 +124,3 @@ export function createWebhookService(deps: WebhookServiceDeps) {
     },
   };
 }
-
-export type WebhookService = ReturnType<typeof createWebhookService>;
