@@ -1,6 +1,6 @@
 /**
  * What the adapters share about the merchant's gateway account being unable to do what was asked
- * (docs/CONTRACT.md §9): such an answer is an operator's problem, never the payer's.
+ * (README, "Which gateway account needs what"): such an answer is an operator's problem, never the payer's.
  */
 
 import { type CardDataAcceptance, GATEWAY_CONFIGURATION_ERROR, type GatewayErrorLog, type GatewayName, type OperationOutcome } from "./port";
@@ -11,17 +11,19 @@ export function acceptsEveryCard(): CardDataAcceptance {
 }
 
 /**
- * Logs a configuration error at error level: an operator must change the account or the settings,
- * and no retry or other card will help. The message is the gateway's, already scrubbed of digit runs.
+ * Wraps an adapter's operations: a configuration error is logged at error level (an operator must
+ * change the account or the settings; no retry or other card will help), and the outcome passes
+ * through unchanged. The message is the gateway's, already scrubbed of digit runs.
  */
-export function reportConfigurationError<Outcome extends OperationOutcome>(
-  log: GatewayErrorLog | undefined,
-  gateway: GatewayName,
-  context: { paymentId: string; operation: string },
-  outcome: Outcome,
-): Outcome {
-  if (outcome.kind === "declined" && outcome.code === GATEWAY_CONFIGURATION_ERROR) {
-    log?.error({ gateway, ...context, code: outcome.code, gatewayMessage: outcome.message }, "the gateway account refused the request: a configuration error");
-  }
-  return outcome;
+export function configurationErrorReporter(log: GatewayErrorLog | undefined, gateway: GatewayName) {
+  return async <Outcome extends OperationOutcome>(request: { paymentId: string }, operation: string, outcome: Promise<Outcome>): Promise<Outcome> => {
+    const settled = await outcome;
+    if (settled.kind === "declined" && settled.code === GATEWAY_CONFIGURATION_ERROR) {
+      log?.error(
+        { gateway, paymentId: request.paymentId, operation, code: settled.code, gatewayMessage: settled.message },
+        "the gateway account refused the request: a configuration error",
+      );
+    }
+    return settled;
+  };
 }

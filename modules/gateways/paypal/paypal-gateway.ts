@@ -10,7 +10,7 @@ import {
   type OrderRequest,
   PaymentsController,
 } from "@paypal/paypal-server-sdk";
-import { acceptsEveryCard, reportConfigurationError } from "../configuration";
+import { acceptsEveryCard, configurationErrorReporter } from "../configuration";
 import {
   type CaptureRequest,
   type ChargeOutcome,
@@ -263,9 +263,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     return replayed(captureCall(lookup.request, amount.value), mapAuthorizationCapture, { customId: request.paymentId, currency: request.currency, value: amount.value });
   }
 
-  /** Logs what the account refused; the outcome passes through unchanged. */
-  const reported = async (request: { paymentId: string }, operation: string, outcome: Promise<OperationOutcome>): Promise<OperationOutcome> =>
-    reportConfigurationError(options.log, "paypal", { paymentId: request.paymentId, operation }, await outcome);
+  const reported = configurationErrorReporter(options.log, "paypal");
 
   async function charge(request: ChargeRequest): Promise<ChargeOutcome> {
     const first = await placeOrder(request);

@@ -1,5 +1,5 @@
 import Stripe from "stripe";
-import { reportConfigurationError } from "../configuration";
+import { configurationErrorReporter } from "../configuration";
 import {
   type ChargeOutcome,
   type ChargeRequest,
@@ -159,9 +159,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     }
   }
 
-  /** Logs what the account refused; the outcome passes through unchanged. */
-  const reported = async (request: { paymentId: string }, operation: string, outcome: Promise<OperationOutcome>): Promise<OperationOutcome> =>
-    reportConfigurationError(options.log, "stripe", { paymentId: request.paymentId, operation }, await outcome);
+  const reported = configurationErrorReporter(options.log, "stripe");
 
   return {
     name: "stripe",

@@ -216,7 +216,7 @@ export function validateGatewayUnits(
   if (!answer.ok) fail(errors, GATEWAY_REFUSAL_FIELDS[answer.code], answer.code, answer.message);
 }
 
-/** Whether the configured gateway account may be sent this card (docs/CONTRACT.md §9). */
+/** Whether the configured gateway account may be sent this card (README, "Which gateway account needs what"). */
 function validateCardDataAccepted(cardNumber: string, gateway: Pick<Gateway, "acceptsCardData">, errors: FieldError[]): void {
   const answer = gateway.acceptsCardData(cardNumber);
   if (!answer.ok) fail(errors, "card", answer.code, answer.message);
