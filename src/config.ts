@@ -43,6 +43,7 @@ const EnvSchema = Type.Object({
   GATEWAY_TIMEOUT_MS: Int(100, 120_000, 10_000),
   STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_API_BASE: Type.Optional(Type.String({ pattern: "^https?://" })),
+  STRIPE_RAW_CARD_DATA: Type.Boolean({ default: false }),
   PAYPAL_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
   PAYPAL_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   PAYPAL_ENVIRONMENT: OneOf(["sandbox", "production"], "sandbox"),
@@ -100,7 +101,7 @@ export interface Config {
     | { kind: "kafka"; brokers: string[]; topicPrefix: string; partitions: number };
   gateway:
     | { kind: "simulator"; latencyMs: number; transientFailureRate: number }
-    | { kind: "stripe"; secretKey: string; apiBase: string | undefined; timeoutMs: number; searchLagMs: number }
+    | { kind: "stripe"; secretKey: string; apiBase: string | undefined; timeoutMs: number; searchLagMs: number; rawCardData: boolean }
     | {
         kind: "paypal";
         clientId: string;
@@ -285,6 +286,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       apiBase: env.STRIPE_API_BASE,
       timeoutMs: env.GATEWAY_TIMEOUT_MS,
       searchLagMs: env.STRIPE_SEARCH_LAG_MS,
+      rawCardData: env.STRIPE_RAW_CARD_DATA,
     };
   } else if (env.GATEWAY === "paypal") {
     gateway = {

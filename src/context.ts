@@ -58,7 +58,7 @@ function loadDevCardKey(logger: Logger): Buffer {
 }
 
 /** Adapters other than the defaults are imported on demand: a process loads only the SDKs it uses. */
-async function createGateway(config: Config, database: DatabaseHandle): Promise<Gateway> {
+async function createGateway(config: Config, database: DatabaseHandle, logger: Logger): Promise<Gateway> {
   switch (config.gateway.kind) {
     case "simulator":
       return createSimulatorGateway(database.db, {
@@ -72,6 +72,8 @@ async function createGateway(config: Config, database: DatabaseHandle): Promise<
         apiBase: config.gateway.apiBase,
         timeoutMs: config.gateway.timeoutMs,
         searchLagMs: config.gateway.searchLagMs,
+        rawCardData: config.gateway.rawCardData,
+        log: logger.child({ component: "gateway" }),
       });
     }
     case "paypal": {
@@ -82,6 +84,7 @@ async function createGateway(config: Config, database: DatabaseHandle): Promise<
         environment: config.gateway.environment,
         apiBase: config.gateway.apiBase,
         timeoutMs: config.gateway.timeoutMs,
+        log: logger.child({ component: "gateway" }),
       });
     }
   }
@@ -131,7 +134,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
     logger.error({ unreadable: resealed.unreadable }, "webhook signing secrets sealed under a key that is not configured; their merchants must rotate them");
 
   const broker = await createBroker(config, database, logger);
-  const gateway = await createGateway(config, database);
+  const gateway = await createGateway(config, database, logger);
 
   const failedAuthentications = new FailedAuthThrottle(config.authFailures, {
     onThrottled: (client) =>

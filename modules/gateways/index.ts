@@ -1,9 +1,11 @@
 export type {
   CaptureRequest,
+  CardDataAcceptance,
   ChargeOutcome,
   ChargeRequest,
   Gateway,
   GatewayAmount,
+  GatewayErrorLog,
   GatewayName,
   GatewayOperations,
   LookupOutcome,
@@ -13,7 +15,7 @@ export type {
   RefundRequest,
   VoidRequest,
 } from "./port";
-export { GATEWAY_LIMITS } from "./port";
+export { GATEWAY_CONFIGURATION_ERROR, GATEWAY_LIMITS } from "./port";
 export { createSimulatorGateway, type SimulatedFault, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a
 // process loads an SDK only when GATEWAY selects it: each weighs tens of MB of memory.

@@ -164,6 +164,24 @@ export type GatewayAmount<Value = number | string> =
   | { ok: true; value: Value }
   | { ok: false; code: "currency_not_supported_by_gateway" | "amount_not_supported_by_gateway"; message: string };
 
+/**
+ * Whether the configured gateway account can be sent this card's data. A merchant's account
+ * usually refuses raw card numbers (Stripe without raw card data APIs): intake answers 422 with
+ * the refusal instead of accepting a payment the gateway will refuse.
+ */
+export type CardDataAcceptance = { ok: true } | { ok: false; code: "card_data_not_accepted"; message: string };
+
+/**
+ * The decline code of a gateway answer saying the merchant's account cannot do what was asked
+ * (raw card data, card processing not enabled): nothing was charged, and no card is at fault.
+ */
+export const GATEWAY_CONFIGURATION_ERROR = "gateway_configuration_error";
+
+/** Where an adapter reports a configuration error (a pino logger fits). Never given card data. */
+export interface GatewayErrorLog {
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
 /** A gateway adapter: charges and their lookups, and the operations on what they charged (docs/CONTRACT.md §8). */
 export interface Gateway extends GatewayOperations {
   readonly name: GatewayName;
@@ -172,6 +190,8 @@ export interface Gateway extends GatewayOperations {
    * cheap: intake asks it on every request.
    */
   toGatewayAmount(amount: number, currency: string): GatewayAmount;
+  /** Whether a card with this number may be sent to the gateway. Pure, synchronous and cheap, like toGatewayAmount. */
+  acceptsCardData(cardNumber: string): CardDataAcceptance;
   charge(request: ChargeRequest): Promise<ChargeOutcome>;
   /**
    * Asks the gateway what became of a payment, by our payment id. Records that do not carry our

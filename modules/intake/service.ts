@@ -39,8 +39,8 @@ export type PaymentRequestKind = "capture" | "void" | "cancel";
 export interface IntakeDeps {
   db: Database;
   vault: CardVault;
-  /** The configured gateway: its name is recorded on each payment, its units checked at intake. */
-  gateway: Pick<Gateway, "name" | "toGatewayAmount">;
+  /** The configured gateway: its name is recorded on each payment, its units and card acceptance checked at intake. */
+  gateway: Pick<Gateway, "name" | "toGatewayAmount" | "acceptsCardData">;
   now?: () => Date;
   onCreated?: (payment: Payment, requestId: string) => void;
   /** A capture, void or cancel was accepted. */

@@ -5,6 +5,9 @@ import { startFakeStripe } from "../support/fake-stripe";
 import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
+/** On a shared, loaded machine a start (migrations on PGlite) can take longer than startService's default. */
+const START_TIMEOUT_MS = 90_000;
+
 interface Fake {
   url: string;
   chargesFor(paymentId: string): number;
@@ -37,6 +40,7 @@ const cases: {
         { currency: "IQD", amount: 1000, field: "currency", code: "currency_not_supported_by_gateway" },
       ],
     },
+    // An ordinary Stripe test account (no raw card data APIs) and the default STRIPE_RAW_CARD_DATA=false.
     start: async () => {
       const fake = await startFakeStripe();
       return {
@@ -68,7 +72,8 @@ const cases: {
       ],
     },
     start: async () => {
-      const fake = await startFakePaypal();
+      // Cards reach PayPal as payment_source.card: only an account with card processing takes them.
+      const fake = await startFakePaypal({ cardProcessing: true });
       const amountSent = (paymentId: string) => {
         const [order] = fake.ordersFor(paymentId) as { purchase_units: { amount: { value: string } }[] }[];
         return order?.purchase_units[0]?.amount.value;
@@ -92,7 +97,7 @@ for (const { gateway, units, start } of cases) {
       const started = await start();
       fake = started.fake;
       secrets = started.secrets;
-      service = await startService({ role: "all", env: { DATABASE_URL: "pglite://memory", GATEWAY_TIMEOUT_MS: "2000", ...started.env } });
+      service = await startService({ role: "all", env: { DATABASE_URL: "pglite://memory", GATEWAY_TIMEOUT_MS: "2000", ...started.env }, timeoutMs: START_TIMEOUT_MS });
     });
     afterAll(async () => {
       await service?.stop();
@@ -204,9 +209,70 @@ for (const { gateway, units, start } of cases) {
       expect(fake.ledgerFor(charged.id).refunds).toEqual([1999]);
     });
 
+    it.skipIf(gateway !== "stripe")("completes README's curl body (card 4242 4242 4242 4242) with a test key against an ordinary Stripe account", async () => {
+      const readme = await Bun.file(`${import.meta.dir}/../../README.md`).text();
+      const body = /curl -s -X POST localhost:3000\/v1\/payments \\[\s\S]*?-d '([^']*)'/.exec(readme)?.[1];
+      expect(body).toContain('"number":"4242 4242 4242 4242"');
+      const res = await client(service.url).post(JSON.parse(body ?? "null"));
+      expect(res.status).toBe(202);
+      const { id } = (await res.json()) as { id: string };
+      expect((await waitForFinal(service.url, [id])).get(id)?.status).toBe("COMPLETED");
+      expect(fake.chargesFor(id)).toBe(1);
+    });
+
+    it.skipIf(gateway !== "stripe")("answers 422 card_data_not_accepted at intake for a card that is not one of Stripe's test cards", async () => {
+      const res = await client(service.url).post(paymentBody("4111111111111111"));
+      expect(res.status).toBe(422);
+      const problem = (await res.json()) as { errors: { field: string; code: string; message: string }[] };
+      expect(problem.errors).toEqual([{ field: "card", code: "card_data_not_accepted", message: expect.stringContaining("paymentMethod") }]);
+    });
+
     it("never logs the card number or the gateway secret", () => {
       const logs = service.output();
       for (const secret of [...secrets, CARDS.visa, CARDS.declined]) expect(logs).not.toContain(secret);
+    });
+  });
+}
+
+/** Accounts that cannot take what paystream sends them: each payment ends FAILED, never as a card decline. */
+const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(paymentId: string): number; stop(): Promise<void> }; env: Record<string, string> }> }[] = [
+  {
+    name: "STRIPE_RAW_CARD_DATA=true against a Stripe account without raw card data APIs",
+    start: async () => {
+      const fake = await startFakeStripe();
+      return { fake, env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url, STRIPE_RAW_CARD_DATA: "true" } };
+    },
+  },
+  {
+    name: "GATEWAY=paypal against a PayPal account without card processing",
+    start: async () => {
+      const fake = await startFakePaypal();
+      return { fake, env: { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url } };
+    },
+  },
+];
+
+for (const { name, start } of misconfigured) {
+  describe(`the real program with ${name}`, () => {
+    let fake: { chargesFor(paymentId: string): number; stop(): Promise<void> };
+    let service: ServiceProcess;
+    beforeAll(async () => {
+      const started = await start();
+      fake = started.fake;
+      service = await startService({ role: "all", env: { DATABASE_URL: "pglite://memory", GATEWAY_TIMEOUT_MS: "2000", ...started.env }, timeoutMs: START_TIMEOUT_MS });
+    });
+    afterAll(async () => {
+      await service?.stop();
+      await fake?.stop();
+    });
+
+    it("ends the payment FAILED gateway_configuration_error, charges nothing, and logs the gateway's message at error level without the card", async () => {
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS.visa))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [id])).get(id)).toMatchObject({ status: "FAILED", failureCode: "gateway_configuration_error" });
+      expect(fake.chargesFor(id)).toBe(0);
+      const lines = service.output().split("\n").filter((line) => line.includes("gateway_configuration_error") && line.includes(id));
+      expect(lines.some((line) => (JSON.parse(line) as { level: unknown }).level === "error")).toBe(true);
+      expect(service.output()).not.toContain(CARDS.visa);
     });
   });
 }

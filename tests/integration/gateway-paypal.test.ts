@@ -9,7 +9,8 @@ const TIMEOUT_MS = 300;
 
 for (const captureOnCreate of [true, false]) {
   const harness = async (): Promise<ConformanceHarness> => {
-    const fake = await startFakePaypal({ captureOnCreate });
+    // Cards reach PayPal as payment_source.card: only an account with card processing takes them.
+    const fake = await startFakePaypal({ captureOnCreate, cardProcessing: true });
     return {
       gateway: createPaypalGateway({
         clientId: fake.clientId,
@@ -31,12 +32,22 @@ for (const captureOnCreate of [true, false]) {
 
 describe("paypal adapter against the fake PayPal API", () => {
   let fake: FakePaypal;
-  const start = async (options: { captureOnCreate?: boolean } = {}) => {
-    fake = await startFakePaypal(options);
+  const start = async (options: { captureOnCreate?: boolean; cardProcessing?: boolean } = {}) => {
+    fake = await startFakePaypal({ cardProcessing: true, ...options });
   };
   afterEach(async () => {
     await fake.stop();
   });
+
+  /** An OAuth token from the fake, for calling its Orders API directly. */
+  const accessToken = async () =>
+    (await (
+      await fetch(`${fake.url}/v1/oauth2/token`, {
+        method: "POST",
+        headers: { Authorization: `Basic ${btoa(`${fake.clientId}:${fake.clientSecret}`)}`, "Content-Type": "application/x-www-form-urlencoded" },
+        body: "grant_type=client_credentials",
+      })
+    ).json()) as { access_token: string };
 
   const gateway = (overrides: { clientSecret?: string } = {}) =>
     createPaypalGateway({
@@ -101,13 +112,7 @@ describe("paypal adapter against the fake PayPal API", () => {
     });
 
     test("the fake answers amounts PayPal cannot take as PayPal does", async () => {
-      const token = (await (
-        await fetch(`${fake.url}/v1/oauth2/token`, {
-          method: "POST",
-          headers: { Authorization: `Basic ${btoa(`${fake.clientId}:${fake.clientSecret}`)}`, "Content-Type": "application/x-www-form-urlencoded" },
-          body: "grant_type=client_credentials",
-        })
-      ).json()) as { access_token: string };
+      const token = await accessToken();
       const issue = async (currency_code: string, value: string) => {
         const res = await fetch(`${fake.url}/v2/checkout/orders`, {
           method: "POST",
@@ -174,6 +179,53 @@ describe("paypal adapter against the fake PayPal API", () => {
       const outcome = await gateway().charge({ ...request, idempotencyKey: "charge-with-an-expired-key" });
       expect(outcome).toMatchObject({ kind: "unknown", reason: expect.stringMatching(/^paypal_duplicate_invoice_id/) });
       expect(fake.chargesFor(request.paymentId)).toBe(1);
+    });
+  });
+
+  describe("an account without card processing (no Advanced Credit and Debit Card Payments)", () => {
+    beforeEach(() => start({ cardProcessing: false }));
+
+    test("a card payment is a configuration error, never a decline, logged at error level without the card", async () => {
+      const logged: Array<{ fields: Record<string, unknown>; message: string }> = [];
+      const log = { error: (fields: Record<string, unknown>, message: string) => logged.push({ fields, message }) };
+      const paypal = createPaypalGateway({ clientId: fake.clientId, clientSecret: fake.clientSecret, environment: "sandbox", apiBase: fake.url, timeoutMs: TIMEOUT_MS, log });
+      const request = chargeRequest(TEST_CARDS.approved);
+      const outcome = await paypal.charge(request);
+      expect(outcome).toEqual({
+        kind: "declined",
+        code: "gateway_configuration_error",
+        message: expect.stringMatching(/^PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING: Payee account is not setup to be able to process card payments/),
+        gatewayReference: null,
+      });
+      expect(fake.chargesFor(request.paymentId)).toBe(0);
+      expect(logged).toEqual([
+        {
+          fields: expect.objectContaining({ gateway: "paypal", paymentId: request.paymentId, operation: "charge", code: "gateway_configuration_error" }),
+          message: expect.any(String),
+        },
+      ]);
+      expect(JSON.stringify(logged)).not.toContain(TEST_CARDS.approved);
+    });
+
+    test("the fake answers a card order with PayPal's 422 PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING envelope", async () => {
+      const token = await accessToken();
+      const res = await fetch(`${fake.url}/v2/checkout/orders`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${token.access_token}`, "Content-Type": "application/json", "PayPal-Request-Id": crypto.randomUUID() },
+        body: JSON.stringify({
+          intent: "CAPTURE",
+          purchase_units: [{ amount: { currency_code: "USD", value: "10.00" } }],
+          payment_source: { card: { number: TEST_CARDS.approved, expiry: "2034-12", security_code: "123" } },
+        }),
+      });
+      expect(res.status).toBe(422);
+      expect(await res.json()).toEqual({
+        name: "UNPROCESSABLE_ENTITY",
+        message: "The requested action could not be performed, semantically incorrect, or failed business validation.",
+        details: [{ issue: "PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING", description: "Payee account is not setup to be able to process card payments. Please contact PayPal customer support." }],
+        debug_id: res.headers.get("paypal-debug-id"),
+        links: [{ href: "https://developer.paypal.com/api/rest/reference/orders/v2/errors/#payee_not_enabled_for_card_processing", rel: "information_link", method: "GET" }],
+      });
     });
   });
 
@@ -273,6 +325,15 @@ describe("paypal mapping", () => {
     expect(mapErrorResponse(400, envelope("INVALID_SECURITY_CODE_LENGTH"))).toMatchObject({ kind: "declined", code: "incorrect_cvc" });
     expect(mapErrorResponse(422, envelope("PAYER_ACTION_REQUIRED"))).toMatchObject({ kind: "declined", code: "authentication_required" });
     expect(mapErrorResponse(422, envelope("ORDER_ALREADY_CAPTURED"))).toMatchObject({ kind: "unknown" });
+    // The account cannot do what was asked: no card is at fault, nothing was charged.
+    for (const issue of ["PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING", "NOT_ENABLED_FOR_CARD_PROCESSING", "AUTH_CAPTURE_NOT_ENABLED"]) {
+      expect(mapErrorResponse(422, envelope(issue, "not enabled"))).toEqual({
+        kind: "declined",
+        code: "gateway_configuration_error",
+        message: `${issue}: not enabled (debug_id d1)`,
+        gatewayReference: null,
+      });
+    }
     expect(mapErrorResponse(400, envelope("INVALID_PARAMETER_VALUE", "card 4111111111111111 is invalid"))).toEqual({
       kind: "declined",
       code: "gateway_invalid_request",

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import Stripe from "stripe";
 import { createStripeGateway } from "../../modules/gateways/stripe";
 import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
+import { STRIPE_TEST_PAYMENT_METHODS } from "../../modules/gateways/stripe/stripe-test-payment-methods";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
 import {
   type ConformanceHarness,
@@ -15,10 +16,11 @@ import {
 
 const TIMEOUT_MS = 300;
 
-async function stripeHarness(): Promise<ConformanceHarness> {
-  const fake = await startFakeStripe();
+/** rawCardData: an account with raw card data APIs, and STRIPE_RAW_CARD_DATA=true; else an ordinary account. */
+async function stripeHarness(rawCardData: boolean): Promise<ConformanceHarness> {
+  const fake = await startFakeStripe({ rawCardData });
   return {
-    gateway: createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0 }),
+    gateway: createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0, rawCardData }),
     chargesFor: (paymentId) => fake.chargesFor(paymentId),
     ledgerFor(paymentId) {
       const authorizations = fake.intentsFor(paymentId).filter((intent) => intent.capture_method === "manual");
@@ -34,7 +36,8 @@ async function stripeHarness(): Promise<ConformanceHarness> {
   };
 }
 
-runGatewayConformance("stripe", stripeHarness);
+runGatewayConformance("stripe (ordinary account: test PaymentMethods)", () => stripeHarness(false), { anyCardNumber: false });
+runGatewayConformance("stripe (raw card data)", () => stripeHarness(true));
 
 describe("stripe adapter against the fake Stripe API", () => {
   let fake: FakeStripe;
@@ -45,8 +48,8 @@ describe("stripe adapter against the fake Stripe API", () => {
     await fake.stop();
   });
 
-  const gateway = (overrides: { secretKey?: string; apiBase?: string } = {}) =>
-    createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, ...overrides });
+  const gateway = (overrides: { secretKey?: string; apiBase?: string; rawCardData?: boolean; log?: { error(fields: Record<string, unknown>, message: string): void } } = {}) =>
+    createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, rawCardData: false, ...overrides });
 
   describe("a 5xx Stripe keeps and replays for the idempotency key", () => {
     /** The reconciler's question, its last attempt `lastAttemptAgoMs` ago, with the card gone (no replay). */
@@ -61,7 +64,7 @@ describe("stripe adapter against the fake Stripe API", () => {
     };
 
     test("stays unknown on every retry (never transient, never FAILED), and a lookup after the search lag settles it as not charged", async () => {
-      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000 });
+      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000, rawCardData: false });
       const request = chargeRequest();
       fake.storeServerErrorOnNextCreate(false);
       for (let attempt = 1; attempt <= 3; attempt++) expect((await stripe.charge({ ...request, attempt })).kind).toBe("unknown");
@@ -73,7 +76,7 @@ describe("stripe adapter against the fake Stripe API", () => {
     });
 
     test("when Stripe charged before the 5xx, the adapter's own lookup finds the charge: approved, once", async () => {
-      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000 });
+      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 60_000, rawCardData: false });
       const request = chargeRequest();
       fake.storeServerErrorOnNextCreate(true);
       expect(await stripe.charge(request)).toEqual({ kind: "approved", gatewayReference: expect.stringMatching(/^pi_/) });
@@ -82,7 +85,7 @@ describe("stripe adapter against the fake Stripe API", () => {
     });
 
     test("a found PaymentIntent of another amount or currency is ignored, a retrieved one by id too", async () => {
-      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0 });
+      const stripe = createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0, rawCardData: false });
       const request = chargeRequest();
       const charged = await stripe.charge(request);
       expect(charged.kind).toBe("approved");
@@ -95,9 +98,10 @@ describe("stripe adapter against the fake Stripe API", () => {
     });
   });
 
-  test("creates and confirms one PaymentIntent with the card, metadata and the payment's idempotency key", async () => {
+  test("creates and confirms one PaymentIntent with the card's test PaymentMethod, metadata and the payment's idempotency key", async () => {
     const request = chargeRequest();
     const outcome = await gateway().charge(request);
+    expect(fake.paymentSources).toEqual(["pm_card_visa"]);
     expect(outcome).toEqual({ kind: "approved", gatewayReference: expect.stringMatching(/^pi_/) });
     expect(fake.requests).toEqual([
       { method: "POST", path: "/v1/payment_intents", idempotencyKey: request.idempotencyKey, fault: null, replayed: false, status: 200 },
@@ -150,14 +154,7 @@ describe("stripe adapter against the fake Stripe API", () => {
 
   test("the fake answers amounts Stripe cannot take as Stripe does", async () => {
     const create = async (currency: string, amount: number) => {
-      const form = new URLSearchParams({
-        amount: String(amount),
-        currency,
-        confirm: "true",
-        "payment_method_data[type]": "card",
-        "payment_method_data[card][number]": TEST_CARDS.approved,
-        "payment_method_data[card][cvc]": "123",
-      });
+      const form = new URLSearchParams({ amount: String(amount), currency, confirm: "true", payment_method: "pm_card_visa" });
       const res = await fetch(`${fake.url}/v1/payment_intents`, {
         method: "POST",
         headers: { Authorization: `Bearer ${fake.secretKey}`, "Content-Type": "application/x-www-form-urlencoded" },
@@ -171,6 +168,78 @@ describe("stripe adapter against the fake Stripe API", () => {
     expect(await create("kwd", 1235)).toEqual([400, "invalid_request_error", "amount"]);
     expect(await create("iqd", 1000)).toEqual([400, "invalid_request_error", "currency"]);
     expect(await create("kwd", 1230)).toEqual([200, null, null]);
+  });
+
+  describe("an ordinary account (no raw card data APIs)", () => {
+    const create = async (form: Record<string, string>) => {
+      const res = await fetch(`${fake.url}/v1/payment_intents`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${fake.secretKey}`, "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams({ amount: "1000", currency: "usd", confirm: "true", ...form }),
+      });
+      return { status: res.status, body: (await res.json()) as { error?: Record<string, unknown> } };
+    };
+
+    test("the fake refuses raw card numbers with Stripe's 400 invalid_request_error", async () => {
+      const { status, body } = await create({ "payment_method_data[type]": "card", "payment_method_data[card][number]": TEST_CARDS.approved, "payment_method_data[card][cvc]": "123" });
+      expect(status).toBe(400);
+      expect(body).toEqual({
+        error: {
+          type: "invalid_request_error",
+          message:
+            "Sending credit card numbers directly to the Stripe API is generally unsafe. We suggest you use test tokens that map to the test card you are using, see https://stripe.com/docs/testing. To enable raw card data APIs in test mode, see https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis.",
+          request_log_url: expect.stringMatching(/^https:\/\/dashboard\.stripe\.com\/test\/logs\/req_/),
+        },
+      });
+    });
+
+    test("the fake refuses a parameter the pinned API version does not document, and an unknown PaymentMethod", async () => {
+      expect(await create({ payment_method: "pm_card_visa", payment_method_types: "card" })).toMatchObject({
+        status: 400,
+        body: { error: { type: "invalid_request_error", code: "parameter_unknown", param: "payment_method_types" } },
+      });
+      expect(await create({ payment_method: "pm_card_nonexistent" })).toMatchObject({ status: 400, body: { error: { code: "resource_missing", param: "payment_method" } } });
+    });
+
+    test("every test card number the adapter knows reaches Stripe as a PaymentMethod Stripe holds, with that card's outcome", async () => {
+      const stripe = gateway();
+      for (const [number, paymentMethod] of Object.entries(STRIPE_TEST_PAYMENT_METHODS)) {
+        fake.requests.length = 0;
+        fake.paymentSources.length = 0;
+        const outcome = await stripe.charge(chargeRequest(number));
+        expect(fake.paymentSources).toEqual([paymentMethod]);
+        expect(fake.requests.every((r) => r.status !== 400)).toBe(true);
+        expect(outcome.kind).not.toBe("unknown");
+      }
+      expect((await stripe.charge(chargeRequest(TEST_CARDS.insufficientFunds))).kind).toBe("declined");
+    });
+
+    test("STRIPE_RAW_CARD_DATA=true against it is a configuration error, never a decline, logged without the card", async () => {
+      const logged: Array<{ fields: Record<string, unknown>; message: string }> = [];
+      const log = { error: (fields: Record<string, unknown>, message: string) => logged.push({ fields, message }) };
+      const request = chargeRequest(TEST_CARDS.approved);
+      const outcome = await gateway({ rawCardData: true, log }).charge(request);
+      expect(outcome).toEqual({
+        kind: "declined",
+        code: "gateway_configuration_error",
+        message: expect.stringMatching(/^Sending credit card numbers directly to the Stripe API is generally unsafe/),
+        gatewayReference: null,
+      });
+      expect(outcome).not.toMatchObject({ code: "gateway_invalid_request" });
+      expect(fake.chargesFor(request.paymentId)).toBe(0);
+      expect(logged).toEqual([
+        { fields: expect.objectContaining({ gateway: "stripe", paymentId: request.paymentId, operation: "charge", code: "gateway_configuration_error" }), message: expect.any(String) },
+      ]);
+      expect(JSON.stringify(logged)).not.toContain(TEST_CARDS.approved);
+    });
+
+    test("a card with no test PaymentMethod is a configuration error, and nothing is sent", async () => {
+      const outcome = await gateway().charge(chargeRequest(TEST_CARDS.captureRefused));
+      expect(outcome).toMatchObject({ kind: "declined", code: "gateway_configuration_error", gatewayReference: null });
+      const live = await gateway({ secretKey: "sk_live_x" }).charge(chargeRequest(TEST_CARDS.approved));
+      expect(live).toMatchObject({ kind: "declined", code: "gateway_configuration_error", gatewayReference: null });
+      expect(fake.requests).toEqual([]);
+    });
   });
 
   test("a repeated charge is answered by Stripe's idempotent replay", async () => {

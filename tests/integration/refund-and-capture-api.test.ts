@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
+import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { findIdempotencyRecord } from "../../modules/idempotency";
 import { createIntakeService } from "../../modules/intake";
@@ -19,7 +20,7 @@ for (const backend of BACKENDS) {
   describe(`captures, cancels and refunds behind the API [${backend}]`, () => {
     let database: TestDatabase;
     const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
-    const gateway = { name: "paypal" as const, toGatewayAmount: paypalAmount };
+    const gateway = { name: "paypal" as const, toGatewayAmount: paypalAmount, acceptsCardData: acceptsEveryCard };
     const finalized: PaymentRow[] = [];
     let intake: ReturnType<typeof createIntakeService>;
     let refundService: ReturnType<typeof createRefundService>;

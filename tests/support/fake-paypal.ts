@@ -10,6 +10,10 @@
  * at once, as PayPal does for a single-step card order; `captureOnCreate: false` answers APPROVED
  * and captures or authorizes on POST .../capture or .../authorize instead.
  *
+ * Like an ordinary PayPal business account, it refuses `payment_source.card` with PayPal's 422
+ * PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING unless started with `cardProcessing: true` (an account
+ * with Advanced Credit and Debit Card Payments).
+ *
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
@@ -137,9 +141,15 @@ export type Json = Record<string, unknown>;
 
 const UNPROCESSABLE_MESSAGE = "The requested action could not be performed, semantically incorrect, or failed business validation.";
 
-export async function startFakePaypal(
-  options: { clientId?: string; clientSecret?: string; captureOnCreate?: boolean } = {},
-): Promise<FakePaypal> {
+export interface FakePaypalOptions {
+  clientId?: string;
+  clientSecret?: string;
+  captureOnCreate?: boolean;
+  /** The account has Advanced Credit and Debit Card Payments: orders paid by card are taken. */
+  cardProcessing?: boolean;
+}
+
+export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<FakePaypal> {
   const clientId = options.clientId ?? `fake-client-${randomBytes(8).toString("hex")}`;
   const clientSecret = options.clientSecret ?? `fake-secret-${randomBytes(16).toString("hex")}`;
   const captureOnCreate = options.captureOnCreate ?? true;
@@ -197,6 +207,10 @@ export async function startFakePaypal(
     }
     if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(card.expiry)) {
       return invalidRequest("/payment_source/card/expiry", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
+    }
+    if (options.cardProcessing !== true) {
+      // The issue and its description as PayPal's Orders v2 API answers them on such an account.
+      return unprocessable("PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING", "Payee account is not setup to be able to process card payments. Please contact PayPal customer support.");
     }
     const decimals = CURRENCY_DECIMALS[amount.currency_code];
     if (decimals === undefined) return unprocessable("CURRENCY_NOT_SUPPORTED", "Currency code is not currently supported.");

@@ -4,6 +4,12 @@
  * JSON, Stripe's error envelope, Request-Id headers, and idempotency keys that replay the first
  * stored answer of any POST (with `Idempotent-Replayed: true`).
  *
+ * Like an ordinary Stripe account, it refuses raw card numbers (`payment_method_data[card]`) with
+ * Stripe's "Sending credit card numbers directly to the Stripe API is generally unsafe" 400, unless
+ * started with `rawCardData: true` (an account with raw card data APIs enabled); it takes Stripe's
+ * test PaymentMethods (`payment_method=pm_card_visa`, …) with the outcomes of their card numbers,
+ * and refuses create parameters the API version the SDK pins does not document.
+ *
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
@@ -30,6 +36,8 @@ export interface FakeStripe {
   url: string;
   secretKey: string;
   requests: FakeRequest[];
+  /** What each PaymentIntent create that got as far as its card paid with: a test PaymentMethod's name, or "raw_card_data". */
+  paymentSources: string[];
   chargesFor(paymentId: string): number;
   /** The PaymentIntents created for a payment (metadata paystream_payment_id), as Stripe stores them. */
   intentsFor(paymentId: string): PaymentIntent[];
@@ -95,10 +103,68 @@ interface Answer {
   replayed?: boolean;
 }
 
-export async function startFakeStripe(options: { secretKey?: string } = {}): Promise<FakeStripe> {
+/**
+ * Stripe's test PaymentMethods and the card each stands for (docs.stripe.com/testing: "Cards by
+ * brand", "Declined payments", "Refunds", "3D Secure authentication"), transcribed here on their
+ * own so that the adapter's table is checked against it, not copied. The declines have a current
+ * name (pm_card_visa_chargeDeclined…) and an older one (pm_card_chargeDeclined…): Stripe takes both.
+ */
+const TEST_PAYMENT_METHODS: Readonly<Record<string, { number: string; brand: string }>> = {
+  pm_card_visa: { number: "4242424242424242", brand: "visa" },
+  pm_card_visa_debit: { number: "4000056655665556", brand: "visa" },
+  pm_card_mastercard: { number: "5555555555554444", brand: "mastercard" },
+  pm_card_mastercard_debit: { number: "5200828282828210", brand: "mastercard" },
+  pm_card_mastercard_prepaid: { number: "5105105105105100", brand: "mastercard" },
+  pm_card_amex: { number: "378282246310005", brand: "amex" },
+  pm_card_discover: { number: "6011111111111117", brand: "discover" },
+  pm_card_diners: { number: "3056930009020004", brand: "diners" },
+  pm_card_jcb: { number: "3566002020360505", brand: "jcb" },
+  pm_card_unionpay: { number: "6200000000000005", brand: "unionpay" },
+  pm_card_chargeDeclined: { number: "4000000000000002", brand: "visa" },
+  pm_card_visa_chargeDeclined: { number: "4000000000000002", brand: "visa" },
+  pm_card_chargeDeclinedInsufficientFunds: { number: "4000000000009995", brand: "visa" },
+  pm_card_visa_chargeDeclinedInsufficientFunds: { number: "4000000000009995", brand: "visa" },
+  pm_card_chargeDeclinedLostCard: { number: "4000000000009987", brand: "visa" },
+  pm_card_visa_chargeDeclinedLostCard: { number: "4000000000009987", brand: "visa" },
+  pm_card_chargeDeclinedStolenCard: { number: "4000000000009979", brand: "visa" },
+  pm_card_visa_chargeDeclinedStolenCard: { number: "4000000000009979", brand: "visa" },
+  pm_card_chargeDeclinedExpiredCard: { number: "4000000000000069", brand: "visa" },
+  pm_card_chargeDeclinedIncorrectCvc: { number: "4000000000000127", brand: "visa" },
+  pm_card_chargeDeclinedProcessingError: { number: "4000000000000119", brand: "visa" },
+  pm_card_refundFail: { number: "4000000000005126", brand: "visa" },
+  pm_card_authenticationRequiredOnSetup: { number: "4000002500003155", brand: "visa" },
+  pm_card_authenticationRequired: { number: "4000002760003184", brand: "visa" },
+  pm_card_threeDSecure2Required: { number: "4000000000003220", brand: "visa" },
+};
+
+/** Test PaymentMethods exist only in test mode (docs.stripe.com/keys). */
+const TEST_MODE_KEY = /^(sk|rk)_test_/;
+
+/**
+ * The parameters of POST /v1/payment_intents that API version 2026-10-28 (the one the SDK pins)
+ * documents; Stripe answers any other with 400 parameter_unknown.
+ */
+const CREATE_PARAMETERS = new Set([
+  "amount", "currency", "allowed_payment_method_types", "amount_details", "application_fee_amount", "automatic_payment_methods",
+  "capture_method", "confirm", "confirmation_method", "confirmation_token", "customer", "customer_account", "description",
+  "error_on_requires_action", "excluded_payment_method_types", "expand", "hooks", "mandate", "mandate_data", "metadata",
+  "off_session", "on_behalf_of", "payment_details", "payment_method", "payment_method_configuration", "payment_method_data",
+  "payment_method_options", "radar_options", "receipt_email", "return_url", "setup_future_usage", "shipping",
+  "statement_descriptor", "statement_descriptor_suffix", "transfer_data", "transfer_group", "use_stripe_sdk",
+]);
+
+export interface FakeStripeOptions {
+  secretKey?: string;
+  /** The account has raw card data APIs enabled: `payment_method_data[card]` is taken. */
+  rawCardData?: boolean;
+}
+
+export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<FakeStripe> {
   const secretKey = options.secretKey ?? `sk_test_fake_${randomBytes(12).toString("hex")}`;
+  const rawCardData = options.rawCardData ?? false;
   const faults = new FaultQueue<StripeEndpoint>();
   const requests: FakeRequest[] = [];
+  const paymentSources: string[] = [];
   const answers = new Map<string, StoredAnswer>();
   let storedServerError: { charged: boolean } | null = null;
   const intents = new Map<string, PaymentIntent>();
@@ -106,10 +172,44 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
   /** What a PaymentIntent's card does to later captures or refunds (Stripe knows its card; the JSON does not show it). */
   const failsLater = new Map<string, "refund" | "capture">();
 
+  /** The card a create pays with: raw card data (where the account allows it) or a test PaymentMethod. */
+  function cardOf(form: URLSearchParams): { card: { number: string; brand: string; expMonth: number; expYear: number } } | { refused: Answer } {
+    const number = form.get("payment_method_data[card][number]");
+    const paymentMethod = form.get("payment_method");
+    if (number !== null && paymentMethod !== null) {
+      return { refused: invalidRequest("parameter_invalid_empty", "payment_method_data", "You cannot provide both payment_method and payment_method_data.") };
+    }
+    if (number !== null) {
+      paymentSources.push("raw_card_data");
+      if (!rawCardData) return { refused: rawCardDataRefusal(secretKey) };
+      if (form.get("payment_method_data[card][cvc]") === null) {
+        return { refused: invalidRequest("parameter_missing", "payment_method_data[card][cvc]", "Missing required param: payment_method_data[card][cvc].") };
+      }
+      const expMonth = Number(form.get("payment_method_data[card][exp_month]"));
+      const expYear = Number(form.get("payment_method_data[card][exp_year]"));
+      return { card: { number, brand: "visa", expMonth, expYear } };
+    }
+    if (paymentMethod !== null) {
+      paymentSources.push(paymentMethod);
+      const test = TEST_MODE_KEY.test(secretKey) ? TEST_PAYMENT_METHODS[paymentMethod] : undefined;
+      if (test === undefined) {
+        return {
+          refused: {
+            status: 400,
+            body: { error: { type: "invalid_request_error", code: "resource_missing", param: "payment_method", message: `No such PaymentMethod: '${paymentMethod}'`, doc_url: "https://docs.stripe.com/error-codes/resource-missing" } },
+          },
+        };
+      }
+      return { card: { ...test, expMonth: 12, expYear: new Date().getUTCFullYear() + 3 } };
+    }
+    return { refused: invalidRequest("parameter_missing", "payment_method", "Missing required param: payment_method.") };
+  }
+
   function createPaymentIntent(form: URLSearchParams): Answer {
+    const unknown = [...form.keys()].map((key) => key.split("[")[0] ?? key).find((name) => !CREATE_PARAMETERS.has(name));
+    if (unknown !== undefined) return invalidRequest("parameter_unknown", unknown, `Received unknown parameter: ${unknown}`);
     const amount = Number(form.get("amount"));
     const currency = form.get("currency");
-    const number = form.get("payment_method_data[card][number]");
     if (!Number.isInteger(amount) || amount < 1) {
       return invalidRequest("parameter_invalid_integer", "amount", "Invalid positive integer");
     }
@@ -118,9 +218,9 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     }
     const unitsError = checkUnits(amount, currency);
     if (unitsError !== null) return unitsError;
-    if (number === null || form.get("payment_method_data[card][cvc]") === null) {
-      return invalidRequest("parameter_missing", "payment_method_data[card][number]", "Missing required param: payment_method_data[card][number].");
-    }
+    const source = cardOf(form);
+    if ("refused" in source) return source.refused;
+    const { number } = source.card;
     if (form.get("confirm") !== "true") {
       return invalidRequest("parameter_missing", "confirm", "This fake only supports confirm=true.");
     }
@@ -131,12 +231,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
       id: id("pm"),
       object: "payment_method",
       type: "card",
-      card: {
-        brand: "visa",
-        last4: number.slice(-4),
-        exp_month: Number(form.get("payment_method_data[card][exp_month]")),
-        exp_year: Number(form.get("payment_method_data[card][exp_year]")),
-      },
+      card: { brand: source.card.brand, last4: number.slice(-4), exp_month: source.card.expMonth, exp_year: source.card.expYear },
     };
     const chargeId = behaviour.result === "requires_action" ? null : id("ch");
     const intentId = id("pi");
@@ -446,6 +541,7 @@ export async function startFakeStripe(options: { secretKey?: string } = {}): Pro
     url: `http://127.0.0.1:${port}`,
     secretKey,
     requests,
+    paymentSources,
     chargesFor(paymentId) {
       return [...intents.values()].filter((intent) => intent.metadata.paystream_payment_id === paymentId && intent.status === "succeeded").length;
     },
@@ -524,6 +620,21 @@ function formMetadata(form: URLSearchParams): Record<string, string> {
     if (match?.[1] !== undefined) metadata[match[1]] = value;
   }
   return metadata;
+}
+
+/**
+ * Stripe's refusal of raw card numbers on an account without raw card data APIs, as Stripe answers
+ * it (HTTP 400, type invalid_request_error, no code). The test-mode text is the one Stripe sent in
+ * github.com/flutter-stripe/flutter_stripe/issues/1638; the live-mode text the one in
+ * github.com/flutter-stripe/flutter_stripe/issues/1452.
+ */
+function rawCardDataRefusal(secretKey: string): Answer {
+  const testMode = TEST_MODE_KEY.test(secretKey);
+  const message = testMode
+    ? "Sending credit card numbers directly to the Stripe API is generally unsafe. We suggest you use test tokens that map to the test card you are using, see https://stripe.com/docs/testing. To enable raw card data APIs in test mode, see https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis."
+    : "Sending credit card numbers directly to the Stripe API is generally unsafe. To continue processing use Stripe.js, the Stripe mobile bindings, or Stripe Elements. For more information, see https://dashboard.stripe.com/account/integration/settings. If you are qualified to handle card data directly, see https://support.stripe.com/questions/enabling-access-to-raw-card-data-apis.";
+  const requestLog = `https://dashboard.stripe.com/${testMode ? "test/" : ""}logs/${id("req")}?t=${Math.floor(Date.now() / 1000)}`;
+  return { status: 400, body: { error: { message, request_log_url: requestLog, type: "invalid_request_error" } } };
 }
 
 function invalidRequest(code: string, param: string, message: string): Answer {

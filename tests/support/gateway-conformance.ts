@@ -138,11 +138,18 @@ const DECLINE_FAMILIES: ReadonlyArray<{ family: string; card: string; codes: rea
   { family: "3-D Secure required", card: TEST_CARDS.authenticationRequired, codes: ["authentication_required"] },
 ];
 
-export function runGatewayConformance(
-  name: string,
-  setup: () => Promise<ConformanceHarness>,
-  options: { authentication?: boolean } = {},
-): void {
+export interface ConformanceOptions {
+  /** false: the gateway cannot complete 3-D Secure cases. */
+  authentication?: boolean;
+  /**
+   * false: the account takes only Stripe's test card numbers (an ordinary Stripe account, reached
+   * through test PaymentMethods), so the cases needing another number (captureRefused) are skipped;
+   * another run of the same gateway, with raw card data, covers them.
+   */
+  anyCardNumber?: boolean;
+}
+
+export function runGatewayConformance(name: string, setup: () => Promise<ConformanceHarness>, options: ConformanceOptions = {}): void {
   const families = DECLINE_FAMILIES.filter((f) => options.authentication !== false || f.card !== TEST_CARDS.authenticationRequired);
   describe(`${name}: gateway conformance`, () => {
     let harness: ConformanceHarness;
@@ -333,7 +340,7 @@ export function runGatewayConformance(
       for (const secret of harness.secrets ?? []) expect(text).not.toContain(secret);
     });
   });
-  runOperationConformance(name, setup);
+  runOperationConformance(name, setup, options.anyCardNumber !== false);
 }
 
 /** What a gateway holds for one payment after captures, voids and refunds; replays are not counted. */
@@ -383,7 +390,7 @@ export function operationLookup(
 }
 
 /** Captures, voids and refunds (docs/CONTRACT.md §8): what every gateway must do with them, and under faults. */
-function runOperationConformance(name: string, setup: () => Promise<ConformanceHarness>): void {
+function runOperationConformance(name: string, setup: () => Promise<ConformanceHarness>, anyCardNumber: boolean): void {
   describe(`${name}: captures, voids and refunds`, () => {
     let harness: ConformanceHarness;
     beforeEach(async () => {
@@ -460,7 +467,7 @@ function runOperationConformance(name: string, setup: () => Promise<ConformanceH
       expect(await ledger(charge)).toEqual({ captures: [charge.amount], voids: 0, refunds: [] });
     });
 
-    test("a capture the card's issuer refuses is declined with a code, and nothing is taken", async () => {
+    test.skipIf(!anyCardNumber)("a capture the card's issuer refuses is declined with a code, and nothing is taken", async () => {
       const { charge, reference } = await approved(TEST_CARDS.captureRefused, false);
       const outcome = await harness.gateway.capture(captureRequest(charge, reference));
       expect(outcome.kind).toBe("declined");

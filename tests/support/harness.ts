@@ -50,6 +50,7 @@ export function observedGateway(inner: Gateway) {
   const gateway: Gateway = {
     name: inner.name,
     toGatewayAmount: (amount, currency) => inner.toGatewayAmount(amount, currency),
+    acceptsCardData: (cardNumber) => inner.acceptsCardData(cardNumber),
     async charge(request): Promise<ChargeOutcome> {
       stats.calls++;
       stats.requests.push(request);

@@ -273,4 +273,11 @@ describe("the development key stays on this machine (outside production)", () =>
     expect(refusal({ AUTH_FAILURE_WINDOW_MS: "10" })).toMatch(/^AUTH_FAILURE_WINDOW_MS /);
     expect(refusal({ TRUST_PROXY: "2" })).toMatch(/^TRUST_PROXY must be true or false/);
   });
+
+  it("sends Stripe raw card data only when STRIPE_RAW_CARD_DATA says so (default false)", () => {
+    const stripe = { GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" };
+    expect(loadConfig(stripe).gateway).toMatchObject({ kind: "stripe", rawCardData: false });
+    expect(loadConfig({ ...stripe, STRIPE_RAW_CARD_DATA: "true" }).gateway).toMatchObject({ kind: "stripe", rawCardData: true });
+    expect(refusal({ ...stripe, STRIPE_RAW_CARD_DATA: "sometimes" })).toMatch(/^STRIPE_RAW_CARD_DATA must be true or false/);
+  });
 });

@@ -1,14 +1,16 @@
 import { describe, expect, test } from "bun:test";
+import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
 import { validatePaymentRequest } from "../../modules/intake";
 import { CARDS, paymentBody } from "../support/payments";
 
 const NOW = new Date("2026-11-26T12:00:00Z");
-const stripe = { toGatewayAmount: stripeAmount };
-const paypal = { toGatewayAmount: paypalAmount };
+// These checks are about units only: both accounts take every card here.
+const stripe = { toGatewayAmount: stripeAmount, acceptsCardData: acceptsEveryCard };
+const paypal = { toGatewayAmount: paypalAmount, acceptsCardData: acceptsEveryCard };
 
-function failures(body: unknown, gateway: { toGatewayAmount: typeof stripeAmount | typeof paypalAmount }): string[] {
+function failures(body: unknown, gateway: { toGatewayAmount: typeof stripeAmount | typeof paypalAmount; acceptsCardData: typeof acceptsEveryCard }): string[] {
   const result = validatePaymentRequest(body, NOW, gateway);
   return result.ok ? [] : result.errors.map((error) => `${error.field}:${error.code}`);
 }

@@ -10,12 +10,14 @@ import {
   type OrderRequest,
   PaymentsController,
 } from "@paypal/paypal-server-sdk";
+import { acceptsEveryCard, configurationErrorReporter } from "../configuration";
 import {
   type CaptureRequest,
   type ChargeOutcome,
   type ChargeRequest,
   type Gateway,
   GATEWAY_LIMITS,
+  type GatewayErrorLog,
   type LookupOutcome,
   type LookupRequest,
   type OperationLookupRequest,
@@ -46,6 +48,8 @@ export interface PaypalGatewayOptions {
   apiBase?: string;
   /** Per HTTP request (OAuth token, create, capture or authorize; capture, void or refund of a payment). */
   timeoutMs: number;
+  /** Where configuration errors (the account refusing what was asked) are reported. */
+  log?: GatewayErrorLog;
 }
 
 /** Renew the OAuth token this long before PayPal says it expires. */
@@ -259,37 +263,44 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     return replayed(captureCall(lookup.request, amount.value), mapAuthorizationCapture, { customId: request.paymentId, currency: request.currency, value: amount.value });
   }
 
+  const reported = configurationErrorReporter(options.log, "paypal");
+
+  async function charge(request: ChargeRequest): Promise<ChargeOutcome> {
+    const first = await placeOrder(request);
+    if (first.kind !== "unknown") return first;
+    // PayPal answers a repeated PayPal-Request-Id with the stored order (and capture), so one
+    // replay recovers a lost answer without ever creating a second order.
+    const replay = await placeOrder(request);
+    return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
+  }
+
   return {
     name: "paypal",
     toGatewayAmount: paypalAmount,
-    async charge(request) {
-      const first = await placeOrder(request);
-      if (first.kind !== "unknown") return first;
-      // PayPal answers a repeated PayPal-Request-Id with the stored order (and capture), so one
-      // replay recovers a lost answer without ever creating a second order.
-      const replay = await placeOrder(request);
-      return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
-    },
+    // Until payment methods arrive, cards go to PayPal as payment_source.card; an account without
+    // card processing refuses them at PayPal, which is reported as a configuration error.
+    acceptsCardData: acceptsEveryCard,
+    charge: (request) => reported(request, "charge", charge(request)),
     lookup,
 
     async capture(request) {
       const amount = paypalAmount(request.amount, request.currency);
       if (!amount.ok) return declineUnchargeable(amount);
-      return operate(captureCall(request, amount.value), mapAuthorizationCapture);
+      return reported(request, "capture", operate(captureCall(request, amount.value), mapAuthorizationCapture));
     },
 
     voidAuthorization(request) {
-      return operate(
+      return reported(request, "void", operate(
         (payments) =>
           payments.voidPayment({ authorizationId: request.gatewayReference, paypalRequestId: request.idempotencyKey, prefer: "return=representation" }),
         (authorization) => mapVoid(authorization, request.gatewayReference),
-      );
+      ));
     },
 
     async refund(request) {
       const amount = paypalAmount(request.amount, request.currency);
       if (!amount.ok) return declineUnchargeable(amount);
-      return operate(refundCall(request, amount.value), mapRefund);
+      return reported(request, "refund", operate(refundCall(request, amount.value), mapRefund));
     },
 
     lookupOperation,

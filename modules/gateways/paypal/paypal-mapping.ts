@@ -18,7 +18,7 @@ import {
   type Refund,
   RefundStatus,
 } from "@paypal/paypal-server-sdk";
-import type { ChargeOutcome, LookupOutcome, OperationOutcome } from "../port";
+import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type LookupOutcome, type OperationOutcome } from "../port";
 
 /** What this module reads of an order: the answers of create, capture and authorize share it. */
 export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits">;
@@ -74,6 +74,15 @@ const OPERATION_REFUSALS: Readonly<Record<string, string>> = {
   REFUND_AMOUNT_EXCEEDED: "amount_too_large",
   CAPTURE_FULLY_REFUNDED: "charge_already_refunded",
 };
+
+/**
+ * Issues saying the merchant's account cannot do what was asked: card payments need Advanced
+ * Credit and Debit Card Payments (PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING, and
+ * NOT_ENABLED_FOR_CARD_PROCESSING in the Orders v2 error list), and authorizations need
+ * authorization and capture enabled (AUTH_CAPTURE_NOT_ENABLED). No card is at fault and nothing
+ * was charged (developer.paypal.com/api/rest/reference/orders/v2/errors).
+ */
+const ISSUE_CONFIGURATION_ERRORS = new Set(["PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING", "NOT_ENABLED_FOR_CARD_PROCESSING", "AUTH_CAPTURE_NOT_ENABLED"]);
 
 /** Issues saying an earlier request for this payment already created an order we cannot see here. */
 const ISSUE_EARLIER_ORDER = new Set(["DUPLICATE_INVOICE_ID", "ORDER_ALREADY_CAPTURED"]);
@@ -255,6 +264,14 @@ export function mapErrorResponse(status: number, body: unknown): ChargeOutcome {
     return { kind: "unknown", reason: `paypal_${issue.toLowerCase()}${debugId}` };
   }
   const description = typeof detail.description === "string" ? detail.description : null;
+  if (issue !== null && ISSUE_CONFIGURATION_ERRORS.has(issue)) {
+    return {
+      kind: "declined",
+      code: GATEWAY_CONFIGURATION_ERROR,
+      message: scrub(`${issue}: ${description ?? "the PayPal account is not enabled for this request"}${debugId}`),
+      gatewayReference: null,
+    };
+  }
   const declineCode = issue === null ? undefined : (ISSUE_DECLINE_CODES[issue] ?? OPERATION_REFUSALS[issue]);
   if (declineCode !== undefined) {
     return { kind: "declined", code: declineCode, message: scrub(description ?? issue ?? ""), gatewayReference: null };

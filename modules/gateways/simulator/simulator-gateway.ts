@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { Batcher, type Database, jsonRowsInsert, mapRows, queryRows } from "../../database";
+import { acceptsEveryCard } from "../configuration";
 import type {
   CaptureRequest,
   ChargeOutcome,
@@ -218,6 +219,7 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
     name: "simulator",
     // Like the contract's API, the simulator takes every ISO 4217 currency in its ISO minor units.
     toGatewayAmount: (amount, currency) => toGatewayMinorUnits("simulator", amount, currency, isoCurrencyRule(currency)),
+    acceptsCardData: acceptsEveryCard,
     async charge(request: ChargeRequest): Promise<ChargeOutcome> {
       // The latency is the whole round trip as the caller sees it; the ledger write happens
       // inside it, as a real gateway's own bookkeeping does.

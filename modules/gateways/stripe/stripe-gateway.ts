@@ -1,12 +1,15 @@
 import Stripe from "stripe";
-import type {
-  ChargeOutcome,
-  ChargeRequest,
-  Gateway,
-  LookupOutcome,
-  LookupRequest,
-  OperationLookupRequest,
-  OperationOutcome,
+import { configurationErrorReporter } from "../configuration";
+import {
+  type ChargeOutcome,
+  type ChargeRequest,
+  type Gateway,
+  GATEWAY_CONFIGURATION_ERROR,
+  type GatewayErrorLog,
+  type LookupOutcome,
+  type LookupRequest,
+  type OperationLookupRequest,
+  type OperationOutcome,
 } from "../port";
 import { declineUnchargeable } from "../units";
 import {
@@ -21,6 +24,7 @@ import {
   PAYMENT_ID_METADATA_KEY,
   REFUND_ID_METADATA_KEY,
 } from "./stripe-mapping";
+import { type StripeCardRoute, stripeCardAcceptance, stripeCardRoute } from "./stripe-test-payment-methods";
 import { stripeAmount } from "./stripe-units";
 
 export interface StripeGatewayOptions {
@@ -31,6 +35,13 @@ export interface StripeGatewayOptions {
   timeoutMs: number;
   /** How long after the last attempt an empty metadata search proves nothing was charged. */
   searchLagMs?: number;
+  /**
+   * STRIPE_RAW_CARD_DATA: the account has raw card data APIs enabled, so card numbers are sent as
+   * they are. Otherwise only Stripe's test card numbers are sent, as their test PaymentMethods.
+   */
+  rawCardData: boolean;
+  /** Where configuration errors (the account refusing what was asked) are reported. */
+  log?: GatewayErrorLog;
 }
 
 /** Stripe: search "can be up to an hour behind during outages" (docs.stripe.com/search#data-freshness). */
@@ -39,8 +50,9 @@ export const STRIPE_SEARCH_LAG_MS = 3_600_000;
 /**
  * `payment_method_data[card]` (raw card number, expiry, CVC) is accepted by the API but left out of
  * the SDK's types, because Stripe only allows it on accounts with raw card data APIs enabled
- * (support.stripe.com/questions/enabling-access-to-raw-card-data-apis). Live accounts without
- * that access answer 400, which this adapter reports as declined `gateway_invalid_request`.
+ * (support.stripe.com/questions/enabling-access-to-raw-card-data-apis). Accounts without that
+ * access, test mode included, answer 400, which this adapter reports as declined
+ * `gateway_configuration_error`.
  */
 type RawCardPaymentMethodData = Stripe.PaymentIntentCreateParams.PaymentMethodData & {
   card: { number: string; exp_month: number; exp_year: number; cvc: string };
@@ -55,11 +67,16 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     timeout: options.timeoutMs,
   });
 
+  const cardSettings = { secretKey: options.secretKey, rawCardData: options.rawCardData };
+
   async function createAndConfirm(request: ChargeRequest): Promise<ChargeOutcome> {
     const amount = stripeAmount(request.amount, request.currency);
     if (!amount.ok) return declineUnchargeable(amount);
+    const route = stripeCardRoute(request.card.number, cardSettings);
+    // Accepted at intake under other settings than these: sending it would only be refused.
+    if (route.send === "nothing") return { kind: "declined", code: GATEWAY_CONFIGURATION_ERROR, message: route.message, gatewayReference: null };
     try {
-      const intent = await stripe.paymentIntents.create(paymentIntentParams(request, amount.value), {
+      const intent = await stripe.paymentIntents.create(paymentIntentParams(request, amount.value, route), {
         idempotencyKey: request.idempotencyKey,
       });
       return mapPaymentIntent(intent, request.capture);
@@ -142,11 +159,14 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     }
   }
 
+  const reported = configurationErrorReporter(options.log, "stripe");
+
   return {
     name: "stripe",
     toGatewayAmount: stripeAmount,
+    acceptsCardData: (cardNumber) => stripeCardAcceptance(cardNumber, cardSettings),
     charge(request) {
-      return settle(
+      return reported(request, "charge", settle(
         () => createAndConfirm(request),
         (references) =>
           lookup({
@@ -162,32 +182,32 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
             lastAttemptAt: new Date(),
             replay: () => null,
           }),
-      );
+      ));
     },
     lookup,
 
     async capture(request) {
       const amount = stripeAmount(request.amount, request.currency);
       if (!amount.ok) return declineUnchargeable(amount);
-      return settle(
+      return reported(request, "capture", settle(
         () =>
           send(
             () => stripe.paymentIntents.capture(request.gatewayReference, { amount_to_capture: amount.value }, { idempotencyKey: request.idempotencyKey }),
             (intent) => mapOperationIntent(intent, "capture"),
           ),
         () => lookupOperation({ operation: "capture", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
-      );
+      ));
     },
 
     voidAuthorization(request) {
-      return settle(
+      return reported(request, "void", settle(
         () =>
           send(
             () => stripe.paymentIntents.cancel(request.gatewayReference, {}, { idempotencyKey: request.idempotencyKey }),
             (intent) => mapOperationIntent(intent, "void"),
           ),
         () => lookupOperation({ operation: "void", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
-      );
+      ));
     },
 
     async refund(request) {
@@ -199,19 +219,25 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
         metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId, [REFUND_ID_METADATA_KEY]: request.refundId },
         ...(request.reason === null ? {} : { reason: request.reason }),
       };
-      return settle(
+      return reported(request, "refund", settle(
         () => send(() => stripe.refunds.create(params, { idempotencyKey: request.idempotencyKey }), mapRefund),
         () => lookupOperation({ operation: "refund", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
-      );
+      ));
     },
 
     lookupOperation,
   };
 }
 
-/** `amount` is in Stripe's units (see stripe-units.ts), not the request's ISO minor units. */
-function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.PaymentIntentCreateParams {
-  const name = request.card.holderName ?? request.customer.name;
+/**
+ * The card as the route says: raw card data with the payer's billing details, or a test
+ * PaymentMethod (which carries its own card and cannot be combined with payment_method_data).
+ */
+function paymentSource(
+  request: ChargeRequest,
+  route: Exclude<StripeCardRoute, { send: "nothing" }>,
+): Pick<Stripe.PaymentIntentCreateParams, "payment_method" | "payment_method_data"> {
+  if (route.send === "payment_method") return { payment_method: route.paymentMethod };
   const paymentMethodData: RawCardPaymentMethodData = {
     type: "card",
     card: {
@@ -220,8 +246,13 @@ function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.Pay
       exp_year: request.card.expYear,
       cvc: request.card.cvc,
     },
-    billing_details: { name, email: request.customer.email },
+    billing_details: { name: request.card.holderName ?? request.customer.name, email: request.customer.email },
   };
+  return { payment_method_data: paymentMethodData };
+}
+
+/** `amount` is in Stripe's units (see stripe-units.ts), not the request's ISO minor units. */
+function paymentIntentParams(request: ChargeRequest, amount: number, route: Exclude<StripeCardRoute, { send: "nothing" }>): Stripe.PaymentIntentCreateParams {
   return {
     amount,
     currency: request.currency.toLowerCase(),
@@ -230,7 +261,7 @@ function paymentIntentParams(request: ChargeRequest, amount: number): Stripe.Pay
     ...(request.capture ? {} : { capture_method: "manual" as const }),
     // Called payment_method_types before the API version this SDK pins (2026-10-28).
     allowed_payment_method_types: ["card"],
-    payment_method_data: paymentMethodData,
+    ...paymentSource(request, route),
     metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId },
     ...(request.description === null ? {} : { description: request.description }),
     ...(request.customer.email === "" ? {} : { receipt_email: request.customer.email }),

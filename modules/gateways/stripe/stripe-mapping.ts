@@ -5,7 +5,7 @@
  * documented shape must become an outcome, never an exception.
  */
 
-import type { ChargeOutcome, LookupOutcome, OperationOutcome } from "../port";
+import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type LookupOutcome, type OperationOutcome } from "../port";
 
 /** The metadata key under which every PaymentIntent (and every refund) carries our payment id. */
 export const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
@@ -142,8 +142,15 @@ export function mapStripeError(error: unknown): ChargeOutcome {
       // instead of failing every one of them until the key is fixed.
       return { kind: "transient", reason: `gateway_authentication_failed${suffix}` };
     case "StripeInvalidRequestError":
-      // Our request is wrong (a bug or an account setting, e.g. raw card data not enabled):
-      // retrying the same request cannot succeed.
+      if (isRawCardDataRefusal(e)) {
+        return {
+          kind: "declined",
+          code: GATEWAY_CONFIGURATION_ERROR,
+          message: scrub(stringOrNull(e.message) ?? "The Stripe account does not accept raw card data."),
+          gatewayReference: paymentIntentId(e.payment_intent),
+        };
+      }
+      // Our request is wrong (a bug): retrying the same request cannot succeed.
       return {
         kind: "declined",
         code: "gateway_invalid_request",
@@ -156,6 +163,17 @@ export function mapStripeError(error: unknown): ChargeOutcome {
       // nothing: only a lookup can tell (docs.stripe.com/error-low-level#server-errors).
       return { kind: "unknown", reason: `stripe_api_error${suffix}` };
   }
+}
+
+/**
+ * Stripe's refusal of raw card numbers on an account without raw card data APIs (test mode
+ * included): a 400 invalid_request_error with no code, whose message begins "Sending credit card
+ * numbers directly to the Stripe API is generally unsafe" and links to
+ * support.stripe.com/questions/enabling-access-to-raw-card-data-apis.
+ */
+function isRawCardDataRefusal(error: StripeErrorLike): boolean {
+  const message = stringOrNull(error.message) ?? "";
+  return /sending credit card numbers directly to the stripe api/i.test(message) || message.includes("enabling-access-to-raw-card-data-apis");
 }
 
 function mapConnectionError(detail: unknown): ChargeOutcome {

@@ -214,6 +214,12 @@ export function validateGatewayUnits(
   if (!answer.ok) fail(errors, GATEWAY_REFUSAL_FIELDS[answer.code], answer.code, answer.message);
 }
 
+/** Whether the configured gateway account may be sent this card (README, "Which gateway account needs what"). */
+function validateCardDataAccepted(cardNumber: string, gateway: Pick<Gateway, "acceptsCardData">, errors: FieldError[]): void {
+  const answer = gateway.acceptsCardData(cardNumber);
+  if (!answer.ok) fail(errors, "card", answer.code, answer.message);
+}
+
 function validateCapture(value: unknown, errors: FieldError[]): boolean | undefined {
   if (isAbsent(value)) return true;
   return typeof value === "boolean" ? value : failType(errors, "capture", "a boolean");
@@ -437,12 +443,12 @@ function normalizeEmail(raw: string): string | undefined {
 
 /**
  * Validates and normalises a parsed request body. `now` decides card expiry; `gateway`, when
- * given, whether its units can express the amount. Never throws.
+ * given, whether its units can express the amount and its account may be sent the card. Never throws.
  */
 export function validatePaymentRequest(
   body: unknown,
   now: Date,
-  gateway?: Pick<Gateway, "toGatewayAmount">,
+  gateway?: Pick<Gateway, "toGatewayAmount" | "acceptsCardData">,
 ): ValidationResult {
   if (!isPlainObject(body)) {
     return { ok: false, errors: [{ field: "", code: "invalid_type", message: "request body must be a JSON object" }] };
@@ -454,6 +460,7 @@ export function validatePaymentRequest(
   const currency = validateCurrency(ownValue(body, "currency"), errors);
   if (gateway !== undefined) validateGatewayUnits(amount, currency, gateway, errors);
   const card = validateCard(ownValue(body, "card"), now, errors);
+  if (gateway !== undefined && card !== undefined) validateCardDataAccepted(card.number, gateway, errors);
   const customer = validateCustomer(ownValue(body, "customer"), errors);
   const description = validateDescription(ownValue(body, "description"), errors);
   const metadata = validateMetadata(ownValue(body, "metadata"), errors);
