@@ -5,6 +5,7 @@ import { sql } from "drizzle-orm";
 import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
 import type { Database } from "../../modules/database";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
+import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { findIdempotencyRecord } from "../../modules/idempotency";
 import { canonicalJson, createIntakeService } from "../../modules/intake";
 import { newPaymentId } from "../../modules/payments";
@@ -33,7 +34,7 @@ function migrateToPreviousRelease(db: Database): Promise<void> {
 for (const backend of BACKENDS) {
   describe(`upgrading a populated database from ${PREVIOUS_RELEASE} [${backend}]`, () => {
     const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
-    const gateway = { name: "paypal" as const, toGatewayAmount: paypalAmount };
+    const gateway = { name: "paypal" as const, toGatewayAmount: paypalAmount, acceptsCardData: acceptsEveryCard };
     const paymentId = newPaymentId();
     const refundId = newRefundId();
     const paymentRequest = paymentBody();
