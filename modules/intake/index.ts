@@ -7,6 +7,16 @@ export {
   type PaymentRequestResult,
 } from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
+export {
+  createRefundService,
+  type CreateRefundResult,
+  type RefundDeps,
+  type RefundRequest,
+  type RefundService,
+  validateRefundRequest,
+} from "./refund-service";
+export { refundRoutes, type RefundRouteDeps } from "./refund-routes";
+export { RefundRequestSchema } from "./refund-model";
 export { idempotencyKeys } from "./schema";
 export { claimIdempotencyKey, findIdempotencyRecord, type IdempotencyScope } from "./idempotency";
 export { canonicalJson } from "./canonical-json";

@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
-import { gatewayWorkColumns } from "../database";
+import { gatewayWorkColumns } from "./gateway-work";
 
 import {
   CANCELLATION_REASONS,

@@ -15,8 +15,7 @@ import {
 import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
 import { currencyExponent } from "../../modules/intake/validation";
-import { type PaymentStatus, payments } from "../../modules/payments";
-import { newRefundId, refunds } from "../../modules/refunds";
+import { newRefundId, type PaymentStatus, payments, refunds } from "../../modules/payments";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";

@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
-import { createIntakeService, findIdempotencyRecord } from "../../modules/intake";
-import { findPaymentById, type PaymentRow, payments } from "../../modules/payments";
-import { createRefundService, refunds } from "../../modules/refunds";
+import { createIntakeService, createRefundService, findIdempotencyRecord } from "../../modules/intake";
+import { findPaymentById, type PaymentRow, payments, refunds } from "../../modules/payments";
 import { CardVault, cardSecrets } from "../../modules/vault";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline } from "../support/harness";
