@@ -6,8 +6,7 @@ import { ApiKeyAuthenticator, FailedAuthThrottle, RateLimiter } from "../modules
 import { type Broker, createPostgresQueue } from "../modules/broker";
 import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
-import { countUnresolved } from "../modules/payments";
-import { countUnresolvedRefunds } from "../modules/refunds";
+import { countUnresolved, countUnresolvedRefunds } from "../modules/payments";
 import { type CardVault, loadCardVault } from "../modules/vault";
 import { resealWebhookSecrets, WebhookSecretBox } from "../modules/webhooks";
 import pkg from "../package.json" with { type: "json" };

@@ -6,4 +6,4 @@ export { idempotencyKeys } from "../modules/idempotency/schema";
 export { simulatorCharges } from "../modules/gateways/simulator/schema";
 export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "../modules/webhooks/schema";
 export { dashboardSessions } from "../modules/dashboard/schema";
-export { refunds } from "../modules/refunds/schema";
+export { refunds } from "../modules/payments/refund-schema";

@@ -1,12 +1,5 @@
-import { isFinal, type PaymentRow } from "../modules/payments";
-import {
-  createPaymentProcessor,
-  createPostgresPaymentStore,
-  createPostgresRefundStore,
-  createReconciler,
-  createSweeper,
-} from "../modules/processing";
-import type { RefundRow } from "../modules/refunds";
+import { createPaymentStore, createRefundStore, isFinal, type PaymentRow, type RefundRow } from "../modules/payments";
+import { createPaymentProcessor, createReconciler, createSweeper } from "../modules/processing";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
 
@@ -43,13 +36,13 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   };
   // One store of each kind for the processor and the reconciler: merchant webhook events are
   // written in the transaction that records an outcome, whichever of them does.
-  const store = createPostgresPaymentStore({
+  const store = createPaymentStore({
     db: database.db,
     leaseMs: config.processing.leaseMs,
     reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
     onFinalInTransaction: enqueuePaymentEvents,
   });
-  const refunds = createPostgresRefundStore({
+  const refunds = createRefundStore({
     db: database.db,
     leaseMs: config.processing.leaseMs,
     reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,

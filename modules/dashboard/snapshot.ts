@@ -1,8 +1,7 @@
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import { currencyExponent } from "../money";
-import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, type PaymentOperation, type PaymentStatus } from "../payments";
-import { listUnresolvedRefunds } from "../refunds";
+import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, listUnresolvedRefunds, type PaymentOperation, type PaymentStatus } from "../payments";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;

@@ -1,6 +1,6 @@
 import { is, Param, Placeholder, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
-import type { Executor } from "./index";
+import type { Executor } from "./handle";
 
 type Placeholders<Name extends string> = { [K in Name]: Placeholder<K> };
 

@@ -7,6 +7,16 @@ export {
   type PaymentRequestResult,
 } from "./service";
 export { intakeRoutes, type IntakeRouteDeps } from "./routes";
+export {
+  createRefundService,
+  type CreateRefundResult,
+  type RefundDeps,
+  type RefundRequest,
+  type RefundService,
+  validateRefundRequest,
+} from "./refund-service";
+export { refundRoutes, type RefundRouteDeps } from "./refund-routes";
+export { RefundRequestSchema } from "./refund-model";
 export { canonicalJson } from "./canonical-json";
 export { IDEMPOTENT_REPLAYED_HEADER, idempotencyKeyParameter, MetadataSchema, optionalAmountSchema, PAYMENT_ID_PARAMETER } from "./model";
 export {

@@ -98,3 +98,7 @@ export function timeOrderedIdKind(prefix: string): IdKind {
 export const PAYMENT_ID = timeOrderedIdKind("pay");
 
 export const newPaymentId = (now?: number) => PAYMENT_ID.next(now);
+
+/** `re_…`, time ordered like payment ids, so a payment's refunds list newest first by id. */
+export const REFUND_ID = timeOrderedIdKind("re");
+export const newRefundId = (now?: number) => REFUND_ID.next(now);

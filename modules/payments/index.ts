@@ -1,6 +1,8 @@
 export { payments, PAYMENT_STATUSES, type PaymentStatus, type PaymentRow, type NewPaymentRow } from "./schema";
 export {
   allows,
+  allowsAmountChange,
+  AMOUNT_CHANGES,
   canTransition,
   FINAL_STATUSES,
   isFinal,
@@ -16,7 +18,7 @@ export {
   type PaymentOperation,
 } from "./status";
 export { toPayment, type Payment } from "./payment";
-export { newPaymentId, newTimeOrderedId, PAYMENT_ID, timeOrderedIdKind, type IdKind } from "./ids";
+export { newPaymentId, newRefundId, newTimeOrderedId, PAYMENT_ID, REFUND_ID, timeOrderedIdKind, type IdKind } from "./ids";
 export {
   insertPayments,
   type NewPayment,
@@ -35,14 +37,31 @@ export {
   scheduleNextCheck,
   countUnresolved,
   listUnresolved,
-  type AttemptRelease,
   type FinalOutcomeWrite,
   touchPayment,
   listStrandedPayments,
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
-export { PaymentSchema } from "./model";
+export type { AttemptRelease } from "./work-lifecycle";
+// The jsonb batch-input technique of the aggregate's batch writes (tests pin its plan).
+export { batchInput, type GatewayWorkTable } from "./gateway-work";
+export { PaymentSchema, RefundSchema } from "./model";
 export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentPayments } from "./activity";
-export { releaseRefundedAmounts } from "./operations";
 export { cancelPending, expireAuthorizations, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";
+export { refunds, type RefundRow } from "./refund-schema";
+export { REFUND_REASONS, REFUND_STATUSES, REFUND_TRANSITIONS, type RefundReason, type RefundStatus, type RefundTransitionName } from "./refund-status";
+export { toRefund, type Refund } from "./refund";
+export {
+  createRefund,
+  findRefund,
+  findRefundById,
+  listRefunds,
+  type NewRefund,
+  type RefundCreation,
+  type WrittenWithRefunds,
+} from "./refund-repository";
+export { countUnresolvedRefunds, listStrandedRefunds, listUnresolvedRefunds, type RefundOutcome, touchRefund } from "./refund-lifecycle";
+export { type GatewayWorkStore, type GatewayWorkStoreOptions, type WorkAttemptEnd, type WorkDeadLetter } from "./work-store";
+export { type ClaimedPaymentWork, createPaymentStore, type PaymentWorkStore } from "./payment-store";
+export { type ClaimedRefundWork, createRefundStore, type RefundWorkStore } from "./refund-store";

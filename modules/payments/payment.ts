@@ -1,4 +1,4 @@
-import { unknownOutcomeView } from "../database";
+import { unknownOutcomeView } from "./gateway-work";
 import type { PaymentRow, PaymentStatus } from "./schema";
 import type { CancellationReason, CaptureMethod } from "./status";
 

@@ -1,26 +1,11 @@
 import { and, desc, eq, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
-import {
-  claimDueCheckIds,
-  countWork,
-  type Executor,
-  type GatewayWorkTable,
-  guardOfSources,
-  type IdFilter,
-  batchInput,
-  fixedStatement,
-  inJsonList,
-  insertDefaults,
-  jsonList,
-  jsonRowsInsert,
-  listHeldWork,
-  mapRows,
-  queryRows,
-  scheduleNextCheckOf,
-} from "../database";
+import { type Executor, type IdFilter, inJsonList, insertDefaults, jsonRowsInsert, mapRows, queryRows } from "../database";
+import { type GatewayWorkTable, guardOfSources } from "./gateway-work";
 import { type NewPaymentRow, type PaymentRow, type PaymentStatus, payments } from "./schema";
-import { FINAL_STATUSES, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
+import { AMOUNT_CHANGES, type AmountChangeName, TRANSITIONS, type TransitionName, UNFINISHED_STATUSES } from "./status";
+import { type AttemptRelease, type FinalOutcomeWriteOf, gatewayWorkLifecycle } from "./work-lifecycle";
 
-/** What the shared gateway-work statements (../database) need to know of the payments table. */
+/** What the shared gateway-work statements (./gateway-work.ts, ./work-lifecycle.ts) need to know of the payments table. */
 const PAYMENT_WORK: GatewayWorkTable = {
   table: payments,
   id: payments.id,
@@ -32,11 +17,17 @@ const PAYMENT_WORK: GatewayWorkTable = {
   reconciling: payments.reconciling,
   nextCheckAt: payments.nextCheckAt,
   reconcileChecks: payments.reconcileChecks,
+  gatewayReference: payments.gatewayReference,
 };
 
 /** The WHERE clause of a transition's guarded update, from the one table in ./status.ts. */
 export function guardOf(transition: TransitionName): SQL {
   return guardOfSources(PAYMENT_WORK, TRANSITIONS[transition].from);
+}
+
+/** The WHERE clause of an amount change's guarded update, from AMOUNT_CHANGES in ./status.ts. */
+export function amountChangeGuardOf(change: AmountChangeName): SQL {
+  return guardOfSources(PAYMENT_WORK, AMOUNT_CHANGES[change].from);
 }
 
 /** What a new payment is created with; every other column starts at its default (PENDING, no attempt yet). */
@@ -151,44 +142,6 @@ export async function listPayments(
 }
 
 /**
- * Takes a payment for one gateway attempt. Succeeds only from PENDING, or from PROCESSING
- * when nobody holds it (waiting for a retry, or its worker's lease ran out). The incremented
- * `attempts` is the fencing token every later update of this attempt must present.
- */
-export async function claimPayment(db: Executor, id: string, leaseMs: number): Promise<PaymentRow | undefined> {
-  const [row] = await claimPayments(db, [id], leaseMs);
-  return row;
-}
-
-/**
- * claimPayment for many payments in one statement. A payment listed twice (a message delivered
- * twice at once) is returned once: only one caller may hold an attempt.
- */
-export async function claimPayments(db: Executor, ids: string[], leaseMs: number): Promise<PaymentRow[]> {
-  const unique = [...new Set(ids)];
-  if (unique.length === 0) return [];
-  const claimed = await queryRows(db, claimStatement(db, { ids: jsonList(unique), leaseSeconds: leaseMs / 1000 }));
-  return mapRows(payments, claimed) as PaymentRow[];
-}
-
-const claimStatement = fixedStatement(["ids", "leaseSeconds"], (db, p) =>
-  db
-    .update(payments)
-    .set({
-      status: TRANSITIONS.claim.to[0],
-      attempts: sql`${payments.attempts} + 1`,
-      // Retaking a payment whose lease ran out means its last attempt never recorded an outcome: its
-      // worker died, perhaps after the gateway took the charge. That attempt's outcome is unknown.
-      outcomeUnknownSince: sql`case when ${payments.status} = 'PROCESSING' and ${payments.leaseExpiresAt} is not null
-        then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
-      leaseExpiresAt: sql`now() + make_interval(secs => ${p.leaseSeconds})`,
-      updatedAt: sql`now()`,
-    })
-    .where(and(inJsonList(payments.id, p.ids), guardOf("claim")))
-    .returning(),
-);
-
-/**
  * What the gateway's definite answer to a payment's operation makes of the payment (the finalize
  * transition; AUTHORIZED is not final, but it ends the operation as a final state does).
  */
@@ -207,55 +160,19 @@ export type FinalOutcome =
   /** A void was done: the hold is released. */
   | { status: "CANCELED" };
 
-export interface FinalOutcomeWrite {
-  id: string;
-  attempt: number;
-  outcome: FinalOutcome;
-}
+export type FinalOutcomeWrite = FinalOutcomeWriteOf<FinalOutcome>;
 
-const FINAL_LIST = sql.raw(FINAL_STATUSES.map((s) => `'${s}'`).join(", "));
-
-/**
- * recordFinalOutcome for many payments in one statement, each still guarded by its own attempt
- * number and the status machine. Returns the payments whose operation did end.
- */
-export async function recordFinalOutcomes(db: Executor, writes: FinalOutcomeWrite[]): Promise<PaymentRow[]> {
-  if (writes.length === 0) return [];
-  const input = writes.map(({ id, attempt, outcome }) => ({
-    id,
-    attempt,
-    status: outcome.status,
-    gateway_reference: "gatewayReference" in outcome ? outcome.gatewayReference : null,
-    failure_code: "failureCode" in outcome ? outcome.failureCode : null,
-    failure_message: "failureMessage" in outcome ? outcome.failureMessage : null,
-    expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
-    ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
-  }));
-  const updated = await queryRows(db, finalOutcomesStatement(db, { input: OUTCOME.encode(input), ids: jsonList(input.map((o) => o.id)) }));
-  return mapRows(payments, updated) as PaymentRow[];
-}
-
-/** A final outcome's input, per payment. */
-const OUTCOME = batchInput(PAYMENT_WORK, "o", {
-  attempt: "integer",
-  status: "text",
-  gateway_reference: "text",
-  failure_code: "text",
-  failure_message: "text",
-  expires_in_seconds: "float8",
-  ends_expiry: "boolean",
-});
-
-const finalOutcomesStatement = fixedStatement(["input", "ids"], (db, p) => {
-  const o = OUTCOME.field;
-  return db
-    .update(payments)
-    .set({
-      status: o.status,
-      // An answer that names no object (a refused capture or void, a void) leaves the authorization's reference.
-      gatewayReference: sql`coalesce(${o.gateway_reference}, ${payments.gatewayReference})`,
-      failureCode: o.failure_code,
-      failureMessage: o.failure_message,
+/** A payment's operations as gateway work: the shared lifecycle over the payments table and its status machine. */
+export const PAYMENT_LIFECYCLE = gatewayWorkLifecycle<PaymentRow, FinalOutcome>({
+  work: PAYMENT_WORK,
+  transitions: TRANSITIONS,
+  outcome: {
+    fields: { expires_in_seconds: "float8", ends_expiry: "boolean" },
+    encode: (outcome) => ({
+      expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
+      ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
+    }),
+    set: (o) => ({
       // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
       amountCaptured: sql`case when ${o.status} = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
       // A new authorization's hold runs from now; a refused capture or void keeps the one it had
@@ -268,107 +185,50 @@ const finalOutcomesStatement = fixedStatement(["input", "ids"], (db, p) => {
       // Back to AUTHORIZED, the reconciler has nothing left to hold: the next request starts afresh.
       reconciling: sql`case when ${o.status} = 'AUTHORIZED' then false else ${payments.reconciling} end`,
       nextCheckAt: sql`case when ${o.status} = 'AUTHORIZED' then null else ${payments.nextCheckAt} end`,
-      leaseExpiresAt: null,
-      updatedAt: sql`now()`,
-      completedAt: sql`case when ${o.status} in (${FINAL_LIST}) then now() end`,
-    })
-    .from(OUTCOME.from(p.input))
-    .where(and(OUTCOME.rows(p.ids), guardOf("finalize"), inArray(o.status, [...TRANSITIONS.finalize.to])))
-    .returning();
+    }),
+  },
 });
 
 /**
- * The end of an attempt that did not make the payment final. `unknown` says the attempt's outcome
- * is unknown (the card may have been charged): remembered for good, with the gateway's object id
- * when the answer named one.
+ * Takes payments for one gateway attempt each. Succeeds only from PENDING, or from PROCESSING
+ * when nobody holds it (waiting for a retry, or its worker's lease ran out). The incremented
+ * `attempts` is the fencing token every later update of this attempt must present.
  */
-export interface AttemptRelease {
-  id: string;
-  attempt: number;
-  unknown: boolean;
-  gatewayReference: string | null;
-  /** No gateway call was made: the attempt is taken back (`attempts` returns to what it was before the claim). */
-  untried?: boolean;
+export const claimPayments = (db: Executor, ids: string[], leaseMs: number): Promise<PaymentRow[]> => PAYMENT_LIFECYCLE.claim(db, ids, leaseMs);
+
+export async function claimPayment(db: Executor, id: string, leaseMs: number): Promise<PaymentRow | undefined> {
+  const [row] = await claimPayments(db, [id], leaseMs);
+  return row;
 }
 
-/** An attempt's release, per payment. */
-const RELEASE = batchInput(PAYMENT_WORK, "r", { attempt: "integer", unknown: "boolean", gateway_reference: "text", untried: "boolean" });
-
-const releaseSet = {
-  // Safe to lower: the guard matched this claim's own attempt number, and its worker writes nothing more for it.
-  attempts: sql`${payments.attempts} - case when ${RELEASE.field.untried} then 1 else 0 end`,
-  leaseExpiresAt: null,
-  outcomeUnknownSince: sql`case when ${RELEASE.field.unknown} then coalesce(${payments.outcomeUnknownSince}, now()) else ${payments.outcomeUnknownSince} end`,
-  gatewayReference: sql`coalesce(${RELEASE.field.gateway_reference}, ${payments.gatewayReference})`,
-  updatedAt: sql`now()`,
-};
-const releaseInput = (releases: AttemptRelease[]) =>
-  RELEASE.from(
-    RELEASE.encode(releases.map((r) => ({ id: r.id, attempt: r.attempt, unknown: r.unknown, gateway_reference: r.gatewayReference, untried: r.untried ?? false }))),
-  );
-const releaseGuard = (releases: AttemptRelease[], transition: TransitionName) =>
-  and(
-    RELEASE.rows(releases.map((r) => r.id)),
-    guardOf(transition),
-  );
-
-/** Ends attempts that will be retried; returns the ids released (claims not lost). */
-export async function releaseForRetries(db: Executor, releases: AttemptRelease[]): Promise<string[]> {
-  if (releases.length === 0) return [];
-  const rows = await db.update(payments).set(releaseSet).from(releaseInput(releases)).where(releaseGuard(releases, "releaseForRetry")).returning({ id: payments.id });
-  return rows.map((r) => r.id);
-}
-
-/**
- * Ends the last attempt of payments that may have been charged: no further charge attempt will
- * start, and the reconciler looks each one up at the gateway from `firstCheckMs` on.
- */
-export async function startReconciling(db: Executor, releases: AttemptRelease[], firstCheckMs: number): Promise<PaymentRow[]> {
-  if (releases.length === 0) return [];
-  const rows = await db
-    .update(payments)
-    .set({
-      ...releaseSet,
-      outcomeUnknownSince: sql`coalesce(${payments.outcomeUnknownSince}, now())`,
-      reconciling: true,
-      nextCheckAt: sql`now() + make_interval(secs => ${firstCheckMs / 1000})`,
-    })
-    .from(releaseInput(releases))
-    .where(releaseGuard(releases, "startReconciling"))
-    .returning();
-  return rows as PaymentRow[];
-}
-
-/**
- * Takes up to `limit` payments whose gateway check is due, for one reconciler: their next check is
- * pushed `holdMs` ahead at once, so another reconciler does not look them up at the same time and
- * a reconciler that dies mid-check leaves them due again later.
- */
-export async function claimDueChecks(db: Executor, limit: number, holdMs: number): Promise<PaymentRow[]> {
-  const ids = await claimDueCheckIds(db, PAYMENT_WORK, guardOf("checkAtGateway"), limit, holdMs);
-  if (ids.length === 0) return [];
-  return db.select().from(payments).where(inJsonList(payments.id, ids));
-}
-
-/** After a check that told nothing: the next one in `delayMs`, counted for the back-off. */
-export function scheduleNextCheck(db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> {
-  return scheduleNextCheckOf(db, PAYMENT_WORK, { id, attempt, checkable: guardOf("checkAtGateway") }, delayMs);
-}
-
-/** How many payments wait for the gateway to tell whether they were charged (those the reconciler holds). */
-export function countUnresolved(db: Executor): Promise<number> {
-  return countWork(db, PAYMENT_WORK, guardOf("checkAtGateway"));
-}
+/** Records final outcomes, each guarded by its own attempt number and the status machine; returns the payments whose operation did end. */
+export const recordFinalOutcomes = (db: Executor, writes: FinalOutcomeWrite[]): Promise<PaymentRow[]> => PAYMENT_LIFECYCLE.recordOutcomes(db, writes);
 
 /** Records a final outcome; undefined when the claim was lost (another attempt superseded it). */
-export async function recordFinalOutcome(
-  db: Executor,
-  id: string,
-  attempt: number,
-  outcome: FinalOutcome,
-): Promise<PaymentRow | undefined> {
+export async function recordFinalOutcome(db: Executor, id: string, attempt: number, outcome: FinalOutcome): Promise<PaymentRow | undefined> {
   const [row] = await recordFinalOutcomes(db, [{ id, attempt, outcome }]);
   return row;
+}
+
+export const releaseForRetries = (db: Executor, releases: AttemptRelease[]): Promise<string[]> => PAYMENT_LIFECYCLE.releaseForRetries(db, releases);
+/** Ends the last attempt of payments that may have been charged: no further charge attempt will start for them. */
+export const startReconciling = (db: Executor, releases: AttemptRelease[], firstCheckMs: number): Promise<PaymentRow[]> =>
+  PAYMENT_LIFECYCLE.startReconciling(db, releases, firstCheckMs);
+export const claimDueChecks = (db: Executor, limit: number, holdMs: number): Promise<PaymentRow[]> => PAYMENT_LIFECYCLE.claimDueChecks(db, limit, holdMs);
+export const scheduleNextCheck = (db: Executor, id: string, attempt: number, delayMs: number): Promise<boolean> =>
+  PAYMENT_LIFECYCLE.scheduleNextCheck(db, id, attempt, delayMs);
+/** How many payments wait for the gateway to tell whether they were charged (those the reconciler holds). */
+export const countUnresolved = (db: Executor): Promise<number> => PAYMENT_LIFECYCLE.countUnresolved(db);
+/** A merchant's payments the reconciler still holds (outcome unknown), oldest unknown first. */
+export const listUnresolved = (db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> =>
+  PAYMENT_LIFECYCLE.listUnresolved(db, merchantId, limit);
+/** Marks a stuck payment as seen so the sweeper does not re-enqueue it again at once. */
+export const touchPayment = (db: Executor, id: string): Promise<void> => PAYMENT_LIFECYCLE.touch(db, id);
+
+/** The payments of `ids` (those that exist), in one statement. */
+export async function findPaymentsById(db: Executor, ids: string[]): Promise<PaymentRow[]> {
+  if (ids.length === 0) return [];
+  return db.select().from(payments).where(inJsonList(payments.id, [...new Set(ids)]));
 }
 
 /**
@@ -393,15 +253,4 @@ export async function listStrandedPayments(
       ),
     )
     .limit(options.limit);
-}
-
-/** Marks a stuck payment as seen so the sweeper does not re-enqueue it again at once. */
-export async function touchPayment(db: Executor, id: string): Promise<void> {
-  await db.update(payments).set({ updatedAt: sql`now()` }).where(eq(payments.id, id));
-}
-
-/** A merchant's payments the reconciler still holds (outcome unknown), oldest unknown first. */
-export function listUnresolved(db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> {
-  // Unresolved: the reconciler holds the payment, i.e. it is where a gateway check starts from.
-  return listHeldWork<PaymentRow>(db, PAYMENT_WORK, merchantId, guardOf("checkAtGateway"), limit);
 }

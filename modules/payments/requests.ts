@@ -86,7 +86,7 @@ export async function expireAuthorizations(db: Executor, limit: number, queue: W
   const due = db
     .select({ id: payments.id })
     .from(payments)
-    .where(and(eq(payments.status, "AUTHORIZED"), lte(payments.authorizationExpiresAt, sql`now()`)))
+    .where(and(guardOf("requestVoid"), lte(payments.authorizationExpiresAt, sql`now()`)))
     .limit(limit)
     .for("update", { skipLocked: true });
   const update = db

@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, smallint, text, timestamp } from "drizzle-orm/pg-core";
-import { gatewayWorkColumns } from "../database";
 import { MAX_AMOUNT, MIN_AMOUNT } from "../money";
+import { gatewayWorkColumns } from "./gateway-work";
 
 import {
   CANCELLATION_REASONS,

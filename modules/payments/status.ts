@@ -1,10 +1,11 @@
 /**
- * THE payment status machine: every guarded update in ./repository.ts takes its WHERE clause from
- * TRANSITIONS (see guardOf there), and tests/unit/state-machine.test.ts holds the SQL to the
- * pure `allows` below, so the table and the database cannot disagree.
+ * THE payment status machine: every guarded update of `payments` takes its WHERE clause from
+ * TRANSITIONS or AMOUNT_CHANGES (see guardOf in ./repository.ts and ./work-lifecycle.ts), and
+ * tests/unit/state-machine.test.ts holds the SQL to the pure `allows` below, so the table and the
+ * database cannot disagree.
  */
 
-import type { WorkSourceState } from "../database";
+import type { WorkSourceState } from "./gateway-work";
 
 export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "AUTHORIZED", "COMPLETED", "FAILED", "CANCELED"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
@@ -75,6 +76,22 @@ export const TRANSITIONS = {
 } as const satisfies Record<string, Transition>;
 
 export type TransitionName = keyof typeof TRANSITIONS;
+
+/**
+ * Changes of a payment's amounts that leave its status as it is: guarded like transitions, but not
+ * moves of the machine (in TRANSITIONS a COMPLETED → COMPLETED would make COMPLETED look unfinished).
+ */
+export const AMOUNT_CHANGES = {
+  /** A refund reserves part of what was captured: only a COMPLETED payment has money to give back. */
+  reserveRefund: { from: [{ status: "COMPLETED" }] },
+} as const satisfies Record<string, { from: readonly SourceState[] }>;
+
+export type AmountChangeName = keyof typeof AMOUNT_CHANGES;
+
+/** Whether an amount change may be made to a payment in `status`: what its SQL guard decides in the database. */
+export function allowsAmountChange(change: AmountChangeName, status: PaymentStatus): boolean {
+  return AMOUNT_CHANGES[change].from.some((source) => source.status === status);
+}
 
 const matches = (source: SourceState, state: PaymentState) =>
   source.status === state.status &&

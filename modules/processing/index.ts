@@ -6,8 +6,6 @@ export {
   refundIdempotencyKey,
 } from "./operations";
 export type { AttemptEnd, ClaimedPayment, ClaimedRefund, DeadLetter, GatewayWorkStore, PaymentStore, RefundStore } from "./store";
-export { createPostgresPaymentStore, type PostgresPaymentStoreOptions } from "./postgres-store";
-export { createPostgresRefundStore, type PostgresRefundStoreOptions } from "./postgres-refund-store";
 export {
   createReconciler,
   nextCheckDelayMs,

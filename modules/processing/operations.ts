@@ -1,6 +1,5 @@
 import type { CaptureRequest, ChargeRequest, RefundRequest, VoidRequest } from "../gateways";
-import type { FinalOutcome, PaymentRow } from "../payments";
-import type { RefundOutcome, RefundRow } from "../refunds";
+import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import type { CardVault } from "../vault";
 
 /** What the processor (and the reconciler) reports a piece of gateway work came to. */

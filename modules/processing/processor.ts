@@ -1,7 +1,6 @@
 import type { PaymentMessage } from "../broker";
 import type { ChargeOutcome, Gateway, OperationOutcome } from "../gateways";
-import type { FinalOutcome, PaymentRow } from "../payments";
-import type { RefundOutcome, RefundRow } from "../refunds";
+import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import { type Logger, Slots } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {

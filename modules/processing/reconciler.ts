@@ -1,6 +1,5 @@
 import type { ChargeRequest, Gateway, LookupOutcome } from "../gateways";
-import type { PaymentRow } from "../payments";
-import type { RefundRow } from "../refunds";
+import type { PaymentRow, RefundRow } from "../payments";
 import { backoffDelayMs, type Logger, type PollLoop, startPolling } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {

@@ -1,5 +1,4 @@
-import type { FinalOutcome, PaymentRow } from "../payments";
-import type { RefundOutcome, RefundRow } from "../refunds";
+import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import type { SealedCard } from "../vault";
 
 /** A payment claimed for one attempt (or one reconciliation check), with its sealed card if still stored. */
@@ -53,6 +52,8 @@ export interface GatewayWorkStore<Claimed, Row, Outcome> {
   /** The check told nothing: look again after `delayMs`. */
   scheduleNextCheck(row: Row, delayMs: number): Promise<void>;
 }
+
+// The payments aggregate implements these ports (createPaymentStore, createRefundStore), batching inside.
 
 /** A payment's operations (charge, authorize, capture, void): its card secret is deleted once the payment leaves PROCESSING for good or AUTHORIZED. */
 export type PaymentStore = GatewayWorkStore<ClaimedPayment, PaymentRow, FinalOutcome>;

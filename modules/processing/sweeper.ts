@@ -1,7 +1,6 @@
 import { enqueuePayment, enqueuePayments, hasQueuedPaymentMessage, hasQueuedRefundMessage, paymentMessagesFor } from "../broker";
 import type { Database } from "../database";
-import { expireAuthorizations, listStrandedPayments, touchPayment } from "../payments";
-import { listStrandedRefunds, touchRefund } from "../refunds";
+import { expireAuthorizations, listStrandedPayments, listStrandedRefunds, touchPayment, touchRefund } from "../payments";
 import { type Logger, type PollLoop, startPolling } from "../runtime";
 
 export interface SweeperOptions {

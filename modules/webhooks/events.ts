@@ -1,6 +1,5 @@
 import type { Executor } from "../database";
-import { type Payment, type PaymentRow, toPayment } from "../payments";
-import { type Refund, type RefundRow, toRefund } from "../refunds";
+import { type Payment, type PaymentRow, type Refund, type RefundRow, toPayment, toRefund } from "../payments";
 import { EVENT_ID } from "./ids";
 import { insertEventsIfSubscribed, subscribedMerchants } from "./repository";
 import type { WebhookEventType } from "./schema";

@@ -1,7 +1,6 @@
 import Type from "typebox";
 import { AUTHENTICATED_PROBLEMS, bodyProblems, component, jsonContent, nullable, operation, PAGE_LIMIT_PARAMETER, problemResponses, stringEnum } from "../http";
-import { PAYMENT_ID, PaymentSchema } from "../payments";
-import { RefundSchema } from "../refunds";
+import { PAYMENT_ID, PaymentSchema, RefundSchema } from "../payments";
 import { MAX_URL_LENGTH } from "./endpoint-url";
 import { EVENT_ID } from "./ids";
 import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from "./schema";

@@ -14,8 +14,7 @@ import {
 } from "../../modules/dashboard";
 import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
-import { type PaymentStatus, payments } from "../../modules/payments";
-import { newRefundId, refunds } from "../../modules/refunds";
+import { newRefundId, type PaymentStatus, payments, refunds } from "../../modules/payments";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";

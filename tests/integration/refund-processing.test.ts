@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { and, eq, sql } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
-import { findRefundById, refunds, toRefund } from "../../modules/refunds";
+import { findRefundById, refunds, toRefund } from "../../modules/payments";
 import { createSweeper } from "../../modules/processing";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { TEST_CARDS } from "../support/gateway-conformance";

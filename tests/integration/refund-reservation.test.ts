@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { outbox, paymentMessagesInsert } from "../../modules/broker";
-import { cancelPending, findPaymentById, payments, requestCapture, requestVoid } from "../../modules/payments";
-import { createRefund, newRefundId, refunds } from "../../modules/refunds";
+import { cancelPending, createRefund, findPaymentById, newRefundId, payments, refunds, requestCapture, requestVoid } from "../../modules/payments";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline } from "../support/harness";
 import { CARDS } from "../support/payments";

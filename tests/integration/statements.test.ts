@@ -3,8 +3,8 @@ import { sql } from "drizzle-orm";
 import { PgDialect } from "drizzle-orm/pg-core";
 import { drizzle } from "drizzle-orm/postgres-js";
 import { outbox } from "../../modules/broker";
-import { batchInput, type Database, fixedStatement, type GatewayWorkTable, inJsonList, jsonList, queryRows } from "../../modules/database";
-import { findPaymentById, insertPayments, newPaymentId, payments } from "../../modules/payments";
+import { type Database, fixedStatement, inJsonList, jsonList, queryRows } from "../../modules/database";
+import { batchInput, findPaymentById, type GatewayWorkTable, insertPayments, newPaymentId, payments } from "../../modules/payments";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { buildPipeline } from "../support/harness";
 

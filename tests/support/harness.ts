@@ -12,17 +12,21 @@ import {
   type VoidRequest,
 } from "../../modules/gateways";
 import { createIntakeService } from "../../modules/intake";
-import { type CancellationReason, findPaymentById, type PaymentRow, payments, requestCapture, requestVoid } from "../../modules/payments";
 import {
-  createPaymentProcessor,
-  createPostgresPaymentStore,
-  createPostgresRefundStore,
-  createReconciler,
-  type PostgresPaymentStoreOptions,
-  type PostgresRefundStoreOptions,
-  type ProcessorDeps,
-} from "../../modules/processing";
-import { createRefund, newRefundId, type RefundRow } from "../../modules/refunds";
+  type CancellationReason,
+  createPaymentStore,
+  createRefund,
+  createRefundStore,
+  findPaymentById,
+  type GatewayWorkStoreOptions,
+  newRefundId,
+  type PaymentRow,
+  payments,
+  type RefundRow,
+  requestCapture,
+  requestVoid,
+} from "../../modules/payments";
+import { createPaymentProcessor, createReconciler, type ProcessorDeps } from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody } from "./payments";
@@ -84,8 +88,8 @@ export function buildPipeline(
     leaseMs?: number;
     reconcileFirstCheckMs?: number;
     gateway?: Gateway;
-    onFinalInTransaction?: PostgresPaymentStoreOptions["onFinalInTransaction"];
-    onRefundFinalInTransaction?: PostgresRefundStoreOptions["onFinalInTransaction"];
+    onFinalInTransaction?: GatewayWorkStoreOptions<PaymentRow>["onFinalInTransaction"];
+    onRefundFinalInTransaction?: GatewayWorkStoreOptions<RefundRow>["onFinalInTransaction"];
     authorizationTtlMs?: number;
     gatewaySlots?: ProcessorDeps["gatewaySlots"];
   } = {},
@@ -98,13 +102,13 @@ export function buildPipeline(
   const observed = observedGateway(options.gateway ?? simulator);
   const intake = createIntakeService({ db: database.db, vault, gateway: observed.gateway });
   const retry = { maxAttempts: options.maxAttempts ?? 3, baseMs: 10, maxMs: 20 };
-  const store = createPostgresPaymentStore({
+  const store = createPaymentStore({
     db: database.db,
     leaseMs: options.leaseMs ?? 30_000,
     reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
     onFinalInTransaction: options.onFinalInTransaction,
   });
-  const refunds = createPostgresRefundStore({
+  const refunds = createRefundStore({
     db: database.db,
     leaseMs: options.leaseMs ?? 30_000,
     reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,

@@ -1,9 +1,8 @@
 import { and, eq, sql } from "drizzle-orm";
 import type { Database, Executor } from "../../modules/database";
 import { createSimulatorGateway, type SimulatedFault, simulatorCharges } from "../../modules/gateways";
-import type { PaymentRow } from "../../modules/payments";
+import type { PaymentRow, RefundRow } from "../../modules/payments";
 import type { Gateway } from "../../modules/gateways";
-import type { RefundRow } from "../../modules/refunds";
 import type { TestDatabase } from "./db";
 import { buildPipeline } from "./harness";
 import { enqueuePaymentEvents, enqueueRefundEvents, webhookEndpoints, webhookEvents } from "../../modules/webhooks";

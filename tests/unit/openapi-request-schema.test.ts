@@ -1,11 +1,9 @@
 import { describe, expect, it } from "bun:test";
 import Ajv2020 from "ajv/dist/2020";
 import fc from "fast-check";
-import { validatePaymentRequest } from "../../modules/intake";
+import { RefundRequestSchema, validatePaymentRequest, validateRefundRequest } from "../../modules/intake";
 import { CancelRequestSchema, CaptureRequestSchema, PaymentRequestSchema } from "../../modules/intake/model";
 import { validateCancelRequest, validateCaptureRequest } from "../../modules/intake/validation";
-import { validateRefundRequest } from "../../modules/refunds";
-import { RefundRequestSchema } from "../../modules/refunds/model";
 import { fuzzedPaymentBody } from "../../scripts/fuzz-core";
 import { paymentBody } from "../support/payments";
 

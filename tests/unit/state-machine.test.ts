@@ -3,6 +3,7 @@ import { sql } from "drizzle-orm";
 import { enqueuePayment, hasQueuedPaymentMessage } from "../../modules/broker";
 import {
   allows,
+  allowsAmountChange,
   canTransition,
   claimDueChecks,
   claimPayments,
@@ -72,6 +73,11 @@ describe("payment status machine", () => {
 
   it("treats COMPLETED, FAILED and CANCELED as final and nothing else (an authorization waits for its capture or void)", () => {
     expect(PAYMENT_STATUSES.filter(isFinal)).toEqual(["COMPLETED", "FAILED", "CANCELED"]);
+  });
+
+  it("reserves a refund only from a COMPLETED payment, which stays final", () => {
+    expect(PAYMENT_STATUSES.filter((status) => allowsAmountChange("reserveRefund", status))).toEqual(["COMPLETED"]);
+    expect(isFinal("COMPLETED")).toBe(true);
   });
 });
 

@@ -3,22 +3,23 @@ import type { Database } from "../database";
 import type { Gateway } from "../gateways";
 import type { FieldError } from "../http";
 import {
-  type BodyValidation,
-  canonicalJson,
-  optionalAmount,
-  optionalOneOf,
-  ownValue,
-  validateBody,
-  validateGatewayUnits,
-  validateMetadata,
-} from "../intake";
+  createRefund,
+  findPayment,
+  findRefund,
+  listRefunds,
+  type NewRefund,
+  newRefundId,
+  REFUND_REASONS,
+  type Refund,
+  type RefundCreation,
+  type RefundReason,
+  toRefund,
+  type WrittenWithRefunds,
+} from "../payments";
 import { claimIdempotencyKey, replayIdempotentRequest } from "../idempotency";
-import { findPayment } from "../payments";
 import type { CardVault } from "../vault";
-import { newRefundId } from "./ids";
-import { type Refund, toRefund } from "./refund";
-import { createRefund, findRefund, listRefunds, type NewRefund, type RefundCreation, type WrittenWithRefunds } from "./repository";
-import { REFUND_REASONS, type RefundReason } from "./status";
+import { canonicalJson } from "./canonical-json";
+import { type BodyValidation, optionalAmount, optionalOneOf, ownValue, validateBody, validateGatewayUnits, validateMetadata } from "./validation";
 
 export interface RefundRequest {
   /** null: everything still refundable. */
@@ -55,6 +56,14 @@ export interface RefundDeps {
   onCreated?: (refund: Refund, requestId: string) => void;
 }
 
+/** What a merchant may ask of refunds (docs/CONTRACT.md §8). */
+export interface RefundService {
+  createRefund(input: { merchantId: string; paymentId: string; body: unknown; idempotencyKey: string | undefined; requestId: string }): Promise<CreateRefundResult>;
+  getRefund(merchantId: string, id: string): Promise<Refund | undefined>;
+  /** A payment's refunds, newest first; undefined when the payment is not the merchant's. */
+  listRefunds(merchantId: string, paymentId: string, query: { limit: number; startingAfter?: string | undefined }): Promise<{ data: Refund[]; hasMore: boolean } | undefined>;
+}
+
 /** A refusal inside the transaction that claimed an Idempotency-Key: thrown to roll the claim back, so the key stays free. */
 class RefundRefused extends Error {
   constructor(readonly creation: Exclude<RefundCreation, { kind: "created" }>) {
@@ -68,7 +77,7 @@ class RefundRefused extends Error {
  * claimed in the same transaction, first, so a retry racing the original waits for it and then
  * replays it instead of refunding twice.
  */
-export function createRefundService(deps: RefundDeps) {
+export function createRefundService(deps: RefundDeps): RefundService {
   const { db, digests, gateway } = deps;
 
   async function replay(merchantId: string, key: string, canonicalBody: string): Promise<CreateRefundResult | undefined> {
@@ -155,4 +164,3 @@ export function createRefundService(deps: RefundDeps) {
   return { createRefund: createPaymentRefund, getRefund, listRefunds: listPaymentRefunds };
 }
 
-export type RefundService = ReturnType<typeof createRefundService>;

@@ -1,8 +1,10 @@
 import { and, desc, eq, lt, type SQL, sql } from "drizzle-orm";
-import { type Executor, type IdFilter, mapRows, queryRows } from "../database";
-import { payments } from "../payments";
-import { type RefundRow, refunds } from "./schema";
-import type { RefundReason } from "./status";
+import { type Executor, type IdFilter, inJsonList, mapRows, queryRows } from "../database";
+import { amountChangeGuardOf } from "./repository";
+import { type PaymentStatus, payments } from "./schema";
+import { allowsAmountChange } from "./status";
+import { type RefundRow, refunds } from "./refund-schema";
+import type { RefundReason } from "./refund-status";
 
 export interface NewRefund {
   id: string;
@@ -27,6 +29,12 @@ export type RefundCreation =
 /** The worker's message for the refunds created, as a part of the creating statement (given the payment ids of the refunds created). */
 export type WrittenWithRefunds = (created: IdFilter) => SQL;
 
+/*
+ * The one owner of the invariant refunded ≤ captured: a payment's `amount_refunded` is raised only
+ * here (createRefund) and lowered only here (releaseRefundedAmounts), so it always equals the sum
+ * of its refunds that are not FAILED.
+ */
+
 /**
  * Creates a refund of a COMPLETED payment and raises the payment's `amount_refunded` by its
  * amount, in ONE statement. The payment row is locked first (FOR UPDATE), so concurrent refunds
@@ -46,7 +54,7 @@ export async function createRefund(db: Executor, refund: NewRefund, queue: Writt
     ), reserved as (
       update ${payments} set amount_refunded = ${payments.amountRefunded} + t.amount, updated_at = now()
       from target t
-      where ${payments.id} = t.id and ${payments.status} = 'COMPLETED'
+      where ${payments.id} = t.id and ${amountChangeGuardOf("reserveRefund")}
         and t.amount >= 1 and ${payments.amountRefunded} + t.amount <= ${payments.amountCaptured}
       returning ${payments.id} as payment_id, t.amount, t.currency
     ), created as (
@@ -61,7 +69,7 @@ export async function createRefund(db: Executor, refund: NewRefund, queue: Writt
   const [row] = rows as { kind: string; refund: Record<string, unknown> | null; status: string | null; refundable: number | null }[];
   if (!row) return { kind: "payment_not_found" };
   if (row.kind === "created" && row.refund) return { kind: "created", refund: mapRows(refunds, [row.refund])[0] as RefundRow };
-  if (row.status !== "COMPLETED") return { kind: "invalid_state", status: row.status ?? "unknown" };
+  if (!allowsAmountChange("reserveRefund", row.status as PaymentStatus)) return { kind: "invalid_state", status: row.status ?? "unknown" };
   return { kind: "refund_exceeds_captured", refundable: Number(row.refundable ?? 0) };
 }
 
@@ -98,4 +106,24 @@ export async function listRefunds(
     .orderBy(desc(refunds.id))
     .limit(query.limit + 1);
   return { rows: rows.slice(0, query.limit), hasMore: rows.length > query.limit };
+}
+
+/**
+ * Gives failed refunds' amounts back to their payments' refundable totals (`amount_refunded` was
+ * raised when each refund was created). Runs in the transaction that makes the refunds FAILED, so
+ * the total always equals the sum of the refunds that are not FAILED. A payment with several
+ * failed refunds in one batch is given back their sum.
+ */
+export async function releaseRefundedAmounts(db: Executor, released: { paymentId: string; amount: number }[]): Promise<void> {
+  if (released.length === 0) return;
+  await db.execute(sql`
+    update ${payments} set amount_refunded = ${payments.amountRefunded} - r.amount, updated_at = now()
+    from (select payment_id, sum(amount)::integer as amount
+          from jsonb_to_recordset(${JSON.stringify(released.map((r) => ({ payment_id: r.paymentId, amount: r.amount })))}::jsonb)
+            as x(payment_id text, amount integer)
+          group by payment_id) r
+    where ${payments.id} = r.payment_id and ${inJsonList(
+      payments.id,
+      released.map((r) => r.paymentId),
+    )}`);
 }

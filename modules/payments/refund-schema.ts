@@ -1,7 +1,7 @@
 import { sql } from "drizzle-orm";
 import { check, index, integer, jsonb, pgTable, text, timestamp } from "drizzle-orm/pg-core";
-import { gatewayWorkColumns } from "../database";
-import { REFUND_REASONS, REFUND_STATUSES, type RefundReason, type RefundStatus } from "./status";
+import { gatewayWorkColumns } from "./gateway-work";
+import { REFUND_REASONS, REFUND_STATUSES, type RefundReason, type RefundStatus } from "./refund-status";
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 const sqlList = (values: readonly string[]) => sql.raw(values.map((s) => `'${s}'`).join(", "));

@@ -13,10 +13,9 @@ import {
   takeNoQueryParameters,
   validationProblem,
 } from "../http";
-import { PAYMENT_ID } from "../payments";
-import { REFUND_ID } from "./ids";
-import { docs } from "./model";
-import type { RefundService } from "./service";
+import { PAYMENT_ID, REFUND_ID } from "../payments";
+import { docs } from "./refund-model";
+import type { RefundService } from "./refund-service";
 
 export interface RefundRouteDeps {
   service: RefundService;

@@ -1,6 +1,6 @@
-import { unknownOutcomeView } from "../database";
-import type { RefundRow } from "./schema";
-import type { RefundReason, RefundStatus } from "./status";
+import { unknownOutcomeView } from "./gateway-work";
+import type { RefundRow } from "./refund-schema";
+import type { RefundReason, RefundStatus } from "./refund-status";
 
 /** The refund object of the public API (docs/CONTRACT.md §8). */
 export interface Refund {

@@ -1,7 +1,6 @@
 import { and, eq, isNull, lt, not, or, type Placeholder, type SQL, sql } from "drizzle-orm";
 import { boolean, integer, type PgColumn, type PgTable, timestamp } from "drizzle-orm/pg-core";
-import { type Executor, queryRows } from "./index";
-import { inJsonList } from "./json-rows";
+import { type Executor, inJsonList, queryRows } from "../database";
 
 const utc = (name: string) => timestamp(name, { withTimezone: true, mode: "date" });
 
@@ -29,7 +28,7 @@ export const gatewayWorkColumns = () => ({
   reconcileChecks: integer("reconcile_checks").notNull().default(0),
 });
 
-/** The columns of a gateway-work table that the shared statements below read and write. */
+/** The columns of a gateway-work table that the shared statements (here and in ./work-lifecycle.ts) read and write. */
 export interface GatewayWorkTable {
   table: PgTable;
   id: PgColumn;
@@ -41,6 +40,8 @@ export interface GatewayWorkTable {
   reconciling: PgColumn;
   nextCheckAt: PgColumn;
   reconcileChecks: PgColumn;
+  /** Not one of gatewayWorkColumns, but every kind has it: the gateway's object id, kept across attempts. */
+  gatewayReference: PgColumn;
 }
 
 /** A state a transition of gateway work may start from; a flag left out matches either way. */

@@ -1,5 +1,5 @@
 /**
- * THE refund status machine, as ../payments/status.ts is for payments: every guarded update of
+ * THE refund status machine, as ./status.ts is for payments: every guarded update of
  * `refunds` takes its WHERE clause from REFUND_TRANSITIONS.
  *
  * A refund shows PENDING from its creation until the gateway's definite answer; inside PENDING a
@@ -8,7 +8,7 @@
  * executed is never FAILED until the gateway says it did not (docs/CONTRACT.md §6, §8).
  */
 
-import type { WorkSourceState } from "../database";
+import type { WorkSourceState } from "./gateway-work";
 
 export const REFUND_STATUSES = ["PENDING", "SUCCEEDED", "FAILED"] as const;
 export type RefundStatus = (typeof REFUND_STATUSES)[number];

@@ -1,0 +1,47 @@
+import { loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
+import { type FinalOutcome, PAYMENT_LIFECYCLE } from "./repository";
+import type { PaymentRow } from "./schema";
+import { createGatewayWorkStore, type GatewayWorkStore, type GatewayWorkStoreOptions } from "./work-store";
+
+/** A payment claimed for one attempt (or one reconciliation check), with its sealed card if still stored. */
+export interface ClaimedPaymentWork {
+  payment: PaymentRow;
+  sealed: SealedCard | undefined;
+}
+
+/** A payment's operations (charge, authorize, capture, void) as the worker's store. */
+export type PaymentWorkStore = GatewayWorkStore<ClaimedPaymentWork, PaymentRow, FinalOutcome>;
+
+/**
+ * A refused capture or void puts the payment back to the AUTHORIZED it already was (and announced):
+ * nothing new for the merchant's webhooks; every other end of an operation is.
+ */
+const isNewsToMerchant = (payment: PaymentRow) => payment.status !== "AUTHORIZED" || payment.operation === "authorize";
+
+/**
+ * The payment store over PostgreSQL (or PGlite): the shared lifecycle, with the payment's card
+ * secret read alongside each claim and deleted in the transaction that ends the operation.
+ */
+export function createPaymentStore(options: GatewayWorkStoreOptions<PaymentRow>): PaymentWorkStore {
+  return createGatewayWorkStore<ClaimedPaymentWork, PaymentRow, FinalOutcome>(
+    {
+      lifecycle: PAYMENT_LIFECYCLE,
+      async withClaimed(db, ids, claimed) {
+        // Read the secrets alongside the claim (one round trip, not two); those of payments that
+        // turn out not claimable are simply not used.
+        const [payments, secrets] = await Promise.all([claimed, loadCardSecrets(db, ids)]);
+        return payments.map((payment) => ({ payment, sealed: secrets.get(payment.id) }));
+      },
+      idOf: (claimed) => claimed.payment.id,
+      messageOf: (payment) => ({ paymentId: payment.id }),
+      releaseOf: (payment, end) => ({ id: payment.id, attempt: payment.attempts, ...end }),
+      endedInTransaction: (tx, ended) =>
+        purgeCardSecrets(
+          tx,
+          ended.map((p) => p.id),
+        ),
+      isNewsToMerchant,
+    },
+    options,
+  );
+}
