@@ -22,21 +22,31 @@ export interface WorkAttemptEnd {
   unknown: boolean;
   /** The gateway's object id, when its answer named one and the row should remember it. */
   gatewayReference: string | null;
-  /** The gateway was not called: the attempt is handed back uncounted. */
+  /**
+   * The gateway was not called (the attempt waited too long for a slot): the attempt is handed
+   * back uncounted, so it spends none of the work's MAX_ATTEMPTS.
+   */
   untried?: boolean;
 }
 
 /**
- * The claims and writes of one kind of gateway work, each guarded by the attempt number the row
- * was claimed with: a worker whose claim was taken over gets `undefined` / `false` back and has
- * changed nothing. (The processor's port, processing's GatewayWorkStore, has this shape.)
+ * Every claim and write the processing of one kind of gateway work (a payment's operation, a
+ * refund) makes: the processor's port. Each write is guarded by the attempt number the row was
+ * claimed with: a worker whose claim was taken over gets `undefined` / `false` back and has
+ * changed nothing.
  */
 export interface GatewayWorkStore<Claimed, Row, Outcome> {
+  /** Claims the work for its next attempt; undefined when it is done, held by another worker, or reconciling. */
   claim(id: string): Promise<Claimed | undefined>;
+  /** Records the gateway's definite answer (and, when given, the dead letter); returns the updated row. */
   recordFinal(row: Row, outcome: Outcome, deadLetter?: WorkDeadLetter): Promise<Row | undefined>;
+  /** Ends the attempt and queues the next one after `delayMs`. */
   releaseForRetry(row: Row, end: WorkAttemptEnd, retry: { delayMs: number; requestId: string | null }): Promise<boolean>;
+  /** Gives work the gateway may have done to the reconciler and dead-letters it; returns the reconciling row. */
   handToReconciler(row: Row, end: WorkAttemptEnd, deadLetter: WorkDeadLetter): Promise<Row | undefined>;
+  /** Claims up to `limit` rows whose reconciliation check is due, each held for `holdMs`. */
   claimDueChecks(limit: number, holdMs: number): Promise<Claimed[]>;
+  /** The check told nothing: look again after `delayMs`. */
   scheduleNextCheck(row: Row, delayMs: number): Promise<void>;
 }
 
