@@ -63,6 +63,8 @@ describe("PostgreSQL silent with its connections open, under --role=all (BROKER=
     });
   });
   afterAll(async () => {
+    // The service died under the test: its last words are the diagnosis.
+    if (service && service.proc.exitCode !== null) console.error(`the service exited (${service.proc.exitCode}):\n${service.output().slice(-6000)}`);
     proxy?.resume();
     await service?.stop();
     await proxy?.close();
