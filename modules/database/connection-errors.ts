@@ -12,6 +12,7 @@ export function isConnectionError(error: unknown): boolean {
   }
   return false;
 }
+
 /**
  * Codes of connection errors raised before the statement reached the server: nothing it asked
  * for can have happened. Any other connection error may have come after the server ran (and
