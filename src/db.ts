@@ -18,6 +18,24 @@ export interface DatabaseHandle {
   close(): Promise<void>;
 }
 
+/**
+ * How long a statement may wait, whatever the database does, so that every API request answers
+ * within 10 s while PostgreSQL is away (docs/CONTRACT.md): refused, cut, or silent with its
+ * connections left open. The longest wait is a statement that queues for a connection
+ * (`queue_timeout`), is then handed to one that reconnects after a back-off and times out
+ * connecting: about 3 + 0.5 + 3 s. A statement sent on a connection that stops answering fails
+ * after `silence_timeout` (the options are ours, from patches/postgres+3.4.9.patch). Our
+ * statements answer in milliseconds; none legitimately waits seconds for its first byte.
+ */
+const ANSWER_BOUNDS = {
+  connect_timeout: 3,
+  silence_timeout: 3,
+  queue_timeout: 3,
+  // postgres-js's default grows to 20 s after a few failed connects; a statement handed to a
+  // reconnecting connection waits this out before it even tries.
+  backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 0.5),
+};
+
 /** Arbitrary constant: the advisory lock that serialises migrations across processes. */
 const MIGRATION_LOCK = 7_345_001;
 
@@ -58,8 +76,7 @@ export function openDatabase(url: string, poolSize: number): DatabaseHandle {
   const client = postgres(url, {
     max: poolSize,
     onnotice: () => {},
-    // Fail fast while the server is away instead of queueing requests behind a dead socket.
-    connect_timeout: 5,
+    ...ANSWER_BOUNDS,
     idle_timeout: 60,
     connection: { application_name: "paystream", TimeZone: "UTC" },
   });

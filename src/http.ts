@@ -1,6 +1,6 @@
 import { Elysia } from "elysia";
 import Type from "typebox";
-import { isConnectionError } from "../modules/database";
+import { isConnectionError, mayHaveCommitted } from "../modules/database";
 import { buildOpenApiDocument, type DocumentBase, type DocumentedRoute, jsonContent, operation, Problem, problemResponses, rememberPeer, requestIdOf } from "../modules/http";
 import { SWAGGER_UI_ASSETS } from "./embedded-assets";
 import type { Logger } from "./logger";
@@ -29,6 +29,37 @@ const SECURITY_HEADERS: Record<string, string> = {
   "cache-control": "no-store",
 };
 
+const COMMIT_UNKNOWN_DETAIL =
+  "The database stopped answering before it confirmed this write, so it may or may not have been applied. Retry the same request with the same Idempotency-Key: it is applied at most once.";
+
+/**
+ * Every request answers within the contract's 10 s (docs/CONTRACT.md), whatever it waits for:
+ * the driver bounds each statement (src/db.ts), but a request may wait for several in a row, or
+ * behind a group commit's earlier batch. A request still unanswered at this deadline gets the 503
+ * it would have got from a failed statement; the work it started runs on, so a write may still
+ * commit, and is reported as in doubt.
+ */
+const ANSWER_DEADLINE_MS = 8_000;
+
+function withAnswerDeadline(answer: Response | Promise<Response>, request: Request, logger: Logger): Response | Promise<Response> {
+  if (answer instanceof Response) return answer;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<Response>((resolve) => {
+    timer = setTimeout(() => {
+      const write = request.method !== "GET" && request.method !== "HEAD";
+      const problem = write
+        ? new Problem("commit_unknown", COMMIT_UNKNOWN_DETAIL, { retryAfterSeconds: 5 })
+        : new Problem("dependency_unavailable", "The service could not answer in time; try again shortly", { retryAfterSeconds: 5 });
+      const requestId = requestIdOf(request);
+      logger.warn({ requestId, method: request.method, url: new URL(request.url).pathname, deadlineMs: ANSWER_DEADLINE_MS }, "request unanswered at its deadline");
+      const response = problem.toResponse(requestId);
+      for (const [k, v] of Object.entries({ ...SECURITY_HEADERS, "x-request-id": requestId })) response.headers.set(k, v);
+      resolve(response);
+    }, ANSWER_DEADLINE_MS);
+  });
+  return Promise.race([answer, deadline]).finally(() => clearTimeout(timer));
+}
+
 function toProblem(error: unknown, code: string | number, request: Request): Problem {
   if (error instanceof Problem) return error;
   // The client hung up mid-request (a body cut short): nothing failed here, and no one is left to answer.
@@ -39,6 +70,10 @@ function toProblem(error: unknown, code: string | number, request: Request): Pro
   // The framework's own readers failing on what a client sent are bad requests, never our fault.
   if (code === "INVALID_COOKIE_SIGNATURE" || error instanceof URIError) return new Problem("malformed_request", "The request could not be parsed");
   if (code === "INVALID_FILE_TYPE") return new Problem("unsupported_media_type", "This content type is not accepted here");
+  // A write whose database connection failed after its statement left may have been committed:
+  // the client must retry it as the same request, which its idempotency key makes safe.
+  if (request.method !== "GET" && request.method !== "HEAD" && mayHaveCommitted(error))
+    return new Problem("commit_unknown", COMMIT_UNKNOWN_DETAIL, { retryAfterSeconds: 5 });
   if (isConnectionError(error))
     return new Problem("dependency_unavailable", "The database is unavailable; try again shortly", { retryAfterSeconds: 5 });
   return new Problem("internal", "An unexpected error occurred");
@@ -158,6 +193,7 @@ export function createHttpApp(deps: HttpAppDeps) {
 
   // Routes are compiled at start, not at their first request (which paid for it: ~0.1 s of CPU and a slow first payment).
   const app = new Elysia({ precompile: true })
+    .wrap((handle) => (request: Request) => withAnswerDeadline((handle as unknown as (request: Request) => Response | Promise<Response>)(request), request, logger))
     .onRequest(({ request, server }) => {
       started.set(request, performance.now());
       rememberPeer(request, () => server?.requestIP(request)?.address, deps.trustedProxyHops ?? 0);

@@ -445,7 +445,7 @@ export interface components {
          */
         Problem: {
             /** @enum {string} */
-            code: "malformed_request" | "unauthorized" | "not_found" | "idempotency_key_reused" | "invalid_state" | "refund_exceeds_captured" | "payload_too_large" | "unsupported_media_type" | "validation" | "rate_limited" | "internal" | "dependency_unavailable";
+            code: "malformed_request" | "unauthorized" | "not_found" | "idempotency_key_reused" | "invalid_state" | "refund_exceeds_captured" | "payload_too_large" | "unsupported_media_type" | "validation" | "rate_limited" | "internal" | "dependency_unavailable" | "commit_unknown";
             detail: string;
             /** @description Every invalid field (422 only) */
             errors?: components["schemas"]["FieldError"][];
@@ -1036,7 +1036,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1048,7 +1048,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "dependency_unavailable";
+                        code?: "dependency_unavailable" | "commit_unknown";
                         /** @constant */
                         status?: 503;
                     };
@@ -1322,7 +1322,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1334,7 +1334,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "dependency_unavailable";
+                        code?: "dependency_unavailable" | "commit_unknown";
                         /** @constant */
                         status?: 503;
                     };
@@ -1500,7 +1500,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1512,7 +1512,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "dependency_unavailable";
+                        code?: "dependency_unavailable" | "commit_unknown";
                         /** @constant */
                         status?: 503;
                     };
@@ -1811,7 +1811,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -1823,7 +1823,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "dependency_unavailable";
+                        code?: "dependency_unavailable" | "commit_unknown";
                         /** @constant */
                         status?: 503;
                     };
@@ -2167,7 +2167,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2179,7 +2179,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "dependency_unavailable";
+                        code?: "dependency_unavailable" | "commit_unknown";
                         /** @constant */
                         status?: 503;
                     };
@@ -2271,7 +2271,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
             503: {
                 headers: {
                     /** @description Seconds to wait before trying again */
@@ -2283,7 +2283,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "dependency_unavailable";
+                        code?: "dependency_unavailable" | "commit_unknown";
                         /** @constant */
                         status?: 503;
                     };

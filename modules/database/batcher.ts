@@ -1,3 +1,5 @@
+import { isConnectionError } from "./connection-errors";
+
 interface Pending<I, O> {
   item: I;
   resolve: (result: O) => void;
@@ -19,7 +21,10 @@ export interface BatcherOptions {
 /**
  * Group commit for any statement that can take many items at once: calls made while a flush is
  * in flight wait and go together in the next one. Results map back to callers by position. A
- * failing batch is retried item by item so one bad item fails only its own caller.
+ * failing batch is retried item by item so one bad item fails only its own caller, except when
+ * the database connection failed: then the batch may have committed (each caller must hear the
+ * batch's own error, not a retry's "never sent"), and retrying one item after another would make
+ * the last caller wait out a database outage once per item.
  */
 export class Batcher<I, O> {
   private queue: Pending<I, O>[] = [];
@@ -65,8 +70,8 @@ export class Batcher<I, O> {
       const results = await this.flushBatch(batch.map((p) => p.item));
       batch.forEach((p, i) => p.resolve(results[i] as O));
     } catch (error) {
-      if (batch.length === 1) {
-        batch[0]?.reject(error);
+      if (batch.length === 1 || isConnectionError(error)) {
+        for (const p of batch) p.reject(error);
         return;
       }
       for (const p of batch) {

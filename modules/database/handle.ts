@@ -27,18 +27,3 @@ export async function queryRows<T extends Record<string, unknown>>(db: Executor,
   if (Array.isArray(result)) return result as T[];
   return ((result as { rows?: T[] }).rows ?? []) as T[];
 }
-
-/**
- * Whether an error means "the database cannot be reached" (as opposed to a bad query): then
- * callers answer 503 and retry later. Drizzle wraps driver errors, so the cause chain is walked.
- */
-export function isConnectionError(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECT_TIMEOUT|CONNECTION_|57P0[1-3]|08\d{3}|53300)/.test(code))
-      return true;
-    const message = e instanceof Error ? e.message : String(e);
-    if (/^(?!Failed query)[\s\S]*(connect|connection|terminat|ECONNRE)/i.test(message)) return true;
-  }
-  return false;
-}

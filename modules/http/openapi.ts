@@ -120,13 +120,16 @@ export const ProblemSchema = component(
 );
 
 /** Problems answered with a `Retry-After` header (seconds). */
-const RETRY_AFTER: ReadonlySet<ProblemType> = new Set(["rate_limited", "dependency_unavailable"]);
+const RETRY_AFTER: ReadonlySet<ProblemType> = new Set(["rate_limited", "dependency_unavailable", "commit_unknown"]);
 
 const retryAfterHeader = {
   description: "Seconds to wait before trying again",
   required: true,
   schema: { type: "string", pattern: "^[0-9]+$" },
 };
+
+/** The codes and reasons each problem response was built from, so the document can add to them. */
+const REASONS = new WeakMap<object, [ProblemType, string][]>();
 
 /**
  * OpenAPI responses for problems, keyed by the HTTP status each problem code has in the one
@@ -141,20 +144,33 @@ export function problemResponses(reasons: Partial<Record<ProblemType, string>>):
   return Object.fromEntries(
     [...byStatus].map(([status, entries]) => {
       const codes = entries.map(([code]) => code);
-      return [
-        String(status),
-        {
-          description: entries.map(([code, reason]) => `\`${code}\`: ${reason}`).join("; "),
-          ...(codes.some((code) => RETRY_AFTER.has(code)) ? { headers: { "Retry-After": retryAfterHeader } } : {}),
-          content: {
-            "application/problem+json": {
-              schema: { allOf: [ProblemSchema, { properties: { status: { const: status }, code: { enum: codes } } }] },
-            },
+      const response = {
+        description: entries.map(([code, reason]) => `\`${code}\`: ${reason}`).join("; "),
+        ...(codes.some((code) => RETRY_AFTER.has(code)) ? { headers: { "Retry-After": retryAfterHeader } } : {}),
+        content: {
+          "application/problem+json": {
+            schema: { allOf: [ProblemSchema, { properties: { status: { const: status }, code: { enum: codes } } }] },
           },
         },
-      ];
+      };
+      REASONS.set(response, entries);
+      return [String(status), response];
     }),
   );
+}
+
+const COMMIT_UNKNOWN_REASON =
+  "the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After";
+
+/**
+ * A write that can meet an unavailable database can also lose the database's answer after it was
+ * sent: every such operation may answer `commit_unknown`, whichever module declared it.
+ */
+function withCommitUnknown(method: string, responses: Record<string, object>): Record<string, object> {
+  const unavailable = responses["503"];
+  const reasons = unavailable && REASONS.get(unavailable);
+  if (method === "GET" || method === "HEAD" || !reasons || reasons.some(([code]) => code === "commit_unknown")) return responses;
+  return { ...responses, ...problemResponses({ ...Object.fromEntries(reasons), commit_unknown: COMMIT_UNKNOWN_REASON }) };
 }
 
 /** What every authenticated (`/v1`) route may answer besides its own responses. */
@@ -267,7 +283,7 @@ export function buildOpenApiDocument(routes: readonly DocumentedRoute[], base: D
       if (!parameters.some((p) => p.name.toLowerCase() === parameter.name.toLowerCase() && p.in === parameter.in)) parameters.push(parameter);
 
     const responses = Object.fromEntries(
-      Object.entries({ ...(detail.responses as Record<string, object>), ...unexpectedError } as Record<string, { headers?: object }>).map(([status, response]) => [
+      Object.entries({ ...withCommitUnknown(route.method, detail.responses as Record<string, object>), ...unexpectedError } as Record<string, { headers?: object }>).map(([status, response]) => [
         status,
         { ...response, headers: { "X-Request-Id": requestIdHeader, ...response.headers } },
       ]),

@@ -19,6 +19,7 @@ export const PROBLEM_TYPES = {
   rate_limited: { status: 429, title: "Too many requests" },
   internal: { status: 500, title: "Internal error" },
   dependency_unavailable: { status: 503, title: "A dependency is unavailable" },
+  commit_unknown: { status: 503, title: "The write may or may not have been applied" },
 } as const;
 
 export type ProblemType = keyof typeof PROBLEM_TYPES;

@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import type postgres from "postgres";
 import { openDatabase } from "../../src/db";
 import { createPostgresDatabase, cutDatabase, openAdmin, restoreDatabase } from "../support/db";
-import { CARDS, EXPECTED, paymentBody, waitForFinal } from "../support/payments";
-import { type ServiceProcess, startService } from "../support/service-process";
+import { CARDS, expectSettledAsCardsSay, paymentBody } from "../support/payments";
+import { OUTAGE_TEST_ENV, readyAgain, type ServiceProcess, startService } from "../support/service-process";
 import { simulatorChargeCounts } from "../support/simulator";
 
 const ROUNDS = 6;
@@ -31,17 +31,7 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
     admin = openAdmin();
     service = await startService({
       role: "all",
-      env: {
-        DATABASE_URL: database.url,
-        BROKER: "postgres",
-        SIMULATOR_LATENCY_MS: "20",
-        WORKER_CONCURRENCY: "16",
-        DB_POOL_SIZE: "6",
-        RATE_LIMIT_RPS: "0",
-        SWEEP_INTERVAL_MS: "500",
-        STUCK_AFTER_MS: "3000",
-        LEASE_MS: "3000",
-      },
+      env: { ...OUTAGE_TEST_ENV, DATABASE_URL: database.url },
     });
   });
   afterAll(async () => {
@@ -88,13 +78,7 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
   /** Ends the outage and waits until the service is ready again (failing if it died). */
   async function restore() {
     await restoreDatabase(admin, database.name);
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline) {
-      if (service.proc.exitCode !== null) throw new Error(`the service exited (${service.proc.exitCode}):\n${service.output().slice(-3000)}`);
-      if ((await fetch(`${service.url}/health/ready`).then((r) => r.status, () => 0)) === 200) return;
-      await Bun.sleep(100);
-    }
-    throw new Error("readiness did not recover within 20 s");
+    await readyAgain(service, { ms: 20_000, after: "of the database's return" });
   }
 
   it(`answers every read and write with 503 during ${ROUNDS} outages, survives them and serves after each`, async () => {
@@ -130,11 +114,7 @@ describe("database outages against --role=all on PostgreSQL (BROKER=postgres)", 
   }, 240_000);
 
   it("settles every accepted payment exactly once, as its card says", async () => {
-    const final = await waitForFinal(service.url, [...accepted.keys()], { timeoutMs: 60_000 });
-    for (const [id, card] of accepted) {
-      const view = final.get(id);
-      expect({ id, status: view?.status, failureCode: view?.failureCode }).toEqual({ id, ...EXPECTED[card]! });
-    }
+    const final = await expectSettledAsCardsSay(service.url, accepted);
     const ledger = openDatabase(database.url, 1);
     try {
       const charges = await simulatorChargeCounts(ledger.db);

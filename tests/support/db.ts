@@ -29,10 +29,18 @@ export async function terminateSessions(admin: postgres.Sql, name: string): Prom
   return rows.length;
 }
 
-/** A database outage as the tests cause it: new connections to `name` are refused, open ones terminated. */
+/**
+ * A database outage as the tests cause it: new connections to `name` are refused, open ones
+ * terminated. A connection that was starting up when connections were disallowed can still
+ * complete and serve (seen: a request answered 409 "mid-outage"), so sessions are ended until
+ * two looks in a row find none.
+ */
 export async function cutDatabase(admin: postgres.Sql, name: string): Promise<void> {
   await admin.unsafe(`alter database ${name} with allow_connections false`);
-  await terminateSessions(admin, name);
+  for (let quiet = 0; quiet < 2; ) {
+    quiet = (await terminateSessions(admin, name)) === 0 ? quiet + 1 : 0;
+    if (quiet < 2) await Bun.sleep(20);
+  }
 }
 
 /** Ends cutDatabase's outage: `name` accepts connections again. */

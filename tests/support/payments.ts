@@ -1,4 +1,5 @@
 /** Request bodies and HTTP helpers shared by the end-to-end tests. */
+import { expect } from "bun:test";
 
 export const CARDS = {
   visa: "4242424242424242",
@@ -78,4 +79,14 @@ export async function waitForFinal(
     if (pending.length > 0) await Bun.sleep(100);
   }
   return seen;
+}
+
+/** Waits until every accepted payment (id → card number) is final and requires each to end as its card says; returns the final views. */
+export async function expectSettledAsCardsSay(baseUrl: string, accepted: Map<string, string>) {
+  const final = await waitForFinal(baseUrl, [...accepted.keys()], { timeoutMs: 60_000 });
+  for (const [id, card] of accepted) {
+    const view = final.get(id);
+    expect({ id, status: view?.status, failureCode: view?.failureCode }).toEqual({ id, ...EXPECTED[card]! });
+  }
+  return final;
 }

@@ -122,6 +122,32 @@ export async function startService(options: {
   };
 }
 
+/**
+ * One `--role=all` process on PostgreSQL as the database-outage tests run it: api, worker, sweeper
+ * and queue sharing a small pool, with leases and sweeps short enough to settle within a test.
+ */
+export const OUTAGE_TEST_ENV: Record<string, string> = {
+  BROKER: "postgres",
+  SIMULATOR_LATENCY_MS: "20",
+  WORKER_CONCURRENCY: "16",
+  DB_POOL_SIZE: "6",
+  RATE_LIMIT_RPS: "0",
+  SWEEP_INTERVAL_MS: "500",
+  STUCK_AFTER_MS: "3000",
+  LEASE_MS: "3000",
+};
+
+/** Waits until the same process answers /health/ready 200 again, failing at once if it exited. */
+export async function readyAgain(service: ServiceProcess, within: { ms: number; after: string }): Promise<void> {
+  const deadline = Date.now() + within.ms;
+  while (Date.now() < deadline) {
+    if (service.proc.exitCode !== null) throw new Error(`the service exited (${service.proc.exitCode}):\n${service.output().slice(-3000)}`);
+    if ((await fetch(`${service.url}/health/ready`).then((r) => r.status, () => 0)) === 200) return;
+    await Bun.sleep(100);
+  }
+  throw new Error(`readiness did not recover within ${within.ms / 1000} s ${within.after}:\n${service.output().slice(-3000)}`);
+}
+
 /** Runs the program (from source, or `command` such as the compiled binary) to completion, for CLI and config errors. */
 export async function runProgram(
   args: string[],

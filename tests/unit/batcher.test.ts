@@ -56,4 +56,20 @@ describe("group commit (Batcher)", () => {
     expect(b?.status).toBe("rejected");
     expect(c).toEqual({ status: "fulfilled", value: 3 });
   });
+
+  it("fails every caller of a batch with the batch's own error when the database connection failed, retrying none", async () => {
+    const flushes: number[][] = [];
+    const lost = Object.assign(new Error("write CONNECTION_SILENT 127.0.0.1:5432"), { code: "CONNECTION_SILENT" });
+    const batcher = new Batcher<number, number>(
+      async (items) => {
+        flushes.push(items);
+        throw lost;
+      },
+      { maxBatch: 10, maxConcurrent: 1 },
+    );
+    const settled = await Promise.allSettled([1, 2, 3].map((i) => batcher.submit(i)));
+    // The batch may have committed: a retry's "never sent" would tell its caller otherwise.
+    expect(settled).toEqual([1, 2, 3].map(() => ({ status: "rejected", reason: lost })));
+    expect(flushes).toEqual([[1, 2, 3]]);
+  });
 });
