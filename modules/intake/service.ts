@@ -36,6 +36,37 @@ export type PaymentRequestResult =
 /** A merchant's request on an existing payment: a capture, a void of an authorization, a cancel before processing. */
 export type PaymentRequestKind = "capture" | "void" | "cancel";
 
+export interface PaymentCreationInput {
+  merchantId: string;
+  body: unknown;
+  idempotencyKey: string | undefined;
+  requestId: string;
+}
+
+/** A capture or a cancel of the merchant's payment `id`. */
+export interface PaymentRequestInput {
+  merchantId: string;
+  id: string;
+  body: unknown;
+  requestId: string;
+}
+
+export interface PaymentListQuery {
+  status?: PaymentStatus | undefined;
+  limit: number;
+  startingAfter?: string | undefined;
+}
+
+/** What a merchant may ask of payments (docs/CONTRACT.md §3, §8). */
+export interface IntakeService {
+  createPayment(input: PaymentCreationInput): Promise<CreatePaymentResult>;
+  getPayment(merchantId: string, id: string): Promise<Payment | undefined>;
+  /** The merchant's payments, newest first. */
+  listPayments(merchantId: string, query: PaymentListQuery): Promise<{ data: Payment[]; hasMore: boolean }>;
+  capturePayment(input: PaymentRequestInput): Promise<PaymentRequestResult>;
+  cancelPayment(input: PaymentRequestInput): Promise<PaymentRequestResult>;
+}
+
 export interface IntakeDeps {
   db: Database;
   vault: CardVault;
@@ -58,7 +89,7 @@ export interface IntakeDeps {
  * IntakeBatchWriter). Nothing reaches a broker here, so a broker outage can neither lose a
  * payment nor half-create one.
  */
-export function createIntakeService(deps: IntakeDeps) {
+export function createIntakeService(deps: IntakeDeps): IntakeService {
   const { db, vault, gateway } = deps;
   const now = deps.now ?? (() => new Date());
   const writer = new IntakeBatchWriter(db, deps.batching ?? { maxBatch: 256, maxConcurrentWrites: 4 });
@@ -71,12 +102,7 @@ export function createIntakeService(deps: IntakeDeps) {
     return { kind: "replayed", payment: toPayment(earlier.resource), statusCode: earlier.statusCode };
   }
 
-  async function createPayment(input: {
-    merchantId: string;
-    body: unknown;
-    idempotencyKey: string | undefined;
-    requestId: string;
-  }): Promise<CreatePaymentResult> {
+  async function createPayment(input: PaymentCreationInput): Promise<CreatePaymentResult> {
     const { merchantId, idempotencyKey, requestId } = input;
     // The body holds a card number, so its digest must be keyed (see CardVault.keyedDigest).
     const canonicalBody = idempotencyKey ? canonicalJson(input.body) : "";
@@ -130,10 +156,7 @@ export function createIntakeService(deps: IntakeDeps) {
     return row ? toPayment(row) : undefined;
   }
 
-  async function listMerchantPayments(
-    merchantId: string,
-    query: { status?: PaymentStatus | undefined; limit: number; startingAfter?: string | undefined },
-  ): Promise<{ data: Payment[]; hasMore: boolean }> {
+  async function listMerchantPayments(merchantId: string, query: PaymentListQuery): Promise<{ data: Payment[]; hasMore: boolean }> {
     const { rows, hasMore } = await listPayments(db, merchantId, query);
     return { data: rows.map(toPayment), hasMore };
   }
@@ -161,7 +184,7 @@ export function createIntakeService(deps: IntakeDeps) {
    * in one guarded statement. The amount is checked against the authorization, and against what
    * the gateway's units can express exactly (nothing is rounded, docs/CONTRACT.md §6), before that.
    */
-  async function capturePayment(input: { merchantId: string; id: string; body: unknown; requestId: string }): Promise<PaymentRequestResult> {
+  async function capturePayment(input: PaymentRequestInput): Promise<PaymentRequestResult> {
     const { merchantId, id, requestId } = input;
     const validation = validateCaptureRequest(input.body);
     if (!validation.ok) return { kind: "invalid", errors: validation.errors };
@@ -185,7 +208,7 @@ export function createIntakeService(deps: IntakeDeps) {
    * AUTHORIZED one goes to the worker to be voided. Each step is one guarded statement, so a
    * worker claiming the payment meanwhile makes the cancel a 409, never a half-done one.
    */
-  async function cancelPayment(input: { merchantId: string; id: string; body: unknown; requestId: string }): Promise<PaymentRequestResult> {
+  async function cancelPayment(input: PaymentRequestInput): Promise<PaymentRequestResult> {
     const { merchantId, id, requestId } = input;
     const validation = validateCancelRequest(input.body);
     if (!validation.ok) return { kind: "invalid", errors: validation.errors };
@@ -203,4 +226,3 @@ export function createIntakeService(deps: IntakeDeps) {
   return { createPayment, getPayment, listPayments: listMerchantPayments, capturePayment, cancelPayment };
 }
 
-export type IntakeService = ReturnType<typeof createIntakeService>;
