@@ -74,7 +74,8 @@ describe("docs/ARCHITECTURE.md module table", () => {
   it("names, for each module, every other module its files import: an import the table does not allow fails", () => {
     const allowed = Object.fromEntries(documentedModules().map((row) => [row.module, row.mayImport]));
     const undeclared = Object.entries(importedModules())
-      .map(([module, imports]) => ({ module, notAllowed: imports.filter((other) => !(allowed[module] ?? []).includes(other)) }))
+      // "any module may import `money/`" (the bottom floor)
+      .map(([module, imports]) => ({ module, notAllowed: imports.filter((other) => other !== "money" && !(allowed[module] ?? []).includes(other)) }))
       .filter((entry) => entry.notAllowed.length > 0);
     expect(undeclared).toEqual([]);
   });
