@@ -322,9 +322,11 @@ export interface components {
             };
             description: string | null;
             /**
+             * @description Why the payment failed: the gateway's decline (e.g. `card_declined`, `insufficient_funds`), `gateway_unavailable` once the retries are spent, or `gateway_configuration_error` when the merchant's gateway account refused the request (nothing was charged; the account or the gateway settings must change)
              * @example card_declined
              * @example insufficient_funds
              * @example gateway_unavailable
+             * @example gateway_configuration_error
              */
             failureCode: string | null;
             failureMessage: string | null;
@@ -384,6 +386,7 @@ export interface components {
             amount: number;
             /** @description `true` (also when absent): charge at once. `false`: authorize only (`captureMethod: manual`); the payment rests AUTHORIZED until captured (POST /v1/payments/{id}/capture) or canceled, and is voided when not captured in time */
             capture?: boolean | null;
+            /** @description The configured gateway account may not take raw card data (a Stripe account without raw card data APIs takes only Stripe's test card numbers, with a test key): any other card is 422 `card_data_not_accepted`. */
             card: {
                 /** @description 3 digits; 4 for amex */
                 cvc: string;

@@ -115,7 +115,11 @@ export const PaymentRequestSchema = component(
           cvc: Type.String({ pattern: "^[0-9]{3,4}$", description: "3 digits; 4 for amex" }),
           holderName: Type.Optional(nullable(trimmedText(MAX_NAME_LENGTH, { description: `1–${MAX_NAME_LENGTH} characters once trimmed` }))),
         },
-        { additionalProperties: false },
+        {
+          additionalProperties: false,
+          description:
+            "The configured gateway account may not take raw card data (a Stripe account without raw card data APIs takes only Stripe's test card numbers, with a test key): any other card is 422 `card_data_not_accepted`.",
+        },
       ),
       customer: Type.Object(
         {

@@ -32,7 +32,13 @@ export const PaymentSchema = component(
       ),
       gateway: Type.String({ examples: ["simulator"] }),
       gatewayReference: nullable(Type.String()),
-      failureCode: nullable(Type.String({ examples: ["card_declined", "insufficient_funds", "gateway_unavailable"] })),
+      failureCode: nullable(
+        Type.String({
+          description:
+            "Why the payment failed: the gateway's decline (e.g. `card_declined`, `insufficient_funds`), `gateway_unavailable` once the retries are spent, or `gateway_configuration_error` when the merchant's gateway account refused the request (nothing was charged; the account or the gateway settings must change)",
+          examples: ["card_declined", "insufficient_funds", "gateway_unavailable", "gateway_configuration_error"],
+        }),
+      ),
       failureMessage: nullable(Type.String()),
       attempts: Type.Integer({ minimum: 0, description: "Gateway attempts so far" }),
       captureMethod: stringEnum(CAPTURE_METHODS, {

@@ -235,9 +235,10 @@ for (const { gateway, units, start } of cases) {
 }
 
 /** Accounts that cannot take what paystream sends them: each payment ends FAILED, never as a card decline. */
-const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(paymentId: string): number; stop(): Promise<void> }; env: Record<string, string> }> }[] = [
+const misconfigured: { name: string; gateway: string; start: () => Promise<{ fake: { chargesFor(paymentId: string): number; stop(): Promise<void> }; env: Record<string, string> }> }[] = [
   {
     name: "STRIPE_RAW_CARD_DATA=true against a Stripe account without raw card data APIs",
+    gateway: "stripe",
     start: async () => {
       const fake = await startFakeStripe();
       return { fake, env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url, STRIPE_RAW_CARD_DATA: "true" } };
@@ -245,6 +246,7 @@ const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(p
   },
   {
     name: "GATEWAY=paypal against a PayPal account without card processing",
+    gateway: "paypal",
     start: async () => {
       const fake = await startFakePaypal();
       return { fake, env: { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url } };
@@ -252,7 +254,19 @@ const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(p
   },
 ];
 
-for (const { name, start } of misconfigured) {
+/** The value of the configuration-error counter for `gateway` in /metrics, once it is `expected` (the worker counts just after it records). */
+async function configurationErrorsCounted(url: string, gateway: string, expected: number): Promise<number | null> {
+  const pattern = new RegExp(`^paystream_gateway_configuration_errors_total\\{gateway="${gateway}"\\} (\\d+)$`, "m");
+  let counted: number | null = null;
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline; await Bun.sleep(50)) {
+    const match = pattern.exec(await (await fetch(`${url}/metrics`)).text());
+    counted = match ? Number(match[1]) : null;
+    if (counted === expected) break;
+  }
+  return counted;
+}
+
+for (const { name, gateway, start } of misconfigured) {
   describe(`the real program with ${name}`, () => {
     let fake: { chargesFor(paymentId: string): number; stop(): Promise<void> };
     let service: ServiceProcess;
@@ -273,6 +287,13 @@ for (const { name, start } of misconfigured) {
       const lines = service.output().split("\n").filter((line) => line.includes("gateway_configuration_error") && line.includes(id));
       expect(lines.some((line) => (JSON.parse(line) as { level: unknown }).level === "error")).toBe(true);
       expect(service.output()).not.toContain(CARDS.visa);
+    });
+
+    it("counts each such payment in paystream_gateway_configuration_errors_total, labelled by gateway", async () => {
+      const before = (await configurationErrorsCounted(service.url, gateway, 1)) ?? 0;
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS.visa))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [id])).get(id)).toMatchObject({ status: "FAILED", failureCode: "gateway_configuration_error" });
+      expect(await configurationErrorsCounted(service.url, gateway, before + 1)).toBe(before + 1);
     });
   });
 }
