@@ -45,8 +45,9 @@ export interface RecentPayment {
   /** Decimal places of the currency's minor unit, so the page can show 1999 USD as 19.99 and 500 JPY as 500. */
   exponent: number;
   failureCode: string | null;
-  brand: string;
-  last4: string;
+  /** Null while a payment paid with a payment method has no card view yet. */
+  brand: string | null;
+  last4: string | null;
   createdAt: string;
   completedAt: string | null;
 }
@@ -59,8 +60,8 @@ export interface UnresolvedPayment {
   amount: number;
   currency: string;
   exponent: number;
-  brand: string;
-  last4: string;
+  brand: string | null;
+  last4: string | null;
   unknownSince: string;
   nextCheckAt: string | null;
   checks: number;

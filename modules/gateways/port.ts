@@ -169,8 +169,8 @@ export type OperationLookupRequest = (
  * gateway shows it was not done (the operation may then be retried or failed).
  */
 export type LookupOutcome =
-  /** The gateway holds a charge for this payment, of this amount and currency. */
-  | { kind: "approved"; gatewayReference: string }
+  /** The gateway holds a charge for this payment, of this amount and currency (`card`: as for a charge's approval). */
+  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView }
   /** The gateway holds this payment's attempt, refused: nothing was charged. */
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** The gateway answered that no charge exists for this payment. */

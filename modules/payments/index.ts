@@ -40,6 +40,7 @@ export {
   type FinalOutcomeWrite,
   touchPayment,
   listStrandedPayments,
+  type ApprovedCardView,
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
