@@ -20,6 +20,8 @@ export interface Metrics {
   paymentFinalized(status: string, failureCode: string | null, seconds: number): void;
   operationEnded(operation: string, status: string): void;
   refundFinalized(status: string, failureCode: string | null): void;
+  /** A payment ended FAILED because the gateway account refused what was asked (docs/CONTRACT.md §9). */
+  gatewayConfigurationError(gateway: string): void;
   gatewayCall(gateway: string, outcome: string, seconds: number): void;
   retryScheduled(): void;
   deadLettered(): void;
@@ -152,6 +154,12 @@ export function createMetrics(): Metrics {
     labelNames: ["status", "failure_code"] as const,
     registers: [registry],
   });
+  const configurationErrors = new Counter({
+    name: "paystream_gateway_configuration_errors_total",
+    help: "Payments that ended FAILED gateway_configuration_error (the gateway account refused the request; nothing was charged), by gateway",
+    labelNames: ["gateway"] as const,
+    registers: [registry],
+  });
   const reconcileChecks = new Counter({
     name: "paystream_reconcile_checks_total",
     help: "Gateway lookups of payments whose outcome was unknown, by what the gateway said",
@@ -184,6 +192,7 @@ export function createMetrics(): Metrics {
     },
     operationEnded: (operation: string, status: string) => operationsEnded.labels(operation, status).inc(),
     refundFinalized: (status: string, failureCode: string | null) => refundsFinal.labels(status, failureCode ?? "").inc(),
+    gatewayConfigurationError: (gateway: string) => configurationErrors.labels(gateway).inc(),
     gatewayCall(gateway: string, outcome: string, seconds: number) {
       gatewayCalls.labels(gateway, outcome).observe(seconds);
     },

@@ -1,4 +1,5 @@
 import { createPaymentStore, createRefundStore, isFinal, type PaymentRow, type RefundRow } from "../modules/payments";
+import { GATEWAY_CONFIGURATION_ERROR } from "../modules/gateways";
 import { createPaymentProcessor, createReconciler, createSweeper } from "../modules/processing";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
@@ -28,6 +29,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   const finalized = (payment: PaymentRow, startedAt: number) => {
     metrics.operationEnded(payment.operation, payment.status);
     if (isFinal(payment.status)) metrics.paymentFinalized(payment.status, payment.failureCode, (Date.now() - startedAt) / 1000);
+    if (payment.status === "FAILED" && payment.failureCode === GATEWAY_CONFIGURATION_ERROR) metrics.gatewayConfigurationError(payment.gateway);
     webhookDispatcher.expectDeliveries();
   };
   const refundFinalized = (refund: RefundRow) => {

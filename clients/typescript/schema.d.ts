@@ -299,16 +299,17 @@ export interface components {
              * @enum {string}
              */
             captureMethod: "automatic" | "manual";
+            /** @description The card: as sent in `card`, or, for a `paymentMethod`, as the gateway described it when it approved the payment (null until then) */
             card: {
                 /** @example visa */
                 brand: string;
                 expMonth: number;
                 expYear: number;
-                /** @description Keyed hash of the card number: equal for the same card, not reversible */
-                fingerprint: string;
+                /** @description Keyed hash of the card number: equal for the same card, not reversible. For a payment method, the gateway's own fingerprint (Stripe's), or null when the gateway gives none (PayPal) */
+                fingerprint: string | null;
                 /** @example 4242 */
                 last4: string;
-            };
+            } | null;
             /** Format: date-time */
             completedAt: string | null;
             /** Format: date-time */
@@ -322,9 +323,11 @@ export interface components {
             };
             description: string | null;
             /**
+             * @description Why the payment failed: the gateway's decline (e.g. `card_declined`, `insufficient_funds`), `gateway_unavailable` once the retries are spent, or `gateway_configuration_error` when the merchant's gateway account refused the request (nothing was charged; the account or the gateway settings must change)
              * @example card_declined
              * @example insufficient_funds
              * @example gateway_unavailable
+             * @example gateway_configuration_error
              */
             failureCode: string | null;
             failureMessage: string | null;
@@ -346,6 +349,11 @@ export interface components {
              * @enum {string|null}
              */
             outcome: "unknown" | null;
+            /**
+             * @description The payment method id the payment was created with instead of a card
+             * @example pm_card_visa
+             */
+            paymentMethod: string | null;
             /** @enum {string} */
             status: "PENDING" | "PROCESSING" | "AUTHORIZED" | "COMPLETED" | "FAILED" | "CANCELED";
             /** Format: date-time */
@@ -384,7 +392,8 @@ export interface components {
             amount: number;
             /** @description `true` (also when absent): charge at once. `false`: authorize only (`captureMethod: manual`); the payment rests AUTHORIZED until captured (POST /v1/payments/{id}/capture) or canceled, and is voided when not captured in time */
             capture?: boolean | null;
-            card: {
+            /** @description Exactly one of `card` and `paymentMethod` (both: 422 `payment_method_conflict`; neither: 422 `payment_source_required`). The configured gateway account may not take raw card data (a Stripe account without raw card data APIs takes only Stripe's test card numbers, with a test key): any other card is 422 `card_data_not_accepted`; send a `paymentMethod` instead. */
+            card?: {
                 /** @description 3 digits; 4 for amex */
                 cvc: string;
                 expMonth: number;
@@ -397,7 +406,7 @@ export interface components {
                  * @example 4242 4242 4242 4242
                  */
                 number: string;
-            };
+            } | null;
             /**
              * @description ISO 4217 code of a currency in use, any letter case (answered upper-case): AED, AFN, ALL, AMD, AOA, ARS, AUD, AWG, AZN, BAM, BBD, BDT, BHD, BIF, BMD, BND, BOB, BOV, BRL, BSD, BTN, BWP, BYN, BZD, CAD, CDF, CHE, CHF, CHW, CLF, CLP, CNY, COP, COU, CRC, CUP, CVE, CZK, DJF, DKK, DOP, DZD, EGP, ERN, ETB, EUR, FJD, FKP, GBP, GEL, GHS, GIP, GMD, GNF, GTQ, GYD, HKD, HNL, HTG, HUF, IDR, ILS, INR, IQD, IRR, ISK, JMD, JOD, JPY, KES, KGS, KHR, KMF, KPW, KRW, KWD, KYD, KZT, LAK, LBP, LKR, LRD, LSL, LYD, MAD, MDL, MGA, MKD, MMK, MNT, MOP, MRU, MUR, MVR, MWK, MXN, MXV, MYR, MZN, NAD, NGN, NIO, NOK, NPR, NZD, OMR, PAB, PEN, PGK, PHP, PKR, PLN, PYG, QAR, RON, RSD, RUB, RWF, SAR, SBD, SCR, SDG, SEK, SGD, SHP, SLE, SOS, SRD, SSP, STN, SVC, SYP, SZL, THB, TJS, TMT, TND, TOP, TRY, TTD, TWD, TZS, UAH, UGX, USD, USN, UYI, UYU, UYW, UZS, VED, VES, VND, VUV, WST, XAF, XCD, XCG, XOF, XPF, YER, ZAR, ZMW, ZWG. The configured gateway may support fewer (422 `currency_not_supported_by_gateway`).
              * @example USD
@@ -419,7 +428,16 @@ export interface components {
             metadata?: {
                 [key: string]: string;
             } | null;
-        };
+            /**
+             * @description Instead of `card`: the id of a payment method the configured gateway holds for you (Stripe `pm_…` from Stripe.js/Elements; a PayPal vault payment token id; the simulator takes Stripe's test PaymentMethods such as `pm_card_visa`). An id the gateway does not hold fails the payment with `payment_method_not_found`.
+             * @example pm_card_visa
+             */
+            paymentMethod?: string | null;
+        } & ({
+            card: unknown;
+        } | {
+            paymentMethod: unknown;
+        });
         /**
          * @description RFC 9457 problem details (`application/problem+json`)
          * @example {

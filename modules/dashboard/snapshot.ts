@@ -1,7 +1,8 @@
 import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
+import { GATEWAY_CONFIGURATION_ERROR } from "../gateways";
 import { currencyExponent } from "../money";
-import { countInFlight, finalizedInWindow, listRecentPayments, listUnresolved, listUnresolvedRefunds, type PaymentOperation, type PaymentStatus } from "../payments";
+import { countInFlight, finalizedInWindow, listRecentFailures, listRecentPayments, listUnresolved, listUnresolvedRefunds, type PaymentOperation, type PaymentStatus } from "../payments";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;
@@ -16,6 +17,13 @@ const RECENT_LIMIT = 20;
  * out of the window's counts and charts; it still shows in the recent list.
  */
 const CREATED_HORIZON_MS = 15 * 60_000;
+
+/**
+ * How far back the needs-attention list looks for configuration errors: long enough that an
+ * operator who looks once a day sees them, bounded so the query reads a window of the merchant's
+ * failed payments, not all of them.
+ */
+const CONFIGURATION_ERROR_HORIZON_MS = 24 * 3600_000;
 
 export interface ThroughputBucket {
   /** Start of the bucket, ISO-8601; buckets are aligned to multiples of BUCKET_SECONDS. */
@@ -37,8 +45,9 @@ export interface RecentPayment {
   /** Decimal places of the currency's minor unit, so the page can show 1999 USD as 19.99 and 500 JPY as 500. */
   exponent: number;
   failureCode: string | null;
-  brand: string;
-  last4: string;
+  /** Null while a payment paid with a payment method has no card view yet. */
+  brand: string | null;
+  last4: string | null;
   createdAt: string;
   completedAt: string | null;
 }
@@ -51,8 +60,8 @@ export interface UnresolvedPayment {
   amount: number;
   currency: string;
   exponent: number;
-  brand: string;
-  last4: string;
+  brand: string | null;
+  last4: string | null;
   unknownSince: string;
   nextCheckAt: string | null;
   checks: number;
@@ -68,6 +77,22 @@ export interface UnresolvedRefund {
   unknownSince: string;
   nextCheckAt: string | null;
   checks: number;
+}
+
+/**
+ * A payment the merchant's gateway account refused to carry out (`gateway_configuration_error`,
+ * docs/CONTRACT.md §9): nothing was charged, and no retry helps until an operator changes the
+ * account or the settings.
+ */
+export interface ConfigurationErrorPayment {
+  id: string;
+  amount: number;
+  currency: string;
+  exponent: number;
+  gateway: string;
+  /** The gateway's own words, already scrubbed of digit runs. */
+  failureMessage: string | null;
+  failedAt: string | null;
 }
 
 export interface DashboardSnapshot {
@@ -94,6 +119,8 @@ export interface DashboardSnapshot {
    * looked up (docs/CONTRACT.md §6), oldest first (capped), and how many of each in all.
    */
   unresolved: { total: number; payments: UnresolvedPayment[]; refundsTotal: number; refunds: UnresolvedRefund[] };
+  /** Needs attention too: payments that failed in the last 24 hours because the gateway account refused them, newest first (capped), and how many in all. */
+  configurationErrors: { total: number; payments: ConfigurationErrorPayment[] };
   /** The outbox of the whole service (not per merchant): rows waiting for a worker or the relay. */
   backlog: OutboxBacklog;
 }
@@ -211,17 +238,38 @@ async function unresolvedWork(db: Executor, merchantId: string): Promise<Dashboa
   };
 }
 
-/** Everything the dashboard shows for one merchant, from five queries whose cost does not grow with the merchant's history. */
+async function configurationErrors(db: Executor, merchantId: string): Promise<DashboardSnapshot["configurationErrors"]> {
+  const { rows, total } = await listRecentFailures(db, merchantId, {
+    failureCode: GATEWAY_CONFIGURATION_ERROR,
+    createdSinceMs: Date.now() - CONFIGURATION_ERROR_HORIZON_MS,
+    limit: RECENT_LIMIT,
+  });
+  return {
+    total,
+    payments: rows.map((row) => ({
+      id: row.id,
+      amount: row.amount,
+      currency: row.currency,
+      exponent: exponentOf(row.currency),
+      gateway: row.gateway,
+      failureMessage: row.failureMessage,
+      failedAt: row.completedAt ? row.completedAt.toISOString() : null,
+    })),
+  };
+}
+
+/** Everything the dashboard shows for one merchant, from queries whose cost does not grow with the merchant's history. */
 export async function loadDashboardSnapshot(
   db: Executor,
   merchantId: string,
   backlog?: Promise<OutboxBacklog>,
 ): Promise<DashboardSnapshot> {
-  const [inFlight, window, recent, unresolved, outbox] = await Promise.all([
+  const [inFlight, window, recent, unresolved, refusedByGateway, outbox] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
     recentPayments(db, merchantId),
     unresolvedWork(db, merchantId),
+    configurationErrors(db, merchantId),
     backlog ?? outboxBacklog(db),
   ]);
   return {
@@ -235,6 +283,7 @@ export async function loadDashboardSnapshot(
     failureCodes: window.failureCodes,
     recent,
     unresolved,
+    configurationErrors: refusedByGateway,
     backlog: outbox,
   };
 }

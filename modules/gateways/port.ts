@@ -7,7 +7,36 @@
 
 export type GatewayName = "simulator" | "stripe" | "paypal";
 
-export interface ChargeRequest {
+/** The card data intake took, as the vault gives it back for a charge. */
+export interface CardData {
+  number: string;
+  expMonth: number;
+  expYear: number;
+  cvc: string;
+  holderName: string | null;
+}
+
+/**
+ * What pays: the card intake took, or the id of a payment method the gateway already holds for
+ * the merchant (Stripe `pm_…`, a PayPal vault payment token id; docs/CONTRACT.md §9). Exactly one.
+ */
+export type PaymentSource = { card: CardData; paymentMethod?: never } | { card?: never; paymentMethod: string };
+
+/**
+ * The card behind an approved payment method as the gateway describes it: the payment's card view
+ * when no card went through intake. `fingerprint` is the gateway's own, when it gives one.
+ */
+export interface GatewayCardView {
+  brand: string;
+  last4: string;
+  expMonth: number;
+  expYear: number;
+  fingerprint: string | null;
+}
+
+export type ChargeRequest = ChargeRequestFields & PaymentSource;
+
+interface ChargeRequestFields {
   /** Our payment id. Adapters send it as gateway metadata (custom_id / metadata). */
   paymentId: string;
   /**
@@ -19,13 +48,6 @@ export interface ChargeRequest {
   amount: number;
   /** ISO 4217 alphabetic code, upper case. */
   currency: string;
-  card: {
-    number: string;
-    expMonth: number;
-    expYear: number;
-    cvc: string;
-    holderName: string | null;
-  };
   customer: { email: string; name: string; reference: string | null };
   description: string | null;
   /** 1-based attempt number of this payment (for logs; never part of the idempotency key). */
@@ -80,8 +102,8 @@ export interface RefundRequest extends OperationRequest {
 }
 
 export type ChargeOutcome =
-  /** The gateway took the money. */
-  | { kind: "approved"; gatewayReference: string }
+  /** The gateway took the money; `card` describes the payment method's card when the gateway said which. */
+  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView }
   /** A final refusal: the payment fails with `code`. Never retried. */
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** Nothing was charged (the request never took effect): safe to retry later. */
@@ -147,8 +169,8 @@ export type OperationLookupRequest = (
  * gateway shows it was not done (the operation may then be retried or failed).
  */
 export type LookupOutcome =
-  /** The gateway holds a charge for this payment, of this amount and currency. */
-  | { kind: "approved"; gatewayReference: string }
+  /** The gateway holds a charge for this payment, of this amount and currency (`card`: as for a charge's approval). */
+  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView }
   /** The gateway holds this payment's attempt, refused: nothing was charged. */
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** The gateway answered that no charge exists for this payment. */
@@ -176,6 +198,9 @@ export type CardDataAcceptance = { ok: true } | { ok: false; code: "card_data_no
  * (raw card data, card processing not enabled): nothing was charged, and no card is at fault.
  */
 export const GATEWAY_CONFIGURATION_ERROR = "gateway_configuration_error";
+
+/** The decline code of a payment method id the gateway does not hold for the merchant (Stripe `resource_missing`). */
+export const PAYMENT_METHOD_NOT_FOUND = "payment_method_not_found";
 
 /** Where an adapter reports a configuration error (a pino logger fits). Never given card data. */
 export interface GatewayErrorLog {

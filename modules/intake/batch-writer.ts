@@ -1,5 +1,5 @@
 import { paymentMessagesInsert } from "../broker";
-import { Batcher, type Database } from "../database";
+import { Batcher, type Database, type IdFilter } from "../database";
 import { idempotencyKeyClaims } from "../idempotency";
 import { insertPayments, type NewPayment, type PaymentRow } from "../payments";
 import { type SealedCard, sealedCardsInsert } from "../vault";
@@ -7,7 +7,8 @@ import { type SealedCard, sealedCardsInsert } from "../vault";
 /** Everything intake writes for one accepted payment. */
 export interface PaymentWrite {
   payment: NewPayment;
-  sealed: SealedCard;
+  /** Null for a payment paid with a payment method: the gateway holds that card, paystream never sees it. */
+  sealed: SealedCard | null;
   idempotency: { key: string; requestHash: string } | null;
 }
 
@@ -47,13 +48,15 @@ async function writeBatch(db: Database, writes: PaymentWrite[]): Promise<WriteRe
       ? [{ merchantId: w.payment.merchantId, key: w.idempotency.key, requestHash: w.idempotency.requestHash, resourceId: w.payment.id, statusCode: 202 }]
       : [],
   );
+  const sealed = writes.flatMap((w) => (w.sealed ? [w.sealed] : []));
   const rows = await insertPayments(
     db,
     writes.map((w) => w.payment),
     {
       claim: idempotencyKeyClaims("payments", keyed),
       alongside: [
-        (created) => sealedCardsInsert(writes.map((w) => w.sealed), created),
+        // A batch of payment-method payments only has no card to seal (and an insert needs a row to name its columns).
+        ...(sealed.length === 0 ? [] : [(created: IdFilter) => sealedCardsInsert(sealed, created)]),
         (created) => paymentMessagesInsert(writes.map((w) => ({ paymentId: w.payment.id, requestId: w.payment.requestId, delayMs: 0 })), created),
       ],
     },

@@ -28,6 +28,7 @@ import {
   MAX_NAME_LENGTH,
   MAX_REFERENCE_LENGTH,
   MERCHANT_CANCELLATION_REASONS,
+  PAYMENT_METHOD_PATTERN,
 } from "./validation";
 
 /**
@@ -98,7 +99,7 @@ export const PaymentRequestSchema = component(
         description: `ISO 4217 code of a currency in use, any letter case (answered upper-case): ${SUPPORTED_CURRENCY_CODES.join(", ")}. The configured gateway may support fewer (422 \`currency_not_supported_by_gateway\`).`,
         examples: ["USD"],
       }),
-      card: Type.Object(
+      card: Type.Optional(nullable(Type.Object(
         {
           number: Type.String({
             pattern: CARD_NUMBER_PATTERN,
@@ -115,8 +116,20 @@ export const PaymentRequestSchema = component(
           cvc: Type.String({ pattern: "^[0-9]{3,4}$", description: "3 digits; 4 for amex" }),
           holderName: Type.Optional(nullable(trimmedText(MAX_NAME_LENGTH, { description: `1–${MAX_NAME_LENGTH} characters once trimmed` }))),
         },
-        { additionalProperties: false },
-      ),
+        {
+          additionalProperties: false,
+          description:
+            "Exactly one of `card` and `paymentMethod` (both: 422 `payment_method_conflict`; neither: 422 `payment_source_required`). The configured gateway account may not take raw card data (a Stripe account without raw card data APIs takes only Stripe's test card numbers, with a test key): any other card is 422 `card_data_not_accepted`; send a `paymentMethod` instead.",
+        },
+      ))),
+      paymentMethod: Type.Optional(nullable(
+        Type.String({
+          pattern: PAYMENT_METHOD_PATTERN,
+          description:
+            "Instead of `card`: the id of a payment method the configured gateway holds for you (Stripe `pm_…` from Stripe.js/Elements; a PayPal vault payment token id; the simulator takes Stripe's test PaymentMethods such as `pm_card_visa`). An id the gateway does not hold fails the payment with `payment_method_not_found`.",
+          examples: ["pm_card_visa"],
+        }),
+      )),
       customer: Type.Object(
         {
           email: Type.String({ pattern: EMAIL_PATTERN, description: "local@domain.tld (ASCII); the domain is answered lower-case", examples: ["jane@example.com"] }),
@@ -136,7 +149,16 @@ export const PaymentRequestSchema = component(
         ),
       ),
     },
-    { additionalProperties: false, examples: [exampleRequest], description: "Absent optional fields and JSON null mean the same" },
+    {
+      additionalProperties: false,
+      examples: [exampleRequest],
+      description: "Absent optional fields and JSON null mean the same",
+      // Exactly one of the two that is not null (null means absent, as for every field).
+      oneOf: [
+        { required: ["card"], properties: { card: { not: { type: "null" } } } },
+        { required: ["paymentMethod"], properties: { paymentMethod: { not: { type: "null" } } } },
+      ],
+    },
   ),
 );
 

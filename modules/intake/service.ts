@@ -123,11 +123,13 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
         currency: request.currency,
         description: request.description,
         metadata: request.metadata,
-        cardBrand: request.card.brand,
-        cardLast4: request.card.last4,
-        cardExpMonth: request.card.expMonth,
-        cardExpYear: request.card.expYear,
-        cardFingerprint: vault.fingerprint(request.card.number),
+        // A payment method's card view comes from the gateway's approval.
+        cardBrand: request.card?.brand ?? null,
+        cardLast4: request.card?.last4 ?? null,
+        cardExpMonth: request.card?.expMonth ?? null,
+        cardExpYear: request.card?.expYear ?? null,
+        cardFingerprint: request.card ? vault.fingerprint(request.card.number) : null,
+        paymentMethod: request.paymentMethod,
         customerEmail: request.customer.email,
         customerName: request.customer.name,
         customerReference: request.customer.reference,
@@ -136,7 +138,7 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
         captureMethod: request.capture ? "automatic" : "manual",
         operation: request.capture ? "charge" : "authorize",
       },
-      sealed: vault.seal(paymentId, { number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }),
+      sealed: request.card ? vault.seal(paymentId, { number: request.card.number, cvc: request.card.cvc, holderName: request.card.holderName }) : null,
       idempotency: idempotencyKey ? { key: idempotencyKey, requestHash: vault.keyedDigest(canonicalBody) } : null,
     });
     if (result.kind === "idempotency_key_taken" && idempotencyKey) {

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../database";
 import { PAYMENT_ID } from "./ids";
 import { payments } from "./schema";
@@ -97,4 +97,39 @@ export async function listRecentPayments(db: Executor, merchantId: string, limit
     .where(eq(payments.merchantId, merchantId))
     .orderBy(desc(payments.id))
     .limit(limit);
+}
+
+/**
+ * A merchant's payments that failed with `failureCode` and were created since `createdSinceMs`,
+ * newest first (at most `limit`), and how many in all. Reads the FAILED entries of the
+ * (merchant_id, status, id) index from that id on: the cost follows the window, not the history.
+ */
+export async function listRecentFailures(
+  db: Executor,
+  merchantId: string,
+  options: { failureCode: string; createdSinceMs: number; limit: number },
+) {
+  const where = and(
+    eq(payments.merchantId, merchantId),
+    eq(payments.status, "FAILED"),
+    gte(payments.id, PAYMENT_ID.floor(options.createdSinceMs)),
+    eq(payments.failureCode, options.failureCode),
+  );
+  const [rows, [count]] = await Promise.all([
+    db
+      .select({
+        id: payments.id,
+        amount: payments.amount,
+        currency: payments.currency,
+        gateway: payments.gateway,
+        failureMessage: payments.failureMessage,
+        completedAt: payments.completedAt,
+      })
+      .from(payments)
+      .where(where)
+      .orderBy(desc(payments.id))
+      .limit(options.limit),
+    db.select({ total: sql<number>`count(*)::int` }).from(payments).where(where),
+  ]);
+  return { rows, total: Number(count?.total ?? 0) };
 }

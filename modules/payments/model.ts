@@ -16,23 +16,40 @@ export const PaymentSchema = component(
       currency: Type.String({ pattern: "^[A-Z]{3}$", examples: ["USD"] }),
       description: nullable(Type.String()),
       metadata: Type.Record(Type.String(), Type.String()),
-      card: Type.Object(
-        {
-          brand: Type.String({ examples: ["visa"] }),
-          last4: Type.String({ pattern: "^[0-9]{4}$", examples: ["4242"] }),
-          expMonth: Type.Integer({ minimum: 1, maximum: 12 }),
-          expYear: Type.Integer({ minimum: 1000, maximum: 9999 }),
-          fingerprint: Type.String({ description: "Keyed hash of the card number: equal for the same card, not reversible" }),
-        },
-        { additionalProperties: false },
+      card: nullable(
+        Type.Object(
+          {
+            brand: Type.String({ examples: ["visa"] }),
+            last4: Type.String({ pattern: "^[0-9]{4}$", examples: ["4242"] }),
+            expMonth: Type.Integer({ minimum: 1, maximum: 12 }),
+            expYear: Type.Integer({ minimum: 1000, maximum: 9999 }),
+            fingerprint: nullable(
+              Type.String({
+                description:
+                  "Keyed hash of the card number: equal for the same card, not reversible. For a payment method, the gateway's own fingerprint (Stripe's), or null when the gateway gives none (PayPal)",
+              }),
+            ),
+          },
+          {
+            additionalProperties: false,
+            description: "The card: as sent in `card`, or, for a `paymentMethod`, as the gateway described it when it approved the payment (null until then)",
+          },
+        ),
       ),
+      paymentMethod: nullable(Type.String({ description: "The payment method id the payment was created with instead of a card", examples: ["pm_card_visa"] })),
       customer: Type.Object(
         { email: Type.String(), name: Type.String(), reference: nullable(Type.String()) },
         { additionalProperties: false },
       ),
       gateway: Type.String({ examples: ["simulator"] }),
       gatewayReference: nullable(Type.String()),
-      failureCode: nullable(Type.String({ examples: ["card_declined", "insufficient_funds", "gateway_unavailable"] })),
+      failureCode: nullable(
+        Type.String({
+          description:
+            "Why the payment failed: the gateway's decline (e.g. `card_declined`, `insufficient_funds`), `gateway_unavailable` once the retries are spent, or `gateway_configuration_error` when the merchant's gateway account refused the request (nothing was charged; the account or the gateway settings must change)",
+          examples: ["card_declined", "insufficient_funds", "gateway_unavailable", "gateway_configuration_error"],
+        }),
+      ),
       failureMessage: nullable(Type.String()),
       attempts: Type.Integer({ minimum: 0, description: "Gateway attempts so far" }),
       captureMethod: stringEnum(CAPTURE_METHODS, {

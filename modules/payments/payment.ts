@@ -10,7 +10,13 @@ export interface Payment {
   currency: string;
   description: string | null;
   metadata: Record<string, string>;
-  card: { brand: string; last4: string; expMonth: number; expYear: number; fingerprint: string };
+  /**
+   * The card: from intake's card data, or, when a payment method paid, as the gateway described it
+   * on approval (null until then; `fingerprint` then the gateway's own, or null).
+   */
+  card: { brand: string; last4: string; expMonth: number; expYear: number; fingerprint: string | null } | null;
+  /** The payment method the gateway was asked to charge instead of a card, or null (docs/CONTRACT.md §9). */
+  paymentMethod: string | null;
   customer: { email: string; name: string; reference: string | null };
   gateway: string;
   gatewayReference: string | null;
@@ -47,13 +53,8 @@ export function toPayment(row: PaymentRow): Payment {
     currency: row.currency,
     description: row.description,
     metadata: row.metadata,
-    card: {
-      brand: row.cardBrand,
-      last4: row.cardLast4,
-      expMonth: row.cardExpMonth,
-      expYear: row.cardExpYear,
-      fingerprint: row.cardFingerprint,
-    },
+    card: cardView(row),
+    paymentMethod: row.paymentMethod,
     customer: { email: row.customerEmail, name: row.customerName, reference: row.customerReference },
     gateway: row.gateway,
     gatewayReference: row.gatewayReference,
@@ -71,4 +72,10 @@ export function toPayment(row: PaymentRow): Payment {
     updatedAt: row.updatedAt.toISOString(),
     completedAt: row.completedAt ? row.completedAt.toISOString() : null,
   };
+}
+
+function cardView(row: PaymentRow): Payment["card"] {
+  const { cardBrand: brand, cardLast4: last4, cardExpMonth: expMonth, cardExpYear: expYear } = row;
+  if (brand === null || last4 === null || expMonth === null || expYear === null) return null;
+  return { brand, last4, expMonth, expYear, fingerprint: row.cardFingerprint };
 }

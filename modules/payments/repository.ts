@@ -45,6 +45,7 @@ export type NewPayment = Required<
     | "cardExpMonth"
     | "cardExpYear"
     | "cardFingerprint"
+    | "paymentMethod"
     | "customerEmail"
     | "customerName"
     | "customerReference"
@@ -145,12 +146,25 @@ export async function listPayments(
  * What the gateway's definite answer to a payment's operation makes of the payment (the finalize
  * transition; AUTHORIZED is not final, but it ends the operation as a final state does).
  */
+/** The card behind a payment method as the gateway described it on approval: the payment's card view. */
+export interface ApprovedCardView {
+  brand: string;
+  last4: string;
+  expMonth: number;
+  expYear: number;
+  fingerprint: string | null;
+}
+
 export type FinalOutcome =
-  /** A charge, or a capture, was done: the money is taken (all of it, or the capture's amount). */
-  | { status: "COMPLETED"; gatewayReference: string }
+  /**
+   * A charge, or a capture, was done: the money is taken (all of it, or the capture's amount).
+   * `card` fills in the card view of a payment paid with a payment method; a card view a payment
+   * already has is never replaced.
+   */
+  | { status: "COMPLETED"; gatewayReference: string; card?: ApprovedCardView }
   | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null }
   /** An authorization was approved: the hold stands for `expiresInMs`, then it is voided. */
-  | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number }
+  | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number; card?: ApprovedCardView }
   /**
    * A capture or void was refused, or could not be done: the authorization stands as it was (its
    * reference kept, and its expiry unless `endsExpiry`), and the failure says why the merchant's
@@ -162,17 +176,47 @@ export type FinalOutcome =
 
 export type FinalOutcomeWrite = FinalOutcomeWriteOf<FinalOutcome>;
 
+function cardViewFill(o: Record<string, SQL>) {
+  const unset = sql`${payments.cardLast4} is null`;
+  return {
+    cardBrand: sql`case when ${unset} then ${o.card_brand} else ${payments.cardBrand} end`,
+    cardLast4: sql`case when ${unset} then ${o.card_last_four} else ${payments.cardLast4} end`,
+    cardExpMonth: sql`case when ${unset} then ${o.card_exp_month} else ${payments.cardExpMonth} end`,
+    cardExpYear: sql`case when ${unset} then ${o.card_exp_year} else ${payments.cardExpYear} end`,
+    cardFingerprint: sql`case when ${unset} then ${o.card_fingerprint} else ${payments.cardFingerprint} end`,
+  };
+}
+
 /** A payment's operations as gateway work: the shared lifecycle over the payments table and its status machine. */
 export const PAYMENT_LIFECYCLE = gatewayWorkLifecycle<PaymentRow, FinalOutcome>({
   work: PAYMENT_WORK,
   transitions: TRANSITIONS,
   outcome: {
-    fields: { expires_in_seconds: "float8", ends_expiry: "boolean" },
-    encode: (outcome) => ({
-      expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
-      ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
-    }),
+    fields: {
+      expires_in_seconds: "float8",
+      ends_expiry: "boolean",
+      card_brand: "text",
+      card_last_four: "text",
+      card_exp_month: "integer",
+      card_exp_year: "integer",
+      card_fingerprint: "text",
+    },
+    encode: (outcome) => {
+      const card = "card" in outcome ? outcome.card : undefined;
+      return {
+        expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
+        ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
+        card_brand: card?.brand ?? null,
+        card_last_four: card?.last4 ?? null,
+        card_exp_month: card?.expMonth ?? null,
+        card_exp_year: card?.expYear ?? null,
+        card_fingerprint: card?.fingerprint ?? null,
+      };
+    },
     set: (o) => ({
+      // The gateway's card view fills in only what a payment-method payment lacks (the card columns
+      // are set all together, so a payment with a card view keeps it whole).
+      ...cardViewFill(o),
       // COMPLETED by a charge takes the whole amount; by a capture, the amount the merchant asked for.
       amountCaptured: sql`case when ${o.status} = 'COMPLETED' then coalesce(${payments.captureAmount}, ${payments.amount}) else ${payments.amountCaptured} end`,
       // A new authorization's hold runs from now; a refused capture or void keeps the one it had

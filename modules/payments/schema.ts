@@ -33,11 +33,17 @@ export const payments = pgTable(
     currency: text("currency").notNull(),
     description: text("description"),
     metadata: jsonb("metadata").$type<Record<string, string>>().notNull().default({}),
-    cardBrand: text("card_brand").notNull(),
-    cardLast4: text("card_last4").notNull(),
-    cardExpMonth: smallint("card_exp_month").notNull(),
-    cardExpYear: smallint("card_exp_year").notNull(),
-    cardFingerprint: text("card_fingerprint").notNull(),
+    /**
+     * The card view: from intake's card, or, for a payment paid with `payment_method`, from the
+     * gateway's approval (null until then; see payments_card_view_check).
+     */
+    cardBrand: text("card_brand"),
+    cardLast4: text("card_last4"),
+    cardExpMonth: smallint("card_exp_month"),
+    cardExpYear: smallint("card_exp_year"),
+    cardFingerprint: text("card_fingerprint"),
+    /** The id of a payment method the gateway holds for the merchant, paid with instead of a card (docs/CONTRACT.md §9). */
+    paymentMethod: text("payment_method"),
     customerEmail: text("customer_email").notNull(),
     customerName: text("customer_name").notNull(),
     customerReference: text("customer_reference"),
@@ -101,6 +107,11 @@ export const payments = pgTable(
     check("payments_captured_within_amount", sql`${t.amountCaptured} between 0 and ${t.amount}`),
     check("payments_refunded_within_captured", sql`${t.amountRefunded} between 0 and ${t.amountCaptured}`),
     check("payments_capture_amount_check", sql`${t.captureAmount} is null or ${t.captureAmount} between 1 and ${t.amount}`),
+    // A card payment has its card view from intake; only a payment-method payment may lack it.
+    check(
+      "payments_card_view_check",
+      sql`${t.paymentMethod} is not null or (${t.cardBrand} is not null and ${t.cardLast4} is not null and ${t.cardExpMonth} is not null and ${t.cardExpYear} is not null)`,
+    ),
     check("payments_amount_check", sql`${t.amount} between ${sql.raw(String(MIN_AMOUNT))} and ${sql.raw(String(MAX_AMOUNT))}`),
     check(
       "payments_final_has_completed_at",

@@ -1,4 +1,4 @@
-import type { CaptureRequest, ChargeRequest, RefundRequest, VoidRequest } from "../gateways";
+import type { CaptureRequest, ChargeRequest, GatewayCardView, PaymentSource, RefundRequest, VoidRequest } from "../gateways";
 import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import type { CardVault } from "../vault";
 
@@ -26,7 +26,8 @@ export interface Ending<Outcome> {
  * nothing). One table per operation, shared by the processor and the reconciler.
  */
 export interface Endings<Outcome> {
-  approved(gatewayReference: string): Ending<Outcome>;
+  /** `card`: the card behind a payment method, as the gateway described it (a charge's or authorization's answer). */
+  approved(gatewayReference: string, card?: GatewayCardView): Ending<Outcome>;
   declined(code: string, message: string, gatewayReference: string | null): Ending<Outcome>;
   notDone(message: string): Ending<Outcome>;
 }
@@ -51,10 +52,12 @@ export function paymentEndings(payment: Pick<PaymentRow, "operation" | "cancella
     case "charge":
     case "authorize":
       return {
-        approved: (gatewayReference) =>
-          operation === "charge"
-            ? { outcome: { status: "COMPLETED", gatewayReference }, result: "completed" }
-            : { outcome: { status: "AUTHORIZED", gatewayReference, expiresInMs: authorizationTtlMs }, result: "authorized" },
+        approved: (gatewayReference, card) => {
+          const cardView = card === undefined ? {} : { card };
+          return operation === "charge"
+            ? { outcome: { status: "COMPLETED", gatewayReference, ...cardView }, result: "completed" }
+            : { outcome: { status: "AUTHORIZED", gatewayReference, expiresInMs: authorizationTtlMs, ...cardView }, result: "authorized" };
+        },
         // A decline answered under the payment's idempotency key is the gateway's word for the
         // key, which every attempt shared: definite even after unknown attempts.
         declined: (code, message, gatewayReference) => failed(code, message, gatewayReference),
@@ -154,20 +157,26 @@ export function refundRequestFor(refund: RefundRow, payment: PaymentRow): Refund
 
 type OpenedCard = ReturnType<CardVault["open"]>;
 
+/**
+ * What pays for a payment: the payment method it was created with, or its card opened from the
+ * vault (null when it cannot be: no sealed card, or one that does not open).
+ */
+export function paymentSourceOf(payment: PaymentRow, openCard: () => OpenedCard | null): PaymentSource | null {
+  if (payment.paymentMethod !== null) return { paymentMethod: payment.paymentMethod };
+  const card = openCard();
+  // A card payment always has its expiry (payments_card_view_check).
+  if (card === null || payment.cardExpMonth === null || payment.cardExpYear === null) return null;
+  return { card: { number: card.number, expMonth: payment.cardExpMonth, expYear: payment.cardExpYear, cvc: card.cvc, holderName: card.holderName ?? null } };
+}
+
 /** The charge (or authorization) every attempt of a payment sends: identical each time but for the attempt number. */
-export function chargeRequestFor(payment: PaymentRow, card: OpenedCard): ChargeRequest {
+export function chargeRequestFor(payment: PaymentRow, source: PaymentSource): ChargeRequest {
   return {
     paymentId: payment.id,
     idempotencyKey: chargeIdempotencyKey(payment.id),
     amount: payment.amount,
     currency: payment.currency,
-    card: {
-      number: card.number,
-      expMonth: payment.cardExpMonth,
-      expYear: payment.cardExpYear,
-      cvc: card.cvc,
-      holderName: card.holderName ?? null,
-    },
+    ...source,
     customer: { email: payment.customerEmail, name: payment.customerName, reference: payment.customerReference },
     description: payment.description,
     attempt: operationAttempt(payment),

@@ -1,5 +1,5 @@
 import type { PaymentMessage } from "../broker";
-import type { ChargeOutcome, Gateway, OperationOutcome } from "../gateways";
+import type { ChargeOutcome, Gateway, GatewayCardView, OperationOutcome, PaymentSource } from "../gateways";
 import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import { type Logger, Slots } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
@@ -11,6 +11,7 @@ import {
   operationAttempt,
   type ProcessResult,
   paymentEndings,
+  paymentSourceOf,
   REFUND_ENDINGS,
   refundRequestFor,
   voidRequestFor,
@@ -92,8 +93,8 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
   /** A charge or an authorization: the only operation that sends the card, opened just before the call. */
   async function chargeCard(attempt: PaymentAttempt, sealed: SealedCard | undefined): Promise<ProcessResult> {
     const answer = await inGatewaySlot<OperationOutcome | CardUnavailable>(attempt, () => {
-      const card = cardToSend(vault, logger, attempt.row, sealed);
-      return card.kind === "card_unavailable" ? card : callGateway(attempt, () => gateway.charge(chargeRequestFor(attempt.row, card.card)));
+      const source = sourceToSend(vault, logger, attempt.row, sealed);
+      return "kind" in source ? source : callGateway(attempt, () => gateway.charge(chargeRequestFor(attempt.row, source)));
     });
     if (answer === undefined) return giveBack(attempt);
     if (answer.kind === "card_unavailable") return recordMissingCard(attempt, answer);
@@ -124,7 +125,7 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
   function recordAnswer<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, answer: OperationOutcome): Promise<ProcessResult> {
     switch (answer.kind) {
       case "approved":
-        return recordApproval(attempt, answer.gatewayReference);
+        return recordApproval(attempt, answer.gatewayReference, answer.card);
       case "declined":
         return recordDecline(attempt, answer);
       case "transient":
@@ -134,8 +135,8 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
   }
 
   /** Done: COMPLETED, AUTHORIZED or CANCELED, or a SUCCEEDED refund. */
-  async function recordApproval<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, gatewayReference: string): Promise<ProcessResult> {
-    const result = await recordEnding(attempt, attempt.endings.approved(gatewayReference));
+  async function recordApproval<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, gatewayReference: string, card?: GatewayCardView): Promise<ProcessResult> {
+    const result = await recordEnding(attempt, attempt.endings.approved(gatewayReference, card));
     journal.approved(attempt, gatewayReference, result);
     return result;
   }
@@ -355,13 +356,15 @@ function gatewayAttempts(deps: ProcessorDeps) {
 
 type OpenedCard = ReturnType<CardVault["open"]>;
 
-/** The card is needed only to charge or authorize; it is deleted once the payment is charged, authorized or failed. */
-function cardToSend(vault: CardVault, logger: Logger, payment: PaymentRow, sealed: SealedCard | undefined): { kind: "card"; card: OpenedCard } | CardUnavailable {
-  if (!sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
-  const card = openCard(vault, logger, payment, sealed);
+/**
+ * The card is needed only to charge or authorize; it is deleted once the payment is charged,
+ * authorized or failed. A payment paid with a payment method has none: the gateway holds the card.
+ */
+function sourceToSend(vault: CardVault, logger: Logger, payment: PaymentRow, sealed: SealedCard | undefined): PaymentSource | CardUnavailable {
+  if (payment.paymentMethod === null && !sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
+  const source = paymentSourceOf(payment, () => (sealed ? openCard(vault, logger, payment, sealed) : null));
   // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
-  if (card === null) return { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
-  return { kind: "card", card };
+  return source ?? { kind: "card_unavailable", reason: "the sealed card cannot be opened" };
 }
 
 /** The card of a payment, or null (logged at error level) when its sealed form cannot be opened. */

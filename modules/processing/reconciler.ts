@@ -6,6 +6,7 @@ import {
   captureRequestFor,
   chargeIdempotencyKey,
   chargeRequestFor,
+  paymentSourceOf,
   type Endings,
   operationAttempt,
   paymentEndings,
@@ -132,7 +133,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function recordSettlement<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>, answer: Exclude<LookupOutcome, { kind: "unknown" }>): Promise<void> {
     const ending =
       answer.kind === "approved"
-        ? work.endings.approved(answer.gatewayReference)
+        ? work.endings.approved(answer.gatewayReference, answer.card)
         : answer.kind === "declined"
           ? work.endings.declined(answer.code, answer.message, answer.gatewayReference)
           : work.endings.notDone(`The gateway could not be reached; it has confirmed that nothing was done`);
@@ -186,8 +187,9 @@ const logOf = (work: Check<CheckedRow, unknown>) => ({ ...work.log, checks: work
 function gatewayLookups({ gateway, vault, logger, events = {} }: ReconcilerDeps) {
   /** The charge to replay, for gateways that need it; null when the card cannot be opened. */
   function replayFor(payment: PaymentRow, sealed: SealedCard | undefined): ChargeRequest | null {
-    const card = sealed ? openCard(vault, logger, payment, sealed) : null;
-    return card ? chargeRequestFor(payment, card) : null;
+    // A payment-method payment is replayed with its payment method; a card payment needs its card.
+    const source = paymentSourceOf(payment, () => (sealed ? openCard(vault, logger, payment, sealed) : null));
+    return source ? chargeRequestFor(payment, source) : null;
   }
 
   return {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startFakePaypal } from "../support/fake-paypal";
 import type { OperationLedger } from "../support/gateway-conformance";
 import { startFakeStripe } from "../support/fake-stripe";
-import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
+import { CARDS, client, paymentBody, paymentMethodBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
 /** On a shared, loaded machine a start (migrations on PGlite) can take longer than startService's default. */
@@ -22,6 +22,24 @@ interface Fake {
 interface UnitCases {
   sent: { currency: string; amount: number; gatewayAmount: unknown };
   refused: { currency: string; amount: number; field: string; code: string }[];
+}
+
+/** POSTs to one of a payment's routes (capture, cancel, refunds) as the merchant. */
+const actOn = (url: string, path: string, body: unknown = {}) =>
+  fetch(`${url}/v1/payments/${path}`, {
+    method: "POST",
+    headers: { authorization: "Bearer sk_test_local", "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+/** Polls a payment or refund until its status is one of `statuses`. */
+async function waitForStatusOf(url: string, path: string, statuses: string[]): Promise<Record<string, unknown>> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const view = (await (await fetch(`${url}/v1/${path}`, { headers: { authorization: "Bearer sk_test_local" } })).json()) as Record<string, unknown>;
+    if (statuses.includes(String(view.status)) || Date.now() > deadline) return view;
+    await Bun.sleep(50);
+  }
 }
 
 const cases: {
@@ -156,22 +174,8 @@ for (const { gateway, units, start } of cases) {
       expect(problem.errors.map((e) => `${e.field}:${e.code}`).sort()).toEqual([`${first?.field}:${first?.code}`, "card.number:luhn_check_failed"].sort());
     });
 
-    /** POSTs to one of a payment's routes (capture, cancel, refunds) as the merchant. */
-    const act = (path: string, body: unknown = {}) =>
-      fetch(`${service.url}/v1/payments/${path}`, {
-        method: "POST",
-        headers: { authorization: "Bearer sk_test_local", "content-type": "application/json" },
-        body: JSON.stringify(body),
-      });
-    /** Polls a payment or refund until its status is one of `statuses`. */
-    async function waitForStatus(path: string, statuses: string[]): Promise<Record<string, unknown>> {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        const view = (await (await fetch(`${service.url}/v1/${path}`, { headers: { authorization: "Bearer sk_test_local" } })).json()) as Record<string, unknown>;
-        if (statuses.includes(String(view.status)) || Date.now() > deadline) return view;
-        await Bun.sleep(50);
-      }
-    }
+    const act = (path: string, body?: unknown) => actOn(service.url, path, body);
+    const waitForStatus = (path: string, statuses: string[]) => waitForStatusOf(service.url, path, statuses);
 
     it("authorizes with capture: false, captures part of it, and refunds in two parts up to what was captured, each once at the gateway", async () => {
       const { id } = (await (await client(service.url).post(paymentBody(CARDS.visa, { capture: false }))).json()) as { id: string };
@@ -227,6 +231,21 @@ for (const { gateway, units, start } of cases) {
       expect(problem.errors).toEqual([{ field: "card", code: "card_data_not_accepted", message: expect.stringContaining("paymentMethod") }]);
     });
 
+    it.skipIf(gateway !== "stripe")("pays with a test PaymentMethod (pm_card_visa) on an ordinary account: COMPLETED with Stripe's card view; a declined one fails with its code", async () => {
+      const paid = (await (await client(service.url).post(paymentMethodBody("pm_card_visa"))).json()) as { id: string; card: unknown; paymentMethod: string };
+      expect(paid).toMatchObject({ card: null, paymentMethod: "pm_card_visa" });
+      const completed = await waitForStatus(`payments/${paid.id}`, ["COMPLETED", "FAILED"]);
+      expect(completed).toMatchObject({ status: "COMPLETED", paymentMethod: "pm_card_visa", card: { brand: "visa", last4: "4242", fingerprint: expect.any(String) } });
+      expect(fake.chargesFor(paid.id)).toBe(1);
+      const refund = (await (await act(`${paid.id}/refunds`, { amount: 999 })).json()) as { id: string };
+      expect(await waitForStatus(`refunds/${refund.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED" });
+
+      const declined = (await (await client(service.url).post(paymentMethodBody("pm_card_chargeDeclinedInsufficientFunds"))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [declined.id])).get(declined.id)).toMatchObject({ status: "FAILED", failureCode: "insufficient_funds" });
+      const unknown = (await (await client(service.url).post(paymentMethodBody("pm_1NoSuchPaymentMethod"))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [unknown.id])).get(unknown.id)).toMatchObject({ status: "FAILED", failureCode: "payment_method_not_found" });
+    });
+
     it("never logs the card number or the gateway secret", () => {
       const logs = service.output();
       for (const secret of [...secrets, CARDS.visa, CARDS.declined]) expect(logs).not.toContain(secret);
@@ -234,10 +253,72 @@ for (const { gateway, units, start } of cases) {
   });
 }
 
+describe("the real program with the simulator: payments paid with a payment method", () => {
+  let service: ServiceProcess;
+  beforeAll(async () => {
+    service = await startService({ role: "all", env: { DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
+  });
+  afterAll(async () => {
+    await service?.stop();
+  });
+  const act = (path: string, body?: unknown) => actOn(service.url, path, body);
+  const waitForStatus = (path: string, statuses: string[]) => waitForStatusOf(service.url, path, statuses);
+
+  it("completes pm_card_visa with the card view the simulator answers, and refunds it", async () => {
+    const res = await client(service.url).post(paymentMethodBody("pm_card_visa"));
+    expect(res.status).toBe(202);
+    const accepted = (await res.json()) as { id: string };
+    expect(accepted).toMatchObject({ status: "PENDING", card: null, paymentMethod: "pm_card_visa" });
+    const completed = await waitForStatus(`payments/${accepted.id}`, ["COMPLETED", "FAILED"]);
+    expect(completed).toMatchObject({
+      status: "COMPLETED",
+      paymentMethod: "pm_card_visa",
+      card: { brand: "visa", last4: "4242", expMonth: expect.any(Number), expYear: expect.any(Number), fingerprint: expect.any(String) },
+    });
+    const refund = (await (await act(`${accepted.id}/refunds`)).json()) as { id: string };
+    expect(await waitForStatus(`refunds/${refund.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED", amount: 1999 });
+  });
+
+  it("authorizes pm_card_mastercard with capture: false and captures it", async () => {
+    const { id } = (await (await client(service.url).post(paymentMethodBody("pm_card_mastercard", { capture: false }))).json()) as { id: string };
+    expect(await waitForStatus(`payments/${id}`, ["AUTHORIZED", "FAILED"])).toMatchObject({ status: "AUTHORIZED", card: { brand: "mastercard", last4: "4444" } });
+    expect((await act(`${id}/capture`)).status).toBe(202);
+    expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "AUTHORIZED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999, card: { last4: "4444" } });
+  });
+
+  it("fails a declined test PaymentMethod with its card's code, and an unknown id with payment_method_not_found, card view null", async () => {
+    const ids = new Map<string, string>();
+    for (const [paymentMethod, code] of [
+      ["pm_card_chargeDeclined", "card_declined"],
+      ["pm_card_chargeDeclinedInsufficientFunds", "insufficient_funds"],
+      ["pm_card_doesNotExist", "payment_method_not_found"],
+    ] as const) {
+      const { id } = (await (await client(service.url).post(paymentMethodBody(paymentMethod))).json()) as { id: string };
+      ids.set(id, code);
+    }
+    const final = await waitForFinal(service.url, [...ids.keys()]);
+    for (const [id, code] of ids) {
+      expect(final.get(id)).toMatchObject({ status: "FAILED", failureCode: code });
+      expect(((await (await client(service.url).get(id)).json()) as { card: unknown }).card).toBeNull();
+    }
+  });
+
+  it("answers 422 for both a card and a paymentMethod, and for neither", async () => {
+    const both = await client(service.url).post(paymentBody(CARDS.visa, { paymentMethod: "pm_card_visa" }));
+    expect(both.status).toBe(422);
+    expect(((await both.json()) as { errors: { field: string; code: string }[] }).errors).toEqual([expect.objectContaining({ field: "paymentMethod", code: "payment_method_conflict" })]);
+    const { paymentMethod: _pm, ...neither } = paymentMethodBody("pm_card_visa");
+    const none = await client(service.url).post(neither);
+    expect(none.status).toBe(422);
+    expect(((await none.json()) as { errors: { field: string; code: string }[] }).errors).toEqual([expect.objectContaining({ field: "card", code: "payment_source_required" })]);
+  });
+});
+
 /** Accounts that cannot take what paystream sends them: each payment ends FAILED, never as a card decline. */
-const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(paymentId: string): number; stop(): Promise<void> }; env: Record<string, string> }> }[] = [
+const misconfigured: { name: string; gateway: string; start: () => Promise<{ fake: { chargesFor(paymentId: string): number; stop(): Promise<void> }; env: Record<string, string> }> }[] = [
   {
     name: "STRIPE_RAW_CARD_DATA=true against a Stripe account without raw card data APIs",
+    gateway: "stripe",
     start: async () => {
       const fake = await startFakeStripe();
       return { fake, env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url, STRIPE_RAW_CARD_DATA: "true" } };
@@ -245,6 +326,7 @@ const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(p
   },
   {
     name: "GATEWAY=paypal against a PayPal account without card processing",
+    gateway: "paypal",
     start: async () => {
       const fake = await startFakePaypal();
       return { fake, env: { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url } };
@@ -252,7 +334,19 @@ const misconfigured: { name: string; start: () => Promise<{ fake: { chargesFor(p
   },
 ];
 
-for (const { name, start } of misconfigured) {
+/** The value of the configuration-error counter for `gateway` in /metrics, once it is `expected` (the worker counts just after it records). */
+async function configurationErrorsCounted(url: string, gateway: string, expected: number): Promise<number | null> {
+  const pattern = new RegExp(`^paystream_gateway_configuration_errors_total\\{gateway="${gateway}"\\} (\\d+)$`, "m");
+  let counted: number | null = null;
+  for (const deadline = Date.now() + 5_000; Date.now() < deadline; await Bun.sleep(50)) {
+    const match = pattern.exec(await (await fetch(`${url}/metrics`)).text());
+    counted = match ? Number(match[1]) : null;
+    if (counted === expected) break;
+  }
+  return counted;
+}
+
+for (const { name, gateway, start } of misconfigured) {
   describe(`the real program with ${name}`, () => {
     let fake: { chargesFor(paymentId: string): number; stop(): Promise<void> };
     let service: ServiceProcess;
@@ -273,6 +367,13 @@ for (const { name, start } of misconfigured) {
       const lines = service.output().split("\n").filter((line) => line.includes("gateway_configuration_error") && line.includes(id));
       expect(lines.some((line) => (JSON.parse(line) as { level: unknown }).level === "error")).toBe(true);
       expect(service.output()).not.toContain(CARDS.visa);
+    });
+
+    it("counts each such payment in paystream_gateway_configuration_errors_total, labelled by gateway", async () => {
+      const before = (await configurationErrorsCounted(service.url, gateway, 1)) ?? 0;
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS.visa))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [id])).get(id)).toMatchObject({ status: "FAILED", failureCode: "gateway_configuration_error" });
+      expect(await configurationErrorsCounted(service.url, gateway, before + 1)).toBe(before + 1);
     });
   });
 }

@@ -267,6 +267,34 @@ for (const backend of BACKENDS) {
       expect(unresolved.total).toBe(0);
     });
 
+    it("lists the payments the gateway account refused in the last 24 hours (gateway_configuration_error), newest first, as needing attention", async () => {
+      const m = "attention-configuration";
+      const seeded = await seed(database.db, [
+        final(m, "FAILED", 7200, 300, "gateway_configuration_error"),
+        final(m, "FAILED", 60, 300, "gateway_configuration_error"),
+        // A card decline, an older refusal and another merchant's refusal are not this list's.
+        final(m, "FAILED", 30, 300, "card_declined"),
+        final(m, "FAILED", 25 * 3600, 300, "gateway_configuration_error"),
+        final(`${m}-other`, "FAILED", 30, 300, "gateway_configuration_error"),
+      ]);
+      const [older, newer] = seeded as [{ id: string; completedAt: Date }, { id: string; completedAt: Date }];
+
+      const { configurationErrors, unresolved } = await loadDashboardSnapshot(database.db, m);
+      expect(configurationErrors.total).toBe(2);
+      expect(configurationErrors.payments.map((p) => p.id)).toEqual([newer.id, older.id]);
+      expect(configurationErrors.payments[0]).toEqual({
+        id: newer.id,
+        amount: 1999,
+        currency: "USD",
+        exponent: 2,
+        gateway: "simulator",
+        failureMessage: "declined",
+        failedAt: newer.completedAt.toISOString(),
+      });
+      expect(unresolved.total).toBe(0);
+      expect((await loadDashboardSnapshot(database.db, "nobody")).configurationErrors).toEqual({ total: 0, payments: [] });
+    });
+
     it("reports the whole service's outbox backlog: rows waiting, the oldest due one's age, dead letters", async () => {
       await database.db.insert(outbox).values([
         { topic: "requested", paymentId: "pay_a", payload: {}, availableAt: sql`now() - interval '30 seconds'` },

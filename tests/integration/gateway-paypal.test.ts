@@ -3,7 +3,7 @@ import { createPaypalGateway } from "../../modules/gateways/paypal";
 import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
-import { type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, refundRequest, runGatewayConformance, voidRequest } from "../support/gateway-conformance";
+import { type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, paymentMethodChargeRequest, refundRequest, runGatewayConformance, voidRequest } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
@@ -23,11 +23,13 @@ for (const captureOnCreate of [true, false]) {
       ledgerFor: (paymentId) => fake.ledgerFor(paymentId),
       failNext: (n, fault) => fake.failNext(n, fault),
       secrets: [fake.clientSecret],
+      // Cards the buyer vaulted earlier, paid with as payment_source.card.vault_id.
+      paymentMethods: { approved: fake.vaultCard(TEST_CARDS.approved), declined: fake.vaultCard(TEST_CARDS.cardDeclined) },
       stop: () => fake.stop(),
     };
   };
   const name = captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)";
-  runGatewayConformance(name, harness);
+  runGatewayConformance(name, harness, { unknownPaymentMethod: false });
 }
 
 describe("paypal adapter against the fake PayPal API", () => {
@@ -205,6 +207,13 @@ describe("paypal adapter against the fake PayPal API", () => {
         },
       ]);
       expect(JSON.stringify(logged)).not.toContain(TEST_CARDS.approved);
+    });
+
+    test("a vaulted card (payment_source.card.vault_id) needs card processing too: a configuration error, nothing charged", async () => {
+      const paypal = createPaypalGateway({ clientId: fake.clientId, clientSecret: fake.clientSecret, environment: "sandbox", apiBase: fake.url, timeoutMs: TIMEOUT_MS });
+      const request = paymentMethodChargeRequest(fake.vaultCard(TEST_CARDS.approved));
+      expect(await paypal.charge(request)).toMatchObject({ kind: "declined", code: "gateway_configuration_error", gatewayReference: null });
+      expect(fake.chargesFor(request.paymentId)).toBe(0);
     });
 
     test("the fake answers a card order with PayPal's 422 PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING envelope", async () => {

@@ -11,6 +11,7 @@ import {
   lookupRequest,
   refundRequest,
   runGatewayConformance,
+  STRIPE_TEST_PAYMENT_METHOD_CASES,
 } from "../support/gateway-conformance";
 import { simulatorChargeCounts } from "../support/simulator";
 
@@ -60,6 +61,8 @@ async function simulatorHarness(): Promise<ConformanceHarness> {
       capture: (request) => refreshed(simulator.capture(request)),
     },
     chargesFor: (paymentId) => charges.get(paymentId) ?? 0,
+    // The simulator holds Stripe's test PaymentMethods, with the outcomes of their card numbers.
+    paymentMethods: STRIPE_TEST_PAYMENT_METHOD_CASES,
     failNext: (n, fault) => faults.set(n, fault),
     async ledgerFor(paymentId) {
       const rows = await database.db

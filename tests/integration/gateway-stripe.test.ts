@@ -12,6 +12,7 @@ import {
   lookupRequest,
   refundRequest,
   runGatewayConformance,
+  STRIPE_TEST_PAYMENT_METHOD_CASES,
 } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
@@ -32,6 +33,8 @@ async function stripeHarness(rawCardData: boolean): Promise<ConformanceHarness> 
     },
     failNext: (n, fault) => fake.failNext(n, fault),
     secrets: [fake.secretKey],
+    // A test-mode account holds Stripe's test PaymentMethods, with or without raw card data APIs.
+    paymentMethods: STRIPE_TEST_PAYMENT_METHOD_CASES,
     stop: () => fake.stop(),
   };
 }

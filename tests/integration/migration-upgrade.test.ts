@@ -91,6 +91,16 @@ for (const backend of BACKENDS) {
       expect(refund.kind === "replayed" && { id: refund.refund.id, statusCode: refund.statusCode }).toEqual({ id: refundId, statusCode: 202 });
     });
 
+    it("reads a card payment written before the upgrade as before: its card view, and no payment method (0010_payment_method)", async () => {
+      const intake = createIntakeService({ db: handle.db, vault, gateway });
+      expect(await intake.getPayment("m1", paymentId)).toMatchObject({
+        id: paymentId,
+        status: "COMPLETED",
+        card: { brand: "visa", last4: "4242", expMonth: 12, expYear: 2030, fingerprint: "fp" },
+        paymentMethod: null,
+      });
+    });
+
     it("still refuses a key recorded before the upgrade when it comes with another body", async () => {
       const intake = createIntakeService({ db: handle.db, vault, gateway });
       const payment = await intake.createPayment({ merchantId: "m1", body: paymentBody(undefined, { amount: 2500 }), idempotencyKey: "order-17", requestId: "req_other" });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { eq, sql } from "drizzle-orm";
 import { outbox } from "../../modules/broker";
-import { createSimulatorGateway, type Gateway, type LookupOutcome } from "../../modules/gateways";
+import { type ChargeRequest, createSimulatorGateway, type Gateway, type LookupOutcome } from "../../modules/gateways";
 import { countUnresolved, findPaymentById, payments, toPayment } from "../../modules/payments";
 import { createSweeper, nextCheckDelayMs, type ReconcileSchedule } from "../../modules/processing";
 import { cardSecrets } from "../../modules/vault";
@@ -61,6 +61,34 @@ for (const backend of BACKENDS) {
       // No further charge attempt may claim it, whatever redelivers its message.
       expect(await p.processPayment(p.message(payment.id))).toBe("skipped");
       expect(await countUnresolved(database.db)).toBeGreaterThanOrEqual(1);
+    });
+
+    it("a payment paid with a payment method is replayed with it (no card needed), and settles COMPLETED with the gateway's card view", async () => {
+      let calls = 0;
+      const sim = switchableSimulator(database, () => (calls++ % 2 === 0 ? 0 : 0.9));
+      const replayed: ChargeRequest[] = [];
+      const gateway: Gateway = {
+        ...sim.gateway,
+        // As a gateway asked only by replaying the charge (PayPal) does.
+        lookup: async (request) => {
+          const replay = request.replay();
+          if (replay === null) return { kind: "unknown", reason: "nothing to replay" };
+          replayed.push(replay);
+          const outcome = await sim.gateway.charge(replay);
+          return outcome.kind === "approved" || outcome.kind === "declined" ? outcome : { kind: "unknown", reason: outcome.reason };
+        },
+      };
+      const p = buildPipeline(database, { gateway, maxAttempts: 2, reconcileFirstCheckMs: 10 });
+      const payment = await p.createPaidWith("pm_card_visa");
+      expect(await database.db.select().from(cardSecrets).where(eq(cardSecrets.paymentId, payment.id))).toHaveLength(0);
+      expect(await runAttempts(p, payment.id)).toBe("reconciling");
+
+      sim.heal();
+      await Bun.sleep(30);
+      await p.reconciler.checkDue();
+      expect(replayed.map((r) => ({ paymentMethod: r.paymentMethod, card: r.card }))).toEqual([{ paymentMethod: "pm_card_visa", card: undefined }]);
+      expect(toPayment(await p.row(payment.id))).toMatchObject({ status: "COMPLETED", paymentMethod: "pm_card_visa", card: { brand: "visa", last4: "4242" } });
+      expect((await simulatorChargeCounts(database.db)).get(payment.id)).toBe(1);
     });
 
     it("the reconciler settles charged payments COMPLETED and uncharged ones FAILED once the gateway answers", async () => {

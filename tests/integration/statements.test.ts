@@ -168,6 +168,7 @@ for (const backend of BACKENDS) {
         customerReference: null,
         gateway: "simulator",
         requestId: "req_defaults",
+        paymentMethod: null,
         captureMethod: "manual" as const,
         operation: "authorize" as const,
       };

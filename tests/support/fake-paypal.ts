@@ -56,6 +56,11 @@ export interface FakePaypal {
   ledgerFor(paymentId: string): OperationLedger;
   /** Faults apply to Orders requests; name the "token" endpoint to fail OAuth token requests. */
   failNext(n: number, fault: GatewayFault, endpoint?: PaypalEndpoint): void;
+  /**
+   * Vaults a card as a buyer's saved card would be (Payment Method Tokens API) and answers its
+   * payment token id, which an order pays with as `payment_source.card.vault_id`.
+   */
+  vaultCard(number: string, expiry?: string): string;
   /** Invalidates every access token issued so far (as PayPal does when an app's credentials change). */
   revokeTokens(): void;
   stop(): Promise<void>;
@@ -162,6 +167,8 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
   const captures = new Map<string, StoredCapture>();
   const refunds: StoredRefund[] = [];
   const answers = new Map<string, Answer>();
+  /** Vaulted cards by payment token id. */
+  const vault = new Map<string, Card>();
   let baseUrl = "";
 
   function issueToken(req: IncomingMessage, body: string): Answer {
@@ -202,10 +209,14 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     if (!/^\d{1,10}(\.\d{1,})?$/.test(amount.value)) {
       return invalidRequest("/purchase_units/0/amount/value", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
     }
-    if (card === null || typeof card.number !== "string" || typeof card.expiry !== "string" || typeof card.security_code !== "string") {
+    const vaulted = card !== null && typeof card.vault_id === "string" ? vault.get(card.vault_id) : undefined;
+    if (card !== null && typeof card.vault_id === "string" && vaulted === undefined) {
+      return invalidRequest("/payment_source/card/vault_id", "INVALID_PARAMETER_VALUE", "The value of a field is invalid.");
+    }
+    if (vaulted === undefined && (card === null || typeof card.number !== "string" || typeof card.expiry !== "string" || typeof card.security_code !== "string")) {
       return invalidRequest("/payment_source/card", "MISSING_REQUIRED_PARAMETER", "A required field / parameter is missing.");
     }
-    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(card.expiry)) {
+    if (vaulted === undefined && !/^\d{4}-(0[1-9]|1[0-2])$/.test(String(card?.expiry))) {
       return invalidRequest("/payment_source/card/expiry", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
     }
     if (options.cardProcessing !== true) {
@@ -224,7 +235,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       return unprocessable("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice ID be unique for each transaction.");
     }
 
-    const stored: Card = { number: card.number, expiry: card.expiry, name: typeof card.name === "string" ? card.name : null };
+    const stored: Card = vaulted ?? { number: String(card?.number), expiry: String(card?.expiry), name: typeof card?.name === "string" ? card.name : null };
     const behaviour = behaviourOf(stored);
     if (behaviour.result === "unprocessable" && captureOnCreate) return unprocessable(behaviour.issue, behaviour.description);
 
@@ -549,6 +560,11 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     clientId,
     clientSecret,
     requests,
+    vaultCard(number, expiry = `${new Date().getUTCFullYear() + 3}-12`) {
+      const token = randomBytes(4).toString("hex");
+      vault.set(token, { number, expiry, name: null });
+      return token;
+    },
     chargesFor(paymentId) {
       return [...captures.values()].filter((c) => c.paymentId === paymentId && CAPTURED.has(c.json.status)).length;
     },

@@ -13,7 +13,7 @@
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
@@ -231,7 +231,14 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       id: id("pm"),
       object: "payment_method",
       type: "card",
-      card: { brand: source.card.brand, last4: number.slice(-4), exp_month: source.card.expMonth, exp_year: source.card.expYear },
+      card: {
+        brand: source.card.brand,
+        last4: number.slice(-4),
+        exp_month: source.card.expMonth,
+        exp_year: source.card.expYear,
+        // Stripe's fingerprint: the same for every PaymentMethod of one card number on an account.
+        fingerprint: createHash("sha256").update(`${secretKey}:${number}`).digest("base64url").slice(0, 16),
+      },
     };
     const chargeId = behaviour.result === "requires_action" ? null : id("ch");
     const intentId = id("pi");
@@ -287,10 +294,12 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     const later = FAILS_LATER[number];
     if (later !== undefined) failsLater.set(intentId, later);
 
+    // `expand[]=payment_method` answers the PaymentMethod object in place of its id (docs.stripe.com/api/expanding_objects).
+    const expanded = [...form.entries()].some(([key, value]) => key.startsWith("expand[") && value === "payment_method");
     if (cardError !== null) {
       return { status: 402, body: { error: { ...cardError, payment_intent: intent, request_log_url: `https://dashboard.stripe.com/test/logs/${id("req")}` } } };
     }
-    return { status: 200, body: intent };
+    return { status: 200, body: expanded && intent.payment_method !== null ? { ...intent, payment_method: paymentMethod } : intent };
   }
 
   function searchPaymentIntents(query: string | null): Answer {

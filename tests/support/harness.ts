@@ -29,7 +29,7 @@ import {
 import { createPaymentProcessor, createReconciler, type ProcessorDeps } from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
-import { paymentBody } from "./payments";
+import { paymentBody, paymentMethodBody } from "./payments";
 
 export const silentLogger = { info() {}, warn() {}, error() {}, debug() {}, child: () => silentLogger };
 
@@ -156,6 +156,13 @@ export function buildPipeline(
     return result.payment;
   }
 
+  /** Creates a payment paid with a payment method the gateway holds (docs/CONTRACT.md §9). */
+  async function createPaidWith(paymentMethod: string, merchantId = "m1") {
+    const result = await intake.createPayment({ merchantId, body: paymentMethodBody(paymentMethod), idempotencyKey: undefined, requestId: "req_test" });
+    if (result.kind !== "created") throw new Error(`not created: ${JSON.stringify(result)}`);
+    return result.payment;
+  }
+
   const message = (paymentId: string): PaymentMessage => ({ paymentId, requestId: "req_test" });
 
   /** Creates a payment and runs its first attempt; returns the stored row. */
@@ -219,6 +226,7 @@ export function buildPipeline(
     reconciler,
     queue,
     create,
+    createPaidWith,
     message,
     pay,
     authorize,

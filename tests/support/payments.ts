@@ -40,6 +40,12 @@ export function paymentBody(cardNumber: string = CARDS.visa, overrides: Record<s
   };
 }
 
+/** A payment paid with a payment method the gateway holds (docs/CONTRACT.md §9) instead of a card. */
+export function paymentMethodBody(paymentMethod: string, overrides: Record<string, unknown> = {}) {
+  const { card: _card, ...body } = paymentBody();
+  return { ...body, paymentMethod, ...overrides };
+}
+
 export function client(baseUrl: string, apiKey = "sk_test_local") {
   const headers = (extra: Record<string, string> = {}) => ({
     authorization: `Bearer ${apiKey}`,

@@ -3,7 +3,7 @@ import Stripe from "stripe";
 import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { mapErrorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import { mapOperationError, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
-import { STRIPE_TEST_PAYMENT_METHODS, stripeCardAcceptance, stripeCardRoute } from "../../modules/gateways/stripe/stripe-test-payment-methods";
+import { STRIPE_TEST_PAYMENT_METHODS, stripeCardAcceptance, stripeCardRoute, stripeTestPaymentMethodCard } from "../../modules/gateways/stripe/stripe-test-payment-methods";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
 import { validatePaymentRequest } from "../../modules/intake";
 import { CARDS, paymentBody } from "../support/payments";
@@ -29,6 +29,16 @@ describe("Stripe test card numbers → Stripe's test PaymentMethods", () => {
       [CARDS.incorrectCvc]: "pm_card_chargeDeclinedIncorrectCvc",
       [CARDS.processingError]: "pm_card_chargeDeclinedProcessingError",
     });
+  });
+
+  test("each test PaymentMethod names its card (number and brand), the one the simulator charges for it", () => {
+    expect(stripeTestPaymentMethodCard("pm_card_visa")).toEqual({ number: CARDS.visa, brand: "visa" });
+    expect(stripeTestPaymentMethodCard("pm_card_mastercard")).toEqual({ number: CARDS.mastercard, brand: "mastercard" });
+    expect(stripeTestPaymentMethodCard("pm_card_amex")).toEqual({ number: CARDS.amex, brand: "amex" });
+    expect(stripeTestPaymentMethodCard("pm_card_visa_debit")).toEqual({ number: "4000056655665556", brand: "visa" });
+    expect(stripeTestPaymentMethodCard("pm_card_chargeDeclinedInsufficientFunds")).toEqual({ number: CARDS.insufficientFunds, brand: "visa" });
+    expect(stripeTestPaymentMethodCard("pm_card_unknown")).toBeUndefined();
+    for (const [number, paymentMethod] of Object.entries(STRIPE_TEST_PAYMENT_METHODS)) expect(stripeTestPaymentMethodCard(paymentMethod)?.number).toBe(number);
   });
 
   test("README's table is the adapter's table, row for row", async () => {

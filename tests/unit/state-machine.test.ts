@@ -117,6 +117,7 @@ describe("the guarded SQL of the payments repository", () => {
               cardExpMonth: 12,
               cardExpYear: 2030,
               cardFingerprint: "fp",
+              paymentMethod: null,
               customerEmail: "a@example.com",
               customerName: "A",
               customerReference: null,

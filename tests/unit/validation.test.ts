@@ -61,6 +61,7 @@ describe("valid requests", () => {
       value: {
         amount: 1999,
         currency: "USD",
+        paymentMethod: null,
         card: {
           number: "4242424242424242",
           brand: "visa",
@@ -92,7 +93,7 @@ describe("valid requests", () => {
     delete body.description;
     delete body.metadata;
     const value = expectValid(body);
-    expect(value.card.holderName).toBeNull();
+    expect(value.card?.holderName).toBeNull();
     expect(value.customer.reference).toBeNull();
     expect(value.description).toBeNull();
     expect(value.metadata).toEqual({});
@@ -103,7 +104,7 @@ describe("valid requests", () => {
     Object.assign(card(body), { holderName: null });
     Object.assign(customer(body), { reference: null });
     const value = expectValid(body);
-    expect([value.card.holderName, value.customer.reference, value.description]).toEqual([null, null, null]);
+    expect([value.card?.holderName, value.customer.reference, value.description]).toEqual([null, null, null]);
     expect(value.metadata).toEqual({});
   });
 
@@ -113,7 +114,7 @@ describe("valid requests", () => {
     const value = expectValid(body);
     expect(value.customer.email).toBe("Jane.Doe+tag@example.com");
     expect(value.customer.name).toBe("Jane Doe");
-    expect(value.card.holderName).toBe("JANE DOE");
+    expect(value.card?.holderName).toBe("JANE DOE");
   });
 
   it("accepts dash-separated and amex numbers with a 4-digit CID", () => {
@@ -147,9 +148,32 @@ describe("body shape", () => {
     expect(failures({})).toEqual([
       ["amount", "required"],
       ["currency", "required"],
-      ["card", "required"],
+      ["card", "payment_source_required"],
       ["customer", "required"],
     ]);
+  });
+
+  it("takes a paymentMethod instead of a card: no card data, the id as sent", () => {
+    const { card: _card, ...body } = validBody();
+    const value = expectValid({ ...body, paymentMethod: "pm_card_visa" });
+    expect(value).toMatchObject({ card: null, paymentMethod: "pm_card_visa", amount: 1999 });
+  });
+
+  it("answers payment_method_conflict for both a card and a paymentMethod, payment_source_required for neither (null is absent)", () => {
+    expect(failures({ ...validBody(), paymentMethod: "pm_card_visa" })).toEqual([["paymentMethod", "payment_method_conflict"]]);
+    expect(failures({ ...validBody(), card: null })).toEqual([["card", "payment_source_required"]]);
+    expect(failures({ ...validBody(), card: null, paymentMethod: null })).toEqual([["card", "payment_source_required"]]);
+    expect(expectValid({ ...validBody(), card: null, paymentMethod: "pm_card_visa" }).paymentMethod).toBe("pm_card_visa");
+    expect(expectValid({ ...validBody(), paymentMethod: null }).card?.last4).toBe("4242");
+  });
+
+  it("refuses a paymentMethod that is not 1–255 printable ASCII characters without spaces, before it reaches anything", () => {
+    const { card: _card, ...body } = validBody();
+    for (const paymentMethod of ["", "pm card", "pm_\u0000", "pm_é", "x".repeat(256), "pm_\n"]) {
+      expect(failures({ ...body, paymentMethod })).toEqual([["paymentMethod", "invalid_format"]]);
+    }
+    expect(failures({ ...body, paymentMethod: 42 })).toEqual([["paymentMethod", "invalid_type"]]);
+    expect(expectValid({ ...body, paymentMethod: "x".repeat(255) }).paymentMethod).toHaveLength(255);
   });
 
   it("treats null as missing for required fields", () => {
@@ -234,7 +258,7 @@ describe("prototype pollution and hostile input", () => {
       expect(failures({})).toEqual([
         ["amount", "required"],
         ["currency", "required"],
-        ["card", "required"],
+        ["card", "payment_source_required"],
         ["customer", "required"],
       ]);
     } finally {
@@ -383,8 +407,8 @@ describe("currency", () => {
 
 describe("card.number", () => {
   it("accepts space- and dash-separated groups", () => {
-    expect(expectValid(withCard({ number: "4242-4242-4242-4242" })).card.number).toBe("4242424242424242");
-    expect(expectValid(withCard({ number: "5555 5555 5555 4444" })).card.brand).toBe("mastercard");
+    expect(expectValid(withCard({ number: "4242-4242-4242-4242" })).card?.number).toBe("4242424242424242");
+    expect(expectValid(withCard({ number: "5555 5555 5555 4444" })).card?.brand).toBe("mastercard");
   });
 
   it("reports only invalid_format for letters, even if brand/length/Luhn would also fail", () => {
@@ -407,7 +431,7 @@ describe("card.number", () => {
 
 describe("card.cvc", () => {
   it("requires exactly 4 digits for amex and 3 otherwise", () => {
-    expect(expectValid(withCard({ number: "378282246310005", cvc: "1234" })).card.cvc).toBe("1234");
+    expect(expectValid(withCard({ number: "378282246310005", cvc: "1234" })).card?.cvc).toBe("1234");
     expect(failures(withCard({ number: "378282246310005", cvc: "123" }))).toEqual([["card.cvc", "invalid_cvc"]]);
     expect(failures(withCard({ cvc: "1234" }))).toEqual([["card.cvc", "invalid_cvc"]]);
     expect(failures(withCard({ cvc: "12" }))).toEqual([["card.cvc", "invalid_cvc"]]);
@@ -440,7 +464,7 @@ describe("card expiry", () => {
   });
 
   it("accepts up to 20 years ahead and rejects 21", () => {
-    expect(expectValid(withCard({ expYear: 2047 })).card.expYear).toBe(2047);
+    expect(expectValid(withCard({ expYear: 2047 })).card?.expYear).toBe(2047);
     expect(failures(withCard({ expYear: 2048 }))).toEqual([["card.expYear", "exp_year_too_far"]]);
   });
 
@@ -470,7 +494,7 @@ describe("card expiry", () => {
 
 describe("card.holderName", () => {
   it("accepts 200 characters and rejects 201, empty or blank", () => {
-    expect(expectValid(withCard({ holderName: "a".repeat(200) })).card.holderName).toHaveLength(200);
+    expect(expectValid(withCard({ holderName: "a".repeat(200) })).card?.holderName).toHaveLength(200);
     for (const holderName of ["a".repeat(201), "", "   "]) {
       expect(failures(withCard({ holderName }))).toEqual([["card.holderName", "invalid_length"]]);
     }

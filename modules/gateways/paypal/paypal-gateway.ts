@@ -2,6 +2,7 @@ import http from "node:http";
 import https from "node:https";
 import {
   ApiError,
+  type CardRequest,
   CheckoutPaymentIntent,
   Client,
   Environment,
@@ -32,6 +33,7 @@ import {
   mapLookupOrder,
   mapOperationRecord,
   mapOrder,
+  mapVaultedCardOrder,
   mapPaypalError,
   mapRefund,
   mapTokenError,
@@ -140,12 +142,14 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     );
     if ("outcome" in created) return { outcome: created.outcome };
     const order = created.answer;
-    if (!isAwaitingCapture(order)) return { outcome: mapOrder(order, request.capture), order };
+    // An order paid with a vaulted card answers the card behind the token.
+    const outcomeOf = request.paymentMethod === undefined ? mapOrder : mapVaultedCardOrder;
+    if (!isAwaitingCapture(order)) return { outcome: outcomeOf(order, request.capture), order };
 
     // The second step: capture the order, or (intent AUTHORIZE) authorize it.
     const step = { id: order.id, paypalRequestId: `${request.idempotencyKey}-${request.capture ? "capture" : "authorize"}`, prefer: "return=representation" };
     const captured: Step<OrderLike> = await send<OrderLike>(() => (request.capture ? orders.captureOrder(step) : orders.authorizeOrder(step)));
-    if (!("outcome" in captured)) return { outcome: mapOrder(captured.answer, request.capture), order: captured.answer };
+    if (!("outcome" in captured)) return { outcome: outcomeOf(captured.answer, request.capture), order: captured.answer };
     // The order exists: a lookup can read it by its id.
     return {
       outcome: captured.outcome.kind === "unknown" ? { ...captured.outcome, gatewayReference: order.id } : captured.outcome,
@@ -277,8 +281,6 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   return {
     name: "paypal",
     toGatewayAmount: paypalAmount,
-    // Until payment methods arrive, cards go to PayPal as payment_source.card; an account without
-    // card processing refuses them at PayPal, which is reported as a configuration error.
     acceptsCardData: acceptsEveryCard,
     charge: (request) => reported(request, "charge", charge(request)),
     lookup,
@@ -309,7 +311,6 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
 /** `value` is the amount as PayPal takes it (see paypal-units.ts). */
 function orderRequest(request: ChargeRequest, value: string): OrderRequest {
-  const expiry = `${request.card.expYear}-${String(request.card.expMonth).padStart(2, "0")}`;
   return {
     intent: request.capture ? CheckoutPaymentIntent.Capture : CheckoutPaymentIntent.Authorize,
     purchaseUnits: [
@@ -322,14 +323,22 @@ function orderRequest(request: ChargeRequest, value: string): OrderRequest {
         ...(request.description === null ? {} : { description: request.description.slice(0, MAX_DESCRIPTION_LENGTH) }),
       },
     ],
-    paymentSource: {
-      card: {
-        number: request.card.number,
-        expiry,
-        securityCode: request.card.cvc,
-        name: request.card.holderName ?? request.customer.name,
-      },
-    },
+    paymentSource: { card: cardSource(request) },
+  };
+}
+
+/**
+ * The card as PayPal's Orders v2 takes it: a vault payment token id (`payment_source.card.vault_id`,
+ * a card the merchant vaulted earlier), or the card's data. Both need card processing on the account.
+ */
+function cardSource(request: ChargeRequest): CardRequest {
+  if (request.paymentMethod !== undefined) return { vaultId: request.paymentMethod };
+  const { card } = request;
+  return {
+    number: card.number,
+    expiry: `${card.expYear}-${String(card.expMonth).padStart(2, "0")}`,
+    securityCode: card.cvc,
+    name: card.holderName ?? request.customer.name,
   };
 }
 

@@ -18,10 +18,10 @@ import {
   type Refund,
   RefundStatus,
 } from "@paypal/paypal-server-sdk";
-import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type LookupOutcome, type OperationOutcome } from "../port";
+import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type GatewayCardView, type LookupOutcome, type OperationOutcome } from "../port";
 
 /** What this module reads of an order: the answers of create, capture and authorize share it. */
-export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits">;
+export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits"> & Partial<Pick<Order, "paymentSource">>;
 
 /**
  * PayPal processor response codes (processor_response.response_code on a declined capture),
@@ -96,6 +96,25 @@ export function isAwaitingCapture<T extends OrderLike>(order: T): order is T & {
     typeof order.id === "string" &&
     (order.status === OrderStatus.Created || order.status === OrderStatus.Approved || order.status === OrderStatus.Saved)
   );
+}
+
+/** mapOrder for an order paid with a vaulted card: an approval carries the card PayPal shows. */
+export function mapVaultedCardOrder(order: OrderLike, capture = true): ChargeOutcome {
+  const outcome = mapOrder(order, capture);
+  if (outcome.kind !== "approved") return outcome;
+  const card = cardViewOf(order);
+  return card === null ? outcome : { ...outcome, card };
+}
+
+/**
+ * The card an order was paid with as PayPal shows it (`payment_source.card`: last_digits, brand,
+ * expiry YYYY-MM), or null when the answer leaves it out. PayPal gives no fingerprint.
+ */
+export function cardViewOf(order: OrderLike): GatewayCardView | null {
+  const card = order.paymentSource?.card;
+  const expiry = /^([0-9]{4})-([0-9]{2})$/.exec(card?.expiry ?? "");
+  if (card === undefined || typeof card.lastDigits !== "string" || !/^[0-9]{4}$/.test(card.lastDigits) || typeof card.brand !== "string" || expiry === null) return null;
+  return { brand: card.brand.toLowerCase(), last4: card.lastDigits, expMonth: Number(expiry[2]), expYear: Number(expiry[1]), fingerprint: null };
 }
 
 /**

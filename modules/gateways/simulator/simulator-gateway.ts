@@ -1,19 +1,22 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { Batcher, type Database, jsonRowsInsert, mapRows, queryRows } from "../../database";
 import { acceptsEveryCard } from "../configuration";
-import type {
-  CaptureRequest,
-  ChargeOutcome,
-  ChargeRequest,
-  Gateway,
-  LookupOutcome,
-  LookupRequest,
-  OperationLookupRequest,
-  OperationOutcome,
-  RefundRequest,
-  VoidRequest,
+import {
+  type CaptureRequest,
+  type ChargeOutcome,
+  type ChargeRequest,
+  type Gateway,
+  type GatewayCardView,
+  type LookupOutcome,
+  type LookupRequest,
+  type OperationLookupRequest,
+  type OperationOutcome,
+  PAYMENT_METHOD_NOT_FOUND,
+  type RefundRequest,
+  type VoidRequest,
 } from "../port";
+import { stripeTestPaymentMethodCard } from "../stripe/stripe-test-payment-methods";
 import { isoCurrencyRule, toGatewayMinorUnits } from "../units";
 import { type SimulatorOperation, simulatorCharges } from "./schema";
 
@@ -227,16 +230,20 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
       const fault = drawFault();
       let outcome: ChargeOutcome;
       if (fault === "transient") outcome = { kind: "transient", reason: "simulated 503 service unavailable" };
-      else if (request.card.number === ALWAYS_PROCESSING_ERROR)
-        outcome = { kind: "transient", reason: "processing_error: An error occurred while processing your card." };
       else {
-        const decline = DECLINES[request.card.number];
-        const decided: Decision = decline
-          ? { kind: "declined", code: decline.code }
-          : { kind: "approved", reference: newReference(LATER_REFUSALS[request.card.number] ?? null) };
-        const recorded = await ledger.submit({ request, decided });
-        // The charge is recorded but the answer is "lost": the caller must replay with the same key.
-        outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
+        const paid = cardOf(request);
+        if (paid === null) outcome = PAYMENT_METHOD_MISSING;
+        else if (paid.number === ALWAYS_PROCESSING_ERROR)
+          outcome = { kind: "transient", reason: "processing_error: An error occurred while processing your card." };
+        else {
+          const decline = DECLINES[paid.number];
+          const decided: Decision = decline
+            ? { kind: "declined", code: decline.code }
+            : { kind: "approved", reference: newReference(LATER_REFUSALS[paid.number] ?? null) };
+          const recorded = await ledger.submit({ request, decided });
+          // The charge is recorded but the answer is "lost": the caller must replay with the same key.
+          outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : withCardView(recorded, paid.view);
+        }
       }
       await answered;
       return outcome;
@@ -321,6 +328,37 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
       return ledgerOutcome(row);
     },
   };
+}
+
+/**
+ * Expiry of the simulator's test PaymentMethods: like Stripe's, they do not expire (Stripe's carry
+ * a date some years ahead).
+ */
+const TEST_PAYMENT_METHOD_EXPIRY = { expMonth: 12, expYear: 2034 };
+
+const PAYMENT_METHOD_MISSING: ChargeOutcome = {
+  kind: "declined",
+  code: PAYMENT_METHOD_NOT_FOUND,
+  message: "No such payment method: the simulator holds Stripe's test PaymentMethods (pm_card_visa, …).",
+  gatewayReference: null,
+};
+
+/**
+ * The card number that decides a charge's outcome, and for a payment method the card view the
+ * simulator answers (as a gateway describes the card behind a payment method). Null for a payment
+ * method it does not hold: the simulator holds Stripe's test PaymentMethods, with the outcomes of
+ * their card numbers.
+ */
+function cardOf(request: ChargeRequest): { number: string; view: GatewayCardView | null } | null {
+  if (request.paymentMethod === undefined) return { number: request.card.number, view: null };
+  const card = stripeTestPaymentMethodCard(request.paymentMethod);
+  if (card === undefined) return null;
+  const fingerprint = `sim_fp_${createHash("sha256").update(card.number).digest("hex").slice(0, 16)}`;
+  return { number: card.number, view: { brand: card.brand, last4: card.number.slice(-4), ...TEST_PAYMENT_METHOD_EXPIRY, fingerprint } };
+}
+
+function withCardView(outcome: ChargeOutcome, view: GatewayCardView | null): ChargeOutcome {
+  return outcome.kind === "approved" && view !== null ? { ...outcome, card: view } : outcome;
 }
 
 function newReference(tag: RefusalTag | null): string {

@@ -72,7 +72,8 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   async function createAndConfirm(request: ChargeRequest): Promise<ChargeOutcome> {
     const amount = stripeAmount(request.amount, request.currency);
     if (!amount.ok) return declineUnchargeable(amount);
-    const route = stripeCardRoute(request.card.number, cardSettings);
+    const route: StripeCardRoute =
+      request.paymentMethod === undefined ? stripeCardRoute(request.card.number, cardSettings) : { send: "payment_method", paymentMethod: request.paymentMethod };
     // Accepted at intake under other settings than these: sending it would only be refused.
     if (route.send === "nothing") return { kind: "declined", code: GATEWAY_CONFIGURATION_ERROR, message: route.message, gatewayReference: null };
     try {
@@ -238,6 +239,8 @@ function paymentSource(
   route: Exclude<StripeCardRoute, { send: "nothing" }>,
 ): Pick<Stripe.PaymentIntentCreateParams, "payment_method" | "payment_method_data"> {
   if (route.send === "payment_method") return { payment_method: route.paymentMethod };
+  // stripeCardRoute sends raw card data only for a request that carries a card.
+  if (request.card === undefined) throw new Error(`payment ${request.paymentId}: raw card data without a card`);
   const paymentMethodData: RawCardPaymentMethodData = {
     type: "card",
     card: {
@@ -262,6 +265,9 @@ function paymentIntentParams(request: ChargeRequest, amount: number, route: Excl
     // Called payment_method_types before the API version this SDK pins (2026-10-28).
     allowed_payment_method_types: ["card"],
     ...paymentSource(request, route),
+    // For the merchant's payment method the answer then holds the card behind it (brand, last 4,
+    // expiry, fingerprint): the payment's card view, as no card went through intake.
+    ...(request.paymentMethod === undefined ? {} : { expand: ["payment_method"] }),
     metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId },
     ...(request.description === null ? {} : { description: request.description }),
     ...(request.customer.email === "" ? {} : { receipt_email: request.customer.email }),

@@ -5,7 +5,7 @@
  * documented shape must become an outcome, never an exception.
  */
 
-import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type LookupOutcome, type OperationOutcome } from "../port";
+import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type GatewayCardView, type LookupOutcome, type OperationOutcome, PAYMENT_METHOD_NOT_FOUND } from "../port";
 
 /** The metadata key under which every PaymentIntent (and every refund) carries our payment id. */
 export const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
@@ -23,6 +23,7 @@ export interface StripeErrorLike {
   requestId?: unknown;
   detail?: unknown;
   payment_intent?: unknown;
+  param?: unknown;
 }
 
 /** Network failures where the request provably never reached Stripe (nothing can have been charged). */
@@ -49,11 +50,15 @@ export function mapPaymentIntent(intent: unknown, capture = true): ChargeOutcome
     return { kind: "unknown", reason: "stripe_malformed_response: not a PaymentIntent" };
   }
   const id = intent.id;
+  const approved = (): ChargeOutcome => {
+    const card = cardViewOf(intent.payment_method);
+    return card === null ? { kind: "approved", gatewayReference: id } : { kind: "approved", gatewayReference: id, card };
+  };
   switch (intent.status) {
     case "succeeded":
-      return { kind: "approved", gatewayReference: id };
+      return approved();
     case "requires_capture":
-      if (!capture) return { kind: "approved", gatewayReference: id };
+      if (!capture) return approved();
       return { kind: "unknown", reason: `stripe_unexpected_status: requires_capture (${id})`, gatewayReference: id };
     case "requires_action":
     case "requires_source_action":
@@ -76,6 +81,19 @@ export function mapPaymentIntent(intent: unknown, capture = true): ChargeOutcome
       // requires_confirmation cannot follow a confirmed create.
       return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${id})`, gatewayReference: id };
   }
+}
+
+/**
+ * The card of an expanded `payment_method` (a PaymentMethod object with `card`), or null when the
+ * answer holds only its id or no card: brand, last4, exp_month, exp_year and fingerprint as Stripe
+ * documents them on the PaymentMethod's `card` hash.
+ */
+export function cardViewOf(paymentMethod: unknown): GatewayCardView | null {
+  if (!isRecord(paymentMethod) || !isRecord(paymentMethod.card)) return null;
+  const { brand, last4, exp_month: expMonth, exp_year: expYear, fingerprint } = paymentMethod.card;
+  if (typeof brand !== "string" || typeof last4 !== "string" || !/^[0-9]{4}$/.test(last4)) return null;
+  if (typeof expMonth !== "number" || typeof expYear !== "number") return null;
+  return { brand, last4, expMonth, expYear, fingerprint: typeof fingerprint === "string" ? fingerprint : null };
 }
 
 /**
@@ -147,6 +165,15 @@ export function mapStripeError(error: unknown): ChargeOutcome {
           kind: "declined",
           code: GATEWAY_CONFIGURATION_ERROR,
           message: scrub(stringOrNull(e.message) ?? "The Stripe account does not accept raw card data."),
+          gatewayReference: paymentIntentId(e.payment_intent),
+        };
+      }
+      // The merchant's payment method id names nothing on this account (or in this mode).
+      if (code === "resource_missing" && e.param === "payment_method") {
+        return {
+          kind: "declined",
+          code: PAYMENT_METHOD_NOT_FOUND,
+          message: scrub(stringOrNull(e.message) ?? "No such PaymentMethod."),
           gatewayReference: paymentIntentId(e.payment_intent),
         };
       }

@@ -33,6 +33,19 @@ export const STRIPE_TEST_PAYMENT_METHODS: Readonly<Record<string, string>> = {
   "4000000000003220": "pm_card_threeDSecure2Required",
 };
 
+/** The card numbers of the test PaymentMethods above, by PaymentMethod id. */
+const TEST_CARD_NUMBERS: ReadonlyMap<string, string> = new Map(Object.entries(STRIPE_TEST_PAYMENT_METHODS).map(([number, paymentMethod]) => [paymentMethod, number]));
+
+/** The brands Stripe names its brand test PaymentMethods after; its decline and behaviour test cards are all Visa (their numbers begin with 4). */
+const BRANDED_TEST_PAYMENT_METHOD = /^pm_card_(visa|mastercard|amex|discover|diners|jcb|unionpay)/;
+
+/** The card behind one of Stripe's test PaymentMethods (the table above), or undefined for any other id. */
+export function stripeTestPaymentMethodCard(paymentMethod: string): { number: string; brand: string } | undefined {
+  const number = TEST_CARD_NUMBERS.get(paymentMethod);
+  if (number === undefined) return undefined;
+  return { number, brand: BRANDED_TEST_PAYMENT_METHOD.exec(paymentMethod)?.[1] ?? "visa" };
+}
+
 /** Test-mode secret and restricted keys (docs.stripe.com/keys): only they may use test PaymentMethods. */
 const TEST_MODE_KEY = /^(sk|rk)_test_/;
 

@@ -24,24 +24,28 @@ import type { FieldError } from "../../http";
 
 export type { FieldError };
 
-export interface ValidPaymentRequest {
+export interface ValidCard {
+  number: string /* digits only */;
+  brand: CardBrand;
+  last4: string;
+  expMonth: number;
+  expYear: number;
+  cvc: string;
+  holderName: string | null;
+}
+
+/** What pays: exactly one of a card and a payment method id (docs/CONTRACT.md §9). */
+export type ValidPaymentSource = { card: ValidCard; paymentMethod: null } | { card: null; paymentMethod: string };
+
+export type ValidPaymentRequest = ValidPaymentSource & {
   amount: number; // integer minor units (whole units for zero-decimal currencies)
   currency: string; // upper-case ISO code
-  card: {
-    number: string /* digits only */;
-    brand: CardBrand;
-    last4: string;
-    expMonth: number;
-    expYear: number;
-    cvc: string;
-    holderName: string | null;
-  };
   customer: { email: string; name: string; reference: string | null };
   description: string | null;
   metadata: Record<string, string>;
   /** false: authorize only, to be captured or canceled later (docs/CONTRACT.md §8). */
   capture: boolean;
-}
+};
 
 export type ValidationResult = { ok: true; value: ValidPaymentRequest } | { ok: false; errors: FieldError[] };
 
@@ -57,10 +61,19 @@ export const MAX_METADATA_VALUE_LENGTH = 500;
 /** Client-chosen keys end up in error field paths; cap them so they cannot bloat responses or logs. */
 const MAX_FIELD_KEY_LENGTH = 64;
 
+/**
+ * A payment method id as the gateway issued it (Stripe `pm_…`, a PayPal vault token id): printable
+ * ASCII without spaces, checked before it reaches any statement or gateway.
+ */
+export const MAX_PAYMENT_METHOD_LENGTH = 255;
+export const PAYMENT_METHOD_PATTERN = `^[!-~]{1,${MAX_PAYMENT_METHOD_LENGTH}}$`;
+const PAYMENT_METHOD = new RegExp(PAYMENT_METHOD_PATTERN);
+
 const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
   "amount",
   "currency",
   "card",
+  "paymentMethod",
   "customer",
   "description",
   "metadata",
@@ -266,7 +279,26 @@ export function validateMetadata(value: unknown, errors: FieldError[]): Record<s
 // ---------------------------------------------------------------------------------------
 // card
 
-function validateCard(value: unknown, now: Date, errors: FieldError[]): ValidPaymentRequest["card"] | undefined {
+/** Exactly one of `card` and `paymentMethod` (JSON null counts as absent, as everywhere). */
+function validatePaymentSource(body: JsonObject, now: Date, errors: FieldError[]): ValidPaymentSource | undefined {
+  const card = ownValue(body, "card");
+  const paymentMethod = ownValue(body, "paymentMethod");
+  if (!isAbsent(card) && !isAbsent(paymentMethod)) {
+    return fail(errors, "paymentMethod", "payment_method_conflict", "send either card or paymentMethod, not both");
+  }
+  if (isAbsent(paymentMethod)) {
+    if (isAbsent(card)) return fail(errors, "card", "payment_source_required", "is required unless a paymentMethod is sent");
+    const valid = validateCard(card, now, errors);
+    return valid === undefined ? undefined : { card: valid, paymentMethod: null };
+  }
+  if (typeof paymentMethod !== "string") return failType(errors, "paymentMethod", "a string");
+  if (!PAYMENT_METHOD.test(paymentMethod)) {
+    return fail(errors, "paymentMethod", "invalid_format", `must be 1–${MAX_PAYMENT_METHOD_LENGTH} printable ASCII characters without spaces`);
+  }
+  return { card: null, paymentMethod };
+}
+
+function validateCard(value: unknown, now: Date, errors: FieldError[]): ValidCard | undefined {
   if (isAbsent(value)) return failRequired(errors, "card");
   if (!isPlainObject(value)) return failType(errors, "card", "an object");
   const errorsBefore = errors.length;
@@ -459,8 +491,8 @@ export function validatePaymentRequest(
   const amount = validateAmount(ownValue(body, "amount"), errors);
   const currency = validateCurrency(ownValue(body, "currency"), errors);
   if (gateway !== undefined) validateGatewayUnits(amount, currency, gateway, errors);
-  const card = validateCard(ownValue(body, "card"), now, errors);
-  if (gateway !== undefined && card !== undefined) validateCardDataAccepted(card.number, gateway, errors);
+  const source = validatePaymentSource(body, now, errors);
+  if (gateway !== undefined && source?.card) validateCardDataAccepted(source.card.number, gateway, errors);
   const customer = validateCustomer(ownValue(body, "customer"), errors);
   const description = validateDescription(ownValue(body, "description"), errors);
   const metadata = validateMetadata(ownValue(body, "metadata"), errors);
@@ -471,7 +503,7 @@ export function validatePaymentRequest(
     errors.length > 0 ||
     amount === undefined ||
     currency === undefined ||
-    card === undefined ||
+    source === undefined ||
     customer === undefined ||
     description === undefined ||
     metadata === undefined ||
@@ -479,5 +511,5 @@ export function validatePaymentRequest(
   ) {
     return { ok: false, errors };
   }
-  return { ok: true, value: { amount, currency, card, customer, description, metadata, capture } };
+  return { ok: true, value: { ...source, amount, currency, customer, description, metadata, capture } };
 }
