@@ -3,6 +3,7 @@ import { type Config, ConfigError, DEV_API_KEY, loadConfig, type Role } from "./
 import { openDatabase } from "./db";
 import { createLogger } from "./logger";
 import { startService } from "./service";
+import { isStraySocketError } from "./stray-socket-errors";
 
 const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate | paystream healthcheck";
 const ROLES: Role[] = ["api", "worker", "all"];
@@ -75,6 +76,15 @@ async function main(): Promise<void> {
     logger.info("migrations applied");
     return;
   }
+
+  process.on("uncaughtException", (error) => {
+    if (isStraySocketError(error)) {
+      logger.error({ err: error }, "a socket failed after its connection was let go; ignored (the pool reconnects)");
+      return;
+    }
+    process.stderr.write(`paystream: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
 
   const service = await startService(config, command.role, logger);
   if (service.url) {
