@@ -1185,7 +1185,10 @@ export interface operations {
     cancelPayment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. The same key, payment and body replay the first cancel's answer (same status code) for at least 24 h, even once the payment has moved on; another payment or body answers 409. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1200,6 +1203,8 @@ export interface operations {
             /** @description Accepted: the payment is CANCELED (it was PENDING) or PROCESSING its void (it was AUTHORIZED) */
             202: {
                 headers: {
+                    /** @description `true` when this answer replays an earlier request with the same Idempotency-Key and body (nothing new was created) */
+                    "Idempotent-Replayed"?: "true";
                     /** @description `/v1/payments/{id}` */
                     Location: string;
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1258,7 +1263,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `invalid_state`: the payment is neither PENDING nor AUTHORIZED; `detail` says its status */
+            /** @description `idempotency_key_reused`: this Idempotency-Key was used with another payment or body; `invalid_state`: the payment is neither PENDING nor AUTHORIZED; `detail` says its status */
             409: {
                 headers: {
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1268,7 +1273,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "invalid_state";
+                        code?: "idempotency_key_reused" | "invalid_state";
                         /** @constant */
                         status?: 409;
                     };
@@ -1290,7 +1295,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `validation`: the body is invalid; `errors` lists every invalid field */
+            /** @description `validation`: the body or the Idempotency-Key header is invalid; `errors` lists every invalid field */
             422: {
                 headers: {
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1363,7 +1368,10 @@ export interface operations {
     capturePayment: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description 1–255 printable ASCII characters. The same key, payment and body replay the first capture's answer (same status code) for at least 24 h, even once the payment has moved on; another payment or body answers 409. */
+                "Idempotency-Key"?: string;
+            };
             path: {
                 id: string;
             };
@@ -1378,6 +1386,8 @@ export interface operations {
             /** @description Accepted: the payment is PROCESSING its capture */
             202: {
                 headers: {
+                    /** @description `true` when this answer replays an earlier request with the same Idempotency-Key and body (nothing new was created) */
+                    "Idempotent-Replayed"?: "true";
                     /** @description `/v1/payments/{id}` */
                     Location: string;
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1436,7 +1446,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `invalid_state`: the payment is not AUTHORIZED; `detail` says its status */
+            /** @description `idempotency_key_reused`: this Idempotency-Key was used with another payment or body; `invalid_state`: the payment is not AUTHORIZED; `detail` says its status */
             409: {
                 headers: {
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1446,7 +1456,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "invalid_state";
+                        code?: "idempotency_key_reused" | "invalid_state";
                         /** @constant */
                         status?: 409;
                     };
@@ -1468,7 +1478,7 @@ export interface operations {
                     };
                 };
             };
-            /** @description `validation`: the body is invalid; `errors` lists every invalid field */
+            /** @description `validation`: the body or the Idempotency-Key header is invalid; `errors` lists every invalid field */
             422: {
                 headers: {
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */

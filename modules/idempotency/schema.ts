@@ -4,8 +4,8 @@ import { check, integer, pgTable, primaryKey, text, timestamp } from "drizzle-or
 /**
  * The requests an Idempotency-Key is recorded for. A merchant's key means something only in its
  * scope: the same key on a payment create and on a refund create are two keys, so a refund can
- * never be answered with a payment, nor the other way round. `capture` and `cancel` are reserved
- * for those requests, which take no key yet: allowing them now spares a migration when they do.
+ * never be answered with a payment, nor the other way round. `capture` and `cancel` are a
+ * payment's capture and cancel requests (docs/CONTRACT.md §8).
  */
 export const IDEMPOTENCY_SCOPES = ["payments", "refunds", "capture", "cancel"] as const;
 export type IdempotencyScope = (typeof IDEMPOTENCY_SCOPES)[number];
@@ -22,7 +22,7 @@ export const idempotencyKeys = pgTable(
     key: text("key").notNull(),
     /** HMAC of the canonical request body (keyed: a payment's body holds a card number). */
     requestHash: text("request_hash").notNull(),
-    /** The id of what the request created: a payment's in the `payments` scope, a refund's in `refunds`. */
+    /** The id of what the request created (a payment's in `payments`, a refund's in `refunds`), or moved (the payment's in `capture` and `cancel`). */
     resourceId: text("resource_id").notNull(),
     statusCode: integer("status_code").notNull(),
     createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),

@@ -277,15 +277,25 @@ export const docs = {
     description:
       "For a payment created with `capture: false` once it is AUTHORIZED: captures the whole authorization, or `amount` of it, and releases the rest. Answers at once with the payment PROCESSING; a worker captures at the gateway and the payment becomes COMPLETED (or, should the gateway refuse, AUTHORIZED again with a failureCode). The body is optional.",
     tags,
-    parameters: [PAYMENT_ID_PARAMETER],
+    parameters: [
+      PAYMENT_ID_PARAMETER,
+      idempotencyKeyParameter(
+        "The same key, payment and body replay the first capture's answer (same status code) for at least 24 h, even once the payment has moved on; another payment or body answers 409.",
+      ),
+    ],
     requestBody: { required: false, content: jsonContent(CaptureRequestSchema) },
     responses: {
-      202: { description: "Accepted: the payment is PROCESSING its capture", headers: { Location: locationHeader }, content: jsonContent(PaymentSchema) },
+      202: {
+        description: "Accepted: the payment is PROCESSING its capture",
+        headers: { Location: locationHeader, "Idempotent-Replayed": IDEMPOTENT_REPLAYED_HEADER },
+        content: jsonContent(PaymentSchema),
+      },
       ...problemResponses({
         ...bodyProblems(),
+        idempotency_key_reused: "this Idempotency-Key was used with another payment or body",
         not_found: "no payment with this id for this merchant",
         invalid_state: "the payment is not AUTHORIZED; `detail` says its status",
-        validation: "the body is invalid; `errors` lists every invalid field",
+        validation: "the body or the Idempotency-Key header is invalid; `errors` lists every invalid field",
         ...AUTHENTICATED_PROBLEMS,
       }),
     },
@@ -296,19 +306,25 @@ export const docs = {
     description:
       "A PENDING payment no worker has taken yet is CANCELED at once: nothing reached the gateway. An AUTHORIZED payment is voided at the gateway by a worker: the answer shows it PROCESSING, and it becomes CANCELED. Any other status (PROCESSING, COMPLETED, FAILED, CANCELED) answers 409: a completed payment is refunded instead. The body is optional.",
     tags,
-    parameters: [PAYMENT_ID_PARAMETER],
+    parameters: [
+      PAYMENT_ID_PARAMETER,
+      idempotencyKeyParameter(
+        "The same key, payment and body replay the first cancel's answer (same status code) for at least 24 h, even once the payment has moved on; another payment or body answers 409.",
+      ),
+    ],
     requestBody: { required: false, content: jsonContent(CancelRequestSchema) },
     responses: {
       202: {
         description: "Accepted: the payment is CANCELED (it was PENDING) or PROCESSING its void (it was AUTHORIZED)",
-        headers: { Location: locationHeader },
+        headers: { Location: locationHeader, "Idempotent-Replayed": IDEMPOTENT_REPLAYED_HEADER },
         content: jsonContent(PaymentSchema),
       },
       ...problemResponses({
         ...bodyProblems(),
+        idempotency_key_reused: "this Idempotency-Key was used with another payment or body",
         not_found: "no payment with this id for this merchant",
         invalid_state: "the payment is neither PENDING nor AUTHORIZED; `detail` says its status",
-        validation: "the body is invalid; `errors` lists every invalid field",
+        validation: "the body or the Idempotency-Key header is invalid; `errors` lists every invalid field",
         ...AUTHENTICATED_PROBLEMS,
       }),
     },

@@ -47,22 +47,27 @@ function paymentRequestAnswer(result: PaymentRequestResult, id: string, request:
       throw new Problem("not_found", `No payment ${id}`);
     case "invalid_state":
       throw new Problem("invalid_state", `Payment ${id} is ${result.status}: ${REQUIRED_STATE[request]}`);
+    case "idempotency_key_reused":
+      throw new Problem("idempotency_key_reused", "This Idempotency-Key was already used with a different payment or request body");
+    case "replayed":
+      return acceptedResponse(result.payment, result.statusCode, `/v1/payments/${id}`, true);
     default:
-      return jsonResponse(result.payment, 202, { location: `/v1/payments/${id}` });
+      return acceptedResponse(result.payment, 202, `/v1/payments/${id}`, false);
   }
 }
 
 /** The merchant-facing payments API (docs/CONTRACT.md §3, and §8's captures and cancels). */
 export function intakeRoutes({ service, merchantOf }: IntakeRouteDeps) {
-  /** A capture or a cancel: the request's own checks first (key, query, path id, body), then the service. */
+  /** A capture or a cancel: the request's own checks first (query, path id, Idempotency-Key, body), then the service. */
   const paymentRequest =
     (request: keyof typeof REQUIRED_STATE, run: IntakeService["capturePayment"]) =>
     async ({ request: http, params }: { request: Request; params: { id: string } }) => {
       const merchant = merchantOf(http);
       takeNoQueryParameters(http);
       const id = pathIdOf(params.id, PAYMENT_ID, "payment");
+      const idempotencyKey = idempotencyKeyOf(http);
       const body = await readOptionalJsonBody(http);
-      return paymentRequestAnswer(await run({ merchantId: merchant.id, id, body, requestId: requestIdOf(http) }), id, request);
+      return paymentRequestAnswer(await run({ merchantId: merchant.id, id, body, idempotencyKey, requestId: requestIdOf(http) }), id, request);
     };
 
   return new Elysia({ name: "intake" })

@@ -1,7 +1,7 @@
 import { paymentMessagesInsert } from "../broker";
 import type { Database, Executor } from "../database";
 import type { Gateway } from "../gateways";
-import { replayIdempotentRequest } from "../idempotency";
+import { claimIdempotencyKey, type IdempotencyScope, replayIdempotentRequest } from "../idempotency";
 import {
   cancelPending,
   findPayment,
@@ -28,6 +28,9 @@ export type CreatePaymentResult =
 /** What a capture or a cancel of an existing payment came to. */
 export type PaymentRequestResult =
   | { kind: "accepted"; payment: Payment }
+  /** A retry with an earlier request's Idempotency-Key and body, answered with that request's status code. */
+  | { kind: "replayed"; payment: Payment; statusCode: number }
+  | { kind: "idempotency_key_reused" }
   | { kind: "invalid"; errors: FieldError[] }
   | { kind: "not_found" }
   /** The payment's status does not allow the request (docs/CONTRACT.md §8: 409 `invalid_state`). */
@@ -48,7 +51,18 @@ export interface PaymentRequestInput {
   merchantId: string;
   id: string;
   body: unknown;
+  idempotencyKey: string | undefined;
   requestId: string;
+}
+
+/** A guarded move a capture or a cancel made, or undefined when the payment's status refused it. */
+type Moved = { row: PaymentRow; kind: PaymentRequestKind } | undefined;
+
+/** A refusal inside the transaction that claimed an Idempotency-Key: thrown to roll the claim back, so the key stays free. */
+class MoveRefused extends Error {
+  constructor() {
+    super("payment request refused");
+  }
 }
 
 export interface PaymentListQuery {
@@ -181,6 +195,58 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
     return { kind: "accepted", payment };
   }
 
+  async function replayRequest(scope: IdempotencyScope, merchantId: string, key: string, canonicalBody: string): Promise<PaymentRequestResult | undefined> {
+    const bodyMatches = (requestHash: string) => vault.digestMatches(canonicalBody, requestHash);
+    const earlier = await replayIdempotentRequest(db, scope, { merchantId, key, bodyMatches }, (id) => findPayment(db, merchantId, id));
+    if (earlier?.kind !== "replayed") return earlier;
+    return { kind: "replayed", payment: toPayment(earlier.resource), statusCode: earlier.statusCode };
+  }
+
+  /**
+   * Runs a capture's or a cancel's guarded move in one transaction. With an Idempotency-Key, the
+   * key is claimed first in that transaction, so a retry racing the original waits for it and
+   * then replays it instead of answering 409 `invalid_state`; a refused move rolls the claim back.
+   * The payment id is part of the recorded body digest (and is the record's resource id): the
+   * same key on another payment is another request, answered 409 `idempotency_key_reused`, never
+   * with the first payment.
+   */
+  async function moveOnce(
+    scope: IdempotencyScope,
+    input: PaymentRequestInput,
+    check: () => Promise<PaymentRequestResult | undefined>,
+    move: (tx: Executor) => Promise<Moved>,
+  ): Promise<PaymentRequestResult> {
+    const { merchantId, id, idempotencyKey, requestId } = input;
+    const canonicalBody = idempotencyKey ? canonicalJson({ paymentId: id, body: input.body ?? {} }) : "";
+    if (idempotencyKey) {
+      const earlier = await replayRequest(scope, merchantId, idempotencyKey, canonicalBody);
+      if (earlier) return earlier;
+    }
+    const refusal = await check();
+    if (refusal) return refusal;
+    if (!idempotencyKey) {
+      const moved = await db.transaction(move);
+      return moved ? accepted(moved.row, moved.kind, requestId) : refused(merchantId, id);
+    }
+    const record = { merchantId, key: idempotencyKey, requestHash: vault.keyedDigest(canonicalBody), resourceId: id, statusCode: 202 };
+    try {
+      const moved = await db.transaction(async (tx) => {
+        if (!(await claimIdempotencyKey(tx, scope, record))) return undefined;
+        const moved = await move(tx);
+        if (!moved) throw new MoveRefused();
+        return moved;
+      });
+      if (moved) return accepted(moved.row, moved.kind, requestId);
+    } catch (error) {
+      if (error instanceof MoveRefused) return refused(merchantId, id);
+      throw error;
+    }
+    // A concurrent request with the same key committed first: answer as it was answered.
+    const earlier = await replayRequest(scope, merchantId, idempotencyKey, canonicalBody);
+    if (!earlier) throw new Error("idempotency key taken but no record found");
+    return earlier;
+  }
+
   /**
    * Captures (part of) an AUTHORIZED payment: AUTHORIZED → PROCESSING with the worker's message,
    * in one guarded statement. The amount is checked against the authorization, and against what
@@ -188,20 +254,24 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
    */
   async function capturePayment(input: PaymentRequestInput): Promise<PaymentRequestResult> {
     const { merchantId, id, requestId } = input;
-    const validation = validateCaptureRequest(input.body);
-    if (!validation.ok) return { kind: "invalid", errors: validation.errors };
-    const { amount } = validation.value;
-    const payment = await findPayment(db, merchantId, id);
-    if (!payment) return { kind: "not_found" };
-    if (amount !== null) {
+    let amount: number | null = null;
+    const check = async (): Promise<PaymentRequestResult | undefined> => {
+      const validation = validateCaptureRequest(input.body);
+      if (!validation.ok) return { kind: "invalid", errors: validation.errors };
+      amount = validation.value.amount;
+      const payment = await findPayment(db, merchantId, id);
+      if (!payment) return { kind: "not_found" };
+      if (amount === null) return undefined;
       const errors: FieldError[] = [];
       if (amount > payment.amount)
         errors.push({ field: "amount", code: "amount_exceeds_authorized", message: `must be at most the authorized amount, ${payment.amount}` });
       else validateGatewayUnits(amount, payment.currency, gateway, errors);
-      if (errors.length > 0) return { kind: "invalid", errors };
-    }
-    const moved = await requestCapture(db, { merchantId, id, amount }, queueFor(id, requestId));
-    return moved ? accepted(moved, "capture", requestId) : refused(merchantId, id);
+      return errors.length > 0 ? { kind: "invalid", errors } : undefined;
+    };
+    return moveOnce("capture", input, check, async (tx) => {
+      const row = await requestCapture(tx, { merchantId, id, amount }, queueFor(id, requestId));
+      return row ? { row, kind: "capture" } : undefined;
+    });
   }
 
   /**
@@ -213,16 +283,17 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
   async function cancelPayment(input: PaymentRequestInput): Promise<PaymentRequestResult> {
     const { merchantId, id, requestId } = input;
     const validation = validateCancelRequest(input.body);
-    if (!validation.ok) return { kind: "invalid", errors: validation.errors };
-    const { reason } = validation.value;
-    const canceled = await db.transaction(async (tx) => {
-      const row = await cancelPending(tx, { merchantId, id, reason });
-      if (row) await Promise.all([purgeCardSecrets(tx, [row.id]), deps.onFinalInTransaction?.(tx, [row])]);
-      return row;
+    const reason = validation.ok ? validation.value.reason : null;
+    const check = async (): Promise<PaymentRequestResult | undefined> => (validation.ok ? undefined : { kind: "invalid", errors: validation.errors });
+    return moveOnce("cancel", input, check, async (tx) => {
+      const canceled = await cancelPending(tx, { merchantId, id, reason });
+      if (canceled) {
+        await Promise.all([purgeCardSecrets(tx, [canceled.id]), deps.onFinalInTransaction?.(tx, [canceled])]);
+        return { row: canceled, kind: "cancel" };
+      }
+      const voiding = await requestVoid(tx, { merchantId, id, reason }, queueFor(id, requestId));
+      return voiding ? { row: voiding, kind: "void" } : undefined;
     });
-    if (canceled) return accepted(canceled, "cancel", requestId);
-    const voiding = await requestVoid(db, { merchantId, id, reason }, queueFor(id, requestId));
-    return voiding ? accepted(voiding, "void", requestId) : refused(merchantId, id);
   }
 
   return { createPayment, getPayment, listPayments: listMerchantPayments, capturePayment, cancelPayment };

@@ -210,6 +210,29 @@ describe("captures, cancels and refunds over HTTP (the api role on PostgreSQL)",
       expect((await cancel(id, undefined, other)).response.status).toBe(404);
       expect((await row(id)).status).toBe("AUTHORIZED");
     });
+
+    it("replays a retried capture with the same Idempotency-Key after the payment moved on: 202 with Idempotent-Replayed, one capture moved", async () => {
+      const id = await authorized();
+      const key = `capture-retry-${Date.now()}`;
+      const keyed = (paymentId: string, body: { amount: number }) =>
+        api.POST("/v1/payments/{id}/capture", { params: { path: { id: paymentId }, header: { "Idempotency-Key": key } }, body });
+      const first = await keyed(id, { amount: 1500 });
+      expect(first.response.status).toBe(202);
+      expect(first.response.headers.get("idempotent-replayed")).toBeNull();
+      await sql`update payments set status = 'COMPLETED', amount_captured = 1500, completed_at = now(), updated_at = now() where id = ${id}`;
+
+      const again = await keyed(id, { amount: 1500 });
+      expect(again.response.status).toBe(202);
+      expect(again.response.headers.get("idempotent-replayed")).toBe("true");
+      expect(again.response.headers.get("location")).toBe(`/v1/payments/${id}`);
+      expect(again.data?.id).toBe(id);
+      expect((await keyed(id, { amount: 1000 })).error).toMatchObject({ status: 409, code: "idempotency_key_reused" });
+      expect((await keyed(await authorized(), { amount: 1500 })).error).toMatchObject({ status: 409, code: "idempotency_key_reused" });
+      expect(await messagesFor(id)).toHaveLength(2);
+      // A key the contract refuses is 422 before anything is read or moved.
+      const badKey = await call("POST", `/v1/payments/${id}/cancel`, { headers: { "idempotency-key": "x".repeat(256) } });
+      expect((await problemOf(badKey, 422)).errors?.map((e) => e.field)).toEqual(["Idempotency-Key"]);
+    });
   });
 
   describe("POST /v1/payments/{id}/cancel", () => {
