@@ -7,6 +7,7 @@ import ipaddr from "ipaddr.js";
 import Type, { type Static, type TLiteral, type TUnion } from "typebox";
 import Value from "typebox/value";
 import { GATEWAY_LIMITS } from "../modules/gateways";
+import { maskCredentials } from "../modules/runtime";
 import { weaknessOfKey, weaknessOfSecret } from "./secret-strength";
 
 const OneOf = <const T extends string[]>(values: T, defaultValue: T[number]) =>
@@ -164,7 +165,10 @@ function coerce(raw: Record<string, string | undefined>): Record<string, unknown
 }
 
 function describeProblem(key: string, schema: Record<string, unknown>, value: unknown, message: string): string {
-  const shown = /SECRET|KEY|TOKEN/.test(key) ? "(hidden)" : JSON.stringify(value);
+  // Secret-valued settings are never echoed; any other may be a URL with a password in it.
+  if (/SECRET|KEY|TOKEN|PASSWORD/.test(key))
+    return `${key} ${typeof schema.pattern === "string" ? "does not have the expected format" : message} (value not shown)`;
+  const shown = maskCredentials(JSON.stringify(value));
   if (Array.isArray(schema.oneOfValues)) return `${key} must be one of ${schema.oneOfValues.join(", ")} (got ${shown})`;
   if (schema.type === "boolean") return `${key} must be true or false (got ${shown})`;
   if (schema.type === "integer" && typeof value === "number" && !Number.isInteger(value))

@@ -1,5 +1,6 @@
 import pino, { type Logger } from "pino";
 import { passesLuhn } from "../modules/intake";
+import { maskCredentials } from "../modules/runtime";
 
 export type { Logger };
 
@@ -60,7 +61,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
       base: { service: "paystream", pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACT_PATHS, censor: "[redacted]" },
-      hooks: { streamWrite: maskCardNumbers },
+      // Likewise a connection string quoted by a driver or a broker client keeps its user and host, never its password.
+      hooks: { streamWrite: (line) => maskCredentials(maskCardNumbers(line)) },
       formatters: { level: (label) => ({ level: label }) },
       serializers: { err: serializeError },
     },

@@ -4,6 +4,7 @@ import { openDatabase } from "./db";
 import { createLogger } from "./logger";
 import { startService } from "./service";
 import { isStraySocketError } from "./stray-socket-errors";
+import { maskCredentials } from "../modules/runtime";
 
 const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate | paystream healthcheck";
 const ROLES: Role[] = ["api", "worker", "all"];
@@ -47,7 +48,7 @@ async function checkReadiness(http: Config["http"]): Promise<never> {
 }
 
 function fail(message: string): never {
-  process.stderr.write(`paystream: ${message}\n`);
+  process.stderr.write(`paystream: ${maskCredentials(message)}\n`);
   process.exit(2);
 }
 
@@ -82,7 +83,7 @@ async function main(): Promise<void> {
       logger.error({ err: error }, "a socket failed after its connection was let go; ignored (the pool reconnects)");
       return;
     }
-    process.stderr.write(`paystream: fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`paystream: fatal: ${maskCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
     process.exit(1);
   });
 
@@ -117,7 +118,7 @@ async function main(): Promise<void> {
 
 if (import.meta.main) {
   main().catch((error) => {
-    process.stderr.write(`paystream: fatal: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`paystream: fatal: ${maskCredentials(error instanceof Error ? error.message : String(error))}\n`);
     process.exit(1);
   });
 }

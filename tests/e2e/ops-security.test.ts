@@ -160,6 +160,24 @@ describe("start-up refusals of the real program", () => {
     });
   }
 
+  const PASSWORD = "s3cretpw";
+  const withPassword: [string, Record<string, string>, number][] = [
+    ["a bad PORT next to a DATABASE_URL with a password", { PORT: "70000", DATABASE_URL: `postgres://u:${PASSWORD}@127.0.0.1:1/x` }, 2],
+    ["a DATABASE_URL of another scheme with a password", { DATABASE_URL: `mysql://u:${PASSWORD}@127.0.0.1:1/x` }, 2],
+    ["a malformed DATABASE_URL with a password", { DATABASE_URL: `postgres//u:${PASSWORD}@127.0.0.1:1/x` }, 2],
+    ["a DATABASE_URL with a password and a port that is not a number", { DATABASE_URL: `postgres://u:${PASSWORD}@127.0.0.1:notaport/x` }, 1],
+    ["a DATABASE_URL with a password whose server cannot be reached", { DATABASE_URL: `postgres://u:${PASSWORD}@127.0.0.1:1/x` }, 1],
+    ["KAFKA_BROKERS with a password that are malformed", { BROKER: "kafka", KAFKA_BROKERS: `u:${PASSWORD}@k1` }, 2],
+  ];
+  for (const [why, env, exitCode] of withPassword) {
+    it(`exits ${exitCode} on ${why}, never printing the password`, async () => {
+      const { code, stdout, stderr } = await runProgram(["--role=all"], env);
+      expect(code).toBe(exitCode);
+      expect(stderr).toStartWith("paystream: ");
+      expect(stdout + stderr).not.toContain(PASSWORD);
+    });
+  }
+
   it("starts on loopback with the development key and prints the URL and the key", async () => {
     const service = await startService({ role: "api", env: { HOST: "", DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
     try {

@@ -5,6 +5,16 @@ import { parseArgs } from "../../src/main";
 
 const key = Buffer.alloc(32, 3).toString("base64");
 
+/** The error loadConfig throws for `env`, or undefined when it accepts it. */
+function configErrorOf(env: Record<string, string>): unknown {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
+
 /** Values generated the way the README says (openssl rand), fixed so that failures reproduce. */
 const STRONG_CARD_KEY = "QW9I73KYfMxfiqUfAqhCTu9VGCjBQqJ5EZzGmDQOkLo=";
 const STRONG_RETIRED_KEY = "qdgyBaVkNZ/YXAB3swTaYxp9w5+GxSnCt6Fooko41nI=";
@@ -66,7 +76,7 @@ describe("configuration", () => {
     [{ MIGRATE: "maybe" }, /^MIGRATE must be true or false/],
     [{ SIMULATOR_TRANSIENT_FAILURE_RATE: "2" }, /^SIMULATOR_TRANSIENT_FAILURE_RATE /],
     [{ API_KEYS: "nocolon" }, /^API_KEYS /],
-    [{ CARD_ENCRYPTION_KEY: "c2hvcnQ=" }, /^CARD_ENCRYPTION_KEY .*\(hidden\)/],
+    [{ CARD_ENCRYPTION_KEY: "c2hvcnQ=" }, /^CARD_ENCRYPTION_KEY .*\(value not shown\)$/],
     [{ GATEWAY: "stripe" }, /^STRIPE_SECRET_KEY is required when GATEWAY=stripe/],
     [{ GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id" }, /^PAYPAL_CLIENT_SECRET is required/],
     [{ NODE_ENV: "production", CARD_ENCRYPTION_KEY: key }, /^API_KEYS is required when NODE_ENV=production/],
@@ -75,14 +85,33 @@ describe("configuration", () => {
     [{ AUTHORIZATION_TTL_MS: "0" }, /^AUTHORIZATION_TTL_MS /],
     [{ AUTHORIZATION_TTL_MS: String(31 * 86_400_000) }, /^AUTHORIZATION_TTL_MS /],
   ];
+  const secretsNeverEchoed: [Record<string, string>, string][] = [
+    [{ DATABASE_URL: "mysql://u:s3cretpw@h/db" }, "s3cretpw"],
+    [{ DATABASE_URL: "postgres//u:s3cretpw@h/db" }, "s3cretpw"],
+    [{ KAFKA_BROKERS: "u:s3cretpw@k1" }, "s3cretpw"],
+    [{ STRIPE_API_BASE: "ftp://u:s3cretpw@h" }, "s3cretpw"],
+    [{ PAYPAL_API_BASE: "paypal//u:s3cretpw@h" }, "s3cretpw"],
+    [{ API_KEYS: "m1:s3cretpw_but no colon pair," }, "s3cretpw"],
+    [{ METRICS_TOKEN: "s3cretpw with spaces" }, "s3cretpw"],
+    [{ CARD_ENCRYPTION_KEY: "s3cretpwAAAA" }, "s3cretpw"],
+    [{ CARD_ENCRYPTION_KEYS_RETIRED: "s3cretpwAAAA" }, "s3cretpw"],
+  ];
+  for (const [env, secret] of secretsNeverEchoed) {
+    it(`names what is wrong with ${Object.keys(env)[0]} without echoing its secret`, () => {
+      const error = configErrorOf(env);
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as Error).message).toStartWith(Object.keys(env)[0]!);
+      expect((error as Error).message).not.toContain(secret);
+    });
+  }
+
+  it("keeps the user and host of a bad DATABASE_URL in its error, masking the password", () => {
+    expect(() => loadConfig({ DATABASE_URL: "mysql://payments:s3cretpw@db.internal/x" })).toThrow(/mysql:\/\/payments:\*\*\*@db\.internal\/x/);
+  });
+
   for (const [env, message] of rejects) {
     it(`rejects ${JSON.stringify(env)} with one line naming the setting`, () => {
-      let error: unknown;
-      try {
-        loadConfig(env);
-      } catch (e) {
-        error = e;
-      }
+      const error = configErrorOf(env);
       expect(error).toBeInstanceOf(ConfigError);
       expect((error as Error).message).toMatch(message);
       expect((error as Error).message).not.toContain("\n");
