@@ -25,6 +25,8 @@ export interface Metrics {
   gatewayCall(gateway: string, outcome: string, seconds: number): void;
   retryScheduled(): void;
   deadLettered(): void;
+  /** A Kafka message that could not be processed went to `<prefix>.dlq` (unreadable, or failing on its own). */
+  brokerMessageDeadLettered(reason: string): void;
   /** The api role reports the outbox backlog at each scrape. */
   setBacklogSource(source: () => Promise<OutboxBacklog>): void;
 }
@@ -76,6 +78,12 @@ export function createMetrics(): Metrics {
   });
   const retries = new Counter({ name: "paystream_retries_total", help: "Gateway attempts rescheduled", registers: [registry] });
   const deadLetters = new Counter({ name: "paystream_dead_letters_total", help: "Payments dead-lettered", registers: [registry] });
+  const brokerDeadLetters = new Counter({
+    name: "paystream_broker_messages_dead_lettered_total",
+    help: "Broker messages that could not be processed, moved to the dead-letter topic, by reason",
+    labelNames: ["reason"] as const,
+    registers: [registry],
+  });
   // Both outbox gauges come from one query, made when a scrape asks (a timer would wake an idle
   // process to refresh figures nobody reads): the two collects of a scrape share it.
   let backlogSource: (() => Promise<OutboxBacklog>) | undefined;
@@ -198,6 +206,7 @@ export function createMetrics(): Metrics {
     },
     retryScheduled: () => retries.inc(),
     deadLettered: () => deadLetters.inc(),
+    brokerMessageDeadLettered: (reason: string) => brokerDeadLetters.labels(reason).inc(),
     setBacklogSource(source) {
       backlogSource = source;
     },

@@ -88,7 +88,10 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome) },
   });
   reconciler.start();
-  const consumer = broker.createConsumer({ concurrency: config.processing.concurrency * MESSAGES_PER_GATEWAY_SLOT });
+  const consumer = broker.createConsumer({
+    concurrency: config.processing.concurrency * MESSAGES_PER_GATEWAY_SLOT,
+    messageDeadLettered: (reason) => metrics.brokerMessageDeadLettered(reason),
+  });
   await consumer.start(async (message) => {
     await processPayment(message);
   });

@@ -19,6 +19,9 @@ export interface PaymentMessage {
  */
 export type MessageHandler = (message: PaymentMessage) => Promise<void>;
 
+/** Why a broker message went to the dead-letter topic instead of a handler's success. */
+export type UnprocessableReason = "unreadable_message" | "processing_failed";
+
 /** The worker side of a broker. */
 export interface PaymentConsumer {
   start(handler: MessageHandler): Promise<void>;
@@ -36,7 +39,11 @@ export interface OutboxRelay {
 
 export interface Broker {
   readonly kind: "postgres" | "kafka";
-  createConsumer(options: { concurrency: number }): PaymentConsumer;
+  /**
+   * `messageDeadLettered`: told each time a broker message that cannot be processed (unreadable,
+   * or failing on its own after bounded attempts) is moved to the dead-letter topic (Kafka only).
+   */
+  createConsumer(options: { concurrency: number; messageDeadLettered?: (reason: UnprocessableReason) => void }): PaymentConsumer;
   createRelay(): OutboxRelay | undefined;
   /** Throws when the broker cannot be reached (readiness). */
   check(): Promise<void>;

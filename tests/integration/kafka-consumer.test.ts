@@ -41,6 +41,24 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     return done();
   };
 
+  /** Reads `<prefix>.dlq` from the start until `count` dead letters are in (or 20 s pass). */
+  async function readDeadLetters(topicPrefix: string, count: number) {
+    const kafka = new Kafka({ clientId: "dlq-reader", brokers: [brokers], logLevel: logLevel.NOTHING });
+    const reader = kafka.consumer({ groupId: `dlq-reader-${topicPrefix}` });
+    await reader.connect();
+    await reader.subscribe({ topic: `${topicPrefix}.dlq`, fromBeginning: true });
+    const seen: { key: string; headers: Record<string, string>; value: string }[] = [];
+    await reader.run({
+      eachMessage: async ({ message }) => {
+        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
+        seen.push({ key: message.key?.toString() ?? "", headers, value: message.value?.toString() ?? "" });
+      },
+    });
+    await waitUntil(() => seen.length >= count, 20_000);
+    await reader.disconnect();
+    return seen;
+  }
+
   async function outboxCount(): Promise<number> {
     const [row] = await queryRows<{ n: number }>(database.db, sql`select count(*)::int as n from outbox`);
     return Number(row?.n ?? 0);
@@ -325,25 +343,85 @@ describe("Kafka broker adapter against a real broker and a real PostgreSQL", () 
     });
     const relay = broker.createRelay()!;
     await relay.start();
-    const kafka = new Kafka({ clientId: "dlq-reader", brokers: [brokers], logLevel: logLevel.NOTHING });
-    const reader = kafka.consumer({ groupId: `dlq-reader-${topicPrefix}` });
-    await reader.connect();
     const deadlineTopic = Date.now() + 10_000;
     while (Date.now() < deadlineTopic && (await outboxCount()) > 0) await Bun.sleep(50);
-    await reader.subscribe({ topic: `${topicPrefix}.dlq`, fromBeginning: true });
-    const seen: { key: string; headers: Record<string, string> }[] = [];
-    await reader.run({
-      eachMessage: async ({ message }) => {
-        const headers = Object.fromEntries(Object.entries(message.headers ?? {}).map(([k, v]) => [k, String(v)]));
-        seen.push({ key: message.key?.toString() ?? "", headers });
-      },
-    });
-    const deadline = Date.now() + 20_000;
-    while (seen.length === 0 && Date.now() < deadline) await Bun.sleep(100);
-    await reader.disconnect();
+    const seen = await readDeadLetters(topicPrefix, 1);
     await relay.stop();
     await broker.close();
     expect(seen[0]?.key).toBe(`pay_dead_${topicPrefix}`);
     expect(seen[0]?.headers).toMatchObject({ "dlq-reason": "attempts_exhausted", "dlq-attempts": "5", "request-id": "req_dead" });
+  });
+
+  it("dead-letters a message whose claim throws (NUL in the id) after 3 attempts and an unreadable one at once, and the partition moves past both", async () => {
+    const topicPrefix = prefix();
+    const broker = brokerFor(topicPrefix, 1, { sessionTimeoutMs: 6_000 });
+    const nulId = `pay_nul_${topicPrefix}\u0000x`;
+    const goodId = `pay_after_${topicPrefix}`;
+    const attempts = new Map<string, number>();
+    const handled: string[] = [];
+    const deadLettered: string[] = [];
+    const consumer = broker.createConsumer({ concurrency: 4, messageDeadLettered: (reason) => deadLettered.push(reason) });
+    // The handler asks the real PostgreSQL about the payment, as the claim does: a NUL byte makes it throw.
+    await consumer.start(async (m) => {
+      attempts.set(m.paymentId, (attempts.get(m.paymentId) ?? 0) + 1);
+      await queryRows(database.db, sql`select ${m.paymentId}::text as id`);
+      handled.push(m.paymentId);
+    });
+    const kafka = new Kafka({ clientId: "raw-producer", brokers: [brokers], logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({
+      topic: `${topicPrefix}.requested`,
+      messages: [
+        { key: nulId, value: JSON.stringify({ paymentId: nulId, requestId: "req_nul" }) },
+        { key: "pay_garbled", value: "not json {" },
+        { key: goodId, value: JSON.stringify({ paymentId: goodId, requestId: null }) },
+      ],
+    });
+    await producer.disconnect();
+    const inspect = kafka.admin();
+    await inspect.connect();
+    const committed = async () => Number((await inspect.fetchOffsets({ groupId: "paystream-workers", topics: [`${topicPrefix}.requested`] }))[0]?.partitions[0]?.offset ?? -1);
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline && (await committed()) < 3) await Bun.sleep(100);
+    const committedOffset = await committed();
+    await inspect.disconnect();
+    await consumer.stop();
+    const letters = await readDeadLetters(topicPrefix, 2);
+    await broker.close();
+
+    expect(handled).toEqual([goodId]);
+    expect(committedOffset).toBe(3);
+    expect(attempts.get(nulId)).toBe(3);
+    expect(deadLettered.sort()).toEqual(["processing_failed", "unreadable_message"]);
+    const byReason = new Map(letters.map((l) => [l.headers["dlq-reason"], l]));
+    expect(byReason.get("processing_failed")?.key).toBe(nulId);
+    expect(byReason.get("processing_failed")?.headers).toMatchObject({ "dlq-attempts": "3", "request-id": "req_nul", "dlq-source": `${topicPrefix}.requested/0/0` });
+    expect(byReason.get("processing_failed")?.headers["dlq-last-error"]).toContain("select");
+    expect(byReason.get("unreadable_message")?.key).toBe("pay_garbled");
+    expect(byReason.get("unreadable_message")?.headers).toMatchObject({ "dlq-attempts": "1", "dlq-source": `${topicPrefix}.requested/0/1` });
+    expect(byReason.get("unreadable_message")?.value).not.toContain("not json");
+  });
+
+  it("keeps retrying a message while the database cannot be reached, never dead-lettering it", async () => {
+    const topicPrefix = prefix();
+    const broker = brokerFor(topicPrefix, 1);
+    const id = `pay_outage_${topicPrefix}`;
+    let calls = 0;
+    const deadLettered: string[] = [];
+    const consumer = broker.createConsumer({ concurrency: 2, messageDeadLettered: (reason) => deadLettered.push(reason) });
+    // Five connection failures (more than the attempts a failing message gets), then the database is back.
+    await consumer.start(async () => {
+      calls++;
+      if (calls <= 5) throw Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:5432"), { code: "ECONNREFUSED" });
+    });
+    await enqueuePayment(database.db, { paymentId: id, requestId: null });
+    const relay = broker.createRelay()!;
+    await relay.start();
+    expect(await waitUntil(() => calls >= 6, 30_000)).toBe(true);
+    await consumer.stop();
+    await relay.stop();
+    await broker.close();
+    expect(deadLettered).toEqual([]);
   });
 });

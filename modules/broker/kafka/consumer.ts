@@ -1,9 +1,10 @@
-import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
+import { isConnectionError } from "../../database";
 import { backoffDelayMs, type Logger } from "../../runtime";
-import type { MessageHandler, PaymentConsumer, PaymentMessage } from "../port";
+import type { MessageHandler, PaymentConsumer, PaymentMessage, UnprocessableReason } from "../port";
 import { PartitionOffsets } from "./offset-tracker";
 import { Slots } from "../../runtime";
-import { parseMessage } from "./wire";
+import { deadLetterOf, type KafkaTopics, type MessageOrigin, parseMessage } from "./wire";
 
 export const CONSUMER_GROUP = "paystream-workers";
 /** At most one offset commit per partition this often while messages finish. */
@@ -19,7 +20,19 @@ export interface ConsumerTiming {
   sessionTimeoutMs?: number;
   /** At most one offset commit per partition this often while its messages finish. */
   commitIntervalMs?: number;
+  /** Attempts at a message that fails on its own (not for want of the database) before it is dead-lettered. */
+  messageAttempts?: number;
+  /** Told each time a message is dead-lettered (a metric). */
+  messageDeadLettered?: (reason: UnprocessableReason) => void;
 }
+
+/**
+ * A message that fails this often, not for want of the database, fails on its own (an id
+ * PostgreSQL cannot take, say): retrying it for ever blocked its partition's commits.
+ */
+const MESSAGE_ATTEMPTS = 3;
+/** Between attempts at a message, and at producing its dead letter. */
+const MESSAGE_BACKOFF = { baseMs: 200, maxMs: 5_000, jitter: 0 };
 
 /** Between attempts to join the group (after a crash, or when the broker cannot be reached). */
 const JOIN_BACKOFF = { baseMs: 400, maxMs: 5_000, jitter: 0 };
@@ -50,6 +63,18 @@ async function awaitTicking(done: Promise<void>, everyMs: number, tick: () => Pr
 function mustRejoin(error: unknown): boolean {
   const type = (error as { type?: unknown } | null)?.type;
   return type === "REBALANCE_IN_PROGRESS" || type === "NOT_COORDINATOR_FOR_GROUP" || type === "ILLEGAL_GENERATION" || type === "UNKNOWN_MEMBER_ID";
+}
+
+/**
+ * The error text a dead letter carries. A failed query's message repeats its parameters (a
+ * customer's data, a sealed card): the statement and the driver's reason are kept instead.
+ */
+function describeFailure(error: unknown): string {
+  if (error && typeof error === "object" && "query" in error && "params" in error) {
+    const cause = (error as { cause?: unknown }).cause;
+    return `query failed: ${String((error as { query: unknown }).query)}${cause instanceof Error ? `: ${cause.message}` : ""}`;
+  }
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** One partition's messages in flight, across batches, and its commits. */
@@ -90,10 +115,17 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
   private crashedAt: Date | undefined;
   private partitions = new Map<string, PartitionState>();
   private readonly commitIntervalMs: number;
+  private readonly messageAttempts: number;
+  private readonly messageDeadLettered: (reason: UnprocessableReason) => void;
+  private readonly topic: string;
+  private readonly dlqTopic: string;
+  /** Dead letters only: connected when the first one is sent. */
+  private readonly producer: Producer;
+  private producerConnected: Promise<void> | undefined;
 
   constructor(
     kafka: Kafka,
-    private readonly topic: string,
+    topics: KafkaTopics,
     private readonly logger: Logger,
     private readonly concurrency: number,
     private readonly ensureTopics: () => Promise<void>,
@@ -101,6 +133,11 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
   ) {
     const sessionTimeoutMs = timing.sessionTimeoutMs ?? SESSION_TIMEOUT_MS;
     this.commitIntervalMs = timing.commitIntervalMs ?? COMMIT_INTERVAL_MS;
+    this.messageAttempts = timing.messageAttempts ?? MESSAGE_ATTEMPTS;
+    this.messageDeadLettered = timing.messageDeadLettered ?? (() => {});
+    this.topic = topics.requested;
+    this.dlqTopic = topics.dlq;
+    this.producer = kafka.producer({ allowAutoTopicCreation: false });
     this.slots = new Slots(concurrency);
     this.consumer = kafka.consumer({
       groupId: CONSUMER_GROUP,
@@ -200,6 +237,8 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     while (this.running.size > 0) await Promise.all(this.running);
     await Promise.all([...this.partitions.values()].map((state) => this.commitNow(state)));
     await this.consumer.disconnect().catch((error) => this.logger.warn({ err: error }, "kafka consumer disconnect failed"));
+    if (this.producerConnected)
+      await this.producer.disconnect().catch((error) => this.logger.warn({ err: error }, "kafka dead-letter producer disconnect failed"));
   }
 
   private stateOf(topic: string, partition: number): PartitionState {
@@ -276,8 +315,7 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
       }
       const offset = BigInt(message.offset);
       state.offsets.started(offset);
-      const parsed = parseMessage(message.key, message.value, message.headers as Record<string, unknown>);
-      const run = this.handleWithRetry(parsed, handler)
+      const run = this.handleOrDeadLetter(this.originOf(batch.topic, batch.partition, message), message, handler)
         .then(
           () => state.offsets.finish(offset),
           // Left unfinished on purpose: the commit never moves past it, so it is re-delivered.
@@ -295,12 +333,24 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
     }
   }
 
-  /** A message is finished only when handled; while the database is away it is retried here, not skipped. */
-  private async handleWithRetry(message: PaymentMessage | undefined, handler: MessageHandler): Promise<void> {
+  private originOf(topic: string, partition: number, message: KafkaMessage): MessageOrigin {
+    return { topic, partition, offset: message.offset, key: message.key };
+  }
+
+  /**
+   * A message is finished when handled, or when it cannot be processed and its dead letter is on
+   * the dead-letter topic: an unreadable message at once, one whose processing fails on its own
+   * after `messageAttempts`. Either way its offset is then committed like a handled one, so the
+   * rest of its partition moves on (docs/CONTRACT.md). While the database is away a message is
+   * retried here, never dead-lettered: the failure is not the message's.
+   */
+  private async handleOrDeadLetter(origin: MessageOrigin, raw: KafkaMessage, handler: MessageHandler): Promise<void> {
+    const message = parseMessage(raw.key, raw.value, raw.headers as Record<string, unknown>);
     if (!message) {
-      this.logger.warn({}, "dropping an unreadable message");
+      await this.deadLetter(origin, undefined, { reason: "unreadable_message", attempts: 1, lastError: "not a paystream message (no JSON payload naming a payment)" });
       return;
     }
+    let failures = 0;
     for (let attempt = 1; ; attempt++) {
       try {
         await handler(message);
@@ -310,10 +360,45 @@ export class KafkaPaymentConsumer implements PaymentConsumer {
           // Not committed: the next owner of the partition handles it.
           throw error;
         }
-        const delay = backoffDelayMs({ baseMs: 200, maxMs: 5_000, jitter: 0 }, attempt);
+        if (!isConnectionError(error) && ++failures >= this.messageAttempts) {
+          const lastError = describeFailure(error);
+          await this.deadLetter(origin, message, { reason: "processing_failed", attempts: failures, lastError });
+          return;
+        }
+        const delay = backoffDelayMs(MESSAGE_BACKOFF, attempt);
         this.logger.warn({ err: error, paymentId: message.paymentId, retryInMs: delay }, "message not handled; retrying");
         await sleep(delay);
       }
     }
+  }
+
+  /** Produces the dead letter, retrying until the broker takes it (the offset must not pass a message that went nowhere). */
+  private async deadLetter(
+    origin: MessageOrigin,
+    message: PaymentMessage | undefined,
+    failure: { reason: UnprocessableReason; attempts: number; lastError: string },
+  ): Promise<void> {
+    const letter = deadLetterOf(origin, message, failure);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        this.producerConnected ??= this.producer.connect().catch((error: unknown) => {
+          this.producerConnected = undefined;
+          throw error;
+        });
+        await this.producerConnected;
+        await this.producer.send({ topic: this.dlqTopic, messages: [letter] });
+        break;
+      } catch (error) {
+        if (this.stopping) throw error;
+        const delay = backoffDelayMs(MESSAGE_BACKOFF, attempt);
+        this.logger.warn({ err: error, retryInMs: delay }, "could not produce a dead letter; retrying");
+        await sleep(delay);
+      }
+    }
+    this.messageDeadLettered(failure.reason);
+    this.logger.error(
+      { paymentId: message?.paymentId, source: letter.headers["dlq-source"], reason: failure.reason, attempts: failure.attempts, lastError: letter.headers["dlq-last-error"] },
+      "a broker message that cannot be processed was moved to the dead-letter topic",
+    );
   }
 }

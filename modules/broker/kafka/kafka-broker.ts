@@ -21,6 +21,8 @@ export interface KafkaBrokerOptions {
   sessionTimeoutMs?: number;
   /** How often a consumer commits a partition's offsets while a batch's messages finish (default 100 ms). */
   commitIntervalMs?: number;
+  /** How often a message whose processing fails (not for want of the database) is tried before it is dead-lettered (default 3). */
+  messageAttempts?: number;
 }
 
 const CLIENT_ID = "paystream";
@@ -82,10 +84,12 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
 
   return {
     kind: "kafka",
-    createConsumer: ({ concurrency }) =>
-      new KafkaPaymentConsumer(kafka, topics.requested, logger, concurrency, ensureTopics, {
+    createConsumer: ({ concurrency, messageDeadLettered }) =>
+      new KafkaPaymentConsumer(kafka, topics, logger, concurrency, ensureTopics, {
         sessionTimeoutMs: options.sessionTimeoutMs,
         commitIntervalMs: options.commitIntervalMs,
+        messageAttempts: options.messageAttempts,
+        messageDeadLettered,
       }),
     createRelay: () =>
       new KafkaOutboxRelay(kafka, db, topics, logger, ensureTopics, {

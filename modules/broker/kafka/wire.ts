@@ -1,4 +1,4 @@
-import type { PaymentMessage } from "../port";
+import type { PaymentMessage, UnprocessableReason } from "../port";
 import type { OutboxRow } from "../schema";
 
 /** The two topics of a deployment: `<prefix>.requested` for work, `<prefix>.dlq` for dead letters. */
@@ -41,4 +41,36 @@ export function parseMessage(key: Buffer | null, value: Buffer | null, headers: 
   } catch {
     return undefined;
   }
+}
+
+/** Where a consumed message came from: a dead letter names it, so an operator can read the original. */
+export interface MessageOrigin {
+  topic: string;
+  partition: number;
+  offset: string;
+  key: Buffer | null;
+}
+
+/**
+ * The dead letter of a consumed message that cannot be processed: the reason and the error text
+ * in the value and in the headers an operator reads (as for the relay's dead letters above), and
+ * where the original is. The original value is not copied: it is not known to be what paystream
+ * wrote, and its offset finds it.
+ */
+export function deadLetterOf(
+  origin: MessageOrigin,
+  message: PaymentMessage | undefined,
+  failure: { reason: UnprocessableReason; attempts: number; lastError: string },
+): { key: string | null; value: string; headers: Record<string, string> } {
+  const lastError = failure.lastError.slice(0, 500);
+  const key = message?.paymentId ?? origin.key?.toString("utf8") ?? null;
+  const source = { topic: origin.topic, partition: origin.partition, offset: origin.offset };
+  const headers: Record<string, string> = {
+    "dlq-reason": failure.reason,
+    "dlq-attempts": String(failure.attempts),
+    "dlq-last-error": lastError,
+    "dlq-source": `${origin.topic}/${origin.partition}/${origin.offset}`,
+  };
+  if (message?.requestId) headers["request-id"] = message.requestId;
+  return { key, value: JSON.stringify({ ...message, reason: failure.reason, attempts: failure.attempts, lastError, source }), headers };
 }
