@@ -53,6 +53,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
         sessions: createDashboardSessions(database.db, { liveApiKeys: ctx.apiKeys.map((k) => k.secret) }),
         merchantOf,
         trustProxy: config.trustProxy,
+        production: config.env === "production",
       }),
     ],
     config.ops.publicMetrics ? "open" : "hidden",

@@ -15,10 +15,18 @@ export function cameOverHttps(request: Request, trustProxy: boolean): boolean {
 }
 
 /**
+ * Whether the session cookie gets `Secure`. Production always: it is served behind TLS, whatever
+ * the proxy settings say, and a cookie without it would go out in clear text on any http link.
+ * Elsewhere only over https, since over plain http (local development) it could not be set.
+ */
+export function sessionCookieIsSecure(request: Request, { trustProxy, production }: { trustProxy: boolean; production: boolean }): boolean {
+  return production || cameOverHttps(request, trustProxy);
+}
+
+/**
  * `HttpOnly`: page scripts cannot read it. `SameSite=Strict`: no other site's page, form or link
- * makes the browser send it. `Path`: only the dashboard's URLs get it. `Secure` over https, so
- * the browser never sends it in clear text; over plain http (local development) it could not be
- * set at all with it.
+ * makes the browser send it. `Path`: only the dashboard's URLs get it. `Secure` (see
+ * sessionCookieIsSecure): the browser never sends it in clear text.
  */
 export function sessionCookie(token: string, { maxAgeSeconds, expiresAt, secure }: { maxAgeSeconds: number; expiresAt: Date; secure: boolean }): string {
   return [

@@ -2,11 +2,11 @@ import { Elysia } from "elysia";
 import type { Merchant } from "../auth";
 import { type MerchantGuard, Problem, readBodyText } from "../http";
 import {
-  cameOverHttps,
   clearedSessionCookie,
   DASHBOARD_PATH,
   isCrossSite,
   sessionCookie,
+  sessionCookieIsSecure,
   sessionTokenOf,
 } from "./cookie";
 import { dashboardPage, type HtmlPage, signInPage } from "./page";
@@ -24,6 +24,8 @@ export interface DashboardRouteDeps {
   merchantOf: MerchantGuard;
   /** A proxy in front terminates TLS and sets X-Forwarded-Proto: believe it when deciding on `Secure`. */
   trustProxy: boolean;
+  /** Production: the cookie is `Secure` whatever the request looked like. */
+  production: boolean;
   /** How often open streams check that their session still stands (signed out elsewhere, expired, key withdrawn). */
   sessionRecheckMs?: number;
 }
@@ -153,7 +155,7 @@ const MAX_QUEUED_FRAMES = 4;
  * HTML page and the Server-Sent Events stream it listens to (both read-only, by that cookie
  * alone), and sign-out. No URL of it takes a key.
  */
-export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, sessionRecheckMs = 10_000 }: DashboardRouteDeps) {
+export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, production, sessionRecheckMs = 10_000 }: DashboardRouteDeps) {
   const streams = createStreamRegistry(sessions, sessionRecheckMs);
 
   async function sessionOf(request: Request): Promise<DashboardSession | undefined> {
@@ -175,7 +177,7 @@ export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, ses
         if (await sessionOf(request)) return htmlResponse(dashboardPage);
         // Without a session a person gets the form rather than JSON; a cookie that no longer opens anything is dropped.
         const stale = sessionTokenOf(request) !== undefined;
-        return htmlResponse(signInPage(), 401, stale ? { "set-cookie": clearedSessionCookie(cameOverHttps(request, trustProxy)) } : {});
+        return htmlResponse(signInPage(), 401, stale ? { "set-cookie": clearedSessionCookie(sessionCookieIsSecure(request, { trustProxy, production })) } : {});
       },
       { detail: { hide: true } },
     )
@@ -202,7 +204,7 @@ export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, ses
         await endSessionOf(request);
         const opened = await sessions.open(merchant.id, form.key);
         // 303: the browser follows with a GET, so reloading the dashboard never re-sends the key.
-        return seeDashboard(sessionCookie(opened.token, { ...opened, secure: cameOverHttps(request, trustProxy) }));
+        return seeDashboard(sessionCookie(opened.token, { ...opened, secure: sessionCookieIsSecure(request, { trustProxy, production }) }));
       },
       { parse: "none", detail: { hide: true } },
     )
@@ -212,7 +214,7 @@ export function dashboardRoutes({ service, sessions, merchantOf, trustProxy, ses
         // The cookie is SameSite=Strict, so a forged form would not carry it; this refuses it before that matters.
         if (isCrossSite(request)) return crossSiteRefusal();
         await endSessionOf(request);
-        return seeDashboard(clearedSessionCookie(cameOverHttps(request, trustProxy)));
+        return seeDashboard(clearedSessionCookie(sessionCookieIsSecure(request, { trustProxy, production })));
       },
       { parse: "none", detail: { hide: true } },
     )

@@ -30,13 +30,13 @@ const until = async (condition: () => boolean, timeoutMs = 5_000) => {
 function dashboardApp(
   database: TestDatabase,
   service: DashboardService,
-  options: { trustProxy?: boolean; liveApiKeys?: string[]; merchantOf?: MerchantGuard } = {},
+  options: { trustProxy?: boolean; production?: boolean; liveApiKeys?: string[]; merchantOf?: MerchantGuard } = {},
 ) {
   const merchantOf = options.merchantOf ?? createMerchantGuard(new ApiKeyAuthenticator(KEYS), new RateLimiter(0));
   const sessions = createDashboardSessions(database.db, { liveApiKeys: options.liveApiKeys ?? [M1, M2], ttlMs: TTL_MS });
   const app = new Elysia()
     .onError(({ error }) => (error instanceof Problem ? error.toResponse() : undefined))
-    .use(dashboardRoutes({ service, sessions, merchantOf, trustProxy: options.trustProxy ?? false, sessionRecheckMs: 50 }));
+    .use(dashboardRoutes({ service, sessions, merchantOf, trustProxy: options.trustProxy ?? false, production: options.production ?? false, sessionRecheckMs: 50 }));
   return {
     handle: (request: Request) => app.handle(request),
     signIn: async (key: string, headers: Record<string, string | undefined> = {}, base = BASE) => app.handle(signInRequest(base, key, headers)),
@@ -106,6 +106,13 @@ for (const backend of BACKENDS) {
       // Sign-out clears the cookie with the same attributes, Secure included, or the browser would keep it.
       const cleared = setCookieOf(await behindProxy.signOut("paystream_dashboard=x", { "x-forwarded-proto": "https" }));
       expect(cleared.attributes.has("secure")).toBe(true);
+    });
+
+    it("marks the cookie Secure in production even over plain http without TRUST_PROXY, sign-out included", async () => {
+      const production = dashboardApp(database, service, { production: true });
+      expect(setCookieOf(await production.signIn(M1)).attributes.has("secure")).toBe(true);
+      expect(setCookieOf(await production.signIn(M1, { "x-forwarded-proto": "http" })).attributes.has("secure")).toBe(true);
+      expect(setCookieOf(await production.signOut("paystream_dashboard=x")).attributes.has("secure")).toBe(true);
     });
 
     it("stores only a SHA-256 of each session's 256-bit random token, never the token or the key", async () => {

@@ -442,7 +442,7 @@ describe("dashboard live updates [pglite]", () => {
       // The real app renders Problems in one place (src/http.ts); this stands in for it.
       app = new Elysia()
         .onError(({ error }) => (error instanceof Problem ? error.toResponse() : undefined))
-        .use(dashboardRoutes({ service, sessions, merchantOf, trustProxy: false }));
+        .use(dashboardRoutes({ service, sessions, merchantOf, trustProxy: false, production: false }));
     });
     afterAll(() => service.close());
 

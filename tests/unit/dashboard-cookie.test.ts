@@ -1,5 +1,5 @@
 import { describe, expect, it } from "bun:test";
-import { cameOverHttps, isCrossSite, sessionTokenOf } from "../../modules/dashboard/cookie";
+import { cameOverHttps, isCrossSite, sessionCookieIsSecure, sessionTokenOf } from "../../modules/dashboard/cookie";
 
 const request = (headers: Record<string, string>, url = "http://pay.example.com/dashboard/sign-out") =>
   new Request(url, { method: "POST", headers: { host: new URL(url).host, ...headers } });
@@ -35,6 +35,17 @@ describe("dashboard: https detection for the Secure attribute", () => {
     expect(cameOverHttps(request({ "x-forwarded-proto": "HTTPS, http" }), true)).toBe(true);
     expect(cameOverHttps(request({ "x-forwarded-proto": "http, https" }), true)).toBe(false);
     expect(cameOverHttps(request({}), true)).toBe(false);
+  });
+
+  it("makes the cookie Secure in production whatever the scheme and TRUST_PROXY say, and elsewhere only over https", () => {
+    for (const trustProxy of [false, true]) {
+      expect(sessionCookieIsSecure(request({}), { trustProxy, production: true })).toBe(true);
+      expect(sessionCookieIsSecure(request({ "x-forwarded-proto": "http" }), { trustProxy, production: true })).toBe(true);
+      expect(sessionCookieIsSecure(request({}), { trustProxy, production: false })).toBe(false);
+      expect(sessionCookieIsSecure(request({}, "https://pay.example.com/dashboard"), { trustProxy, production: false })).toBe(true);
+    }
+    expect(sessionCookieIsSecure(request({ "x-forwarded-proto": "https" }), { trustProxy: false, production: false })).toBe(false);
+    expect(sessionCookieIsSecure(request({ "x-forwarded-proto": "https" }), { trustProxy: true, production: false })).toBe(true);
   });
 });
 
