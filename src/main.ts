@@ -52,6 +52,12 @@ function fail(message: string): never {
   process.exit(2);
 }
 
+/** One line (or a stack) on stderr, its passwords masked, then exit 1. */
+function fatal(detail: string): never {
+  process.stderr.write(`paystream: fatal: ${maskCredentials(detail)}\n`);
+  process.exit(1);
+}
+
 async function main(): Promise<void> {
   let command: Command;
   let config: Config;
@@ -83,8 +89,7 @@ async function main(): Promise<void> {
       logger.error({ err: error }, "a socket failed after its connection was let go; ignored (the pool reconnects)");
       return;
     }
-    process.stderr.write(`paystream: fatal: ${maskCredentials(error instanceof Error ? (error.stack ?? error.message) : String(error))}\n`);
-    process.exit(1);
+    fatal(error instanceof Error ? (error.stack ?? error.message) : String(error));
   });
 
   const service = await startService(config, command.role, logger);
@@ -117,8 +122,5 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) {
-  main().catch((error) => {
-    process.stderr.write(`paystream: fatal: ${maskCredentials(error instanceof Error ? error.message : String(error))}\n`);
-    process.exit(1);
-  });
+  main().catch((error) => fatal(error instanceof Error ? error.message : String(error)));
 }

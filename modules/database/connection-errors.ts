@@ -3,7 +3,7 @@
  * callers answer 503 and retry later. Drizzle wraps driver errors, so the cause chain is walked.
  */
 export function isConnectionError(error: unknown): boolean {
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causeChain(error)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|CONNECT_TIMEOUT|CONNECTION_|57P0[1-3]|08\d{3}|53300)/.test(code))
       return true;
@@ -27,9 +27,14 @@ const UNSENT = /^(ECONNREFUSED|CONNECT_TIMEOUT|CONNECTION_QUEUE_TIMEOUT|57P0[1-3
  */
 export function mayHaveCommitted(error: unknown): boolean {
   if (!isConnectionError(error)) return false;
-  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causeChain(error)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && UNSENT.test(code)) return false;
   }
   return true;
+}
+
+/** The error and the causes it wraps (drizzle wraps the driver's), at most five deep. */
+function* causeChain(error: unknown): Generator<unknown> {
+  for (let e: unknown = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) yield e;
 }
