@@ -1,4 +1,6 @@
 export type {
+  ActionOutcome,
+  ActionRequest,
   CaptureRequest,
   CardDataAcceptance,
   ChargeOutcome,
@@ -10,6 +12,7 @@ export type {
   GatewayErrorLog,
   GatewayName,
   GatewayOperations,
+  GatewayPayerView,
   LookupOutcome,
   LookupRequest,
   OperationLookupRequest,
@@ -18,7 +21,7 @@ export type {
   RefundRequest,
   VoidRequest,
 } from "./port";
-export { GATEWAY_CONFIGURATION_ERROR, GATEWAY_LIMITS, PAYMENT_METHOD_NOT_FOUND } from "./port";
+export { AUTHENTICATION_EXPIRED, AUTHENTICATION_FAILED, AUTHENTICATION_REQUIRED, GATEWAY_CONFIGURATION_ERROR, GATEWAY_LIMITS, PAYMENT_METHOD_NOT_FOUND } from "./port";
 export { createSimulatorGateway, type SimulatedFault, simulatorCharges, type SimulatorOptions } from "./simulator";
 // The Stripe and PayPal adapters are their own entry points (./stripe, ./paypal) so that a
 // process loads an SDK only when GATEWAY selects it: each weighs tens of MB of memory.

@@ -20,7 +20,24 @@ export interface CardData {
  * What pays: the card intake took, or the id of a payment method the gateway already holds for
  * the merchant (Stripe `pm_…`, a PayPal vault payment token id; docs/CONTRACT.md §9). Exactly one.
  */
-export type PaymentSource = { card: CardData; paymentMethod?: never } | { card?: never; paymentMethod: string };
+export type PaymentSource =
+  | { card: CardData; paymentMethod?: never; wallet?: never; continues?: never }
+  | { card?: never; paymentMethod: string; wallet?: never; continues?: never }
+  /** PayPal Checkout: the buyer approves the order at PayPal (docs/CONTRACT.md §12). */
+  | { card?: never; paymentMethod?: never; wallet: "paypal"; continues?: never }
+  /**
+   * The gateway object the customer already acted on (a PaymentIntent after 3-D Secure, a PayPal
+   * order the buyer approved): the charge continues it (PayPal: captures or authorizes the
+   * approved order) and sends no card or payment method again. Its id is the `gatewayReference`
+   * of the `requires_action` answer.
+   */
+  | { card?: never; paymentMethod?: never; wallet?: never; continues: string };
+
+/** The PayPal payer of a checkout payment as PayPal describes it: the payment's payer view instead of a card. */
+export interface GatewayPayerView {
+  id: string;
+  email: string | null;
+}
 
 /**
  * The card behind an approved payment method as the gateway describes it: the payment's card view
@@ -58,6 +75,14 @@ interface ChargeRequestFields {
    * means authorized, and its reference is what capture and void act on.
    */
   capture: boolean;
+  /**
+   * Where the gateway sends the customer back after authenticating (3-D Secure) or approving
+   * (PayPal), docs/CONTRACT.md §9. Null: the payment cannot wait for the customer, and a gateway
+   * that asks for authentication declines it with `authentication_required`.
+   */
+  returnUrl: string | null;
+  /** PayPal Checkout: where PayPal sends a buyer who cancels at the approval page (defaults to returnUrl). */
+  cancelUrl: string | null;
 }
 
 /**
@@ -101,9 +126,18 @@ export interface RefundRequest extends OperationRequest {
   reason: "duplicate" | "fraudulent" | "requested_by_customer" | null;
 }
 
-export type ChargeOutcome =
-  /** The gateway took the money; `card` describes the payment method's card when the gateway said which. */
-  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView }
+/**
+ * What a charge, capture, void or refund came to: `approved` = done (its reference is the new
+ * gateway object's: the charge's, the capture's or the refund's; for a void, the authorization's),
+ * `declined` = the gateway refused it, nothing happened (never retried), `transient` = it did not
+ * take effect (safe to retry), `unknown` = it may have taken effect.
+ */
+export type OperationOutcome =
+  /**
+   * The gateway took the money; `card` describes the payment method's card when the gateway said
+   * which, `payer` the PayPal payer of a checkout payment.
+   */
+  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView; payer?: GatewayPayerView }
   /** A final refusal: the payment fails with `code`. Never retried. */
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** Nothing was charged (the request never took effect): safe to retry later. */
@@ -116,13 +150,57 @@ export type ChargeOutcome =
    */
   | { kind: "unknown"; reason: string; gatewayReference?: string };
 
+/** What a charge (or authorization) came to: an operation's outcomes, or a wait for the customer. */
+export type ChargeOutcome =
+  | OperationOutcome
+  /**
+   * Nothing is charged yet: the customer must act at the gateway first (3-D Secure, PayPal
+   * approval) at `url`. `gatewayReference` is the gateway's object the customer acts on (Stripe's
+   * PaymentIntent, PayPal's order); checkAction follows it. Only answered when the request had a
+   * returnUrl: without one the gateway's request for authentication is a decline
+   * (`authentication_required`).
+   */
+  | { kind: "requires_action"; gatewayReference: string; url: string };
+
+
+
+/** What the worker knows when it asks the gateway about a payment waiting for its customer (REQUIRES_ACTION). */
+export interface ActionRequest {
+  paymentId: string;
+  /** The key every charge attempt of this payment carried. */
+  idempotencyKey: string;
+  /** The gateway's object the customer acts on (the requires_action answer's reference). */
+  gatewayReference: string;
+  /** ISO 4217 minor units and code: a found object must match both. */
+  amount: number;
+  currency: string;
+  /** Charge at once (true) or authorize only (false), as the payment asked. */
+  capture: boolean;
+  /** What paid: the payment method id, the PayPal wallet, or (null, null) a card. */
+  paymentMethod: string | null;
+  wallet: "paypal" | null;
+}
+
 /**
- * What a capture, void or refund came to, classified exactly as a charge: `approved` = done (its
- * reference is the new gateway object's: the capture's or the refund's; for a void, the
- * authorization's), `declined` = the gateway refused it, nothing happened (never retried),
- * `transient` = it did not take effect (safe to retry), `unknown` = it may have taken effect.
+ * What became of a customer's authentication or a buyer's approval:
+ * - `approved`: the gateway charged (or authorized) the payment: it is done;
+ * - `ready`: the buyer approved, and the charge (PayPal's capture or authorization of the order)
+ *   is still to be made: the worker continues the payment (a charge with `continues`);
+ * - `failed`: the customer failed or abandoned authentication; nothing was charged;
+ * - `pending`: still waiting for the customer;
+ * - `unknown`: the gateway did not say (unreachable, unreadable answer): ask again later.
  */
-export type OperationOutcome = ChargeOutcome;
+export type ActionOutcome =
+  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView; payer?: GatewayPayerView }
+  | { kind: "ready" }
+  | { kind: "failed"; code: string; message: string }
+  | { kind: "pending" }
+  | { kind: "unknown"; reason: string };
+
+/** The failure codes of a payment that waited for its customer (docs/CONTRACT.md §9). */
+export const AUTHENTICATION_REQUIRED = "authentication_required";
+export const AUTHENTICATION_FAILED = "authentication_failed";
+export const AUTHENTICATION_EXPIRED = "authentication_expired";
 
 /** What the reconciler knows when it asks the gateway about a payment whose outcome is unknown. */
 export interface LookupRequest {
@@ -170,7 +248,7 @@ export type OperationLookupRequest = (
  */
 export type LookupOutcome =
   /** The gateway holds a charge for this payment, of this amount and currency (`card`: as for a charge's approval). */
-  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView }
+  | { kind: "approved"; gatewayReference: string; card?: GatewayCardView; payer?: GatewayPayerView }
   /** The gateway holds this payment's attempt, refused: nothing was charged. */
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** The gateway answered that no charge exists for this payment. */
@@ -225,6 +303,16 @@ export interface Gateway extends GatewayOperations {
    * charge the payment asked for; never a second one.
    */
   lookup(request: LookupRequest): Promise<LookupOutcome>;
+  /** Asks what became of the customer's authentication or approval of a payment in REQUIRES_ACTION. */
+  checkAction(request: ActionRequest): Promise<ActionOutcome>;
+  /**
+   * Makes sure the customer can no longer complete the payment (expiry, merchant cancel): Stripe
+   * cancels the PaymentIntent; a PayPal order cannot be deleted, so PayPal confirms it was never
+   * captured and paystream never captures it. `approved` = it can no longer be charged;
+   * `declined` = the gateway refused because the payment went on (the customer completed it
+   * meanwhile: look it up with checkAction); `transient` / `unknown` as for any operation.
+   */
+  cancelAction(request: ActionRequest): Promise<OperationOutcome>;
 }
 
 /** The operations on an authorization or a captured payment (docs/CONTRACT.md §8). */
