@@ -5,6 +5,7 @@ import { createMerchantGuard } from "../modules/http";
 import { createIntakeService, createRefundService, intakeRoutes, refundRoutes } from "../modules/intake";
 import { createWebhookService, enqueuePaymentEvents, webhookRoutes } from "../modules/webhooks";
 import { DEV_API_KEY } from "./config";
+import { simulatorPages } from "./simulator-pages";
 import { displayHost, type ServiceContext, type StopStep } from "./context";
 
 /** Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread). */
@@ -20,6 +21,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
     db: database.db,
     vault: ctx.vault,
     gateway,
+    allowLoopbackHttpUrls: config.env !== "production",
     onCreated: (payment, requestId) => {
       metrics.paymentCreated();
       logger.info({ paymentId: payment.id, requestId, amount: payment.amount, currency: payment.currency }, "payment accepted");
@@ -55,11 +57,15 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
         trustProxy: config.trustProxy,
         production: config.env === "production",
       }),
+      // The simulator's own 3-D Secure and PayPal approval page (it charges nothing; never in production).
+      ...(gateway.name === "simulator" && config.env !== "production" ? [simulatorPages(database.db, logger.child({ component: "simulator" }))] : []),
     ],
     config.ops.publicMetrics ? "open" : "hidden",
   );
   app.listen({ port: config.http.port, hostname: config.http.host, maxRequestBodySize: SERVER_MAX_BODY_BYTES });
   const url = `http://${displayHost(config.http.host)}:${app.server?.port}`;
+  // Without PUBLIC_URL, browsers reach this process where it listens (PORT may have been 0).
+  if (config.publicUrl === undefined) ctx.publicUrl.value = url;
   const stops: StopStep[] = [
     // Open dashboard streams never end by themselves, and the server's stop waits for every response.
     async () => dashboard.close(),

@@ -63,6 +63,10 @@ const EnvSchema = Type.Object({
   STRIPE_SEARCH_LAG_MS: Int(0, 86_400_000, 3_600_000),
   STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
   AUTHORIZATION_TTL_MS: Int(1_000, 30 * 86_400_000, 7 * 86_400_000),
+  ACTION_TTL_MS: Int(1_000, 86_400_000, 3_600_000),
+  ACTION_CHECK_FIRST_MS: Int(100, 10_000, 5_000),
+  ACTION_CHECK_MAX_MS: Int(1_000, 300_000, 300_000),
+  PUBLIC_URL: Type.Optional(Type.String({ pattern: "^https?://[^/?#@\\s]+/?$" })),
   WEBHOOK_TIMEOUT_MS: Int(100, 120_000, 10_000),
   WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
   WEBHOOK_RETRY_BASE_MS: Int(1, 3_600_000, 30_000),
@@ -124,7 +128,18 @@ export interface Config {
     reconcile: { firstCheckMs: number; maxIntervalMs: number; pollIntervalMs: number };
     /** How long an authorization (`capture: false`) holds before the worker voids it (docs/CONTRACT.md §8). */
     authorizationTtlMs: number;
+    /**
+     * Payments waiting for their customer (REQUIRES_ACTION, docs/CONTRACT.md §9): how long they may
+     * wait, and their gateway look-ups (the first after `firstCheckMs`, doubling to `maxIntervalMs`).
+     */
+    customerAction: { ttlMs: number; firstCheckMs: number; maxIntervalMs: number };
   };
+  /**
+   * Where browsers reach this service (PUBLIC_URL): the simulator's own authentication and
+   * approval pages are linked from it (outside production). Unset: the API's own address once it
+   * listens (http://127.0.0.1:PORT for a worker on its own).
+   */
+  publicUrl: string | undefined;
   webhooks: {
     timeoutMs: number;
     maxAgeMs: number;
@@ -367,7 +382,9 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
         pollIntervalMs: env.RECONCILE_INTERVAL_MS,
       },
       authorizationTtlMs: env.AUTHORIZATION_TTL_MS,
+      customerAction: { ttlMs: env.ACTION_TTL_MS, firstCheckMs: env.ACTION_CHECK_FIRST_MS, maxIntervalMs: env.ACTION_CHECK_MAX_MS },
     },
+    publicUrl: env.PUBLIC_URL?.replace(/\/$/, ""),
     webhooks: {
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       maxAgeMs: env.WEBHOOK_MAX_AGE_MS,

@@ -38,9 +38,17 @@ export interface ServiceContext {
   failedAuthentications: FailedAuthThrottle;
   /** What the roles add to /health/ready: each answers why the process is not ready, or undefined. */
   readinessChecks: (() => string | undefined)[];
+  /**
+   * Where browsers reach this service (PUBLIC_URL), or, unset, the API's address once it listens
+   * (api.ts sets it: PORT may be 0): the simulator links its own pages from it.
+   */
+  publicUrl: { value: string };
   /** An HTTP app with the shared health, metrics, error and request-id handling around `routes`. */
   httpApp(routes: Parameters<typeof createHttpApp>[0]["routes"], metricsAccess: "open" | "hidden"): ReturnType<typeof createHttpApp>;
 }
+
+/** Where paystream serves the simulator's authentication and approval pages (outside production). */
+export const SIMULATOR_ACTION_PATH = "/simulator/actions";
 
 function loadDevCardKey(logger: Logger): Buffer {
   if (existsSync(DEV_CARD_KEY_FILE)) return Buffer.from(readFileSync(DEV_CARD_KEY_FILE, "utf8").trim(), "base64");
@@ -57,12 +65,13 @@ function loadDevCardKey(logger: Logger): Buffer {
 }
 
 /** Adapters other than the defaults are imported on demand: a process loads only the SDKs it uses. */
-async function createGateway(config: Config, database: DatabaseHandle, logger: Logger): Promise<Gateway> {
+async function createGateway(config: Config, database: DatabaseHandle, logger: Logger, publicUrl: { value: string }): Promise<Gateway> {
   switch (config.gateway.kind) {
     case "simulator":
       return createSimulatorGateway(database.db, {
         latencyMs: config.gateway.latencyMs,
         transientFailureRate: config.gateway.transientFailureRate,
+        actionPageUrl: (reference) => `${publicUrl.value}${SIMULATOR_ACTION_PATH}/${reference}`,
       });
     case "stripe": {
       const { createStripeGateway } = await import("../modules/gateways/stripe");
@@ -133,7 +142,8 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
     logger.error({ unreadable: resealed.unreadable }, "webhook signing secrets sealed under a key that is not configured; their merchants must rotate them");
 
   const broker = await createBroker(config, database, logger);
-  const gateway = await createGateway(config, database, logger);
+  const publicUrl = { value: config.publicUrl ?? `http://127.0.0.1:${config.http.port}` };
+  const gateway = await createGateway(config, database, logger, publicUrl);
 
   const failedAuthentications = new FailedAuthThrottle(config.authFailures, {
     onThrottled: (client) =>
@@ -173,6 +183,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
     vault,
     webhookSecrets,
     apiKeys: config.apiKeys ?? [DEV_API_KEY],
+    publicUrl,
     gateway,
     broker,
     failedAuthentications,

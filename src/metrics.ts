@@ -11,6 +11,8 @@ export interface Metrics {
   /** And how many refunds wait for the gateway to tell whether the money went back. */
   setUnresolvedRefundsSource(source: () => Promise<number>): void;
   reconcileCheck(outcome: string): void;
+  /** A payment waiting for its customer (REQUIRES_ACTION) was looked up at the gateway. */
+  actionCheck(outcome: string): void;
   /** Worker roles report their broker's consumer lag at each scrape. */
   setLagSource(source: () => Promise<number>): void;
   contentType: string;
@@ -175,8 +177,16 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
 
+  const actionChecks = new Counter({
+    name: "paystream_customer_action_checks_total",
+    help: "Gateway look-ups of payments waiting for their customer (3-D Secure, PayPal approval), by what the gateway said",
+    labelNames: ["outcome"] as const,
+    registers: [registry],
+  });
+
   return {
     registry,
+    actionCheck: (outcome: string) => actionChecks.labels(outcome).inc(),
     setUnresolvedSource,
     setUnresolvedRefundsSource,
     reconcileCheck: (outcome: string) => reconcileChecks.labels(outcome).inc(),

@@ -1,4 +1,5 @@
-import { createPaymentStore, createRefundStore, isFinal, type PaymentRow, type RefundRow } from "../modules/payments";
+import { paymentMessagesFor } from "../modules/broker";
+import { createPaymentActionStore, createPaymentStore, createRefundStore, isFinal, type PaymentRow, type RefundRow } from "../modules/payments";
 import { GATEWAY_CONFIGURATION_ERROR } from "../modules/gateways";
 import { createPaymentProcessor, createReconciler, createSweeper } from "../modules/processing";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
@@ -62,6 +63,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
       maxMs: config.processing.retryMaxMs,
     },
     authorizationTtlMs: config.processing.authorizationTtlMs,
+    customerAction: { ttlMs: config.processing.customerAction.ttlMs, firstCheckMs: config.processing.customerAction.firstCheckMs },
     // A claimed attempt may wait for a slot only as long as its lease still covers the whole call after it.
     gatewaySlots: { size: config.processing.concurrency, maxWaitMs: config.processing.leaseMs - config.processing.operationMs },
     events: {
@@ -75,6 +77,8 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   const reconciler = createReconciler({
     store,
     refunds,
+    actions: createPaymentActionStore({ db: database.db, queue: paymentMessagesFor, onFinalInTransaction: enqueuePaymentEvents }),
+    actionSchedule: { firstCheckMs: config.processing.customerAction.firstCheckMs, maxIntervalMs: config.processing.customerAction.maxIntervalMs },
     gateway,
     vault,
     logger: logger.child({ component: "reconciler" }),
@@ -85,7 +89,8 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
       holdMs: config.processing.leaseMs,
     },
     authorizationTtlMs: config.processing.authorizationTtlMs,
-    events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome) },
+    customerAction: { ttlMs: config.processing.customerAction.ttlMs },
+    events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome), actionChecked: (outcome) => metrics.actionCheck(outcome) },
   });
   reconciler.start();
   const consumer = broker.createConsumer({

@@ -277,7 +277,7 @@ export async function loadDashboardSnapshot(
     generatedAt: window.generatedAt,
     windowSeconds: WINDOW_SECONDS,
     bucketSeconds: BUCKET_SECONDS,
-    counts: { PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed, CANCELED: window.canceled },
+    counts: { PENDING: 0, PROCESSING: 0, REQUIRES_ACTION: 0, AUTHORIZED: 0, ...inFlight, COMPLETED: window.completed, FAILED: window.failed, CANCELED: window.canceled },
     window: window.window,
     series: window.series,
     failureCodes: window.failureCodes,

@@ -253,6 +253,11 @@ export type LookupOutcome =
   | { kind: "declined"; code: string; message: string; gatewayReference: string | null }
   /** The gateway answered that no charge exists for this payment. */
   | { kind: "not_charged"; reason: string }
+  /**
+   * A charge: nothing is charged yet, the gateway waits for the customer to act at `url` (an
+   * answer to the charge that was lost): the payment waits in REQUIRES_ACTION as if it had come.
+   */
+  | { kind: "requires_action"; gatewayReference: string; url: string }
   /** Still cannot tell (gateway unreachable, record not yet searchable, record in flight). */
   | { kind: "unknown"; reason: string };
 

@@ -29,6 +29,7 @@ import {
   MAX_REFERENCE_LENGTH,
   MERCHANT_CANCELLATION_REASONS,
   PAYMENT_METHOD_PATTERN,
+  MAX_RETURN_URL_LENGTH,
 } from "./validation";
 
 /**
@@ -126,9 +127,21 @@ export const PaymentRequestSchema = component(
         Type.String({
           pattern: PAYMENT_METHOD_PATTERN,
           description:
-            "Instead of `card`: the id of a payment method the configured gateway holds for you (Stripe `pm_…` from Stripe.js/Elements; a PayPal vault payment token id; the simulator takes Stripe's test PaymentMethods such as `pm_card_visa`). An id the gateway does not hold fails the payment with `payment_method_not_found`.",
-          examples: ["pm_card_visa"],
+            "Instead of `card`: the id of a payment method the configured gateway holds for you (Stripe `pm_…` from Stripe.js/Elements; a PayPal vault payment token id; the simulator takes Stripe's test PaymentMethods such as `pm_card_visa`). An id the gateway does not hold fails the payment with `payment_method_not_found`. `paypal`: PayPal Checkout, the buyer approves at PayPal (GATEWAY=paypal or the simulator; needs `returnUrl`, else 422 `return_url_required`; another gateway: 422 `payment_method_unsupported`).",
+          examples: ["pm_card_visa", "paypal"],
         }),
+      )),
+      returnUrl: Type.Optional(nullable(
+        Type.String({
+          maxLength: MAX_RETURN_URL_LENGTH,
+          format: "uri",
+          description:
+            "Where the gateway sends the customer back after 3-D Secure or PayPal approval (https; http only to a loopback host outside production). With it, a payment the gateway wants the customer to authenticate waits in REQUIRES_ACTION with `nextAction`; without it, such a payment ends FAILED `authentication_required`.",
+          examples: ["https://shop.example.com/checkout/done"],
+        }),
+      )),
+      cancelUrl: Type.Optional(nullable(
+        Type.String({ maxLength: MAX_RETURN_URL_LENGTH, format: "uri", description: "PayPal Checkout: where PayPal sends a buyer who cancels (default: returnUrl). Same rules as returnUrl." }),
       )),
       customer: Type.Object(
         {

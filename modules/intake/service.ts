@@ -11,6 +11,7 @@ import {
   type PaymentRow,
   type PaymentStatus,
   requestCapture,
+  requestActionCancel,
   requestVoid,
   toPayment,
   type WrittenWithMoved,
@@ -86,6 +87,8 @@ export interface IntakeDeps {
   vault: CardVault;
   /** The configured gateway: its name is recorded on each payment, its units and card acceptance checked at intake. */
   gateway: Pick<Gateway, "name" | "toGatewayAmount" | "acceptsCardData">;
+  /** Outside production a returnUrl may be http to a loopback host (a developer's machine); in production https only. */
+  allowLoopbackHttpUrls?: boolean;
   now?: () => Date;
   onCreated?: (payment: Payment, requestId: string) => void;
   /** A capture, void or cancel was accepted. */
@@ -125,7 +128,7 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
       if (earlier) return earlier;
     }
 
-    const validation = validatePaymentRequest(input.body, now(), gateway);
+    const validation = validatePaymentRequest(input.body, now(), gateway, { allowLoopbackHttp: deps.allowLoopbackHttpUrls ?? false });
     if (!validation.ok) return { kind: "invalid", errors: validation.errors };
     const request = validation.value;
     const paymentId = newPaymentId();
@@ -144,6 +147,8 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
         cardExpYear: request.card?.expYear ?? null,
         cardFingerprint: request.card ? vault.fingerprint(request.card.number) : null,
         paymentMethod: request.paymentMethod,
+        returnUrl: request.returnUrl,
+        cancelUrl: request.cancelUrl,
         customerEmail: request.customer.email,
         customerName: request.customer.name,
         customerReference: request.customer.reference,
@@ -277,7 +282,8 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
   /**
    * Cancels a payment: a PENDING one no worker has claimed is CANCELED at once — its card deleted
    * and its event recorded in the same transaction, nothing having reached the gateway; an
-   * AUTHORIZED one goes to the worker to be voided. Each step is one guarded statement, so a
+   * AUTHORIZED one goes to the worker to be voided, and one waiting for its customer
+   * (REQUIRES_ACTION) to be canceled at the gateway. Each step is one guarded statement, so a
    * worker claiming the payment meanwhile makes the cancel a 409, never a half-done one.
    */
   async function cancelPayment(input: PaymentRequestInput): Promise<PaymentRequestResult> {
@@ -292,7 +298,10 @@ export function createIntakeService(deps: IntakeDeps): IntakeService {
         return { row: canceled, kind: "cancel" };
       }
       const voiding = await requestVoid(tx, { merchantId, id, reason }, queueFor(id, requestId));
-      return voiding ? { row: voiding, kind: "void" } : undefined;
+      if (voiding) return { row: voiding, kind: "void" };
+      // Waiting for its customer: canceled at the gateway first, so they can no longer complete it.
+      const waiting = await requestActionCancel(tx, { merchantId, id, reason }, queueFor(id, requestId));
+      return waiting ? { row: waiting, kind: "void" } : undefined;
     });
   }
 

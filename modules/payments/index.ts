@@ -41,6 +41,7 @@ export {
   touchPayment,
   listStrandedPayments,
   type ApprovedCardView,
+  type ApprovedPayerView,
   type FinalOutcome,
   type ListQuery,
 } from "./repository";
@@ -49,6 +50,18 @@ export type { AttemptRelease } from "./work-lifecycle";
 export { batchInput, type GatewayWorkTable } from "./gateway-work";
 export { PaymentSchema, RefundSchema } from "./model";
 export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentFailures, listRecentPayments } from "./activity";
+export {
+  type ActionSettlement,
+  checkActionNow,
+  claimDueActionChecks,
+  continueAfterAction,
+  countWaitingForCustomer,
+  createPaymentActionStore,
+  type PaymentActionStore,
+  requestActionCancel,
+  scheduleNextActionCheck,
+  settleAction,
+} from "./actions";
 export { cancelPending, expireAuthorizations, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";
 export { refunds, type RefundRow } from "./refund-schema";
 export { REFUND_REASONS, REFUND_STATUSES, REFUND_TRANSITIONS, type RefundReason, type RefundStatus, type RefundTransitionName } from "./refund-status";

@@ -36,7 +36,30 @@ export const PaymentSchema = component(
           },
         ),
       ),
-      paymentMethod: nullable(Type.String({ description: "The payment method id the payment was created with instead of a card", examples: ["pm_card_visa"] })),
+      paymentMethod: nullable(
+        Type.String({
+          description: "The payment method id the payment was created with instead of a card, or `paypal` for PayPal Checkout (the buyer approves at PayPal)",
+          examples: ["pm_card_visa", "paypal"],
+        }),
+      ),
+      payer: nullable(
+        Type.Object(
+          { id: Type.String({ description: "PayPal's payer id" }), email: nullable(Type.String()) },
+          { additionalProperties: false, description: "PayPal Checkout: the buyer as PayPal described them once they approved (null until then, and for cards)" },
+        ),
+      ),
+      returnUrl: nullable(Type.String({ description: "Where the gateway sends the customer back after authenticating or approving" })),
+      cancelUrl: nullable(Type.String({ description: "PayPal Checkout: where PayPal sends a buyer who cancels (defaults to returnUrl)" })),
+      nextAction: nullable(
+        Type.Object(
+          {
+            type: stringEnum(["redirect"]),
+            url: Type.String({ description: "Send the customer here: the gateway's authentication (3-D Secure) or approval (PayPal) page" }),
+            expiresAt: Type.String({ format: "date-time", description: "If the customer has not completed it by then, the payment ends FAILED authentication_expired" }),
+          },
+          { additionalProperties: false, description: "While REQUIRES_ACTION: what the customer must do before the payment can go on" },
+        ),
+      ),
       customer: Type.Object(
         { email: Type.String(), name: Type.String(), reference: nullable(Type.String()) },
         { additionalProperties: false },

@@ -13,10 +13,12 @@ export interface ClaimedPaymentWork {
 export type PaymentWorkStore = GatewayWorkStore<ClaimedPaymentWork, PaymentRow, FinalOutcome>;
 
 /**
- * A refused capture or void puts the payment back to the AUTHORIZED it already was (and announced):
- * nothing new for the merchant's webhooks; every other end of an operation is.
+ * A refused capture or void puts the payment back to the AUTHORIZED it already was (and announced),
+ * and a cancel the gateway refused puts it back to the REQUIRES_ACTION it already was: nothing new
+ * for the merchant's webhooks; every other end of an operation is.
  */
-const isNewsToMerchant = (payment: PaymentRow) => payment.status !== "AUTHORIZED" || payment.operation === "authorize";
+const isNewsToMerchant = (payment: PaymentRow) =>
+  payment.status === "AUTHORIZED" ? payment.operation === "authorize" : payment.status !== "REQUIRES_ACTION" || payment.operation !== "cancel_action";
 
 /**
  * The payment store over PostgreSQL (or PGlite): the shared lifecycle, with the payment's card

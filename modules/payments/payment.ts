@@ -17,6 +17,12 @@ export interface Payment {
   card: { brand: string; last4: string; expMonth: number; expYear: number; fingerprint: string | null } | null;
   /** The payment method the gateway was asked to charge instead of a card, or null (docs/CONTRACT.md §9). */
   paymentMethod: string | null;
+  /** PayPal Checkout: the buyer as PayPal described them on approval (docs/CONTRACT.md §12). */
+  payer: { id: string; email: string | null } | null;
+  returnUrl: string | null;
+  cancelUrl: string | null;
+  /** While REQUIRES_ACTION: the page the customer must visit, and until when (docs/CONTRACT.md §9). */
+  nextAction: { type: "redirect"; url: string; expiresAt: string } | null;
   customer: { email: string; name: string; reference: string | null };
   gateway: string;
   gatewayReference: string | null;
@@ -55,6 +61,13 @@ export function toPayment(row: PaymentRow): Payment {
     metadata: row.metadata,
     card: cardView(row),
     paymentMethod: row.paymentMethod,
+    payer: row.payerId === null ? null : { id: row.payerId, email: row.payerEmail },
+    returnUrl: row.returnUrl,
+    cancelUrl: row.cancelUrl,
+    nextAction:
+      row.status === "REQUIRES_ACTION" && row.nextActionUrl !== null && row.actionExpiresAt !== null
+        ? { type: "redirect", url: row.nextActionUrl, expiresAt: row.actionExpiresAt.toISOString() }
+        : null,
     customer: { email: row.customerEmail, name: row.customerName, reference: row.customerReference },
     gateway: row.gateway,
     gatewayReference: row.gatewayReference,

@@ -6,7 +6,7 @@ import { AMOUNT_CHANGES, type AmountChangeName, TRANSITIONS, type TransitionName
 import { type AttemptRelease, type FinalOutcomeWriteOf, gatewayWorkLifecycle } from "./work-lifecycle";
 
 /** What the shared gateway-work statements (./gateway-work.ts, ./work-lifecycle.ts) need to know of the payments table. */
-const PAYMENT_WORK: GatewayWorkTable = {
+export const PAYMENT_WORK: GatewayWorkTable = {
   table: payments,
   id: payments.id,
   merchantId: payments.merchantId,
@@ -46,6 +46,8 @@ export type NewPayment = Required<
     | "cardExpYear"
     | "cardFingerprint"
     | "paymentMethod"
+    | "returnUrl"
+    | "cancelUrl"
     | "customerEmail"
     | "customerName"
     | "customerReference"
@@ -155,16 +157,31 @@ export interface ApprovedCardView {
   fingerprint: string | null;
 }
 
+/** The PayPal payer of a checkout payment, as PayPal described it: the payment's payer view. */
+export interface ApprovedPayerView {
+  id: string;
+  email: string | null;
+}
+
 export type FinalOutcome =
   /**
    * A charge, or a capture, was done: the money is taken (all of it, or the capture's amount).
    * `card` fills in the card view of a payment paid with a payment method; a card view a payment
-   * already has is never replaced.
+   * already has is never replaced. `payer`: the PayPal payer of a checkout payment.
    */
-  | { status: "COMPLETED"; gatewayReference: string; card?: ApprovedCardView }
+  | { status: "COMPLETED"; gatewayReference: string; card?: ApprovedCardView; payer?: ApprovedPayerView }
   | { status: "FAILED"; failureCode: string; failureMessage: string; gatewayReference: string | null }
   /** An authorization was approved: the hold stands for `expiresInMs`, then it is voided. */
-  | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number; card?: ApprovedCardView }
+  | { status: "AUTHORIZED"; gatewayReference: string; expiresInMs: number; card?: ApprovedCardView; payer?: ApprovedPayerView }
+  /**
+   * The customer must act at the gateway first (3-D Secure, PayPal approval) at `nextActionUrl`;
+   * `gatewayReference` is the object they act on. The wait ends `expiresInMs` after it began
+   * (kept when the payment comes back to wait again), and the gateway is first asked after
+   * `firstCheckInMs`.
+   */
+  | { status: "REQUIRES_ACTION"; gatewayReference: string; nextActionUrl: string; expiresInMs: number; firstCheckInMs: number }
+  /** Back to waiting (a cancel the gateway refused or could not do): page, object and deadline stay as they were. */
+  | { status: "REQUIRES_ACTION"; gatewayReference: null; nextActionUrl: null; expiresInMs: 0; firstCheckInMs: number }
   /**
    * A capture or void was refused, or could not be done: the authorization stands as it was (its
    * reference kept, and its expiry unless `endsExpiry`), and the failure says why the merchant's
@@ -187,6 +204,33 @@ function cardViewFill(o: Record<string, SQL>) {
   };
 }
 
+/** The PayPal payer fills in once, like the card view of a payment-method payment. */
+function payerViewFill(o: Record<string, SQL>) {
+  const unset = sql`${payments.payerId} is null`;
+  return {
+    payerId: sql`case when ${unset} then ${o.payer_id} else ${payments.payerId} end`,
+    payerEmail: sql`case when ${unset} then ${o.payer_email} else ${payments.payerEmail} end`,
+  };
+}
+
+/**
+ * A payment that starts to wait for its customer: the page to send them to, until when it may
+ * wait (a payment that comes back to wait, after a cancel the gateway refused, keeps the first
+ * deadline), and a fresh look-up schedule. Its outcome is known now (the gateway answered with
+ * the object the customer acts on).
+ */
+function waitForCustomer(o: Record<string, SQL>) {
+  const waits = sql`${o.status} = 'REQUIRES_ACTION'`;
+  return {
+    nextActionUrl: sql`case when ${waits} then coalesce(${o.next_action_url}, ${payments.nextActionUrl}) else ${payments.nextActionUrl} end`,
+    // A cancel the gateway refused (the customer went on) leaves no reason behind.
+    cancellationReason: sql`case when ${waits} then null else ${payments.cancellationReason} end`,
+    actionExpiresAt: sql`case when ${waits} then coalesce(${payments.actionExpiresAt}, now() + make_interval(secs => ${o.action_ttl_seconds})) else ${payments.actionExpiresAt} end`,
+    reconcileChecks: sql`case when ${waits} and ${payments.actionExpiresAt} is null then 0 else ${payments.reconcileChecks} end`,
+    outcomeUnknownSince: sql`case when ${waits} then null else ${payments.outcomeUnknownSince} end`,
+  };
+}
+
 /** A payment's operations as gateway work: the shared lifecycle over the payments table and its status machine. */
 export const PAYMENT_LIFECYCLE = gatewayWorkLifecycle<PaymentRow, FinalOutcome>({
   work: PAYMENT_WORK,
@@ -200,9 +244,16 @@ export const PAYMENT_LIFECYCLE = gatewayWorkLifecycle<PaymentRow, FinalOutcome>(
       card_exp_month: "integer",
       card_exp_year: "integer",
       card_fingerprint: "text",
+      payer_id: "text",
+      payer_email: "text",
+      next_action_url: "text",
+      action_ttl_seconds: "float8",
+      first_check_seconds: "float8",
     },
     encode: (outcome) => {
       const card = "card" in outcome ? outcome.card : undefined;
+      const payer = "payer" in outcome ? outcome.payer : undefined;
+      const action = outcome.status === "REQUIRES_ACTION" ? outcome : undefined;
       return {
         expires_in_seconds: "expiresInMs" in outcome ? outcome.expiresInMs / 1000 : null,
         ends_expiry: "endsExpiry" in outcome && outcome.endsExpiry,
@@ -211,6 +262,11 @@ export const PAYMENT_LIFECYCLE = gatewayWorkLifecycle<PaymentRow, FinalOutcome>(
         card_exp_month: card?.expMonth ?? null,
         card_exp_year: card?.expYear ?? null,
         card_fingerprint: card?.fingerprint ?? null,
+        payer_id: payer?.id ?? null,
+        payer_email: payer?.email ?? null,
+        next_action_url: action?.nextActionUrl ?? null,
+        action_ttl_seconds: action ? action.expiresInMs / 1000 : null,
+        first_check_seconds: action ? action.firstCheckInMs / 1000 : null,
       };
     },
     set: (o) => ({
@@ -226,9 +282,14 @@ export const PAYMENT_LIFECYCLE = gatewayWorkLifecycle<PaymentRow, FinalOutcome>(
         then coalesce(now() + make_interval(secs => ${o.expires_in_seconds}), ${payments.authorizationExpiresAt}) end`,
       captureAmount: sql`case when ${o.status} = 'AUTHORIZED' then null else ${payments.captureAmount} end`,
       canceledAt: sql`case when ${o.status} = 'CANCELED' then now() else ${payments.canceledAt} end`,
-      // Back to AUTHORIZED, the reconciler has nothing left to hold: the next request starts afresh.
-      reconciling: sql`case when ${o.status} = 'AUTHORIZED' then false else ${payments.reconciling} end`,
-      nextCheckAt: sql`case when ${o.status} = 'AUTHORIZED' then null else ${payments.nextCheckAt} end`,
+      ...payerViewFill(o),
+      ...waitForCustomer(o),
+      // Back to AUTHORIZED, or waiting for the customer, the reconciler has nothing left to hold:
+      // the next request starts afresh (a wait is looked up on its own schedule, set below).
+      reconciling: sql`case when ${o.status} in ('AUTHORIZED', 'REQUIRES_ACTION') then false else ${payments.reconciling} end`,
+      nextCheckAt: sql`case when ${o.status} = 'AUTHORIZED' then null
+        when ${o.status} = 'REQUIRES_ACTION' then now() + make_interval(secs => ${o.first_check_seconds})
+        else ${payments.nextCheckAt} end`,
     }),
   },
 });

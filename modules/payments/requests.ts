@@ -15,7 +15,7 @@ import { type CancellationReason, TRANSITIONS } from "./status";
 export type WrittenWithMoved = (moved: IdFilter) => SQL;
 
 /** A new operation starts with a fresh retry budget and no unknown outcome of its own yet. */
-const startOperation = {
+export const startOperation = {
   status: TRANSITIONS.requestCapture.to[0],
   operationAttemptsBase: sql`${payments.attempts}`,
   leaseExpiresAt: null,
@@ -30,7 +30,7 @@ const startOperation = {
   updatedAt: sql`now()`,
 };
 
-async function moveAndQueue(db: Executor, update: SQL, queue: WrittenWithMoved): Promise<PaymentRow[]> {
+export async function moveAndQueue(db: Executor, update: SQL, queue: WrittenWithMoved): Promise<PaymentRow[]> {
   const rows = await queryRows(db, sql`with moved as (${update}), queued as (${queue(sql`select id from moved`)}) select * from moved`);
   // RETURNING * gives every column, so the mapped rows are whole.
   return mapRows(payments, rows) as PaymentRow[];

@@ -44,6 +44,19 @@ export const payments = pgTable(
     cardFingerprint: text("card_fingerprint"),
     /** The id of a payment method the gateway holds for the merchant, paid with instead of a card (docs/CONTRACT.md §9). */
     paymentMethod: text("payment_method"),
+    /**
+     * Customer authentication and PayPal approval (docs/CONTRACT.md §9, §12): where the gateway
+     * sends the customer back (and, for PayPal, a buyer who cancels), the page the customer is
+     * sent to while the payment is REQUIRES_ACTION (kept afterwards: a charge that continues an
+     * approved order is told by it), and until when the payment may wait.
+     */
+    returnUrl: text("return_url"),
+    cancelUrl: text("cancel_url"),
+    nextActionUrl: text("next_action_url"),
+    actionExpiresAt: utc("action_expires_at"),
+    /** The PayPal payer of a checkout payment, from PayPal's answer (instead of a card view). */
+    payerId: text("payer_id"),
+    payerEmail: text("payer_email"),
     customerEmail: text("customer_email").notNull(),
     customerName: text("customer_name").notNull(),
     customerReference: text("customer_reference"),
@@ -88,6 +101,10 @@ export const payments = pgTable(
     index("payments_reconcile_due_idx")
       .on(t.nextCheckAt)
       .where(sql`reconciling and status = 'PROCESSING'`),
+    // The due look-ups of payments waiting for their customer (the reconciler's action checks).
+    index("payments_action_due_idx")
+      .on(t.nextCheckAt)
+      .where(sql`status = 'REQUIRES_ACTION'`),
     index("payments_authorization_expiry_idx")
       .on(t.authorizationExpiresAt)
       .where(sql`status = 'AUTHORIZED'`),

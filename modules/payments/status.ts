@@ -7,16 +7,18 @@
 
 import type { WorkSourceState } from "./gateway-work";
 
-export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "AUTHORIZED", "COMPLETED", "FAILED", "CANCELED"] as const;
+export const PAYMENT_STATUSES = ["PENDING", "PROCESSING", "REQUIRES_ACTION", "AUTHORIZED", "COMPLETED", "FAILED", "CANCELED"] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 /**
  * The gateway operation a PROCESSING payment runs (and, once it rests, the last one it ran):
- * `charge` (capture at once) or `authorize` (a hold only, `capture: false`) from PENDING;
- * `capture` or `void` from AUTHORIZED. The worker takes the operation from the payment, not
+ * `charge` (capture at once) or `authorize` (a hold only, `capture: false`) from PENDING, and
+ * again from REQUIRES_ACTION to continue what the customer approved (PayPal's capture of the
+ * order); `capture` or `void` from AUTHORIZED; `cancel_action` from REQUIRES_ACTION, to cancel at
+ * the gateway what the customer was asked to complete (expiry, merchant cancel). The worker takes the operation from the payment, not
  * from the message, so every message for a payment means "do what the payment needs now".
  */
-export const PAYMENT_OPERATIONS = ["charge", "authorize", "capture", "void"] as const;
+export const PAYMENT_OPERATIONS = ["charge", "authorize", "capture", "void", "cancel_action"] as const;
 export type PaymentOperation = (typeof PAYMENT_OPERATIONS)[number];
 
 /** `automatic`: charged at once; `manual`: authorized, captured (or canceled) later by the merchant. */
@@ -60,7 +62,7 @@ export const TRANSITIONS = {
    * charge → COMPLETED | FAILED; authorize → AUTHORIZED | FAILED; capture → COMPLETED, or back to
    * AUTHORIZED when the gateway refuses it; void → CANCELED, or back to AUTHORIZED when refused.
    */
-  finalize: { from: [{ status: "PROCESSING" }], to: ["COMPLETED", "FAILED", "AUTHORIZED", "CANCELED"] },
+  finalize: { from: [{ status: "PROCESSING" }], to: ["COMPLETED", "FAILED", "AUTHORIZED", "CANCELED", "REQUIRES_ACTION"] },
   /** An attempt that will be retried ends: the payment waits, unleased, for its next claim. */
   releaseForRetry: { from: [{ status: "PROCESSING" }], to: ["PROCESSING"] },
   /** The last attempt's outcome is unknown: the reconciler takes the payment over. */
@@ -73,6 +75,24 @@ export const TRANSITIONS = {
   requestCapture: { from: [{ status: "AUTHORIZED" }], to: ["PROCESSING"] },
   /** The merchant cancels an authorization, or it expired: the worker voids it at the gateway. */
   requestVoid: { from: [{ status: "AUTHORIZED" }], to: ["PROCESSING"] },
+  /**
+   * The customer's authentication (3-D Secure) or approval (PayPal) is due to be looked up at the
+   * gateway: the check is taken (put off while it runs) and, if it told nothing, scheduled again.
+   */
+  checkAction: { from: [{ status: "REQUIRES_ACTION" }], to: ["REQUIRES_ACTION"] },
+  /**
+   * The gateway says what became of the customer's action: charged (COMPLETED), authorized
+   * (AUTHORIZED), or failed or abandoned (FAILED authentication_failed).
+   */
+  settleAction: { from: [{ status: "REQUIRES_ACTION" }], to: ["COMPLETED", "AUTHORIZED", "FAILED"] },
+  /** The buyer approved and the charge is still to be made (PayPal's capture of the order): the worker continues. */
+  continueAfterAction: { from: [{ status: "REQUIRES_ACTION" }], to: ["PROCESSING"] },
+  /**
+   * The merchant cancels a payment waiting for its customer, or the wait outlived ACTION_TTL_MS:
+   * the worker cancels at the gateway first (cancel_action), and only then is it CANCELED (or
+   * FAILED authentication_expired).
+   */
+  requestActionCancel: { from: [{ status: "REQUIRES_ACTION" }], to: ["PROCESSING"] },
 } as const satisfies Record<string, Transition>;
 
 export type TransitionName = keyof typeof TRANSITIONS;

@@ -1,4 +1,14 @@
-import type { CaptureRequest, ChargeRequest, GatewayCardView, PaymentSource, RefundRequest, VoidRequest } from "../gateways";
+import {
+  type ActionRequest,
+  AUTHENTICATION_EXPIRED,
+  type CaptureRequest,
+  type ChargeRequest,
+  type GatewayCardView,
+  type GatewayPayerView,
+  type PaymentSource,
+  type RefundRequest,
+  type VoidRequest,
+} from "../gateways";
 import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import type { CardVault } from "../vault";
 
@@ -9,6 +19,8 @@ export type ProcessResult =
   | "canceled"
   /** A capture or void the gateway refused (or never got): the payment is AUTHORIZED again. */
   | "refused"
+  /** The customer must act at the gateway first (3-D Secure, PayPal approval): the payment waits in REQUIRES_ACTION. */
+  | "requires_action"
   | "failed"
   | "refunded"
   | "retry_scheduled"
@@ -27,7 +39,7 @@ export interface Ending<Outcome> {
  */
 export interface Endings<Outcome> {
   /** `card`: the card behind a payment method, as the gateway described it (a charge's or authorization's answer). */
-  approved(gatewayReference: string, card?: GatewayCardView): Ending<Outcome>;
+  approved(gatewayReference: string, card?: GatewayCardView, payer?: GatewayPayerView): Ending<Outcome>;
   declined(code: string, message: string, gatewayReference: string | null): Ending<Outcome>;
   notDone(message: string): Ending<Outcome>;
 }
@@ -52,8 +64,8 @@ export function paymentEndings(payment: Pick<PaymentRow, "operation" | "cancella
     case "charge":
     case "authorize":
       return {
-        approved: (gatewayReference, card) => {
-          const cardView = card === undefined ? {} : { card };
+        approved: (gatewayReference, card, payer) => {
+          const cardView = { ...(card === undefined ? {} : { card }), ...(payer === undefined ? {} : { payer }) };
           return operation === "charge"
             ? { outcome: { status: "COMPLETED", gatewayReference, ...cardView }, result: "completed" }
             : { outcome: { status: "AUTHORIZED", gatewayReference, expiresInMs: authorizationTtlMs, ...cardView }, result: "authorized" };
@@ -69,6 +81,19 @@ export function paymentEndings(payment: Pick<PaymentRow, "operation" | "cancella
         declined: (code, message) => authorizationStands(code, message),
         notDone: (message) => authorizationStands(GATEWAY_UNAVAILABLE, message),
       };
+    case "cancel_action":
+      return {
+        // The gateway confirms the customer can no longer complete the payment: the merchant's
+        // cancel ends CANCELED, the end of the wait FAILED authentication_expired.
+        approved: () =>
+          payment.cancellationReason === "expired"
+            ? failed(AUTHENTICATION_EXPIRED, "The customer did not complete the payment's authentication or approval in time", null)
+            : { outcome: { status: "CANCELED" }, result: "canceled" },
+        // Refused (the customer completed it meanwhile) or not done: the payment waits again and is
+        // looked up at once; what the gateway then says settles it.
+        declined: () => WAIT_AGAIN,
+        notDone: () => WAIT_AGAIN,
+      };
     case "void":
       return {
         approved: () => ({ outcome: { status: "CANCELED" }, result: "canceled" }),
@@ -81,6 +106,12 @@ export function paymentEndings(payment: Pick<PaymentRow, "operation" | "cancella
       };
   }
 }
+
+/** Back to REQUIRES_ACTION with its page, object and deadline as they were, looked up at once. */
+const WAIT_AGAIN: Ending<FinalOutcome> = {
+  outcome: { status: "REQUIRES_ACTION", gatewayReference: null, nextActionUrl: null, expiresInMs: 0, firstCheckInMs: 0 },
+  result: "requires_action",
+};
 
 export const REFUND_ENDINGS: Endings<RefundOutcome> = {
   approved: (gatewayReference) => ({ outcome: { status: "SUCCEEDED", gatewayReference }, result: "refunded" }),
@@ -162,11 +193,38 @@ type OpenedCard = ReturnType<CardVault["open"]>;
  * vault (null when it cannot be: no sealed card, or one that does not open).
  */
 export function paymentSourceOf(payment: PaymentRow, openCard: () => OpenedCard | null): PaymentSource | null {
+  // A payment that waited for its customer continues the gateway's object they acted on (the
+  // card is gone by then, and must not be sent again).
+  if (continuesAction(payment) && payment.gatewayReference !== null) return { continues: payment.gatewayReference };
+  if (payment.paymentMethod === PAYPAL_WALLET) return { wallet: PAYPAL_WALLET };
   if (payment.paymentMethod !== null) return { paymentMethod: payment.paymentMethod };
   const card = openCard();
   // A card payment always has its expiry (payments_card_view_check).
   if (card === null || payment.cardExpMonth === null || payment.cardExpYear === null) return null;
   return { card: { number: card.number, expMonth: payment.cardExpMonth, expYear: payment.cardExpYear, cvc: card.cvc, holderName: card.holderName ?? null } };
+}
+
+/** `"paymentMethod": "paypal"`: PayPal Checkout, the buyer approves at PayPal (docs/CONTRACT.md §12). */
+export const PAYPAL_WALLET = "paypal";
+
+/** Whether a charge or authorization continues what the customer approved: the payment waited for them, and the gateway's object is known. */
+export function continuesAction(payment: Pick<PaymentRow, "nextActionUrl" | "operation">): boolean {
+  return payment.nextActionUrl !== null && (payment.operation === "charge" || payment.operation === "authorize");
+}
+
+/** What a look-up or cancel of a payment waiting for its customer sends. */
+export function actionRequestFor(payment: PaymentRow): ActionRequest {
+  if (payment.gatewayReference === null) throw new Error(`payment ${payment.id} waits for its customer without the gateway's object`);
+  return {
+    paymentId: payment.id,
+    idempotencyKey: chargeIdempotencyKey(payment.id),
+    gatewayReference: payment.gatewayReference,
+    amount: payment.amount,
+    currency: payment.currency,
+    capture: payment.captureMethod === "automatic",
+    paymentMethod: payment.paymentMethod === PAYPAL_WALLET ? null : payment.paymentMethod,
+    wallet: payment.paymentMethod === PAYPAL_WALLET ? PAYPAL_WALLET : null,
+  };
 }
 
 /** The charge (or authorization) every attempt of a payment sends: identical each time but for the attempt number. */
@@ -181,5 +239,7 @@ export function chargeRequestFor(payment: PaymentRow, source: PaymentSource): Ch
     description: payment.description,
     attempt: operationAttempt(payment),
     capture: payment.operation !== "authorize",
+    returnUrl: payment.returnUrl,
+    cancelUrl: payment.cancelUrl,
   };
 }

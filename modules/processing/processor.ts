@@ -1,10 +1,12 @@
 import type { PaymentMessage } from "../broker";
-import type { ChargeOutcome, Gateway, GatewayCardView, OperationOutcome, PaymentSource } from "../gateways";
+import { AUTHENTICATION_REQUIRED, type ChargeOutcome, type Gateway, type GatewayCardView, type GatewayPayerView, type OperationOutcome, type PaymentSource } from "../gateways";
 import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
 import { type Logger, Slots } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {
+  actionRequestFor,
   captureRequestFor,
+  continuesAction,
   chargeRequestFor,
   type Endings,
   type Ending,
@@ -45,6 +47,11 @@ export interface ProcessorDeps {
   retry: RetryPolicy;
   /** How long a new authorization holds before it is voided (AUTHORIZATION_TTL_MS). */
   authorizationTtlMs: number;
+  /**
+   * A payment waiting for its customer (REQUIRES_ACTION): how long it may wait (ACTION_TTL_MS)
+   * and when the gateway is first asked about it (ACTION_CHECK_FIRST_MS).
+   */
+  customerAction: { ttlMs: number; firstCheckMs: number };
   /**
    * At most `size` gateway calls at once (WORKER_CONCURRENCY): the gateway's concurrency. A slot is
    * held only for the call: the claim is made before it and the outcome recorded after it, so
@@ -87,18 +94,27 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
         return capture(attempt);
       case "void":
         return voidAuthorization(attempt);
+      case "cancel_action":
+        return cancelAction(attempt);
     }
   }
 
   /** A charge or an authorization: the only operation that sends the card, opened just before the call. */
   async function chargeCard(attempt: PaymentAttempt, sealed: SealedCard | undefined): Promise<ProcessResult> {
-    const answer = await inGatewaySlot<OperationOutcome | CardUnavailable>(attempt, () => {
+    const answer = await inGatewaySlot<ChargeOutcome | CardUnavailable>(attempt, () => {
       const source = sourceToSend(vault, logger, attempt.row, sealed);
       return "kind" in source ? source : callGateway(attempt, () => gateway.charge(chargeRequestFor(attempt.row, source)));
     });
     if (answer === undefined) return giveBack(attempt);
     if (answer.kind === "card_unavailable") return recordMissingCard(attempt, answer);
+    if (answer.kind === "requires_action") return recordRequiresAction(attempt, answer);
     return recordAnswer(attempt, answer);
+  }
+
+  /** Cancels at the gateway what a waiting payment's customer was asked to complete (its wait ran out, or the merchant canceled). */
+  async function cancelAction(attempt: PaymentAttempt): Promise<ProcessResult> {
+    const answer = await inGatewaySlot(attempt, () => callGateway(attempt, () => gateway.cancelAction(actionRequestFor(attempt.row))));
+    return answer === undefined ? giveBack(attempt) : recordAnswer(attempt, answer);
   }
 
   async function capture(attempt: PaymentAttempt): Promise<ProcessResult> {
@@ -125,7 +141,7 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
   function recordAnswer<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, answer: OperationOutcome): Promise<ProcessResult> {
     switch (answer.kind) {
       case "approved":
-        return recordApproval(attempt, answer.gatewayReference, answer.card);
+        return recordApproval(attempt, answer.gatewayReference, answer.card, answer.payer);
       case "declined":
         return recordDecline(attempt, answer);
       case "transient":
@@ -135,9 +151,29 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
   }
 
   /** Done: COMPLETED, AUTHORIZED or CANCELED, or a SUCCEEDED refund. */
-  async function recordApproval<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, gatewayReference: string, card?: GatewayCardView): Promise<ProcessResult> {
-    const result = await recordEnding(attempt, attempt.endings.approved(gatewayReference, card));
+  async function recordApproval<Row extends WorkRow, Outcome>(
+    attempt: Attempt<Row, Outcome>,
+    gatewayReference: string,
+    card?: GatewayCardView,
+    payer?: GatewayPayerView,
+  ): Promise<ProcessResult> {
+    const result = await recordEnding(attempt, attempt.endings.approved(gatewayReference, card, payer));
     journal.approved(attempt, gatewayReference, result);
+    return result;
+  }
+
+  /**
+   * The customer must act at the gateway first: the payment waits in REQUIRES_ACTION (and the
+   * reconciler looks it up) until ACTION_TTL_MS. A gateway asking it of a payment that gave no
+   * returnUrl has no one to send: that is a decline, authentication_required.
+   */
+  async function recordRequiresAction(attempt: PaymentAttempt, action: Extract<ChargeOutcome, { kind: "requires_action" }>): Promise<ProcessResult> {
+    if (attempt.row.returnUrl === null)
+      return recordDecline(attempt, { kind: "declined", code: AUTHENTICATION_REQUIRED, message: "The card needs customer authentication, and the payment has no returnUrl", gatewayReference: action.gatewayReference });
+    const { ttlMs, firstCheckMs } = deps.customerAction;
+    const outcome: FinalOutcome = { status: "REQUIRES_ACTION", gatewayReference: action.gatewayReference, nextActionUrl: action.url, expiresInMs: ttlMs, firstCheckInMs: firstCheckMs };
+    const result = await recordEnding(attempt, { outcome, result: "requires_action" });
+    logger.info({ ...attempt.log, attempt: attempt.number, gatewayReference: action.gatewayReference, result }, `${attempt.kind} waits for the customer`);
     return result;
   }
 
@@ -237,6 +273,7 @@ type Declined = Extract<OperationOutcome, { kind: "declined" }>;
 /** A gateway call that did not do the work, or may have. */
 type FailedCall = Extract<OperationOutcome, { kind: "transient" | "unknown" }>;
 type CardUnavailable = { kind: "card_unavailable"; reason: string };
+type UnknownAnswer = Extract<OperationOutcome, { kind: "unknown" }>;
 type Failure = FailedCall | CardUnavailable;
 
 const CARD_DATA_UNAVAILABLE: FinalOutcome = {
@@ -277,6 +314,7 @@ function attemptsOf(deps: ProcessorDeps) {
         endings: paymentEndings(payment, deps.authorizationTtlMs),
         // A charge's or authorization's unknown answer may name the object it created; a capture
         // or void acts on the authorization, whose reference must stay.
+        // (A continued charge's reference is the order's already, and an unknown answer names no other.)
         keepsReference: operation === "charge" || operation === "authorize",
         claimedAt: at.claimedAt,
         ended: (row) => events.finalized?.(row, at.startedAt),
@@ -327,9 +365,9 @@ function gatewayAttempts(deps: ProcessorDeps) {
       }
     },
 
-    async callGateway(attempt: { paymentId: string }, run: () => Promise<OperationOutcome>): Promise<OperationOutcome> {
+    async callGateway<T extends ChargeOutcome>(attempt: { paymentId: string }, run: () => Promise<T>): Promise<T | UnknownAnswer> {
       const started = performance.now();
-      let outcome: OperationOutcome;
+      let outcome: T | UnknownAnswer;
       try {
         outcome = await run();
       } catch (error) {
@@ -361,7 +399,7 @@ type OpenedCard = ReturnType<CardVault["open"]>;
  * authorized or failed. A payment paid with a payment method has none: the gateway holds the card.
  */
 function sourceToSend(vault: CardVault, logger: Logger, payment: PaymentRow, sealed: SealedCard | undefined): PaymentSource | CardUnavailable {
-  if (payment.paymentMethod === null && !sealed) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
+  if (payment.paymentMethod === null && !sealed && !continuesAction(payment)) return { kind: "card_unavailable", reason: "no sealed card is stored for this payment" };
   const source = paymentSourceOf(payment, () => (sealed ? openCard(vault, logger, payment, sealed) : null));
   // A key that is not in the ring or a corrupt blob will not open on any later attempt either.
   return source ?? { kind: "card_unavailable", reason: "the sealed card cannot be opened" };

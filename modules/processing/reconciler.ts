@@ -1,8 +1,9 @@
-import type { ChargeRequest, Gateway, LookupOutcome } from "../gateways";
-import type { PaymentRow, RefundRow } from "../payments";
+import { type ActionOutcome, AUTHENTICATION_REQUIRED, type ChargeRequest, type Gateway, type LookupOutcome, type OperationOutcome } from "../gateways";
+import type { ActionSettlement, FinalOutcome, PaymentRow, RefundRow } from "../payments";
 import { backoffDelayMs, type Logger, type PollLoop, startPolling } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {
+  actionRequestFor,
   captureRequestFor,
   chargeIdempotencyKey,
   chargeRequestFor,
@@ -15,7 +16,7 @@ import {
   voidRequestFor,
 } from "./operations";
 import { openCard } from "./processor";
-import type { GatewayWorkStore, PaymentStore, RefundStore } from "./store";
+import type { ActionStore, GatewayWorkStore, PaymentStore, RefundStore } from "./store";
 
 export interface ReconcileSchedule {
   /** Delay before the first lookup (the store sets it when the processor hands work over). */
@@ -37,6 +38,10 @@ export interface ReconcilerOptions {
 export interface ReconcilerDeps {
   store: PaymentStore;
   refunds: RefundStore;
+  /** Payments waiting for their customer (REQUIRES_ACTION), looked up on their own schedule. */
+  actions: ActionStore;
+  /** How waiting payments are looked up: first after `firstCheckMs`, doubling to `maxIntervalMs`. */
+  actionSchedule: ReconcileSchedule;
   gateway: Gateway;
   /** Opens the card for gateways that can be asked only by replaying the charge. */
   vault: CardVault;
@@ -44,10 +49,14 @@ export interface ReconcilerDeps {
   options: ReconcilerOptions;
   /** How long an authorization found at the gateway holds (AUTHORIZATION_TTL_MS). */
   authorizationTtlMs: number;
+  /** How long a payment may wait for its customer (ACTION_TTL_MS). */
+  customerAction: { ttlMs: number };
   events?: {
     finalized?(payment: PaymentRow, startedAt: number): void;
     refundFinalized?(refund: RefundRow): void;
     checked?(outcome: LookupOutcome["kind"]): void;
+    /** A waiting payment was looked up at the gateway (for metrics). */
+    actionChecked?(outcome: ActionOutcome["kind"]): void;
   };
 }
 
@@ -80,25 +89,97 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   let loop: PollLoop | undefined;
 
   async function checkDue(): Promise<number> {
-    const [duePayments, dueRefunds] = await Promise.all([store.claimDueChecks(batchSize, options.holdMs), refunds.claimDueChecks(batchSize, options.holdMs)]);
+    const [duePayments, dueRefunds, dueActions] = await Promise.all([
+      store.claimDueChecks(batchSize, options.holdMs),
+      refunds.claimDueChecks(batchSize, options.holdMs),
+      deps.actions.claimDue(batchSize, options.holdMs),
+    ]);
     await Promise.all([
       ...duePayments.map(({ payment, sealed }) => checkPayment(payment, sealed)),
       ...dueRefunds.map(({ refund, payment }) => checkRefund(refund, payment)),
+      ...dueActions.map((payment) => checkWaitingPayment(payment)),
     ]);
-    return duePayments.length + dueRefunds.length;
+    return duePayments.length + dueRefunds.length + dueActions.length;
+  }
+
+  /**
+   * A payment waiting for its customer (docs/CONTRACT.md §9, §12): past its deadline it goes to the
+   * worker to be canceled at the gateway; otherwise the gateway says what became of the customer's
+   * action: charged or authorized (settled here), approved with the charge still to make (the
+   * worker continues), failed, or nothing yet (looked up again later, backing off).
+   */
+  async function checkWaitingPayment(payment: PaymentRow): Promise<void> {
+    const log = { paymentId: payment.id, gatewayReference: payment.gatewayReference, checks: payment.reconcileChecks + 1 };
+    if (payment.actionExpiresAt !== null && payment.actionExpiresAt.getTime() <= Date.now()) {
+      const moved = await deps.actions.expire(payment);
+      if (moved) logger.info(log, "the customer did not act in time (ACTION_TTL_MS); canceling at the gateway");
+      else await deps.actions.scheduleNext(payment, options.schedule.firstCheckMs);
+      return;
+    }
+    const answer = await lookups.action(payment);
+    const endings = paymentEndings(payment, authorizationTtlMs);
+    switch (answer.kind) {
+      case "approved": {
+        const { outcome } = endings.approved(answer.gatewayReference, answer.card, answer.payer);
+        if (outcome.status !== "COMPLETED" && outcome.status !== "AUTHORIZED") throw new Error(`payment ${payment.id}: a ${payment.operation} approved as ${outcome.status}`);
+        const settled = await deps.actions.settle(payment, outcome as ActionSettlement);
+        if (settled) {
+          events.finalized?.(settled, settled.createdAt.getTime());
+          logger.info({ ...log, status: settled.status }, "the customer completed the payment at the gateway");
+        }
+        return;
+      }
+      case "failed": {
+        const settled = await deps.actions.settle(payment, { status: "FAILED", failureCode: answer.code, failureMessage: answer.message });
+        if (settled) {
+          events.finalized?.(settled, settled.createdAt.getTime());
+          logger.info({ ...log, failureCode: answer.code }, "the customer's authentication or approval failed");
+        }
+        return;
+      }
+      case "ready": {
+        const moved = await deps.actions.continue(payment);
+        if (moved) logger.info(log, "the buyer approved at the gateway; the worker makes the charge");
+        return;
+      }
+      case "pending":
+      case "unknown": {
+        const delay = nextCheckDelayMs(deps.actionSchedule, payment.reconcileChecks);
+        await deps.actions.scheduleNext(payment, delay);
+        if (answer.kind === "unknown") logger.warn({ ...log, reason: answer.reason, nextCheckInMs: delay }, "could not learn what became of the customer's action; will ask again");
+        return;
+      }
+    }
   }
 
   function checkPayment(payment: PaymentRow, sealed: SealedCard | undefined): Promise<void> {
     const startedAt = Date.now();
+    const endings = paymentEndings(payment, authorizationTtlMs);
     return check({
       kind: payment.operation === "charge" ? "payment" : payment.operation,
       store,
       row: payment,
-      endings: paymentEndings(payment, authorizationTtlMs),
+      endings,
       lookup: () => lookups.payment(payment, sealed),
+      // A charge whose answer was lost may be waiting for its customer: it waits as if the answer had come.
+      ...(payment.operation === "charge" || payment.operation === "authorize"
+        ? { waitsForCustomer: (action: WaitingAnswer) => recordWaitForCustomer(payment, action, startedAt) }
+        : {}),
       recorded: (row) => events.finalized?.(row, startedAt),
       log: { paymentId: payment.id, operation: payment.operation, operationAttempt: operationAttempt(payment) },
     });
+  }
+
+  /** A charge the gateway holds waiting for its customer: REQUIRES_ACTION, with its page, deadline and look-ups. */
+  async function recordWaitForCustomer(payment: PaymentRow, action: WaitingAnswer, startedAt: number): Promise<void> {
+    const outcome: FinalOutcome =
+      payment.returnUrl === null
+        ? { status: "FAILED", failureCode: AUTHENTICATION_REQUIRED, failureMessage: "The card needs customer authentication, and the payment has no returnUrl", gatewayReference: action.gatewayReference }
+        : { status: "REQUIRES_ACTION", gatewayReference: action.gatewayReference, nextActionUrl: action.url, expiresInMs: deps.customerAction.ttlMs, firstCheckInMs: deps.actionSchedule.firstCheckMs };
+    const recorded = await store.recordFinal(payment, outcome);
+    if (!recorded) return;
+    events.finalized?.(recorded, startedAt);
+    logger.warn({ paymentId: payment.id, gatewayReference: action.gatewayReference, status: recorded.status }, "reconciled: the gateway waits for the customer");
   }
 
   function checkRefund(refund: RefundRow, payment: PaymentRow): Promise<void> {
@@ -117,6 +198,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function check<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>): Promise<void> {
     const answer = await lookups.ask(work);
     if (answer.kind === "unknown") return lookAgainLater(work, answer.reason);
+    if (answer.kind === "requires_action")
+      return work.waitsForCustomer ? work.waitsForCustomer(answer) : lookAgainLater(work, "the gateway waits for a customer, and this work cannot wait for one");
     return recordSettlement(work, answer);
   }
 
@@ -130,10 +213,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     );
   }
 
-  async function recordSettlement<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>, answer: Exclude<LookupOutcome, { kind: "unknown" }>): Promise<void> {
+  async function recordSettlement<Row extends CheckedRow, Outcome>(work: Check<Row, Outcome>, answer: Exclude<LookupOutcome, { kind: "unknown" | "requires_action" }>): Promise<void> {
     const ending =
       answer.kind === "approved"
-        ? work.endings.approved(answer.gatewayReference, answer.card)
+        ? work.endings.approved(answer.gatewayReference, answer.card, answer.payer)
         : answer.kind === "declined"
           ? work.endings.declined(answer.code, answer.message, answer.gatewayReference)
           : work.endings.notDone(`The gateway could not be reached; it has confirmed that nothing was done`);
@@ -171,7 +254,11 @@ interface CheckedRow {
   updatedAt: Date;
 }
 
+type WaitingAnswer = Extract<LookupOutcome, { kind: "requires_action" }>;
+
 interface Check<Row extends CheckedRow, Outcome> {
+  /** A charge's look-up may find it waiting for its customer; work that cannot wait leaves this out. */
+  waitsForCustomer?(answer: WaitingAnswer): Promise<void>;
   kind: string;
   store: GatewayWorkStore<unknown, Row, Outcome>;
   row: Row;
@@ -182,6 +269,18 @@ interface Check<Row extends CheckedRow, Outcome> {
 }
 
 const logOf = (work: Check<CheckedRow, unknown>) => ({ ...work.log, checks: work.row.reconcileChecks + 1 });
+
+/** A repeated operation's answer as a look-up's: done, refused, or still not known. */
+function asLookupOutcome(outcome: OperationOutcome): LookupOutcome {
+  switch (outcome.kind) {
+    case "approved":
+    case "declined":
+      return outcome;
+    case "transient":
+    case "unknown":
+      return { kind: "unknown", reason: outcome.reason };
+  }
+}
 
 /** The lookups a check makes, each one's request built as every attempt of the work sent it. */
 function gatewayLookups({ gateway, vault, logger, events = {} }: ReconcilerDeps) {
@@ -214,6 +313,10 @@ function gatewayLookups({ gateway, vault, logger, events = {} }: ReconcilerDeps)
           return gateway.lookupOperation({ operation: "capture", request: captureRequestFor(payment), ...window });
         case "void":
           return gateway.lookupOperation({ operation: "void", request: voidRequestFor(payment), ...window });
+        case "cancel_action":
+          // A cancel is safe to repeat (the same key; an object already canceled stays so): asking
+          // again is the look-up, and its answer settles the cancel as the first one's would have.
+          return gateway.cancelAction(actionRequestFor(payment)).then(asLookupOutcome);
       }
     },
 
@@ -224,6 +327,19 @@ function gatewayLookups({ gateway, vault, logger, events = {} }: ReconcilerDeps)
         firstAttemptAt: refund.createdAt,
         lastAttemptAt: refund.updatedAt,
       });
+    },
+
+    /** What became of a waiting payment's customer action, counted by outcome; a look-up that throws told nothing. */
+    async action(payment: PaymentRow): Promise<ActionOutcome> {
+      let outcome: ActionOutcome;
+      try {
+        outcome = await gateway.checkAction(actionRequestFor(payment));
+      } catch (error) {
+        logger.error({ paymentId: payment.id, err: error }, "gateway action look-up threw");
+        outcome = { kind: "unknown", reason: "lookup_error" };
+      }
+      events.actionChecked?.(outcome.kind);
+      return outcome;
     },
 
     /** The check's lookup, counted by outcome; a lookup that throws told nothing. */

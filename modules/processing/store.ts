@@ -7,6 +7,7 @@ export type {
   ClaimedPaymentWork as ClaimedPayment,
   ClaimedRefundWork as ClaimedRefund,
   GatewayWorkStore,
+  PaymentActionStore as ActionStore,
   PaymentWorkStore as PaymentStore,
   RefundWorkStore as RefundStore,
   WorkAttemptEnd as AttemptEnd,

@@ -23,6 +23,8 @@ function paymentEventOf(payment: PaymentRow): { type: WebhookEventType; at: Date
       return payment.completedAt ? { type: "payment.canceled", at: payment.completedAt } : undefined;
     case "AUTHORIZED":
       return { type: "payment.authorized", at: payment.updatedAt };
+    case "REQUIRES_ACTION":
+      return { type: "payment.requires_action", at: payment.updatedAt };
     default:
       return undefined;
   }
@@ -45,7 +47,7 @@ async function recordEvents<T extends { merchantId: string }>(tx: Executor, subj
 
 /**
  * Records the event of each payment's new state (`payment.completed`, `.failed`, `.canceled`,
- * `.authorized`) and its pending delivery. Meant to run inside the transaction that moves the
+ * `.authorized`, `.requires_action`) and its pending delivery. Meant to run inside the transaction that moves the
  * payments (the processor's onFinalInTransaction, a cancel), so an event exists if and only if
  * the state does: no event lost to a crash between the two, none sent for a change that was
  * rolled back. A payment has at most one event of each type. Writes nothing for merchants

@@ -117,7 +117,7 @@ export const docs = {
     operationId: "putWebhookEndpoint",
     summary: "Register or rotate the webhook endpoint",
     description:
-      "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
+      "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `payment.requires_action`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
     tags,
     requestBody: { required: true, content: jsonContent(EndpointRequestSchema) },
     responses: {

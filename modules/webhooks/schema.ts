@@ -6,6 +6,7 @@ export const WEBHOOK_EVENT_TYPES = [
   "payment.failed",
   "payment.authorized",
   "payment.canceled",
+  "payment.requires_action",
   "refund.succeeded",
   "refund.failed",
 ] as const;

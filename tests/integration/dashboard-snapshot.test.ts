@@ -112,9 +112,9 @@ for (const backend of BACKENDS) {
       ]);
       const snapshot = await loadDashboardSnapshot(database.db, "counts");
       expect(snapshot.merchantId).toBe("counts");
-      expect(snapshot.counts).toEqual({ PENDING: 2, PROCESSING: 1, AUTHORIZED: 1, COMPLETED: 2, FAILED: 1, CANCELED: 1 });
+      expect(snapshot.counts).toEqual({ PENDING: 2, PROCESSING: 1, REQUIRES_ACTION: 0, AUTHORIZED: 1, COMPLETED: 2, FAILED: 1, CANCELED: 1 });
       const empty = await loadDashboardSnapshot(database.db, "nobody");
-      expect(empty.counts).toEqual({ PENDING: 0, PROCESSING: 0, AUTHORIZED: 0, COMPLETED: 0, FAILED: 0, CANCELED: 0 });
+      expect(empty.counts).toEqual({ PENDING: 0, PROCESSING: 0, REQUIRES_ACTION: 0, AUTHORIZED: 0, COMPLETED: 0, FAILED: 0, CANCELED: 0 });
       expect(empty.recent).toEqual([]);
       expect(empty.series.every((b) => b.completed === 0 && b.failed === 0 && b.p50Ms === null)).toBe(true);
       expect(empty.window).toEqual({ perSecondLastMinute: 0, p50Ms: null, p95Ms: null });
@@ -145,7 +145,7 @@ for (const backend of BACKENDS) {
 
       expect(snapshot.windowSeconds).toBe(300);
       expect(snapshot.bucketSeconds).toBe(10);
-      expect(snapshot.counts).toEqual({ PENDING: 0, PROCESSING: 1, AUTHORIZED: 0, COMPLETED: 4, FAILED: 3, CANCELED: 0 });
+      expect(snapshot.counts).toEqual({ PENDING: 0, PROCESSING: 1, REQUIRES_ACTION: 0, AUTHORIZED: 0, COMPLETED: 4, FAILED: 3, CANCELED: 0 });
       // percentile_cont over 100, 200, 300, 400, 500, 1000, 3000 ms.
       expect(snapshot.window.p50Ms).toBe(400);
       expect(snapshot.window.p95Ms).toBe(2400);

@@ -107,6 +107,8 @@ for (const backend of BACKENDS) {
         description: null,
         attempt: 1,
         capture: true,
+        returnUrl: null,
+        cancelUrl: null,
       });
       // While the lease is live nobody else may take it.
       expect(await p.processPayment(p.message(payment.id))).toBe("skipped");

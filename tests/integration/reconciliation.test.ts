@@ -75,7 +75,7 @@ for (const backend of BACKENDS) {
           if (replay === null) return { kind: "unknown", reason: "nothing to replay" };
           replayed.push(replay);
           const outcome = await sim.gateway.charge(replay);
-          return outcome.kind === "approved" || outcome.kind === "declined" ? outcome : { kind: "unknown", reason: outcome.reason };
+          return outcome.kind === "approved" || outcome.kind === "declined" || outcome.kind === "requires_action" ? outcome : { kind: "unknown", reason: outcome.reason };
         },
       };
       const p = buildPipeline(database, { gateway, maxAttempts: 2, reconcileFirstCheckMs: 10 });
@@ -230,6 +230,8 @@ for (const backend of BACKENDS) {
         description: null,
         attempt: 1,
         capture: true,
+        returnUrl: null,
+        cancelUrl: null,
       });
       expect((await simulatorChargeCounts(database.db)).get(payment.id)).toBe(1);
       // Its lease runs out.

@@ -169,6 +169,8 @@ for (const backend of BACKENDS) {
         gateway: "simulator",
         requestId: "req_defaults",
         paymentMethod: null,
+        returnUrl: null,
+        cancelUrl: null,
         captureMethod: "manual" as const,
         operation: "authorize" as const,
       };

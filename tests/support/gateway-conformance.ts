@@ -101,10 +101,10 @@ export const TEST_CVC = "8264";
 /** Stripe's documented test PaymentMethods for ConformanceHarness.paymentMethods, and an id no account holds. */
 export const STRIPE_TEST_PAYMENT_METHOD_CASES = { approved: "pm_card_visa", declined: "pm_card_chargeDeclined", unknown: "pm_card_noSuchTestCard" } as const;
 
-type ChargeOverrides = Partial<Omit<ChargeRequest, "card" | "paymentMethod">>;
+type ChargeOverrides = Partial<Omit<ChargeRequest, "card" | "paymentMethod" | "wallet" | "continues">>;
 
 export function chargeRequest(card: string = TEST_CARDS.approved, overrides: ChargeOverrides = {}): ChargeRequest {
-  const { paymentMethod: _none, ...fields } = paymentMethodChargeRequest("unused", overrides);
+  const { paymentMethod: _none, wallet: _wallet, continues: _continues, ...fields } = paymentMethodChargeRequest("unused", overrides);
   return { ...fields, card: { number: card, expMonth: 12, expYear: 2034, cvc: TEST_CVC, holderName: "Ada Lovelace" } };
 }
 
@@ -121,6 +121,8 @@ export function paymentMethodChargeRequest(paymentMethod: string, overrides: Cha
     description: "Conformance test order",
     attempt: 1,
     capture: true,
+    returnUrl: null,
+    cancelUrl: null,
     ...overrides,
   };
 }

@@ -1,5 +1,5 @@
 import { eq } from "drizzle-orm";
-import { createPostgresQueue, type PaymentMessage, paymentMessagesInsert } from "../../modules/broker";
+import { createPostgresQueue, type PaymentMessage, paymentMessagesFor, paymentMessagesInsert } from "../../modules/broker";
 import {
   type CaptureRequest,
   type ChargeOutcome,
@@ -14,6 +14,7 @@ import {
 import { createIntakeService } from "../../modules/intake";
 import {
   type CancellationReason,
+  createPaymentActionStore,
   createPaymentStore,
   createRefund,
   createRefundStore,
@@ -74,6 +75,8 @@ export function observedGateway(inner: Gateway) {
       stats.lookups.push(request);
       return inner.lookupOperation(request);
     },
+    checkAction: (request) => inner.checkAction(request),
+    cancelAction: (request) => inner.cancelAction(request),
   };
   return { gateway, stats };
 }
@@ -91,6 +94,8 @@ export function buildPipeline(
     onFinalInTransaction?: GatewayWorkStoreOptions<PaymentRow>["onFinalInTransaction"];
     onRefundFinalInTransaction?: GatewayWorkStoreOptions<RefundRow>["onFinalInTransaction"];
     authorizationTtlMs?: number;
+    /** ACTION_TTL_MS: how long a payment may wait for its customer. */
+    actionTtlMs?: number;
     gatewaySlots?: ProcessorDeps["gatewaySlots"];
   } = {},
 ) {
@@ -123,12 +128,16 @@ export function buildPipeline(
     logger: silentLogger,
     retry,
     authorizationTtlMs,
+    customerAction: { ttlMs: options.actionTtlMs ?? 3_600_000, firstCheckMs: 10 },
     ...(options.gatewaySlots === undefined ? {} : { gatewaySlots: options.gatewaySlots }),
   });
   const reconciler = createReconciler({
     store,
     refunds,
     authorizationTtlMs,
+    customerAction: { ttlMs: options.actionTtlMs ?? 3_600_000 },
+    actions: createPaymentActionStore({ db: database.db, queue: paymentMessagesFor, onFinalInTransaction: options.onFinalInTransaction }),
+    actionSchedule: { firstCheckMs: 10, maxIntervalMs: 1_000 },
     gateway: observed.gateway,
     vault,
     logger: silentLogger,

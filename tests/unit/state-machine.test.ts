@@ -42,7 +42,7 @@ describe("payment status machine", () => {
     expect(admitted("finalize")).toEqual(processing);
     expect(admitted("releaseForRetry")).toEqual(processing);
     expect(admitted("startReconciling")).toEqual(processing);
-    expect(TRANSITIONS.finalize.to).toEqual(["COMPLETED", "FAILED", "AUTHORIZED", "CANCELED"]);
+    expect(TRANSITIONS.finalize.to).toEqual(["COMPLETED", "FAILED", "AUTHORIZED", "CANCELED", "REQUIRES_ACTION"]);
   });
 
   it("checks at the gateway only the PROCESSING payments the reconciler holds", () => {
@@ -56,7 +56,7 @@ describe("payment status machine", () => {
     expect(admitted("requestVoid")).toEqual(authorized);
   });
 
-  it("moves PENDING → PROCESSING → COMPLETED | FAILED | AUTHORIZED | CANCELED, AUTHORIZED → PROCESSING, PENDING → CANCELED and nowhere else", () => {
+  it("moves PENDING → PROCESSING → COMPLETED | FAILED | AUTHORIZED | CANCELED | REQUIRES_ACTION, AUTHORIZED → PROCESSING, REQUIRES_ACTION → COMPLETED | AUTHORIZED | FAILED | PROCESSING, PENDING → CANCELED and nowhere else", () => {
     const moves: string[] = [];
     for (const from of PAYMENT_STATUSES) for (const to of PAYMENT_STATUSES) if (canTransition(from, to)) moves.push(`${from}→${to}`);
     expect(moves.sort()).toEqual([
@@ -68,7 +68,18 @@ describe("payment status machine", () => {
       "PROCESSING→COMPLETED",
       "PROCESSING→FAILED",
       "PROCESSING→PROCESSING",
+      "PROCESSING→REQUIRES_ACTION",
+      "REQUIRES_ACTION→AUTHORIZED",
+      "REQUIRES_ACTION→COMPLETED",
+      "REQUIRES_ACTION→FAILED",
+      "REQUIRES_ACTION→PROCESSING",
+      "REQUIRES_ACTION→REQUIRES_ACTION",
     ]);
+  });
+
+  it("never lets a payment waiting for its customer become CANCELED without the worker's cancel at the gateway", () => {
+    expect(canTransition("REQUIRES_ACTION", "CANCELED")).toBe(false);
+    expect(TRANSITIONS.requestActionCancel.to).toEqual(["PROCESSING"]);
   });
 
   it("treats COMPLETED, FAILED and CANCELED as final and nothing else (an authorization waits for its capture or void)", () => {
@@ -118,6 +129,8 @@ describe("the guarded SQL of the payments repository", () => {
               cardExpYear: 2030,
               cardFingerprint: "fp",
               paymentMethod: null,
+              returnUrl: null,
+              cancelUrl: null,
               customerEmail: "a@example.com",
               customerName: "A",
               customerReference: null,

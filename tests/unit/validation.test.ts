@@ -75,6 +75,8 @@ describe("valid requests", () => {
         description: "Order #1001",
         metadata: { orderId: "1001" },
         capture: true,
+        returnUrl: null,
+        cancelUrl: null,
       },
     });
   });

@@ -3,6 +3,10 @@ import { and, eq, getTableColumns, inArray, sql } from "drizzle-orm";
 import { Batcher, type Database, jsonRowsInsert, mapRows, queryRows } from "../../database";
 import { acceptsEveryCard } from "../configuration";
 import {
+  type ActionOutcome,
+  type ActionRequest,
+  AUTHENTICATION_FAILED,
+  AUTHENTICATION_REQUIRED,
   type CaptureRequest,
   type ChargeOutcome,
   type ChargeRequest,
@@ -30,6 +34,12 @@ const DECLINES: Record<string, { code: string; message: string }> = {
   "4000000000000127": { code: "incorrect_cvc", message: "Your card's security code is incorrect." },
 };
 const ALWAYS_PROCESSING_ERROR = "4000000000000119";
+
+/**
+ * Stripe's 3-D Secure test cards: the charge waits for the customer to authenticate on the
+ * simulator's own page (docs/CONTRACT.md §9).
+ */
+const AUTHENTICATION_CARDS: ReadonlySet<string> = new Set(["4000002760003184", "4000000000003220", "4000000000003063"]);
 
 /**
  * Cards whose charge or authorization succeeds but a later operation on it is refused. Like a
@@ -70,12 +80,20 @@ export interface SimulatorOptions {
   random?: () => number;
   /** Decides each call's fault instead of drawing it with `random` (tests pick faults one call at a time). */
   fault?: () => SimulatedFault | null;
+  /**
+   * The simulator's own authentication and approval page of a waiting charge, as browsers reach it
+   * (served by paystream outside production, see simulatorActionPage).
+   */
+  actionPageUrl?: (reference: string) => string;
 }
+
+/** Where a simulator with no page URL given links its waiting charges (paystream's own default address). */
+const DEFAULT_ACTION_PAGE = (reference: string) => `http://127.0.0.1:3000/simulator/actions/${reference}`;
 
 type LedgerRow = typeof simulatorCharges.$inferSelect;
 const LEDGER_COLUMNS = Object.values(getTableColumns(simulatorCharges));
 type Executor = Pick<Database, "select" | "insert" | "update">;
-type Decision = { kind: "approved"; reference: string } | { kind: "declined"; code: string };
+type Decision = { kind: "approved"; reference: string } | { kind: "declined"; code: string } | { kind: "requires_action"; reference: string };
 
 /**
  * A gateway that behaves like a real one where it matters for correctness: it keeps a ledger
@@ -112,9 +130,11 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
           operation: (request.capture ? "charge" : "authorize") as SimulatorOperation,
           outcome: decided.kind,
           declineCode: decided.kind === "declined" ? decided.code : null,
-          reference: decided.kind === "approved" ? decided.reference : newReference(null),
+          reference: decided.kind === "declined" ? newReference(null) : decided.reference,
           amount: request.amount,
           currency: request.currency,
+          returnUrl: request.returnUrl,
+          cancelUrl: request.cancelUrl,
         })),
         { onConflictDoUpdate: { target: simulatorCharges.idempotencyKey, set: sql`${sql.identifier(simulatorCharges.requests.name)} = ${simulatorCharges.requests} + 1` }, returning: LEDGER_COLUMNS },
       );
@@ -123,7 +143,7 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
       return items.map(({ request }) => {
         const row = byKey.get(request.idempotencyKey);
         if (!row) throw new Error("simulator ledger returned no row");
-        return ledgerOutcome(row);
+        return chargeOutcomeOf(row);
       });
     },
     // With a simulated latency the write runs inside the round trip the caller waits for anyway, so
@@ -218,6 +238,48 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
     return authorization;
   }
 
+  /** A ledger row as the answer to a charge: a waiting one sends the customer to the simulator's page. */
+  function chargeOutcomeOf(row: LedgerRow): ChargeOutcome {
+    switch (row.outcome) {
+      case "requires_action":
+      case "buyer_approved":
+        return { kind: "requires_action", gatewayReference: row.reference, url: (options.actionPageUrl ?? DEFAULT_ACTION_PAGE)(row.reference) };
+      case "canceled":
+        return { kind: "declined", code: AUTHENTICATION_FAILED, message: CANCELED_MESSAGE, gatewayReference: row.reference };
+      default:
+        return withPayerView(ledgerOutcome(row), row);
+    }
+  }
+
+  /**
+   * Makes the charge the buyer approved (PayPal Checkout: the order's capture or authorization),
+   * once: the row moves from buyer_approved to approved under its lock, and a repeat answers the
+   * row as it is.
+   */
+  async function continueCharge(request: ChargeRequest & { continues: string }): Promise<ChargeOutcome> {
+    return db.transaction(async (tx) => {
+      const [row] = await tx
+        .update(simulatorCharges)
+        .set({ requests: sql`${simulatorCharges.requests} + 1` })
+        .where(and(eq(simulatorCharges.idempotencyKey, request.idempotencyKey), eq(simulatorCharges.reference, request.continues)))
+        .returning();
+      if (!row || row.paymentId !== request.paymentId || row.amount !== request.amount || row.currency !== request.currency)
+        return { kind: "declined", code: "order_not_found", message: "No order of this payment has this reference.", gatewayReference: null };
+      if (row.outcome === "requires_action") return { kind: "transient", reason: "ORDER_NOT_APPROVED: the buyer has not approved the order yet" };
+      if (row.outcome !== "buyer_approved") return chargeOutcomeOf(row);
+      const [charged] = await tx.update(simulatorCharges).set({ outcome: "approved" }).where(eq(simulatorCharges.idempotencyKey, row.idempotencyKey)).returning();
+      if (!charged) throw new Error("simulator ledger returned no row");
+      return chargeOutcomeOf(charged);
+    });
+  }
+
+  /** The waiting charge of `request`, when the ledger holds it for this payment, amount and currency. */
+  async function waitingCharge(request: ActionRequest): Promise<LedgerRow | null> {
+    const [row] = await db.select().from(simulatorCharges).where(eq(simulatorCharges.idempotencyKey, request.idempotencyKey));
+    if (!row || row.reference !== request.gatewayReference || row.paymentId !== request.paymentId || row.amount !== request.amount || row.currency !== request.currency) return null;
+    return row;
+  }
+
   return {
     name: "simulator",
     // Like the contract's API, the simulator takes every ISO 4217 currency in its ISO minor units.
@@ -230,7 +292,15 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
       const fault = drawFault();
       let outcome: ChargeOutcome;
       if (fault === "transient") outcome = { kind: "transient", reason: "simulated 503 service unavailable" };
-      else {
+      else if (request.continues !== undefined) {
+        const recorded = await continueCharge({ ...request, continues: request.continues });
+        outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
+      } else if (request.wallet === "paypal") {
+        // PayPal Checkout: the order waits for the buyer's approval on the simulator's page.
+        const decided: Decision = request.returnUrl === null ? { kind: "declined", code: AUTHENTICATION_REQUIRED } : { kind: "requires_action", reference: newReference(null, "order") };
+        const recorded = await ledger.submit({ request, decided });
+        outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
+      } else {
         const paid = cardOf(request);
         if (paid === null) outcome = PAYMENT_METHOD_MISSING;
         else if (paid.number === ALWAYS_PROCESSING_ERROR)
@@ -239,7 +309,11 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
           const decline = DECLINES[paid.number];
           const decided: Decision = decline
             ? { kind: "declined", code: decline.code }
-            : { kind: "approved", reference: newReference(LATER_REFUSALS[paid.number] ?? null) };
+            : AUTHENTICATION_CARDS.has(paid.number)
+              ? request.returnUrl === null
+                ? { kind: "declined", code: AUTHENTICATION_REQUIRED }
+                : { kind: "requires_action", reference: newReference(null) }
+              : { kind: "approved", reference: newReference(LATER_REFUSALS[paid.number] ?? null) };
           const recorded = await ledger.submit({ request, decided });
           // The charge is recorded but the answer is "lost": the caller must replay with the same key.
           outcome = fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : withCardView(recorded, paid.view);
@@ -267,7 +341,55 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
         row.currency !== request.currency
       )
         return { kind: "unknown", reason: "the ledger row under this key belongs to another payment, operation or amount" };
-      return ledgerOutcome(row);
+      const answer = chargeOutcomeOf(row);
+      return answer.kind === "transient" || answer.kind === "unknown" ? { kind: "unknown", reason: answer.reason } : answer;
+    },
+
+    async checkAction(request: ActionRequest): Promise<ActionOutcome> {
+      const answered = roundTrip();
+      if (unreachable()) {
+        await answered;
+        return { kind: "unknown", reason: "simulated 503 service unavailable" };
+      }
+      const row = await waitingCharge(request);
+      await answered;
+      if (row === null) return { kind: "unknown", reason: "the ledger holds no waiting charge of this payment under this reference" };
+      switch (row.outcome) {
+        case "requires_action":
+          return { kind: "pending" };
+        case "buyer_approved":
+          return { kind: "ready" };
+        case "canceled":
+          return { kind: "failed", code: AUTHENTICATION_FAILED, message: CANCELED_MESSAGE };
+        case "declined":
+          return { kind: "failed", code: row.declineCode ?? AUTHENTICATION_FAILED, message: declineMessage(row.declineCode ?? AUTHENTICATION_FAILED) };
+        case "approved": {
+          const approved = withPayerView(ledgerOutcome(row), row);
+          if (approved.kind !== "approved") throw new Error("simulator ledger: an approved row answered otherwise");
+          const view = request.paymentMethod === null ? null : (cardOfPaymentMethod(request.paymentMethod)?.view ?? null);
+          return { kind: "approved", gatewayReference: approved.gatewayReference, ...(view ? { card: view } : {}), ...(approved.payer ? { payer: approved.payer } : {}) };
+        }
+      }
+    },
+
+    async cancelAction(request: ActionRequest): Promise<OperationOutcome> {
+      const answered = roundTrip();
+      const fault = drawFault();
+      if (fault === "transient") {
+        await answered;
+        return { kind: "transient", reason: "simulated 503 service unavailable" };
+      }
+      const recorded = await db.transaction(async (tx): Promise<OperationOutcome> => {
+        const [row] = await tx.select().from(simulatorCharges).where(eq(simulatorCharges.idempotencyKey, request.idempotencyKey)).for("update");
+        // Nothing under this key, or a charge that never happened: nothing can be charged any more.
+        if (!row || row.outcome === "declined" || row.outcome === "canceled") return { kind: "approved", gatewayReference: request.gatewayReference };
+        if (row.outcome === "approved")
+          return { kind: "declined", code: "charge_already_completed", message: "The customer completed the payment before it was canceled.", gatewayReference: row.reference };
+        await tx.update(simulatorCharges).set({ outcome: "canceled" }).where(eq(simulatorCharges.idempotencyKey, row.idempotencyKey));
+        return { kind: "approved", gatewayReference: row.reference };
+      });
+      await answered;
+      return fault === "lost" ? { kind: "unknown", reason: "simulated timeout after the request was sent" } : recorded;
     },
 
     capture: (request) =>
@@ -350,8 +472,13 @@ const PAYMENT_METHOD_MISSING: ChargeOutcome = {
  * their card numbers.
  */
 function cardOf(request: ChargeRequest): { number: string; view: GatewayCardView | null } | null {
-  if (request.paymentMethod === undefined) return { number: request.card.number, view: null };
-  const card = stripeTestPaymentMethodCard(request.paymentMethod);
+  if (request.card !== undefined) return { number: request.card.number, view: null };
+  if (request.paymentMethod === undefined) return null;
+  return cardOfPaymentMethod(request.paymentMethod);
+}
+
+function cardOfPaymentMethod(paymentMethod: string): { number: string; view: GatewayCardView } | null {
+  const card = stripeTestPaymentMethodCard(paymentMethod);
   if (card === undefined) return null;
   const fingerprint = `sim_fp_${createHash("sha256").update(card.number).digest("hex").slice(0, 16)}`;
   return { number: card.number, view: { brand: card.brand, last4: card.number.slice(-4), ...TEST_PAYMENT_METHOD_EXPIRY, fingerprint } };
@@ -361,10 +488,31 @@ function withCardView(outcome: ChargeOutcome, view: GatewayCardView | null): Cha
   return outcome.kind === "approved" && view !== null ? { ...outcome, card: view } : outcome;
 }
 
-function newReference(tag: RefusalTag | null): string {
+function newReference(tag: RefusalTag | null, kind = "sim"): string {
   const id = randomBytes(12).toString("hex");
-  return tag === null ? `sim_${id}` : `sim_${tag}_${id}`;
+  return tag === null ? `${kind === "sim" ? "sim" : `sim_${kind}`}_${id}` : `sim_${tag}_${id}`;
 }
+
+const CANCELED_MESSAGE = "The customer's authentication or approval was canceled before it was completed.";
+
+/** A PayPal Checkout charge answers with the payer who approved it. */
+function withPayerView<T extends ChargeOutcome>(outcome: T, row: LedgerRow): T {
+  return outcome.kind === "approved" && row.payerId !== null ? { ...outcome, payer: { id: row.payerId, email: row.payerEmail } } : outcome;
+}
+
+function declineMessage(code: string): string {
+  return (
+    (OPERATION_REFUSALS as Record<string, string | undefined>)[code] ??
+    ACTION_REFUSALS[code] ??
+    Object.values(DECLINES).find((d) => d.code === code)?.message ??
+    "Your card was declined."
+  );
+}
+
+const ACTION_REFUSALS: Record<string, string> = {
+  [AUTHENTICATION_REQUIRED]: "The card needs customer authentication (3-D Secure), and the payment has no returnUrl.",
+  [AUTHENTICATION_FAILED]: "The customer failed or abandoned the authentication.",
+};
 
 function refusalTag(reference: string): RefusalTag | null {
   const tag = /^sim_(norefund|nocapture)_/.exec(reference)?.[1];
@@ -375,10 +523,8 @@ function refused(code: OperationRefusal): Decision {
   return { kind: "declined", code };
 }
 
-function ledgerOutcome(row: LedgerRow): ChargeOutcome & { kind: "approved" | "declined" } {
+function ledgerOutcome(row: LedgerRow): OperationOutcome & { kind: "approved" | "declined" } {
   if (row.outcome === "approved") return { kind: "approved", gatewayReference: row.reference };
   const code = row.declineCode ?? "card_declined";
-  const message =
-    (OPERATION_REFUSALS as Record<string, string | undefined>)[code] ?? Object.values(DECLINES).find((d) => d.code === code)?.message ?? "Your card was declined.";
-  return { kind: "declined", code, message, gatewayReference: row.reference };
+  return { kind: "declined", code, message: declineMessage(code), gatewayReference: row.reference };
 }

@@ -34,8 +34,24 @@ export interface ValidCard {
   holderName: string | null;
 }
 
-/** What pays: exactly one of a card and a payment method id (docs/CONTRACT.md §9). */
+/** What pays: exactly one of a card and a payment method id, or `paypal` (docs/CONTRACT.md §9, §12). */
 export type ValidPaymentSource = { card: ValidCard; paymentMethod: null } | { card: null; paymentMethod: string };
+
+/** `"paymentMethod": "paypal"`: PayPal Checkout, the buyer approves at PayPal (docs/CONTRACT.md §12). */
+export const PAYPAL_CHECKOUT = "paypal";
+/** The gateways that can take PayPal Checkout: PayPal itself, and the simulator's demonstration of it. */
+const CHECKOUT_GATEWAYS: ReadonlySet<string> = new Set(["paypal", "simulator"]);
+
+/** Where customers are sent back to: a URL of at most this many characters (Stripe's limit for return_url is 2048 too). */
+export const MAX_RETURN_URL_LENGTH = 2048;
+
+/**
+ * What a request's URLs may be: https, or http to a loopback host (a developer's own machine)
+ * when `allowLoopbackHttp` (outside production).
+ */
+export interface UrlPolicy {
+  allowLoopbackHttp: boolean;
+}
 
 export type ValidPaymentRequest = ValidPaymentSource & {
   amount: number; // integer minor units (whole units for zero-decimal currencies)
@@ -45,6 +61,10 @@ export type ValidPaymentRequest = ValidPaymentSource & {
   metadata: Record<string, string>;
   /** false: authorize only, to be captured or canceled later (docs/CONTRACT.md §8). */
   capture: boolean;
+  /** Where the gateway sends the customer back after authenticating or approving (docs/CONTRACT.md §9). */
+  returnUrl: string | null;
+  /** PayPal Checkout: where a buyer who cancels is sent. */
+  cancelUrl: string | null;
 };
 
 export type ValidationResult = { ok: true; value: ValidPaymentRequest } | { ok: false; errors: FieldError[] };
@@ -78,6 +98,8 @@ const TOP_LEVEL_KEYS: ReadonlySet<string> = new Set([
   "description",
   "metadata",
   "capture",
+  "returnUrl",
+  "cancelUrl",
 ]);
 const CARD_KEYS: ReadonlySet<string> = new Set(["number", "expMonth", "expYear", "cvc", "holderName"]);
 const CUSTOMER_KEYS: ReadonlySet<string> = new Set(["email", "name", "reference"]);
@@ -404,6 +426,45 @@ function trimmedWithinLength(text: string, max: number): string | undefined {
 }
 
 // ---------------------------------------------------------------------------------------
+// returnUrl, cancelUrl
+
+const LOOPBACK_HOSTS: ReadonlySet<string> = new Set(["localhost", "[::1]"]);
+
+function isLoopbackHost(hostname: string): boolean {
+  // WHATWG URL has already turned every IPv4 spelling (0x7f.1, 2130706433, …) into dotted decimal.
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+}
+
+/**
+ * A URL the customer's browser is sent to (paystream itself never fetches it): absolute, https
+ * (http only to a loopback host outside production), without credentials, at most 2048 characters.
+ * Returns it as the WHATWG URL parser normalises it.
+ */
+function validateRedirectUrl(value: unknown, field: string, policy: UrlPolicy, errors: FieldError[]): string | null | undefined {
+  const text = optionalString(value, field, errors);
+  if (typeof text !== "string") return text;
+  if (text.length > MAX_RETURN_URL_LENGTH) return fail(errors, field, "too_long", `must be at most ${MAX_RETURN_URL_LENGTH} characters`);
+  const url = URL.parse(text);
+  if (url === null || (url.protocol !== "https:" && url.protocol !== "http:")) return fail(errors, field, "invalid_url", "must be an absolute https URL");
+  if (url.username !== "" || url.password !== "") return fail(errors, field, "invalid_url", "must not carry credentials");
+  if (url.protocol === "http:" && !(policy.allowLoopbackHttp && isLoopbackHost(url.hostname))) {
+    return fail(errors, field, "https_required", policy.allowLoopbackHttp ? "must be https (http only to a loopback host)" : "must be https");
+  }
+  const normalized = url.href;
+  return normalized.length > MAX_RETURN_URL_LENGTH ? fail(errors, field, "too_long", `must be at most ${MAX_RETURN_URL_LENGTH} characters`) : normalized;
+}
+
+/** `paypal` needs a returnUrl (the buyer comes back there) and a gateway that takes PayPal Checkout. */
+function validateCheckout(source: ValidPaymentSource | undefined, returnUrl: string | null | undefined, gateway: { name?: string } | undefined, errors: FieldError[]): void {
+  if (source?.paymentMethod !== PAYPAL_CHECKOUT) return;
+  if (gateway?.name !== undefined && !CHECKOUT_GATEWAYS.has(gateway.name)) {
+    fail(errors, "paymentMethod", "payment_method_unsupported", `paypal (PayPal Checkout) needs GATEWAY=paypal; this service's gateway is ${gateway.name}`);
+    return;
+  }
+  if (returnUrl === null) fail(errors, "returnUrl", "return_url_required", "is required with paymentMethod paypal: PayPal sends the buyer back there after approving");
+}
+
+// ---------------------------------------------------------------------------------------
 // customer
 
 function validateCustomer(value: unknown, errors: FieldError[]): ValidPaymentRequest["customer"] | undefined {
@@ -480,7 +541,8 @@ function normalizeEmail(raw: string): string | undefined {
 export function validatePaymentRequest(
   body: unknown,
   now: Date,
-  gateway?: Pick<Gateway, "toGatewayAmount" | "acceptsCardData">,
+  gateway?: Pick<Gateway, "toGatewayAmount" | "acceptsCardData"> & { name?: Gateway["name"] },
+  urls: UrlPolicy = { allowLoopbackHttp: false },
 ): ValidationResult {
   if (!isPlainObject(body)) {
     return { ok: false, errors: [{ field: "", code: "invalid_type", message: "request body must be a JSON object" }] };
@@ -497,6 +559,9 @@ export function validatePaymentRequest(
   const description = validateDescription(ownValue(body, "description"), errors);
   const metadata = validateMetadata(ownValue(body, "metadata"), errors);
   const capture = validateCapture(ownValue(body, "capture"), errors);
+  const returnUrl = validateRedirectUrl(ownValue(body, "returnUrl"), "returnUrl", urls, errors);
+  const cancelUrl = validateRedirectUrl(ownValue(body, "cancelUrl"), "cancelUrl", urls, errors);
+  validateCheckout(source, returnUrl, gateway, errors);
 
   // Any undefined part already recorded an error; the checks are here for type narrowing.
   if (
@@ -507,9 +572,11 @@ export function validatePaymentRequest(
     customer === undefined ||
     description === undefined ||
     metadata === undefined ||
-    capture === undefined
+    capture === undefined ||
+    returnUrl === undefined ||
+    cancelUrl === undefined
   ) {
     return { ok: false, errors };
   }
-  return { ok: true, value: { ...source, amount, currency, customer, description, metadata, capture } };
+  return { ok: true, value: { ...source, amount, currency, customer, description, metadata, capture, returnUrl, cancelUrl } };
 }
