@@ -14,6 +14,7 @@ import {
 } from "../../modules/dashboard";
 import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
+import { CardVault } from "../../modules/vault";
 import { newRefundId, type PaymentStatus, payments, refunds } from "../../modules/payments";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
@@ -438,7 +439,7 @@ describe("dashboard live updates [pglite]", () => {
         { merchantId: "m2", secret: "sk_m2" },
       ];
       const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(keys), new RateLimiter(0));
-      const sessions = createDashboardSessions(database.db, { liveApiKeys: keys.map((k) => k.secret) });
+      const sessions = createDashboardSessions(database.db, { liveApiKeys: keys.map((k) => k.secret), digests: new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 7)) });
       // The real app renders Problems in one place (src/http.ts); this stands in for it.
       app = new Elysia()
         .onError(({ error }) => (error instanceof Problem ? error.toResponse() : undefined))

@@ -1,9 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { sql } from "drizzle-orm";
 import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
-import type { Database } from "../../modules/database";
+import { createDashboardSessions } from "../../modules/dashboard";
+import { type Database, queryRows } from "../../modules/database";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { findIdempotencyRecord } from "../../modules/idempotency";
@@ -20,6 +22,8 @@ const PREVIOUS_RELEASE = "0008_outbox_notify_rows";
 
 const journal = JSON.parse(readFileSync(resolve(import.meta.dir, "../../drizzle/meta/_journal.json"), "utf8")) as { entries: { tag: string }[] };
 const previousRelease = MIGRATIONS.slice(0, journal.entries.findIndex((entry) => entry.tag === PREVIOUS_RELEASE) + 1);
+
+const OLD_SESSION_TOKEN = "A".repeat(43);
 
 /** What drizzle's migrator does on a start of the previous release: its migrations, recorded alike. */
 function migrateToPreviousRelease(db: Database): Promise<void> {
@@ -61,6 +65,10 @@ for (const backend of BACKENDS) {
         insert into idempotency_keys (merchant_id, key, request_hash, payment_id, status_code) values
           ('m1', 'order-17', ${vault.keyedDigest(canonicalJson(paymentRequest))}, ${paymentId}, 202),
           ('m1', ${"refunds\u001forder-17"}, ${vault.keyedDigest(canonicalJson({ paymentId, body: refundRequest }))}, ${refundId}, 202)`);
+      // A dashboard session of the previous release: the unkeyed SHA-256 of its token.
+      await previous.db.execute(sql`
+        insert into dashboard_sessions (token_hash, merchant_id, key_tag, expires_at)
+        values (${createHash("sha256").update(OLD_SESSION_TOKEN).digest("hex")}, 'm1', 'tag', now() + interval '1 hour')`);
       if (backend === "pglite") {
         handle = previous;
       } else {
@@ -99,6 +107,12 @@ for (const backend of BACKENDS) {
         card: { brand: "visa", last4: "4242", expMonth: 12, expYear: 2030, fingerprint: "fp" },
         paymentMethod: null,
       });
+    });
+
+    it("deletes the dashboard sessions stored as an unkeyed SHA-256 (dashboard_sessions_keyed): their users sign in again", async () => {
+      expect(await queryRows(handle.db, sql`select count(*)::int as n from dashboard_sessions`)).toEqual([{ n: 0 }]);
+      const sessions = createDashboardSessions(handle.db, { liveApiKeys: ["sk_m1"], digests: vault });
+      expect(await sessions.find(OLD_SESSION_TOKEN)).toBeUndefined();
     });
 
     it("still refuses a key recorded before the upgrade when it comes with another body", async () => {
