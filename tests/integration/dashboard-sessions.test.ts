@@ -6,7 +6,7 @@ import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { createDashboardService, createDashboardSessions, type DashboardService, dashboardRoutes } from "../../modules/dashboard";
 import { dashboardSessions } from "../../modules/dashboard/schema";
 import { createMerchantGuard, type MerchantGuard, Problem } from "../../modules/http";
-import { CardVault } from "../../modules/vault";
+import { CardVault, loadCardVault } from "../../modules/vault";
 import { cookieHeaderOf, setCookieOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
@@ -155,6 +155,18 @@ for (const backend of BACKENDS) {
       const otherKey = createDashboardSessions(database.db, { liveApiKeys: [M1, M2], digests: otherVault });
       expect(await otherKey.find(token)).toBeUndefined();
       expect(await createDashboardSessions(database.db, { liveApiKeys: [M1, M2], digests: vault }).find(token)).toMatchObject({ merchantId: "m1" });
+    });
+
+    it("keeps sessions across a CARD_ENCRYPTION_KEY rotation: the digest key is the vault's stored one, re-sealed, not the master key", async () => {
+      const [oldKey, newKey] = [Buffer.alloc(32, 21), Buffer.alloc(32, 22)];
+      const before = createDashboardSessions(database.db, { liveApiKeys: [M1], digests: await loadCardVault(database.db, [oldKey]) });
+      const opened = await before.open("m1", M1);
+      const rotated = await loadCardVault(database.db, [newKey, oldKey]);
+      const after = createDashboardSessions(database.db, { liveApiKeys: [M1], digests: rotated });
+      expect(await after.find(opened.token)).toMatchObject({ merchantId: "m1" });
+      // Once the old key is retired for good, the stored digest key is still readable (re-sealed under the new one).
+      const retired = createDashboardSessions(database.db, { liveApiKeys: [M1], digests: await loadCardVault(database.db, [newKey]) });
+      expect(await retired.find(opened.token)).toMatchObject({ merchantId: "m1" });
     });
 
     it("takes a key in no URL: ?key= on the page, the stream and the sign-in authenticates nothing", async () => {
