@@ -52,7 +52,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
       }),
       dashboardRoutes({
         service: dashboard,
-        sessions: createDashboardSessions(database.db, { liveApiKeys: ctx.apiKeys.map((k) => k.secret) }),
+        sessions: createDashboardSessions(database.db, { liveApiKeys: ctx.apiKeys.map((k) => k.secret), digests: ctx.vault }),
         merchantOf,
         trustProxy: config.trustProxy,
         production: config.env === "production",

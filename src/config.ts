@@ -70,6 +70,9 @@ const EnvSchema = Type.Object({
   WEBHOOK_TIMEOUT_MS: Int(100, 120_000, 10_000),
   WEBHOOK_MAX_AGE_MS: Int(1_000, 30 * 86_400_000, 86_400_000),
   WEBHOOK_RETRY_BASE_MS: Int(1, 3_600_000, 30_000),
+  WEBHOOK_CONCURRENCY: Int(1, 10_000, 16),
+  WEBHOOK_MERCHANT_CONCURRENCY: Int(1, 1_000, 4),
+  WEBHOOK_DISABLE_AFTER_MS: Int(1_000, 365 * 86_400_000, 3 * 86_400_000),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: Type.Boolean({ default: false }),
   API_KEYS: Type.Optional(Type.String({ pattern: `^${API_KEY_PAIR}(,${API_KEY_PAIR})*$` })),
   CARD_ENCRYPTION_KEY: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9+/]{43}=$" })),
@@ -144,6 +147,11 @@ export interface Config {
     timeoutMs: number;
     maxAgeMs: number;
     retryBaseMs: number;
+    /** Attempts in flight per worker, and per merchant across all workers (one while its endpoint fails). */
+    concurrency: number;
+    merchantConcurrency: number;
+    /** An endpoint whose every attempt failed for this long is disabled until its merchant enables it again. */
+    disableAfterMs: number;
     /** Production: https endpoints only. Private networks: development and tests only (WEBHOOK_ALLOW_PRIVATE_NETWORKS). */
     destinations: { requireHttps: boolean; allowPrivateNetworks: boolean };
   };
@@ -389,6 +397,9 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       timeoutMs: env.WEBHOOK_TIMEOUT_MS,
       maxAgeMs: env.WEBHOOK_MAX_AGE_MS,
       retryBaseMs: env.WEBHOOK_RETRY_BASE_MS,
+      concurrency: env.WEBHOOK_CONCURRENCY,
+      merchantConcurrency: env.WEBHOOK_MERCHANT_CONCURRENCY,
+      disableAfterMs: env.WEBHOOK_DISABLE_AFTER_MS,
       destinations: { requireHttps: production, allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS },
     },
     apiKeys,

@@ -23,6 +23,9 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     timeoutMs: config.webhooks.timeoutMs,
     retryBaseMs: config.webhooks.retryBaseMs,
     maxAgeMs: config.webhooks.maxAgeMs,
+    concurrency: config.webhooks.concurrency,
+    perMerchantConcurrency: config.webhooks.merchantConcurrency,
+    disableAfterMs: config.webhooks.disableAfterMs,
     destinations: config.webhooks.destinations,
     // Told of every operation and refund that ends below (which is when events are written), so an idle worker can poll seldom.
     maxPollIntervalMs: WEBHOOK_IDLE_POLL_MS,

@@ -185,7 +185,7 @@ export interface paths {
         get: operations["getWebhookEndpoint"];
         /**
          * Register or rotate the webhook endpoint
-         * @description One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`). Pending deliveries go to the new URL with the new secret.
+         * @description One endpoint per merchant. Creates it, or replaces its URL and signing secret (and enables it if it was disabled). paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`). Pending deliveries go to the new URL with the new secret.
          */
         put: operations["putWebhookEndpoint"];
         post?: never;
@@ -194,6 +194,26 @@ export interface paths {
          * @description No more events are recorded; deliveries still pending are given up (status `failed`).
          */
         delete: operations["deleteWebhookEndpoint"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook-endpoint/enable": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enable the webhook endpoint again after it was disabled
+         * @description An endpoint whose every delivery attempt failed for longer than the service's limit is disabled (`status: disabled`). This enables it again with its URL and secret unchanged and its failure record cleared; events recorded while it was disabled are not resent (they are listed with delivery `failed`). Enabling an endpoint that is enabled changes nothing. PUT with a URL enables it too.
+         */
+        post: operations["enableWebhookEndpoint"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -582,6 +602,23 @@ export interface components {
              * @description When this URL and secret were set
              */
             createdAt: string;
+            /** Format: date-time */
+            disabledAt: string | null;
+            /**
+             * @description Why it was disabled
+             * @example every delivery attempt failed for more than 3 days (last: timeout); …
+             */
+            disabledReason: string | null;
+            /**
+             * Format: date-time
+             * @description Since when every attempt has failed; null while the endpoint answers with 2xx
+             */
+            failingSince: string | null;
+            /**
+             * @description `disabled` once every delivery attempt has failed for longer than the service's limit (3 days by default): nothing is sent, new events are listed with delivery `failed`, until it is enabled again (POST /v1/webhook-endpoint/enable) or a new URL is registered
+             * @enum {string}
+             */
+            status: "enabled" | "disabled";
             /** @example https://shop.example.com/paystream/webhooks */
             url: string;
         };
@@ -2232,6 +2269,112 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description `unauthorized`: missing or unknown API key */
+            401: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description `not_found`: no endpoint is registered */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many requests for this API key; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description `internal`: an unexpected error (a defect; never an answer to bad input) */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "dependency_unavailable" | "commit_unknown";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    enableWebhookEndpoint: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint, enabled */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
             };
             /** @description `unauthorized`: missing or unknown API key */
             401: {

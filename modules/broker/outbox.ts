@@ -141,14 +141,19 @@ export interface OutboxBacklog {
   oldestDueAgeSeconds: number;
 }
 
-export async function outboxBacklog(db: Executor): Promise<OutboxBacklog> {
+/**
+ * The backlog of the whole outbox, or, with `only`, of the rows whose payment id satisfies that
+ * predicate (built by the caller over the row's `payment_id`: a merchant's payments, say).
+ */
+export async function outboxBacklog(db: Executor, only?: (paymentId: SQLWrapper) => SQL): Promise<OutboxBacklog> {
   const [row] = await db
     .select({
       requested: sql<number>`count(*) filter (where ${outbox.topic} = 'requested')::int`,
       deadLettered: sql<number>`count(*) filter (where ${outbox.topic} = 'dlq')::int`,
       oldest: sql<number>`coalesce(extract(epoch from now() - min(${outbox.availableAt}) filter (where ${outbox.topic} = 'requested' and ${outbox.availableAt} <= now())), 0)::float8`,
     })
-    .from(outbox);
+    .from(outbox)
+    .where(only?.(outbox.paymentId));
   return {
     requested: Number(row?.requested ?? 0),
     deadLettered: Number(row?.deadLettered ?? 0),

@@ -11,8 +11,11 @@ export const dashboardSessions = pgTable(
   "dashboard_sessions",
   {
     /**
-     * SHA-256 of the cookie's token, hex. The token itself is never stored: a copy of this table
-     * cannot be replayed as a cookie. The token is 256 random bits, so a plain hash suffices.
+     * The keyed digest of the cookie's token: HMAC-SHA-256 under the vault's digest key, which is
+     * stored only sealed under CARD_ENCRYPTION_KEY (README "Dashboard"). The token itself is never
+     * stored, and a copy of this table without that key can neither be replayed as a cookie nor
+     * checked against a guessed or stolen token. It used to be an unkeyed SHA-256: the migration
+     * `dashboard_sessions_keyed` deletes the sessions stored that way (their users sign in again).
      */
     tokenHash: text("token_hash").primaryKey(),
     merchantId: text("merchant_id").notNull(),

@@ -1,4 +1,3 @@
-import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import type { Logger } from "../runtime";
 import { type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
@@ -33,7 +32,7 @@ export interface DashboardService {
 
 /**
  * The live-dashboard hub. Every interval it takes one snapshot per merchant with a page open
- * (and reads the global outbox backlog once for all of them) and fans the same serialized frame
+ * (each of that merchant's figures only) and fans the same serialized frame
  * out to all of that merchant's pages, so ten open tabs cost what one does. The timer runs only
  * while at least one page is connected.
  */
@@ -41,25 +40,14 @@ export function createDashboardService(deps: DashboardDeps): DashboardService {
   const intervalMs = deps.intervalMs ?? 1_000;
   const subscribers = new Map<string, Set<DashboardListener>>();
   const inFlight = new Map<string, Promise<DashboardFrame>>();
-  let sharedBacklog: Promise<OutboxBacklog> | undefined;
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
-
-  /** One backlog read serves every merchant whose snapshot is being taken at the same time. */
-  function backlog(): Promise<OutboxBacklog> {
-    if (!sharedBacklog) {
-      sharedBacklog = outboxBacklog(deps.db).finally(() => {
-        sharedBacklog = undefined;
-      });
-    }
-    return sharedBacklog;
-  }
 
   /** At most one snapshot query per merchant at a time; callers arriving meanwhile share its result. */
   function frameFor(merchantId: string): Promise<DashboardFrame> {
     let frame = inFlight.get(merchantId);
     if (!frame) {
-      frame = loadDashboardSnapshot(deps.db, merchantId, backlog())
+      frame = loadDashboardSnapshot(deps.db, merchantId)
         .then((snapshot): DashboardFrame => ({ kind: "snapshot", snapshot, data: JSON.stringify(snapshot) }))
         .catch((error: unknown): DashboardFrame => {
           deps.logger.warn({ err: error, merchantId }, "dashboard snapshot failed");

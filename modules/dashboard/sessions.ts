@@ -10,17 +10,25 @@ export const DEFAULT_SESSION_TTL_MS = 8 * 3_600_000;
 const TOKEN_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
 export interface DashboardSession {
-  /** Stable, non-secret name of the session (the hash of its token): open streams are filed under it. */
+  /** Stable, non-secret name of the session (the keyed digest of its token): open streams are filed under it. */
   id: string;
   merchantId: string;
 }
 
 export interface OpenedSession {
-  /** The secret the cookie carries; only its hash is stored. */
+  /** The secret the cookie carries; only its keyed digest is stored. */
   token: string;
   /** Seconds until the session expires (the cookie's Max-Age). */
   maxAgeSeconds: number;
   expiresAt: Date;
+}
+
+/**
+ * A keyed digest (HMAC-SHA-256 under a key kept out of the database): the vault's `keyedDigest`
+ * in the service. The digest of a token is what the table stores.
+ */
+export interface SessionDigests {
+  keyedDigest(value: string): string;
 }
 
 export interface DashboardSessions {
@@ -34,21 +42,25 @@ export interface DashboardSessions {
   stillLive(ids: string[]): Promise<Set<string>>;
 }
 
-const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+/** Domain separation: the same key also digests idempotency request bodies. */
+const SESSION_DIGEST_PREFIX = "dashboard-session\0";
 
 /** 64 bits of a domain-separated hash of an API key: enough to tell keys apart, far too little to recover one. */
 const keyTagOf = (apiKey: string) =>
   createHash("sha256").update("paystream dashboard session key tag\0").update(apiKey).digest("hex").slice(0, 16);
 
 /**
- * Dashboard sign-in sessions, kept in PostgreSQL so every api process sees the same ones.
+ * Dashboard sign-in sessions, kept in PostgreSQL so every api process sees the same ones. A row
+ * holds the keyed digest of its token, never the token: a copy of the table (a dump, a backup)
+ * without the key cannot be matched against a token, let alone turned into one.
  * `liveApiKeys` are the keys this process accepts: a session opened with a key that has since
  * been taken out of the configuration is not honoured.
  */
 export function createDashboardSessions(
   db: Executor,
-  { liveApiKeys, ttlMs = DEFAULT_SESSION_TTL_MS }: { liveApiKeys: readonly string[]; ttlMs?: number },
+  { liveApiKeys, digests, ttlMs = DEFAULT_SESSION_TTL_MS }: { liveApiKeys: readonly string[]; digests: SessionDigests; ttlMs?: number },
 ): DashboardSessions {
+  const hashToken = (token: string) => digests.keyedDigest(SESSION_DIGEST_PREFIX + token);
   const liveTags = [...new Set(liveApiKeys.map(keyTagOf))];
   const live = and(gt(dashboardSessions.expiresAt, sql`now()`), inArray(dashboardSessions.keyTag, liveTags));
 

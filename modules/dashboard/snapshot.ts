@@ -2,7 +2,7 @@ import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import { GATEWAY_CONFIGURATION_ERROR } from "../gateways";
 import { currencyExponent } from "../money";
-import { countInFlight, finalizedInWindow, listRecentFailures, listRecentPayments, listUnresolved, listUnresolvedRefunds, type PaymentOperation, type PaymentStatus } from "../payments";
+import { countInFlight, finalizedInWindow, isPaymentOf, listRecentFailures, listRecentPayments, listUnresolved, listUnresolvedRefunds, type PaymentOperation, type PaymentStatus } from "../payments";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;
@@ -121,7 +121,11 @@ export interface DashboardSnapshot {
   unresolved: { total: number; payments: UnresolvedPayment[]; refundsTotal: number; refunds: UnresolvedRefund[] };
   /** Needs attention too: payments that failed in the last 24 hours because the gateway account refused them, newest first (capped), and how many in all. */
   configurationErrors: { total: number; payments: ConfigurationErrorPayment[] };
-  /** The outbox of the whole service (not per merchant): rows waiting for a worker or the relay. */
+  /**
+   * The merchant's own rows in the outbox: its payments' and refunds' messages waiting for a worker
+   * or the relay, and its dead letters. Never the whole service's: another merchant's volume is
+   * not this merchant's business (the operator sees the whole outbox in /metrics).
+   */
   backlog: OutboxBacklog;
 }
 
@@ -259,18 +263,14 @@ async function configurationErrors(db: Executor, merchantId: string): Promise<Da
 }
 
 /** Everything the dashboard shows for one merchant, from queries whose cost does not grow with the merchant's history. */
-export async function loadDashboardSnapshot(
-  db: Executor,
-  merchantId: string,
-  backlog?: Promise<OutboxBacklog>,
-): Promise<DashboardSnapshot> {
+export async function loadDashboardSnapshot(db: Executor, merchantId: string): Promise<DashboardSnapshot> {
   const [inFlight, window, recent, unresolved, refusedByGateway, outbox] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
     recentPayments(db, merchantId),
     unresolvedWork(db, merchantId),
     configurationErrors(db, merchantId),
-    backlog ?? outboxBacklog(db),
+    outboxBacklog(db, isPaymentOf(merchantId)),
   ]);
   return {
     merchantId,

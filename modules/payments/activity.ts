@@ -1,8 +1,16 @@
-import { and, desc, eq, gte, inArray, sql } from "drizzle-orm";
+import { and, desc, eq, gte, inArray, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import { type Executor, queryRows } from "../database";
 import { PAYMENT_ID } from "./ids";
 import { payments } from "./schema";
 import { type PaymentStatus, UNFINISHED_STATUSES } from "./status";
+
+/**
+ * A predicate over a payment id, for a statement over another table (the outbox): true when that
+ * payment belongs to `merchantId`. One primary-key probe per row tested.
+ */
+export function isPaymentOf(merchantId: string): (paymentId: SQLWrapper) => SQL {
+  return (paymentId) => sql`exists (select 1 from ${payments} where ${payments.id} = ${paymentId} and ${payments.merchantId} = ${merchantId})`;
+}
 
 /** A merchant's payments in flight now, per status. Reads only the in-flight entries of the (merchant_id, status, id) index: few, however old the merchant. */
 export async function countInFlight(db: Executor, merchantId: string): Promise<Partial<Record<PaymentStatus, number>>> {

@@ -49,7 +49,7 @@ export type { AttemptRelease } from "./work-lifecycle";
 // The jsonb batch-input technique of the aggregate's batch writes (tests pin its plan).
 export { batchInput, type GatewayWorkTable } from "./gateway-work";
 export { PaymentSchema, RefundSchema } from "./model";
-export { countInFlight, finalizedInWindow, type FinalizedGroup, listRecentFailures, listRecentPayments } from "./activity";
+export { countInFlight, finalizedInWindow, isPaymentOf, type FinalizedGroup, listRecentFailures, listRecentPayments } from "./activity";
 export {
   type ActionSettlement,
   checkActionNow,

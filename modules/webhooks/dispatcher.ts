@@ -25,8 +25,15 @@ export interface WebhookDispatcherOptions {
   maxAgeMs: number;
   /** Per attempt, from resolving the endpoint's host to the response headers. */
   timeoutMs: number;
-  /** Attempts in flight at once. */
+  /** Attempts in flight at once in this dispatcher (default 16). */
   concurrency?: number;
+  /**
+   * Attempts in flight at once for one merchant, across every dispatcher (default 4); one while its
+   * endpoint is failing. Keeps a slow or dead endpoint from taking the slots other merchants' events need.
+   */
+  perMerchantConcurrency?: number;
+  /** An endpoint whose attempts have all failed for this long is disabled (default 3 days). */
+  disableAfterMs?: number;
   /** Where deliveries may go; the same policy endpoint registration applies. */
   destinations: DestinationPolicy;
   /** Resolves an endpoint's host name at every attempt (node:dns `lookup`, all addresses, by default). */
@@ -36,6 +43,9 @@ export interface WebhookDispatcherOptions {
 }
 
 const MAX_RETRY_DELAY_MS = 60 * 60 * 1000;
+export const DEFAULT_WEBHOOK_CONCURRENCY = 16;
+export const DEFAULT_WEBHOOK_MERCHANT_CONCURRENCY = 4;
+export const DEFAULT_WEBHOOK_DISABLE_AFTER_MS = 3 * 86_400_000;
 const POLL_INTERVAL_MS = 500;
 /** An attempt holds its delivery for at most its timeout plus the time to record it. */
 const RECORD_MARGIN_MS = 30_000;
@@ -50,6 +60,14 @@ export function webhookRetryDelayMs(baseMs: number, attempt: number, random: () 
   return backoffDelayMs({ baseMs, maxMs: MAX_RETRY_DELAY_MS, jitter: 0.2 }, attempt, random);
 }
 
+/** What the merchant reads when its endpoint is disabled: for how long it failed, and how the last attempt ended. */
+function disabledReason(disableAfterMs: number, last: AttemptResult): string {
+  const hours = disableAfterMs / 3_600_000;
+  const period = hours >= 48 ? `${Math.round(hours / 24)} days` : hours >= 1 ? `${Math.round(hours)} hours` : `${Math.round(disableAfterMs / 1000)} seconds`;
+  const lastAttempt = last.statusCode !== null ? `HTTP ${last.statusCode}` : (last.error ?? "no answer");
+  return `every delivery attempt failed for more than ${period} (last: ${lastAttempt}); enable the endpoint again with POST /v1/webhook-endpoint/enable or register a new URL`;
+}
+
 const resolveAll: HostResolver = (hostname) => lookup(hostname, { all: true, verbatim: true });
 
 type AttemptResult = { statusCode: number | null; error: string | null };
@@ -61,6 +79,11 @@ type AttemptResult = { statusCode: number | null; error: string | null };
  * refuses) is retried with backoff until `maxAgeMs` after the event, then the delivery is
  * `failed`. Receivers deduplicate by the event id: a dispatcher that dies after the POST but
  * before recording it sends the event again.
+ *
+ * Fair between merchants: a merchant has at most `perMerchantConcurrency` attempts in flight
+ * across all dispatchers (one while its endpoint fails), and claims take the merchants' oldest
+ * due deliveries in turn, so a slow or dead endpoint holds a few slots, never all of them. An
+ * endpoint whose attempts have all failed for `disableAfterMs` is disabled (see recordAttempt).
  *
  * Each attempt resolves the endpoint's host anew, checks every address, and connects to a checked
  * one. The merchant's delivery log gets the status code of an allowed destination or a fixed code
@@ -81,7 +104,9 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
   const leaseMs = options.leaseMs ?? options.timeoutMs + RECORD_MARGIN_MS;
   const pollIntervalMs = options.pollIntervalMs ?? POLL_INTERVAL_MS;
   if (leaseMs <= options.timeoutMs) throw new Error("the webhook lease must be longer than the attempt timeout");
-  const concurrency = options.concurrency ?? 16;
+  const concurrency = options.concurrency ?? DEFAULT_WEBHOOK_CONCURRENCY;
+  const fairness = { perMerchant: options.perMerchantConcurrency ?? DEFAULT_WEBHOOK_MERCHANT_CONCURRENCY };
+  const disableAfterMs = options.disableAfterMs ?? DEFAULT_WEBHOOK_DISABLE_AFTER_MS;
   const resolve = options.resolve ?? resolveAll;
   const transport = options.transport ?? createPinnedTransport();
   const inFlight = new Set<Promise<void>>();
@@ -144,12 +169,17 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
     const durationMs = Math.round(performance.now() - started);
     const delivered = result.statusCode !== null && result.statusCode >= 200 && result.statusCode < 300;
     const delayMs = webhookRetryDelayMs(options.retryBaseMs, delivery.attempt);
-    const status = await recordAttempt(
+    const recorded = await recordAttempt(
       db,
       { eventId: delivery.eventId, attempt: delivery.attempt, url, attemptedAt, ...result, durationMs },
-      delivered ? { kind: "delivered" } : { kind: "retry", delayMs, maxAgeMs: options.maxAgeMs },
+      delivered
+        ? { kind: "delivered" }
+        : { kind: "retry", delayMs, maxAgeMs: options.maxAgeMs, disableAfterMs, reason: disabledReason(disableAfterMs, result) },
+      { merchantId: delivery.merchantId, url },
     );
+    const status = recorded?.status;
     const outcome = { ...log, statusCode: result.statusCode, error: result.error, durationMs };
+    if (recorded?.disabled) logger.warn({ ...outcome, disableAfterMs }, "webhook endpoint disabled: every attempt failed for too long");
     if (status === undefined) logger.warn(outcome, "webhook attempt finished after its lease; outcome left to the newer attempt");
     else if (status === "delivered") logger.debug(outcome, "webhook delivered");
     else if (status === "failed") logger.warn(outcome, "webhook delivery failed for good: retries exhausted");
@@ -158,7 +188,7 @@ export function createWebhookDispatcher(db: Database, logger: Logger, options: W
 
   /** Starts attempts for up to `limit` due deliveries; the returned promises settle when each attempt is recorded. */
   async function claimAndAttempt(limit: number): Promise<Promise<void>[]> {
-    const claimed = await claimDueDeliveries(db, limit, leaseMs);
+    const claimed = await claimDueDeliveries(db, limit, leaseMs, fairness);
     return claimed.map((delivery) => {
       const task = attempt(delivery)
         .catch((error) => {

@@ -32,6 +32,13 @@ const EndpointSchema = component(
     {
       url: Type.String({ examples: ["https://shop.example.com/paystream/webhooks"] }),
       createdAt: Type.String({ format: "date-time", description: "When this URL and secret were set" }),
+      status: stringEnum(["enabled", "disabled"] as const, {
+        description:
+          "`disabled` once every delivery attempt has failed for longer than the service's limit (3 days by default): nothing is sent, new events are listed with delivery `failed`, until it is enabled again (POST /v1/webhook-endpoint/enable) or a new URL is registered",
+      }),
+      failingSince: nullable(Type.String({ format: "date-time", description: "Since when every attempt has failed; null while the endpoint answers with 2xx" })),
+      disabledAt: nullable(Type.String({ format: "date-time" })),
+      disabledReason: nullable(Type.String({ description: "Why it was disabled", examples: ["every delivery attempt failed for more than 3 days (last: timeout); …"] })),
     },
     { additionalProperties: false },
   ),
@@ -117,7 +124,7 @@ export const docs = {
     operationId: "putWebhookEndpoint",
     summary: "Register or rotate the webhook endpoint",
     description:
-      "One endpoint per merchant. Creates it, or replaces its URL and signing secret. paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `payment.requires_action`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
+      "One endpoint per merchant. Creates it, or replaces its URL and signing secret (and enables it if it was disabled). paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `payment.requires_action`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">`). Pending deliveries go to the new URL with the new secret.",
     tags,
     requestBody: { required: true, content: jsonContent(EndpointRequestSchema) },
     responses: {
@@ -136,6 +143,17 @@ export const docs = {
     tags,
     responses: {
       200: { description: "The endpoint", content: jsonContent(EndpointSchema) },
+      ...problemResponses({ not_found: "no endpoint is registered", ...AUTHENTICATED_PROBLEMS }),
+    },
+  }),
+  enableEndpoint: operation({
+    operationId: "enableWebhookEndpoint",
+    summary: "Enable the webhook endpoint again after it was disabled",
+    description:
+      "An endpoint whose every delivery attempt failed for longer than the service's limit is disabled (`status: disabled`). This enables it again with its URL and secret unchanged and its failure record cleared; events recorded while it was disabled are not resent (they are listed with delivery `failed`). Enabling an endpoint that is enabled changes nothing. PUT with a URL enables it too.",
+    tags,
+    responses: {
+      200: { description: "The endpoint, enabled", content: jsonContent(EndpointSchema) },
       ...problemResponses({ not_found: "no endpoint is registered", ...AUTHENTICATED_PROBLEMS }),
     },
   }),

@@ -47,6 +47,17 @@ export function webhookRoutes({ service, merchantOf }: WebhookRouteDeps) {
       },
       { detail: docs.getEndpoint },
     )
+    .post(
+      "/v1/webhook-endpoint/enable",
+      async ({ request }) => {
+        const merchant = merchantOf(request);
+        takeNoQueryParameters(request);
+        const endpoint = await service.enableEndpoint(merchant.id);
+        if (!endpoint) throw new Problem("not_found", "No webhook endpoint is registered");
+        return jsonResponse(endpoint);
+      },
+      { parse: "none", detail: docs.enableEndpoint },
+    )
     .delete(
       "/v1/webhook-endpoint",
       async ({ request }) => {

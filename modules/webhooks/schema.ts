@@ -29,6 +29,18 @@ export const webhookEndpoints = pgTable("webhook_endpoints", {
   secretKeyId: text("secret_key_id").notNull(),
   sealedSecret: text("sealed_secret").notNull(),
   createdAt: utc("created_at").notNull().defaultNow(),
+  /**
+   * When the attempt that failed first since the last delivered one was made; null while the
+   * endpoint answers (a 2xx clears it). A failing endpoint gets one attempt in flight at a time.
+   */
+  failingSince: utc("failing_since"),
+  /**
+   * Set when every attempt failed for longer than WEBHOOK_DISABLE_AFTER_MS: the endpoint then
+   * receives nothing (its pending deliveries and new events are `failed`) until the merchant
+   * enables it again or registers a new URL. The reason is shown to the merchant.
+   */
+  disabledAt: utc("disabled_at"),
+  disabledReason: text("disabled_reason"),
 });
 
 /** What happened, written in the transaction that made the payment final; immutable. */
@@ -77,12 +89,14 @@ export const webhookDeliveries = pgTable(
     updatedAt: utc("updated_at").notNull().defaultNow(),
   },
   (t) => [
-    index("webhook_deliveries_due_idx")
-      .on(t.nextAttemptAt)
+    // The fair claim walks each enabled endpoint's merchant and takes its oldest due deliveries from here.
+    index("webhook_deliveries_merchant_due_idx")
+      .on(t.merchantId, t.nextAttemptAt)
       .where(sql`status = 'pending'`),
-    index("webhook_deliveries_merchant_pending_idx")
+    // The merchant's attempts in flight (a lease is set while an attempt runs): few rows, however long its backlog.
+    index("webhook_deliveries_merchant_leased_idx")
       .on(t.merchantId)
-      .where(sql`status = 'pending'`),
+      .where(sql`status = 'pending' and lease_until is not null`),
     check("webhook_deliveries_status_check", sql`${t.status} in ('pending', 'delivered', 'failed')`),
   ],
 );

@@ -5,6 +5,7 @@ import { checkEndpointUrl } from "./endpoint-url";
 import type { WebhookEvent } from "./events";
 import {
   deleteEndpoint,
+  enableEndpoint,
   type EventListQuery,
   type EventWithDelivery,
   findEndpoint,
@@ -12,7 +13,7 @@ import {
   listEvents,
   upsertEndpoint,
 } from "./repository";
-import type { DeliveryStatus } from "./schema";
+import type { DeliveryStatus, WebhookEndpointRow } from "./schema";
 import type { WebhookSecretBox } from "./secret-box";
 import { newWebhookSecret } from "./signing";
 
@@ -26,6 +27,23 @@ export interface WebhookServiceDeps {
 export interface WebhookEndpointView {
   url: string;
   createdAt: string;
+  /** `disabled`: every attempt failed for longer than WEBHOOK_DISABLE_AFTER_MS; nothing is sent until it is enabled again. */
+  status: "enabled" | "disabled";
+  /** Since when every attempt has failed; null while the endpoint answers. */
+  failingSince: string | null;
+  disabledAt: string | null;
+  disabledReason: string | null;
+}
+
+function toEndpointView(row: WebhookEndpointRow): WebhookEndpointView {
+  return {
+    url: row.url,
+    createdAt: row.createdAt.toISOString(),
+    status: row.disabledAt ? "disabled" : "enabled",
+    failingSince: row.failingSince ? row.failingSince.toISOString() : null,
+    disabledAt: row.disabledAt ? row.disabledAt.toISOString() : null,
+    disabledReason: row.disabledReason,
+  };
 }
 
 export interface WebhookEventView extends WebhookEvent {
@@ -50,7 +68,7 @@ export interface DeliveryAttemptView {
 }
 
 export type RegisterEndpointResult =
-  | { kind: "registered"; endpoint: WebhookEndpointView & { secret: string } }
+  | { kind: "registered"; endpoint: { url: string; secret: string; createdAt: string } }
   | { kind: "invalid"; errors: FieldError[] };
 
 function toEventView(row: EventWithDelivery): WebhookEventView {
@@ -77,6 +95,8 @@ export interface WebhookService {
   /** Creates the endpoint or replaces its URL; either way a new secret, returned only here. */
   registerEndpoint(merchantId: string, body: unknown): Promise<RegisterEndpointResult>;
   getEndpoint(merchantId: string): Promise<WebhookEndpointView | undefined>;
+  /** Enables a disabled endpoint again (its failure record cleared); undefined when there is none. */
+  enableEndpoint(merchantId: string): Promise<WebhookEndpointView | undefined>;
   /** False when there was no endpoint. Pending deliveries are given up with it. */
   deleteEndpoint(merchantId: string): Promise<boolean>;
   listEvents(merchantId: string, query: EventListQuery): Promise<{ data: WebhookEventView[]; hasMore: boolean }>;
@@ -98,7 +118,12 @@ export function createWebhookService(deps: WebhookServiceDeps): WebhookService {
 
     async getEndpoint(merchantId: string): Promise<WebhookEndpointView | undefined> {
       const row = await findEndpoint(db, merchantId);
-      return row ? { url: row.url, createdAt: row.createdAt.toISOString() } : undefined;
+      return row ? toEndpointView(row) : undefined;
+    },
+
+    async enableEndpoint(merchantId: string): Promise<WebhookEndpointView | undefined> {
+      const row = await enableEndpoint(db, merchantId);
+      return row ? toEndpointView(row) : undefined;
     },
 
     deleteEndpoint: (merchantId: string): Promise<boolean> => deleteEndpoint(db, merchantId),

@@ -73,6 +73,7 @@ const API_ROUTES: { method: string; path: string; params: string[]; body?: strin
   { method: "GET", path: `/v1/refunds/re_${ID_BODY}`, params: [] },
   { method: "PUT", path: "/v1/webhook-endpoint", params: [], body: '{"url":1}' },
   { method: "GET", path: "/v1/webhook-endpoint", params: [] },
+  { method: "POST", path: "/v1/webhook-endpoint/enable", params: [] },
   { method: "DELETE", path: "/v1/webhook-endpoint", params: [] },
   { method: "GET", path: "/v1/webhook-events", params: ["paymentId", "limit", "startingAfter"] },
   { method: "GET", path: `/v1/webhook-events/evt_${ID_BODY}/deliveries`, params: [] },

@@ -238,10 +238,12 @@ describe("the API answers as /docs/json says (Stoplight Prism validation proxy, 
 
   it("webhooks: endpoint, events, deliveries, and their errors", async () => {
     expect((await call("GET", "/v1/webhook-endpoint")).status).toBe(404);
+    expect((await call("POST", "/v1/webhook-endpoint/enable")).status).toBe(404);
     const put = await call("PUT", "/v1/webhook-endpoint", { body: { url: `http://127.0.0.1:${receiver.port}/hooks` } });
     expect(put.status).toBe(200);
     expect(put.json.secret).toMatch(/^whsec_/);
     expect((await call("GET", "/v1/webhook-endpoint")).status).toBe(200);
+    expect((await call("POST", "/v1/webhook-endpoint/enable")).json).toMatchObject({ status: "enabled" });
     expect((await call("PUT", "/v1/webhook-endpoint", { body: { url: "ftp://example.com/x" }, requestConforms: false })).status).toBe(422);
     expect((await call("PUT", "/v1/webhook-endpoint", { body: { url: `http://127.0.0.1:${receiver.port}/${"x".repeat(2048)}` }, requestConforms: false })).status).toBe(422);
     // A link-local (cloud metadata) address is refused by the service alone: the document cannot know which hosts are private.

@@ -71,11 +71,19 @@ describe("webhooks through the real program (register over HTTP, pay, receive, r
     const endpoint = (await res.json()) as { url: string; secret: string; createdAt: string };
     expect(endpoint).toEqual({ url, secret: expect.stringMatching(/^whsec_/), createdAt: expect.any(String) });
     secret = endpoint.secret;
-    expect(await (await call("/v1/webhook-endpoint")).json()).toEqual({ url, createdAt: endpoint.createdAt });
+    expect(await (await call("/v1/webhook-endpoint")).json()).toEqual({
+      url,
+      createdAt: endpoint.createdAt,
+      status: "enabled",
+      failingSince: null,
+      disabledAt: null,
+      disabledReason: null,
+    });
     expect((await call("/v1/webhook-endpoint", { key: OTHER_KEY })).status).toBe(404);
 
     const spec = (await (await fetch(`${service.url}/docs/json`)).json()) as { paths: Record<string, Record<string, unknown>> };
     expect(Object.keys(spec.paths["/v1/webhook-endpoint"] ?? {}).sort()).toEqual(["delete", "get", "put"]);
+    expect(spec.paths["/v1/webhook-endpoint/enable"]?.post).toBeDefined();
     expect(spec.paths["/v1/webhook-events"]?.get).toBeDefined();
     expect(spec.paths["/v1/webhook-events/{id}/deliveries"]?.get).toBeDefined();
   });

@@ -6,6 +6,7 @@ import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { createDashboardService, createDashboardSessions, type DashboardService, dashboardRoutes } from "../../modules/dashboard";
 import { dashboardSessions } from "../../modules/dashboard/schema";
 import { createMerchantGuard, type MerchantGuard, Problem } from "../../modules/http";
+import { CardVault, loadCardVault } from "../../modules/vault";
 import { cookieHeaderOf, setCookieOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
@@ -17,6 +18,10 @@ const KEYS = [
 const [M1, M2] = KEYS.map((k) => k.secret) as [string, string];
 const TTL_MS = 3_600_000;
 const BASE = "http://local";
+/** The service's vault: its digest key is what keys the stored session digests. */
+const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 7));
+/** What the sessions table stores for a token: the vault's keyed digest of it, domain-separated. */
+const digestOf = (token: string) => vault.keyedDigest(`dashboard-session\0${token}`);
 
 const until = async (condition: () => boolean, timeoutMs = 5_000) => {
   const deadline = Date.now() + timeoutMs;
@@ -33,7 +38,7 @@ function dashboardApp(
   options: { trustProxy?: boolean; production?: boolean; liveApiKeys?: string[]; merchantOf?: MerchantGuard } = {},
 ) {
   const merchantOf = options.merchantOf ?? createMerchantGuard(new ApiKeyAuthenticator(KEYS), new RateLimiter(0));
-  const sessions = createDashboardSessions(database.db, { liveApiKeys: options.liveApiKeys ?? [M1, M2], ttlMs: TTL_MS });
+  const sessions = createDashboardSessions(database.db, { liveApiKeys: options.liveApiKeys ?? [M1, M2], digests: vault, ttlMs: TTL_MS });
   const app = new Elysia()
     .onError(({ error }) => (error instanceof Problem ? error.toResponse() : undefined))
     .use(dashboardRoutes({ service, sessions, merchantOf, trustProxy: options.trustProxy ?? false, production: options.production ?? false, sessionRecheckMs: 50 }));
@@ -115,15 +120,53 @@ for (const backend of BACKENDS) {
       expect(setCookieOf(await production.signOut("paystream_dashboard=x")).attributes.has("secure")).toBe(true);
     });
 
-    it("stores only a SHA-256 of each session's 256-bit random token, never the token or the key", async () => {
+    it("stores only a keyed digest of each session's 256-bit random token, never the token, its plain SHA-256 or the key", async () => {
       const tokens = await Promise.all([app.signIn(M2), app.signIn(M2)].map(async (res) => setCookieOf(await res).value));
       expect(tokens[0]).not.toBe(tokens[1]);
       for (const token of tokens) expect(Buffer.from(token!, "base64url")).toHaveLength(32);
       const rows = await database.db.select().from(dashboardSessions).where(eq(dashboardSessions.merchantId, "m2"));
       const hashes = rows.map((r) => r.tokenHash);
-      for (const token of tokens) expect(hashes).toContain(createHash("sha256").update(token!).digest("hex"));
+      for (const token of tokens) {
+        expect(hashes).toContain(digestOf(token!));
+        // An unkeyed hash of the token, in any encoding, is not what is stored.
+        const plain = createHash("sha256").update(token!).digest();
+        for (const encoding of ["hex", "base64", "base64url"] as const) expect(hashes).not.toContain(plain.toString(encoding));
+      }
       const stored = JSON.stringify(rows);
       for (const secret of [...tokens, M2]) expect(stored).not.toContain(secret!);
+      // The session works: its cookie opens the page.
+      expect((await app.get("/dashboard", `paystream_dashboard=${tokens[0]}`)).status).toBe(200);
+    });
+
+    it("a dump of the sessions table and a session's token are no match without the digest key", async () => {
+      const token = setCookieOf(await app.signIn(M1)).value!;
+      const dump = (await database.db.select().from(dashboardSessions)).map((r) => r.tokenHash);
+      expect(dump).toContain(digestOf(token));
+      // Whoever holds the dump and the token but another key (or none: a plain hash) finds nothing to match.
+      const otherVault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 8));
+      const guesses = [
+        otherVault.keyedDigest(`dashboard-session\0${token}`),
+        otherVault.keyedDigest(token),
+        createHash("sha256").update(token).digest("hex"),
+        createHash("sha256").update(`dashboard-session\0${token}`).digest("base64url"),
+      ];
+      for (const guess of guesses) expect(dump).not.toContain(guess);
+      // And a process keyed differently (another CARD_ENCRYPTION_KEY's vault) honours no session of this one.
+      const otherKey = createDashboardSessions(database.db, { liveApiKeys: [M1, M2], digests: otherVault });
+      expect(await otherKey.find(token)).toBeUndefined();
+      expect(await createDashboardSessions(database.db, { liveApiKeys: [M1, M2], digests: vault }).find(token)).toMatchObject({ merchantId: "m1" });
+    });
+
+    it("keeps sessions across a CARD_ENCRYPTION_KEY rotation: the digest key is the vault's stored one, re-sealed, not the master key", async () => {
+      const [oldKey, newKey] = [Buffer.alloc(32, 21), Buffer.alloc(32, 22)];
+      const before = createDashboardSessions(database.db, { liveApiKeys: [M1], digests: await loadCardVault(database.db, [oldKey]) });
+      const opened = await before.open("m1", M1);
+      const rotated = await loadCardVault(database.db, [newKey, oldKey]);
+      const after = createDashboardSessions(database.db, { liveApiKeys: [M1], digests: rotated });
+      expect(await after.find(opened.token)).toMatchObject({ merchantId: "m1" });
+      // Once the old key is retired for good, the stored digest key is still readable (re-sealed under the new one).
+      const retired = createDashboardSessions(database.db, { liveApiKeys: [M1], digests: await loadCardVault(database.db, [newKey]) });
+      expect(await retired.find(opened.token)).toMatchObject({ merchantId: "m1" });
     });
 
     it("takes a key in no URL: ?key= on the page, the stream and the sign-in authenticates nothing", async () => {
@@ -279,7 +322,7 @@ for (const backend of BACKENDS) {
       await database.db
         .update(dashboardSessions)
         .set({ expiresAt: sql`now() - interval '1 second'` })
-        .where(eq(dashboardSessions.tokenHash, createHash("sha256").update(token).digest("hex")));
+        .where(eq(dashboardSessions.tokenHash, digestOf(token)));
       expect((await app.get("/dashboard", cookie)).status).toBe(401);
       expect((await app.get("/dashboard/events", cookie)).status).toBe(401);
       expect(await endsWithin(stream, 2_000)).toBe(true);

@@ -14,6 +14,7 @@ import {
 } from "../../modules/dashboard";
 import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
+import { CardVault } from "../../modules/vault";
 import { newRefundId, type PaymentStatus, payments, refunds } from "../../modules/payments";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
@@ -295,19 +296,43 @@ for (const backend of BACKENDS) {
       expect((await loadDashboardSnapshot(database.db, "nobody")).configurationErrors).toEqual({ total: 0, payments: [] });
     });
 
-    it("reports the whole service's outbox backlog: rows waiting, the oldest due one's age, dead letters", async () => {
-      await database.db.insert(outbox).values([
-        { topic: "requested", paymentId: "pay_a", payload: {}, availableAt: sql`now() - interval '30 seconds'` },
-        { topic: "requested", paymentId: "pay_b", payload: {}, availableAt: sql`now() - interval '5 seconds'` },
-        // Scheduled for a retry later: waiting, but not due.
-        { topic: "requested", paymentId: "pay_c", payload: {}, availableAt: sql`now() + interval '1 minute'` },
+    it("reports the merchant's own outbox backlog: its rows waiting, the oldest due one's age, its dead letters, none of another merchant's", async () => {
+      const [a1, a2, a3, a4] = await seed(database.db, [
+        { merchantId: "m-backlog-a", status: "PENDING", createdAgo: 40 },
+        { merchantId: "m-backlog-a", status: "PENDING", createdAgo: 10 },
+        { merchantId: "m-backlog-a", status: "PENDING", createdAgo: 5 },
+        { merchantId: "m-backlog-a", status: "FAILED", createdAgo: 60, latencyMs: 1000 },
       ]);
-      await enqueueDeadLetter(database.db, { paymentId: "pay_d", requestId: null, reason: "max_attempts", attempts: 5, lastError: "503" });
-      const snapshot = await loadDashboardSnapshot(database.db, "any-merchant");
-      expect(snapshot.backlog.requested).toBe(3);
-      expect(snapshot.backlog.deadLettered).toBe(1);
-      expect(snapshot.backlog.oldestDueAgeSeconds).toBeGreaterThanOrEqual(30);
-      expect(snapshot.backlog.oldestDueAgeSeconds).toBeLessThan(40);
+      const [b1, b2, b3] = await seed(database.db, [
+        { merchantId: "m-backlog-b", status: "PENDING", createdAgo: 300 },
+        { merchantId: "m-backlog-b", status: "PENDING", createdAgo: 200 },
+        { merchantId: "m-backlog-b", status: "FAILED", createdAgo: 100, latencyMs: 1000 },
+      ]);
+      await database.db.insert(outbox).values([
+        { topic: "requested", paymentId: a1!.id, payload: {}, availableAt: sql`now() - interval '30 seconds'` },
+        { topic: "requested", paymentId: a2!.id, payload: {}, availableAt: sql`now() - interval '5 seconds'` },
+        // Scheduled for a retry later: waiting, but not due.
+        { topic: "requested", paymentId: a3!.id, payload: {}, availableAt: sql`now() + interval '1 minute'` },
+        // Merchant B's backlog is larger and older than A's.
+        { topic: "requested", paymentId: b1!.id, payload: {}, availableAt: sql`now() - interval '250 seconds'` },
+        { topic: "requested", paymentId: b2!.id, payload: {}, availableAt: sql`now() - interval '200 seconds'` },
+      ]);
+      await enqueueDeadLetter(database.db, { paymentId: a4!.id, requestId: null, reason: "max_attempts", attempts: 5, lastError: "503" });
+      for (const id of [b1!.id, b3!.id])
+        await enqueueDeadLetter(database.db, { paymentId: id, requestId: null, reason: "max_attempts", attempts: 5, lastError: "503" });
+
+      const a = (await loadDashboardSnapshot(database.db, "m-backlog-a")).backlog;
+      expect(a.requested).toBe(3);
+      expect(a.deadLettered).toBe(1);
+      expect(a.oldestDueAgeSeconds).toBeGreaterThanOrEqual(30);
+      expect(a.oldestDueAgeSeconds).toBeLessThan(40);
+
+      const b = (await loadDashboardSnapshot(database.db, "m-backlog-b")).backlog;
+      expect(b).toMatchObject({ requested: 2, deadLettered: 2 });
+      expect(b.oldestDueAgeSeconds).toBeGreaterThanOrEqual(250);
+
+      // A merchant with nothing queued sees an empty backlog, whatever the others have.
+      expect((await loadDashboardSnapshot(database.db, "m-backlog-none")).backlog).toEqual({ requested: 0, deadLettered: 0, oldestDueAgeSeconds: 0 });
       await database.db.delete(outbox);
     });
   });
@@ -438,7 +463,7 @@ describe("dashboard live updates [pglite]", () => {
         { merchantId: "m2", secret: "sk_m2" },
       ];
       const merchantOf = createMerchantGuard(new ApiKeyAuthenticator(keys), new RateLimiter(0));
-      const sessions = createDashboardSessions(database.db, { liveApiKeys: keys.map((k) => k.secret) });
+      const sessions = createDashboardSessions(database.db, { liveApiKeys: keys.map((k) => k.secret), digests: new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 7)) });
       // The real app renders Problems in one place (src/http.ts); this stands in for it.
       app = new Elysia()
         .onError(({ error }) => (error instanceof Problem ? error.toResponse() : undefined))

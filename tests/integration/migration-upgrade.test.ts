@@ -1,18 +1,22 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { sql } from "drizzle-orm";
 import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
-import type { Database } from "../../modules/database";
+import { createDashboardSessions } from "../../modules/dashboard";
+import { type Database, queryRows } from "../../modules/database";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { findIdempotencyRecord } from "../../modules/idempotency";
 import { canonicalJson, createIntakeService, createRefundService } from "../../modules/intake";
 import { newPaymentId, newRefundId } from "../../modules/payments";
 import { CardVault } from "../../modules/vault";
+import { createWebhookDispatcher, createWebhookService, WebhookSecretBox } from "../../modules/webhooks";
 import { type DatabaseHandle, openDatabase } from "../../src/db";
 import { MIGRATIONS } from "../../src/embedded-assets";
 import { BACKENDS, createPostgresDatabase } from "../support/db";
+import { silentLogger } from "../support/harness";
 import { paymentBody } from "../support/payments";
 
 /** The last migration of the previous release: the databases in service are at this one. */
@@ -20,6 +24,8 @@ const PREVIOUS_RELEASE = "0008_outbox_notify_rows";
 
 const journal = JSON.parse(readFileSync(resolve(import.meta.dir, "../../drizzle/meta/_journal.json"), "utf8")) as { entries: { tag: string }[] };
 const previousRelease = MIGRATIONS.slice(0, journal.entries.findIndex((entry) => entry.tag === PREVIOUS_RELEASE) + 1);
+
+const OLD_SESSION_TOKEN = "A".repeat(43);
 
 /** What drizzle's migrator does on a start of the previous release: its migrations, recorded alike. */
 function migrateToPreviousRelease(db: Database): Promise<void> {
@@ -40,6 +46,9 @@ for (const backend of BACKENDS) {
     const refundRequest = { amount: 500, reason: "requested_by_customer" };
     let handle: DatabaseHandle;
     let drop = async () => {};
+    const webhookSecrets = new WebhookSecretBox(Buffer.alloc(32, 1));
+    let receiver: ReturnType<typeof Bun.serve> | undefined;
+    const received: string[] = [];
 
     beforeAll(async () => {
       let url = "pglite://memory";
@@ -61,6 +70,27 @@ for (const backend of BACKENDS) {
         insert into idempotency_keys (merchant_id, key, request_hash, payment_id, status_code) values
           ('m1', 'order-17', ${vault.keyedDigest(canonicalJson(paymentRequest))}, ${paymentId}, 202),
           ('m1', ${"refunds\u001forder-17"}, ${vault.keyedDigest(canonicalJson({ paymentId, body: refundRequest }))}, ${refundId}, 202)`);
+      // A webhook endpoint of the previous release (no failure record then) with an event still to deliver.
+      receiver = Bun.serve({
+        port: 0,
+        hostname: "127.0.0.1",
+        fetch: async (request) => {
+          received.push(await request.text());
+          return new Response("ok");
+        },
+      });
+      const sealed = webhookSecrets.seal("whsec_previous_release");
+      await previous.db.execute(sql`
+        insert into webhook_endpoints (merchant_id, url, secret_key_id, sealed_secret)
+        values ('m1', ${`http://127.0.0.1:${receiver.port}/hooks`}, ${sealed.keyId}, ${sealed.sealed})`);
+      await previous.db.execute(sql`
+        insert into webhook_events (id, merchant_id, payment_id, subject_id, type, body)
+        values ('evt_previous_release', 'm1', ${paymentId}, ${paymentId}, 'payment.completed', '{"id":"evt_previous_release"}')`);
+      await previous.db.execute(sql`insert into webhook_deliveries (event_id, merchant_id) values ('evt_previous_release', 'm1')`);
+      // A dashboard session of the previous release: the unkeyed SHA-256 of its token.
+      await previous.db.execute(sql`
+        insert into dashboard_sessions (token_hash, merchant_id, key_tag, expires_at)
+        values (${createHash("sha256").update(OLD_SESSION_TOKEN).digest("hex")}, 'm1', 'tag', now() + interval '1 hour')`);
       if (backend === "pglite") {
         handle = previous;
       } else {
@@ -71,6 +101,7 @@ for (const backend of BACKENDS) {
       await handle.migrate();
     });
     afterAll(async () => {
+      receiver?.stop(true);
       await handle.close();
       await drop();
     });
@@ -99,6 +130,27 @@ for (const backend of BACKENDS) {
         card: { brand: "visa", last4: "4242", expMonth: 12, expYear: 2030, fingerprint: "fp" },
         paymentMethod: null,
       });
+    });
+
+    it("deletes the dashboard sessions stored as an unkeyed SHA-256 (dashboard_sessions_keyed): their users sign in again", async () => {
+      expect(await queryRows(handle.db, sql`select count(*)::int as n from dashboard_sessions`)).toEqual([{ n: 0 }]);
+      const sessions = createDashboardSessions(handle.db, { liveApiKeys: ["sk_m1"], digests: vault });
+      expect(await sessions.find(OLD_SESSION_TOKEN)).toBeUndefined();
+    });
+
+    it("keeps a webhook endpoint enabled with no failure record, and delivers the event it left pending (webhook_fairness)", async () => {
+      const service = createWebhookService({ db: handle.db, secrets: webhookSecrets, destinations: { requireHttps: false, allowPrivateNetworks: true } });
+      expect(await service.getEndpoint("m1")).toMatchObject({ status: "enabled", failingSince: null, disabledAt: null, disabledReason: null });
+      const dispatcher = createWebhookDispatcher(handle.db, silentLogger, {
+        secrets: webhookSecrets,
+        retryBaseMs: 1_000,
+        maxAgeMs: 86_400_000,
+        timeoutMs: 2_000,
+        destinations: { requireHttps: false, allowPrivateNetworks: true },
+      });
+      expect(await dispatcher.dispatchOnce()).toBe(1);
+      expect(received).toEqual(['{"id":"evt_previous_release"}']);
+      expect((await service.listEvents("m1", { limit: 10 })).data[0]?.delivery).toMatchObject({ status: "delivered", attempts: 1 });
     });
 
     it("still refuses a key recorded before the upgrade when it comes with another body", async () => {

@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { type AddressInfo, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { eq, sql } from "drizzle-orm";
 import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
 import { createMerchantGuard } from "../../modules/http";
-import { type PaymentRow, toPayment } from "../../modules/payments";
+import { newPaymentId, type PaymentRow, toPayment } from "../../modules/payments";
 import {
   createPinnedTransport,
   createWebhookDispatcher,
@@ -97,6 +98,29 @@ function selfSignedCertificate(): { key: string; cert: string } {
   }
 }
 
+/** An endpoint that accepts connections and never answers: a merchant's server that hangs. Counts the connections open at once. */
+async function startHangingEndpoint() {
+  const sockets = new Set<Socket>();
+  const state = { accepted: 0, maxOpen: 0 };
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    state.accepted++;
+    state.maxOpen = Math.max(state.maxOpen, sockets.size);
+    socket.on("error", () => {});
+    socket.on("close", () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/hooks`,
+    state,
+    stop: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}
+
 /** A port nothing listens on. */
 function closedPort(): number {
   const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
@@ -110,6 +134,9 @@ const LOCAL_RECEIVERS: DestinationPolicy = { requireHttps: false, allowPrivateNe
 /** The defaults outside production: http, but public destinations only. */
 const PUBLIC_ONLY: DestinationPolicy = { requireHttps: false, allowPrivateNetworks: false };
 const PRODUCTION: DestinationPolicy = { requireHttps: true, allowPrivateNetworks: false };
+
+/** How an endpoint that has not failed (or was enabled again) shows. */
+const ENABLED = { status: "enabled", failingSince: null, disabledAt: null, disabledReason: null };
 
 const KEY_A = "sk_test_webhooks_merchant_a";
 const KEY_B = "sk_test_webhooks_merchant_b";
@@ -595,6 +622,118 @@ for (const backend of BACKENDS) {
       }
     });
 
+    it("is fair between merchants: while one merchant's endpoint hangs with a backlog, another merchant's events arrive at once", async () => {
+      const hanging = await startHangingEndpoint();
+      const receiver = startReceiver();
+      // The production defaults (16 attempts in flight, 4 per merchant), with a shorter attempt timeout.
+      const timeoutMs = 2_000;
+      const worker = dispatcher({ timeoutMs, leaseMs: timeoutMs + 3_000, concurrency: 16, perMerchantConcurrency: 4 });
+      try {
+        await register("m-fair-stuck", hanging.url);
+        receiver.state.secret = await register("m-fair-fine", receiver.url);
+        // Merchant A's 40 events are all older than merchant B's: oldest-first alone would send B's last.
+        const model = await pay("m-fair-stuck");
+        await enqueuePaymentEvents(database.db, Array.from({ length: 39 }, () => ({ ...model, id: newPaymentId() })));
+        const first = await pay("m-fair-fine");
+        const started = Date.now();
+        worker.start();
+        worker.expectDeliveries();
+        await waitFor(() => receiver.received.some((r) => r.body.includes(first.id)), 10_000);
+        const firstLatencyMs = Date.now() - started;
+        // One attempt of A's takes 2 s; with one shared queue B would wait for 40 / 16 rounds of them.
+        expect(firstLatencyMs).toBeLessThan(1_500);
+        // A holds at most its share of the slots, across the whole fleet.
+        expect(hanging.state.maxOpen).toBeLessThanOrEqual(4);
+        expect(hanging.state.accepted).toBeGreaterThan(0);
+
+        // Once A's attempts have timed out, A is failing: one attempt at a time, and B's next event still goes at once.
+        await waitFor(async () => (await service.getEndpoint("m-fair-stuck"))?.failingSince !== null, 5_000);
+        const second = await pay("m-fair-fine");
+        const secondAt = Date.now();
+        worker.expectDeliveries();
+        await waitFor(() => receiver.received.some((r) => r.body.includes(second.id)), 10_000);
+        expect(Date.now() - secondAt).toBeLessThan(1_500);
+        expect(receiver.received.every((r) => r.signatureOk)).toBe(true);
+        const stuck = await eventsOf("m-fair-stuck");
+        expect(stuck).toHaveLength(40);
+        expect(stuck.every((e) => e.delivery.status === "pending")).toBe(true);
+      } finally {
+        hanging.stop();
+        await worker.stop();
+        receiver.stop();
+      }
+    }, 30_000);
+
+    it("disables an endpoint whose every attempt failed for disableAfterMs: says why, sends nothing more, and sends again once enabled", async () => {
+      let answer = 500;
+      const receiver = startReceiver(() => new Response("down", { status: answer }));
+      const disableAfterMs = 400;
+      const worker = dispatcher({ retryBaseMs: 50, disableAfterMs });
+      try {
+        receiver.state.secret = await register("m-disable", receiver.url);
+        await pay("m-disable");
+        worker.start();
+        await waitFor(async () => (await service.getEndpoint("m-disable"))?.status === "disabled");
+        const endpoint = (await service.getEndpoint("m-disable"))!;
+        expect(endpoint.failingSince).not.toBeNull();
+        expect(Date.parse(endpoint.disabledAt!) - Date.parse(endpoint.failingSince!)).toBeGreaterThanOrEqual(disableAfterMs - 50);
+        expect(endpoint.disabledReason).toContain("(last: HTTP 500)");
+        expect(endpoint.disabledReason).toContain("POST /v1/webhook-endpoint/enable");
+        const [first] = await eventsOf("m-disable");
+        expect(first!.delivery).toMatchObject({ status: "failed", lastError: "the webhook endpoint is disabled", nextAttemptAt: null });
+        const log = await attemptsOf("m-disable", first!.id);
+        expect(log.every((a) => a.statusCode === 500)).toBe(true);
+        // Disabled only once the failures had lasted the whole period, not at the first one.
+        expect(Date.parse(log.at(-1)!.attemptedAt) - Date.parse(log[0]!.attemptedAt)).toBeGreaterThanOrEqual(disableAfterMs - 50);
+
+        // While disabled: the event is recorded for the merchant to see, but not sent.
+        const seen = receiver.received.length;
+        answer = 200;
+        const missed = await pay("m-disable");
+        worker.expectDeliveries();
+        await Bun.sleep(300);
+        expect(receiver.received).toHaveLength(seen);
+        const [whileDisabled] = await eventsOf("m-disable");
+        expect(whileDisabled!.paymentId).toBe(missed.id);
+        expect(whileDisabled!.delivery).toMatchObject({ status: "failed", attempts: 0, lastError: "the webhook endpoint is disabled" });
+
+        // The merchant enables it again: new events are sent; what was missed is listed, not resent.
+        expect(await service.enableEndpoint("m-disable")).toMatchObject(ENABLED);
+        const after = await pay("m-disable");
+        worker.expectDeliveries();
+        await waitFor(() => receiver.received.some((r) => r.body.includes(after.id)));
+        expect(receiver.received.some((r) => r.body.includes(missed.id))).toBe(false);
+        expect((await eventsOf("m-disable"))[0]!.delivery.status).toBe("delivered");
+      } finally {
+        await worker.stop();
+        receiver.stop();
+      }
+    });
+
+    it("a delivered attempt clears the failure record: failures broken by a success never add up to a disable", async () => {
+      const receiver = startReceiver((n) => new Response(n % 2 === 1 ? "down" : "ok", { status: n % 2 === 1 ? 503 : 200 }));
+      const worker = dispatcher({ retryBaseMs: 300, disableAfterMs: 500 });
+      try {
+        receiver.state.secret = await register("m-flaky", receiver.url);
+        worker.start();
+        for (let round = 0; round < 3; round++) {
+          const payment = await pay("m-flaky");
+          worker.expectDeliveries();
+          // The first attempt fails: the endpoint is failing since then...
+          await waitFor(async () => (await service.getEndpoint("m-flaky"))?.failingSince !== null);
+          // ...until the retry is delivered.
+          await waitFor(async () => (await eventsOf("m-flaky")).find((e) => e.paymentId === payment.id)?.delivery.status === "delivered");
+          expect(await service.getEndpoint("m-flaky")).toMatchObject({ status: "enabled", failingSince: null });
+          await Bun.sleep(200);
+        }
+        // Failures over more than disableAfterMs in all, never that long in a row: still enabled.
+        expect((await service.getEndpoint("m-flaky"))?.status).toBe("enabled");
+      } finally {
+        await worker.stop();
+        receiver.stop();
+      }
+    });
+
     it("stop() takes no new deliveries and waits for the attempts in flight to be recorded", async () => {
       const receiver = startReceiver(async () => {
         await Bun.sleep(300);
@@ -684,7 +823,7 @@ for (const backend of BACKENDS) {
 
       const shown = await call("GET", "/v1/webhook-endpoint");
       expect(shown.status).toBe(200);
-      expect(await shown.json()).toEqual({ url: "https://shop.example.com/hooks", createdAt: created.createdAt });
+      expect(await shown.json()).toEqual({ url: "https://shop.example.com/hooks", createdAt: created.createdAt, ...ENABLED });
 
       const rotated = (await (await put("https://shop.example.com/v2/hooks")).json()) as { url: string; secret: string };
       expect(rotated.url).toBe("https://shop.example.com/v2/hooks");
@@ -781,6 +920,35 @@ for (const backend of BACKENDS) {
       // With no endpoint, later payments record no events.
       await pay("wa");
       expect(((await (await call("GET", "/v1/webhook-events")).json()) as { data: unknown[] }).data).toHaveLength(1);
+    });
+
+    it("shows a disabled endpoint as such; POST /v1/webhook-endpoint/enable (or a new URL) enables it; each merchant only its own", async () => {
+      expect((await call("POST", "/v1/webhook-endpoint/enable")).status).toBe(404);
+      await put("https://shop.example.com/hooks");
+      await database.db
+        .update(webhookEndpoints)
+        .set({ failingSince: sql`now() - interval '4 days'`, disabledAt: sql`now()`, disabledReason: "every delivery attempt failed for more than 3 days (last: timeout)" })
+        .where(eq(webhookEndpoints.merchantId, "wa"));
+      const shown = (await (await call("GET", "/v1/webhook-endpoint")).json()) as Record<string, unknown>;
+      expect(shown).toMatchObject({ status: "disabled", disabledReason: "every delivery attempt failed for more than 3 days (last: timeout)" });
+      expect(Date.parse(shown.disabledAt as string)).toBeGreaterThan(Date.parse(shown.failingSince as string));
+      // New events are recorded, with a delivery that is not attempted.
+      await pay("wa");
+      const events = (await (await call("GET", "/v1/webhook-events")).json()) as { data: { delivery: object }[] };
+      expect(events.data[0]!.delivery).toMatchObject({ status: "failed", attempts: 0, lastError: "the webhook endpoint is disabled" });
+
+      // Another merchant cannot enable it (it has none of its own).
+      expect((await call("POST", "/v1/webhook-endpoint/enable", { key: KEY_B })).status).toBe(404);
+      const enabled = await call("POST", "/v1/webhook-endpoint/enable");
+      expect(enabled.status).toBe(200);
+      expect(await enabled.json()).toEqual({ url: "https://shop.example.com/hooks", createdAt: shown.createdAt, ...ENABLED });
+      // Enabling an enabled endpoint changes nothing.
+      expect((await call("POST", "/v1/webhook-endpoint/enable")).status).toBe(200);
+
+      // A new URL is a fresh start too.
+      await database.db.update(webhookEndpoints).set({ failingSince: sql`now()`, disabledAt: sql`now()`, disabledReason: "x" }).where(eq(webhookEndpoints.merchantId, "wa"));
+      expect((await put("https://shop.example.com/v2/hooks")).status).toBe(200);
+      expect(await (await call("GET", "/v1/webhook-endpoint")).json()).toMatchObject(ENABLED);
     });
 
     it("lists a merchant's events newest first with their delivery state, by payment, a page at a time", async () => {
