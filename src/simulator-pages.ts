@@ -6,14 +6,18 @@ import { checkActionNow } from "../modules/payments";
 import type { Logger } from "../modules/runtime";
 import { SIMULATOR_ACTION_PATH } from "./context";
 
-/** No script, no outside resource; the forms post to this page's own path only. */
-const CONTENT_SECURITY_POLICY = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
-const PAGE_HEADERS = {
+/**
+ * No script, no outside resource; the forms post to this page's own path only, and the answer's
+ * redirect may lead only back to the merchant (browsers hold redirects of a form to form-action too).
+ */
+const contentSecurityPolicy = (returnOrigins: string[]) =>
+  `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${returnOrigins.join(" ")}; frame-ancestors 'none'; base-uri 'none'`;
+const pageHeaders = (returnOrigins: string[]) => ({
   "content-type": "text/html; charset=utf-8",
-  "content-security-policy": CONTENT_SECURITY_POLICY,
+  "content-security-policy": contentSecurityPolicy(returnOrigins),
   "cache-control": "no-store",
   "referrer-policy": "no-referrer",
-};
+});
 /** A customer's page, not the merchant API: left out of the OpenAPI document. */
 const NOT_API = { detail: { hide: true } };
 const CHOICES: ReadonlySet<string> = new Set<ActionChoice>(["approve", "fail"]);
@@ -32,7 +36,7 @@ export function simulatorPages(db: Database, logger: Logger) {
     .get(`${SIMULATOR_ACTION_PATH}/:reference`, async ({ params }) => {
       const action = await findWaitingAction(db, params.reference);
       if (!action) return notFound();
-      return new Response(actionPageHtml(action, `${formatDecimal(action.amount, currencyExponent(action.currency) ?? 2)} ${action.currency}`), { headers: PAGE_HEADERS });
+      return new Response(actionPageHtml(action, `${formatDecimal(action.amount, currencyExponent(action.currency) ?? 2)} ${action.currency}`), { headers: pageHeaders(action.returnOrigins) });
     }, NOT_API)
     .post(`${SIMULATOR_ACTION_PATH}/:reference/:choice`, async ({ params }) => {
       if (!CHOICES.has(params.choice)) return notFound();

@@ -25,6 +25,8 @@ export interface WaitingAction {
   currency: string;
   /** Whether the customer may still act (the charge still waits for them). */
   open: boolean;
+  /** Where the browser may be sent back to (the origins of returnUrl and cancelUrl): the page's forms redirect there. */
+  returnOrigins: string[];
 }
 
 export type ActionChoice = "approve" | "fail";
@@ -40,6 +42,7 @@ export async function findWaitingAction(db: Database, reference: string): Promis
     amount: row.amount,
     currency: row.currency,
     open: row.outcome === "requires_action",
+    returnOrigins: [...new Set([row.returnUrl, row.cancelUrl].flatMap((url) => (url === null ? [] : [new URL(url).origin])))],
   };
 }
 
