@@ -185,7 +185,7 @@ export interface paths {
         get: operations["getWebhookEndpoint"];
         /**
          * Register or rotate the webhook endpoint
-         * @description One endpoint per merchant. Creates it, or replaces its URL and signing secret (and enables it if it was disabled). paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`). Pending deliveries go to the new URL with the new secret.
+         * @description One endpoint per merchant. Creates it, or replaces its URL and signing secret (and enables it if it was disabled). paystream then POSTs `payment.completed`, `payment.failed`, `payment.authorized`, `payment.canceled`, `payment.requires_action`, `refund.succeeded` and `refund.failed` events to it, signed in the `Paystream-Signature` header (`t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>">`). Pending deliveries go to the new URL with the new secret.
          */
         put: operations["putWebhookEndpoint"];
         post?: never;
@@ -314,6 +314,8 @@ export interface components {
             canceledAt: string | null;
             /** @enum {string|null} */
             cancellationReason: "duplicate" | "fraudulent" | "requested_by_customer" | "abandoned" | "expired" | null;
+            /** @description PayPal Checkout: where PayPal sends a buyer who cancels (defaults to returnUrl) */
+            cancelUrl: string | null;
             /**
              * @description `automatic`: charged at once; `manual` (created with `capture: false`): authorized, then captured or canceled
              * @enum {string}
@@ -359,6 +361,18 @@ export interface components {
             metadata: {
                 [key: string]: string;
             };
+            /** @description While REQUIRES_ACTION: what the customer must do before the payment can go on */
+            nextAction: {
+                /**
+                 * Format: date-time
+                 * @description If the customer has not completed it by then, the payment ends FAILED authentication_expired
+                 */
+                expiresAt: string;
+                /** @enum {string} */
+                type: "redirect";
+                /** @description Send the customer here: the gateway's authentication (3-D Secure) or approval (PayPal) page */
+                url: string;
+            } | null;
             /**
              * Format: date-time
              * @description While the outcome is unknown and attempts are used up: when the gateway is asked next
@@ -369,13 +383,22 @@ export interface components {
              * @enum {string|null}
              */
             outcome: "unknown" | null;
+            /** @description PayPal Checkout: the buyer as PayPal described them once they approved (null until then, and for cards) */
+            payer: {
+                email: string | null;
+                /** @description PayPal's payer id */
+                id: string;
+            } | null;
             /**
-             * @description The payment method id the payment was created with instead of a card
+             * @description The payment method id the payment was created with instead of a card, or `paypal` for PayPal Checkout (the buyer approves at PayPal)
              * @example pm_card_visa
+             * @example paypal
              */
             paymentMethod: string | null;
+            /** @description Where the gateway sends the customer back after authenticating or approving */
+            returnUrl: string | null;
             /** @enum {string} */
-            status: "PENDING" | "PROCESSING" | "AUTHORIZED" | "COMPLETED" | "FAILED" | "CANCELED";
+            status: "PENDING" | "PROCESSING" | "REQUIRES_ACTION" | "AUTHORIZED" | "COMPLETED" | "FAILED" | "CANCELED";
             /** Format: date-time */
             updatedAt: string;
         };
@@ -410,6 +433,11 @@ export interface components {
         PaymentRequest: {
             /** @description Integer minor units (whole units for zero-decimal currencies such as JPY) */
             amount: number;
+            /**
+             * Format: uri
+             * @description PayPal Checkout: where PayPal sends a buyer who cancels (default: returnUrl). Same rules as returnUrl.
+             */
+            cancelUrl?: string | null;
             /** @description `true` (also when absent): charge at once. `false`: authorize only (`captureMethod: manual`); the payment rests AUTHORIZED until captured (POST /v1/payments/{id}/capture) or canceled, and is voided when not captured in time */
             capture?: boolean | null;
             /** @description Exactly one of `card` and `paymentMethod` (both: 422 `payment_method_conflict`; neither: 422 `payment_source_required`). The configured gateway account may not take raw card data (a Stripe account without raw card data APIs takes only Stripe's test card numbers, with a test key): any other card is 422 `card_data_not_accepted`; send a `paymentMethod` instead. */
@@ -449,10 +477,17 @@ export interface components {
                 [key: string]: string;
             } | null;
             /**
-             * @description Instead of `card`: the id of a payment method the configured gateway holds for you (Stripe `pm_…` from Stripe.js/Elements; a PayPal vault payment token id; the simulator takes Stripe's test PaymentMethods such as `pm_card_visa`). An id the gateway does not hold fails the payment with `payment_method_not_found`.
+             * @description Instead of `card`: the id of a payment method the configured gateway holds for you (Stripe `pm_…` from Stripe.js/Elements; a PayPal vault payment token id; the simulator takes Stripe's test PaymentMethods such as `pm_card_visa`). An id the gateway does not hold fails the payment with `payment_method_not_found`. `paypal`: PayPal Checkout, the buyer approves at PayPal (GATEWAY=paypal or the simulator; needs `returnUrl`, else 422 `return_url_required`; another gateway: 422 `payment_method_unsupported`).
              * @example pm_card_visa
+             * @example paypal
              */
             paymentMethod?: string | null;
+            /**
+             * Format: uri
+             * @description Where the gateway sends the customer back after 3-D Secure or PayPal approval (https; http only to a loopback host outside production). With it, a payment the gateway wants the customer to authenticate waits in REQUIRES_ACTION with `nextAction`; without it, such a payment ends FAILED `authentication_required`.
+             * @example https://shop.example.com/checkout/done
+             */
+            returnUrl?: string | null;
         } & ({
             card: unknown;
         } | {
@@ -659,7 +694,7 @@ export interface components {
             /** @example pay_01jd6z2k8m3q4r5s6t7v8w9x0y */
             paymentId: string;
             /** @enum {string} */
-            type: "payment.completed" | "payment.failed" | "payment.authorized" | "payment.canceled" | "refund.succeeded" | "refund.failed";
+            type: "payment.completed" | "payment.failed" | "payment.authorized" | "payment.canceled" | "payment.requires_action" | "refund.succeeded" | "refund.failed";
         };
         WebhookEventList: {
             data: components["schemas"]["WebhookEvent"][];
@@ -818,7 +853,7 @@ export interface operations {
                 limit?: number;
                 /** @description Cursor: the id of the last payment of the previous page */
                 startingAfter?: string;
-                /** @description Only payments in this status: PENDING, PROCESSING, AUTHORIZED, COMPLETED, FAILED, CANCELED (any letter case) */
+                /** @description Only payments in this status: PENDING, PROCESSING, REQUIRES_ACTION, AUTHORIZED, COMPLETED, FAILED, CANCELED (any letter case) */
                 status?: string;
             };
             header?: never;
