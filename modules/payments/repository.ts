@@ -223,8 +223,10 @@ function waitForCustomer(o: Record<string, SQL>) {
   const waits = sql`${o.status} = 'REQUIRES_ACTION'`;
   return {
     nextActionUrl: sql`case when ${waits} then coalesce(${o.next_action_url}, ${payments.nextActionUrl}) else ${payments.nextActionUrl} end`,
-    // A cancel the gateway refused (the customer went on) leaves no reason behind.
+    // A cancel the gateway refused (the customer went on) leaves no reason behind, and the payment
+    // waits for its charge (or authorization) again: what a look-up then finds settles that.
     cancellationReason: sql`case when ${waits} then null else ${payments.cancellationReason} end`,
+    operation: sql`case when ${waits} then (case when ${payments.captureMethod} = 'manual' then 'authorize' else 'charge' end) else ${payments.operation} end`,
     actionExpiresAt: sql`case when ${waits} then coalesce(${payments.actionExpiresAt}, now() + make_interval(secs => ${o.action_ttl_seconds})) else ${payments.actionExpiresAt} end`,
     reconcileChecks: sql`case when ${waits} and ${payments.actionExpiresAt} is null then 0 else ${payments.reconcileChecks} end`,
     outcomeUnknownSince: sql`case when ${waits} then null else ${payments.outcomeUnknownSince} end`,

@@ -132,6 +132,13 @@ for (const backend of BACKENDS) {
       });
     });
 
+    it("reads a payment written before customer authentication as one that never waited (0011_customer_action): no returnUrl, nextAction or payer", async () => {
+      const intake = createIntakeService({ db: handle.db, vault, gateway });
+      expect(await intake.getPayment("m1", paymentId)).toMatchObject({ returnUrl: null, cancelUrl: null, nextAction: null, payer: null });
+      const [row] = await queryRows<{ status_check: string }>(handle.db, sql`select pg_get_constraintdef(oid) as status_check from pg_constraint where conname = 'payments_status_check'`);
+      expect(row?.status_check).toContain("REQUIRES_ACTION");
+    });
+
     it("deletes the dashboard sessions stored as an unkeyed SHA-256 (dashboard_sessions_keyed): their users sign in again", async () => {
       expect(await queryRows(handle.db, sql`select count(*)::int as n from dashboard_sessions`)).toEqual([{ n: 0 }]);
       const sessions = createDashboardSessions(handle.db, { liveApiKeys: ["sk_m1"], digests: vault });
