@@ -102,7 +102,7 @@ export interface DashboardSnapshot {
   windowSeconds: number;
   bucketSeconds: number;
   /**
-   * PENDING, PROCESSING and AUTHORIZED: every payment in flight (or held) now. COMPLETED, FAILED
+   * PENDING, PROCESSING, REQUIRES_ACTION and AUTHORIZED: every payment in flight (waiting, or held) now. COMPLETED, FAILED
    * and CANCELED: payments finalized in the window; all-time totals would cost a scan of every payment the merchant ever made, each second.
    */
   counts: Record<PaymentStatus, number>;
