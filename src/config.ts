@@ -259,6 +259,27 @@ function refuseUnsafeProduction(env: Env, given: Record<string, unknown>, apiKey
   retiredKeys.forEach((key, i) => requireRandomKey(key, `CARD_ENCRYPTION_KEYS_RETIRED (key ${i + 1})`));
 }
 
+/** Settings only a deployment has: with any of them, an unset NODE_ENV was forgotten, not chosen. */
+const DEPLOYMENT_SETTINGS = ["API_KEYS", "STRIPE_SECRET_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET"] as const;
+
+/**
+ * Without NODE_ENV the service runs as development: the simulator takes payments, `/metrics` is
+ * public, webhooks may go to http. Next to merchants' keys, a gateway credential or a listener on
+ * the network, that is a production start that forgot NODE_ENV, so it fails closed instead
+ * (docs/CONTRACT.md §11). Development is still a choice: NODE_ENV=development says so. Only
+ * setting names are shown, never values.
+ */
+function refuseDeploymentWithoutNodeEnv(given: Record<string, unknown>): void {
+  if (given.NODE_ENV !== undefined) return;
+  const signs: string[] = DEPLOYMENT_SETTINGS.filter((key) => given[key] !== undefined);
+  for (const key of ["HOST", "OPS_HOST"] as const)
+    if (typeof given[key] === "string" && !isLoopbackHost(given[key])) signs.push(`${key} (not a loopback address)`);
+  if (signs.length > 0)
+    throw new ConfigError(
+      `NODE_ENV is not set, yet ${signs.join(", ")} ${signs.length === 1 ? "is" : "are"} set as for a deployment: set NODE_ENV=production (or NODE_ENV=development to run as development on purpose)`,
+    );
+}
+
 /** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
 export function loadConfig(raw: Record<string, string | undefined>): Config {
   const given = coerce(raw);
@@ -272,6 +293,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   }
   const env = candidate as Env;
   const production = env.NODE_ENV === "production";
+  refuseDeploymentWithoutNodeEnv(given);
 
   if (env.RETRY_MAX_MS < env.RETRY_BASE_MS) throw new ConfigError("RETRY_MAX_MS must be >= RETRY_BASE_MS");
   if (production && !env.API_KEYS) throw new ConfigError("API_KEYS is required when NODE_ENV=production");
@@ -326,7 +348,8 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   const acceptsDevKey = !apiKeys || apiKeys.some((k) => k.secret === DEV_API_KEY.secret);
   const loopbackOnly = !production && acceptsDevKey;
   const host = env.HOST ?? (loopbackOnly ? "127.0.0.1" : "0.0.0.0");
-  const opsHost = env.OPS_HOST ?? host;
+  // The operators' listener is for this machine unless told otherwise (a Prometheus elsewhere: OPS_HOST=0.0.0.0).
+  const opsHost = env.OPS_HOST ?? "127.0.0.1";
   if (loopbackOnly)
     for (const [key, value] of [["HOST", host], ["OPS_HOST", opsHost]] as const)
       if (!isLoopbackHost(value))

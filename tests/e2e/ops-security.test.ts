@@ -148,8 +148,13 @@ describe("start-up refusals of the real program", () => {
     ["production with an 8-character key", { ...productionEnv(), API_KEYS: "shop:sk_live_1" }, /^paystream: API_KEYS: the secret of merchant "shop" must have at least 32 characters/],
     ["production with the development key", { ...productionEnv(), API_KEYS: "local:sk_test_local" }, /^paystream: API_KEYS: the secret of merchant "local" is the public development key/],
     ["production with an all-zero card key", { ...productionEnv(), CARD_ENCRYPTION_KEY: Buffer.alloc(32).toString("base64") }, /^paystream: CARD_ENCRYPTION_KEY does not look random/],
-    ["the development key on 0.0.0.0", { HOST: "0.0.0.0" }, /^paystream: HOST=0\.0\.0\.0 is not a loopback address/],
-    ["the development key on ::", { HOST: "::" }, /^paystream: HOST=:: is not a loopback address/],
+    ["the development key on 0.0.0.0", { NODE_ENV: "development", HOST: "0.0.0.0" }, /^paystream: HOST=0\.0\.0\.0 is not a loopback address/],
+    ["the development key on ::", { NODE_ENV: "development", HOST: "::" }, /^paystream: HOST=:: is not a loopback address/],
+    // Without NODE_ENV the program would run as development: next to what only a deployment has, it refuses.
+    ["API_KEYS without NODE_ENV", { API_KEYS: `shop:${TEST_LIVE_KEY}` }, /^paystream: NODE_ENV is not set, yet API_KEYS is set as for a deployment: set NODE_ENV=production/],
+    ["a Stripe key without NODE_ENV", { GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_live_forgotten_node_env" }, /^paystream: NODE_ENV is not set, yet STRIPE_SECRET_KEY is set/],
+    ["PayPal credentials without NODE_ENV", { GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "pp_secret_value" }, /^paystream: NODE_ENV is not set, yet PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET are set/],
+    ["HOST=0.0.0.0 without NODE_ENV", { HOST: "0.0.0.0" }, /^paystream: NODE_ENV is not set, yet HOST \(not a loopback address\) is set/],
   ];
   for (const [why, env, message] of refusals) {
     it(`refuses ${why}, in one line`, async () => {
@@ -157,6 +162,7 @@ describe("start-up refusals of the real program", () => {
       expect(code).toBe(2);
       expect(stderr).toMatch(message);
       expect(stderr.trim().split("\n")).toHaveLength(1);
+      for (const secret of [TEST_LIVE_KEY, "sk_live_forgotten_node_env", "pp_secret_value"]) expect(stderr).not.toContain(secret);
     });
   }
 
@@ -178,8 +184,8 @@ describe("start-up refusals of the real program", () => {
     });
   }
 
-  it("starts on loopback with the development key and prints the URL and the key", async () => {
-    const service = await startService({ role: "api", env: { HOST: "", DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
+  it("starts on loopback with the development key and prints the URL and the key, NODE_ENV unset", async () => {
+    const service = await startService({ role: "api", env: { NODE_ENV: "", HOST: "", DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
     try {
       expect(service.output()).toContain(`API:        ${service.url}/v1/payments`);
       expect(service.output()).toContain("dev API key: sk_test_local");
