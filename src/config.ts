@@ -33,6 +33,8 @@ const EnvSchema = Type.Object({
   OPS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   METRICS_TOKEN: Type.Optional(Type.String({ pattern: `^${VISIBLE_ASCII}{1,512}$` })),
   TRUST_PROXY: Type.Boolean({ default: false }),
+  // No schema default: TRUST_PROXY=true means one hop (see loadConfig).
+  TRUSTED_PROXY_HOPS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
   DATABASE_URL: Type.String({ pattern: "^(postgres|postgresql|pglite)://", default: "pglite://./.data/pglite" }),
   DB_POOL_SIZE: Int(1, 200, 20),
   MIGRATE: Type.Boolean({ default: true }),
@@ -90,6 +92,8 @@ export interface Config {
   http: { port: number; host: string };
   /** A reverse proxy in front sets X-Forwarded-For / -Proto; without one those headers are the client's to forge. */
   trustProxy: boolean;
+  /** How many reverse proxies in front append to X-Forwarded-For (0: none is trusted); trustProxy is this above 0. */
+  trustedProxyHops: number;
   /**
    * A second listener for operators: every role serves /health and /metrics on `port` when set.
    * `metricsToken`, when set, is required as `Authorization: Bearer` wherever /metrics is served.
@@ -356,13 +360,21 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
         throw new ConfigError(
           `${key}=${value} is not a loopback address: the public development key ${DEV_API_KEY.secret} would be accepted from the network (set API_KEYS, or listen on 127.0.0.1)`,
         );
+  // TRUST_PROXY=true is one proxy; TRUSTED_PROXY_HOPS counts them (a CDN in front of a load
+  // balancer is two). Both set, they must agree, rather than one silently winning.
+  const trustedProxyHops = env.TRUSTED_PROXY_HOPS ?? (env.TRUST_PROXY ? 1 : 0);
+  if (given.TRUST_PROXY !== undefined && given.TRUSTED_PROXY_HOPS !== undefined && env.TRUST_PROXY !== trustedProxyHops > 0)
+    throw new ConfigError(
+      `TRUST_PROXY=${env.TRUST_PROXY} contradicts TRUSTED_PROXY_HOPS=${trustedProxyHops} (set TRUSTED_PROXY_HOPS alone: 0 for no proxy, the number of proxies otherwise)`,
+    );
   if (env.OPS_PORT !== undefined && env.OPS_PORT !== 0 && env.OPS_PORT === env.PORT)
     throw new ConfigError(`OPS_PORT must differ from PORT (both ${env.PORT})`);
 
   return {
     env: env.NODE_ENV,
     http: { port: env.PORT, host },
-    trustProxy: env.TRUST_PROXY,
+    trustProxy: trustedProxyHops > 0,
+    trustedProxyHops,
     ops: { port: env.OPS_PORT, host: opsHost, metricsToken: env.METRICS_TOKEN, publicMetrics: !production },
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrate: env.MIGRATE },
     broker:

@@ -15,10 +15,18 @@ const START_TIMEOUT_MS = 90_000;
 const LIMIT = 5;
 const WINDOW_MS = 6_000;
 
+/** A second merchant's key, as strong as production wants. */
+const OTHER_LIVE_KEY = "sk_live_p3Rk8ZqW1vNx-T6yHbL0cUe5JmSa9dGf";
+
 /** A GET from a chosen loopback source address, so one machine can be several clients. */
-function getFrom(localAddress: string, url: string, authorization: string): Promise<{ status: number; retryAfter: string | undefined }> {
+function getFrom(
+  localAddress: string,
+  url: string,
+  authorization: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress, headers: { authorization } }, (res) => {
+    const req = request(url, { localAddress, headers: { ...headers, authorization } }, (res) => {
       res.resume();
       res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined }));
     });
@@ -40,10 +48,13 @@ describe("production mode: operations endpoints and failed authentications", () 
       role: "all",
       env: {
         ...productionEnv(stripe),
+        API_KEYS: `shop:${TEST_LIVE_KEY},other:${OTHER_LIVE_KEY}`,
         DATABASE_URL: "pglite://memory",
         OPS_PORT: String(opsPort),
         AUTH_FAILURE_LIMIT: String(LIMIT),
         AUTH_FAILURE_WINDOW_MS: String(WINDOW_MS),
+        // A CDN in front of a load balancer. Without X-Forwarded-For the client is the socket's peer.
+        TRUSTED_PROXY_HOPS: "2",
       },
       timeoutMs: START_TIMEOUT_MS,
     });
@@ -96,7 +107,7 @@ describe("production mode: operations endpoints and failed authentications", () 
     expect(refused.status).toBe(429);
     expect(refused.headers.get("content-type")).toBe("application/problem+json");
     expect(((await refused.json()) as { code: string }).code).toBe("rate_limited");
-    // Throttled means not even the right key is checked from this client.
+    // Throttled means a key that has not authenticated from this client is not even checked.
     expect((await getFrom("127.0.0.1", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(429);
 
     expect((await getFrom("127.0.0.2", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
@@ -104,6 +115,40 @@ describe("production mode: operations endpoints and failed authentications", () 
     await Bun.sleep(WINDOW_MS + 100);
     expect((await getFrom("127.0.0.1", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
     expect((await getFrom("127.0.0.1", url, "Bearer sk_live_wrong_again_0123456789abc")).status).toBe(401);
+  }, 60_000);
+
+  const guesses = async (from: string, count: number, headers: Record<string, string> = {}) => {
+    const statuses = [];
+    for (let i = 0; i < count; i++) statuses.push((await getFrom(from, `${all.url}/v1/payments`, `Bearer sk_live_guess_${from}_${i}_0123456789ab`, headers)).status);
+    return statuses;
+  };
+
+  it("keeps serving a key that authenticated from a client throttled for bad keys, and refuses new keys from it", async () => {
+    const url = `${all.url}/v1/payments`;
+    // A merchant behind a shared address (a NAT, a proxy) works; then someone there guesses keys.
+    expect((await getFrom("127.0.0.3", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
+    expect((await guesses("127.0.0.3", 3 * LIMIT)).slice(LIMIT)).toContain(429);
+    expect((await guesses("127.0.0.3", 1))[0]).toBe(429);
+    // The merchant is not locked out...
+    for (let i = 0; i < 5; i++) expect((await getFrom("127.0.0.3", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
+    // ...while a key new to that address is refused unchecked, though valid: no right guess shows.
+    expect((await getFrom("127.0.0.3", url, `Bearer ${OTHER_LIVE_KEY}`)).status).toBe(429);
+  }, 60_000);
+
+  it("with TRUSTED_PROXY_HOPS=2 throttles the client behind the CDN edge, not the edge, whatever it forges further left", async () => {
+    const url = `${all.url}/v1/payments`;
+    // Peer 127.0.0.4 is the load balancer; the CDN edge 192.0.2.7 appended the client's address.
+    const viaEdge = (client: string, forged = "") => ({ "x-forwarded-for": `${forged}${client}, 192.0.2.7` });
+    const attacker = await guesses("127.0.0.4", 3 * LIMIT, viaEdge("198.51.100.66"));
+    expect(attacker.slice(LIMIT)).toContain(429);
+    // Entries the attacker writes left of the trusted ones change nothing.
+    for (const forged of ["203.0.113.1, ", "198.51.100.77, ", "not-an-ip, 10.9.8.7, "])
+      expect({ forged, status: (await guesses("127.0.0.4", 1, viaEdge("198.51.100.66", forged)))[0] }).toEqual({ forged, status: 429 });
+    // Another client of the same edge and load balancer is a client of its own.
+    expect((await getFrom("127.0.0.4", url, `Bearer ${OTHER_LIVE_KEY}`, viaEdge("198.51.100.77"))).status).toBe(200);
+    const warnings = all.output().split("\n").filter((line) => line.includes("too many failed authentications"));
+    expect(warnings.map((line) => (JSON.parse(line) as { client: string }).client)).toContain("198.51.100.66");
+    expect(warnings.map((line) => (JSON.parse(line) as { client: string }).client)).not.toContain("192.0.2.7");
   }, 60_000);
 });
 

@@ -352,6 +352,25 @@ describe("the development key stays on this machine (outside production)", () =>
     expect(refusal({ TRUST_PROXY: "2" })).toMatch(/^TRUST_PROXY must be true or false/);
   });
 
+  it("counts trusted proxy hops: TRUST_PROXY=true is one, TRUSTED_PROXY_HOPS any number, and the two must agree", () => {
+    const hops = (env: Record<string, string>) => {
+      const { trustProxy, trustedProxyHops } = loadConfig(env);
+      return { trustProxy, trustedProxyHops };
+    };
+    expect(hops({})).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(hops({ TRUST_PROXY: "true" })).toEqual({ trustProxy: true, trustedProxyHops: 1 });
+    expect(hops({ TRUST_PROXY: "false" })).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(hops({ TRUSTED_PROXY_HOPS: "2" })).toEqual({ trustProxy: true, trustedProxyHops: 2 });
+    expect(hops({ TRUSTED_PROXY_HOPS: "0" })).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(hops({ TRUST_PROXY: "true", TRUSTED_PROXY_HOPS: "3" })).toEqual({ trustProxy: true, trustedProxyHops: 3 });
+    expect(hops({ TRUST_PROXY: "false", TRUSTED_PROXY_HOPS: "0" })).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(refusal({ TRUST_PROXY: "false", TRUSTED_PROXY_HOPS: "2" })).toMatch(/^TRUST_PROXY=false contradicts TRUSTED_PROXY_HOPS=2/);
+    expect(refusal({ TRUST_PROXY: "true", TRUSTED_PROXY_HOPS: "0" })).toMatch(/^TRUST_PROXY=true contradicts TRUSTED_PROXY_HOPS=0/);
+    expect(refusal({ TRUSTED_PROXY_HOPS: "-1" })).toMatch(/^TRUSTED_PROXY_HOPS /);
+    expect(refusal({ TRUSTED_PROXY_HOPS: "17" })).toMatch(/^TRUSTED_PROXY_HOPS /);
+    expect(refusal({ TRUSTED_PROXY_HOPS: "two" })).toMatch(/^TRUSTED_PROXY_HOPS must be a number/);
+  });
+
   it("sends Stripe raw card data only when STRIPE_RAW_CARD_DATA says so (default false)", () => {
     const stripe = { NODE_ENV: "development", GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" };
     expect(loadConfig(stripe).gateway).toMatchObject({ kind: "stripe", rawCardData: false });
