@@ -33,6 +33,8 @@ const EnvSchema = Type.Object({
   OPS_HOST: Type.Optional(Type.String({ minLength: 1 })),
   METRICS_TOKEN: Type.Optional(Type.String({ pattern: `^${VISIBLE_ASCII}{1,512}$` })),
   TRUST_PROXY: Type.Boolean({ default: false }),
+  // No schema default: TRUST_PROXY=true means one hop (see loadConfig).
+  TRUSTED_PROXY_HOPS: Type.Optional(Type.Integer({ minimum: 0, maximum: 16 })),
   DATABASE_URL: Type.String({ pattern: "^(postgres|postgresql|pglite)://", default: "pglite://./.data/pglite" }),
   DB_POOL_SIZE: Int(1, 200, 20),
   MIGRATE: Type.Boolean({ default: true }),
@@ -97,6 +99,8 @@ export interface Config {
   http: { port: number; host: string };
   /** A reverse proxy in front sets X-Forwarded-For / -Proto; without one those headers are the client's to forge. */
   trustProxy: boolean;
+  /** How many reverse proxies in front append to X-Forwarded-For (0: none is trusted); trustProxy is this above 0. */
+  trustedProxyHops: number;
   /**
    * A second listener for operators: every role serves /health and /metrics on `port` when set.
    * `metricsToken`, when set, is required as `Authorization: Bearer` wherever /metrics is served.
@@ -282,6 +286,27 @@ function refuseUnsafeProduction(env: Env, given: Record<string, unknown>, apiKey
   retiredKeys.forEach((key, i) => requireRandomKey(key, `CARD_ENCRYPTION_KEYS_RETIRED (key ${i + 1})`));
 }
 
+/** Settings only a deployment has: with any of them, an unset NODE_ENV was forgotten, not chosen. */
+const DEPLOYMENT_SETTINGS = ["API_KEYS", "STRIPE_SECRET_KEY", "PAYPAL_CLIENT_ID", "PAYPAL_CLIENT_SECRET"] as const;
+
+/**
+ * Without NODE_ENV the service runs as development: the simulator takes payments, `/metrics` is
+ * public, webhooks may go to http. Next to merchants' keys, a gateway credential or a listener on
+ * the network, that is a production start that forgot NODE_ENV, so it fails closed instead
+ * (docs/CONTRACT.md §11). Development is still a choice: NODE_ENV=development says so. Only
+ * setting names are shown, never values.
+ */
+function refuseDeploymentWithoutNodeEnv(given: Record<string, unknown>): void {
+  if (given.NODE_ENV !== undefined) return;
+  const signs: string[] = DEPLOYMENT_SETTINGS.filter((key) => given[key] !== undefined);
+  for (const key of ["HOST", "OPS_HOST"] as const)
+    if (typeof given[key] === "string" && !isLoopbackHost(given[key])) signs.push(`${key} (not a loopback address)`);
+  if (signs.length > 0)
+    throw new ConfigError(
+      `NODE_ENV is not set, yet ${signs.join(", ")} ${signs.length === 1 ? "is" : "are"} set as for a deployment: set NODE_ENV=production (or NODE_ENV=development to run as development on purpose)`,
+    );
+}
+
 /** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
 export function loadConfig(raw: Record<string, string | undefined>): Config {
   const given = coerce(raw);
@@ -295,6 +320,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   }
   const env = candidate as Env;
   const production = env.NODE_ENV === "production";
+  refuseDeploymentWithoutNodeEnv(given);
 
   if (env.RETRY_MAX_MS < env.RETRY_BASE_MS) throw new ConfigError("RETRY_MAX_MS must be >= RETRY_BASE_MS");
   if (production && !env.API_KEYS) throw new ConfigError("API_KEYS is required when NODE_ENV=production");
@@ -349,20 +375,29 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   const acceptsDevKey = !apiKeys || apiKeys.some((k) => k.secret === DEV_API_KEY.secret);
   const loopbackOnly = !production && acceptsDevKey;
   const host = env.HOST ?? (loopbackOnly ? "127.0.0.1" : "0.0.0.0");
-  const opsHost = env.OPS_HOST ?? host;
+  // The operators' listener is for this machine unless told otherwise (a Prometheus elsewhere: OPS_HOST=0.0.0.0).
+  const opsHost = env.OPS_HOST ?? "127.0.0.1";
   if (loopbackOnly)
     for (const [key, value] of [["HOST", host], ["OPS_HOST", opsHost]] as const)
       if (!isLoopbackHost(value))
         throw new ConfigError(
           `${key}=${value} is not a loopback address: the public development key ${DEV_API_KEY.secret} would be accepted from the network (set API_KEYS, or listen on 127.0.0.1)`,
         );
+  // TRUST_PROXY=true is one proxy; TRUSTED_PROXY_HOPS counts them (a CDN in front of a load
+  // balancer is two). Both set, they must agree, rather than one silently winning.
+  const trustedProxyHops = env.TRUSTED_PROXY_HOPS ?? (env.TRUST_PROXY ? 1 : 0);
+  if (given.TRUST_PROXY !== undefined && given.TRUSTED_PROXY_HOPS !== undefined && env.TRUST_PROXY !== trustedProxyHops > 0)
+    throw new ConfigError(
+      `TRUST_PROXY=${env.TRUST_PROXY} contradicts TRUSTED_PROXY_HOPS=${trustedProxyHops} (set TRUSTED_PROXY_HOPS alone: 0 for no proxy, the number of proxies otherwise)`,
+    );
   if (env.OPS_PORT !== undefined && env.OPS_PORT !== 0 && env.OPS_PORT === env.PORT)
     throw new ConfigError(`OPS_PORT must differ from PORT (both ${env.PORT})`);
 
   return {
     env: env.NODE_ENV,
     http: { port: env.PORT, host },
-    trustProxy: env.TRUST_PROXY,
+    trustProxy: trustedProxyHops > 0,
+    trustedProxyHops,
     ops: { port: env.OPS_PORT, host: opsHost, metricsToken: env.METRICS_TOKEN, publicMetrics: !production },
     database: { url: env.DATABASE_URL, poolSize: env.DB_POOL_SIZE, migrate: env.MIGRATE },
     broker:

@@ -196,7 +196,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
         readiness,
         routes,
         metricsAccess: metricsGuard ?? metricsAccess,
-        trustedProxyHops: config.trustProxy ? 1 : 0,
+        trustedProxyHops: config.trustedProxyHops,
       }),
   };
 }

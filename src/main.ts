@@ -3,7 +3,7 @@ import { type Config, ConfigError, DEV_API_KEY, loadConfig, type Role } from "./
 import { openDatabase } from "./db";
 import { createLogger } from "./logger";
 import { startService } from "./service";
-import { isStraySocketError } from "./stray-socket-errors";
+import { guardAgainstStraySocketErrors } from "./stray-socket-errors";
 import { maskCredentials } from "../modules/runtime";
 
 const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate | paystream healthcheck";
@@ -84,12 +84,9 @@ async function main(): Promise<void> {
     return;
   }
 
-  process.on("uncaughtException", (error) => {
-    if (isStraySocketError(error)) {
-      logger.error({ err: error }, "a socket failed after its connection was let go; ignored (the pool reconnects)");
-      return;
-    }
-    fatal(error instanceof Error ? (error.stack ?? error.message) : String(error));
+  guardAgainstStraySocketErrors(process, {
+    stray: (error) => logger.error({ err: error }, "a socket failed after its connection was let go; ignored (the pool reconnects)"),
+    fatal: (error) => fatal(error instanceof Error ? (error.stack ?? error.message) : String(error)),
   });
 
   const service = await startService(config, command.role, logger);

@@ -7,8 +7,14 @@
  * client that stops failing is forgotten after `windowMs`. Success does not empty the bucket:
  * otherwise one valid key would let its holder interleave unlimited guesses at other merchants' keys.
  *
- * Buckets live in the process, like the per-key rate limit. Their number is capped so that an
- * attacker with many addresses cannot exhaust memory; the coldest buckets go first.
+ * A throttle must not lock out the merchants who share a client address with a guesser (a NAT, a
+ * proxy, a CDN edge): a key that authenticated from a client within the last window keeps working
+ * from it while the client is throttled, and each use renews that for another window. Any other
+ * key from a throttled client is refused unchecked, valid or not, so a right guess is still not
+ * revealed (docs/CONTRACT.md §11).
+ *
+ * Buckets and remembered keys live in the process, like the per-key rate limit. Their number is
+ * capped so that an attacker with many addresses cannot exhaust memory; the coldest go first.
  */
 export interface FailedAuthLimits {
   /** Failures allowed per window; 0 turns the throttle off. */
@@ -38,6 +44,8 @@ const MAX_CLIENTS = 100_000;
 
 export class FailedAuthThrottle {
   private readonly buckets = new Map<string, Bucket>();
+  /** Per client: the keys that authenticated from it, and when each last did. */
+  private readonly provenKeys = new Map<string, Map<string, number>>();
   private readonly now: () => number;
   private readonly maxClients: number;
   private readonly onThrottled: (client: string) => void;
@@ -66,9 +74,33 @@ export class FailedAuthThrottle {
     return Math.max(1, Math.ceil((excess * this.limits.windowMs) / this.limits.limit / 1000));
   }
 
-  /** Whether any client has failures on record: until one has, no client needs to be told apart. */
+  /** Whether the throttle is on (a limit above 0). */
+  get enabled(): boolean {
+    return this.limits.limit > 0;
+  }
+
+  /** Whether any client has failures on record: until one has, no client is throttled. */
   hasFailures(): boolean {
     return this.limits.limit > 0 && this.buckets.size > 0;
+  }
+
+  /** Remembers that `key` (an identity of the key, never the key) authenticated from `client` now. */
+  recordSuccess(client: string, key: string): void {
+    if (this.limits.limit <= 0) return;
+    const now = this.now();
+    const keys = this.provenKeys.get(client) ?? new Map<string, number>();
+    keys.set(key, now);
+    // Re-inserting keeps the map ordered by last success, coldest first, for eviction.
+    this.provenKeys.delete(client);
+    this.provenKeys.set(client, keys);
+    if (this.provenKeys.size > this.maxClients)
+      evict(this.provenKeys, this.maxClients, (proven) => [...proven.values()].every((at) => now - at > this.limits.windowMs));
+  }
+
+  /** Whether `key` authenticated from `client` within the last window: then it keeps working there while the client is throttled. */
+  provenFrom(client: string, key: string): boolean {
+    const at = this.provenKeys.get(client)?.get(key);
+    return at !== undefined && this.now() - at <= this.limits.windowMs;
   }
 
   /** Counts one failed authentication against the client. */
@@ -85,21 +117,24 @@ export class FailedAuthThrottle {
     // Re-inserting keeps the map ordered by last failure, coldest first, for eviction.
     this.buckets.delete(client);
     this.buckets.set(client, { level, updatedAt: now, reportedAt });
-    if (this.buckets.size > this.maxClients) this.evict(now);
+    if (this.buckets.size > this.maxClients) evict(this.buckets, this.maxClients, (_, client) => this.levelOf(client, now) === 0);
   }
 
-  /** Drops drained buckets, then the coldest, down to 90% of the cap so the scan is not repeated at every failure. */
-  private evict(now: number): void {
-    for (const client of this.buckets.keys()) if (this.levelOf(client, now) === 0) this.buckets.delete(client);
-    const target = Math.floor(this.maxClients * 0.9);
-    for (const client of this.buckets.keys()) {
-      if (this.buckets.size <= target) break;
-      this.buckets.delete(client);
-    }
-  }
-
-  /** Clients currently tracked (for tests of the memory bound). */
+  /** Clients currently tracked, with failures or with proven keys (for tests of the memory bound). */
   get size(): number {
-    return this.buckets.size;
+    return Math.max(this.buckets.size, this.provenKeys.size);
+  }
+}
+
+/**
+ * Drops the entries that no longer matter, then the coldest (the map is kept ordered coldest
+ * first), down to 90% of the cap so the scan is not repeated at every insert.
+ */
+function evict<V>(map: Map<string, V>, cap: number, expired: (value: V, client: string) => boolean): void {
+  for (const [client, value] of map) if (expired(value, client)) map.delete(client);
+  const target = Math.floor(cap * 0.9);
+  for (const client of map.keys()) {
+    if (map.size <= target) break;
+    map.delete(client);
   }
 }

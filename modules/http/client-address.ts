@@ -21,11 +21,21 @@ function clientKey(address: string): string {
   return `${ipaddr.IPv6.networkAddressFromCIDR(`${parsed.toString()}/64`).toString()}/64`;
 }
 
+/** An X-Forwarded-For entry's address: some proxies add the client's port (`203.0.113.9:5012`, `[2001:db8::1]:5012`). */
+function addressOfEntry(entry: string): string | undefined {
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  const candidate = bracketed ? bracketed[1]! : /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(entry)?.[1] ?? entry;
+  return isIP(candidate.replace(/%.*$/, "")) === 0 ? undefined : candidate;
+}
+
 /**
- * Who sent a request, for per-client limits. Behind `trustedProxyHops` reverse proxies the client
- * is the address the outermost trusted proxy saw: the hops-th X-Forwarded-For entry from the right
- * (entries further left are whatever the client chose to send). Without a remembered peer (a
- * request the server did not accept itself) every such request shares one client, "unknown".
+ * Who sent a request, for per-client limits. Behind `trustedProxyHops` reverse proxies (the
+ * nearest one is the socket's peer) each proxy appends the address it received the request from
+ * to X-Forwarded-For, so the client is the entry the outermost trusted proxy added: the
+ * hops-th from the right. Entries further left are whatever the client chose to send, and are
+ * ignored. Fewer entries than hops: the leftmost is as far as the chain goes. Without a
+ * remembered peer (a request the server did not accept itself) every such request shares one
+ * client, "unknown".
  */
 export function clientOf(request: Request): string {
   const peer = peers.get(request);
@@ -39,7 +49,8 @@ export function clientOf(request: Request): string {
       .filter((entry) => entry !== "");
     // Like Express's "trust proxy" hop count: as far left as the trusted hops reach, no further.
     const hop = forwarded[Math.max(0, forwarded.length - peer.trustedProxyHops)];
-    if (hop !== undefined && isIP(hop) !== 0) address = hop;
+    const forwardedAddress = hop === undefined ? undefined : addressOfEntry(hop);
+    if (forwardedAddress !== undefined) address = forwardedAddress;
   }
   return clientKey(address);
 }

@@ -11,8 +11,10 @@ export type MerchantGuard = (request: Request, authorization?: string) => Mercha
 
 /**
  * Authenticates a request's Bearer key and applies that key's rate limit; throws Problems (401 / 429).
- * With `failedAuthentications`, a client that presented too many wrong keys gets 429 without its
- * key being checked at all (otherwise the throttle would still answer which guess was right).
+ * With `failedAuthentications`, a client that presented too many wrong keys gets 429 for every key
+ * it has not itself authenticated with within the window, valid or not (otherwise the throttle
+ * would still answer which guess was right), while a key it has keeps working: merchants who share
+ * an address with a guesser are not locked out.
  */
 export function createMerchantGuard(
   authenticator: ApiKeyAuthenticator,
@@ -21,20 +23,30 @@ export function createMerchantGuard(
 ): MerchantGuard {
   return (request, authorization = request.headers.get("authorization") ?? undefined) => {
     // A request without any credential guesses nothing: it gets 401 and costs the client nothing.
-    const throttle = authorization === undefined ? undefined : failedAuthentications;
-    // Who the client is costs a socket lookup and an address parse: only asked while some client has failed.
-    const client = throttle?.hasFailures() ? clientOf(request) : undefined;
-    if (client !== undefined) {
-      const wait = throttle?.retryAfterSeconds(client) ?? 0;
-      if (wait > 0)
+    const throttle = authorization === undefined || !failedAuthentications?.enabled ? undefined : failedAuthentications;
+    // Who the client is costs a socket lookup and an address parse: before authentication, only
+    // asked while some client has failed (none can be throttled before).
+    let client = throttle?.hasFailures() ? clientOf(request) : undefined;
+    const identified = authenticator.identify(authorization);
+    if (client !== undefined && throttle) {
+      const wait = throttle.retryAfterSeconds(client);
+      // Asked whatever the key, so that how long the answer takes does not tell a valid key either.
+      const proven = throttle.provenFrom(client, identified?.key ?? "");
+      if (wait > 0 && !(identified && proven))
         throw new Problem("rate_limited", "Too many failed authentications from this client; try again later", {
           retryAfterSeconds: wait,
         });
     }
-    const merchant = authenticator.authenticate(authorization);
-    if (!merchant) {
+    if (!identified) {
       throttle?.recordFailure(client ?? clientOf(request));
       throw new Problem("unauthorized", "Send a valid API key as 'Authorization: Bearer <key>'");
+    }
+    const merchant = identified.merchant;
+    // Remembered from the first success on, whether or not anyone has failed yet: a guesser may
+    // start on this client's address at any time, and its merchant must not be locked out then.
+    if (throttle) {
+      client ??= clientOf(request);
+      throttle.recordSuccess(client, identified.key);
     }
     const wait = rateLimiter.take(merchant.id);
     if (wait > 0) throw new Problem("rate_limited", "Too many requests for this API key", { retryAfterSeconds: wait });

@@ -15,10 +15,18 @@ const START_TIMEOUT_MS = 90_000;
 const LIMIT = 5;
 const WINDOW_MS = 6_000;
 
+/** A second merchant's key, as strong as production wants. */
+const OTHER_LIVE_KEY = "sk_live_p3Rk8ZqW1vNx-T6yHbL0cUe5JmSa9dGf";
+
 /** A GET from a chosen loopback source address, so one machine can be several clients. */
-function getFrom(localAddress: string, url: string, authorization: string): Promise<{ status: number; retryAfter: string | undefined }> {
+function getFrom(
+  localAddress: string,
+  url: string,
+  authorization: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; retryAfter: string | undefined }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress, headers: { authorization } }, (res) => {
+    const req = request(url, { localAddress, headers: { ...headers, authorization } }, (res) => {
       res.resume();
       res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined }));
     });
@@ -40,10 +48,13 @@ describe("production mode: operations endpoints and failed authentications", () 
       role: "all",
       env: {
         ...productionEnv(stripe),
+        API_KEYS: `shop:${TEST_LIVE_KEY},other:${OTHER_LIVE_KEY}`,
         DATABASE_URL: "pglite://memory",
         OPS_PORT: String(opsPort),
         AUTH_FAILURE_LIMIT: String(LIMIT),
         AUTH_FAILURE_WINDOW_MS: String(WINDOW_MS),
+        // A CDN in front of a load balancer. Without X-Forwarded-For the client is the socket's peer.
+        TRUSTED_PROXY_HOPS: "2",
       },
       timeoutMs: START_TIMEOUT_MS,
     });
@@ -96,7 +107,7 @@ describe("production mode: operations endpoints and failed authentications", () 
     expect(refused.status).toBe(429);
     expect(refused.headers.get("content-type")).toBe("application/problem+json");
     expect(((await refused.json()) as { code: string }).code).toBe("rate_limited");
-    // Throttled means not even the right key is checked from this client.
+    // Throttled means a key that has not authenticated from this client is not even checked.
     expect((await getFrom("127.0.0.1", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(429);
 
     expect((await getFrom("127.0.0.2", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
@@ -104,6 +115,40 @@ describe("production mode: operations endpoints and failed authentications", () 
     await Bun.sleep(WINDOW_MS + 100);
     expect((await getFrom("127.0.0.1", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
     expect((await getFrom("127.0.0.1", url, "Bearer sk_live_wrong_again_0123456789abc")).status).toBe(401);
+  }, 60_000);
+
+  const guesses = async (from: string, count: number, headers: Record<string, string> = {}) => {
+    const statuses = [];
+    for (let i = 0; i < count; i++) statuses.push((await getFrom(from, `${all.url}/v1/payments`, `Bearer sk_live_guess_${from}_${i}_0123456789ab`, headers)).status);
+    return statuses;
+  };
+
+  it("keeps serving a key that authenticated from a client throttled for bad keys, and refuses new keys from it", async () => {
+    const url = `${all.url}/v1/payments`;
+    // A merchant behind a shared address (a NAT, a proxy) works; then someone there guesses keys.
+    expect((await getFrom("127.0.0.3", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
+    expect((await guesses("127.0.0.3", 3 * LIMIT)).slice(LIMIT)).toContain(429);
+    expect((await guesses("127.0.0.3", 1))[0]).toBe(429);
+    // The merchant is not locked out...
+    for (let i = 0; i < 5; i++) expect((await getFrom("127.0.0.3", url, `Bearer ${TEST_LIVE_KEY}`)).status).toBe(200);
+    // ...while a key new to that address is refused unchecked, though valid: no right guess shows.
+    expect((await getFrom("127.0.0.3", url, `Bearer ${OTHER_LIVE_KEY}`)).status).toBe(429);
+  }, 60_000);
+
+  it("with TRUSTED_PROXY_HOPS=2 throttles the client behind the CDN edge, not the edge, whatever it forges further left", async () => {
+    const url = `${all.url}/v1/payments`;
+    // Peer 127.0.0.4 is the load balancer; the CDN edge 192.0.2.7 appended the client's address.
+    const viaEdge = (client: string, forged = "") => ({ "x-forwarded-for": `${forged}${client}, 192.0.2.7` });
+    const attacker = await guesses("127.0.0.4", 3 * LIMIT, viaEdge("198.51.100.66"));
+    expect(attacker.slice(LIMIT)).toContain(429);
+    // Entries the attacker writes left of the trusted ones change nothing.
+    for (const forged of ["203.0.113.1, ", "198.51.100.77, ", "not-an-ip, 10.9.8.7, "])
+      expect({ forged, status: (await guesses("127.0.0.4", 1, viaEdge("198.51.100.66", forged)))[0] }).toEqual({ forged, status: 429 });
+    // Another client of the same edge and load balancer is a client of its own.
+    expect((await getFrom("127.0.0.4", url, `Bearer ${OTHER_LIVE_KEY}`, viaEdge("198.51.100.77"))).status).toBe(200);
+    const warnings = all.output().split("\n").filter((line) => line.includes("too many failed authentications"));
+    expect(warnings.map((line) => (JSON.parse(line) as { client: string }).client)).toContain("198.51.100.66");
+    expect(warnings.map((line) => (JSON.parse(line) as { client: string }).client)).not.toContain("192.0.2.7");
   }, 60_000);
 });
 
@@ -148,8 +193,13 @@ describe("start-up refusals of the real program", () => {
     ["production with an 8-character key", { ...productionEnv(), API_KEYS: "shop:sk_live_1" }, /^paystream: API_KEYS: the secret of merchant "shop" must have at least 32 characters/],
     ["production with the development key", { ...productionEnv(), API_KEYS: "local:sk_test_local" }, /^paystream: API_KEYS: the secret of merchant "local" is the public development key/],
     ["production with an all-zero card key", { ...productionEnv(), CARD_ENCRYPTION_KEY: Buffer.alloc(32).toString("base64") }, /^paystream: CARD_ENCRYPTION_KEY does not look random/],
-    ["the development key on 0.0.0.0", { HOST: "0.0.0.0" }, /^paystream: HOST=0\.0\.0\.0 is not a loopback address/],
-    ["the development key on ::", { HOST: "::" }, /^paystream: HOST=:: is not a loopback address/],
+    ["the development key on 0.0.0.0", { NODE_ENV: "development", HOST: "0.0.0.0" }, /^paystream: HOST=0\.0\.0\.0 is not a loopback address/],
+    ["the development key on ::", { NODE_ENV: "development", HOST: "::" }, /^paystream: HOST=:: is not a loopback address/],
+    // Without NODE_ENV the program would run as development: next to what only a deployment has, it refuses.
+    ["API_KEYS without NODE_ENV", { API_KEYS: `shop:${TEST_LIVE_KEY}` }, /^paystream: NODE_ENV is not set, yet API_KEYS is set as for a deployment: set NODE_ENV=production/],
+    ["a Stripe key without NODE_ENV", { GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_live_forgotten_node_env" }, /^paystream: NODE_ENV is not set, yet STRIPE_SECRET_KEY is set/],
+    ["PayPal credentials without NODE_ENV", { GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "pp_secret_value" }, /^paystream: NODE_ENV is not set, yet PAYPAL_CLIENT_ID, PAYPAL_CLIENT_SECRET are set/],
+    ["HOST=0.0.0.0 without NODE_ENV", { HOST: "0.0.0.0" }, /^paystream: NODE_ENV is not set, yet HOST \(not a loopback address\) is set/],
   ];
   for (const [why, env, message] of refusals) {
     it(`refuses ${why}, in one line`, async () => {
@@ -157,6 +207,7 @@ describe("start-up refusals of the real program", () => {
       expect(code).toBe(2);
       expect(stderr).toMatch(message);
       expect(stderr.trim().split("\n")).toHaveLength(1);
+      for (const secret of [TEST_LIVE_KEY, "sk_live_forgotten_node_env", "pp_secret_value"]) expect(stderr).not.toContain(secret);
     });
   }
 
@@ -178,8 +229,8 @@ describe("start-up refusals of the real program", () => {
     });
   }
 
-  it("starts on loopback with the development key and prints the URL and the key", async () => {
-    const service = await startService({ role: "api", env: { HOST: "", DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
+  it("starts on loopback with the development key and prints the URL and the key, NODE_ENV unset", async () => {
+    const service = await startService({ role: "api", env: { NODE_ENV: "", HOST: "", DATABASE_URL: "pglite://memory" }, timeoutMs: START_TIMEOUT_MS });
     try {
       expect(service.output()).toContain(`API:        ${service.url}/v1/payments`);
       expect(service.output()).toContain("dev API key: sk_test_local");

@@ -7,7 +7,9 @@
  * ROLLBACK after a dropped transaction was written to a null socket from a setImmediate (an
  * uncaught TypeError that killed the process), a stale write timer wedged the reconnected
  * socket, a dead backend's error was delivered to the next query, and a broken transaction's
- * later statements ran on the reconnected session, outside it. patches/ fixes them.
+ * later statements ran on the reconnected session, outside it. patches/ fixes them. It also
+ * dropped the promise of each new connection's own first statement (the array types): a connection
+ * cut during start-up left an unhandled rejection, which ends the process (RELIABILITY.md F6).
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { sql } from "drizzle-orm";
@@ -15,12 +17,14 @@ import type postgres from "postgres";
 import { isConnectionError, queryRows } from "../../modules/database";
 import { type DatabaseHandle, openDatabase } from "../../src/db";
 import { createPostgresDatabase, cutDatabase, openAdmin, restoreDatabase, terminateSessions } from "../support/db";
+import { startCuttingProxy } from "../support/tcp-proxy";
 
 const SETTLE_MS = 10_000;
 
 let created: Awaited<ReturnType<typeof createPostgresDatabase>>;
 let handle: DatabaseHandle;
 let admin: postgres.Sql;
+/** Errors that reached the process unhandled: thrown, or a rejection nobody awaited. */
 const uncaught: unknown[] = [];
 const onUncaught = (error: unknown) => uncaught.push(error);
 
@@ -58,6 +62,7 @@ async function poolServes(): Promise<void> {
 
 beforeAll(async () => {
   process.on("uncaughtException", onUncaught);
+  process.on("unhandledRejection", onUncaught);
   created = await createPostgresDatabase();
   handle = openDatabase(created.url, 4);
   await handle.migrate();
@@ -67,6 +72,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   process.off("uncaughtException", onUncaught);
+  process.off("unhandledRejection", onUncaught);
   await restoreDatabase(admin, created.name).catch(() => {});
   await admin.end();
   await handle.close();
@@ -168,6 +174,35 @@ describe("PostgreSQL client when the server drops connections", () => {
     }
     expect(uncaught).toEqual([]);
   });
+
+  // Every new connection's first statement is postgres-js's own (the array types, `fetch_types`),
+  // sent for the statement that waits for the connection. Cut there, by a reset or a silence:
+  // 3.4.9 left that statement's rejection unhandled, and Bun ends the process on one.
+  for (const how of ["reset", "silence"] as const) {
+    it(`a connection cut (${how}) while it starts up fails the statement waiting for it, and nothing is left unhandled`, async () => {
+      const direct = new URL(created.url);
+      const proxy = await startCuttingProxy({ host: direct.hostname, port: Number(direct.port || 5432) });
+      const cuts = how === "reset" ? 3 : 1;
+      proxy.arm("typcategory", cuts, how);
+      const single = openDatabase(proxy.urlFor(created.url), 1);
+      try {
+        const outcomes = [];
+        for (let attempt = 0; attempt < cuts + 2; attempt++) {
+          const outcome = await settles(queryRows(single.db, sql`select 1 as one`));
+          outcomes.push(outcome.ok ? "ok" : isConnectionError(outcome.error) ? "connection error" : String(outcome.error));
+          if (outcome.ok) break;
+        }
+        expect(proxy.cuts).toBe(cuts);
+        expect(outcomes).toEqual([...Array(cuts).fill("connection error"), "ok"]);
+        // An unhandled rejection is reported after the turn it was left in.
+        await Bun.sleep(50);
+        expect(uncaught).toEqual([]);
+      } finally {
+        await single.close();
+        await proxy.close();
+      }
+    });
+  }
 
   it("repeated full outages: every call in flight or sent during one settles, and the pool recovers after each", async () => {
     for (let round = 0; round < 8; round++) {

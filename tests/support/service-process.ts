@@ -69,6 +69,8 @@ export async function startService(options: {
   const env: Record<string, string> = withRuntimeEnv({
     PATH: process.env.PATH ?? "",
     HOME: process.env.HOME ?? "/tmp",
+    // Chosen, as a deployment must choose it: without NODE_ENV, API_KEYS or a gateway credential refuse to start.
+    NODE_ENV: "test",
     PORT: String(port),
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "info",

@@ -72,20 +72,10 @@ export async function startSilentProxy(target: { host: string; port: number }): 
     client.on("close", () => up.push(END));
     upstream.on("close", () => down.push(END));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const address = server.address();
-  const port = typeof address === "object" && address ? address.port : 0;
+  const port = await listenOnLoopback(server);
 
   return {
-    urlFor(databaseUrl) {
-      const url = new URL(databaseUrl);
-      url.hostname = "127.0.0.1";
-      url.port = String(port);
-      return url.toString();
-    },
+    urlFor: (databaseUrl) => proxiedUrl(databaseUrl, port),
     silence() {
       silent = true;
     },
@@ -102,4 +92,84 @@ export async function startSilentProxy(target: { host: string; port: number }): 
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A TCP proxy that cuts a connection the moment its client sends given bytes (such as the text of
+ * a statement): by a reset, so the client's next read fails with ECONNRESET, or by falling silent
+ * on it, forwarding nothing more while the socket stays open. It cuts as many connections as it
+ * was armed for; everything else passes through untouched.
+ */
+export interface CuttingProxy {
+  /** `databaseUrl` with its host and port replaced by the proxy's. */
+  urlFor(databaseUrl: string): string;
+  /** Cuts the next `count` connections whose client sends `marker`. */
+  arm(marker: string, count: number, how: "reset" | "silence"): void;
+  /** Connections cut so far. */
+  readonly cuts: number;
+  close(): Promise<void>;
+}
+
+export async function startCuttingProxy(target: { host: string; port: number }): Promise<CuttingProxy> {
+  let armed = { marker: "", count: 0, how: "reset" as "reset" | "silence" };
+  let cuts = 0;
+  const sockets = new Set<Socket>();
+
+  const server: Server = createServer((client) => {
+    const upstream = connect({ host: target.host, port: target.port });
+    let silent = false;
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => {});
+      socket.on("close", () => sockets.delete(socket));
+    }
+    client.on("data", (chunk) => {
+      if (silent) return;
+      if (armed.count > 0 && chunk.toString("latin1").includes(armed.marker)) {
+        armed.count--;
+        cuts++;
+        if (armed.how === "silence") silent = true;
+        else {
+          client.resetAndDestroy();
+          upstream.destroy();
+        }
+        return;
+      }
+      upstream.write(chunk);
+    });
+    upstream.on("data", (chunk) => silent || client.write(chunk));
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => silent || client.destroy());
+  });
+  const port = await listenOnLoopback(server);
+
+  return {
+    urlFor: (databaseUrl) => proxiedUrl(databaseUrl, port),
+    arm(marker, count, how) {
+      armed = { marker, count, how };
+    },
+    get cuts() {
+      return cuts;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+async function listenOnLoopback(server: Server): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  const address = server.address();
+  return typeof address === "object" && address ? address.port : 0;
+}
+
+function proxiedUrl(databaseUrl: string, port: number): string {
+  const url = new URL(databaseUrl);
+  url.hostname = "127.0.0.1";
+  url.port = String(port);
+  return url.toString();
 }

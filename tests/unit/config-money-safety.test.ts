@@ -11,8 +11,9 @@ function refusal(env: Record<string, string>): string | undefined {
   }
 }
 
-const stripe = { GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" };
-const paypal = { GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "secret" };
+// Outside production on purpose: a gateway credential without NODE_ENV is refused before these checks.
+const stripe = { NODE_ENV: "development", GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" };
+const paypal = { NODE_ENV: "development", GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "secret" };
 
 describe("start-up refuses settings that could charge a card twice", () => {
   it("starts on the defaults with every gateway", () => {

@@ -78,7 +78,7 @@ describe("configuration", () => {
     [{ API_KEYS: "nocolon" }, /^API_KEYS /],
     [{ CARD_ENCRYPTION_KEY: "c2hvcnQ=" }, /^CARD_ENCRYPTION_KEY .*\(value not shown\)$/],
     [{ GATEWAY: "stripe" }, /^STRIPE_SECRET_KEY is required when GATEWAY=stripe/],
-    [{ GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id" }, /^PAYPAL_CLIENT_SECRET is required/],
+    [{ NODE_ENV: "development", GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id" }, /^PAYPAL_CLIENT_SECRET is required/],
     [{ NODE_ENV: "production", CARD_ENCRYPTION_KEY: key }, /^API_KEYS is required when NODE_ENV=production/],
     [{ NODE_ENV: "production", API_KEYS: "m1:secret_1234" }, /^CARD_ENCRYPTION_KEY is required when NODE_ENV=production/],
     [{ RETRY_BASE_MS: "1000", RETRY_MAX_MS: "10" }, /^RETRY_MAX_MS must be >= RETRY_BASE_MS/],
@@ -128,7 +128,7 @@ describe("configuration", () => {
   });
 
   it("parses API keys into merchant/secret pairs", () => {
-    expect(loadConfig({ API_KEYS: "m1:sk_live_aaaaaaaa,m2:sk_live_bbbbbbbb" }).apiKeys).toEqual([
+    expect(loadConfig({ NODE_ENV: "development", API_KEYS: "m1:sk_live_aaaaaaaa,m2:sk_live_bbbbbbbb" }).apiKeys).toEqual([
       { merchantId: "m1", secret: "sk_live_aaaaaaaa" },
       { merchantId: "m2", secret: "sk_live_bbbbbbbb" },
     ]);
@@ -262,11 +262,52 @@ describe("fail-closed start-up in production (NODE_ENV=production)", () => {
   });
 });
 
+describe("fail-closed start-up without NODE_ENV (docs/CONTRACT.md §11)", () => {
+  const SECRET = "sk_live_c2f1e0d9b8a7f6e5d4c3b2a1f0e9d8c7";
+  const signs: [string, Record<string, string>][] = [
+    ["API_KEYS", { API_KEYS: `m1:${SECRET}` }],
+    ["STRIPE_SECRET_KEY", { GATEWAY: "stripe", STRIPE_SECRET_KEY: SECRET }],
+    ["PAYPAL_CLIENT_ID", { PAYPAL_CLIENT_ID: "client-id-1" }],
+    ["PAYPAL_CLIENT_SECRET", { PAYPAL_CLIENT_SECRET: SECRET }],
+    ["HOST (not a loopback address)", { HOST: "0.0.0.0" }],
+    ["HOST (not a loopback address)", { HOST: "10.0.0.5" }],
+    ["OPS_HOST (not a loopback address)", { OPS_HOST: "::" }],
+  ];
+
+  it("refuses settings only a deployment has, naming NODE_ENV and the setting but never its value", () => {
+    for (const [sign, env] of signs) {
+      const message = refusal(env);
+      expect({ sign, message }).toEqual({
+        sign,
+        message: `NODE_ENV is not set, yet ${sign} is set as for a deployment: set NODE_ENV=production (or NODE_ENV=development to run as development on purpose)`,
+      });
+      expect(message).not.toContain(SECRET);
+      // An empty NODE_ENV is no choice either.
+      expect(refusal({ NODE_ENV: "", ...env })).toStartWith("NODE_ENV is not set");
+    }
+    expect(refusal({ API_KEYS: `m1:${SECRET}`, HOST: "0.0.0.0", GATEWAY: "stripe", STRIPE_SECRET_KEY: SECRET })).toStartWith(
+      "NODE_ENV is not set, yet API_KEYS, STRIPE_SECRET_KEY, HOST (not a loopback address) are set",
+    );
+  });
+
+  it("still starts as development when nothing says deployment, or when NODE_ENV says development on purpose", () => {
+    expect(loadConfig({}).env).toBe("development");
+    expect(loadConfig({ HOST: "127.0.0.1", OPS_HOST: "::1", OPS_PORT: "9090" }).env).toBe("development");
+    // An empty credential (docker compose's `${VAR:-}`) is an unset one.
+    expect(loadConfig({ STRIPE_SECRET_KEY: "", PAYPAL_CLIENT_ID: "", PAYPAL_CLIENT_SECRET: "" }).env).toBe("development");
+    for (const nodeEnv of ["development", "test"] as const)
+      for (const [sign, env] of signs) {
+        const withKeys = { NODE_ENV: nodeEnv, API_KEYS: `m1:${SECRET}`, ...env };
+        expect({ nodeEnv, sign, env: loadConfig(withKeys).env }).toEqual({ nodeEnv, sign, env: nodeEnv });
+      }
+  });
+});
+
 describe("the development key stays on this machine (outside production)", () => {
   it("listens on 127.0.0.1 by default when no API_KEYS are set, and on 0.0.0.0 once they are", () => {
     expect(loadConfig({}).http.host).toBe("127.0.0.1");
     expect(loadConfig({ NODE_ENV: "test" }).http.host).toBe("127.0.0.1");
-    expect(loadConfig({ API_KEYS: "m1:sk_dev_merchant_1" }).http.host).toBe("0.0.0.0");
+    expect(loadConfig({ NODE_ENV: "development", API_KEYS: "m1:sk_dev_merchant_1" }).http.host).toBe("0.0.0.0");
   });
 
   it("accepts loopback hosts with the development key", () => {
@@ -276,14 +317,22 @@ describe("the development key stays on this machine (outside production)", () =>
 
   it("refuses any other HOST while the development key is accepted, implicitly or listed in API_KEYS", () => {
     for (const host of ["0.0.0.0", "::", "192.168.1.20", "10.0.0.5", "172.17.0.1", "203.0.113.9", "fe80::1", "2001:db8::1", "::ffff:10.0.0.1", "example.com", "localhost.example.com"]) {
-      expect(refusal({ HOST: host })).toMatch(new RegExp(`^HOST=${host.replace(/[.*+?^$()|[\]\\]/g, "\\$&")} is not a loopback address: the public development key sk_test_local`));
-      expect(refusal({ HOST: host, API_KEYS: "local:sk_test_local,m2:sk_dev_other_1" })).toMatch(/^HOST=.* is not a loopback address/);
-      expect(refusal({ HOST: "127.0.0.1", OPS_HOST: host })).toMatch(/^OPS_HOST=.* is not a loopback address/);
+      const development = { NODE_ENV: "development" };
+      expect(refusal({ ...development, HOST: host })).toMatch(new RegExp(`^HOST=${host.replace(/[.*+?^$()|[\]\\]/g, "\\$&")} is not a loopback address: the public development key sk_test_local`));
+      expect(refusal({ ...development, HOST: host, API_KEYS: "local:sk_test_local,m2:sk_dev_other_1" })).toMatch(/^HOST=.* is not a loopback address/);
+      expect(refusal({ ...development, HOST: "127.0.0.1", OPS_HOST: host })).toMatch(/^OPS_HOST=.* is not a loopback address/);
     }
   });
 
   it("listens where it is told once API_KEYS replace the development key", () => {
-    expect(loadConfig({ HOST: "0.0.0.0", API_KEYS: "m1:sk_dev_merchant_1" }).http.host).toBe("0.0.0.0");
+    expect(loadConfig({ NODE_ENV: "development", HOST: "0.0.0.0", API_KEYS: "m1:sk_dev_merchant_1" }).http.host).toBe("0.0.0.0");
+  });
+
+  it("keeps the operators' listener on loopback unless OPS_HOST says otherwise, whatever HOST is", () => {
+    expect(loadConfig({ ...PRODUCTION, HOST: "0.0.0.0", OPS_PORT: "9090" }).ops).toMatchObject({ port: 9090, host: "127.0.0.1" });
+    expect(loadConfig({ ...PRODUCTION, OPS_PORT: "9090" }).http.host).toBe("0.0.0.0");
+    expect(loadConfig({ ...PRODUCTION, OPS_PORT: "9090", OPS_HOST: "0.0.0.0" }).ops.host).toBe("0.0.0.0");
+    expect(loadConfig({}).ops.host).toBe("127.0.0.1");
   });
 
   it("puts the operators' port elsewhere than the API's", () => {
@@ -303,8 +352,27 @@ describe("the development key stays on this machine (outside production)", () =>
     expect(refusal({ TRUST_PROXY: "2" })).toMatch(/^TRUST_PROXY must be true or false/);
   });
 
+  it("counts trusted proxy hops: TRUST_PROXY=true is one, TRUSTED_PROXY_HOPS any number, and the two must agree", () => {
+    const hops = (env: Record<string, string>) => {
+      const { trustProxy, trustedProxyHops } = loadConfig(env);
+      return { trustProxy, trustedProxyHops };
+    };
+    expect(hops({})).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(hops({ TRUST_PROXY: "true" })).toEqual({ trustProxy: true, trustedProxyHops: 1 });
+    expect(hops({ TRUST_PROXY: "false" })).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(hops({ TRUSTED_PROXY_HOPS: "2" })).toEqual({ trustProxy: true, trustedProxyHops: 2 });
+    expect(hops({ TRUSTED_PROXY_HOPS: "0" })).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(hops({ TRUST_PROXY: "true", TRUSTED_PROXY_HOPS: "3" })).toEqual({ trustProxy: true, trustedProxyHops: 3 });
+    expect(hops({ TRUST_PROXY: "false", TRUSTED_PROXY_HOPS: "0" })).toEqual({ trustProxy: false, trustedProxyHops: 0 });
+    expect(refusal({ TRUST_PROXY: "false", TRUSTED_PROXY_HOPS: "2" })).toMatch(/^TRUST_PROXY=false contradicts TRUSTED_PROXY_HOPS=2/);
+    expect(refusal({ TRUST_PROXY: "true", TRUSTED_PROXY_HOPS: "0" })).toMatch(/^TRUST_PROXY=true contradicts TRUSTED_PROXY_HOPS=0/);
+    expect(refusal({ TRUSTED_PROXY_HOPS: "-1" })).toMatch(/^TRUSTED_PROXY_HOPS /);
+    expect(refusal({ TRUSTED_PROXY_HOPS: "17" })).toMatch(/^TRUSTED_PROXY_HOPS /);
+    expect(refusal({ TRUSTED_PROXY_HOPS: "two" })).toMatch(/^TRUSTED_PROXY_HOPS must be a number/);
+  });
+
   it("sends Stripe raw card data only when STRIPE_RAW_CARD_DATA says so (default false)", () => {
-    const stripe = { GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" };
+    const stripe = { NODE_ENV: "development", GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" };
     expect(loadConfig(stripe).gateway).toMatchObject({ kind: "stripe", rawCardData: false });
     expect(loadConfig({ ...stripe, STRIPE_RAW_CARD_DATA: "true" }).gateway).toMatchObject({ kind: "stripe", rawCardData: true });
     expect(refusal({ ...stripe, STRIPE_RAW_CARD_DATA: "sometimes" })).toMatch(/^STRIPE_RAW_CARD_DATA must be true or false/);

@@ -162,6 +162,15 @@ describe("docker-compose.yml", () => {
     expect(loadConfig(paystreamEnv("worker")).ops.port).toBeNumber();
   });
 
+  it("serves /health and /metrics on OPS_PORT to the compose network, which OPS_HOST must say (its default is loopback)", () => {
+    for (const name of ["api", "worker"]) {
+      expect({ name, ops: loadConfig(paystreamEnv(name)).ops }).toMatchObject({ name, ops: { port: 9090, host: "0.0.0.0" } });
+      const { OPS_HOST: _, ...withoutOpsHost } = paystreamEnv(name);
+      expect(loadConfig(withoutOpsHost).ops.host).toBe("127.0.0.1");
+    }
+    for (const service of Object.values(compose.services)) expect(service.ports ?? []).not.toContainEqual(expect.stringContaining("9090"));
+  });
+
   it("refuses to start without API_KEYS, CARD_ENCRYPTION_KEY, POSTGRES_PASSWORD and GATEWAY from .env, and holds no secret itself", () => {
     const errors: string[] = [];
     interpolate(composeRaw, {}, errors);

@@ -174,6 +174,22 @@ describe("client address of a request", () => {
     expect(seen("10.0.0.1", 1)).toBe("10.0.0.1");
   });
 
+  it("counts TRUSTED_PROXY_HOPS proxies from the right, ignoring whatever the client put to their left", () => {
+    // client 198.51.100.20 → CDN edge 192.0.2.7 → load balancer 10.0.0.2 → the service (peer 10.0.0.2).
+    const throughCdnAndLb = { "x-forwarded-for": "198.51.100.20, 192.0.2.7" };
+    expect(seen("10.0.0.2", 2, throughCdnAndLb)).toBe("198.51.100.20");
+    // One hop trusted: the client is the CDN edge, which every client of that edge shares.
+    expect(seen("10.0.0.2", 1, throughCdnAndLb)).toBe("192.0.2.7");
+    // Entries the client sent itself stand left of the trusted ones, whatever they claim.
+    for (const spoofed of ["6.6.6.6", "6.6.6.6, 7.7.7.7", "not-an-ip, 127.0.0.1", "::1"])
+      expect({ spoofed, client: seen("10.0.0.2", 2, { "x-forwarded-for": `${spoofed}, 198.51.100.20, 192.0.2.7` }) }).toEqual({ spoofed, client: "198.51.100.20" });
+    // Three hops: one more proxy layer, one more entry.
+    expect(seen("10.0.0.3", 3, { "x-forwarded-for": "6.6.6.6, 198.51.100.20, 192.0.2.7, 10.0.0.2" })).toBe("198.51.100.20");
+    // Entries with the client's port, as some proxies write them.
+    expect(seen("10.0.0.2", 2, { "x-forwarded-for": "198.51.100.20:51234, 192.0.2.7:443" })).toBe("198.51.100.20");
+    expect(seen("10.0.0.2", 2, { "x-forwarded-for": "[2001:db8:1:2::9]:51234, 192.0.2.7" })).toBe("2001:db8:1:2::/64");
+  });
+
   it("is one shared 'unknown' client for a request the server did not accept itself", () => {
     expect(clientOf(request())).toBe("unknown");
     expect(seen(undefined)).toBe("unknown");
@@ -227,21 +243,57 @@ describe("merchant guard with the failed-authentication throttle", () => {
     expect(outcome(guard, from("198.51.100.6", `Bearer ${KEY}`)).status).toBe(429);
   });
 
-  it("does not look up who the client is while no client has failed", () => {
-    const guard = guarded();
+  it("looks up who the client is once per keyed request, and never with the throttle off", () => {
     let lookups = 0;
     const counted = (address: string, authorization: string) => {
       const r = new Request("http://paystream.test/v1/payments", { headers: { authorization } });
       rememberPeer(r, () => (lookups++, address), 0);
       return r;
     };
-    for (let i = 0; i < 5; i++) expect(guard(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
+    const off = createMerchantGuard(new ApiKeyAuthenticator([{ merchantId: "m1", secret: KEY }]), new RateLimiter(0), new FailedAuthThrottle({ limit: 0, windowMs: 60_000 }));
+    for (let i = 0; i < 5; i++) expect(off(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
+    expect(outcome(off, counted("198.51.100.9", "Bearer wrong"))).toMatchObject({ status: 401 });
     expect(lookups).toBe(0);
-    // The first failure is counted against its client; from then on every keyed request is checked.
-    expect(outcome(guard, counted("198.51.100.10", "Bearer wrong"))).toMatchObject({ status: 401 });
-    expect(lookups).toBe(1);
-    expect(guard(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
-    expect(lookups).toBe(2);
+    // On: a success is remembered against its client, a failure counted against it; once.
+    const on = guarded();
+    for (let i = 0; i < 5; i++) expect(on(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
+    expect(lookups).toBe(5);
+    expect(outcome(on, counted("198.51.100.10", "Bearer wrong"))).toMatchObject({ status: 401 });
+    expect(lookups).toBe(6);
+    expect(on(counted("198.51.100.9", `Bearer ${KEY}`))).toEqual({ id: "m1" });
+    expect(lookups).toBe(7);
+  });
+
+  it("keeps serving a key that authenticated from a throttled client within the window, and refuses new keys from it", () => {
+    let now = 0;
+    const OTHER = "sk_live_other_merchant_9876543210zyx";
+    const guard = createMerchantGuard(
+      new ApiKeyAuthenticator([{ merchantId: "m1", secret: KEY }, { merchantId: "m2", secret: OTHER }]),
+      new RateLimiter(0),
+      new FailedAuthThrottle({ limit: 10, windowMs: 60_000 }, { now: () => now }),
+    );
+    const shared = "198.51.100.11";
+    // A merchant behind a shared address uses its key; then a guesser on the same address starts.
+    expect(outcome(guard, from(shared, `Bearer ${KEY}`))).toEqual({ status: 200 });
+    now += 30_000;
+    const guesses = Array.from({ length: 50 }, (_, i) => outcome(guard, from(shared, `Bearer sk_guess_${i}`)).status);
+    expect(guesses.slice(10).every((status) => status === 429)).toBe(true);
+    // The merchant's key keeps working there, each use renewing it, for as long as the guessing goes on...
+    for (let round = 0; round < 12; round++) {
+      now += 25_000;
+      for (let i = 0; i < 10; i++) outcome(guard, from(shared, `Bearer sk_guess_more_${round}_${i}`));
+      expect({ round, key: outcome(guard, from(shared, `Bearer ${KEY}`)).status }).toEqual({ round, key: 200 });
+      expect(outcome(guard, from(shared, `Bearer sk_guess_again_${round}`)).status).toBe(429);
+    }
+    // ...while a key not proven from that address is refused unchecked, valid or not (no right guess revealed),
+    expect(outcome(guard, from(shared, `Bearer ${OTHER}`)).status).toBe(429);
+    // a key proven from one address does not open another throttled one,
+    for (let i = 0; i < 20; i++) outcome(guard, from("198.51.100.12", `Bearer sk_guess_${i}`));
+    expect(outcome(guard, from("198.51.100.12", `Bearer ${KEY}`)).status).toBe(429);
+    // and a key not used there for a whole window is no longer proven.
+    now += 61_000;
+    for (let i = 0; i < 20; i++) outcome(guard, from(shared, `Bearer sk_guess_late_${i}`));
+    expect(outcome(guard, from(shared, `Bearer ${KEY}`)).status).toBe(429);
   });
 
   it("counts a key handed over in place of the header against the request's client", () => {
