@@ -3,7 +3,7 @@
  * (README, "Which gateway account needs what"): such an answer is an operator's problem, never the payer's.
  */
 
-import { type CardDataAcceptance, GATEWAY_CONFIGURATION_ERROR, type GatewayErrorLog, type GatewayName, type OperationOutcome } from "./port";
+import { type CardDataAcceptance, type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type GatewayErrorLog, type GatewayName } from "./port";
 
 /** For a gateway whose account takes whatever card data intake accepted. */
 export function acceptsEveryCard(): CardDataAcceptance {
@@ -16,7 +16,7 @@ export function acceptsEveryCard(): CardDataAcceptance {
  * through unchanged. The message is the gateway's, already scrubbed of digit runs.
  */
 export function configurationErrorReporter(log: GatewayErrorLog | undefined, gateway: GatewayName) {
-  return async <Outcome extends OperationOutcome>(request: { paymentId: string }, operation: string, outcome: Promise<Outcome>): Promise<Outcome> => {
+  return async <Outcome extends ChargeOutcome>(request: { paymentId: string }, operation: string, outcome: Promise<Outcome>): Promise<Outcome> => {
     const settled = await outcome;
     if (settled.kind === "declined" && settled.code === GATEWAY_CONFIGURATION_ERROR) {
       log?.error(

@@ -5,7 +5,7 @@
  */
 
 import { currencyExponent, formatDecimal } from "../money";
-import type { ChargeOutcome, GatewayAmount, GatewayName } from "./port";
+import type { GatewayAmount, GatewayName, OperationOutcome } from "./port";
 
 /** How a gateway writes amounts of one currency. */
 export interface CurrencyRule {
@@ -71,6 +71,6 @@ export function isoCurrencyRule(currency: string): CurrencyRule | undefined {
  * Intake refuses such payments, so this is reached only by a payment accepted under another
  * GATEWAY setting than the one now processing it.
  */
-export function declineUnchargeable(refusal: Extract<GatewayAmount, { ok: false }>): ChargeOutcome {
+export function declineUnchargeable(refusal: Extract<GatewayAmount, { ok: false }>): OperationOutcome {
   return { kind: "declined", code: refusal.code, message: refusal.message, gatewayReference: null };
 }

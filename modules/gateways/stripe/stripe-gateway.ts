@@ -1,6 +1,8 @@
 import Stripe from "stripe";
 import { configurationErrorReporter } from "../configuration";
 import {
+  type ActionOutcome,
+  type ActionRequest,
   type ChargeOutcome,
   type ChargeRequest,
   type Gateway,
@@ -13,6 +15,9 @@ import {
 } from "../port";
 import { declineUnchargeable } from "../units";
 import {
+  mapActionIntent,
+  mapCancelActionError,
+  mapCancelActionIntent,
   mapLookup,
   mapOperationError,
   mapOperationIntent,
@@ -21,6 +26,7 @@ import {
   mapRefund,
   mapRefundLookup,
   mapStripeError,
+  isIntentOf,
   PAYMENT_ID_METADATA_KEY,
   REFUND_ID_METADATA_KEY,
 } from "./stripe-mapping";
@@ -72,8 +78,8 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
   async function createAndConfirm(request: ChargeRequest): Promise<ChargeOutcome> {
     const amount = stripeAmount(request.amount, request.currency);
     if (!amount.ok) return declineUnchargeable(amount);
-    const route: StripeCardRoute =
-      request.paymentMethod === undefined ? stripeCardRoute(request.card.number, cardSettings) : { send: "payment_method", paymentMethod: request.paymentMethod };
+    if (request.continues !== undefined) return continueIntent(request, amount.value);
+    const route = routeOf(request, cardSettings);
     // Accepted at intake under other settings than these: sending it would only be refused.
     if (route.send === "nothing") return { kind: "declined", code: GATEWAY_CONFIGURATION_ERROR, message: route.message, gatewayReference: null };
     try {
@@ -83,6 +89,38 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       return mapPaymentIntent(intent, request.capture);
     } catch (error) {
       return mapStripeError(error);
+    }
+  }
+
+  /**
+   * A charge that continues the PaymentIntent its customer acted on (a `requires_action` answer's
+   * reference): Stripe confirmed it when the customer authenticated, so nothing is sent again; the
+   * PaymentIntent is retrieved, checked to be this payment's, and mapped like a create's answer.
+   */
+  async function continueIntent(request: ChargeRequest & { continues: string }, amount: number): Promise<ChargeOutcome> {
+    try {
+      const intent = await stripe.paymentIntents.retrieve(request.continues, { expand: ["payment_method"] });
+      if (!isIntentOf(intent, { paymentId: request.paymentId, amount, currency: request.currency })) {
+        return { kind: "unknown", reason: `stripe_lookup_foreign_record: ${request.continues} is not this payment's PaymentIntent` };
+      }
+      return mapPaymentIntent(intent, request.capture);
+    } catch (error) {
+      // A retrieval changes nothing: whatever failed, the PaymentIntent is as it was.
+      const failed = mapStripeError(error);
+      return failed.kind === "transient" ? failed : { kind: "unknown", reason: `stripe_lookup_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
+    }
+  }
+
+  async function checkAction(request: ActionRequest): Promise<ActionOutcome> {
+    const amount = stripeAmount(request.amount, request.currency);
+    if (!amount.ok) return { kind: "unknown", reason: `stripe_lookup_impossible: ${amount.code}` };
+    try {
+      // Expanded like a charge with a payment method: an approval answers the card behind it.
+      const intent = await stripe.paymentIntents.retrieve(request.gatewayReference, { expand: ["payment_method"] });
+      return mapActionIntent(intent, { paymentId: request.paymentId, amount: amount.value, currency: request.currency, capture: request.capture });
+    } catch (error) {
+      const failed = mapStripeError(error);
+      return { kind: "unknown", reason: `stripe_lookup_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
     }
   }
 
@@ -130,10 +168,10 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
    * returns it (Idempotent-Replayed) or runs now if the first never arrived. A failed replay proves
    * nothing about the first request, so a lookup follows; anything still unclear stays unknown.
    */
-  async function settle(
-    run: () => Promise<OperationOutcome>,
+  async function settle<Outcome extends ChargeOutcome>(
+    run: () => Promise<Outcome>,
     lookup: (references: Array<string | undefined>) => Promise<LookupOutcome>,
-  ): Promise<OperationOutcome> {
+  ): Promise<Outcome | OperationOutcome> {
     const first = await run();
     if (first.kind !== "unknown") return first;
     const replay = await run();
@@ -227,7 +265,37 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     },
 
     lookupOperation,
+
+    checkAction,
+
+    /**
+     * Cancels the PaymentIntent the customer was to authenticate (expiry, merchant cancel) under a
+     * key of its own, derived from the payment's. Replayed once under that key when the answer was
+     * lost; Stripe refusing because the customer completed it meanwhile is a decline (the caller
+     * then asks checkAction).
+     */
+    cancelAction(request) {
+      const idempotencyKey = `${request.idempotencyKey}-cancel-action`;
+      const cancel = async (): Promise<OperationOutcome> => {
+        try {
+          return mapCancelActionIntent(await stripe.paymentIntents.cancel(request.gatewayReference, { cancellation_reason: "abandoned" }, { idempotencyKey }));
+        } catch (error) {
+          return mapCancelActionError(error);
+        }
+      };
+      return reported(request, "cancel_action", (async () => {
+        const first = await cancel();
+        return first.kind === "unknown" ? cancel() : first;
+      })());
+    },
   };
+}
+
+/** How a charge's card or payment method goes to Stripe; a PayPal wallet never does. */
+function routeOf(request: ChargeRequest, settings: { secretKey: string; rawCardData: boolean }): StripeCardRoute {
+  if (request.card !== undefined) return stripeCardRoute(request.card.number, settings);
+  if (request.paymentMethod !== undefined) return { send: "payment_method", paymentMethod: request.paymentMethod };
+  return { send: "nothing", message: "Stripe cannot take a PayPal wallet payment." };
 }
 
 /**
@@ -271,6 +339,11 @@ function paymentIntentParams(request: ChargeRequest, amount: number, route: Excl
     metadata: { [PAYMENT_ID_METADATA_KEY]: request.paymentId },
     ...(request.description === null ? {} : { description: request.description }),
     ...(request.customer.email === "" ? {} : { receipt_email: request.customer.email }),
+    // 3-D Secure: with a returnUrl the PaymentIntent waits at requires_action with a page for the
+    // customer (next_action.redirect_to_url) that sends them back there. Without one nobody could
+    // authenticate: error_on_requires_action makes Stripe fail the attempt at once instead of
+    // leaving it waiting (docs.stripe.com/api/payment_intents/create, "only with confirm=true").
+    ...(request.returnUrl === null ? { error_on_requires_action: true } : { return_url: request.returnUrl }),
   };
 }
 

@@ -5,7 +5,17 @@
  * documented shape must become an outcome, never an exception.
  */
 
-import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type GatewayCardView, type LookupOutcome, type OperationOutcome, PAYMENT_METHOD_NOT_FOUND } from "../port";
+import {
+  type ActionOutcome,
+  AUTHENTICATION_FAILED,
+  AUTHENTICATION_REQUIRED,
+  type ChargeOutcome,
+  GATEWAY_CONFIGURATION_ERROR,
+  type GatewayCardView,
+  type LookupOutcome,
+  type OperationOutcome,
+  PAYMENT_METHOD_NOT_FOUND,
+} from "../port";
 
 /** The metadata key under which every PaymentIntent (and every refund) carries our payment id. */
 export const PAYMENT_ID_METADATA_KEY = "paystream_payment_id";
@@ -61,13 +71,19 @@ export function mapPaymentIntent(intent: unknown, capture = true): ChargeOutcome
       if (!capture) return approved();
       return { kind: "unknown", reason: `stripe_unexpected_status: requires_capture (${id})`, gatewayReference: id };
     case "requires_action":
-    case "requires_source_action":
+    case "requires_source_action": {
+      // Confirmed with a return_url, Stripe names the page the customer authenticates at
+      // (next_action.type redirect_to_url). Any other action (use_stripe_sdk: Stripe.js on a page
+      // we do not have) cannot be completed by this payment's customer: nothing will be charged.
+      const url = redirectUrlOf(intent.next_action);
+      if (url !== null) return { kind: "requires_action", gatewayReference: id, url };
       return {
         kind: "declined",
-        code: "authentication_required",
-        message: "The card issuer requires 3-D Secure authentication, which a server-side charge cannot complete.",
+        code: AUTHENTICATION_REQUIRED,
+        message: "The card issuer requires 3-D Secure authentication, and the payment had no returnUrl to send the customer back to.",
         gatewayReference: id,
       };
+    }
     case "requires_payment_method":
       // After a confirm, this status means the attempt failed; last_payment_error says why.
       return isRecord(intent.last_payment_error)
@@ -100,17 +116,29 @@ export function cardViewOf(paymentMethod: unknown): GatewayCardView | null {
  * Card failures from a 402 card_error or a PaymentIntent's last_payment_error. The decline_code is
  * the most specific reason; generic_decline is reported as card_declined.
  */
-export function mapCardFailure(failure: StripeErrorLike, gatewayReference: string | null): ChargeOutcome {
+export function mapCardFailure(failure: StripeErrorLike, gatewayReference: string | null): OperationOutcome {
   const code = stringOrNull(failure.code);
   const declineCode = stringOrNull(failure.decline_code);
   // Nothing was charged. Stripe replays this stored 402 for the same idempotency key (24 hours).
   if (code === "processing_error" || declineCode === "processing_error") {
     return { kind: "transient", reason: "stripe_processing_error" };
   }
-  if (code === "authentication_required" || declineCode === "authentication_required") {
+  // The customer failed or abandoned 3-D Secure: the PaymentIntent went back to
+  // requires_payment_method with this code in last_payment_error.
+  if (code === "payment_intent_authentication_failure") {
     return {
       kind: "declined",
-      code: "authentication_required",
+      code: AUTHENTICATION_FAILED,
+      message: scrub(stringOrNull(failure.message) ?? "The customer did not complete authentication."),
+      gatewayReference,
+    };
+  }
+  // authentication_required: the issuer asked for authentication and the request said not to wait
+  // for it (error_on_requires_action). Stripe's docs also name the failure requires_action_not_handled.
+  if (code === "authentication_required" || declineCode === "authentication_required" || code === "requires_action_not_handled") {
+    return {
+      kind: "declined",
+      code: AUTHENTICATION_REQUIRED,
       message: scrub(stringOrNull(failure.message) ?? "The card issuer requires authentication."),
       gatewayReference,
     };
@@ -124,7 +152,7 @@ export function mapCardFailure(failure: StripeErrorLike, gatewayReference: strin
   };
 }
 
-export function mapStripeError(error: unknown): ChargeOutcome {
+export function mapStripeError(error: unknown): OperationOutcome {
   if (!isRecord(error)) {
     // Not an error the SDK makes: we cannot tell whether the request left.
     return { kind: "unknown", reason: "stripe_client_error" };
@@ -203,7 +231,7 @@ function isRawCardDataRefusal(error: StripeErrorLike): boolean {
   return /sending credit card numbers directly to the stripe api/i.test(message) || message.includes("enabling-access-to-raw-card-data-apis");
 }
 
-function mapConnectionError(detail: unknown): ChargeOutcome {
+function mapConnectionError(detail: unknown): OperationOutcome {
   const code = isRecord(detail) ? stringOrNull(detail.code) : null;
   if (code !== null && NEVER_SENT_CODES.has(code)) {
     return { kind: "transient", reason: `stripe_unreachable: ${code}` };
@@ -221,6 +249,7 @@ export function mapSearchResult(intents: readonly unknown[], capture = true): Ch
   return (
     outcomes.find((o) => o.kind === "approved") ??
     outcomes.find((o) => o.kind === "unknown") ??
+    outcomes.find((o) => o.kind === "requires_action") ??
     outcomes[0] ??
     null
   );
@@ -250,14 +279,7 @@ export function mapLookup(
   target: StripeLookupTarget,
   how: { searched: boolean; searchLagMs: number; now: Date },
 ): LookupOutcome {
-  const ours = intents.filter(
-    (intent) =>
-      isPaymentIntent(intent) &&
-      isRecord(intent.metadata) &&
-      intent.metadata[PAYMENT_ID_METADATA_KEY] === target.paymentId &&
-      intent.amount === target.amount &&
-      intent.currency === target.currency.toLowerCase(),
-  );
+  const ours = intents.filter((intent) => isIntentOf(intent, target));
   if (ours.length === 0) {
     if (intents.length > 0) return { kind: "unknown", reason: "stripe_lookup_foreign_record: no PaymentIntent carries this payment" };
     if (!how.searched) return { kind: "unknown", reason: "stripe_lookup_not_found" };
@@ -275,7 +297,102 @@ export function mapLookup(
       return { kind: "unknown", reason: outcome.reason };
     case "transient":
       return { kind: "unknown", reason: outcome.reason };
+    case "requires_action":
+      // Nothing is charged yet, and the customer may still authenticate: neither charged nor
+      // "not charged". The charge's own replay under its key answers requires_action with the URL.
+      return { kind: "unknown", reason: `stripe_requires_action: ${outcome.gatewayReference} waits for the customer's authentication` };
   }
+}
+
+/** What checkAction and a continued charge verify about the PaymentIntent they follow (amount in Stripe's units). */
+export interface StripeIntentTarget {
+  paymentId: string;
+  amount: number;
+  currency: string;
+}
+
+/** Whether a PaymentIntent carries this payment's id, amount and currency: anything else is not ours to act on. */
+export function isIntentOf(intent: unknown, target: StripeIntentTarget): boolean {
+  return (
+    isPaymentIntent(intent) &&
+    isRecord(intent.metadata) &&
+    intent.metadata[PAYMENT_ID_METADATA_KEY] === target.paymentId &&
+    intent.amount === target.amount &&
+    intent.currency === target.currency.toLowerCase()
+  );
+}
+
+/**
+ * What became of a PaymentIntent that waited for its customer (requires_action), retrieved by id:
+ * charged (`succeeded`, or `requires_capture` for an authorization) → approved; still with the
+ * customer or in flight → pending; back at `requires_payment_method` (authentication failed or
+ * abandoned, last_payment_error `payment_intent_authentication_failure`; or the card declined
+ * after authenticating: its decline code) or `canceled` → failed. A PaymentIntent that is not this
+ * payment's is never acted on: unknown.
+ */
+export function mapActionIntent(intent: unknown, target: StripeIntentTarget & { capture: boolean }): ActionOutcome {
+  if (!isPaymentIntent(intent)) return { kind: "unknown", reason: "stripe_malformed_response: not a PaymentIntent" };
+  if (!isIntentOf(intent, target)) return { kind: "unknown", reason: `stripe_lookup_foreign_record: ${intent.id} is not this payment's PaymentIntent` };
+  switch (intent.status) {
+    case "succeeded":
+    case "requires_capture": {
+      const outcome = mapPaymentIntent(intent, target.capture);
+      return outcome.kind === "approved" ? outcome : { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${intent.id})` };
+    }
+    case "requires_action":
+    case "requires_source_action":
+    case "requires_confirmation":
+    case "processing":
+      return { kind: "pending" };
+    case "requires_payment_method": {
+      const failure = isRecord(intent.last_payment_error) ? mapCardFailure(intent.last_payment_error, intent.id) : null;
+      if (failure?.kind === "declined") return { kind: "failed", code: failure.code, message: failure.message };
+      return { kind: "failed", code: AUTHENTICATION_FAILED, message: "The customer did not complete authentication." };
+    }
+    case "canceled":
+      return { kind: "failed", code: AUTHENTICATION_FAILED, message: "The PaymentIntent was canceled before the customer completed authentication." };
+    default:
+      return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${intent.id})` };
+  }
+}
+
+/**
+ * A cancel of a PaymentIntent that waited for its customer (cancelAction): `canceled` → approved
+ * (it can no longer be charged; a requires_capture hold is released by the cancel too).
+ */
+export function mapCancelActionIntent(intent: unknown): OperationOutcome {
+  if (!isPaymentIntent(intent)) return { kind: "unknown", reason: "stripe_malformed_response: not a PaymentIntent" };
+  if (intent.status === "canceled") return { kind: "approved", gatewayReference: intent.id };
+  return { kind: "unknown", reason: `stripe_unexpected_status: ${intent.status} (${intent.id})`, gatewayReference: intent.id };
+}
+
+/**
+ * Stripe's refusals of that cancel: payment_intent_unexpected_state with the PaymentIntent
+ * attached. Already `canceled` → approved (it can no longer be charged); `succeeded` (the customer
+ * completed it meanwhile) → declined, so that the caller looks it up with checkAction. Everything
+ * else as any operation's error (mapOperationError).
+ */
+export function mapCancelActionError(error: unknown): OperationOutcome {
+  if (isRecord(error) && error.code === "payment_intent_unexpected_state" && isRecord(error.payment_intent)) {
+    const intent = error.payment_intent;
+    if (isPaymentIntent(intent) && intent.status === "canceled") return { kind: "approved", gatewayReference: intent.id };
+    if (isPaymentIntent(intent)) {
+      return {
+        kind: "declined",
+        code: "payment_intent_unexpected_state",
+        message: `The PaymentIntent could not be canceled: it has a status of ${intent.status}.`,
+        gatewayReference: intent.id,
+      };
+    }
+  }
+  return mapOperationError(error);
+}
+
+/** next_action.redirect_to_url.url of a PaymentIntent waiting for its customer, or null for any other action. */
+function redirectUrlOf(nextAction: unknown): string | null {
+  if (!isRecord(nextAction) || nextAction.type !== "redirect_to_url" || !isRecord(nextAction.redirect_to_url)) return null;
+  const url = nextAction.redirect_to_url.url;
+  return typeof url === "string" && /^https?:\/\//.test(url) ? url : null;
 }
 
 /**
