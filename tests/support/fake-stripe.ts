@@ -10,6 +10,18 @@
  * test PaymentMethods (`payment_method=pm_card_visa`, …) with the outcomes of their card numbers,
  * and refuses create parameters the API version the SDK pins does not document.
  *
+ * 3-D Secure as Stripe's test cards show it (docs.stripe.com/testing, "3D Secure authentication"):
+ * a create confirmed with `return_url` rests at `requires_action` with `next_action.redirect_to_url`
+ * naming this fake's own authentication page (`/3d_secure_2/hosted?payment_intent=…`, like
+ * Stripe's hooks.stripe.com page). That page offers "Complete" and "Fail" as Stripe's test page
+ * does; either sends the customer back to the return_url with `payment_intent`,
+ * `payment_intent_client_secret` and `redirect_status`. Completed, the PaymentIntent is
+ * `succeeded` (`requires_capture` for capture_method=manual); failed, it is back at
+ * `requires_payment_method` with last_payment_error `payment_intent_authentication_failure`.
+ * With `error_on_requires_action=true` the confirm fails at once with a 402 card_error
+ * `authentication_required`; with neither, it rests at `requires_action` with `use_stripe_sdk`
+ * (an action only Stripe.js can take).
+ *
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
@@ -72,7 +84,16 @@ const CARD_BEHAVIOUR: Readonly<Record<string, CardBehaviour>> = {
     message: "An error occurred while processing your card. Try again in a little bit.",
   },
   [TEST_CARDS.authenticationRequired]: { result: "requires_action" },
+  // Stripe's "always authenticate" and "3DS2 required" cards (pm_card_authenticationRequired, pm_card_threeDSecure2Required).
+  "4000002760003184": { result: "requires_action" },
+  "4000000000003220": { result: "requires_action" },
 };
+
+/** Where this fake's authentication page is: Stripe's is hooks.stripe.com/3d_secure_2/hosted. */
+const AUTHENTICATION_PAGE = "/3d_secure_2/hosted";
+
+/** The reasons a PaymentIntent may be canceled with (docs.stripe.com/api/payment_intents/cancel). */
+const CANCELLATION_REASONS = new Set(["duplicate", "fraudulent", "requested_by_customer", "abandoned"]);
 
 interface StoredAnswer {
   status: number;
@@ -171,6 +192,10 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   const refunds: Refund[] = [];
   /** What a PaymentIntent's card does to later captures or refunds (Stripe knows its card; the JSON does not show it). */
   const failsLater = new Map<string, "refund" | "capture">();
+  /** Each PaymentIntent's PaymentMethod object, answered in place of its id for `expand[]=payment_method`. */
+  const paymentMethodObjects = new Map<string, Record<string, unknown>>();
+  /** This server's origin, known once it listens: the authentication page's URL starts with it. */
+  let origin = "";
 
   /** The card a create pays with: raw card data (where the account allows it) or a test PaymentMethod. */
   function cardOf(form: URLSearchParams): { card: { number: string; brand: string; expMonth: number; expYear: number } } | { refused: Answer } {
@@ -224,9 +249,19 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     if (form.get("confirm") !== "true") {
       return invalidRequest("parameter_missing", "confirm", "This fake only supports confirm=true.");
     }
+    const returnUrl = form.get("return_url");
+    if (returnUrl !== null && !URL.canParse(returnUrl)) return invalidRequest("url_invalid", "return_url", "Not a valid URL");
+    const errorOnRequiresAction = form.get("error_on_requires_action") === "true";
     const manual = form.get("capture_method") === "manual";
 
-    const behaviour = CARD_BEHAVIOUR[number] ?? { result: "succeeded" };
+    const cardBehaviour = CARD_BEHAVIOUR[number] ?? { result: "succeeded" };
+    // error_on_requires_action: "fail the payment attempt if the PaymentIntent transitions into
+    // requires_action" (docs.stripe.com/api/payment_intents/create), as Stripe answers an issuer
+    // that asks for authentication it cannot get.
+    const behaviour: CardBehaviour =
+      cardBehaviour.result === "requires_action" && errorOnRequiresAction
+        ? { result: "card_error", code: "authentication_required", declineCode: "authentication_required", message: "Your card was declined. This transaction requires authentication." }
+        : cardBehaviour;
     const paymentMethod = {
       id: id("pm"),
       object: "payment_method",
@@ -281,16 +316,26 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
       latest_charge: chargeId,
       livemode: false,
       metadata,
-      next_action:
-        status === "requires_action"
-          ? { type: "use_stripe_sdk", use_stripe_sdk: { type: "three_d_secure_redirect", stripe_js: "https://hooks.stripe.com/3d_secure_2/hosted" } }
-          : null,
+      next_action: null,
       payment_method: status === "requires_payment_method" ? null : paymentMethod.id,
       payment_method_types: ["card"],
       receipt_email: form.get("receipt_email"),
       status,
     };
+    if (status === "requires_action") {
+      intent.next_action =
+        returnUrl === null
+          ? { type: "use_stripe_sdk", use_stripe_sdk: { type: "three_d_secure_redirect", stripe_js: "https://hooks.stripe.com/3d_secure_2/hosted" } }
+          : {
+              type: "redirect_to_url",
+              redirect_to_url: {
+                url: `${origin}${AUTHENTICATION_PAGE}?${new URLSearchParams({ payment_intent: intentId, payment_intent_client_secret: String(intent.client_secret) })}`,
+                return_url: returnUrl,
+              },
+            };
+    }
     intents.set(intentId, intent);
+    paymentMethodObjects.set(intentId, paymentMethod);
     const later = FAILS_LATER[number];
     if (later !== undefined) failsLater.set(intentId, later);
 
@@ -349,12 +394,19 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   }
 
   function cancelPaymentIntent(intent: PaymentIntent, form: URLSearchParams): Answer {
+    const unknown = [...form.keys()].find((key) => key !== "cancellation_reason" && !key.startsWith("expand["));
+    if (unknown !== undefined) return invalidRequest("parameter_unknown", unknown, `Received unknown parameter: ${unknown}`);
+    const reason = form.get("cancellation_reason");
+    if (reason !== null && !CANCELLATION_REASONS.has(reason)) {
+      return invalidRequest("parameter_invalid_string", "cancellation_reason", `Invalid cancellation_reason: must be one of ${[...CANCELLATION_REASONS].join(", ")}`);
+    }
     if (!CANCELABLE.has(intent.status)) return unexpectedState(intent, "canceled");
     Object.assign(intent, {
       status: "canceled",
       amount_capturable: 0,
       canceled_at: Math.floor(Date.now() / 1000),
-      cancellation_reason: form.get("cancellation_reason"),
+      cancellation_reason: reason,
+      next_action: null,
     });
     return { status: 200, body: intent };
   }
@@ -457,9 +509,70 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     };
   }
 
+  /**
+   * The customer's authentication page (no API key: the customer's browser opens it). GET shows
+   * the PaymentIntent's amount with "Complete" and "Fail" buttons; POST result=complete|fail acts
+   * and sends the browser back to the return_url (303), or answers 409 when the PaymentIntent no
+   * longer waits for authentication.
+   */
+  function authenticationPage(req: IncomingMessage, url: URL, body: string, res: ServerResponse): void {
+    const intent = intents.get(url.searchParams.get("payment_intent") ?? "");
+    const html = (status: number, text: string): void => {
+      res.writeHead(status, { "Content-Type": "text/html; charset=utf-8" }).end(text);
+    };
+    if (intent === undefined || url.searchParams.get("payment_intent_client_secret") !== intent.client_secret) {
+      return html(404, "<!doctype html><title>Not found</title><p>No such PaymentIntent.</p>");
+    }
+    const nextAction = intent.next_action as { type?: string; redirect_to_url?: { return_url?: string } } | null;
+    const waiting = intent.status === "requires_action" && nextAction?.type === "redirect_to_url";
+    if (req.method === "GET") {
+      if (!waiting) return html(409, `<!doctype html><title>3D Secure</title><p>This PaymentIntent is not waiting for authentication (status ${intent.status}).</p>`);
+      const amount = `${(Number(intent.amount) / 100).toFixed(2)} ${String(intent.currency).toUpperCase()}`;
+      return html(
+        200,
+        `<!doctype html><html><head><title>3D Secure 2 Test Page</title></head><body><h1>3D Secure 2 Test Page</h1>` +
+          `<p id="amount">${amount}</p><form method="post"><button type="submit" name="result" value="complete" id="complete">Complete</button>` +
+          `<button type="submit" name="result" value="fail" id="fail">Fail</button></form></body></html>`,
+      );
+    }
+    const result = new URLSearchParams(body).get("result");
+    if (req.method !== "POST" || (result !== "complete" && result !== "fail")) return html(400, "<!doctype html><p>Answer result=complete or result=fail.</p>");
+    if (!waiting) return html(409, `<!doctype html><p>This PaymentIntent is not waiting for authentication (status ${intent.status}).</p>`);
+    const returnUrl = new URL(nextAction?.redirect_to_url?.return_url ?? "");
+    if (result === "complete") {
+      const manual = intent.capture_method === "manual";
+      Object.assign(intent, {
+        status: manual ? "requires_capture" : "succeeded",
+        amount_capturable: manual ? intent.amount : 0,
+        amount_received: manual ? 0 : intent.amount,
+        latest_charge: id("ch"),
+        next_action: null,
+      });
+    } else {
+      Object.assign(intent, {
+        status: "requires_payment_method",
+        next_action: null,
+        payment_method: null,
+        last_payment_error: {
+          type: "invalid_request_error",
+          code: "payment_intent_authentication_failure",
+          doc_url: "https://docs.stripe.com/error-codes/payment-intent-authentication-failure",
+          message:
+            "The provided PaymentMethod has failed authentication. You can provide payment_method_data or a new PaymentMethod to attempt to fulfill this PaymentIntent again.",
+          payment_method: paymentMethodObjects.get(intent.id) ?? null,
+        },
+      });
+    }
+    returnUrl.searchParams.set("payment_intent", intent.id);
+    returnUrl.searchParams.set("payment_intent_client_secret", String(intent.client_secret));
+    returnUrl.searchParams.set("redirect_status", result === "complete" ? "succeeded" : "failed");
+    res.writeHead(303, { Location: returnUrl.toString() }).end();
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake-stripe");
     const body = await readBody(req);
+    if (url.pathname === AUTHENTICATION_PAGE) return authenticationPage(req, url, body, res);
     const idempotencyKey = header(req, "idempotency-key");
     const entry: FakeRequest = { method: req.method ?? "GET", path: url.pathname, idempotencyKey, fault: null, replayed: false, status: null };
     requests.push(entry);
@@ -520,8 +633,14 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
           return listRefunds(url.searchParams);
         case "search":
           return searchPaymentIntents(url.searchParams.get("query"));
-        case "retrieve":
-          return retrieve(intents, path.split("/").pop() ?? "");
+        case "retrieve": {
+          const found = retrieve(intents, path.split("/").pop() ?? "");
+          // `expand[]=payment_method` answers the PaymentMethod object in place of its id.
+          const expanded = [...url.searchParams.entries()].some(([key, value]) => key.startsWith("expand[") && value === "payment_method");
+          const intent = found.body as PaymentIntent;
+          const paymentMethod = found.status === 200 ? paymentMethodObjects.get(intent.id) : undefined;
+          return expanded && paymentMethod !== undefined && intent.payment_method !== null ? { ...found, body: { ...intent, payment_method: paymentMethod } } : found;
+        }
       }
     })();
 
@@ -545,9 +664,10 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+  origin = `http://127.0.0.1:${port}`;
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: origin,
     secretKey,
     requests,
     paymentSources,
@@ -652,4 +772,21 @@ function invalidRequest(code: string, param: string, message: string): Answer {
 
 function id(prefix: string): string {
   return `${prefix}_${randomBytes(18).toString("base64url").replace(/[-_]/g, "x").slice(0, 24)}`;
+}
+
+/**
+ * Completes or fails a PaymentIntent's 3-D Secure at the fake's authentication page (the
+ * `requires_action` answer's URL) as a customer's browser would: the form's POST. Answers where
+ * the page sent the customer back (the return_url with payment_intent and redirect_status).
+ */
+export async function authenticateAtFakeStripe(pageUrl: string, result: "complete" | "fail"): Promise<string> {
+  const res = await fetch(pageUrl, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ result }),
+    redirect: "manual",
+  });
+  const location = res.headers.get("location");
+  if (res.status !== 303 || location === null) throw new Error(`the fake Stripe's authentication page answered ${res.status}: ${await res.text()}`);
+  return location;
 }
