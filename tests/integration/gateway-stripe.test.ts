@@ -1,11 +1,15 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import Stripe from "stripe";
+import type { ChargeRequest } from "../../modules/gateways";
 import { createStripeGateway } from "../../modules/gateways/stripe";
 import { mapCardFailure, mapPaymentIntent, mapSearchResult, mapStripeError } from "../../modules/gateways/stripe/stripe-mapping";
 import { STRIPE_TEST_PAYMENT_METHODS } from "../../modules/gateways/stripe/stripe-test-payment-methods";
-import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
+import { authenticateAtFakeStripe, startFakeStripe, type FakeStripe } from "../support/fake-stripe";
 import {
+  actionRequest,
   type ConformanceHarness,
+  paymentMethodChargeRequest,
+  RETURN_URL,
   TEST_CARDS,
   captureRequest,
   chargeRequest,
@@ -39,8 +43,13 @@ async function stripeHarness(rawCardData: boolean): Promise<ConformanceHarness> 
   };
 }
 
-runGatewayConformance("stripe (ordinary account: test PaymentMethods)", () => stripeHarness(false), { anyCardNumber: false });
-runGatewayConformance("stripe (raw card data)", () => stripeHarness(true));
+/** The customer at the fake's 3-D Secure page: "Complete" or "Fail", as on Stripe's test page. */
+const authenticate = async (_harness: ConformanceHarness, action: { url: string }, result: "complete" | "fail") => {
+  await authenticateAtFakeStripe(action.url, result);
+};
+
+runGatewayConformance("stripe (ordinary account: test PaymentMethods)", () => stripeHarness(false), { anyCardNumber: false, authenticate });
+runGatewayConformance("stripe (raw card data)", () => stripeHarness(true), { authenticate });
 
 describe("stripe adapter against the fake Stripe API", () => {
   let fake: FakeStripe;
@@ -346,6 +355,143 @@ describe("stripe adapter against the fake Stripe API", () => {
       ["POST", "timeout-after-commit", refund.idempotencyKey],
       ["GET", null, null],
     ]);
+  });
+});
+
+describe("stripe 3-D Secure against the fake Stripe API", () => {
+  let fake: FakeStripe;
+  beforeEach(async () => {
+    fake = await startFakeStripe();
+  });
+  afterEach(async () => {
+    await fake.stop();
+  });
+  const gateway = () => createStripeGateway({ secretKey: fake.secretKey, apiBase: fake.url, timeoutMs: TIMEOUT_MS, searchLagMs: 0, rawCardData: false });
+  const api = async (method: string, path: string, form?: Record<string, string>) => {
+    const res = await fetch(`${fake.url}${path}`, {
+      method,
+      headers: { Authorization: `Bearer ${fake.secretKey}`, "Content-Type": "application/x-www-form-urlencoded" },
+      ...(form === undefined ? {} : { body: new URLSearchParams(form) }),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> & { error?: Record<string, unknown> } };
+  };
+  /** The charge that continues `request`'s PaymentIntent after its customer acted (PaymentSource `continues`). */
+  const continuing = (request: ChargeRequest, reference: string): ChargeRequest => {
+    const { card: _card, paymentMethod: _paymentMethod, wallet: _wallet, continues: _continues, ...fields } = request;
+    return { ...fields, continues: reference };
+  };
+  const create = (form: Record<string, string>) => api("POST", "/v1/payment_intents", { amount: "1000", currency: "usd", confirm: "true", payment_method: "pm_card_threeDSecure2Required", ...form });
+
+  async function waiting(request = chargeRequest(TEST_CARDS.authenticationRequired, { returnUrl: RETURN_URL })) {
+    const outcome = await gateway().charge(request);
+    if (outcome.kind !== "requires_action") throw new Error(`expected requires_action, got ${JSON.stringify(outcome)}`);
+    return { request, outcome };
+  }
+
+  test("the fake answers 3-D Secure as Stripe does: a redirect with return_url, a use_stripe_sdk action without, a 402 with error_on_requires_action", async () => {
+    const redirected = await create({ return_url: RETURN_URL });
+    expect(redirected).toMatchObject({
+      status: 200,
+      body: { status: "requires_action", next_action: { type: "redirect_to_url", redirect_to_url: { url: expect.stringMatching(/\/3d_secure_2\/hosted\?payment_intent=pi_/), return_url: RETURN_URL } } },
+    });
+    expect(await create({})).toMatchObject({ status: 200, body: { status: "requires_action", next_action: { type: "use_stripe_sdk" } } });
+    expect(await create({ error_on_requires_action: "true", return_url: RETURN_URL })).toMatchObject({
+      status: 402,
+      body: { error: { type: "card_error", code: "authentication_required", decline_code: "authentication_required", payment_intent: { status: "requires_payment_method" } } },
+    });
+    expect(await create({ return_url: "not a url" })).toMatchObject({ status: 400, body: { error: { code: "url_invalid", param: "return_url" } } });
+  });
+
+  test("the charge sends the payment's returnUrl and rests at requires_action; without one Stripe is told not to wait", async () => {
+    const { request, outcome } = await waiting();
+    expect(outcome).toEqual({ kind: "requires_action", gatewayReference: expect.stringMatching(/^pi_/), url: expect.stringContaining(`${fake.url}/3d_secure_2/hosted?`) });
+    expect(fake.intentsFor(request.paymentId)).toEqual([expect.objectContaining({ status: "requires_action", next_action: expect.objectContaining({ redirect_to_url: expect.objectContaining({ return_url: RETURN_URL }) }) })]);
+
+    const direct = chargeRequest(TEST_CARDS.authenticationRequired);
+    expect(await gateway().charge(direct)).toEqual({
+      kind: "declined",
+      code: "authentication_required",
+      message: "Your card was declined. This transaction requires authentication.",
+      gatewayReference: expect.stringMatching(/^pi_/),
+    });
+    // error_on_requires_action: the attempt failed at once, nothing waits for a customer nobody can send.
+    expect(fake.intentsFor(direct.paymentId)).toEqual([expect.objectContaining({ status: "requires_payment_method", next_action: null })]);
+  });
+
+  test("the authentication page offers Complete and Fail, sends the customer back to the returnUrl, and acts once", async () => {
+    const { outcome } = await waiting();
+    const page = await fetch(outcome.url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toMatch(/<button[^>]*value="complete"[^>]*>Complete<\/button>.*<button[^>]*value="fail"[^>]*>Fail<\/button>/s);
+    const back = new URL(await authenticateAtFakeStripe(outcome.url, "complete"));
+    expect(`${back.origin}${back.pathname}`).toBe("https://shop.example/paystream/return");
+    expect(Object.fromEntries(back.searchParams)).toEqual({
+      order: "42",
+      payment_intent: outcome.gatewayReference,
+      payment_intent_client_secret: expect.stringMatching(/_secret_/),
+      redirect_status: "succeeded",
+    });
+    await expect(authenticateAtFakeStripe(outcome.url, "fail")).rejects.toThrow(/answered 409/);
+    const forged = new URL(outcome.url);
+    forged.searchParams.set("payment_intent_client_secret", "pi_x_secret_wrong");
+    expect((await fetch(forged)).status).toBe(404);
+  });
+
+  test("a test PaymentMethod that needs authentication waits, and once completed checkAction answers the card behind it", async () => {
+    for (const [paymentMethod, last4] of [
+      ["pm_card_threeDSecure2Required", "3220"],
+      ["pm_card_authenticationRequired", "3184"],
+    ] as const) {
+      const { request, outcome } = await waiting(paymentMethodChargeRequest(paymentMethod, { returnUrl: RETURN_URL }));
+      expect(await gateway().checkAction(actionRequest(request, outcome.gatewayReference))).toEqual({ kind: "pending" });
+      await authenticateAtFakeStripe(outcome.url, "complete");
+      expect(await gateway().checkAction(actionRequest(request, outcome.gatewayReference))).toEqual({
+        kind: "approved",
+        gatewayReference: outcome.gatewayReference,
+        card: { brand: "visa", last4, expMonth: 12, expYear: expect.any(Number), fingerprint: expect.any(String) },
+      });
+      expect(fake.chargesFor(request.paymentId)).toBe(1);
+    }
+  });
+
+  test("a charge that continues the PaymentIntent retrieves it and sends nothing again", async () => {
+    const { request, outcome } = await waiting(paymentMethodChargeRequest("pm_card_threeDSecure2Required", { returnUrl: RETURN_URL }));
+    const continued: ChargeRequest = { ...continuing(request, outcome.gatewayReference), attempt: 2 };
+    expect(await gateway().charge(continued)).toEqual(outcome);
+    await authenticateAtFakeStripe(outcome.url, "complete");
+    expect(await gateway().charge(continued)).toMatchObject({ kind: "approved", gatewayReference: outcome.gatewayReference, card: { last4: "3220" } });
+    expect(await gateway().charge({ ...continued, paymentId: "pay_other" })).toMatchObject({ kind: "unknown" });
+    expect(fake.requests.filter((r) => r.method === "POST" && r.path === "/v1/payment_intents")).toHaveLength(1);
+    expect(fake.chargesFor(request.paymentId)).toBe(1);
+
+    const failed = await waiting();
+    await authenticateAtFakeStripe(failed.outcome.url, "fail");
+    expect(await gateway().charge(continuing(failed.request, failed.outcome.gatewayReference))).toMatchObject({ kind: "declined", code: "authentication_failed" });
+  });
+
+  test("cancelAction cancels under the payment's own cancel key, abandoned; a canceled PaymentIntent then fails authentication_failed", async () => {
+    const { request, outcome } = await waiting();
+    expect(await gateway().cancelAction(actionRequest(request, outcome.gatewayReference))).toEqual({ kind: "approved", gatewayReference: outcome.gatewayReference });
+    expect(fake.requests.at(-1)).toMatchObject({ path: `/v1/payment_intents/${outcome.gatewayReference}/cancel`, idempotencyKey: `${request.idempotencyKey}-cancel-action` });
+    expect(fake.intentsFor(request.paymentId)).toEqual([expect.objectContaining({ status: "canceled", cancellation_reason: "abandoned" })]);
+    expect(await gateway().checkAction(actionRequest(request, outcome.gatewayReference))).toMatchObject({ kind: "failed", code: "authentication_failed" });
+    await expect(authenticateAtFakeStripe(outcome.url, "complete")).rejects.toThrow(/answered 409/);
+  });
+
+  test("cancelAction of an authorization the customer completed releases the hold: approved, nothing captured", async () => {
+    const { request, outcome } = await waiting(chargeRequest(TEST_CARDS.authenticationRequired, { returnUrl: RETURN_URL, capture: false }));
+    await authenticateAtFakeStripe(outcome.url, "complete");
+    expect(fake.intentsFor(request.paymentId)).toEqual([expect.objectContaining({ status: "requires_capture" })]);
+    expect(await gateway().cancelAction(actionRequest(request, outcome.gatewayReference))).toEqual({ kind: "approved", gatewayReference: outcome.gatewayReference });
+    expect(fake.intentsFor(request.paymentId)).toEqual([expect.objectContaining({ status: "canceled", amount_capturable: 0, amount_received: 0 })]);
+  });
+
+  test("the fake's cancel takes only documented parameters and reasons", async () => {
+    const { outcome } = await waiting();
+    const path = `/v1/payment_intents/${outcome.gatewayReference}/cancel`;
+    expect(await api("POST", path, { reason: "abandoned" })).toMatchObject({ status: 400, body: { error: { code: "parameter_unknown", param: "reason" } } });
+    expect(await api("POST", path, { cancellation_reason: "expired" })).toMatchObject({ status: 400, body: { error: { param: "cancellation_reason" } } });
+    expect(await api("POST", path, { cancellation_reason: "abandoned" })).toMatchObject({ status: 200, body: { status: "canceled" } });
   });
 });
 

@@ -8,14 +8,17 @@
 
 import { afterEach, beforeEach, describe, expect, spyOn, test } from "bun:test";
 import { randomUUID } from "node:crypto";
-import type {
-  CaptureRequest,
-  ChargeRequest,
-  Gateway,
-  LookupRequest,
-  OperationLookupRequest,
-  RefundRequest,
-  VoidRequest,
+import {
+  type ActionRequest,
+  AUTHENTICATION_FAILED,
+  AUTHENTICATION_REQUIRED,
+  type CaptureRequest,
+  type ChargeRequest,
+  type Gateway,
+  type LookupRequest,
+  type OperationLookupRequest,
+  type RefundRequest,
+  type VoidRequest,
 } from "../../modules/gateways/port";
 import { CARDS } from "./payments";
 
@@ -156,9 +159,25 @@ const DECLINE_FAMILIES: ReadonlyArray<{ family: string; card: string; codes: rea
   { family: "3-D Secure required", card: TEST_CARDS.authenticationRequired, codes: ["authentication_required"] },
 ];
 
+/**
+ * Completes or fails a payment's customer authentication at the gateway as its customer would
+ * (3-D Secure at the page the `requires_action` answer named; a buyer's approval), with whatever
+ * the gateway's test double offers for it.
+ */
+export type CustomerAuthentication = (harness: ConformanceHarness, action: { gatewayReference: string; url: string }, result: "complete" | "fail") => Promise<void>;
+
+/** Where a merchant wants its customer back after authenticating (docs/CONTRACT.md §9). */
+export const RETURN_URL = "https://shop.example/paystream/return?order=42";
+
 export interface ConformanceOptions {
   /** false: the gateway cannot complete 3-D Secure cases. */
   authentication?: boolean;
+  /**
+   * How the gateway's test double lets a customer complete or fail authentication: given, the
+   * customer authentication cases (REQUIRES_ACTION: requires_action, checkAction, cancelAction)
+   * run against the gateway.
+   */
+  authenticate?: CustomerAuthentication;
   /**
    * false: the account takes only Stripe's test card numbers (an ordinary Stripe account, reached
    * through test PaymentMethods), so the cases needing another number (captureRefused) are skipped;
@@ -397,6 +416,132 @@ export function runGatewayConformance(name: string, setup: () => Promise<Conform
     });
   });
   runOperationConformance(name, setup, options.anyCardNumber !== false);
+  if (options.authenticate !== undefined) runAuthenticationConformance(name, setup, options.authenticate);
+}
+
+/** The worker's question about a payment waiting for its customer (REQUIRES_ACTION). */
+export function actionRequest(charge: ChargeRequest, gatewayReference: string, overrides: Partial<ActionRequest> = {}): ActionRequest {
+  return {
+    paymentId: charge.paymentId,
+    idempotencyKey: charge.idempotencyKey,
+    gatewayReference,
+    amount: charge.amount,
+    currency: charge.currency,
+    capture: charge.capture,
+    paymentMethod: charge.paymentMethod ?? null,
+    wallet: charge.wallet ?? null,
+    ...overrides,
+  };
+}
+
+/**
+ * Customer authentication (docs/CONTRACT.md §9): with a returnUrl a charge that needs it waits for
+ * the customer; without one it is declined authentication_required; checkAction follows what the
+ * customer did; cancelAction makes sure a waiting payment can no longer be charged.
+ */
+function runAuthenticationConformance(name: string, setup: () => Promise<ConformanceHarness>, authenticate: CustomerAuthentication): void {
+  describe(`${name}: customer authentication (3-D Secure)`, () => {
+    let harness: ConformanceHarness;
+    beforeEach(async () => {
+      harness = await setup();
+    });
+    afterEach(async () => {
+      await harness.stop?.();
+    });
+
+    /** A charge (or authorization) of the card that needs authentication, with a returnUrl, waiting for its customer. */
+    async function waiting(capture = true): Promise<{ charge: ChargeRequest; action: { gatewayReference: string; url: string } }> {
+      const charge = chargeRequest(TEST_CARDS.authenticationRequired, { returnUrl: RETURN_URL, capture });
+      const outcome = await harness.gateway.charge(charge);
+      if (outcome.kind !== "requires_action") throw new Error(`${name}: expected requires_action, got ${JSON.stringify(outcome)}`);
+      return { charge, action: { gatewayReference: outcome.gatewayReference, url: outcome.url } };
+    }
+
+    test("with a returnUrl, a card that needs authentication waits for its customer at a URL, charging nothing; a replay under the key answers the same", async () => {
+      const { charge, action } = await waiting();
+      expect(action).toEqual({ gatewayReference: expect.any(String), url: expect.stringMatching(/^https?:\/\//) });
+      expect(await harness.gateway.charge({ ...charge, attempt: 2 })).toEqual({ kind: "requires_action", ...action });
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+      expect(await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).toEqual({ kind: "pending" });
+    });
+
+    test("without a returnUrl it is declined authentication_required at once, charging nothing", async () => {
+      const charge = chargeRequest(TEST_CARDS.authenticationRequired);
+      expect(await harness.gateway.charge(charge)).toMatchObject({ kind: "declined", code: AUTHENTICATION_REQUIRED });
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+    });
+
+    test("completed by the customer: checkAction answers approved and the payment is charged once; asked again, the same", async () => {
+      const { charge, action } = await waiting();
+      await authenticate(harness, action, "complete");
+      const found = await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference));
+      expect(found).toMatchObject({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(harness.chargesFor(charge.paymentId)).toBe(1);
+      expect(await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).toEqual(found);
+      expect(harness.chargesFor(charge.paymentId)).toBe(1);
+    });
+
+    test("an authorization completed by the customer holds the amount without charging it, and its capture takes it once", async () => {
+      const { charge, action } = await waiting(false);
+      await authenticate(harness, action, "complete");
+      const found = await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference));
+      if (found.kind !== "approved") throw new Error(`${name}: authorization not approved: ${JSON.stringify(found)}`);
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+      expect(await harness.gateway.capture(captureRequest(charge, found.gatewayReference))).toMatchObject({ kind: "approved" });
+      expect((await harness.ledgerFor(charge.paymentId)).captures).toEqual([charge.amount]);
+    });
+
+    test("failed or abandoned by the customer: checkAction answers failed authentication_failed, and nothing is charged", async () => {
+      const { charge, action } = await waiting();
+      await authenticate(harness, action, "fail");
+      expect(await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).toMatchObject({ kind: "failed", code: AUTHENTICATION_FAILED });
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+    });
+
+    test("cancelAction of a waiting payment is approved, answers the same when repeated, and the payment can no longer be charged", async () => {
+      const { charge, action } = await waiting();
+      const canceled = await harness.gateway.cancelAction(actionRequest(charge, action.gatewayReference));
+      expect(canceled).toMatchObject({ kind: "approved" });
+      expect(await harness.gateway.cancelAction(actionRequest(charge, action.gatewayReference))).toEqual(canceled);
+      expect((await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).kind).not.toBe("approved");
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+    });
+
+    test("cancelAction after the customer completed is declined (look it up), and the payment stays charged once", async () => {
+      const { charge, action } = await waiting();
+      await authenticate(harness, action, "complete");
+      expect((await harness.gateway.cancelAction(actionRequest(charge, action.gatewayReference))).kind).toBe("declined");
+      expect((await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).kind).toBe("approved");
+      expect(harness.chargesFor(charge.paymentId)).toBe(1);
+    });
+
+    test("checkAction never answers for a record of another amount or currency: unknown", async () => {
+      const { charge, action } = await waiting();
+      await authenticate(harness, action, "complete");
+      for (const other of [{ amount: charge.amount + 1 }, { currency: "EUR" }]) {
+        expect((await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference, other))).kind).toBe("unknown");
+      }
+    });
+
+    test("checkAction while the gateway fails is unknown, never failed; cancelAction then is never approved", async () => {
+      const { charge, action } = await waiting();
+      for (const fault of ["http500", "malformed", "connection-reset", "http429"] as const) {
+        harness.failNext(Number.POSITIVE_INFINITY, fault);
+        expect((await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).kind).toBe("unknown");
+        expect(["transient", "unknown"]).toContain((await harness.gateway.cancelAction(actionRequest(charge, action.gatewayReference))).kind);
+      }
+      harness.failNext(0, "http500");
+      expect((await harness.gateway.cancelAction(actionRequest(charge, action.gatewayReference))).kind).toBe("approved");
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+    });
+
+    test("a lookup of a payment waiting for its customer is unknown: neither charged nor 'not charged'", async () => {
+      const { charge, action } = await waiting();
+      expect((await harness.gateway.lookup(lookupRequest(charge))).kind).toBe("unknown");
+      expect((await harness.gateway.lookup(lookupRequest(charge, { gatewayReference: action.gatewayReference }))).kind).toBe("unknown");
+      expect(harness.chargesFor(charge.paymentId)).toBe(0);
+    });
+  });
 }
 
 /** What a gateway holds for one payment after captures, voids and refunds; replays are not counted. */
