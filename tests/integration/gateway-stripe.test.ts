@@ -418,6 +418,15 @@ describe("stripe 3-D Secure against the fake Stripe API", () => {
     expect(fake.intentsFor(direct.paymentId)).toEqual([expect.objectContaining({ status: "requires_payment_method", next_action: null })]);
   });
 
+  test("a create whose answer was lost is replayed under its key: the stored requires_action, one PaymentIntent", async () => {
+    const request = chargeRequest(TEST_CARDS.authenticationRequired, { returnUrl: RETURN_URL });
+    fake.failNext(1, "timeout-after-commit", "create");
+    const outcome = await gateway().charge(request);
+    expect(outcome).toMatchObject({ kind: "requires_action", gatewayReference: expect.stringMatching(/^pi_/) });
+    expect(fake.requests.map((r) => r.replayed)).toEqual([false, true]);
+    expect(fake.intentsFor(request.paymentId)).toHaveLength(1);
+  });
+
   test("the authentication page offers Complete and Fail, sends the customer back to the returnUrl, and acts once", async () => {
     const { outcome } = await waiting();
     const page = await fetch(outcome.url);

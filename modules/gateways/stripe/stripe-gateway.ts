@@ -175,7 +175,8 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
     const first = await run();
     if (first.kind !== "unknown") return first;
     const replay = await run();
-    if (replay.kind === "approved" || replay.kind === "declined") return replay;
+    // Stripe's stored answer: charged, refused, or (3-D Secure) waiting for the customer.
+    if (replay.kind === "approved" || replay.kind === "declined" || replay.kind === "requires_action") return replay;
     const found = await lookup([first.gatewayReference, replay.kind === "unknown" ? replay.gatewayReference : undefined]);
     return found.kind === "approved" || found.kind === "declined" ? found : first;
   }
