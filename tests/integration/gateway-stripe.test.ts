@@ -427,6 +427,15 @@ describe("stripe 3-D Secure against the fake Stripe API", () => {
     expect(fake.intentsFor(request.paymentId)).toHaveLength(1);
   });
 
+  test("when the create and its replay both go unanswered, the search finds the PaymentIntent waiting: requires_action with its URL", async () => {
+    const request = chargeRequest(TEST_CARDS.authenticationRequired, { returnUrl: RETURN_URL });
+    fake.failNext(2, "timeout-after-commit", "create");
+    const outcome = await gateway().charge(request);
+    const [intent] = fake.intentsFor(request.paymentId);
+    expect(outcome).toEqual({ kind: "requires_action", gatewayReference: intent?.id ?? "", url: expect.stringContaining("/3d_secure_2/hosted?") });
+    expect(fake.requests.map((r) => r.path)).toEqual(["/v1/payment_intents", "/v1/payment_intents", "/v1/payment_intents/search"]);
+  });
+
   test("the authentication page offers Complete and Fail, sends the customer back to the returnUrl, and acts once", async () => {
     const { outcome } = await waiting();
     const page = await fetch(outcome.url);

@@ -535,10 +535,13 @@ function runAuthenticationConformance(name: string, setup: () => Promise<Conform
       expect(harness.chargesFor(charge.paymentId)).toBe(0);
     });
 
-    test("a lookup of a payment waiting for its customer is unknown: neither charged nor 'not charged'", async () => {
+    test("a lookup of a payment waiting for its customer answers requires_action (a lost answer): neither charged nor 'not charged'", async () => {
       const { charge, action } = await waiting();
-      expect((await harness.gateway.lookup(lookupRequest(charge))).kind).toBe("unknown");
-      expect((await harness.gateway.lookup(lookupRequest(charge, { gatewayReference: action.gatewayReference }))).kind).toBe("unknown");
+      expect(await harness.gateway.lookup(lookupRequest(charge))).toMatchObject({ kind: "requires_action", gatewayReference: action.gatewayReference });
+      expect(await harness.gateway.lookup(lookupRequest(charge, { gatewayReference: action.gatewayReference }))).toMatchObject({
+        kind: "requires_action",
+        gatewayReference: action.gatewayReference,
+      });
       expect(harness.chargesFor(charge.paymentId)).toBe(0);
     });
   });

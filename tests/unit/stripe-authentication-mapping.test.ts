@@ -67,9 +67,18 @@ describe("stripe: 3-D Secure answers of a charge", () => {
     });
   });
 
-  test("a lookup that finds a PaymentIntent waiting for its customer is unknown: neither charged nor 'not charged'", () => {
-    const found = mapLookup([intent("requires_action", { next_action: redirect })], { ...target, lastAttemptAt: new Date(0) }, { searched: true, searchLagMs: 0, now: new Date() });
-    expect(found).toEqual({ kind: "unknown", reason: "stripe_requires_action: pi_1 waits for the customer's authentication" });
+  test("a lookup that finds a PaymentIntent waiting for its customer answers requires_action with its URL: neither charged nor 'not charged'", () => {
+    const how = { searched: true, searchLagMs: 0, now: new Date() };
+    expect(mapLookup([intent("requires_action", { next_action: redirect })], { ...target, lastAttemptAt: new Date(0) }, how)).toEqual({
+      kind: "requires_action",
+      gatewayReference: "pi_1",
+      url: redirect.redirect_to_url.url,
+    });
+    // One nobody can complete (use_stripe_sdk: no returnUrl was sent) is the decline the charge answered.
+    expect(mapLookup([intent("requires_action", { next_action: { type: "use_stripe_sdk" } })], { ...target, lastAttemptAt: new Date(0) }, how)).toMatchObject({
+      kind: "declined",
+      code: "authentication_required",
+    });
     // A succeeded PaymentIntent of the payment still wins over a waiting one.
     expect(mapSearchResult([intent("requires_action", { next_action: redirect }), { ...intent("succeeded"), id: "pi_2" }])).toEqual({ kind: "approved", gatewayReference: "pi_2" });
   });

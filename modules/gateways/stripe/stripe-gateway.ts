@@ -166,19 +166,20 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
    * How a charge, capture, void or refund is settled. Stripe keeps the first response per
    * idempotency key for 24 hours: an unknown first answer is replayed under the same key, which
    * returns it (Idempotent-Replayed) or runs now if the first never arrived. A failed replay proves
-   * nothing about the first request, so a lookup follows; anything still unclear stays unknown.
+   * nothing about the first request, so a lookup follows (`lookup` answers what it settled, or
+   * null); anything still unclear stays unknown.
    */
   async function settle<Outcome extends ChargeOutcome>(
     run: () => Promise<Outcome>,
-    lookup: (references: Array<string | undefined>) => Promise<LookupOutcome>,
-  ): Promise<Outcome | OperationOutcome> {
+    lookup: (references: Array<string | undefined>) => Promise<Outcome | null>,
+  ): Promise<Outcome> {
     const first = await run();
     if (first.kind !== "unknown") return first;
     const replay = await run();
     // Stripe's stored answer: charged, refused, or (3-D Secure) waiting for the customer.
     if (replay.kind === "approved" || replay.kind === "declined" || replay.kind === "requires_action") return replay;
     const found = await lookup([first.gatewayReference, replay.kind === "unknown" ? replay.gatewayReference : undefined]);
-    return found.kind === "approved" || found.kind === "declined" ? found : first;
+    return found ?? first;
   }
 
   async function lookupOperation(lookup: OperationLookupRequest): Promise<LookupOutcome> {
@@ -221,7 +222,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
             unknownSince: new Date(),
             lastAttemptAt: new Date(),
             replay: () => null,
-          }),
+          }).then((found) => (found.kind === "approved" || found.kind === "declined" || found.kind === "requires_action" ? found : null)),
       ));
     },
     lookup,
@@ -235,7 +236,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
             () => stripe.paymentIntents.capture(request.gatewayReference, { amount_to_capture: amount.value }, { idempotencyKey: request.idempotencyKey }),
             (intent) => mapOperationIntent(intent, "capture"),
           ),
-        () => lookupOperation({ operation: "capture", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+        () => lookupOperation({ operation: "capture", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }).then(operationSettledBy),
       ));
     },
 
@@ -246,7 +247,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
             () => stripe.paymentIntents.cancel(request.gatewayReference, {}, { idempotencyKey: request.idempotencyKey }),
             (intent) => mapOperationIntent(intent, "void"),
           ),
-        () => lookupOperation({ operation: "void", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+        () => lookupOperation({ operation: "void", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }).then(operationSettledBy),
       ));
     },
 
@@ -261,7 +262,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       };
       return reported(request, "refund", settle(
         () => send(() => stripe.refunds.create(params, { idempotencyKey: request.idempotencyKey }), mapRefund),
-        () => lookupOperation({ operation: "refund", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }),
+        () => lookupOperation({ operation: "refund", request, firstAttemptAt: new Date(), lastAttemptAt: new Date() }).then(operationSettledBy),
       ));
     },
 
@@ -290,6 +291,11 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
       })());
     },
   };
+}
+
+/** What an operation's lookup settled: done or refused; anything else leaves the operation unknown. */
+function operationSettledBy(found: LookupOutcome): OperationOutcome | null {
+  return found.kind === "approved" || found.kind === "declined" ? found : null;
 }
 
 /** How a charge's card or payment method goes to Stripe; a PayPal wallet never does. */

@@ -298,9 +298,9 @@ export function mapLookup(
     case "transient":
       return { kind: "unknown", reason: outcome.reason };
     case "requires_action":
-      // Nothing is charged yet, and the customer may still authenticate: neither charged nor
-      // "not charged". The charge's own replay under its key answers requires_action with the URL.
-      return { kind: "unknown", reason: `stripe_requires_action: ${outcome.gatewayReference} waits for the customer's authentication` };
+      // Nothing is charged yet and the customer may still authenticate at the PaymentIntent's
+      // redirect URL: the payment waits for them as if the charge's answer had come.
+      return outcome;
   }
 }
 
