@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { startFakePaypal } from "../support/fake-paypal";
 import type { OperationLedger } from "../support/gateway-conformance";
-import { startFakeStripe } from "../support/fake-stripe";
+import { authenticateAtFakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { CARDS, client, paymentBody, paymentMethodBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
@@ -74,7 +74,8 @@ const cases: {
             };
           },
         },
-        env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url },
+        // Payments waiting for their customer are looked up within a second here (3-D Secure cases).
+        env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url, ACTION_CHECK_FIRST_MS: "300", RECONCILE_INTERVAL_MS: "200" },
         secrets: [fake.secretKey],
       };
     },
@@ -244,6 +245,54 @@ for (const { gateway, units, start } of cases) {
       expect((await waitForFinal(service.url, [declined.id])).get(declined.id)).toMatchObject({ status: "FAILED", failureCode: "insufficient_funds" });
       const unknown = (await (await client(service.url).post(paymentMethodBody("pm_1NoSuchPaymentMethod"))).json()) as { id: string };
       expect((await waitForFinal(service.url, [unknown.id])).get(unknown.id)).toMatchObject({ status: "FAILED", failureCode: "payment_method_not_found" });
+    });
+
+    describe.skipIf(gateway !== "stripe")("3-D Secure at Stripe (docs/CONTRACT.md §9)", () => {
+      // Loopback http is a valid returnUrl outside production; the customer's browser is not followed there.
+      const returnUrl = "http://127.0.0.1:9/shop/done?order=7";
+      type Waiting = { id: string; status: string; nextAction: { type: string; url: string } | null };
+
+      /** A payment that needs 3-D Secure, created with a returnUrl, once it waits for its customer. */
+      async function waitingPayment(body: Record<string, unknown>): Promise<Waiting> {
+        const res = await client(service.url).post({ ...body, returnUrl });
+        expect(res.status).toBe(202);
+        const { id } = (await res.json()) as { id: string };
+        return (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as Waiting;
+      }
+
+      it("a test PaymentMethod that needs authentication waits in REQUIRES_ACTION at Stripe's page; completed there, it is COMPLETED and charged once", async () => {
+        const waiting = await waitingPayment(paymentMethodBody("pm_card_threeDSecure2Required"));
+        // Read before toMatchObject: Bun's toMatchObject writes its asymmetric matchers into the object it checks.
+        const page = waiting.nextAction?.url ?? "";
+        expect(waiting).toMatchObject({ status: "REQUIRES_ACTION", nextAction: { type: "redirect", url: expect.stringContaining(`${fake.url}/3d_secure_2/hosted?payment_intent=pi_`) } });
+        expect(fake.chargesFor(waiting.id)).toBe(0);
+
+        const back = new URL(await authenticateAtFakeStripe(page, "complete"));
+        expect(`${back.origin}${back.pathname}`).toBe("http://127.0.0.1:9/shop/done");
+        expect(back.searchParams.get("redirect_status")).toBe("succeeded");
+        expect(await waitForStatus(`payments/${waiting.id}`, ["COMPLETED", "FAILED"])).toMatchObject({
+          status: "COMPLETED",
+          nextAction: null,
+          amountCaptured: 1999,
+          failureCode: null,
+          card: { brand: "visa", last4: "3220" },
+        });
+        expect(fake.chargesFor(waiting.id)).toBe(1);
+      });
+
+      it("a test card the customer fails to authenticate ends FAILED authentication_failed, charging nothing", async () => {
+        const waiting = await waitingPayment(paymentBody("4000002760003184"));
+        expect(waiting.status).toBe("REQUIRES_ACTION");
+        await authenticateAtFakeStripe(waiting.nextAction?.url ?? "", "fail");
+        expect(await waitForStatus(`payments/${waiting.id}`, ["FAILED", "COMPLETED"])).toMatchObject({ status: "FAILED", failureCode: "authentication_failed", nextAction: null });
+        expect(fake.chargesFor(waiting.id)).toBe(0);
+      });
+
+      it("without a returnUrl, a card that needs authentication ends FAILED authentication_required at once, and nothing waits at Stripe", async () => {
+        const { id } = (await (await client(service.url).post(paymentBody("4000000000003220"))).json()) as { id: string };
+        expect((await waitForFinal(service.url, [id])).get(id)).toMatchObject({ status: "FAILED", failureCode: "authentication_required" });
+        expect(fake.chargesFor(id)).toBe(0);
+      });
     });
 
     it("never logs the card number or the gateway secret", () => {

@@ -459,8 +459,9 @@ function runAuthenticationConformance(name: string, setup: () => Promise<Conform
 
     test("with a returnUrl, a card that needs authentication waits for its customer at a URL, charging nothing; a replay under the key answers the same", async () => {
       const { charge, action } = await waiting();
-      expect(action).toEqual({ gatewayReference: expect.any(String), url: expect.stringMatching(/^https?:\/\//) });
+      // Before the matchers below: Bun's toEqual/toMatchObject may write them into the object checked.
       expect(await harness.gateway.charge({ ...charge, attempt: 2 })).toEqual({ kind: "requires_action", ...action });
+      expect({ ...action }).toEqual({ gatewayReference: expect.any(String), url: expect.stringMatching(/^https?:\/\//) });
       expect(harness.chargesFor(charge.paymentId)).toBe(0);
       expect(await harness.gateway.checkAction(actionRequest(charge, action.gatewayReference))).toEqual({ kind: "pending" });
     });
