@@ -5,6 +5,9 @@ import { authenticateAtFakeStripe, startFakeStripe } from "../support/fake-strip
 import { CARDS, client, paymentBody, paymentMethodBody, waitForFinal } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
+/** How long a payment waits for its customer in the GATEWAY=stripe run (ACTION_TTL_MS). */
+const STRIPE_ACTION_TTL_MS = 6_000;
+
 /** On a shared, loaded machine a start (migrations on PGlite) can take longer than startService's default. */
 const START_TIMEOUT_MS = 90_000;
 
@@ -15,6 +18,8 @@ interface Fake {
   amountSent(paymentId: string): unknown;
   /** What the gateway did after the authorization: captures, voids and refunds, by its own records. */
   ledgerFor(paymentId: string): OperationLedger;
+  /** Stripe: the statuses of the payment's PaymentIntents. */
+  intentStatuses?(paymentId: string): string[];
   stop(): Promise<void>;
 }
 
@@ -65,6 +70,7 @@ const cases: {
         fake: {
           ...fake,
           amountSent: (paymentId) => fake.intentsFor(paymentId)[0]?.amount,
+          intentStatuses: (paymentId) => fake.intentsFor(paymentId).map((intent) => intent.status),
           ledgerFor(paymentId) {
             const authorizations = fake.intentsFor(paymentId).filter((intent) => intent.capture_method === "manual");
             return {
@@ -74,8 +80,16 @@ const cases: {
             };
           },
         },
-        // Payments waiting for their customer are looked up within a second here (3-D Secure cases).
-        env: { GATEWAY: "stripe", STRIPE_SECRET_KEY: fake.secretKey, STRIPE_API_BASE: fake.url, ACTION_CHECK_FIRST_MS: "300", RECONCILE_INTERVAL_MS: "200" },
+        // Payments waiting for their customer are looked up within a second, and expire after
+        // STRIPE_ACTION_TTL_MS, here (3-D Secure cases).
+        env: {
+          GATEWAY: "stripe",
+          STRIPE_SECRET_KEY: fake.secretKey,
+          STRIPE_API_BASE: fake.url,
+          ACTION_CHECK_FIRST_MS: "300",
+          RECONCILE_INTERVAL_MS: "200",
+          ACTION_TTL_MS: String(STRIPE_ACTION_TTL_MS),
+        },
         secrets: [fake.secretKey],
       };
     },
@@ -287,6 +301,26 @@ for (const { gateway, units, start } of cases) {
         expect(await waitForStatus(`payments/${waiting.id}`, ["FAILED", "COMPLETED"])).toMatchObject({ status: "FAILED", failureCode: "authentication_failed", nextAction: null });
         expect(fake.chargesFor(waiting.id)).toBe(0);
       });
+
+      it("a merchant cancel of a waiting payment cancels the PaymentIntent at Stripe: CANCELED, and the customer's page no longer takes it", async () => {
+        const waiting = await waitingPayment(paymentBody("4000000000003220"));
+        const page = waiting.nextAction?.url ?? "";
+        expect(waiting.status).toBe("REQUIRES_ACTION");
+        expect((await act(`${waiting.id}/cancel`, { reason: "requested_by_customer" })).status).toBe(202);
+        expect(await waitForStatus(`payments/${waiting.id}`, ["CANCELED", "FAILED", "COMPLETED"])).toMatchObject({ status: "CANCELED", cancellationReason: "requested_by_customer" });
+        expect(fake.intentStatuses?.(waiting.id)).toEqual(["canceled"]);
+        await expect(authenticateAtFakeStripe(page, "complete")).rejects.toThrow(/answered 409/);
+        expect(fake.chargesFor(waiting.id)).toBe(0);
+      });
+
+      it("a payment nobody authenticates within ACTION_TTL_MS ends FAILED authentication_expired, its PaymentIntent canceled at Stripe first", async () => {
+        const waiting = await waitingPayment(paymentMethodBody("pm_card_authenticationRequired"));
+        expect(waiting.status).toBe("REQUIRES_ACTION");
+        // waitForStatus waits up to 30 s, well past the TTL.
+        expect(await waitForStatus(`payments/${waiting.id}`, ["FAILED", "COMPLETED", "CANCELED"])).toMatchObject({ status: "FAILED", failureCode: "authentication_expired" });
+        expect(fake.intentStatuses?.(waiting.id)).toEqual(["canceled"]);
+        expect(fake.chargesFor(waiting.id)).toBe(0);
+      }, STRIPE_ACTION_TTL_MS + 30_000);
 
       it("without a returnUrl, a card that needs authentication ends FAILED authentication_required at once, and nothing waits at Stripe", async () => {
         const { id } = (await (await client(service.url).post(paymentBody("4000000000003220"))).json()) as { id: string };
