@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
+import { chromium } from "playwright-core";
 import { startFakePaypal } from "../support/fake-paypal";
 import type { OperationLedger } from "../support/gateway-conformance";
 import { authenticateAtFakeStripe, startFakeStripe } from "../support/fake-stripe";
@@ -264,7 +265,7 @@ for (const { gateway, units, start } of cases) {
     describe.skipIf(gateway !== "stripe")("3-D Secure at Stripe (docs/CONTRACT.md §9)", () => {
       // Loopback http is a valid returnUrl outside production; the customer's browser is not followed there.
       const returnUrl = "http://127.0.0.1:9/shop/done?order=7";
-      type Waiting = { id: string; status: string; nextAction: { type: string; url: string } | null };
+      type Waiting = { id: string; status: string; gatewayReference: string | null; nextAction: { type: string; url: string } | null };
 
       /** A payment that needs 3-D Secure, created with a returnUrl, once it waits for its customer. */
       async function waitingPayment(body: Record<string, unknown>): Promise<Waiting> {
@@ -293,6 +294,37 @@ for (const { gateway, units, start } of cases) {
         });
         expect(fake.chargesFor(waiting.id)).toBe(1);
       });
+
+      it("in a browser (Chromium), the customer presses Complete on Stripe's page and lands back at the shop; the payment is COMPLETED", async () => {
+        const arrivals: URL[] = [];
+        const shop = Bun.serve({
+          port: 0,
+          hostname: "127.0.0.1",
+          fetch(request) {
+            arrivals.push(new URL(request.url));
+            return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
+          },
+        });
+        const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+        try {
+          const res = await client(service.url).post(paymentBody("4000000000003220", { returnUrl: `http://127.0.0.1:${shop.port}/done` }));
+          const { id } = (await res.json()) as { id: string };
+          const waiting = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as Waiting;
+          expect(waiting.status).toBe("REQUIRES_ACTION");
+          const page = await browser.newPage();
+          await page.goto(waiting.nextAction?.url ?? "");
+          expect(await page.locator("#amount").innerText()).toBe("19.99 USD");
+          await Promise.all([page.waitForURL(`http://127.0.0.1:${shop.port}/done?**`), page.locator("#complete").click()]);
+          expect(new URL(page.url()).searchParams.get("redirect_status")).toBe("succeeded");
+          // The shop learns which PaymentIntent came back (the browser also asks the shop for its favicon).
+          expect(arrivals.filter((url) => url.pathname === "/done").map((url) => url.searchParams.get("payment_intent"))).toEqual([waiting.gatewayReference]);
+          expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
+          expect(fake.chargesFor(id)).toBe(1);
+        } finally {
+          await browser.close();
+          await shop.stop(true);
+        }
+      }, 30_000);
 
       it("a test card the customer fails to authenticate ends FAILED authentication_failed, charging nothing", async () => {
         const waiting = await waitingPayment(paymentBody("4000002760003184"));
