@@ -15,6 +15,7 @@ import {
 } from "../port";
 import { declineUnchargeable } from "../units";
 import {
+  isIntentOf,
   mapActionIntent,
   mapCancelActionError,
   mapCancelActionIntent,
@@ -26,7 +27,6 @@ import {
   mapRefund,
   mapRefundLookup,
   mapStripeError,
-  isIntentOf,
   PAYMENT_ID_METADATA_KEY,
   REFUND_ID_METADATA_KEY,
 } from "./stripe-mapping";
