@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { and, eq, inArray } from "drizzle-orm";
-import { createSimulatorGateway, type SimulatedFault, simulatorCharges } from "../../modules/gateways";
+import { completeAction, createSimulatorGateway, type SimulatedFault, simulatorCharges } from "../../modules/gateways";
 import { createTestDatabase, type TestDatabase } from "../support/db";
 import {
   type ConformanceHarness,
@@ -59,6 +59,8 @@ async function simulatorHarness(): Promise<ConformanceHarness> {
       ...simulator,
       charge: (request) => refreshed(simulator.charge(request)),
       capture: (request) => refreshed(simulator.capture(request)),
+      checkAction: (request) => refreshed(simulator.checkAction(request)),
+      cancelAction: (request) => refreshed(simulator.cancelAction(request)),
     },
     chargesFor: (paymentId) => charges.get(paymentId) ?? 0,
     // The simulator holds Stripe's test PaymentMethods, with the outcomes of their card numbers.
@@ -82,8 +84,13 @@ async function simulatorHarness(): Promise<ConformanceHarness> {
   };
 }
 
-// The contract's card list has no 3-D Secure card.
-runGatewayConformance("simulator", simulatorHarness, { authentication: false });
+// The customer acts on the simulator's own page (src/simulator-pages.ts): its ledger moves as that page moves it.
+runGatewayConformance("simulator", simulatorHarness, {
+  authenticate: async (_harness, action, result) => {
+    if (!(await completeAction(database.db, action.gatewayReference, result === "complete" ? "approve" : "fail")))
+      throw new Error(`no waiting charge under ${action.gatewayReference}`);
+  },
+});
 
 describe("simulator: its ledger", () => {
   test("an authorization, its capture and a refund are one row each, under their own keys; a replay counts a request", async () => {

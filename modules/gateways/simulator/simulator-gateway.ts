@@ -39,7 +39,7 @@ const ALWAYS_PROCESSING_ERROR = "4000000000000119";
  * Stripe's 3-D Secure test cards: the charge waits for the customer to authenticate on the
  * simulator's own page (docs/CONTRACT.md §9).
  */
-const AUTHENTICATION_CARDS: ReadonlySet<string> = new Set(["4000002760003184", "4000000000003220", "4000000000003063"]);
+const AUTHENTICATION_CARDS: ReadonlySet<string> = new Set(["4000002760003184", "4000000000003220", "4000000000003063", "4000002500003155"]);
 
 /**
  * Cards whose charge or authorization succeeds but a later operation on it is refused. Like a
