@@ -2,13 +2,33 @@ import { ApiKeyAuthenticator, RateLimiter } from "../modules/auth";
 import { outboxBacklog } from "../modules/broker";
 import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
 import { createMerchantGuard } from "../modules/http";
+import { createGatewayEventService, type EventGateway, type EventVerifier, gatewayEventRoutes, stripeSubject } from "../modules/gateway-events";
 import { createIntakeService, createRefundService, intakeRoutes, refundRoutes } from "../modules/intake";
 import { createWebhookService, enqueuePaymentEvents, webhookRoutes } from "../modules/webhooks";
-import { DEV_API_KEY } from "./config";
+import { type Config, DEV_API_KEY } from "./config";
 import { displayHost, type ServiceContext, type StopStep } from "./context";
 
 /** Far above any route's own limit, so oversized bodies get our 413 problem+json (decided from Content-Length, unread). */
 const SERVER_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/**
+ * The signature check of the configured gateway's events, when its webhook secret (Stripe) or id
+ * (PayPal) is set: the SDK of that gateway is loaded for it, as for the adapter.
+ */
+async function eventVerifiers(config: Config): Promise<Partial<Record<EventGateway, EventVerifier>>> {
+  const { gateway } = config;
+  if (gateway.kind === "stripe" && gateway.webhookSecret !== undefined) {
+    const { createStripeEventVerifier } = await import("../modules/gateways/stripe");
+    const verify = createStripeEventVerifier(gateway.webhookSecret);
+    return {
+      async stripe({ body, header }) {
+        const event = await verify(body, header("stripe-signature"));
+        return event && { gateway: "stripe", id: event.id, type: event.type, subject: stripeSubject(event.type, event.object) };
+      },
+    };
+  }
+  return {};
+}
 
 /** The api role: the merchant HTTP API, the dashboard and (BROKER=kafka) the outbox relay. */
 export async function startApi(ctx: ServiceContext): Promise<{ url: string; stops: StopStep[] }> {
@@ -38,6 +58,17 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
     onCreated: (refund, requestId) =>
       logger.info({ refundId: refund.id, paymentId: refund.paymentId, requestId, amount: refund.amount, currency: refund.currency }, "refund accepted"),
   });
+  const gatewayEvents = createGatewayEventService({
+    db: database.db,
+    gateway,
+    checkDue: () => {
+      for (const wake of ctx.reconcilerWakers) wake();
+    },
+    handled: (event, result) => {
+      metrics.gatewayEvent(event.gateway, event.type, result);
+      logger.info({ gateway: event.gateway, eventId: event.id, type: event.type, result }, "gateway event handled");
+    },
+  });
   const dashboard = createDashboardService({ db: database.db, logger: logger.child({ component: "dashboard" }) });
   // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
   const app = ctx.httpApp(
@@ -47,6 +78,15 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
       webhookRoutes({
         service: createWebhookService({ db: database.db, secrets: ctx.webhookSecrets, destinations: config.webhooks.destinations }),
         merchantOf,
+      }),
+      gatewayEventRoutes({
+        service: gatewayEvents,
+        verifiers: await eventVerifiers(config),
+        merchantOf,
+        rejected: (name) => {
+          metrics.gatewayEvent(name, "unverified", "invalid_signature");
+          logger.warn({ gateway: name }, "gateway event refused: missing or invalid signature");
+        },
       }),
       dashboardRoutes({
         service: dashboard,

@@ -88,6 +88,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome) },
   });
   reconciler.start();
+  ctx.reconcilerWakers.push(() => reconciler.wake());
   const consumer = broker.createConsumer({
     concurrency: config.processing.concurrency * MESSAGES_PER_GATEWAY_SLOT,
     messageDeadLettered: (reason) => metrics.brokerMessageDeadLettered(reason),

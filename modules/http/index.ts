@@ -30,4 +30,4 @@ export {
   takeNoQueryParameters,
 } from "./request-input";
 export { acceptedResponse, jsonResponse } from "./json-response";
-export { readByIdHandler } from "./read-by-id";
+export { childListHandler, readByIdHandler } from "./read-by-id";

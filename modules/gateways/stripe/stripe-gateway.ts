@@ -252,7 +252,7 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
 export interface VerifiedStripeEvent {
   id: string;
   type: string;
-  object: { id: string; object: string; paymentIntent: string | null };
+  object: { id: string; object: string; paymentIntent: string | null; paymentId: string | null };
 }
 
 /** How long a signed Stripe event stays acceptable after its timestamp (Stripe's own default, 5 minutes). */
@@ -278,7 +278,9 @@ export function createStripeEventVerifier(signingSecret: string): (body: string,
     const object = (event.data as { object?: unknown } | undefined)?.object as Record<string, unknown> | undefined;
     if (typeof event.id !== "string" || typeof event.type !== "string" || !object || typeof object.id !== "string" || typeof object.object !== "string") return null;
     const intent = typeof object.payment_intent === "string" ? object.payment_intent : null;
-    return { id: event.id, type: event.type, object: { id: object.id, object: object.object, paymentIntent: intent } };
+    const metadata = (object.metadata ?? {}) as Record<string, unknown>;
+    const paymentId = typeof metadata[PAYMENT_ID_METADATA_KEY] === "string" ? (metadata[PAYMENT_ID_METADATA_KEY] as string) : null;
+    return { id: event.id, type: event.type, object: { id: object.id, object: object.object, paymentIntent: intent, paymentId } };
   };
 }
 
