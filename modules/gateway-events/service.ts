@@ -56,28 +56,26 @@ export interface GatewayEventService {
 export function createGatewayEventService(deps: GatewayEventServiceDeps): GatewayEventService {
   const { db, gateway } = deps;
 
-  /** Claims the event for this handling inside `tx`; false when another delivery of it got there first. */
-  async function claimEvent(tx: Executor, event: GatewayEvent, result: GatewayEventResult, paymentId: string | null): Promise<boolean> {
-    const rows = await tx
-      .insert(gatewayEvents)
-      .values({ gateway: event.gateway, eventId: event.id, type: event.type, result, paymentId })
-      .onConflictDoNothing()
-      .returning({ eventId: gatewayEvents.eventId });
-    return rows.length > 0;
-  }
-
-  /** Records an event whose effect (if any) is `effect`, run in the same transaction; a duplicate runs nothing. */
-  async function record(event: GatewayEvent, paymentId: string | null, effect: (tx: Executor) => Promise<GatewayEventResult>): Promise<EventHandling> {
+  /**
+   * Records an event and runs its effect (if any) in ONE transaction. The event's row is claimed
+   * first: a concurrent delivery of the same event waits on it, then finds it taken and changes
+   * nothing; the row takes the effect's result before the commit.
+   */
+  function record(event: GatewayEvent, paymentId: string | null, effect: (tx: Executor) => Promise<GatewayEventResult>): Promise<EventHandling> {
     return db.transaction(async (tx) => {
+      const claimed = await tx
+        .insert(gatewayEvents)
+        .values({ gateway: event.gateway, eventId: event.id, type: event.type, result: "unchanged", paymentId })
+        .onConflictDoNothing()
+        .returning({ eventId: gatewayEvents.eventId });
+      if (claimed.length === 0) return { result: "duplicate", paymentId: null };
       const result = await effect(tx);
-      if (!(await claimEvent(tx, event, result, paymentId))) {
-        // Another delivery of this event was recorded meanwhile: undo this one's effect.
-        tx.rollback();
-      }
+      if (result !== "unchanged")
+        await tx
+          .update(gatewayEvents)
+          .set({ result })
+          .where(and(eq(gatewayEvents.gateway, event.gateway), eq(gatewayEvents.eventId, event.id)));
       return { result, paymentId };
-    }).catch((error: unknown) => {
-      if (error instanceof Error && error.name === "TransactionRollbackError") return { result: "duplicate", paymentId: null } as const;
-      throw error;
     });
   }
 
