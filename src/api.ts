@@ -2,7 +2,15 @@ import { ApiKeyAuthenticator, RateLimiter } from "../modules/auth";
 import { outboxBacklog } from "../modules/broker";
 import { createDashboardService, createDashboardSessions, dashboardRoutes } from "../modules/dashboard";
 import { createMerchantGuard } from "../modules/http";
-import { createGatewayEventService, type EventGateway, type EventVerifier, gatewayEventRoutes, stripeSubject } from "../modules/gateway-events";
+import {
+  createGatewayEventService,
+  type EventGateway,
+  type EventVerifier,
+  gatewayEventRoutes,
+  GatewayRecordUnavailable,
+  paypalSubject,
+  stripeSubject,
+} from "../modules/gateway-events";
 import { createIntakeService, createRefundService, intakeRoutes, refundRoutes } from "../modules/intake";
 import { createWebhookService, enqueuePaymentEvents, webhookRoutes } from "../modules/webhooks";
 import { type Config, DEV_API_KEY } from "./config";
@@ -24,6 +32,19 @@ async function eventVerifiers(config: Config): Promise<Partial<Record<EventGatew
       async stripe({ body, header }) {
         const event = await verify(body, header("stripe-signature"));
         return event && { gateway: "stripe", id: event.id, type: event.type, subject: stripeSubject(event.type, event.object) };
+      },
+    };
+  }
+  if (gateway.kind === "paypal" && gateway.webhookId !== undefined) {
+    const { createPaypalEventVerifier } = await import("../modules/gateways/paypal");
+    const verify = createPaypalEventVerifier({ ...gateway, webhookId: gateway.webhookId });
+    return {
+      async paypal({ body, header }) {
+        const verified = await verify(body, header);
+        if (verified.kind === "unavailable") throw new GatewayRecordUnavailable(`PayPal could not verify the event's signature: ${verified.reason}`);
+        if (verified.kind === "refused") return null;
+        const { event } = verified;
+        return { gateway: "paypal", id: event.id, type: event.type, subject: paypalSubject(event.type, event.resource) };
       },
     };
   }

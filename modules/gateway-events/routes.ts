@@ -20,7 +20,11 @@ import type { EventGateway, GatewayEvent } from "./events";
 import { GATEWAY_EVENT_RESULTS } from "./schema";
 import { type GatewayEventService, GatewayRecordUnavailable } from "./service";
 
-/** Verifies a delivery's signature and reads the event from it; null when the signature is missing or wrong. */
+/**
+ * Verifies a delivery's signature and reads the event from it; null when the signature is missing
+ * or wrong. Throws GatewayRecordUnavailable when the gateway's verification service cannot be asked
+ * (PayPal's): the delivery then answers 503, and the gateway delivers it again.
+ */
 export type EventVerifier = (delivery: { body: string; header(name: string): string | null }) => Promise<GatewayEvent | null>;
 
 export interface GatewayEventRouteDeps {
@@ -120,12 +124,12 @@ export function gatewayEventRoutes({ service, verifiers, merchantOf, rejected }:
     const verify = verifiers[gateway];
     if (!verify) throw new Problem("not_found", `${gateway} events are not taken by this service`);
     const body = await readBodyText(request, MAX_EVENT_BYTES);
-    const event = await verify({ body, header: (name) => request.headers.get(name) });
-    if (!event) {
-      rejected?.(gateway);
-      throw new Problem("invalid_signature", "The event's signature is missing, wrong or outside its time tolerance");
-    }
     try {
+      const event = await verify({ body, header: (name) => request.headers.get(name) });
+      if (!event) {
+        rejected?.(gateway);
+        throw new Problem("invalid_signature", "The event's signature is missing, wrong or outside its time tolerance");
+      }
       const handled = await service.handle(event);
       return jsonResponse({ received: true, result: handled.result });
     } catch (error) {

@@ -1,18 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { verifyWebhookSignature } from "../../modules/webhooks";
 import { type Delivery, type FakeStripe, type StripeEvent, startFakeStripe } from "../support/fake-stripe";
+import { startMerchantReceiver, waitFor } from "../support/merchant-receiver";
 import { CARDS, paymentBody } from "../support/payments";
 import { type ServiceProcess, startService } from "../support/service-process";
 
 const OTHER_KEY = "sk_test_other_merchant";
 /** On a shared, loaded machine a start (migrations on PGlite) can take longer than startService's default. */
 const START_TIMEOUT_MS = 90_000;
-
-interface MerchantEvent {
-  id: string;
-  type: string;
-  data: { refund?: { id: string; status: string }; dispute?: { id: string; status: string; paymentId: string } };
-}
 
 type View = Record<string, unknown> & { id: string; status: string };
 
@@ -26,9 +20,7 @@ type View = Record<string, unknown> & { id: string; status: string };
 describe("Stripe events through the real program (GATEWAY=stripe against a local fake of Stripe)", () => {
   let fake: FakeStripe;
   let service: ServiceProcess;
-  let receiver: ReturnType<typeof Bun.serve>;
-  let secret = "";
-  const received: MerchantEvent[] = [];
+  let receiver: ReturnType<typeof startMerchantReceiver>;
 
   const call = (path: string, init: RequestInit & { key?: string } = {}) =>
     fetch(`${service.url}${path}`, {
@@ -37,26 +29,12 @@ describe("Stripe events through the real program (GATEWAY=stripe against a local
     });
   const read = async (path: string): Promise<View> => (await (await call(path)).json()) as View;
 
-  async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const found = await probe();
-      if (found !== undefined) return found;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await Bun.sleep(50);
-    }
-  }
   const statusOf = (path: string, statuses: string[]) =>
     waitFor(`${path} to be ${statuses.join("|")}`, async () => {
       const view = await read(path);
       return statuses.includes(view.status) ? view : undefined;
     });
-  /** The types of the merchant's events about a refund or dispute, sorted: deliveries are not ordered (receivers order by createdAt). */
-  const eventsOf = (subjectId: string) =>
-    received
-      .filter((e) => e.data.refund?.id === subjectId || e.data.dispute?.id === subjectId)
-      .map((e) => e.type)
-      .sort();
+  const eventsOf = (subjectId: string) => receiver.typesAbout(subjectId);
 
   /** A COMPLETED payment of 1999 USD. */
   async function completedPayment(): Promise<View & { gatewayReference: string }> {
@@ -80,15 +58,7 @@ describe("Stripe events through the real program (GATEWAY=stripe against a local
 
   beforeAll(async () => {
     fake = await startFakeStripe();
-    receiver = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      async fetch(request) {
-        const body = await request.text();
-        if (verifyWebhookSignature(body, request.headers.get("paystream-signature"), secret).ok) received.push(JSON.parse(body) as MerchantEvent);
-        return new Response(null, { status: 204 });
-      },
-    });
+    receiver = startMerchantReceiver();
     service = await startService({
       role: "all",
       env: {
@@ -110,12 +80,12 @@ describe("Stripe events through the real program (GATEWAY=stripe against a local
       timeoutMs: START_TIMEOUT_MS,
     });
     fake.setWebhookUrl(`${service.url}/v1/gateway-events/stripe`);
-    const endpoint = await call("/v1/webhook-endpoint", { method: "PUT", body: JSON.stringify({ url: `http://127.0.0.1:${receiver.port}/hooks` }) });
-    secret = ((await endpoint.json()) as { secret: string }).secret;
+    const endpoint = await call("/v1/webhook-endpoint", { method: "PUT", body: JSON.stringify({ url: receiver.url }) });
+    receiver.useSecret(((await endpoint.json()) as { secret: string }).secret);
   }, START_TIMEOUT_MS + 10_000);
   afterAll(async () => {
     await service?.stop();
-    receiver?.stop(true);
+    receiver?.stop();
     await fake?.stop();
   });
 
@@ -248,7 +218,7 @@ describe("Stripe events through the real program (GATEWAY=stripe against a local
     await waitFor("dispute.closed at the merchant", async () => (eventsOf(disputeId).includes("dispute.closed") ? true : undefined));
     await Bun.sleep(500);
     expect(eventsOf(disputeId)).toEqual(["dispute.closed", "dispute.created", "dispute.updated"]);
-    const closed = received.find((e) => e.type === "dispute.closed" && e.data.dispute?.id === disputeId);
+    const closed = receiver.received.find((e) => e.type === "dispute.closed" && e.data.dispute?.id === disputeId);
     expect(closed?.data.dispute).toMatchObject({ status: "won", paymentId: payment.id });
   });
 

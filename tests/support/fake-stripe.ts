@@ -17,7 +17,7 @@ import { createHash, createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
-import { header, readBody } from "./fake-http";
+import { type Delivery, deliver, header, readBody } from "./fake-http";
 import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
 
 export type StripeEndpoint = "create" | "search" | "retrieve" | "capture" | "cancel" | "refund" | "refunds" | "refund-retrieve" | "dispute-retrieve";
@@ -80,11 +80,7 @@ export interface FakeStripe {
 
 export type StripeEvent = Record<string, unknown> & { id: string; type: string; data: { object: Record<string, unknown> } };
 export type StripeDispute = Record<string, unknown> & { id: string; status: string; amount: number };
-/** What the webhook endpoint answered a delivery. */
-export interface Delivery {
-  status: number;
-  body: unknown;
-}
+export type { Delivery } from "./fake-http";
 
 type CardBehaviour =
   | { result: "succeeded" }
@@ -214,20 +210,12 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     return `t=${timestamp},v1=${v1}`;
   }
 
-  async function deliverRaw(body: string, signature: string | null): Promise<Delivery> {
-    if (webhookUrl === null) throw new Error("fake Stripe: no webhook URL set");
-    const response = await fetch(webhookUrl, {
-      method: "POST",
-      headers: { "content-type": "application/json; charset=utf-8", "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)", ...(signature === null ? {} : { "stripe-signature": signature }) },
-      body,
+  const deliverRaw = (body: string, signature: string | null) =>
+    deliver(webhookUrl, body, {
+      "content-type": "application/json; charset=utf-8",
+      "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+      ...(signature === null ? {} : { "stripe-signature": signature }),
     });
-    const text = await response.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {}
-    return { status: response.status, body: parsed };
-  }
 
   /** An event as Stripe sends it; a retry sends the same bytes under a fresh signature. */
   const bodies = new Map<string, string>();
