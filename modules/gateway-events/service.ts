@@ -1,4 +1,4 @@
-import { and, eq, sql } from "drizzle-orm";
+import { and, eq, gte, sql } from "drizzle-orm";
 import type { Database, Executor } from "../database";
 import type { Gateway } from "../gateways";
 import {
@@ -170,8 +170,13 @@ export function createGatewayEventService(deps: GatewayEventServiceDeps): Gatewa
   };
 }
 
-/** How many gateway events were recorded, by result (tests and the dashboard read it). */
-export async function countGatewayEvents(db: Executor): Promise<Record<string, number>> {
-  const rows = await db.select({ result: gatewayEvents.result, n: sql<number>`count(*)::int` }).from(gatewayEvents).groupBy(gatewayEvents.result);
-  return Object.fromEntries(rows.map((r) => [r.result, Number(r.n)]));
+/** The gateway events recorded since `since` (the whole service's), by gateway and result: what the dashboard shows. */
+export async function countGatewayEvents(db: Executor, since: Date): Promise<{ gateway: string; result: string; count: number }[]> {
+  const rows = await db
+    .select({ gateway: gatewayEvents.gateway, result: gatewayEvents.result, n: sql<number>`count(*)::int` })
+    .from(gatewayEvents)
+    .where(gte(gatewayEvents.receivedAt, since))
+    .groupBy(gatewayEvents.gateway, gatewayEvents.result)
+    .orderBy(gatewayEvents.gateway, gatewayEvents.result);
+  return rows.map((r) => ({ gateway: r.gateway, result: r.result, count: Number(r.n) }));
 }

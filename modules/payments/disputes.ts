@@ -157,11 +157,12 @@ export async function countDisputesByStatus(db: Executor): Promise<Record<Disput
   return counts;
 }
 
-export async function listOpenDisputes(db: Executor, merchantId: string, limit: number): Promise<DisputeRow[]> {
-  return db
-    .select()
-    .from(disputes)
-    .where(and(eq(disputes.merchantId, merchantId), sql`${disputes.status} not in (${sql.raw(CLOSED_DISPUTE_STATUSES.map((s) => `'${s}'`).join(", "))})`))
-    .orderBy(desc(disputes.id))
-    .limit(limit);
+/** A merchant's open disputes (needs_response, under_review), newest first (capped), and how many in all. */
+export async function listOpenDisputes(db: Executor, merchantId: string, limit: number): Promise<{ rows: DisputeRow[]; total: number }> {
+  const open = and(eq(disputes.merchantId, merchantId), sql`${disputes.status} not in (${sql.raw(CLOSED_DISPUTE_STATUSES.map((s) => `'${s}'`).join(", "))})`);
+  const [rows, [count]] = await Promise.all([
+    db.select().from(disputes).where(open).orderBy(desc(disputes.id)).limit(limit),
+    db.select({ n: sql<number>`count(*)::int` }).from(disputes).where(open),
+  ]);
+  return { rows, total: Number(count?.n ?? 0) };
 }
