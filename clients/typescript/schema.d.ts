@@ -1050,7 +1050,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayEventReceived"];
                 };
             };
-            /** @description `invalid_signature`: the signature is missing, wrong or stale: nothing was changed */
+            /** @description `invalid_signature`: the signature is missing, wrong or stale: nothing was changed; `unsupported_media_type`: Content-Type is not application/json */
             400: {
                 headers: {
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1060,7 +1060,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "invalid_signature";
+                        code?: "invalid_signature" | "unsupported_media_type";
                         /** @constant */
                         status?: 400;
                     };
@@ -1095,6 +1095,22 @@ export interface operations {
                         code?: "payload_too_large";
                         /** @constant */
                         status?: 413;
+                    };
+                };
+            };
+            /** @description `validation`: query parameters are not taken here */
+            422: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };
@@ -1158,7 +1174,7 @@ export interface operations {
                     "application/json": components["schemas"]["GatewayEventReceived"];
                 };
             };
-            /** @description `invalid_signature`: the signature is missing, wrong or stale: nothing was changed */
+            /** @description `invalid_signature`: the signature is missing, wrong or stale: nothing was changed; `unsupported_media_type`: Content-Type is not application/json */
             400: {
                 headers: {
                     /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
@@ -1168,7 +1184,7 @@ export interface operations {
                 content: {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
-                        code?: "invalid_signature";
+                        code?: "invalid_signature" | "unsupported_media_type";
                         /** @constant */
                         status?: 400;
                     };
@@ -1203,6 +1219,22 @@ export interface operations {
                         code?: "payload_too_large";
                         /** @constant */
                         status?: 413;
+                    };
+                };
+            };
+            /** @description `validation`: query parameters are not taken here */
+            422: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation";
+                        /** @constant */
+                        status?: 422;
                     };
                 };
             };

@@ -13,7 +13,9 @@ import {
   problemResponses,
   readBodyText,
   readByIdHandler,
+  requireJsonContentType,
   stringEnum,
+  takeNoQueryParameters,
 } from "../http";
 import { DISPUTE_ID, DisputeSchema, PAYMENT_ID } from "../payments";
 import type { EventGateway, GatewayEvent } from "./events";
@@ -74,6 +76,8 @@ const eventDocs = (gateway: EventGateway, summary: string, description: string) 
       200: { description: "Received (also for a duplicate, and for an event about nothing paystream created)", content: jsonContent(ReceivedSchema) },
       ...problemResponses({
         invalid_signature: "the signature is missing, wrong or stale: nothing was changed",
+        unsupported_media_type: "Content-Type is not application/json",
+        validation: "query parameters are not taken here",
         not_found: `${gateway === "stripe" ? "Stripe" : "PayPal"} events are not taken here (another GATEWAY, or no ${gateway === "stripe" ? "STRIPE_WEBHOOK_SECRET" : "PAYPAL_WEBHOOK_ID"})`,
         payload_too_large: `the body is over ${MAX_EVENT_BYTES / 1024} KiB`,
         dependency_unavailable: "the database, or the gateway's API the event is checked against, is unavailable: nothing was recorded, the gateway delivers it again",
@@ -121,6 +125,9 @@ const docs = {
 /** The gateways' webhook endpoints and the merchant's dispute reads (docs/CONTRACT.md §10). */
 export function gatewayEventRoutes({ service, verifiers, merchantOf, rejected }: GatewayEventRouteDeps) {
   const receive = (gateway: EventGateway) => async ({ request }: { request: Request }) => {
+    // What the request itself gets wrong is answered first, as on every route; then whether this gateway's events are taken.
+    takeNoQueryParameters(request);
+    requireJsonContentType(request);
     const verify = verifiers[gateway];
     if (!verify) throw new Problem("not_found", `${gateway} events are not taken by this service`);
     const body = await readBodyText(request, MAX_EVENT_BYTES);
