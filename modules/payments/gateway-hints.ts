@@ -18,18 +18,19 @@ import { UNFINISHED_STATUSES } from "./status";
  * Makes the gateway look-up of an unfinished payment due now: for a payment whose outcome is
  * unknown (the reconciler holds it), and for any other non-final payment waiting on a gateway
  * look-up (`next_check_at` set). A final payment, or one nobody is to look up, is left alone.
- * True when a look-up was brought forward; the caller then wakes the reconciler.
+ * True when the payment's look-up is due now; the caller then wakes the reconciler. A look-up
+ * already in flight may be made once more: look-ups change nothing by themselves, and what they
+ * find is recorded under the attempt fence.
  */
 export async function expediteGatewayCheck(db: Executor, paymentId: string): Promise<boolean> {
   const rows = await db
     .update(payments)
-    .set({ nextCheckAt: sql`now()` })
+    .set({ nextCheckAt: sql`least(${payments.nextCheckAt}, now())` })
     .where(
       and(
         eq(payments.id, paymentId),
         sql`${payments.status} in (${sql.raw(UNFINISHED_STATUSES.map((s) => `'${s}'`).join(", "))})`,
         isNotNull(payments.nextCheckAt),
-        sql`${payments.nextCheckAt} > now()`,
       ),
     )
     .returning({ id: payments.id });
@@ -40,8 +41,8 @@ export async function expediteGatewayCheck(db: Executor, paymentId: string): Pro
 export async function expediteRefundCheck(db: Executor, refundId: string): Promise<boolean> {
   const rows = await db
     .update(refunds)
-    .set({ nextCheckAt: sql`now()` })
-    .where(and(eq(refunds.id, refundId), guardOfSources(REFUND_WORK, [{ status: "PENDING", reconciling: true }]), sql`${refunds.nextCheckAt} > now()`))
+    .set({ nextCheckAt: sql`least(${refunds.nextCheckAt}, now())` })
+    .where(and(eq(refunds.id, refundId), guardOfSources(REFUND_WORK, [{ status: "PENDING", reconciling: true }]), isNotNull(refunds.nextCheckAt)))
     .returning({ id: refunds.id });
   return rows.length > 0;
 }

@@ -77,11 +77,13 @@ for (const backend of BACKENDS) {
       expect(await expediteGatewayCheck(database.db, held.id)).toBe(true);
       const due = await findPaymentById(database.db, held.id);
       expect(due!.nextCheckAt!.getTime()).toBeLessThanOrEqual(Date.now() + 1000);
-      // Already due: nothing more to bring forward.
-      expect(await expediteGatewayCheck(database.db, held.id)).toBe(false);
-      // The reconciler now settles it by the gateway's answer (the simulator holds no charge: FAILED).
+      // Already due, it stays due (and a woken reconciler finds it).
+      expect(await expediteGatewayCheck(database.db, held.id)).toBe(true);
+      // The reconciler now settles it by the gateway's answer (the simulator holds no charge: FAILED),
+      // after which there is nothing left to look up.
       await pipeline.reconciler.checkDue();
       expect((await findPaymentById(database.db, held.id))?.status).toBe("FAILED");
+      expect(await expediteGatewayCheck(database.db, held.id)).toBe(false);
 
       const { refund } = await succeededRefund(50);
       expect(await expediteRefundCheck(database.db, refund.id)).toBe(false);
