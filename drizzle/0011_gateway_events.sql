@@ -33,5 +33,7 @@ CREATE UNIQUE INDEX "disputes_gateway_reference_key" ON "disputes" USING btree (
 CREATE INDEX "disputes_payment_id_idx" ON "disputes" USING btree ("payment_id","id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "disputes_merchant_id_idx" ON "disputes" USING btree ("merchant_id","id" DESC NULLS LAST);--> statement-breakpoint
 CREATE INDEX "gateway_events_received_at_idx" ON "gateway_events" USING btree ("received_at");--> statement-breakpoint
+CREATE INDEX "payments_gateway_reference_idx" ON "payments" USING btree ("gateway_reference") WHERE gateway_reference is not null;--> statement-breakpoint
+CREATE INDEX "refunds_gateway_reference_idx" ON "refunds" USING btree ("gateway_reference") WHERE gateway_reference is not null;--> statement-breakpoint
 ALTER TABLE "payments" ADD CONSTRAINT "payments_disputed_not_negative" CHECK ("payments"."amount_disputed" >= 0);--> statement-breakpoint
 ALTER TABLE "webhook_events" ADD CONSTRAINT "webhook_events_type_check" CHECK ("webhook_events"."type" in ('payment.completed', 'payment.failed', 'payment.authorized', 'payment.canceled', 'refund.succeeded', 'refund.failed', 'dispute.created', 'dispute.updated', 'dispute.closed'));

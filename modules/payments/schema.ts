@@ -94,6 +94,10 @@ export const payments = pgTable(
     index("payments_reconcile_due_idx")
       .on(t.nextCheckAt)
       .where(sql`reconciling and status = 'PROCESSING'`),
+    // A gateway's event names the gateway's object: the payment is found by it (docs/CONTRACT.md §10).
+    index("payments_gateway_reference_idx")
+      .on(t.gatewayReference)
+      .where(sql`gateway_reference is not null`),
     index("payments_authorization_expiry_idx")
       .on(t.authorizationExpiresAt)
       .where(sql`status = 'AUTHORIZED'`),
