@@ -104,6 +104,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
         service: gatewayEvents,
         verifiers: await eventVerifiers(config),
         merchantOf,
+        failedSignatures: ctx.failedAuthentications,
         rejected: (name) => {
           metrics.gatewayEvent(name, "unverified", "invalid_signature");
           logger.warn({ gateway: name }, "gateway event refused: missing or invalid signature");

@@ -1114,6 +1114,24 @@ export interface operations {
                     };
                 };
             };
+            /** @description `rate_limited`: too many deliveries with bad signatures from this client; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
             /** @description `internal`: an unexpected error (a defect; never an answer to bad input) */
             500: {
                 headers: {
@@ -1235,6 +1253,24 @@ export interface operations {
                         code?: "validation";
                         /** @constant */
                         status?: 422;
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many deliveries with bad signatures from this client; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
                     };
                 };
             };

@@ -3,6 +3,7 @@ import Type from "typebox";
 import {
   AUTHENTICATED_PROBLEMS,
   childListHandler,
+  clientOf,
   component,
   jsonContent,
   jsonResponse,
@@ -36,6 +37,12 @@ export interface GatewayEventRouteDeps {
   merchantOf: MerchantGuard;
   /** A delivery that failed verification (counted with result `invalid_signature`). */
   rejected?: (gateway: EventGateway) => void;
+  /**
+   * The per-client throttle of failed authentications (the API keys' one): a client that sent too
+   * many deliveries with bad signatures gets 429 before its next one is verified, so forged
+   * deliveries cannot make paystream call PayPal's verification API without end.
+   */
+  failedSignatures?: { hasFailures(): boolean; retryAfterSeconds(client: string): number; recordFailure(client: string): void };
 }
 
 /** Gateway events are larger than merchants' requests: a Stripe event carries a whole object. */
@@ -76,6 +83,7 @@ const eventDocs = (gateway: EventGateway, summary: string, description: string) 
       200: { description: "Received (also for a duplicate, and for an event about nothing paystream created)", content: jsonContent(ReceivedSchema) },
       ...problemResponses({
         invalid_signature: "the signature is missing, wrong or stale: nothing was changed",
+        rate_limited: "too many deliveries with bad signatures from this client; see Retry-After",
         unsupported_media_type: "Content-Type is not application/json",
         validation: "query parameters are not taken here",
         not_found: `${gateway === "stripe" ? "Stripe" : "PayPal"} events are not taken here (another GATEWAY, or no ${gateway === "stripe" ? "STRIPE_WEBHOOK_SECRET" : "PAYPAL_WEBHOOK_ID"})`,
@@ -123,17 +131,21 @@ const docs = {
 };
 
 /** The gateways' webhook endpoints and the merchant's dispute reads (docs/CONTRACT.md §10). */
-export function gatewayEventRoutes({ service, verifiers, merchantOf, rejected }: GatewayEventRouteDeps) {
+export function gatewayEventRoutes({ service, verifiers, merchantOf, rejected, failedSignatures }: GatewayEventRouteDeps) {
   const receive = (gateway: EventGateway) => async ({ request }: { request: Request }) => {
     // What the request itself gets wrong is answered first, as on every route; then whether this gateway's events are taken.
     takeNoQueryParameters(request);
     requireJsonContentType(request);
     const verify = verifiers[gateway];
     if (!verify) throw new Problem("not_found", `${gateway} events are not taken by this service`);
+    const client = failedSignatures?.hasFailures() ? clientOf(request) : undefined;
+    const wait = client === undefined ? 0 : (failedSignatures?.retryAfterSeconds(client) ?? 0);
+    if (wait > 0) throw new Problem("rate_limited", "Too many deliveries with bad signatures from this client; try again later", { retryAfterSeconds: wait });
     const body = await readBodyText(request, MAX_EVENT_BYTES);
     try {
       const event = await verify({ body, header: (name) => request.headers.get(name) });
       if (!event) {
+        failedSignatures?.recordFailure(client ?? clientOf(request));
         rejected?.(gateway);
         throw new Problem("invalid_signature", "The event's signature is missing, wrong or outside its time tolerance");
       }

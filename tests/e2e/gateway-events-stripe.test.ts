@@ -261,4 +261,23 @@ describe("Stripe events through the real program (GATEWAY=stripe against a local
     expect(spec.paths["/v1/disputes/{id}"]?.get).toBeDefined();
     expect(spec.paths["/v1/payments/{id}/disputes"]?.get).toBeDefined();
   });
+
+  // Last: it leaves this host throttled.
+  it("throttles a client that keeps sending bad signatures, as it throttles wrong API keys: 429 with Retry-After, before verifying", async () => {
+    const body = JSON.stringify({ id: "evt_flood", object: "event", type: "refund.failed", data: { object: { id: "re_x", object: "refund" } } });
+    const answers: number[] = [];
+    let retryAfter: string | null = null;
+    for (let i = 0; i < 30; i++) {
+      const response = await fetch(`${service.url}/v1/gateway-events/stripe`, {
+        method: "POST",
+        headers: { "content-type": "application/json", "stripe-signature": fake.sign(body, { secret: "whsec_wrong" }) },
+        body,
+      });
+      answers.push(response.status);
+      retryAfter ??= response.headers.get("retry-after");
+    }
+    expect(answers.slice(0, 5)).toEqual([400, 400, 400, 400, 400]);
+    expect(answers.at(-1)).toBe(429);
+    expect(Number(retryAfter)).toBeGreaterThan(0);
+  });
 });
