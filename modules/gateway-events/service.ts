@@ -99,23 +99,29 @@ export function createGatewayEventService(deps: GatewayEventServiceDeps): Gatewa
   async function handleRefund(event: GatewayEvent, reference: string): Promise<EventHandling> {
     const refund = await findRefundByGatewayReference(db, reference);
     if (!refund) return record(event, null, async () => "ignored");
-    if (refund.status === "PENDING") {
+    if (refund.status === "FAILED") return record(event, refund.paymentId, async () => "unchanged");
+    if (refund.status === "PENDING" && refund.reconciling) {
+      // Its outcome is unknown: the reconciler's look-up, made due now, settles it by the gateway's record.
       const handled = await record(event, refund.paymentId, async (tx) => ((await expediteRefundCheck(tx, refund.id)) ? "applied" : "unchanged"));
       if (handled.result === "applied") deps.checkDue?.();
       return handled;
     }
-    if (refund.status === "FAILED") return record(event, refund.paymentId, async () => "unchanged");
-    // SUCCEEDED: only the gateway's record can say it failed since.
+    // SUCCEEDED (or PENDING in a worker's hands): only the gateway's record can say it failed since.
     const found = await gateway.retrieveRefund(reference);
     if (found.kind === "unknown") throw new GatewayRecordUnavailable(`the gateway could not be asked about refund ${reference}: ${found.reason}`);
-    if (found.kind === "not_found" || found.status !== "failed") return record(event, refund.paymentId, async () => "unchanged");
+    const failed = found.kind === "found" && found.status === "failed";
+    if (failed && refund.status === "PENDING")
+      // A worker has yet to record the refund's answer: the failure can apply only after it, so the
+      // event is not recorded as handled and the gateway is asked to deliver it again later.
+      throw new GatewayRecordUnavailable(`refund ${refund.id} is still being recorded; deliver the event again later`);
+    if (!failed) return record(event, refund.paymentId, async () => "unchanged");
     return record(event, refund.paymentId, async (tx) => {
-      const failed = await failRefundAfterSuccess(tx, refund.id, {
+      const failedLate = await failRefundAfterSuccess(tx, refund.id, {
         code: "refund_failed",
         message: `The gateway failed the refund after it had succeeded${found.failureReason ? `: ${found.failureReason}` : ""}`,
       });
-      if (!failed) return "unchanged";
-      await enqueueRefundEvents(tx, [failed]);
+      if (!failedLate) return "unchanged";
+      await enqueueRefundEvents(tx, [failedLate]);
       return "applied";
     });
   }

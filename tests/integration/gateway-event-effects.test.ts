@@ -145,5 +145,29 @@ for (const backend of BACKENDS) {
       expect(refundNotOurs.result).toBe("ignored");
       expect(await database.db.select().from(refunds).where(eq(refunds.gatewayReference, "re_nobody"))).toHaveLength(0);
     });
+
+    it("has a late failure delivered again while a worker still holds the refund, then applies it once the refund has succeeded", async () => {
+      const payment = await pipeline.pay(CARDS.visa);
+      const refund = await pipeline.refund(payment.id, 400);
+      // The gateway named the refund, but the worker has not recorded its answer yet.
+      await database.db.update(refunds).set({ gatewayReference: "gw_refund_race" }).where(eq(refunds.id, refund.id));
+      const gateway: Gateway = {
+        ...createSimulatorGateway(database.db, { latencyMs: 0, transientFailureRate: 0 }),
+        retrieveRefund: async (reference) => ({ kind: "found", gatewayReference: reference, status: "failed", failureReason: "lost_or_stolen_card" }),
+      };
+      const service = createGatewayEventService({ db: database.db, gateway });
+      const event: GatewayEvent = { gateway: "stripe", id: "evt_refund_race", type: "refund.failed", subject: { kind: "refund", reference: "gw_refund_race" } };
+      await expect(service.handle(event)).rejects.toThrow(/still being recorded/);
+
+      // The worker records the gateway's first answer: succeeded.
+      await database.db
+        .update(refunds)
+        .set({ status: "SUCCEEDED", completedAt: sql`now()` })
+        .where(eq(refunds.id, refund.id));
+      expect((await service.handle(event)).result).toBe("applied");
+      expect(await findRefundById(database.db, refund.id)).toMatchObject({ status: "FAILED", failureCode: "refund_failed" });
+      expect((await findPaymentById(database.db, payment.id))?.amountRefunded).toBe(0);
+      expect((await service.handle(event)).result).toBe("duplicate");
+    });
   });
 }
