@@ -31,6 +31,8 @@ export interface SurfaceRoute {
   body: boolean;
   /** Documents an Idempotency-Key header. */
   idempotencyKey: boolean;
+  /** Takes no API key (OpenAPI `security: []`): a wrong key decides nothing. */
+  keyless?: boolean;
   /** The id prefix each path parameter takes, where the document's example shows it (`pay` for `/v1/payments/{id}`). */
   idPrefixes?: Record<string, string>;
   /** For people, not programs (dashboard pages and forms): its errors may be HTML or text, not problem+json. */
@@ -51,6 +53,8 @@ const UNDOCUMENTED_ROUTES: SurfaceRoute[] = [
 interface OpenApiOperation {
   parameters?: { name: string; in: string; schema?: { examples?: unknown[] } }[];
   requestBody?: unknown;
+  /** `[]`: the route takes no API key (the gateways' event routes, authenticated by their signatures). */
+  security?: unknown[];
 }
 
 /** Every route of the service: its OpenAPI document plus the undocumented pages. */
@@ -67,6 +71,7 @@ export async function discoverRoutes(baseUrl: string): Promise<SurfaceRoute[]> {
         template,
         query: parameters.filter((p) => p.in === "query").map((p) => p.name),
         body: operation.requestBody !== undefined,
+        keyless: Array.isArray(operation.security) && operation.security.length === 0,
         idempotencyKey: parameters.some((p) => p.in === "header" && p.name.toLowerCase() === "idempotency-key"),
         idPrefixes: Object.fromEntries(
           parameters.flatMap((p) => {
@@ -453,7 +458,7 @@ function requestFor(route: SurfaceRoute, documented: Map<string, Map<string, Sur
         // No route has this method on this path (HEAD may be served by GET, so it is left open).
         if (!served) expected = r.method === "HEAD" ? undefined : new Set([404, 405]);
         // The key is checked first, so an unauthenticated client learns nothing about ids or parameters.
-        else if (trimmed(authorization) !== `Bearer ${apiKey}`) expected = new Set([401, 429]);
+        else if (!served.keyless && trimmed(authorization) !== `Bearer ${apiKey}`) expected = new Set([401, 429]);
         else {
           const bad = new Set<number>();
           if (queryIsInvalid(queryWire, served.query)) bad.add(422);

@@ -47,6 +47,8 @@ const EnvSchema = Type.Object({
   STRIPE_SECRET_KEY: Type.Optional(Type.String({ minLength: 1 })),
   STRIPE_API_BASE: Type.Optional(Type.String({ pattern: "^https?://" })),
   STRIPE_RAW_CARD_DATA: Type.Boolean({ default: false }),
+  STRIPE_WEBHOOK_SECRET: Type.Optional(Type.String({ pattern: "^whsec_[\\x21-\\x7e]{1,256}$" })),
+  PAYPAL_WEBHOOK_ID: Type.Optional(Type.String({ pattern: "^[A-Za-z0-9-]{1,64}$" })),
   PAYPAL_CLIENT_ID: Type.Optional(Type.String({ minLength: 1 })),
   PAYPAL_CLIENT_SECRET: Type.Optional(Type.String({ minLength: 1 })),
   PAYPAL_ENVIRONMENT: OneOf(["sandbox", "production"], "sandbox"),
@@ -113,7 +115,16 @@ export interface Config {
     | { kind: "kafka"; brokers: string[]; topicPrefix: string; partitions: number };
   gateway:
     | { kind: "simulator"; latencyMs: number; transientFailureRate: number }
-    | { kind: "stripe"; secretKey: string; apiBase: string | undefined; timeoutMs: number; searchLagMs: number; rawCardData: boolean }
+    | {
+        kind: "stripe";
+        secretKey: string;
+        apiBase: string | undefined;
+        timeoutMs: number;
+        searchLagMs: number;
+        rawCardData: boolean;
+        /** STRIPE_WEBHOOK_SECRET: the signing secret of the endpoint registered at Stripe; without it Stripe events are not taken (docs/CONTRACT.md §10). */
+        webhookSecret: string | undefined;
+      }
     | {
         kind: "paypal";
         clientId: string;
@@ -121,7 +132,11 @@ export interface Config {
         environment: "sandbox" | "production";
         apiBase: string | undefined;
         timeoutMs: number;
+        /** PAYPAL_WEBHOOK_ID: the id PayPal gave the registered webhook; without it PayPal events are not taken (docs/CONTRACT.md §10). */
+        webhookId: string | undefined;
       };
+  /** What the start logs as warnings: settings that are allowed but leave something out. */
+  warnings: string[];
   processing: {
     concurrency: number;
     maxAttempts: number;
@@ -340,6 +355,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       timeoutMs: env.GATEWAY_TIMEOUT_MS,
       searchLagMs: env.STRIPE_SEARCH_LAG_MS,
       rawCardData: env.STRIPE_RAW_CARD_DATA,
+      webhookSecret: env.STRIPE_WEBHOOK_SECRET,
     };
   } else if (env.GATEWAY === "paypal") {
     gateway = {
@@ -349,6 +365,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       environment: env.PAYPAL_ENVIRONMENT,
       apiBase: env.PAYPAL_API_BASE,
       timeoutMs: env.GATEWAY_TIMEOUT_MS,
+      webhookId: env.PAYPAL_WEBHOOK_ID,
     };
   } else {
     gateway = {
@@ -359,6 +376,13 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
   }
 
   checkMoneySafety(env, gateway);
+  const warnings: string[] = [];
+  // Without the gateway's events, late refund failures and disputes are never heard of; unknown
+  // outcomes are still settled by the reconciler. Allowed (a staging setup may not want them), never silent.
+  if (production && gateway.kind === "stripe" && gateway.webhookSecret === undefined)
+    warnings.push("STRIPE_WEBHOOK_SECRET is not set: Stripe's events (late refund failures, disputes) are refused; register the endpoint at Stripe and set its signing secret (README)");
+  if (production && gateway.kind === "paypal" && gateway.webhookId === undefined)
+    warnings.push("PAYPAL_WEBHOOK_ID is not set: PayPal's events (disputes, refund failures) are refused; register the webhook at PayPal and set its id (README)");
 
   const apiKeys = env.API_KEYS?.split(",").map((pair) => {
     const [merchantId = "", secret = ""] = pair.split(":");
@@ -410,6 +434,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
           }
         : { kind: "postgres" },
     gateway,
+    warnings,
     processing: {
       concurrency: env.WORKER_CONCURRENCY,
       maxAttempts: env.MAX_ATTEMPTS,

@@ -6,7 +6,7 @@ import { ApiKeyAuthenticator, FailedAuthThrottle, RateLimiter } from "../modules
 import { type Broker, createPostgresQueue } from "../modules/broker";
 import { createSimulatorGateway, type Gateway } from "../modules/gateways";
 import { createMerchantGuard } from "../modules/http";
-import { countUnresolved, countUnresolvedRefunds } from "../modules/payments";
+import { countDisputesByStatus, countUnresolved, countUnresolvedRefunds } from "../modules/payments";
 import { type CardVault, loadCardVault } from "../modules/vault";
 import { resealWebhookSecrets, WebhookSecretBox } from "../modules/webhooks";
 import pkg from "../package.json" with { type: "json" };
@@ -36,6 +36,12 @@ export interface ServiceContext {
   broker: Broker;
   /** One count of failed authentications per process, whichever listener or credential they hit. */
   failedAuthentications: FailedAuthThrottle;
+  /**
+   * Wakes this process's reconciler, when it runs one: a gateway's event made a look-up due now
+   * (docs/CONTRACT.md §10). The worker role registers it; in an api-only process the look-up is
+   * made at the workers' next reconciler poll (RECONCILE_INTERVAL_MS).
+   */
+  reconcilerWakers: (() => void)[];
   /** What the roles add to /health/ready: each answers why the process is not ready, or undefined. */
   readinessChecks: (() => string | undefined)[];
   /**
@@ -130,6 +136,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
   // deployment must show it too.
   metrics.setUnresolvedSource(() => countUnresolved(database.db));
   metrics.setUnresolvedRefundsSource(() => countUnresolvedRefunds(database.db));
+  metrics.setDisputesSource(() => countDisputesByStatus(database.db));
 
   const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
   const retiredKeys = config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"));
@@ -188,6 +195,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
     broker,
     failedAuthentications,
     readinessChecks,
+    reconcilerWakers: [],
     httpApp: (routes, metricsAccess) =>
       createHttpApp({
         logger,

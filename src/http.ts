@@ -126,6 +126,8 @@ function documentBase(version: string): DocumentBase {
       { name: "Payments", description: "Create and read payments; capture and cancel them" },
       { name: "Refunds", description: "Refund completed payments" },
       { name: "Webhooks", description: "Be told when payments become final" },
+      { name: "Disputes", description: "Chargebacks of payments, as the gateway reports them" },
+      { name: "Gateway events", description: "Where Stripe and PayPal send their signed webhook events (no API key: the signature authenticates)" },
       { name: "Operations", description: "Health and metrics" },
     ],
   };

@@ -31,6 +31,10 @@ export interface Metrics {
   brokerMessageDeadLettered(reason: string): void;
   /** The api role reports the outbox backlog at each scrape. */
   setBacklogSource(source: () => Promise<OutboxBacklog>): void;
+  /** A gateway's webhook event was handled (or refused), by gateway, event type and result (docs/CONTRACT.md §10). */
+  gatewayEvent(gateway: string, type: string, result: string): void;
+  /** Every role reports the disputes by status at each scrape. */
+  setDisputesSource(source: () => Promise<Record<string, number>>): void;
 }
 
 /** What the api role's backlog source answers at each scrape. */
@@ -152,6 +156,27 @@ export function createMetrics(): Metrics {
     "paystream_refunds_unresolved",
     "Refunds whose gateway outcome is unknown (the money may have gone back), waiting for the reconciler",
   );
+  const gatewayEvents = new Counter({
+    name: "paystream_gateway_events_total",
+    help: "Webhook events from the gateways, by gateway, event type and result (applied, unchanged, ignored, duplicate, invalid_signature)",
+    labelNames: ["gateway", "type", "result"] as const,
+    registers: [registry],
+  });
+  let disputesSource: (() => Promise<Record<string, number>>) | undefined;
+  new Gauge({
+    name: "paystream_disputes",
+    help: "Disputes (chargebacks) of payments, by status",
+    labelNames: ["status"] as const,
+    registers: [registry],
+    async collect() {
+      if (!disputesSource) return;
+      try {
+        for (const [status, n] of Object.entries(await disputesSource())) this.labels(status).set(n);
+      } catch {
+        // A scrape while the database is away shows the last counts rather than failing.
+      }
+    },
+  });
   const operationsEnded = new Counter({
     name: "paystream_payment_operations_total",
     help: "Payment operations (charge, authorize, capture, void) that ended, by the status they left the payment in",
@@ -189,6 +214,10 @@ export function createMetrics(): Metrics {
     actionCheck: (outcome: string) => actionChecks.labels(outcome).inc(),
     setUnresolvedSource,
     setUnresolvedRefundsSource,
+    gatewayEvent: (gateway: string, type: string, result: string) => gatewayEvents.labels(gateway, type, result).inc(),
+    setDisputesSource: (source: () => Promise<Record<string, number>>) => {
+      disputesSource = source;
+    },
     reconcileCheck: (outcome: string) => reconcileChecks.labels(outcome).inc(),
     setLagSource,
     contentType: registry.contentType,

@@ -7,3 +7,5 @@ export { simulatorCharges } from "../modules/gateways/simulator/schema";
 export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "../modules/webhooks/schema";
 export { dashboardSessions } from "../modules/dashboard/schema";
 export { refunds } from "../modules/payments/refund-schema";
+export { disputes } from "../modules/payments/dispute-schema";
+export { gatewayEvents } from "../modules/gateway-events/schema";

@@ -15,6 +15,7 @@ export interface RunningService {
  */
 export async function startService(config: Config, role: Role, logger: Logger): Promise<RunningService> {
   const ctx = await buildContext(config, logger);
+  for (const warning of config.warnings) logger.warn(warning);
   const stops: StopStep[] = [];
   let url: string | undefined;
 

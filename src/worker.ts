@@ -96,6 +96,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     events: { finalized, refundFinalized, checked: (outcome) => metrics.reconcileCheck(outcome), actionChecked: (outcome) => metrics.actionCheck(outcome) },
   });
   reconciler.start();
+  ctx.reconcilerWakers.push(() => reconciler.wake());
   const consumer = broker.createConsumer({
     concurrency: config.processing.concurrency * MESSAGES_PER_GATEWAY_SLOT,
     messageDeadLettered: (reason) => metrics.brokerMessageDeadLettered(reason),

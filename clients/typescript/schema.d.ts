@@ -55,6 +55,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/disputes/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retrieve a dispute */
+        get: operations["getDispute"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/gateway-events/paypal": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a PayPal webhook event
+         * @description Register this URL as a PayPal webhook (README). Authenticated by PayPal's transmission headers, verified by PayPal's verify-webhook-signature API for PAYPAL_WEBHOOK_ID. The event is a hint: the object it names is fetched from PayPal, and only PayPal's record changes anything.
+         */
+        post: operations["receivePaypalEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/gateway-events/stripe": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Receive a Stripe webhook event
+         * @description Register this URL as a Stripe webhook endpoint (README). Authenticated by the `Stripe-Signature` header (HMAC-SHA256 under STRIPE_WEBHOOK_SECRET, 5 minutes' tolerance). The event is a hint: the object it names is fetched from Stripe, and only Stripe's record changes anything.
+         */
+        post: operations["receiveStripeEvent"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/payments": {
         parameters: {
             query?: never;
@@ -127,6 +184,23 @@ export interface paths {
          * @description For a payment created with `capture: false` once it is AUTHORIZED: captures the whole authorization, or `amount` of it, and releases the rest. Answers at once with the payment PROCESSING; a worker captures at the gateway and the payment becomes COMPLETED (or, should the gateway refuse, AUTHORIZED again with a failureCode). The body is optional.
          */
         post: operations["capturePayment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/payments/{id}/disputes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List a payment's disputes, newest first */
+        get: operations["listPaymentDisputes"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -281,6 +355,46 @@ export interface components {
             /** @description Minor units to capture, at most the authorized amount (else 422 `amount_exceeds_authorized`); absent: all of it. The rest of the hold is released. A partial amount the gateway cannot express exactly is 422 `amount_not_supported_by_gateway`. */
             amount?: number | null;
         };
+        /** @description A dispute (chargeback) of a payment, as the gateway's own record shows it */
+        Dispute: {
+            /** @description Disputed amount, integer minor units of `currency` */
+            amount: number;
+            /** Format: date-time */
+            createdAt: string;
+            /** @example USD */
+            currency: string;
+            /** Format: date-time */
+            evidenceDueBy: string | null;
+            /**
+             * @description The gateway's dispute id
+             * @example dp_1MtJUT2eZvKYlo2CNaw2HvEv
+             * @example PP-D-27803
+             */
+            gatewayReference: string;
+            /** @example dp_01jd6z2k8m3q4r5s6t7v8w9x0y */
+            id: string;
+            /** @example pay_01jd6z2k8m3q4r5s6t7v8w9x0y */
+            paymentId: string;
+            /**
+             * @description The gateway's reason, as it names it
+             * @example fraudulent
+             * @example product_not_received
+             * @example MERCHANDISE_OR_SERVICE_NOT_RECEIVED
+             */
+            reason: string;
+            /**
+             * @description `needs_response`: evidence may be submitted (at the gateway) until `evidenceDueBy`; `under_review`: the issuer is deciding; `won` / `lost`: closed
+             * @enum {string}
+             */
+            status: "needs_response" | "under_review" | "won" | "lost";
+            /** Format: date-time */
+            updatedAt: string;
+        };
+        DisputeList: {
+            data: components["schemas"]["Dispute"][];
+            /** @description True when a next page exists: pass the last id as startingAfter */
+            hasMore: boolean;
+        };
         FieldError: {
             /**
              * @description Machine-readable reason
@@ -295,12 +409,23 @@ export interface components {
             /** @description Human-readable reason; never echoes the submitted value */
             message: string;
         };
+        GatewayEventReceived: {
+            /** @constant */
+            received: true;
+            /**
+             * @description `applied`: the gateway's record changed something (or made a look-up due now); `unchanged`: the gateway's record agrees with paystream's; `ignored`: not about anything paystream created, or a type it does not act on; `duplicate`: this event was handled before
+             * @enum {string}
+             */
+            result: "applied" | "unchanged" | "ignored" | "duplicate";
+        };
         /** @description A payment. The full card number and the CVC are never returned. */
         Payment: {
             /** @description Integer minor units (whole units for zero-decimal currencies) */
             amount: number;
             /** @description What the gateway captured, in minor units; 0 until COMPLETED */
             amountCaptured: number;
+            /** @description The sum of the payment's disputes (chargebacks) that are not won, open or lost: what the card holder's bank took or may take back */
+            amountDisputed: number;
             /** @description The sum of the payment's refunds that are not FAILED (pending ones included); never above amountCaptured */
             amountRefunded: number;
             /** @description Gateway attempts so far */
@@ -518,7 +643,7 @@ export interface components {
          */
         Problem: {
             /** @enum {string} */
-            code: "malformed_request" | "unauthorized" | "not_found" | "idempotency_key_reused" | "invalid_state" | "refund_exceeds_captured" | "payload_too_large" | "unsupported_media_type" | "validation" | "rate_limited" | "internal" | "dependency_unavailable" | "commit_unknown";
+            code: "malformed_request" | "invalid_signature" | "unauthorized" | "not_found" | "idempotency_key_reused" | "invalid_state" | "refund_exceeds_captured" | "payload_too_large" | "unsupported_media_type" | "validation" | "rate_limited" | "internal" | "dependency_unavailable" | "commit_unknown";
             detail: string;
             /** @description Every invalid field (422 only) */
             errors?: components["schemas"]["FieldError"][];
@@ -684,6 +809,8 @@ export interface components {
                 payment: components["schemas"]["Payment"];
             } | {
                 refund: components["schemas"]["Refund"];
+            } | {
+                dispute: components["schemas"]["Dispute"];
             };
             delivery: components["schemas"]["WebhookDelivery"];
             /**
@@ -694,7 +821,7 @@ export interface components {
             /** @example pay_01jd6z2k8m3q4r5s6t7v8w9x0y */
             paymentId: string;
             /** @enum {string} */
-            type: "payment.completed" | "payment.failed" | "payment.authorized" | "payment.canceled" | "payment.requires_action" | "refund.succeeded" | "refund.failed";
+            type: "payment.completed" | "payment.failed" | "payment.authorized" | "payment.canceled" | "payment.requires_action" | "refund.succeeded" | "refund.failed" | "dispute.created" | "dispute.updated" | "dispute.closed";
         };
         WebhookEventList: {
             data: components["schemas"]["WebhookEvent"][];
@@ -842,6 +969,414 @@ export interface operations {
                         code?: "internal";
                         /** @constant */
                         status?: 500;
+                    };
+                };
+            };
+        };
+    };
+    getDispute: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The dispute */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Dispute"];
+                };
+            };
+            /** @description `unauthorized`: missing or unknown API key */
+            401: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description `not_found`: no dispute with this id for this merchant */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description `validation`: query parameters are not taken here */
+            422: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many requests for this API key; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description `internal`: an unexpected error (a defect; never an answer to bad input) */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "dependency_unavailable";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    receivePaypalEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Received (also for a duplicate, and for an event about nothing paystream created) */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayEventReceived"];
+                };
+            };
+            /** @description `invalid_signature`: the signature is missing, wrong or stale: nothing was changed; `unsupported_media_type`: Content-Type is not application/json */
+            400: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "invalid_signature" | "unsupported_media_type";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description `not_found`: PayPal events are not taken here (another GATEWAY, or no PAYPAL_WEBHOOK_ID) */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description `payload_too_large`: the body is over 512 KiB */
+            413: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description `validation`: query parameters are not taken here */
+            422: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many deliveries with bad signatures from this client; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description `internal`: an unexpected error (a defect; never an answer to bad input) */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description `dependency_unavailable`: the database, or the gateway's API the event is checked against, is unavailable: nothing was recorded, the gateway delivers it again; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "dependency_unavailable" | "commit_unknown";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    receiveStripeEvent: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": Record<string, never>;
+            };
+        };
+        responses: {
+            /** @description Received (also for a duplicate, and for an event about nothing paystream created) */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GatewayEventReceived"];
+                };
+            };
+            /** @description `invalid_signature`: the signature is missing, wrong or stale: nothing was changed; `unsupported_media_type`: Content-Type is not application/json */
+            400: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "invalid_signature" | "unsupported_media_type";
+                        /** @constant */
+                        status?: 400;
+                    };
+                };
+            };
+            /** @description `not_found`: Stripe events are not taken here (another GATEWAY, or no STRIPE_WEBHOOK_SECRET) */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description `payload_too_large`: the body is over 512 KiB */
+            413: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "payload_too_large";
+                        /** @constant */
+                        status?: 413;
+                    };
+                };
+            };
+            /** @description `validation`: query parameters are not taken here */
+            422: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many deliveries with bad signatures from this client; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description `internal`: an unexpected error (a defect; never an answer to bad input) */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description `dependency_unavailable`: the database, or the gateway's API the event is checked against, is unavailable: nothing was recorded, the gateway delivers it again; `commit_unknown`: the database stopped answering after the write was sent: it may or may not have been applied; retry with the same Idempotency-Key; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "dependency_unavailable" | "commit_unknown";
+                        /** @constant */
+                        status?: 503;
                     };
                 };
             };
@@ -1613,6 +2148,135 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"] & {
                         /** @enum {unknown} */
                         code?: "dependency_unavailable" | "commit_unknown";
+                        /** @constant */
+                        status?: 503;
+                    };
+                };
+            };
+        };
+    };
+    listPaymentDisputes: {
+        parameters: {
+            query?: {
+                limit?: number;
+                /** @description Cursor: the id of the last dispute of the previous page */
+                startingAfter?: string;
+            };
+            header?: never;
+            path: {
+                /** @description The payment's id */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of the payment's disputes */
+            200: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DisputeList"];
+                };
+            };
+            /** @description `unauthorized`: missing or unknown API key */
+            401: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "unauthorized";
+                        /** @constant */
+                        status?: 401;
+                    };
+                };
+            };
+            /** @description `not_found`: no payment with this id for this merchant */
+            404: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "not_found";
+                        /** @constant */
+                        status?: 404;
+                    };
+                };
+            };
+            /** @description `validation`: invalid query parameters; `errors` lists each */
+            422: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "validation";
+                        /** @constant */
+                        status?: 422;
+                    };
+                };
+            };
+            /** @description `rate_limited`: too many requests for this API key; see Retry-After */
+            429: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "rate_limited";
+                        /** @constant */
+                        status?: 429;
+                    };
+                };
+            };
+            /** @description `internal`: an unexpected error (a defect; never an answer to bad input) */
+            500: {
+                headers: {
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "internal";
+                        /** @constant */
+                        status?: 500;
+                    };
+                };
+            };
+            /** @description `dependency_unavailable`: the database is unavailable; see Retry-After */
+            503: {
+                headers: {
+                    /** @description Seconds to wait before trying again */
+                    "Retry-After": string;
+                    /** @description The request's id: the caller's `X-Request-Id` when it is 1–128 of `A-Z a-z 0-9 . _ : -`, else a new one */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"] & {
+                        /** @enum {unknown} */
+                        code?: "dependency_unavailable";
                         /** @constant */
                         status?: 503;
                     };

@@ -2,7 +2,20 @@ import { type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import { GATEWAY_CONFIGURATION_ERROR } from "../gateways";
 import { currencyExponent } from "../money";
-import { countInFlight, finalizedInWindow, isPaymentOf, listRecentFailures, listRecentPayments, listUnresolved, listUnresolvedRefunds, type PaymentOperation, type PaymentStatus } from "../payments";
+import { countGatewayEvents } from "../gateway-events";
+import {
+  countInFlight,
+  type DisputeStatus,
+  finalizedInWindow,
+  isPaymentOf,
+  listOpenDisputes,
+  listRecentFailures,
+  listRecentPayments,
+  listUnresolved,
+  listUnresolvedRefunds,
+  type PaymentOperation,
+  type PaymentStatus,
+} from "../payments";
 
 export const WINDOW_SECONDS = 300;
 export const BUCKET_SECONDS = 10;
@@ -95,6 +108,21 @@ export interface ConfigurationErrorPayment {
   failedAt: string | null;
 }
 
+/** An open dispute (chargeback) of one of the merchant's payments (docs/CONTRACT.md §10): evidence may be due. */
+export interface OpenDispute {
+  id: string;
+  paymentId: string;
+  amount: number;
+  currency: string;
+  exponent: number;
+  reason: string;
+  status: DisputeStatus;
+  evidenceDueBy: string | null;
+}
+
+/** How far back the dashboard counts the gateways' events. */
+const GATEWAY_EVENTS_HORIZON_MS = 24 * 3600_000;
+
 export interface DashboardSnapshot {
   merchantId: string;
   /** The database's clock when the snapshot was taken; ages on the page are measured against it. */
@@ -127,6 +155,10 @@ export interface DashboardSnapshot {
    * not this merchant's business (the operator sees the whole outbox in /metrics).
    */
   backlog: OutboxBacklog;
+  /** Needs attention: the merchant's open disputes, newest first (capped), and how many in all. */
+  disputes: { total: number; open: OpenDispute[] };
+  /** The gateways' webhook events of the last 24 hours (the whole service's), by gateway and result. */
+  gatewayEvents: { gateway: string; result: string; count: number }[];
 }
 
 const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
@@ -262,15 +294,34 @@ async function configurationErrors(db: Executor, merchantId: string): Promise<Da
   };
 }
 
+async function openDisputes(db: Executor, merchantId: string): Promise<DashboardSnapshot["disputes"]> {
+  const { rows, total } = await listOpenDisputes(db, merchantId, RECENT_LIMIT);
+  return {
+    total,
+    open: rows.map((row) => ({
+      id: row.id,
+      paymentId: row.paymentId,
+      amount: row.amount,
+      currency: row.currency,
+      exponent: exponentOf(row.currency),
+      reason: row.reason,
+      status: row.status,
+      evidenceDueBy: row.evidenceDueBy ? row.evidenceDueBy.toISOString() : null,
+    })),
+  };
+}
+
 /** Everything the dashboard shows for one merchant, from queries whose cost does not grow with the merchant's history. */
 export async function loadDashboardSnapshot(db: Executor, merchantId: string): Promise<DashboardSnapshot> {
-  const [inFlight, window, recent, unresolved, refusedByGateway, outbox] = await Promise.all([
+  const [inFlight, window, recent, unresolved, refusedByGateway, outbox, disputes, gatewayEvents] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
     recentPayments(db, merchantId),
     unresolvedWork(db, merchantId),
     configurationErrors(db, merchantId),
     outboxBacklog(db, isPaymentOf(merchantId)),
+    openDisputes(db, merchantId),
+    countGatewayEvents(db, new Date(Date.now() - GATEWAY_EVENTS_HORIZON_MS), isPaymentOf(merchantId)),
   ]);
   return {
     merchantId,
@@ -285,5 +336,7 @@ export async function loadDashboardSnapshot(db: Executor, merchantId: string): P
     unresolved,
     configurationErrors: refusedByGateway,
     backlog: outbox,
+    disputes,
+    gatewayEvents,
   };
 }

@@ -320,8 +320,48 @@ export interface Gateway extends GatewayOperations {
   cancelAction(request: ActionRequest): Promise<OperationOutcome>;
 }
 
+/**
+ * A refund as the gateway's record shows it now (docs/CONTRACT.md §10): what a notification about
+ * it is checked against. `status` in the gateway's terms, normalized: `failed` after `succeeded`
+ * is a late failure (the card could not take the money back).
+ */
+export type RefundRecord =
+  | { kind: "found"; gatewayReference: string; status: "pending" | "succeeded" | "failed" | "canceled"; failureReason: string | null }
+  | { kind: "not_found" }
+  /** The gateway could not be asked (unreachable, an answer that could not be read): ask again later. */
+  | { kind: "unknown"; reason: string };
+
+/** A dispute's status, normalized from the gateway's own (Stripe `warning_needs_response` → `needs_response`, …). */
+export type GatewayDisputeStatus = "needs_response" | "under_review" | "won" | "lost";
+
+/** A dispute (chargeback) as the gateway's record shows it now. */
+export interface GatewayDispute {
+  gatewayReference: string;
+  /**
+   * What the disputed payment is at the gateway, as paystream stored it in the payment's
+   * `gatewayReference` (Stripe: the PaymentIntent; PayPal: the capture).
+   */
+  paymentReference: string | null;
+  /** ISO 4217 minor units of `currency` (converted from the gateway's own units). */
+  amount: number;
+  currency: string;
+  reason: string;
+  status: GatewayDisputeStatus;
+  evidenceDueBy: Date | null;
+}
+
+export type DisputeRecord = { kind: "found"; dispute: GatewayDispute } | { kind: "not_found" } | { kind: "unknown"; reason: string };
+
+/** The look-ups a gateway's notification is checked against: paystream acts on the gateway's record, never on the notification's body. */
+export interface GatewayRecords {
+  /** The refund the gateway knows by `gatewayReference` (the reference its refund answer named). */
+  retrieveRefund(gatewayReference: string): Promise<RefundRecord>;
+  /** The dispute the gateway knows by `gatewayReference`. A gateway without disputes answers not_found. */
+  retrieveDispute(gatewayReference: string): Promise<DisputeRecord>;
+}
+
 /** The operations on an authorization or a captured payment (docs/CONTRACT.md §8). */
-export interface GatewayOperations {
+export interface GatewayOperations extends GatewayRecords {
   /** Captures (part of) an authorization made with `capture: false`. */
   capture(request: CaptureRequest): Promise<OperationOutcome>;
   /** Voids an authorization made with `capture: false`. */

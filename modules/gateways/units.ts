@@ -74,3 +74,16 @@ export function isoCurrencyRule(currency: string): CurrencyRule | undefined {
 export function declineUnchargeable(refusal: Extract<GatewayAmount, { ok: false }>): OperationOutcome {
   return { kind: "declined", code: refusal.code, message: refusal.message, gatewayReference: null };
 }
+
+/**
+ * The inverse of toGatewayMinorUnits: a gateway's integer amount in ISO 4217 minor units of
+ * `currency` (an amount the gateway reports, such as a dispute's). Null when the currency or the
+ * amount cannot be expressed exactly.
+ */
+export function fromGatewayMinorUnits(value: number, currency: string, rule: CurrencyRule | undefined): number | null {
+  const exponent = currencyExponent(currency);
+  if (rule === undefined || exponent === undefined || !Number.isSafeInteger(value)) return null;
+  const shift = rule.decimals - exponent;
+  const amount = shift >= 0 ? value / 10 ** shift : value * 10 ** -shift;
+  return Number.isSafeInteger(amount) ? amount : null;
+}

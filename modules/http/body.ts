@@ -35,9 +35,14 @@ export async function readBodyText(request: Request, maxBytes: number): Promise<
 
 const isJsonType = (request: Request) => /^application\/json\s*(;|$)/i.test(request.headers.get("content-type") ?? "");
 
+/** Refuses a request whose Content-Type is not JSON, as every route that takes a JSON body does. */
+export function requireJsonContentType(request: Request): void {
+  if (!isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+}
+
 /** Reads a JSON body with the size, type and depth limits of the contract, as Problems. */
 export async function readJsonBody(request: Request, limits: { maxBytes?: number; maxDepth?: number } = {}): Promise<unknown> {
-  if (!isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+  requireJsonContentType(request);
   return parseJsonBody(await readBodyText(request, limits.maxBytes ?? MAX_BODY_BYTES), limits.maxDepth ?? MAX_JSON_DEPTH);
 }
 
@@ -50,7 +55,7 @@ export async function readOptionalJsonBody(request: Request, limits: { maxBytes?
   if (request.headers.has("content-type") && !isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
   const text = await readBodyText(request, limits.maxBytes ?? MAX_BODY_BYTES);
   if (text === "") return undefined;
-  if (!isJsonType(request)) throw new Problem("unsupported_media_type", "Content-Type must be application/json");
+  requireJsonContentType(request);
   return parseJsonBody(text, limits.maxDepth ?? MAX_JSON_DEPTH);
 }
 

@@ -1,7 +1,7 @@
 export { Problem, PROBLEM_TYPES, type FieldError, type ProblemBody, type ProblemType, validationProblem } from "./problem";
 export { requestIdOf } from "./request-context";
 export { createMerchantGuard, type MerchantGuard } from "./merchant-guard";
-export { readBodyText, readJsonBody, readOptionalJsonBody, MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./body";
+export { readBodyText, readJsonBody, readOptionalJsonBody, requireJsonContentType, MAX_BODY_BYTES, MAX_JSON_DEPTH } from "./body";
 export {
   AUTHENTICATED_PROBLEMS,
   bodyProblems,
@@ -30,4 +30,4 @@ export {
   takeNoQueryParameters,
 } from "./request-input";
 export { acceptedResponse, jsonResponse } from "./json-response";
-export { readByIdHandler } from "./read-by-id";
+export { childListHandler, readByIdHandler } from "./read-by-id";

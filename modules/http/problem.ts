@@ -8,6 +8,7 @@ export interface FieldError {
 /** Every error code this API answers with, and its HTTP status: one closed table. */
 export const PROBLEM_TYPES = {
   malformed_request: { status: 400, title: "Malformed request" },
+  invalid_signature: { status: 400, title: "Missing or invalid gateway signature" },
   unauthorized: { status: 401, title: "Missing or unknown API key" },
   not_found: { status: 404, title: "Not found" },
   idempotency_key_reused: { status: 409, title: "Idempotency key reused with a different request" },

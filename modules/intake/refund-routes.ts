@@ -1,12 +1,12 @@
 import { Elysia } from "elysia";
 import {
   acceptedResponse,
+  childListHandler,
   idempotencyKeyOf,
   jsonResponse,
   type MerchantGuard,
   pathIdOf,
   Problem,
-  QueryParameters,
   readByIdHandler,
   readOptionalJsonBody,
   requestIdOf,
@@ -54,21 +54,6 @@ export function refundRoutes({ service, merchantOf }: RefundRouteDeps) {
       },
       { parse: "none", detail: docs.create },
     )
-    .get(
-      "/v1/payments/:id/refunds",
-      async ({ request, params }) => {
-        const merchant = merchantOf(request);
-        // The path names what is listed: an id that cannot be a payment's is 404 whatever the query.
-        const paymentId = pathIdOf(params.id, PAYMENT_ID, "payment");
-        const query = new QueryParameters(request, ["limit", "startingAfter"]);
-        const limit = query.limit();
-        const startingAfter = query.id("startingAfter", REFUND_ID);
-        query.finish();
-        const page = await service.listRefunds(merchant.id, paymentId, { limit, startingAfter });
-        if (!page) throw new Problem("not_found", `No payment ${paymentId}`);
-        return jsonResponse(page);
-      },
-      { detail: docs.list },
-    )
+    .get("/v1/payments/:id/refunds", childListHandler(merchantOf, { kind: PAYMENT_ID, noun: "payment" }, REFUND_ID, service.listRefunds), { detail: docs.list })
     .get("/v1/refunds/:id", readByIdHandler(merchantOf, REFUND_ID, "refund", service.getRefund), { detail: docs.get });
 }

@@ -102,3 +102,6 @@ export const newPaymentId = (now?: number) => PAYMENT_ID.next(now);
 /** `re_…`, time ordered like payment ids, so a payment's refunds list newest first by id. */
 export const REFUND_ID = timeOrderedIdKind("re");
 export const newRefundId = (now?: number) => REFUND_ID.next(now);
+
+/** `dp_…`, time ordered: a payment's disputes list newest first by id (docs/CONTRACT.md §10). */
+export const DISPUTE_ID = timeOrderedIdKind("dp");

@@ -18,7 +18,7 @@ export {
   type PaymentOperation,
 } from "./status";
 export { toPayment, type Payment } from "./payment";
-export { newPaymentId, newRefundId, newTimeOrderedId, PAYMENT_ID, REFUND_ID, timeOrderedIdKind, type IdKind } from "./ids";
+export { DISPUTE_ID, newPaymentId, newRefundId, newTimeOrderedId, PAYMENT_ID, REFUND_ID, timeOrderedIdKind, type IdKind } from "./ids";
 export {
   insertPayments,
   type NewPayment,
@@ -48,7 +48,7 @@ export {
 export type { AttemptRelease } from "./work-lifecycle";
 // The jsonb batch-input technique of the aggregate's batch writes (tests pin its plan).
 export { batchInput, type GatewayWorkTable } from "./gateway-work";
-export { PaymentSchema, RefundSchema } from "./model";
+export { DisputeSchema, PaymentSchema, RefundSchema } from "./model";
 export { countInFlight, finalizedInWindow, isPaymentOf, type FinalizedGroup, listRecentFailures, listRecentPayments } from "./activity";
 export {
   type ActionSettlement,
@@ -64,7 +64,7 @@ export {
 } from "./actions";
 export { cancelPending, expireAuthorizations, requestCapture, requestVoid, type WrittenWithMoved } from "./requests";
 export { refunds, type RefundRow } from "./refund-schema";
-export { REFUND_REASONS, REFUND_STATUSES, REFUND_TRANSITIONS, type RefundReason, type RefundStatus, type RefundTransitionName } from "./refund-status";
+export { REFUND_REASONS, REFUND_REVERSALS, REFUND_STATUSES, REFUND_TRANSITIONS, type RefundReason, type RefundStatus, type RefundTransitionName } from "./refund-status";
 export { toRefund, type Refund } from "./refund";
 export {
   createRefund,
@@ -79,3 +79,24 @@ export { countUnresolvedRefunds, listStrandedRefunds, listUnresolvedRefunds, typ
 export { type GatewayWorkStore, type GatewayWorkStoreOptions, type WorkAttemptEnd, type WorkDeadLetter } from "./work-store";
 export { type ClaimedPaymentWork, createPaymentStore, type PaymentWorkStore } from "./payment-store";
 export { type ClaimedRefundWork, createRefundStore, type RefundWorkStore } from "./refund-store";
+export { disputes, type DisputeRow } from "./dispute-schema";
+export { CLOSED_DISPUTE_STATUSES, DISPUTE_STATUSES, DISPUTE_TRANSITIONS, disputeMayMove, type DisputeStatus, isClosedDispute } from "./dispute-status";
+export {
+  countDisputesByStatus,
+  type Dispute,
+  type DisputeChange,
+  disputeEventsOf,
+  type DisputeState,
+  findDispute,
+  listDisputes,
+  listOpenDisputes,
+  recordDispute,
+  toDispute,
+} from "./disputes";
+export {
+  expediteGatewayCheck,
+  expediteRefundCheck,
+  failRefundAfterSuccess,
+  findPaymentByGatewayReference,
+  findRefundByGatewayReference,
+} from "./gateway-hints";

@@ -1,6 +1,7 @@
 import Type from "typebox";
 import { component, nullable, stringEnum } from "../http";
-import { PAYMENT_ID, REFUND_ID } from "./ids";
+import { DISPUTE_STATUSES } from "./dispute-status";
+import { DISPUTE_ID, PAYMENT_ID, REFUND_ID } from "./ids";
 import { REFUND_REASONS, REFUND_STATUSES } from "./refund-status";
 import { PAYMENT_STATUSES } from "./schema";
 import { CANCELLATION_REASONS, CAPTURE_METHODS } from "./status";
@@ -83,6 +84,10 @@ export const PaymentSchema = component(
         minimum: 0,
         description: "The sum of the payment's refunds that are not FAILED (pending ones included); never above amountCaptured",
       }),
+      amountDisputed: Type.Integer({
+        minimum: 0,
+        description: "The sum of the payment's disputes (chargebacks) that are not won, open or lost: what the card holder's bank took or may take back",
+      }),
       authorizationExpiresAt: nullable(
         Type.String({ format: "date-time", description: "While AUTHORIZED: when the authorization is voided (CANCELED, reason `expired`) unless captured first" }),
       ),
@@ -135,5 +140,27 @@ export const RefundSchema = component(
       completedAt: nullable(Type.String({ format: "date-time", description: "When the refund became SUCCEEDED or FAILED" })),
     },
     { additionalProperties: false, description: "A refund of (part of) a captured payment" },
+  ),
+);
+
+/** The dispute object of docs/CONTRACT.md §10: the one place its fields are documented. */
+export const DisputeSchema = component(
+  "Dispute",
+  Type.Object(
+    {
+      id: Type.String(DISPUTE_ID.doc),
+      paymentId: Type.String(PAYMENT_ID.doc),
+      amount: Type.Integer({ minimum: 0, description: "Disputed amount, integer minor units of `currency`" }),
+      currency: Type.String({ pattern: "^[A-Z]{3}$", examples: ["USD"] }),
+      reason: Type.String({ description: "The gateway's reason, as it names it", examples: ["fraudulent", "product_not_received", "MERCHANDISE_OR_SERVICE_NOT_RECEIVED"] }),
+      status: stringEnum(DISPUTE_STATUSES, {
+        description: "`needs_response`: evidence may be submitted (at the gateway) until `evidenceDueBy`; `under_review`: the issuer is deciding; `won` / `lost`: closed",
+      }),
+      evidenceDueBy: nullable(Type.String({ format: "date-time" })),
+      gatewayReference: Type.String({ description: "The gateway's dispute id", examples: ["dp_1MtJUT2eZvKYlo2CNaw2HvEv", "PP-D-27803"] }),
+      createdAt: Type.String({ format: "date-time" }),
+      updatedAt: Type.String({ format: "date-time" }),
+    },
+    { additionalProperties: false, description: "A dispute (chargeback) of a payment, as the gateway's own record shows it" },
   ),
 );

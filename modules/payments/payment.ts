@@ -35,6 +35,8 @@ export interface Payment {
   amountCaptured: number;
   /** The sum of the payment's refunds that are not FAILED (pending ones included). */
   amountRefunded: number;
+  /** The sum of the payment's disputes that are not won: what chargebacks took or may take back (docs/CONTRACT.md §10). */
+  amountDisputed: number;
   /** While AUTHORIZED: when the authorization is voided unless captured first. */
   authorizationExpiresAt: string | null;
   canceledAt: string | null;
@@ -77,6 +79,7 @@ export function toPayment(row: PaymentRow): Payment {
     captureMethod: row.captureMethod,
     amountCaptured: row.amountCaptured,
     amountRefunded: row.amountRefunded,
+    amountDisputed: row.amountDisputed,
     authorizationExpiresAt: row.status === "AUTHORIZED" && row.authorizationExpiresAt ? row.authorizationExpiresAt.toISOString() : null,
     canceledAt: row.canceledAt ? row.canceledAt.toISOString() : null,
     cancellationReason: row.cancellationReason,

@@ -6,7 +6,7 @@ import { REFUND_TRANSITIONS } from "./refund-status";
 import { gatewayWorkLifecycle } from "./work-lifecycle";
 
 /** What the shared gateway-work statements (./gateway-work.ts, ./work-lifecycle.ts) need to know of the refunds table. */
-const REFUND_WORK: GatewayWorkTable = {
+export const REFUND_WORK: GatewayWorkTable = {
   table: refunds,
   id: refunds.id,
   merchantId: refunds.merchantId,

@@ -36,6 +36,10 @@ export const refunds = pgTable(
   (t) => [
     index("refunds_payment_id_idx").on(t.paymentId, t.id.desc()),
     index("refunds_merchant_id_idx").on(t.merchantId, t.id.desc()),
+    // A gateway's refund event names its refund by the gateway's id (docs/CONTRACT.md §10).
+    index("refunds_gateway_reference_idx")
+      .on(t.gatewayReference)
+      .where(sql`gateway_reference is not null`),
     // `updated_at is not null`: for the sweeper's scan only, as payments_unfinished_idx.
     index("refunds_pending_idx").on(t.updatedAt).where(sql`status = 'PENDING' and updated_at is not null`),
     index("refunds_reconcile_due_idx").on(t.nextCheckAt).where(sql`reconciling and status = 'PENDING'`),

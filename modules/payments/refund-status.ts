@@ -36,3 +36,13 @@ export const REFUND_TRANSITIONS = {
 } as const satisfies Record<string, RefundTransition>;
 
 export type RefundTransitionName = keyof typeof REFUND_TRANSITIONS;
+
+/**
+ * Moves out of a final state, kept apart from REFUND_TRANSITIONS so that SUCCEEDED stays final for
+ * the lifecycle (a status no transition leaves is final, and gets its completed_at). The one such
+ * move: the gateway fails a refund it had reported succeeded (docs/CONTRACT.md §10); the refund's
+ * amount goes back to the payment's refundable total in the same statement.
+ */
+export const REFUND_REVERSALS = {
+  failAfterSuccess: { from: [{ status: "SUCCEEDED" }], to: ["FAILED"] },
+} as const satisfies Record<string, RefundTransition>;

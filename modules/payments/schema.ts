@@ -83,6 +83,12 @@ export const payments = pgTable(
      * same guarded statement that creates a refund, so it can never pass amount_captured.
      */
     amountRefunded: integer("amount_refunded").notNull().default(0),
+    /**
+     * The sum of this payment's disputes that are not won (open ones and lost ones): what a
+     * chargeback took or may take back. Recomputed from the disputes in the transaction that
+     * records a dispute's change (docs/CONTRACT.md §10).
+     */
+    amountDisputed: integer("amount_disputed").notNull().default(0),
     /** While AUTHORIZED: when the hold is voided unless captured first (AUTHORIZATION_TTL_MS). */
     authorizationExpiresAt: utc("authorization_expires_at"),
     /** Asked for when the cancel was requested (or the authorization expired); the payment is CANCELED once voided. */
@@ -105,6 +111,10 @@ export const payments = pgTable(
     index("payments_action_due_idx")
       .on(t.nextCheckAt)
       .where(sql`status = 'REQUIRES_ACTION'`),
+    // A gateway's event names the gateway's object: the payment is found by it (docs/CONTRACT.md §10).
+    index("payments_gateway_reference_idx")
+      .on(t.gatewayReference)
+      .where(sql`gateway_reference is not null`),
     index("payments_authorization_expiry_idx")
       .on(t.authorizationExpiresAt)
       .where(sql`status = 'AUTHORIZED'`),
@@ -123,6 +133,7 @@ export const payments = pgTable(
     // last line of defence behind the guarded updates (docs/CONTRACT.md §8).
     check("payments_captured_within_amount", sql`${t.amountCaptured} between 0 and ${t.amount}`),
     check("payments_refunded_within_captured", sql`${t.amountRefunded} between 0 and ${t.amountCaptured}`),
+    check("payments_disputed_not_negative", sql`${t.amountDisputed} >= 0`),
     check("payments_capture_amount_check", sql`${t.captureAmount} is null or ${t.captureAmount} between 1 and ${t.amount}`),
     // A card payment has its card view from intake; only a payment-method payment may lack it.
     check(

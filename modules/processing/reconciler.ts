@@ -78,6 +78,8 @@ export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number
 export interface Reconciler {
   /** One pass: every due check, up to the batch size of each kind. Returns how many were checked. */
   checkDue(): Promise<number>;
+  /** Checks now instead of at the next poll: a look-up was made due (a gateway's event, docs/CONTRACT.md §10). */
+  wake(): void;
   start(): void;
   stop(): Promise<void>;
 }
@@ -228,6 +230,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   return {
     checkDue,
+    wake: () => loop?.wake(),
     start(): void {
       loop = startPolling(async () => ((await checkDue()) >= batchSize ? "more" : "idle"), {
         firstDelayMs: options.pollIntervalMs,

@@ -1,5 +1,5 @@
 import type { Executor } from "../database";
-import { type Payment, type PaymentRow, type Refund, type RefundRow, toPayment, toRefund } from "../payments";
+import { type Dispute, type DisputeChange, disputeEventsOf, type Payment, type PaymentRow, type Refund, type RefundRow, toDispute, toPayment, toRefund } from "../payments";
 import { EVENT_ID } from "./ids";
 import { insertEventsIfSubscribed, subscribedMerchants } from "./repository";
 import type { WebhookEventType } from "./schema";
@@ -9,7 +9,7 @@ export interface WebhookEvent {
   id: string;
   type: WebhookEventType;
   createdAt: string;
-  data: { payment: Payment } | { refund: Refund };
+  data: { payment: Payment } | { refund: Refund } | { dispute: Dispute };
 }
 
 /** The event a payment's new state announces, and when that state began; none for states no merchant waits on. */
@@ -82,4 +82,25 @@ export async function enqueueRefundEvents(tx: Executor, refunds: RefundRow[]): P
     const event: WebhookEvent = { id, type, createdAt: completedAt.toISOString(), data: { refund: toRefund(refund) } };
     return { id, merchantId: refund.merchantId, paymentId: refund.paymentId, subjectId: refund.id, type, body: JSON.stringify(event), createdAt: completedAt };
   });
+}
+
+/**
+ * Records `dispute.created`, `dispute.updated` and `dispute.closed` for a dispute's recorded change
+ * (docs/CONTRACT.md §10), in the transaction that recorded it. A dispute has one `created` and one
+ * `closed`; each `updated` is about one revision of the dispute, so a redelivered gateway event
+ * that changed nothing writes nothing.
+ */
+export async function enqueueDisputeEvents(tx: Executor, change: DisputeChange): Promise<void> {
+  const { dispute } = change;
+  const types = disputeEventsOf(change);
+  await recordEvents(
+    tx,
+    types.map((type) => ({ merchantId: dispute.merchantId, type })),
+    ({ type }) => {
+      const id = EVENT_ID.next();
+      const event: WebhookEvent = { id, type, createdAt: dispute.updatedAt.toISOString(), data: { dispute: toDispute(dispute) } };
+      const subjectId = type === "dispute.updated" ? `${dispute.id}#${dispute.revision}` : dispute.id;
+      return { id, merchantId: dispute.merchantId, paymentId: dispute.paymentId, subjectId, type, body: JSON.stringify(event), createdAt: dispute.updatedAt };
+    },
+  );
 }

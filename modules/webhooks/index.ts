@@ -1,6 +1,6 @@
 export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "./schema";
 export type { DeliveryStatus, WebhookEventType } from "./schema";
-export { enqueuePaymentEvent, enqueuePaymentEvents, enqueueRefundEvents, type WebhookEvent } from "./events";
+export { enqueueDisputeEvents, enqueuePaymentEvent, enqueuePaymentEvents, enqueueRefundEvents, type WebhookEvent } from "./events";
 export {
   createWebhookDispatcher,
   webhookRetryDelayMs,

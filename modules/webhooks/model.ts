@@ -1,6 +1,6 @@
 import Type from "typebox";
 import { AUTHENTICATED_PROBLEMS, bodyProblems, component, jsonContent, nullable, operation, PAGE_LIMIT_PARAMETER, problemResponses, stringEnum } from "../http";
-import { PAYMENT_ID, PaymentSchema, RefundSchema } from "../payments";
+import { DisputeSchema, PAYMENT_ID, PaymentSchema, RefundSchema } from "../payments";
 import { MAX_URL_LENGTH } from "./endpoint-url";
 import { EVENT_ID } from "./ids";
 import { DELIVERY_STATUSES, WEBHOOK_EVENT_TYPES } from "./schema";
@@ -91,6 +91,10 @@ const EventSchema = component(
         Type.Object(
           { refund: RefundSchema },
           { additionalProperties: false, description: "`refund.*` events: the refund as it was when the event was recorded" },
+        ),
+        Type.Object(
+          { dispute: DisputeSchema },
+          { additionalProperties: false, description: "`dispute.*` events: the dispute as it was when the event was recorded" },
         ),
       ]),
       delivery: DeliverySchema,

@@ -9,6 +9,9 @@ export const WEBHOOK_EVENT_TYPES = [
   "payment.requires_action",
   "refund.succeeded",
   "refund.failed",
+  "dispute.created",
+  "dispute.updated",
+  "dispute.closed",
 ] as const;
 export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
@@ -51,7 +54,11 @@ export const webhookEvents = pgTable(
     id: text("id").primaryKey(),
     merchantId: text("merchant_id").notNull(),
     paymentId: text("payment_id").notNull(),
-    /** What the event is about: the payment for `payment.*`, the refund for `refund.*`. */
+    /**
+     * What the event is about: the payment for `payment.*`, the refund for `refund.*`, the dispute
+     * for `dispute.created` and `dispute.closed`, and the dispute's revision (`dp_…#3`) for
+     * `dispute.updated`, which a dispute may have many of.
+     */
     subjectId: text("subject_id").notNull(),
     type: text("type").$type<WebhookEventType>().notNull(),
     /** The exact bytes POSTed (and signed) on every attempt; jsonb would reorder the keys. */

@@ -64,6 +64,16 @@ describe("production mode: operations endpoints and failed authentications", () 
     await stripe?.stop();
   });
 
+  it("warns at start that Stripe's events are refused without STRIPE_WEBHOOK_SECRET, and refuses them (docs/CONTRACT.md §10)", async () => {
+    const warning = all
+      .output()
+      .split("\n")
+      .find((line) => line.includes("STRIPE_WEBHOOK_SECRET is not set"));
+    expect(JSON.parse(warning ?? "{}")).toMatchObject({ level: "warn" });
+    const refused = await fetch(`${all.url}/v1/gateway-events/stripe`, { method: "POST", headers: { "stripe-signature": "t=1,v1=00" }, body: "{}" });
+    expect(refused.status).toBe(404);
+  });
+
   it("does not serve /metrics on the public port, with or without an API key", async () => {
     expect((await fetch(`${all.url}/metrics`)).status).toBe(404);
     const withKey = await fetch(`${all.url}/metrics`, { headers: { authorization: `Bearer ${TEST_LIVE_KEY}` } });

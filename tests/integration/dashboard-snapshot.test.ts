@@ -14,8 +14,9 @@ import {
 } from "../../modules/dashboard";
 import type { Database } from "../../modules/database";
 import { createMerchantGuard, Problem } from "../../modules/http";
+import { gatewayEvents } from "../../modules/gateway-events";
+import { type DisputeStatus, newRefundId, type PaymentStatus, payments, recordDispute, refunds } from "../../modules/payments";
 import { CardVault } from "../../modules/vault";
-import { newRefundId, type PaymentStatus, payments, refunds } from "../../modules/payments";
 import { cookieHeaderOf, signInRequest } from "../support/dashboard";
 import { BACKENDS, createTestDatabase, type TestDatabase } from "../support/db";
 import { silentLogger } from "../support/harness";
@@ -294,6 +295,46 @@ for (const backend of BACKENDS) {
       });
       expect(unresolved.total).toBe(0);
       expect((await loadDashboardSnapshot(database.db, "nobody")).configurationErrors).toEqual({ total: 0, payments: [] });
+    });
+
+    it("lists the merchant's open disputes as needing attention, newest first, and counts the gateways' events about its payments of the last 24 hours", async () => {
+      const m = "attention-disputes";
+      const [payment] = await seed(database.db, [final(m, "COMPLETED", 60, 300)]);
+      const dispute = (status: DisputeStatus, gatewayReference: string, merchantId = m) =>
+        database.db.transaction((tx) =>
+          recordDispute(tx, { id: payment!.id, merchantId, gateway: "stripe" }, {
+            gatewayReference,
+            amount: 1999,
+            currency: "USD",
+            reason: "fraudulent",
+            status,
+            evidenceDueBy: new Date("2031-01-01T00:00:00Z"),
+          }),
+        );
+      await dispute("needs_response", "dp_open_1");
+      await dispute("won", "dp_closed_1");
+      await dispute("under_review", "dp_open_2");
+      await database.db.insert(gatewayEvents).values([
+        { gateway: "stripe", eventId: "evt_dash_1", type: "charge.dispute.created", result: "applied", paymentId: payment!.id },
+        { gateway: "stripe", eventId: "evt_dash_2", type: "payment_intent.succeeded", result: "ignored", paymentId: payment!.id },
+        // Another merchant's event, and one about no payment of ours: not this merchant's to see.
+        { gateway: "stripe", eventId: "evt_dash_other", type: "charge.dispute.created", result: "applied", paymentId: "pay_of_someone_else" },
+        { gateway: "stripe", eventId: "evt_dash_3", type: "customer.created", result: "ignored" },
+        { gateway: "stripe", eventId: "evt_dash_old", type: "payment_intent.succeeded", result: "ignored", paymentId: payment!.id, receivedAt: sql`now() - interval '25 hours'` },
+      ]);
+
+      const { disputes, gatewayEvents: counted } = await loadDashboardSnapshot(database.db, m);
+      expect(disputes.total).toBe(2);
+      expect(disputes.open.map((d) => [d.status, d.paymentId])).toEqual([
+        ["under_review", payment!.id],
+        ["needs_response", payment!.id],
+      ]);
+      expect(disputes.open[0]).toMatchObject({ amount: 1999, currency: "USD", exponent: 2, reason: "fraudulent", evidenceDueBy: "2031-01-01T00:00:00.000Z" });
+      expect(counted).toEqual([
+        { gateway: "stripe", result: "applied", count: 1 },
+        { gateway: "stripe", result: "ignored", count: 1 },
+      ]);
+      expect((await loadDashboardSnapshot(database.db, "nobody")).disputes).toEqual({ total: 0, open: [] });
     });
 
     it("reports the merchant's own outbox backlog: its rows waiting, the oldest due one's age, its dead letters, none of another merchant's", async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { sql } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { PgDialect, type PgSession } from "drizzle-orm/pg-core";
 import { createDashboardSessions } from "../../modules/dashboard";
 import { type Database, queryRows } from "../../modules/database";
@@ -10,7 +10,8 @@ import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { findIdempotencyRecord } from "../../modules/idempotency";
 import { canonicalJson, createIntakeService, createRefundService } from "../../modules/intake";
-import { newPaymentId, newRefundId } from "../../modules/payments";
+import { failRefundAfterSuccess, newPaymentId, newRefundId, recordDispute } from "../../modules/payments";
+import { webhookEvents } from "../../modules/webhooks";
 import { CardVault } from "../../modules/vault";
 import { createWebhookDispatcher, createWebhookService, WebhookSecretBox } from "../../modules/webhooks";
 import { type DatabaseHandle, openDatabase } from "../../src/db";
@@ -91,6 +92,10 @@ for (const backend of BACKENDS) {
       await previous.db.execute(sql`
         insert into dashboard_sessions (token_hash, merchant_id, key_tag, expires_at)
         values (${createHash("sha256").update(OLD_SESSION_TOKEN).digest("hex")}, 'm1', 'tag', now() + interval '1 hour')`);
+      // A merchant event of that release: its type must pass the widened check (0014_gateway_events).
+      await previous.db.execute(sql`
+        insert into webhook_events (id, merchant_id, payment_id, subject_id, type, body)
+        values ('evt_before_upgrade', 'm1', ${paymentId}, ${paymentId}, 'payment.completed', '{}')`);
       if (backend === "pglite") {
         handle = previous;
       } else {
@@ -158,6 +163,31 @@ for (const backend of BACKENDS) {
       expect(await dispatcher.dispatchOnce()).toBe(1);
       expect(received).toEqual(['{"id":"evt_previous_release"}']);
       expect((await service.listEvents("m1", { limit: 10 })).data[0]?.delivery).toMatchObject({ status: "delivered", attempts: 1 });
+    });
+
+    it("gives a payment written before the upgrade no disputes, then records a dispute and a late refund failure on it (0014_gateway_events)", async () => {
+      const intake = createIntakeService({ db: handle.db, vault, gateway });
+      expect(await intake.getPayment("m1", paymentId)).toMatchObject({ amountRefunded: 500, amountDisputed: 0 });
+      const [event] = await handle.db.select().from(webhookEvents).where(eq(webhookEvents.id, "evt_before_upgrade"));
+      expect(event?.type).toBe("payment.completed");
+
+      const change = await handle.db.transaction((tx) =>
+        recordDispute(tx, { id: paymentId, merchantId: "m1", gateway: "paypal" }, {
+          gatewayReference: "PP-D-1",
+          amount: 1999,
+          currency: "USD",
+          reason: "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+          status: "needs_response",
+          evidenceDueBy: null,
+        }),
+      );
+      expect(change.kind).toBe("created");
+      expect(await intake.getPayment("m1", paymentId)).toMatchObject({ amountDisputed: 1999 });
+
+      // The refund of that release, as its worker would have ended it; then the gateway fails it late.
+      await handle.db.execute(sql`update refunds set status = 'SUCCEEDED', completed_at = now(), gateway_reference = 'gw_refund_1' where id = ${refundId}`);
+      expect((await failRefundAfterSuccess(handle.db, refundId, { code: "refund_failed", message: "late" }))?.status).toBe("FAILED");
+      expect(await intake.getPayment("m1", paymentId)).toMatchObject({ amountRefunded: 0 });
     });
 
     it("still refuses a key recorded before the upgrade when it comes with another body", async () => {

@@ -15,3 +15,21 @@ export function readBody(req: IncomingMessage): Promise<string> {
     req.on("error", reject);
   });
 }
+
+/** What a webhook endpoint answered a fake gateway's delivery: its status and body (JSON when it is). */
+export interface Delivery {
+  status: number;
+  body: unknown;
+}
+
+/** POSTs a fake gateway's event delivery to `url`, exactly `body`, with `headers`. */
+export async function deliver(url: string | null, body: string, headers: Record<string, string>): Promise<Delivery> {
+  if (url === null) throw new Error("fake gateway: no webhook URL set");
+  const response = await fetch(url, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+  const text = await response.text();
+  try {
+    return { status: response.status, body: JSON.parse(text) };
+  } catch {
+    return { status: response.status, body: text };
+  }
+}

@@ -17,10 +17,11 @@
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
-import { randomBytes } from "node:crypto";
+import { createSign, createVerify, generateKeyPairSync, randomBytes } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { header, readBody } from "./fake-http";
+import { type Delivery, deliver, header, readBody } from "./fake-http";
 import { FaultQueue, type GatewayFault, type OperationLedger, TEST_CARDS } from "./gateway-conformance";
 
 export type PaypalEndpoint =
@@ -32,7 +33,11 @@ export type PaypalEndpoint =
   | "authorization"
   | "capture-authorization"
   | "void"
-  | "refund";
+  | "refund"
+  | "refund-retrieve"
+  | "dispute-retrieve"
+  | "verify-webhook-signature"
+  | "cert";
 
 export interface FakeRequest {
   method: string;
@@ -63,8 +68,34 @@ export interface FakePaypal {
   vaultCard(number: string, expiry?: string): string;
   /** Invalidates every access token issued so far (as PayPal does when an app's credentials change). */
   revokeTokens(): void;
+  /** The id PayPal gave the registered webhook: PAYPAL_WEBHOOK_ID. */
+  webhookId: string;
+  /** Where events are delivered (the service's /v1/gateway-events/paypal), once the service runs. */
+  setWebhookUrl(url: string): void;
+  events: PaypalEvent[];
+  /**
+   * Makes an event about `resource` as PayPal does (developer.paypal.com/api/rest/webhooks/) and
+   * delivers it with its transmission headers, signed with this fake's key (SHA256withRSA over
+   * `transmission_id|transmission_time|webhook_id|crc32(body)`), which its verify-webhook-signature checks.
+   */
+  sendEvent(type: string, resourceType: string, resource: Json): Promise<PaypalDelivery>;
+  /** Delivers an event made before again, with a new transmission (PayPal's retries). */
+  redeliver(event: PaypalEvent): Promise<PaypalDelivery>;
+  /** Delivers `body` with the given headers, for forged deliveries. */
+  deliverRaw(body: string, headers: Record<string, string>): Promise<PaypalDelivery>;
+  /** The transmission headers of a delivery of `body`, signed for `webhookId` (this webhook's by default). */
+  transmissionHeaders(body: string, webhookId?: string): Record<string, string>;
+  /** The buyer disputes a capture: a dispute WAITING_FOR_SELLER_RESPONSE, and CUSTOMER.DISPUTE.CREATED is sent. */
+  openDispute(captureId: string, options?: { reason?: string }): Promise<{ dispute: Json & { dispute_id: string }; delivery: PaypalDelivery }>;
+  /** The dispute moves to `status` (RESOLVED with `outcome`): CUSTOMER.DISPUTE.UPDATED or .RESOLVED is sent. */
+  updateDispute(disputeId: string, status: string, outcome?: string): Promise<PaypalDelivery>;
+  /** The capture ids of a payment's orders. */
+  capturesFor(paymentId: string): string[];
   stop(): Promise<void>;
 }
+
+export type PaypalEvent = Json & { id: string; event_type: string; resource: Json };
+export type PaypalDelivery = Delivery;
 
 type CardBehaviour =
   | { result: "captured" }
@@ -170,6 +201,69 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
   /** Vaulted cards by payment token id. */
   const vault = new Map<string, Card>();
   let baseUrl = "";
+  const webhookId = randomBytes(8).toString("hex").toUpperCase();
+  let webhookUrl: string | null = null;
+  const events: PaypalEvent[] = [];
+  const eventBodies = new Map<string, string>();
+  const disputes = new Map<string, Json & { dispute_id: string }>();
+  const signing = generateKeyPairSync("rsa", { modulusLength: 2048 });
+  const certId = `CERT-${randomBytes(6).toString("hex")}`;
+
+  /** What PayPal signs for a delivery (developer.paypal.com/api/rest/webhooks/rest/#link-eventheadervalidation). */
+  const signedText = (transmissionId: string, time: string, forWebhook: string, body: string) => `${transmissionId}|${time}|${forWebhook}|${crc32(body)}`;
+
+  function transmissionHeaders(body: string, forWebhook = webhookId): Record<string, string> {
+    const transmissionId = crypto.randomUUID();
+    const time = new Date().toISOString();
+    const signature = createSign("RSA-SHA256").update(signedText(transmissionId, time, forWebhook, body)).sign(signing.privateKey, "base64");
+    return {
+      "paypal-auth-algo": "SHA256withRSA",
+      "paypal-cert-url": `${baseUrl}/v1/notifications/certs/${certId}`,
+      "paypal-transmission-id": transmissionId,
+      "paypal-transmission-sig": signature,
+      "paypal-transmission-time": time,
+    };
+  }
+
+  /** PayPal's verify-webhook-signature: SUCCESS when the headers sign this event for this webhook. */
+  function verifySignature(body: unknown): Answer {
+    if (!isJson(body) || !isJson(body.webhook_event)) return invalidRequest("/webhook_event", "MISSING_REQUIRED_PARAMETER", "A required field is missing.");
+    const { transmission_id: id, transmission_time: time, transmission_sig: sig, cert_url: cert, auth_algo: algo, webhook_id: forWebhook } = body;
+    if ([id, time, sig, cert, algo, forWebhook].some((v) => typeof v !== "string")) {
+      return invalidRequest("/", "MISSING_REQUIRED_PARAMETER", "A required field is missing.");
+    }
+    const ok =
+      forWebhook === webhookId &&
+      algo === "SHA256withRSA" &&
+      cert === `${baseUrl}/v1/notifications/certs/${certId}` &&
+      createVerify("RSA-SHA256")
+        .update(signedText(String(id), String(time), webhookId, JSON.stringify(body.webhook_event)))
+        .verify(signing.publicKey, String(sig), "base64");
+    return { status: 200, body: { verification_status: ok ? "SUCCESS" : "FAILURE" } };
+  }
+
+  const deliverRaw = (body: string, headers: Record<string, string>) => deliver(webhookUrl, body, headers);
+
+  function redeliver(event: PaypalEvent): Promise<PaypalDelivery> {
+    const body = eventBodies.get(event.id) ?? JSON.stringify(event);
+    return deliverRaw(body, transmissionHeaders(body));
+  }
+
+  function sendEvent(type: string, resourceType: string, resource: Json): Promise<PaypalDelivery> {
+    const event: PaypalEvent = {
+      id: `WH-${randomBytes(9).toString("hex").toUpperCase()}`,
+      event_version: "1.0",
+      create_time: new Date().toISOString(),
+      resource_type: resourceType,
+      event_type: type,
+      summary: type,
+      resource: structuredClone(resource),
+      links: [],
+    };
+    events.push(event);
+    eventBodies.set(event.id, JSON.stringify(event));
+    return redeliver(event);
+  }
 
   function issueToken(req: IncomingMessage, body: string): Answer {
     const expected = `Basic ${Buffer.from(`${clientId}:${clientSecret}`).toString("base64")}`;
@@ -527,6 +621,20 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       answer = idempotent(paypalRequestId, () => voidAuthorization(resourceId, representation));
     } else if (endpoint === "refund") {
       answer = idempotent(paypalRequestId, () => refundCapture(resourceId, parseJson(body), representation));
+    } else if (endpoint === "verify-webhook-signature") {
+      answer = verifySignature(parseJson(body));
+    } else if (endpoint === "refund-retrieve") {
+      const refund = refunds.find((r) => r.json.id === resourceId);
+      if (refund === undefined) answer = notFound();
+      else {
+        const { capture_id: _internal, ...shown } = refund.json;
+        answer = { status: 200, body: shown };
+      }
+    } else if (endpoint === "dispute-retrieve") {
+      const dispute = disputes.get(resourceId);
+      answer = dispute === undefined ? errorAnswer(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.", "INVALID_RESOURCE_ID") : { status: 200, body: dispute };
+    } else if (endpoint === "cert") {
+      answer = { status: 200, body: signing.publicKey.export({ type: "spki", format: "pem" }) };
     } else if (endpoint === "authorization") {
       const authorization = authorizations.get(resourceId);
       answer = authorization === undefined ? notFound() : { status: 200, body: authorization.json };
@@ -585,6 +693,46 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     revokeTokens() {
       tokens.clear();
     },
+    webhookId,
+    setWebhookUrl(url) {
+      webhookUrl = url;
+    },
+    events,
+    sendEvent,
+    redeliver,
+    deliverRaw,
+    transmissionHeaders,
+    async openDispute(captureId, options = {}) {
+      const capture = captures.get(captureId);
+      if (capture === undefined) throw new Error(`fake PayPal: no capture ${captureId}`);
+      const now = new Date();
+      // developer.paypal.com/docs/api/customer-disputes/v1/#disputes_get
+      const disputeId = `PP-D-${randomBytes(4).readUInt32BE() % 100000}`;
+      const dispute = {
+        dispute_id: disputeId,
+        create_time: now.toISOString(),
+        update_time: now.toISOString(),
+        disputed_transactions: [{ seller_transaction_id: captureId, seller: { merchant_id: "FAKEMERCHANT01" }, seller_protection_eligible: true }],
+        reason: options.reason ?? "MERCHANDISE_OR_SERVICE_NOT_RECEIVED",
+        status: "WAITING_FOR_SELLER_RESPONSE",
+        dispute_amount: { ...capture.json.amount },
+        dispute_life_cycle_stage: "CHARGEBACK",
+        dispute_channel: "EXTERNAL",
+        seller_response_due_date: new Date(now.getTime() + 10 * 86_400_000).toISOString(),
+        links: [{ href: `${baseUrl}/v1/customer/disputes/${disputeId}`, rel: "self", method: "GET" }],
+      };
+      disputes.set(dispute.dispute_id, dispute);
+      return { dispute, delivery: await sendEvent("CUSTOMER.DISPUTE.CREATED", "dispute", dispute) };
+    },
+    updateDispute(disputeId, status, outcome) {
+      const dispute = disputes.get(disputeId);
+      if (dispute === undefined) throw new Error(`fake PayPal: no dispute ${disputeId}`);
+      Object.assign(dispute, { status, update_time: new Date().toISOString() }, outcome === undefined ? {} : { dispute_outcome: { outcome_code: outcome } });
+      return sendEvent(status === "RESOLVED" ? "CUSTOMER.DISPUTE.RESOLVED" : "CUSTOMER.DISPUTE.UPDATED", "dispute", dispute);
+    },
+    capturesFor(paymentId) {
+      return [...captures.values()].filter((c) => c.paymentId === paymentId).map((c) => c.json.id);
+    },
     stop() {
       return new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -604,6 +752,10 @@ const ROUTES: ReadonlyArray<{ method: string; pattern: RegExp; endpoint: PaypalE
   { method: "POST", pattern: /^\/v2\/payments\/authorizations\/([^/]+)\/capture$/, endpoint: "capture-authorization" },
   { method: "POST", pattern: /^\/v2\/payments\/authorizations\/([^/]+)\/void$/, endpoint: "void" },
   { method: "POST", pattern: /^\/v2\/payments\/captures\/([^/]+)\/refund$/, endpoint: "refund" },
+  { method: "GET", pattern: /^\/v2\/payments\/refunds\/([^/]+)$/, endpoint: "refund-retrieve" },
+  { method: "GET", pattern: /^\/v1\/customer\/disputes\/([^/]+)$/, endpoint: "dispute-retrieve" },
+  { method: "POST", pattern: /^\/v1\/notifications\/verify-webhook-signature$/, endpoint: "verify-webhook-signature" },
+  { method: "GET", pattern: /^\/v1\/notifications\/certs\/([^/]+)$/, endpoint: "cert" },
 ];
 
 function routeOf(method: string, path: string): { endpoint: PaypalEndpoint; id: string } | null {

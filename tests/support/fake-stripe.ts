@@ -25,14 +25,14 @@
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
-import { header, readBody } from "./fake-http";
+import { type Delivery, deliver, header, readBody } from "./fake-http";
 import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
 
-export type StripeEndpoint = "create" | "search" | "retrieve" | "capture" | "cancel" | "refund" | "refunds";
+export type StripeEndpoint = "create" | "search" | "retrieve" | "capture" | "cancel" | "refund" | "refunds" | "refund-retrieve" | "dispute-retrieve";
 
 export interface FakeRequest {
   method: string;
@@ -62,8 +62,37 @@ export interface FakeStripe {
    * "including 500 errors"). `charged` says whether the PaymentIntent was created before the error.
    */
   storeServerErrorOnNextCreate(charged: boolean): void;
+  /** The signing secret of the webhook endpoint (`whsec_…`): STRIPE_WEBHOOK_SECRET. */
+  webhookSecret: string;
+  /** Where events are delivered (the service's /v1/gateway-events/stripe), once the service runs. */
+  setWebhookUrl(url: string): void;
+  /** Every event made, oldest first. */
+  events: StripeEvent[];
+  /**
+   * Makes an event about `object` as Stripe does (docs.stripe.com/api/events/object) and delivers
+   * it, signed (`Stripe-Signature: t=…,v1=…`). `object` is sent as given: a test may send a body
+   * that disagrees with this fake's own record of the object.
+   */
+  sendEvent(type: string, object: Record<string, unknown>): Promise<Delivery>;
+  /** Delivers an event made before again, freshly signed, as Stripe's retries do. */
+  redeliver(event: StripeEvent): Promise<Delivery>;
+  /** Delivers `body` with the given Stripe-Signature header (or none), for forged deliveries. */
+  deliverRaw(body: string, signature: string | null): Promise<Delivery>;
+  /** Signs `body` as Stripe would, with `secret` and `timestamp` (seconds) if given. */
+  sign(body: string, options?: { secret?: string; timestamp?: number }): string;
+  /** The card could not take a succeeded refund back: the refund turns `failed`, and `refund.failed` is sent. */
+  failRefund(refundId: string): Promise<Delivery>;
+  /** The card holder disputes the payment: a dispute `needs_response`, and `charge.dispute.created` is sent. */
+  openDispute(paymentIntentId: string, options?: { reason?: string; amount?: number }): Promise<{ dispute: StripeDispute; delivery: Delivery }>;
+  /** The dispute moves to `status`: `charge.dispute.updated`, or `charge.dispute.closed` for won and lost. */
+  updateDispute(disputeId: string, status: string): Promise<Delivery>;
+  dispute(disputeId: string): StripeDispute | undefined;
   stop(): Promise<void>;
 }
+
+export type StripeEvent = Record<string, unknown> & { id: string; type: string; data: { object: Record<string, unknown> } };
+export type StripeDispute = Record<string, unknown> & { id: string; status: string; amount: number };
+export type { Delivery } from "./fake-http";
 
 type CardBehaviour =
   | { result: "succeeded" }
@@ -190,6 +219,48 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
   let storedServerError: { charged: boolean } | null = null;
   const intents = new Map<string, PaymentIntent>();
   const refunds: Refund[] = [];
+  const webhookSecret = `whsec_${randomBytes(24).toString("base64url")}`;
+  let webhookUrl: string | null = null;
+  const events: StripeEvent[] = [];
+  const disputes = new Map<string, StripeDispute>();
+
+  /** Stripe's signature scheme (docs.stripe.com/webhooks#verify-manually): v1 = HMAC-SHA256 of `${t}.${body}`, hex. */
+  function sign(body: string, options: { secret?: string; timestamp?: number } = {}): string {
+    const timestamp = options.timestamp ?? Math.floor(Date.now() / 1000);
+    const v1 = createHmac("sha256", options.secret ?? webhookSecret).update(`${timestamp}.${body}`).digest("hex");
+    return `t=${timestamp},v1=${v1}`;
+  }
+
+  const deliverRaw = (body: string, signature: string | null) =>
+    deliver(webhookUrl, body, {
+      "content-type": "application/json; charset=utf-8",
+      "user-agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+      ...(signature === null ? {} : { "stripe-signature": signature }),
+    });
+
+  /** An event as Stripe sends it; a retry sends the same bytes under a fresh signature. */
+  const bodies = new Map<string, string>();
+  function redeliver(event: StripeEvent): Promise<Delivery> {
+    const body = bodies.get(event.id) ?? JSON.stringify(event);
+    return deliverRaw(body, sign(body));
+  }
+  function sendEvent(type: string, object: Record<string, unknown>): Promise<Delivery> {
+    const event: StripeEvent = {
+      id: id("evt"),
+      object: "event",
+      api_version: "2026-10-28.clover",
+      created: Math.floor(Date.now() / 1000),
+      data: { object: structuredClone(object) },
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type,
+    };
+    events.push(event);
+    bodies.set(event.id, JSON.stringify(event));
+    return redeliver(event);
+  }
+
   /** What a PaymentIntent's card does to later captures or refunds (Stripe knows its card; the JSON does not show it). */
   const failsLater = new Map<string, "refund" | "capture">();
   /** Each PaymentIntent's PaymentMethod object, answered in place of its id for `expand[]=payment_method`. */
@@ -631,6 +702,14 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
           return idempotently(idempotencyKey, path, body, createRefund);
         case "refunds":
           return listRefunds(url.searchParams);
+        case "refund-retrieve": {
+          const refund = refunds.find((r) => r.id === path.split("/").pop());
+          return refund === undefined ? resourceMissing("id", path.split("/").pop() ?? "") : { status: 200, body: refund };
+        }
+        case "dispute-retrieve": {
+          const dispute = disputes.get(path.split("/").pop() ?? "");
+          return dispute === undefined ? resourceMissing("dispute", path.split("/").pop() ?? "") : { status: 200, body: dispute };
+        }
         case "search":
           return searchPaymentIntents(url.searchParams.get("query"));
         case "retrieve": {
@@ -686,6 +765,53 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     storeServerErrorOnNextCreate(charged) {
       storedServerError = { charged };
     },
+    webhookSecret,
+    setWebhookUrl(url) {
+      webhookUrl = url;
+    },
+    events,
+    sendEvent,
+    redeliver,
+    deliverRaw,
+    sign,
+    failRefund(refundId) {
+      const refund = refunds.find((r) => r.id === refundId);
+      if (refund === undefined) throw new Error(`fake Stripe: no refund ${refundId}`);
+      Object.assign(refund, { status: "failed", failure_reason: "expired_or_canceled_card", failure_balance_transaction: id("txn") });
+      return sendEvent("refund.failed", refund);
+    },
+    async openDispute(paymentIntentId, options = {}) {
+      const intent = intents.get(paymentIntentId);
+      if (intent === undefined) throw new Error(`fake Stripe: no PaymentIntent ${paymentIntentId}`);
+      const created = Math.floor(Date.now() / 1000);
+      // docs.stripe.com/api/disputes/object
+      const dispute: StripeDispute = {
+        id: id("dp"),
+        object: "dispute",
+        amount: options.amount ?? Number(intent.amount_received),
+        balance_transactions: [],
+        charge: intent.latest_charge,
+        created,
+        currency: intent.currency,
+        evidence: {},
+        evidence_details: { due_by: created + 21 * 86_400, has_evidence: false, past_due: false, submission_count: 0 },
+        is_charge_refundable: false,
+        livemode: false,
+        metadata: {},
+        payment_intent: intent.id,
+        reason: options.reason ?? "fraudulent",
+        status: "needs_response",
+      };
+      disputes.set(dispute.id, dispute);
+      return { dispute, delivery: await sendEvent("charge.dispute.created", dispute) };
+    },
+    updateDispute(disputeId, status) {
+      const dispute = disputes.get(disputeId);
+      if (dispute === undefined) throw new Error(`fake Stripe: no dispute ${disputeId}`);
+      dispute.status = status;
+      return sendEvent(status === "won" || status === "lost" ? "charge.dispute.closed" : "charge.dispute.updated", dispute);
+    },
+    dispute: (disputeId) => disputes.get(disputeId),
     stop() {
       return new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -729,6 +855,8 @@ function endpointOf(method: string, path: string): StripeEndpoint | null {
     if (path === "/v1/payment_intents/search") return "search";
     if (/^\/v1\/payment_intents\/[^/]+$/.test(path)) return "retrieve";
     if (path === "/v1/refunds") return "refunds";
+    if (/^\/v1\/refunds\/[^/]+$/.test(path)) return "refund-retrieve";
+    if (/^\/v1\/disputes\/[^/]+$/.test(path)) return "dispute-retrieve";
   }
   return null;
 }

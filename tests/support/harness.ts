@@ -68,6 +68,8 @@ export function observedGateway(inner: Gateway) {
       }
     },
     lookup: (request) => inner.lookup(request),
+    retrieveRefund: (reference) => inner.retrieveRefund(reference),
+    retrieveDispute: (reference) => inner.retrieveDispute(reference),
     capture: observe("capture", (request) => inner.capture(request)),
     voidAuthorization: observe("voidAuthorization", (request) => inner.voidAuthorization(request)),
     refund: observe("refund", (request) => inner.refund(request)),

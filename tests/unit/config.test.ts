@@ -378,3 +378,35 @@ describe("the development key stays on this machine (outside production)", () =>
     expect(refusal({ ...stripe, STRIPE_RAW_CARD_DATA: "sometimes" })).toMatch(/^STRIPE_RAW_CARD_DATA must be true or false/);
   });
 });
+
+describe("the gateways' webhook settings (docs/CONTRACT.md §10)", () => {
+  it("takes STRIPE_WEBHOOK_SECRET and PAYPAL_WEBHOOK_ID for their gateway", () => {
+    const stripe = loadConfig({ ...PRODUCTION, STRIPE_WEBHOOK_SECRET: "whsec_abc123" });
+    expect(stripe.gateway).toMatchObject({ kind: "stripe", webhookSecret: "whsec_abc123" });
+    expect(stripe.warnings).toEqual([]);
+    const paypal = loadConfig({
+      ...PRODUCTION,
+      GATEWAY: "paypal",
+      PAYPAL_CLIENT_ID: "id",
+      PAYPAL_CLIENT_SECRET: "s",
+      PAYPAL_ENVIRONMENT: "production",
+      PAYPAL_WEBHOOK_ID: "1JE4291016473214C",
+    });
+    expect(paypal.gateway).toMatchObject({ kind: "paypal", webhookId: "1JE4291016473214C" });
+    expect(paypal.warnings).toEqual([]);
+  });
+
+  it("refuses a malformed one at start, without showing the secret", () => {
+    const message = refusal({ ...PRODUCTION, STRIPE_WEBHOOK_SECRET: "not-a-signing-secret" });
+    expect(message).toMatch(/^STRIPE_WEBHOOK_SECRET does not have the expected format/);
+    expect(message).not.toContain("not-a-signing-secret");
+    expect(refusal({ ...PRODUCTION, PAYPAL_WEBHOOK_ID: "has spaces" })).toMatch(/^PAYPAL_WEBHOOK_ID/);
+  });
+
+  it("warns in production when the configured gateway's webhook setting is missing, and only then", () => {
+    expect(loadConfig(PRODUCTION).warnings).toEqual([expect.stringMatching(/^STRIPE_WEBHOOK_SECRET is not set: Stripe's events/)]);
+    const paypal = loadConfig({ ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s", PAYPAL_ENVIRONMENT: "production" });
+    expect(paypal.warnings).toEqual([expect.stringMatching(/^PAYPAL_WEBHOOK_ID is not set: PayPal's events/)]);
+    expect(loadConfig({ GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x" }).warnings).toEqual([]);
+  });
+});

@@ -1,1 +1,2 @@
 export { createPaypalGateway, type PaypalGatewayOptions } from "./paypal-gateway";
+export { createPaypalEventVerifier, type PaypalEventVerifierOptions, type PaypalVerification, type VerifiedPaypalEvent } from "./paypal-events";

@@ -35,12 +35,14 @@ import {
   mapOrder,
   mapVaultedCardOrder,
   mapPaypalError,
+  mapDisputeRecord,
   mapRefund,
+  mapRefundRecord,
   mapTokenError,
   mapVoid,
   type OrderLike,
 } from "./paypal-mapping";
-import { paypalAmount } from "./paypal-units";
+import { isoAmountFromPaypal, paypalAmount } from "./paypal-units";
 
 export interface PaypalGatewayOptions {
   clientId: string;
@@ -269,6 +271,44 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
   const reported = configurationErrorReporter(options.log, "paypal");
 
+  /** The refund PayPal knows by this id (Payments v2 show refund details). */
+  async function retrieveRefund(refundId: string) {
+    const api = await paymentsApi();
+    if ("outcome" in api) return { kind: "unknown" as const, reason: `paypal_retrieve_failed: ${api.outcome.kind}` };
+    try {
+      return mapRefundRecord((await api.payments.getRefund({ refundId })).result);
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode === 404) return { kind: "not_found" as const };
+      const failed = mapPaypalError(error);
+      return { kind: "unknown" as const, reason: `paypal_retrieve_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
+    }
+  }
+
+  /**
+   * The dispute PayPal knows by this id. The server SDK has no Customer Disputes API, so this is a
+   * plain authenticated GET /v1/customer/disputes/{id} with the adapter's own OAuth token.
+   */
+  async function retrieveDispute(disputeId: string) {
+    let token: string;
+    try {
+      token = (await currentSession()).token.accessToken;
+    } catch (error) {
+      return { kind: "unknown" as const, reason: `paypal_retrieve_failed: ${mapTokenError(error).kind}` };
+    }
+    const base = options.apiBase ?? (options.environment === "production" ? "https://api-m.paypal.com" : "https://api-m.sandbox.paypal.com");
+    try {
+      const response = await fetch(`${base.replace(/\/$/, "")}/v1/customer/disputes/${encodeURIComponent(disputeId)}`, {
+        headers: { authorization: `Bearer ${token}`, accept: "application/json" },
+        signal: AbortSignal.timeout(options.timeoutMs),
+      });
+      if (response.status === 404) return { kind: "not_found" as const };
+      if (!response.ok) return { kind: "unknown" as const, reason: `paypal_retrieve_failed: HTTP ${response.status}` };
+      return mapDisputeRecord(await response.json(), isoAmountFromPaypal);
+    } catch (error) {
+      return { kind: "unknown" as const, reason: `paypal_retrieve_failed: ${error instanceof Error ? error.name : "error"}` };
+    }
+  }
+
   async function charge(request: ChargeRequest): Promise<ChargeOutcome> {
     const first = await placeOrder(request);
     if (first.kind !== "unknown") return first;
@@ -306,6 +346,8 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     },
 
     lookupOperation,
+    retrieveRefund,
+    retrieveDispute,
   };
 }
 

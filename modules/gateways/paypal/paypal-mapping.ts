@@ -18,7 +18,16 @@ import {
   type Refund,
   RefundStatus,
 } from "@paypal/paypal-server-sdk";
-import { type ChargeOutcome, GATEWAY_CONFIGURATION_ERROR, type GatewayCardView, type LookupOutcome, type OperationOutcome } from "../port";
+import {
+  type ChargeOutcome,
+  type DisputeRecord,
+  GATEWAY_CONFIGURATION_ERROR,
+  type GatewayCardView,
+  type GatewayDisputeStatus,
+  type LookupOutcome,
+  type OperationOutcome,
+  type RefundRecord,
+} from "../port";
 
 /** What this module reads of an order: the answers of create, capture and authorize share it. */
 export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits"> & Partial<Pick<Order, "paymentSource">>;
@@ -413,4 +422,72 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** PayPal echoes offending values in some errors: never let a card-number-like digit run through. */
 function scrub(text: string): string {
   return text.replace(/\d[\d -]{10,}\d/g, "[redacted]");
+}
+
+/** A PayPal refund (Payments v2 `GET /v2/payments/refunds/{id}`: status CANCELLED, FAILED, PENDING or COMPLETED) as a RefundRecord. */
+export function mapRefundRecord(refund: unknown): RefundRecord {
+  if (typeof refund !== "object" || refund === null) return { kind: "unknown", reason: "paypal_malformed_response: not a refund" };
+  const { id, status, statusDetails } = refund as { id?: unknown; status?: unknown; statusDetails?: { reason?: unknown } };
+  if (typeof id !== "string") return { kind: "unknown", reason: "paypal_malformed_response: a refund without an id" };
+  const reason = typeof statusDetails?.reason === "string" ? statusDetails.reason : null;
+  switch (status) {
+    case "PENDING":
+      return { kind: "found", gatewayReference: id, status: "pending", failureReason: null };
+    case "COMPLETED":
+      return { kind: "found", gatewayReference: id, status: "succeeded", failureReason: null };
+    case "FAILED":
+      return { kind: "found", gatewayReference: id, status: "failed", failureReason: reason };
+    case "CANCELLED":
+      return { kind: "found", gatewayReference: id, status: "canceled", failureReason: reason };
+    default:
+      return { kind: "unknown", reason: `paypal_unexpected_refund_status: ${String(status)}` };
+  }
+}
+
+/**
+ * A PayPal dispute (Customer Disputes v1 `GET /v1/customer/disputes/{id}`) as a DisputeRecord:
+ * waiting for the seller → needs_response; with the buyer or PayPal → under_review; RESOLVED by its
+ * `dispute_outcome.outcome_code`: in the seller's favour (or canceled by the buyer, denied) → won,
+ * otherwise (buyer's favour, accepted, refunded) → lost.
+ */
+export function mapDisputeRecord(dispute: unknown, toIso: (value: string, currency: string) => number | null): DisputeRecord {
+  if (typeof dispute !== "object" || dispute === null) return { kind: "unknown", reason: "paypal_malformed_response: not a dispute" };
+  const d = dispute as Record<string, unknown>;
+  if (typeof d.dispute_id !== "string") return { kind: "unknown", reason: "paypal_malformed_response: a dispute without dispute_id" };
+  const outcome = (d.dispute_outcome as { outcome_code?: unknown } | undefined)?.outcome_code;
+  let status: GatewayDisputeStatus;
+  switch (d.status) {
+    case "OPEN":
+    case "WAITING_FOR_SELLER_RESPONSE":
+      status = "needs_response";
+      break;
+    case "WAITING_FOR_BUYER_RESPONSE":
+    case "UNDER_REVIEW":
+      status = "under_review";
+      break;
+    case "RESOLVED":
+      status = outcome === "RESOLVED_SELLER_FAVOUR" || outcome === "CANCELED_BY_BUYER" || outcome === "DENIED" ? "won" : "lost";
+      break;
+    default:
+      return { kind: "unknown", reason: `paypal_unexpected_dispute_status: ${String(d.status)}` };
+  }
+  const money = d.dispute_amount as { currency_code?: unknown; value?: unknown } | undefined;
+  const currency = typeof money?.currency_code === "string" ? money.currency_code : "";
+  const amount = typeof money?.value === "string" ? toIso(money.value, currency) : null;
+  if (amount === null) return { kind: "unknown", reason: "paypal_unreadable_dispute_amount" };
+  const transactions = Array.isArray(d.disputed_transactions) ? (d.disputed_transactions as { seller_transaction_id?: unknown }[]) : [];
+  const capture = transactions.map((t) => t.seller_transaction_id).find((id): id is string => typeof id === "string") ?? null;
+  const due = typeof d.seller_response_due_date === "string" ? new Date(d.seller_response_due_date) : null;
+  return {
+    kind: "found",
+    dispute: {
+      gatewayReference: d.dispute_id,
+      paymentReference: capture,
+      amount,
+      currency,
+      reason: typeof d.reason === "string" ? d.reason : "OTHER",
+      status,
+      evidenceDueBy: due !== null && !Number.isNaN(due.getTime()) ? due : null,
+    },
+  };
 }

@@ -16,7 +16,7 @@
 
 import type { GatewayAmount } from "../port";
 import { formatDecimal } from "../../money";
-import { type CurrencyRule, currencyNotSupported, toGatewayMinorUnits } from "../units";
+import { type CurrencyRule, currencyNotSupported, fromGatewayMinorUnits, toGatewayMinorUnits } from "../units";
 
 const TWO_DECIMALS: CurrencyRule = { decimals: 2, multipleOf: 1 };
 const NO_DECIMALS: CurrencyRule = { decimals: 0, multipleOf: 1 };
@@ -34,4 +34,14 @@ export function paypalAmount(amount: number, currency: string): GatewayAmount<st
   if (rule === undefined) return currencyNotSupported("paypal");
   const units = toGatewayMinorUnits("paypal", amount, currency, rule);
   return units.ok ? { ok: true, value: formatDecimal(units.value, rule.decimals) } : units;
+}
+
+/** An amount PayPal reports (`{ currency_code, value: "10.00" }`) in ISO 4217 minor units; null when not exact. */
+export function isoAmountFromPaypal(value: string, currency: string): number | null {
+  const rule = RULES.get(currency);
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(value);
+  if (rule === undefined || match === null) return null;
+  const fraction = match[2] ?? "";
+  if (fraction.length > rule.decimals) return null;
+  return fromGatewayMinorUnits(Number(`${match[1]}${fraction.padEnd(rule.decimals, "0")}`), currency, rule);
 }

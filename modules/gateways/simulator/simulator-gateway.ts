@@ -281,6 +281,17 @@ export function createSimulatorGateway(db: Database, options: SimulatorOptions):
   }
 
   return {
+    /** A refund in the ledger, by the reference its answer named: succeeded or failed as recorded (the simulator never fails one later). */
+    async retrieveRefund(gatewayReference) {
+      const [row] = await db
+        .select()
+        .from(simulatorCharges)
+        .where(and(eq(simulatorCharges.operation, "refund"), eq(simulatorCharges.reference, gatewayReference)));
+      if (!row) return { kind: "not_found" };
+      return { kind: "found", gatewayReference, status: row.outcome === "approved" ? "succeeded" : "failed", failureReason: row.declineCode };
+    },
+    /** The simulator has no disputes (docs/CONTRACT.md §10): every id is unknown to it. */
+    retrieveDispute: async () => ({ kind: "not_found" }),
     name: "simulator",
     // Like the contract's API, the simulator takes every ISO 4217 currency in its ISO minor units.
     toGatewayAmount: (amount, currency) => toGatewayMinorUnits("simulator", amount, currency, isoCurrencyRule(currency)),

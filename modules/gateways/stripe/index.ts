@@ -1,1 +1,1 @@
-export { createStripeGateway, type StripeGatewayOptions } from "./stripe-gateway";
+export { createStripeGateway, createStripeEventVerifier, STRIPE_SIGNATURE_TOLERANCE_SECONDS, type StripeGatewayOptions, type VerifiedStripeEvent } from "./stripe-gateway";

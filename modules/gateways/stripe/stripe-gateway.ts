@@ -19,6 +19,7 @@ import {
   mapActionIntent,
   mapCancelActionError,
   mapCancelActionIntent,
+  mapDisputeRecord,
   mapLookup,
   mapOperationError,
   mapOperationIntent,
@@ -26,12 +27,13 @@ import {
   mapPaymentIntent,
   mapRefund,
   mapRefundLookup,
+  mapRefundRecord,
   mapStripeError,
   PAYMENT_ID_METADATA_KEY,
   REFUND_ID_METADATA_KEY,
 } from "./stripe-mapping";
 import { type StripeCardRoute, stripeCardAcceptance, stripeCardRoute } from "./stripe-test-payment-methods";
-import { stripeAmount } from "./stripe-units";
+import { isoAmountFromStripe, stripeAmount } from "./stripe-units";
 
 export interface StripeGatewayOptions {
   secretKey: string;
@@ -202,6 +204,18 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
 
   const reported = configurationErrorReporter(options.log, "stripe");
 
+  /** Retrieves one object for a notification's check; a 404 is not_found, any other failure unknown. */
+  async function retrieveRecord<R>(retrieve: () => Promise<unknown>, map: (answer: unknown) => R): Promise<R | { kind: "not_found" } | { kind: "unknown"; reason: string }> {
+    try {
+      return map(await retrieve());
+    } catch (error) {
+      const { statusCode, code } = (error ?? {}) as { statusCode?: unknown; code?: unknown };
+      if (statusCode === 404 || code === "resource_missing") return { kind: "not_found" };
+      const failed = mapStripeError(error);
+      return { kind: "unknown", reason: `stripe_retrieve_failed: ${"reason" in failed ? failed.reason : failed.kind}` };
+    }
+  }
+
   return {
     name: "stripe",
     toGatewayAmount: stripeAmount,
@@ -290,6 +304,46 @@ export function createStripeGateway(options: StripeGatewayOptions): Gateway {
         return first.kind === "unknown" ? cancel() : first;
       })());
     },
+
+    retrieveRefund: (gatewayReference) => retrieveRecord(() => stripe.refunds.retrieve(gatewayReference), mapRefundRecord),
+    retrieveDispute: (gatewayReference) =>
+      retrieveRecord(() => stripe.disputes.retrieve(gatewayReference), (dispute) => mapDisputeRecord(dispute, isoAmountFromStripe)),
+  };
+}
+
+/** A Stripe event whose signature checked out: only its id, type and the id of the object it names are used. */
+export interface VerifiedStripeEvent {
+  id: string;
+  type: string;
+  object: { id: string; object: string; paymentIntent: string | null; paymentId: string | null };
+}
+
+/** How long a signed Stripe event stays acceptable after its timestamp (Stripe's own default, 5 minutes). */
+export const STRIPE_SIGNATURE_TOLERANCE_SECONDS = 300;
+
+/**
+ * Checks a Stripe webhook delivery's `Stripe-Signature` (`t=…,v1=…`: HMAC-SHA256 of
+ * `${t}.${body}` under the endpoint's signing secret, docs.stripe.com/webhooks#verify-manually)
+ * with the SDK's own verifier, within the 5-minute tolerance. The async form with WebCrypto, as Bun
+ * has no synchronous HMAC provider for the SDK's worker build. Null when the signature is missing,
+ * wrong or stale, or the body is not an event.
+ */
+export function createStripeEventVerifier(signingSecret: string): (body: string, signature: string | null) => Promise<VerifiedStripeEvent | null> {
+  const cryptoProvider = Stripe.createSubtleCryptoProvider();
+  return async (body, signature) => {
+    if (signature === null || signature === "") return null;
+    let event: Stripe.Event;
+    try {
+      event = await Stripe.webhooks.constructEventAsync(body, signature, signingSecret, STRIPE_SIGNATURE_TOLERANCE_SECONDS, cryptoProvider);
+    } catch {
+      return null;
+    }
+    const object = (event.data as { object?: unknown } | undefined)?.object as Record<string, unknown> | undefined;
+    if (typeof event.id !== "string" || typeof event.type !== "string" || !object || typeof object.id !== "string" || typeof object.object !== "string") return null;
+    const intent = typeof object.payment_intent === "string" ? object.payment_intent : null;
+    const metadata = (object.metadata ?? {}) as Record<string, unknown>;
+    const paymentId = typeof metadata[PAYMENT_ID_METADATA_KEY] === "string" ? (metadata[PAYMENT_ID_METADATA_KEY] as string) : null;
+    return { id: event.id, type: event.type, object: { id: object.id, object: object.object, paymentIntent: intent, paymentId } };
   };
 }
 

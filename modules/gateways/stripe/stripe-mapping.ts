@@ -10,11 +10,14 @@ import {
   AUTHENTICATION_FAILED,
   AUTHENTICATION_REQUIRED,
   type ChargeOutcome,
+  type DisputeRecord,
   GATEWAY_CONFIGURATION_ERROR,
   type GatewayCardView,
+  type GatewayDisputeStatus,
   type LookupOutcome,
   type OperationOutcome,
   PAYMENT_METHOD_NOT_FOUND,
+  type RefundRecord,
 } from "../port";
 
 /** The metadata key under which every PaymentIntent (and every refund) carries our payment id. */
@@ -543,4 +546,65 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 /** Gateway text is passed on to logs and users: never let a card-number-like digit run through. */
 function scrub(text: string): string {
   return text.replace(/\d[\d -]{10,}\d/g, "[redacted]");
+}
+
+/**
+ * A Stripe Refund object as a RefundRecord (docs.stripe.com/api/refunds/object: `status` is
+ * `pending`, `requires_action`, `succeeded`, `failed` or `canceled`; `failure_reason` says why a
+ * refund failed). Anything else is unknown, never guessed.
+ */
+export function mapRefundRecord(refund: unknown): RefundRecord {
+  if (!isRecord(refund) || typeof refund.id !== "string" || refund.object !== "refund") return { kind: "unknown", reason: "stripe_malformed_response: not a Refund" };
+  const failureReason = stringOrNull(refund.failure_reason);
+  switch (refund.status) {
+    case "pending":
+    case "requires_action":
+      return { kind: "found", gatewayReference: refund.id, status: "pending", failureReason: null };
+    case "succeeded":
+    case "failed":
+    case "canceled":
+      return { kind: "found", gatewayReference: refund.id, status: refund.status, failureReason };
+    default:
+      return { kind: "unknown", reason: `stripe_unexpected_refund_status: ${String(refund.status)}` };
+  }
+}
+
+/**
+ * Stripe's dispute statuses (docs.stripe.com/api/disputes/object) in the contract's four: the
+ * inquiry (`warning_…`) states count as the dispute states they precede; an inquiry closed without
+ * a chargeback (`warning_closed`) and a dispute `prevented` took nothing back, so they are won.
+ */
+const STRIPE_DISPUTE_STATUSES: Readonly<Record<string, GatewayDisputeStatus>> = {
+  warning_needs_response: "needs_response",
+  needs_response: "needs_response",
+  warning_under_review: "under_review",
+  under_review: "under_review",
+  warning_closed: "won",
+  prevented: "won",
+  won: "won",
+  lost: "lost",
+};
+
+/** A Stripe Dispute object as a DisputeRecord; `toIso` converts Stripe's amount to ISO minor units. */
+export function mapDisputeRecord(dispute: unknown, toIso: (value: number, currency: string) => number | null): DisputeRecord {
+  if (!isRecord(dispute) || typeof dispute.id !== "string" || dispute.object !== "dispute") return { kind: "unknown", reason: "stripe_malformed_response: not a Dispute" };
+  const status = typeof dispute.status === "string" ? STRIPE_DISPUTE_STATUSES[dispute.status] : undefined;
+  if (status === undefined) return { kind: "unknown", reason: `stripe_unexpected_dispute_status: ${String(dispute.status)}` };
+  const currency = typeof dispute.currency === "string" ? dispute.currency.toUpperCase() : "";
+  const amount = typeof dispute.amount === "number" ? toIso(dispute.amount, currency) : null;
+  if (amount === null) return { kind: "unknown", reason: `stripe_unreadable_dispute_amount: ${String(dispute.amount)} ${currency}` };
+  const intent = isRecord(dispute.payment_intent) ? dispute.payment_intent.id : dispute.payment_intent;
+  const dueBy = isRecord(dispute.evidence_details) ? dispute.evidence_details.due_by : null;
+  return {
+    kind: "found",
+    dispute: {
+      gatewayReference: dispute.id,
+      paymentReference: typeof intent === "string" ? intent : null,
+      amount,
+      currency,
+      reason: stringOrNull(dispute.reason) ?? "general",
+      status,
+      evidenceDueBy: typeof dueBy === "number" ? new Date(dueBy * 1000) : null,
+    },
+  };
 }

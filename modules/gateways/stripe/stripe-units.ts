@@ -24,7 +24,7 @@
  */
 
 import type { GatewayAmount } from "../port";
-import { type CurrencyRule, toGatewayMinorUnits } from "../units";
+import { type CurrencyRule, fromGatewayMinorUnits, toGatewayMinorUnits } from "../units";
 
 /**
  * Stripe's presentment currencies, "two-decimal currencies unless otherwise specified". Which of
@@ -61,3 +61,8 @@ export function stripeAmount(amount: number, currency: string): GatewayAmount<nu
   return toGatewayMinorUnits("stripe", amount, currency, RULES.get(currency));
 }
 
+
+/** An amount Stripe reports (in its units) in ISO 4217 minor units of `currency` (upper case); null when not exact. */
+export function isoAmountFromStripe(value: number, currency: string): number | null {
+  return fromGatewayMinorUnits(value, currency, RULES.get(currency));
+}
