@@ -8,7 +8,9 @@
  * Then it checks, from the database itself, what the contract promises: every accepted
  * payment exists, is COMPLETED or FAILED, has the outcome its test card calls for, and was
  * charged at most once (the simulator's ledger, `simulator_charges`, has one row per charge);
- * and, over HTTP, that every key still replays its own payment.
+ * and, over HTTP, that every key still replays its own payment. Captures, cancels and refunds are
+ * judged by scripts/chaos-operations.ts, the payments that wait for their customer (3-D Secure,
+ * PayPal approval) by scripts/chaos-actions.ts.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -17,6 +19,18 @@ import { createPostgresDatabase, openAdmin, terminateSessions } from "../tests/s
 import { type KafkaBroker, startKafka } from "../tests/support/kafka";
 import { CARDS, EXPECTED, paymentBody } from "../tests/support/payments";
 import { type ServiceProcess, startService } from "../tests/support/service-process";
+import {
+  type ActionPlan,
+  type ActionsVerdict,
+  actionBody,
+  actionLabel,
+  type CustomerHttp,
+  createActionCohort,
+  formatActions,
+  isActionSlot,
+  judgeActions,
+  planAction,
+} from "./chaos-actions";
 import {
   expectedOfPlan,
   type FollowUp,
@@ -55,6 +69,11 @@ export interface ChaosOptions {
    */
   gatewayFailureRate?: number;
   maxAttempts?: number;
+  /**
+   * How long a payment may wait for its customer (ACTION_TTL_MS), default 20 s: the abandoned ones
+   * of the customer-action cohort (scripts/chaos-actions.ts) end when it runs out.
+   */
+  actionTtlMs?: number;
   /** Progress lines; silent when absent. */
   log?: (line: string) => void;
   /** Where to write every process's output (also of killed ones) at the end; kept nowhere when absent. */
@@ -108,6 +127,8 @@ export interface ChaosReport {
   cardSecretsLeft: number;
   /** Captures, cancels and refunds (see scripts/chaos-operations.ts). */
   operations: OperationsVerdict;
+  /** Payments that waited for their customer: 3-D Secure, PayPal approval (see scripts/chaos-actions.ts). */
+  actions: ActionsVerdict;
   /** The longest time, since the first payment, in which no payment became final although some were waiting. */
   longestStall: { fromMs: number; ms: number };
   timeline: TimelineEntry[];
@@ -180,6 +201,8 @@ interface PaymentAttempt {
   key: string;
   card: string;
   plan: OperationPlan | undefined;
+  /** A payment that waits for its customer (judged by scripts/chaos-actions.ts, not by its card). */
+  action: ActionPlan | undefined;
   body: string;
   id?: string;
   requests: number;
@@ -213,6 +236,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
   const log = options.log ?? (() => {});
   const runStarted = performance.now();
   const brokerDownMs = options.brokerDownMs ?? 4_000;
+  const actionTtlMs = options.actionTtlMs ?? 20_000;
   const runId = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const aborted = () => options.signal?.aborted === true;
   /** Set when settling is over (or the run ends): the merchant's follow-up requests stop. */
@@ -252,6 +276,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       RECONCILE_FIRST_CHECK_MS: "1000",
       RECONCILE_MAX_INTERVAL_MS: "5000",
       RECONCILE_INTERVAL_MS: "500",
+      // Payments waiting for their customer: a short wait, looked up soon and often.
+      ACTION_TTL_MS: String(actionTtlMs),
+      ACTION_CHECK_FIRST_MS: "300",
+      ACTION_CHECK_MAX_MS: "2000",
       RATE_LIMIT_RPS: "0",
       LOG_LEVEL: "info",
     };
@@ -366,18 +394,33 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     let followUpRequests = 0;
     const followUpRuns: Promise<void>[] = [];
 
+    // ---- the customers of payments that wait for them, with their browser (no key, no redirects followed)
+    const customerHttp: CustomerHttp = {
+      async browse(method, path) {
+        try {
+          const response = await fetch(`${apiUrl}${path}`, { method, redirect: "manual", signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
+          return { status: response.status, location: response.headers.get("location"), body: await response.text() };
+        } catch {
+          return undefined;
+        }
+      },
+    };
+    const actions = createActionCohort({ http, customerHttp, since });
+
     const submissions: Promise<void>[] = [];
     let lastSentMs = 0;
     const sending = (async () => {
       for (let i = 0; i < options.payments && !aborted(); i++) {
         await sleep(sendStarted + i * intervalMs - performance.now(), options.signal);
-        const card = CARD_MIX[i % CARD_MIX.length] as string;
-        const plan = planOperations(i, card);
-        const body = JSON.stringify(paymentBody(card, plan?.manual ? { capture: false } : {}));
-        const payment: PaymentAttempt = { key: `chaos-${runId}-${i}`, card, plan, body, requests: 0 };
+        const action = isActionSlot(i) ? planAction(i, actionTtlMs) : undefined;
+        const card = action ? actionLabel(action) : (CARD_MIX[i % CARD_MIX.length] as string);
+        const plan = action ? undefined : planOperations(i, card);
+        const body = JSON.stringify(action ? actionBody(action) : paymentBody(card, plan?.manual ? { capture: false } : {}));
+        const payment: PaymentAttempt = { key: `chaos-${runId}-${i}`, card, plan, action, body, requests: 0 };
         attempts.push(payment);
         submissions.push(
           submit(payment).then(() => {
+            if (payment.id && action) actions.follow(payment.id, action);
             if (!payment.id || !plan) return;
             const followUp: FollowUp = {
               paymentId: payment.id,
@@ -404,6 +447,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     };
     const execute = async (fault: PlannedFault): Promise<void> => {
       if (aborted()) return;
+      // Customers waiting to approve at a fault do so now: it strikes right after their approval.
+      await actions.beforeFault();
       const began = since();
       let what: string;
       switch (fault.kind) {
@@ -507,7 +552,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     while (!aborted()) {
       rows = (await statusCounts()) ?? rows;
       const unsettled = [...acceptedIds].filter((id) => !FINAL.has(rows?.get(id)?.status ?? "")).length;
-      const openFollowUps = followUps.filter((f) => !f.done).length;
+      const openFollowUps = followUps.filter((f) => !f.done).length + actions.open();
       if (rows && unsettled === 0 && openFollowUps === 0 && (await pendingRefunds()) === 0) {
         allFinalMs = since();
         break;
@@ -520,7 +565,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       await sleep(500, options.signal);
     }
     followUpsStopped = true;
-    await Promise.allSettled(followUpRuns);
+    await Promise.allSettled([...followUpRuns, actions.settled()]);
     if (aborted()) throw new Error("chaos run interrupted");
 
     // The idempotency records must have come through the chaos too: every key replays its payment.
@@ -597,6 +642,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       if (row.status === "COMPLETED") completed++;
       else if (row.status === "CANCELED") canceled++;
       else failedByCode[row.failureCode ?? "none"] = (failedByCode[row.failureCode ?? "none"] ?? 0) + 1;
+      // What a waiting payment may end as depends on its customer: judged by judgeActions.
+      if (payment.action) continue;
       const ledger = charged.has(payment.id) ? "charged" : "not charged";
       const planned = expectedOfPlan(payment.plan);
       const cardExpectation = planned ? { status: planned.status, failureCode: null } : (EXPECTED[payment.card] as { status: string; failureCode: string | null });
@@ -619,6 +666,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const cardSecretsLeft = Object.keys(nonTerminal).length === 0 ? (secrets?.n ?? 0) : 0;
     const plannedOf = new Map(attempts.flatMap((p) => (p.id && p.plan ? [[p.id, p.plan] as const] : [])));
     const operations = await inspect((sql) => judgeOperations(sql, followUps, plannedOf, followUpRequests));
+    const actionsVerdict = await inspect((sql) => judgeActions(sql, actions.customers, timeline));
 
     const violations: string[] = [];
     if (lost.length) violations.push(`${lost.length} accepted payments are missing from the database`);
@@ -635,6 +683,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
     const unfinishedFollowUps = followUps.filter((f) => !f.done).length;
     if (unfinishedFollowUps) violations.push(`${unfinishedFollowUps} payments' captures, cancels or refunds were never answered`);
     violations.push(...operations.violations);
+    violations.push(...actionsVerdict.violations);
 
     return {
       settings: { payments: options.payments, ratePerSecond: options.ratePerSecond, workers: options.workers, ...settings, DATABASE_URL: db.name },
@@ -659,6 +708,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
       completedNotCharged,
       cardSecretsLeft,
       operations,
+      actions: actionsVerdict,
       longestStall,
       timeline,
       lastSentMs,
@@ -709,6 +759,7 @@ export function formatChaosReport(report: ChaosReport): string {
     `  COMPLETED but not charged: ${report.completedNotCharged.length}${report.completedNotCharged.length ? ` (${report.completedNotCharged.slice(0, 5).join(", ")}…)` : ""}`,
     ...report.refusals.map((r) => `      refused: ${r}`),
     ...formatOperations(report.operations),
+    ...formatActions(report.actions),
     `  replays:          ${report.replayMismatches} keys did not replay their payment after the run; rows nobody was told about: ${report.unknownRows}; card secrets left: ${report.cardSecretsLeft}`,
     `  timing:           last payment sent at ${seconds(report.lastSentMs)}; sending, retries and faults over at ${seconds(report.inputOverMs)}; last fault over at ${seconds(report.lastFaultEndMs)}; all final at ${seconds(report.allFinalMs)}`,
     `                    → all final ${settle} after the last fault; whole run ${seconds(report.totalMs)}`,

@@ -10,12 +10,17 @@
  *
  * A share of the payments is authorized only, then captured (in full or in part) or canceled, and
  * a share is refunded (in full, in part, several refunds at once): see scripts/chaos-operations.ts.
+ * Every tenth payment waits for its customer (3-D Secure, PayPal approval; ACTION_TTL_MS=20 s),
+ * who approves, fails or abandons it over HTTP through the same faults, and the merchant cancels
+ * some of them: see scripts/chaos-actions.ts.
  *
  * Exits 0 only when no accepted payment is lost, none is charged twice, charged ⇔ COMPLETED in
  * the gateway's ledger, all are final, each is in the state its test card (or its plan) calls
  * for, every payment sent was eventually accepted, and no refund is lost or executed twice at the
  * gateway, SUCCEEDED ⇔ refunded in the gateway's ledger, and no payment is refunded beyond what
- * was captured (at the gateway or in our totals). Every process's output is kept under
+ * was captured (at the gateway or in our totals), and no payment that waited for its customer is
+ * charged without (or before) the customer's approval, left open at the gateway once it ended, or
+ * ends in a state its customer and merchant do not allow. Every process's output is kept under
  * .cache/chaos/ for diagnosis.
  */
 import { join } from "node:path";

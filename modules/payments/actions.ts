@@ -96,14 +96,15 @@ export async function settleAction(
 
 /**
  * REQUIRES_ACTION → PROCESSING to make the charge the buyer approved (PayPal's capture or
- * authorization of the order), with the worker's message, in one statement. The operation stays
- * the payment's charge or authorization; the order's id and the approval page stay, and tell the
+ * authorization of the order), with the worker's message, in one statement. The operation is
+ * the payment's charge or authorization (also when it waited again after a cancel the gateway
+ * could not do, with `cancel_action`); the order's id and the approval page stay, and tell the
  * worker to continue the order rather than start a new one.
  */
 export async function continueAfterAction(db: Executor, payment: Pick<PaymentRow, "id" | "attempts">, queue: WrittenWithMoved): Promise<PaymentRow | undefined> {
   const update = db
     .update(payments)
-    .set({ ...startOperation, status: "PROCESSING" })
+    .set({ ...startOperation, status: "PROCESSING", operation: sql`case when ${payments.captureMethod} = 'manual' then 'authorize' else 'charge' end` })
     .where(and(eq(payments.id, payment.id), eq(payments.attempts, payment.attempts), guardOf("continueAfterAction")))
     .returning();
   const [row] = await moveAndQueue(db, update.getSQL(), queue);

@@ -62,6 +62,9 @@ export interface ReconcilerDeps {
 
 const BATCH_SIZE = 100;
 
+/** The operation a payment's customer acts on: its charge, or its authorization (`capture: false`). */
+const chargeOperationOf = (payment: Pick<PaymentRow, "captureMethod">) => (payment.captureMethod === "manual" ? "authorize" : "charge");
+
 /** Delay after the `checksMade`-th lookup that told nothing: doubling from the first delay, capped. */
 export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number): number {
   return backoffDelayMs({ baseMs: schedule.firstCheckMs, maxMs: schedule.maxIntervalMs, jitter: 0 }, checksMade + 1);
@@ -105,21 +108,27 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   }
 
   /**
-   * A payment waiting for its customer (docs/CONTRACT.md §9, §12): past its deadline it goes to the
-   * worker to be canceled at the gateway; otherwise the gateway says what became of the customer's
-   * action: charged or authorized (settled here), approved with the charge still to make (the
-   * worker continues), failed, or nothing yet (looked up again later, backing off).
+   * A payment waiting for its customer (docs/CONTRACT.md §9, §12): the gateway says what became of
+   * the customer's action: charged or authorized (settled here), approved with the charge still to
+   * make (the worker continues), failed, or nothing yet (looked up again later, backing off). Past
+   * its deadline, what the gateway already settled (charged, authorized, failed) still settles it;
+   * anything else goes to the worker to be canceled at the gateway. Asking first matters: a customer
+   * who completed 3-D Secure just before the deadline was charged, the gateway refuses the cancel
+   * (the payment waits again), and only a look-up can end it COMPLETED.
    */
   async function checkWaitingPayment(payment: PaymentRow): Promise<void> {
     const log = { paymentId: payment.id, gatewayReference: payment.gatewayReference, checks: payment.reconcileChecks + 1 };
-    if (payment.actionExpiresAt !== null && payment.actionExpiresAt.getTime() <= Date.now()) {
+    const expired = payment.actionExpiresAt !== null && payment.actionExpiresAt.getTime() <= Date.now();
+    const answer = await lookups.action(payment);
+    if (expired && answer.kind !== "approved" && answer.kind !== "failed") {
       const moved = await deps.actions.expire(payment);
       if (moved) logger.info(log, "the customer did not act in time (ACTION_TTL_MS); canceling at the gateway");
       else await deps.actions.scheduleNext(payment, options.schedule.firstCheckMs);
       return;
     }
-    const answer = await lookups.action(payment);
-    const endings = paymentEndings(payment, authorizationTtlMs);
+    // What the customer completed is the payment's charge (or authorization), whatever the payment
+    // last ran: after a cancel the gateway refused or could not do, it waits with `cancel_action`.
+    const endings = paymentEndings({ operation: chargeOperationOf(payment), cancellationReason: null }, authorizationTtlMs);
     switch (answer.kind) {
       case "approved": {
         const { outcome } = endings.approved(answer.gatewayReference, answer.card, answer.payer);
