@@ -109,7 +109,7 @@ for (const backend of BACKENDS) {
       const waiting = await waitingPayment(p);
       await completeAction(database.db, waiting.gatewayReference as string, "approve");
       await merchantCancels(p, waiting.id);
-      expect(await p.row(waiting.id)).toMatchObject({ status: "REQUIRES_ACTION", operation: "cancel_action", cancellationReason: null });
+      expect(await p.row(waiting.id)).toMatchObject({ status: "REQUIRES_ACTION", operation: "charge", cancellationReason: null });
 
       const row = await settle(p, waiting.id);
       expect(row).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
@@ -137,7 +137,7 @@ for (const backend of BACKENDS) {
       const p = buildPipeline(database, { gateway, maxAttempts: 1 });
       const waiting = await waitingPayment(p, paymentMethodBody("paypal", { returnUrl: "https://shop.example.com/done" }));
       await merchantCancels(p, waiting.id);
-      expect(await p.row(waiting.id)).toMatchObject({ status: "REQUIRES_ACTION", operation: "cancel_action" });
+      expect(await p.row(waiting.id)).toMatchObject({ status: "REQUIRES_ACTION", operation: "charge" });
       await completeAction(database.db, waiting.gatewayReference as string, "approve");
 
       expect(await settle(p, waiting.id)).toMatchObject({ status: "COMPLETED", amountCaptured: 1999, operation: "charge" });

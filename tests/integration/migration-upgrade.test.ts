@@ -92,10 +92,6 @@ for (const backend of BACKENDS) {
       await previous.db.execute(sql`
         insert into dashboard_sessions (token_hash, merchant_id, key_tag, expires_at)
         values (${createHash("sha256").update(OLD_SESSION_TOKEN).digest("hex")}, 'm1', 'tag', now() + interval '1 hour')`);
-      // A merchant event of that release: its type must pass the widened check (0014_gateway_events).
-      await previous.db.execute(sql`
-        insert into webhook_events (id, merchant_id, payment_id, subject_id, type, body)
-        values ('evt_before_upgrade', 'm1', ${paymentId}, ${paymentId}, 'payment.completed', '{}')`);
       if (backend === "pglite") {
         handle = previous;
       } else {
@@ -168,7 +164,7 @@ for (const backend of BACKENDS) {
     it("gives a payment written before the upgrade no disputes, then records a dispute and a late refund failure on it (0014_gateway_events)", async () => {
       const intake = createIntakeService({ db: handle.db, vault, gateway });
       expect(await intake.getPayment("m1", paymentId)).toMatchObject({ amountRefunded: 500, amountDisputed: 0 });
-      const [event] = await handle.db.select().from(webhookEvents).where(eq(webhookEvents.id, "evt_before_upgrade"));
+      const [event] = await handle.db.select().from(webhookEvents).where(eq(webhookEvents.id, "evt_previous_release"));
       expect(event?.type).toBe("payment.completed");
 
       const change = await handle.db.transaction((tx) =>
