@@ -56,6 +56,9 @@ export function stripeSubject(type: string, object: StripeEventObject): EventSub
  * authorization events name a payment, refund events a refund, `CUSTOMER.DISPUTE.*` a dispute.
  * `PAYMENT.CAPTURE.REVERSED` (a chargeback took the money back) carries the reversal, not the
  * dispute: the dispute itself arrives as `CUSTOMER.DISPUTE.CREATED`, so it is acknowledged only.
+ * `CHECKOUT.ORDER.APPROVED` and `CHECKOUT.ORDER.COMPLETED` name the order a PayPal Checkout (or
+ * 3-D Secure card) payment waits on: its look-up is made due at once, and the look-up, not the
+ * event, says whether the buyer approved (docs/CONTRACT.md §12).
  */
 export function paypalSubject(type: string, resource: Record<string, unknown>): EventSubject {
   const id = typeof resource.id === "string" ? resource.id : null;
@@ -63,5 +66,6 @@ export function paypalSubject(type: string, resource: Record<string, unknown>): 
   if (id === null || type === "PAYMENT.CAPTURE.REVERSED") return { kind: "none" };
   if (type === "PAYMENT.CAPTURE.REFUNDED" || type.startsWith("PAYMENT.REFUND.")) return { kind: "refund", reference: id };
   if (type.startsWith("PAYMENT.CAPTURE.") || type.startsWith("PAYMENT.AUTHORIZATION.")) return { kind: "payment", reference: id };
+  if (type === "CHECKOUT.ORDER.APPROVED" || type === "CHECKOUT.ORDER.COMPLETED") return { kind: "payment", reference: id };
   return { kind: "none" };
 }

@@ -103,6 +103,8 @@ describe("what a gateway event is about", () => {
     expect(paypalSubject("PAYMENT.CAPTURE.REFUNDED", { id: "R1" })).toEqual({ kind: "refund", reference: "R1" });
     expect(paypalSubject("PAYMENT.CAPTURE.COMPLETED", { id: "C1" })).toEqual({ kind: "payment", reference: "C1" });
     expect(paypalSubject("PAYMENT.AUTHORIZATION.VOIDED", { id: "A1" })).toEqual({ kind: "payment", reference: "A1" });
+    // The order a Checkout payment waits on: its look-up is made due at once.
+    expect(paypalSubject("CHECKOUT.ORDER.APPROVED", { id: "5O190127TN364715T" })).toEqual({ kind: "payment", reference: "5O190127TN364715T" });
     expect(paypalSubject("PAYMENT.CAPTURE.REVERSED", { id: "R2" })).toEqual({ kind: "none" });
     expect(paypalSubject("CUSTOMER.DISPUTE.CREATED", {})).toEqual({ kind: "none" });
   });
