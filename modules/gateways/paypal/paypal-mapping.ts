@@ -271,14 +271,15 @@ const FOREIGN_ORDER = "paypal_lookup_foreign_record: the order does not carry th
  * A lookup's answer from an order found for a payment. It counts only when it carries our payment
  * id (custom_id) and the same amount (`value`, in PayPal's units) and currency; an order still awaiting capture has charged
  * nothing yet, but a capture may be under way, so it stays unknown. An order waiting for its buyer
- * (PayPal Checkout, or a card order sent with a return URL: `waitsForPayer`) has charged nothing:
- * not_charged, so that the charge is sent again (and answered with the same order, under its
- * PayPal-Request-Id). A PayPal Checkout payment's approval carries its payer.
+ * (PayPal Checkout, or a card order sent with a return URL: `waitsForPayer`) has charged nothing
+ * yet but may still be approved: unknown too (checkAction follows it), never "not charged", which
+ * would end the payment while its buyer can still pay. A PayPal Checkout payment's approval
+ * carries its payer.
  */
 export function mapLookupOrder(order: OrderLike, target: PaypalOrderTarget & { waitsForPayer?: boolean }): LookupOutcome {
   if (!carriesPayment(order, target)) return { kind: "unknown", reason: FOREIGN_ORDER };
   if (isWaitingForPayer(order) && (target.waitsForPayer === true || orderSourceOf(order) === "paypal")) {
-    return { kind: "not_charged", reason: `paypal_order_awaiting_payer: ${String(order.status)} (${String(order.id)}): nothing is charged before the buyer acts` };
+    return { kind: "unknown", reason: `paypal_order_awaiting_payer: ${String(order.status)} (${String(order.id)}): nothing is charged before the buyer acts` };
   }
   const outcome = mapPaidOrder(order, target.capture, false);
   switch (outcome.kind) {
