@@ -251,6 +251,31 @@ describe("PayPal Checkout (payment_source.paypal) on an ordinary business accoun
   });
 });
 
+test("a capture answer that shows the purchase unit without its ids or amount (as PayPal's examples) still settles the payment, and its lookup", async () => {
+  const fake = await startFakePaypal({ leanStepAnswers: true });
+  try {
+    const gateway = createPaypalGateway({ clientId: fake.clientId, clientSecret: fake.clientSecret, environment: "sandbox", apiBase: fake.url, timeoutMs: TIMEOUT_MS });
+    const charge = checkoutRequest();
+    const created = await gateway.charge(charge);
+    if (created.kind !== "requires_action") throw new Error(JSON.stringify(created));
+    fake.approve(created.gatewayReference);
+    const paid = await gateway.charge(continued(charge, created.gatewayReference));
+    expect(paid).toMatchObject({ kind: "approved", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
+    expect(fake.requests.filter((r) => r.path.endsWith("/capture")).map((r) => r.status)).toEqual([201]);
+    expect(fake.requests.filter((r) => r.path.endsWith(`/orders/${created.gatewayReference}`))).toHaveLength(1);
+
+    // The reconciler's lookup whose capture replay is answered the same lean way.
+    const other = checkoutRequest();
+    const waiting = await gateway.charge(other);
+    if (waiting.kind !== "requires_action") throw new Error(JSON.stringify(waiting));
+    fake.approve(waiting.gatewayReference);
+    expect(await gateway.lookup(orderLookup(other, waiting.gatewayReference))).toMatchObject({ kind: "approved", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
+    expect(fake.chargesFor(other.paymentId)).toBe(1);
+  } finally {
+    await fake.stop();
+  }
+});
+
 describe("the fake PayPal's Checkout orders answer as PayPal does", () => {
   let fake: FakePaypal;
   let token: string;

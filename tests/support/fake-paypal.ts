@@ -222,6 +222,11 @@ export interface FakePaypalOptions {
   clientId?: string;
   clientSecret?: string;
   captureOnCreate?: boolean;
+  /**
+   * Capture and authorize answers show each purchase unit with only its reference_id and payments
+   * (no amount, custom_id or invoice_id), as PayPal's capture examples do; the order (GET) shows all.
+   */
+  leanStepAnswers?: boolean;
   /** The account has Advanced Credit and Debit Card Payments: orders paid by card are taken. */
   cardProcessing?: boolean;
 }
@@ -485,7 +490,11 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     const behaviour: CardBehaviour = order.card === null || order.threeDs?.authenticated === true ? { result: "captured" } : behaviourOf(order.card);
     if (behaviour.result === "unprocessable") return unprocessable(behaviour.issue, behaviour.description);
     (intent === "CAPTURE" ? capture : authorize)(order, behaviour);
-    return { status: 201, body: orderJson(order, representation) };
+    const body = orderJson(order, representation);
+    if (options.leanStepAnswers === true && Array.isArray(body.purchase_units)) {
+      body.purchase_units = (body.purchase_units as Json[]).map(({ reference_id, payments }) => ({ reference_id, payments }));
+    }
+    return { status: 201, body };
   }
 
   function capture(order: StoredOrder, behaviour: CardBehaviour): void {

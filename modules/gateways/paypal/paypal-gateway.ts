@@ -45,6 +45,7 @@ import {
   mapCreatedOrder,
   mapLookupOrder,
   mapOperationRecord,
+  mapPaidOrder,
   carriesPayment,
   mapPaypalError,
   mapDisputeRecord,
@@ -209,7 +210,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
 
     // The second step: capture the order, or (intent AUTHORIZE) authorize it.
     const captured = await completeOrder(orders, order.id, request.idempotencyKey, request.capture, source);
-    if (!("outcome" in captured)) return { outcome: mapCreatedOrder(captured.answer, mapped), order: captured.answer };
+    if (!("outcome" in captured)) return { outcome: mapCreatedOrder(captured.answer, mapped), order: afterStep(order, captured.answer) };
     // The order exists: a lookup can read it by its id.
     return {
       outcome: captured.outcome.kind === "unknown" ? { ...captured.outcome, gatewayReference: order.id } : captured.outcome,
@@ -240,10 +241,8 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     // A timed-out capture, ORDER_ALREADY_CAPTURED or a 5xx is unknown: charge() replays this, which
     // reads the order again (and captures only under the same request id).
     if ("outcome" in captured) return { outcome: withOrderReference(captured.outcome, orderId), order };
-    // The capture's answer may leave out who paid: the approved order showed it.
-    const answer = { ...captured.answer, paymentSource: captured.answer.paymentSource ?? order.paymentSource, payer: captured.answer.payer ?? order.payer };
-    const outcome = mapContinuedOrder(answer, target);
-    return { outcome: outcome === "capture" ? { kind: "unknown", reason: `paypal_order_not_captured: ${orderId}`, gatewayReference: orderId } : outcome, order: answer };
+    const answer = afterStep(order, captured.answer);
+    return { outcome: mapPaidOrder(answer, request.capture, true), order: answer };
   }
 
   /** The amount of a waiting payment as PayPal shows it, for comparing with the order. */
@@ -317,7 +316,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
       if ("outcome" in api) return { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(api.outcome)}` };
       const captured = await completeOrder(api.orders, orderId, request.idempotencyKey, request.capture, orderSourceOf(order));
       if ("outcome" in captured) return captured.outcome.kind === "declined" ? { ...captured.outcome, gatewayReference: orderId } : { kind: "unknown", reason: reasonOf(captured.outcome) };
-      order = { ...captured.answer, paymentSource: captured.answer.paymentSource ?? order.paymentSource, payer: captured.answer.payer ?? order.payer };
+      order = afterStep(order, captured.answer);
     }
     // A card order waiting for 3-D Secure was sent with a return URL (nothing charged yet) unless
     // the charge shows none (then it was declined authentication_required). Only then is the card opened.
@@ -549,6 +548,22 @@ function cardSource(request: ChargeRequest): CardRequest {
 /** Whether a charge could wait for its buyer: it had a return URL, or (null) its card data is gone, as once a payment waits. */
 function waitedForPayer(charge: ChargeRequest | null): boolean {
   return charge === null || (charge.returnUrl ?? null) !== null;
+}
+
+/**
+ * The order after its capture or authorization: the step's answer (status, payments), with what
+ * the order PayPal showed before carries and the answer may leave out (the purchase unit's ids
+ * and amount, who paid).
+ */
+function afterStep(shown: OrderLike, answer: OrderLike): OrderLike {
+  const [unit, ...others] = shown.purchaseUnits ?? [];
+  const payments = answer.purchaseUnits?.[0]?.payments;
+  return {
+    ...answer,
+    purchaseUnits: unit === undefined ? answer.purchaseUnits : [{ ...unit, ...(payments === undefined ? {} : { payments }) }, ...others],
+    paymentSource: answer.paymentSource ?? shown.paymentSource,
+    payer: answer.payer ?? shown.payer,
+  };
 }
 
 /** An unknown outcome names the order, so that a lookup can read it. */
