@@ -187,18 +187,18 @@ describe("PayPal Checkout (payment_source.paypal) on an ordinary business accoun
     expect(fake.chargesFor(charge.paymentId)).toBe(1);
   });
 
-  test("lookups by order id need no card: a waiting order is unknown (the buyer may still pay), a late-answered create is found by replay", async () => {
+  test("lookups by order id need no card: a waiting order is requires_action (the buyer may still pay), and so is a create whose answer was lost", async () => {
     const charge = checkoutRequest();
-    const { orderId } = await waiting(charge);
-    const awaiting = { kind: "unknown", reason: expect.stringMatching(/^paypal_order_awaiting_payer/) };
-    expect(await gateway.lookup(orderLookup(charge, orderId))).toMatchObject(awaiting);
+    const { orderId, url } = await waiting(charge);
+    expect(await gateway.lookup(orderLookup(charge, orderId))).toEqual({ kind: "requires_action", gatewayReference: orderId, url });
     // The create's answer lost: the reconciler replays the Checkout charge (no card in it) under its request id.
     const lost = checkoutRequest();
     fake.failNext(Number.POSITIVE_INFINITY, "timeout-after-commit", "create");
     expect((await gateway.charge(lost)).kind).toBe("unknown");
     fake.failNext(0, "timeout-after-commit");
-    expect(await gateway.lookup(lookupRequest(lost))).toMatchObject(awaiting);
-    expect(await gateway.charge({ ...lost, attempt: 2 })).toMatchObject({ kind: "requires_action" });
+    const found = await gateway.lookup(lookupRequest(lost));
+    expect(found).toMatchObject({ kind: "requires_action", gatewayReference: fake.ordersFor(lost.paymentId)[0]?.id });
+    expect<unknown>(await gateway.charge({ ...lost, attempt: 2 })).toEqual(found);
     expect(fake.ordersFor(lost.paymentId)).toHaveLength(1);
   });
 

@@ -91,9 +91,11 @@ describe("paypal: orders that wait for their buyer", () => {
     expect(mapContinuedOrder(order("APPROVED"), { ...target, paymentId: "pay_2" })).toMatchObject({ kind: "unknown" });
   });
 
-  test("lookups: an order waiting for its buyer is unknown (never 'not charged': the buyer may still pay); a card order without a return URL was declined", () => {
-    expect(mapLookupOrder(order("PAYER_ACTION_REQUIRED"), target)).toMatchObject({ kind: "unknown", reason: expect.stringMatching(/^paypal_order_awaiting_payer/) });
-    expect(mapLookupOrder(order("PAYER_ACTION_REQUIRED", { card: true }), { ...target, waitsForPayer: true })).toMatchObject({ kind: "unknown", reason: expect.stringMatching(/^paypal_order_awaiting_payer/) });
+  test("lookups: an order waiting for its buyer is requires_action (never 'not charged': the buyer may still pay); a card order without a return URL was declined", () => {
+    const waiting = { kind: "requires_action", gatewayReference: "ORDER1", url: "https://www.paypal.com/checkoutnow?token=ORDER1" };
+    expect<unknown>(mapLookupOrder(order("PAYER_ACTION_REQUIRED"), target)).toEqual(waiting);
+    expect<unknown>(mapLookupOrder(order("PAYER_ACTION_REQUIRED", { card: true }), { ...target, waitsForPayer: true })).toEqual(waiting);
+    expect(mapLookupOrder({ ...order("PAYER_ACTION_REQUIRED"), links: [] }, target)).toMatchObject({ kind: "unknown", reason: expect.stringMatching(/^paypal_order_awaiting_payer/) });
     expect(mapLookupOrder(order("PAYER_ACTION_REQUIRED", { card: true }), target)).toMatchObject({ kind: "declined", code: "authentication_required" });
     expect(mapLookupOrder(order("APPROVED"), target).kind).toBe("unknown");
     expect(mapLookupOrder(order("COMPLETED", { captureStatus: "COMPLETED" }), target)).toEqual({ kind: "approved", gatewayReference: "CAP1", payer: { id: "PAYER1", email: "buyer@example.com" } });

@@ -272,14 +272,16 @@ const FOREIGN_ORDER = "paypal_lookup_foreign_record: the order does not carry th
  * id (custom_id) and the same amount (`value`, in PayPal's units) and currency; an order still awaiting capture has charged
  * nothing yet, but a capture may be under way, so it stays unknown. An order waiting for its buyer
  * (PayPal Checkout, or a card order sent with a return URL: `waitsForPayer`) has charged nothing
- * yet but may still be approved: unknown too (checkAction follows it), never "not charged", which
- * would end the payment while its buyer can still pay. A PayPal Checkout payment's approval
- * carries its payer.
+ * yet but may still be approved: `requires_action` at its payer-action link (the charge's lost
+ * answer), never "not charged", which would end the payment while its buyer can still pay. A
+ * PayPal Checkout payment's approval carries its payer.
  */
 export function mapLookupOrder(order: OrderLike, target: PaypalOrderTarget & { waitsForPayer?: boolean }): LookupOutcome {
   if (!carriesPayment(order, target)) return { kind: "unknown", reason: FOREIGN_ORDER };
   if (isWaitingForPayer(order) && (target.waitsForPayer === true || orderSourceOf(order) === "paypal")) {
-    return { kind: "unknown", reason: `paypal_order_awaiting_payer: ${String(order.status)} (${String(order.id)}): nothing is charged before the buyer acts` };
+    const url = payerActionUrl(order);
+    if (typeof order.id === "string" && url !== null) return { kind: "requires_action", gatewayReference: order.id, url };
+    return { kind: "unknown", reason: `paypal_order_awaiting_payer: ${String(order.status)} (${String(order.id)}) shows no payer-action link` };
   }
   const outcome = mapPaidOrder(order, target.capture, false);
   switch (outcome.kind) {
