@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { chromium } from "playwright-core";
-import { startFakePaypal } from "../support/fake-paypal";
+import { FAKE_PAYPAL_PAYERS, type FakePaypal, startFakePaypal } from "../support/fake-paypal";
 import type { OperationLedger } from "../support/gateway-conformance";
 import { authenticateAtFakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { CARDS, client, paymentBody, paymentMethodBody, waitForFinal } from "../support/payments";
@@ -426,6 +426,113 @@ describe("the real program with the simulator: payments paid with a payment meth
     const none = await client(service.url).post(neither);
     expect(none.status).toBe(422);
     expect(((await none.json()) as { errors: { field: string; code: string }[] }).errors).toEqual([expect.objectContaining({ field: "card", code: "payment_source_required" })]);
+  });
+});
+
+/** PayPal Checkout (docs/CONTRACT.md §12) on an ordinary PayPal business account: no card processing needed. */
+describe("the real program with GATEWAY=paypal: PayPal Checkout against a local fake of PayPal", () => {
+  const RETURN = "https://shop.example/paypal/return";
+  const CANCEL = "https://shop.example/paypal/cancel";
+  let fake: FakePaypal;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    fake = await startFakePaypal();
+    service = await startService({
+      role: "all",
+      env: {
+        DATABASE_URL: "pglite://memory",
+        GATEWAY_TIMEOUT_MS: "2000",
+        GATEWAY: "paypal",
+        PAYPAL_CLIENT_ID: fake.clientId,
+        PAYPAL_CLIENT_SECRET: fake.clientSecret,
+        PAYPAL_API_BASE: fake.url,
+        // Ask PayPal about waiting payments soon and often, so that a buyer's approval is seen within the test.
+        ACTION_CHECK_FIRST_MS: "100",
+        ACTION_CHECK_MAX_MS: "1000",
+      },
+      timeoutMs: START_TIMEOUT_MS,
+    });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await fake?.stop();
+  });
+  const act = (path: string, body?: unknown) => actOn(service.url, path, body);
+  const waitForStatus = (path: string, statuses: string[]) => waitForStatusOf(service.url, path, statuses);
+
+  /** A Checkout payment waiting for its buyer: its id and the PayPal page its nextAction names. */
+  async function waitingPayment(overrides: Record<string, unknown> = {}): Promise<{ id: string; url: string; orderId: string }> {
+    const res = await client(service.url).post(paymentMethodBody("paypal", { returnUrl: RETURN, cancelUrl: CANCEL, ...overrides }));
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const view = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as { status: string; nextAction: { type: string; url: string } | null };
+    const url = view.nextAction?.url ?? "";
+    expect(view).toMatchObject({ status: "REQUIRES_ACTION", paymentMethod: "paypal", card: null, payer: null, nextAction: { type: "redirect" } });
+    expect(url.startsWith(`${fake.url}/checkoutnow?token=`)).toBe(true);
+    return { id, url, orderId: new URL(url).searchParams.get("token") ?? "" };
+  }
+
+  /** The buyer at PayPal's approval page: logs in and presses Pay Now (or Cancel); PayPal redirects them. */
+  async function buyer(url: string, action: "approve" | "cancel"): Promise<URL> {
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const token = new URL(url).searchParams.get("token") ?? "";
+    expect(await page.text()).toContain(`value="${token}"`);
+    const res = await fetch(new URL("/checkoutnow", url), { method: "POST", redirect: "manual", body: new URLSearchParams({ token, action, payer: "funded" }) });
+    expect(res.status).toBe(303);
+    return new URL(res.headers.get("location") ?? "");
+  }
+
+  const orderCaptures = (orderId: string) => fake.requests.filter((r) => r.path === `/v2/checkout/orders/${orderId}/capture` || r.path === `/v2/checkout/orders/${orderId}/authorize`);
+
+  it("waits in REQUIRES_ACTION at PayPal's approval link, then, once the buyer approved, captures once: COMPLETED with the PayPal payer", async () => {
+    const { id, url, orderId } = await waitingPayment();
+    expect(fake.chargesFor(id)).toBe(0);
+    const back = await buyer(url, "approve");
+    expect(`${back.origin}${back.pathname}`).toBe(RETURN);
+    expect(back.searchParams.get("token")).toBe(orderId);
+    const completed = await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"]);
+    expect(completed).toMatchObject({
+      status: "COMPLETED",
+      paymentMethod: "paypal",
+      card: null,
+      nextAction: null,
+      payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId, email: FAKE_PAYPAL_PAYERS.funded.email },
+      amountCaptured: 1999,
+    });
+    expect(fake.chargesFor(id)).toBe(1);
+    expect(orderCaptures(orderId).map((r) => r.paypalRequestId)).toEqual([expect.stringMatching(/-capture$/)]);
+    // The merchant refunds it as any payment.
+    const refund = (await (await act(`${id}/refunds`, { amount: 500 })).json()) as { id: string };
+    expect(await waitForStatus(`refunds/${refund.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED" });
+    expect(fake.ledgerFor(id).refunds).toEqual([500]);
+  });
+
+  it("with capture: false the approved order is authorized (AUTHORIZED, with its payer), then captured by the merchant", async () => {
+    const { id, url, orderId } = await waitingPayment({ capture: false });
+    await buyer(url, "approve");
+    expect(await waitForStatus(`payments/${id}`, ["AUTHORIZED", "FAILED"])).toMatchObject({ status: "AUTHORIZED", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
+    expect(fake.chargesFor(id)).toBe(0);
+    expect((await act(`${id}/capture`)).status).toBe(202);
+    expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "AUTHORIZED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
+    expect(fake.ledgerFor(id)).toEqual({ captures: [1999], voids: 0, refunds: [] });
+    expect(orderCaptures(orderId).map((r) => r.path.split("/").pop())).toEqual(["authorize"]);
+  });
+
+  it("a payment its buyer never approved is CANCELED by the merchant; an approval arriving later is never captured", async () => {
+    const { id, url, orderId } = await waitingPayment();
+    expect((await act(`${id}/cancel`, { reason: "abandoned" })).status).toBe(202);
+    expect(await waitForStatus(`payments/${id}`, ["CANCELED", "FAILED", "COMPLETED"])).toMatchObject({ status: "CANCELED" });
+    // PayPal cannot delete the order: the buyer can still approve it there.
+    await buyer(url, "approve");
+    expect(fake.order(orderId)).toMatchObject({ status: "APPROVED" });
+    await Bun.sleep(2_500);
+    expect(await waitForStatus(`payments/${id}`, ["CANCELED"])).toMatchObject({ status: "CANCELED" });
+    expect(orderCaptures(orderId)).toEqual([]);
+    expect(fake.chargesFor(id)).toBe(0);
+    expect(service.output()).toMatch(/never capture/);
+    expect(service.output()).not.toContain(fake.clientSecret);
   });
 });
 
