@@ -8,6 +8,8 @@ import { type ServiceProcess, startService } from "../support/service-process";
 
 /** How long a payment waits for its customer in the GATEWAY=stripe run (ACTION_TTL_MS). */
 const STRIPE_ACTION_TTL_MS = 6_000;
+/** The card whose issuer asks for 3-D Secure (Stripe's 4000 0025 0000 3155; the PayPal fake answers it PAYER_ACTION_REQUIRED). */
+const CARDS_3DS_REQUIRED = "4000002500003155";
 
 /** On a shared, loaded machine a start (migrations on PGlite) can take longer than startService's default. */
 const START_TIMEOUT_MS = 90_000;
@@ -359,6 +361,23 @@ for (const { gateway, units, start } of cases) {
         expect((await waitForFinal(service.url, [id])).get(id)).toMatchObject({ status: "FAILED", failureCode: "authentication_required" });
         expect(fake.chargesFor(id)).toBe(0);
       });
+    });
+
+    it.skipIf(gateway !== "paypal")("a card whose issuer asks for 3-D Secure waits at PayPal's page with a returnUrl, then is captured once the cardholder completed it", async () => {
+      const returnUrl = "https://shop.example/3ds/return";
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS_3DS_REQUIRED, { returnUrl }))).json()) as { id: string };
+      const waiting = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as { status: string; nextAction: { url: string } | null };
+      const url = new URL(waiting.nextAction?.url ?? "http://invalid/");
+      expect(waiting.status).toBe("REQUIRES_ACTION");
+      expect(`${url.origin}${url.pathname}`).toBe(`${fake.url}/webapps/helios`);
+      const done = await fetch(new URL("/webapps/helios", url), { method: "POST", redirect: "manual", body: new URLSearchParams({ token: url.searchParams.get("cart_id") ?? "", action: "approve" }) });
+      expect(done.headers.get("location")?.startsWith(returnUrl)).toBe(true);
+      expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", card: { last4: "3155" }, nextAction: null });
+      expect(fake.chargesFor(id)).toBe(1);
+      // Without a returnUrl the same card cannot wait: FAILED authentication_required, nothing charged.
+      const direct = (await (await client(service.url).post(paymentBody(CARDS_3DS_REQUIRED))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [direct.id])).get(direct.id)).toMatchObject({ status: "FAILED", failureCode: "authentication_required" });
+      expect(fake.chargesFor(direct.id)).toBe(0);
     });
 
     it("never logs the card number or the gateway secret", () => {
