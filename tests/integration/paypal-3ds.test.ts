@@ -10,8 +10,8 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { createPaypalGateway } from "../../modules/gateways/paypal";
 import type { ChargeRequest, Gateway } from "../../modules/gateways/port";
 import { type FakePaypal, type Json, startFakePaypal } from "../support/fake-paypal";
-import { chargeRequest, lookupRequest, TEST_CARDS } from "../support/gateway-conformance";
-import { actionRequest, CANCEL_URL, continued, orderLookup, RETURN_URL } from "../support/paypal-checkout";
+import { actionRequest, chargeRequest, lookupRequest, TEST_CARDS } from "../support/gateway-conformance";
+import { CANCEL_URL, continued, orderLookup, RETURN_URL } from "../support/paypal-checkout";
 
 const TIMEOUT_MS = 300;
 

@@ -9,8 +9,8 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { createPaypalGateway } from "../../modules/gateways/paypal";
 import type { ChargeRequest, Gateway } from "../../modules/gateways/port";
 import { FAKE_PAYPAL_PAYERS, type FakePaypal, type Json, startFakePaypal } from "../support/fake-paypal";
-import { captureRequest, lookupRequest, voidRequest } from "../support/gateway-conformance";
-import { actionRequest, CANCEL_URL, checkoutRequest, continued, orderLookup, RETURN_URL } from "../support/paypal-checkout";
+import { actionRequest, captureRequest, lookupRequest, voidRequest } from "../support/gateway-conformance";
+import { CANCEL_URL, checkoutRequest, continued, orderLookup, RETURN_URL } from "../support/paypal-checkout";
 
 const TIMEOUT_MS = 300;
 

@@ -1,6 +1,6 @@
 /** Requests of payments that wait for their buyer (PayPal Checkout, 3-D Secure), as the worker and reconciler send them. */
 
-import type { ActionRequest, ChargeRequest, LookupRequest } from "../../modules/gateways/port";
+import type { ChargeRequest, LookupRequest } from "../../modules/gateways/port";
 import { lookupRequest, paymentMethodChargeRequest } from "./gateway-conformance";
 
 export const RETURN_URL = "https://shop.example/paypal/return?cart=7";
@@ -18,19 +18,6 @@ export function checkoutRequest(overrides: Overrides = {}): ChargeRequest {
 export function continued(charge: ChargeRequest, orderId: string, attempt = 2): ChargeRequest {
   const { wallet: _wallet, card: _card, paymentMethod: _pm, continues: _c, ...fields } = charge;
   return { ...fields, attempt, continues: orderId };
-}
-
-export function actionRequest(charge: ChargeRequest, orderId: string): ActionRequest {
-  return {
-    paymentId: charge.paymentId,
-    idempotencyKey: charge.idempotencyKey,
-    gatewayReference: orderId,
-    amount: charge.amount,
-    currency: charge.currency,
-    capture: charge.capture,
-    paymentMethod: null,
-    wallet: charge.wallet === undefined ? null : "paypal",
-  };
 }
 
 /** The reconciler's lookup once the payment waited for its buyer: the order's id, and no card to replay. */
