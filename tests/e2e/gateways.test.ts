@@ -528,6 +528,34 @@ describe("the real program with GATEWAY=paypal: PayPal Checkout against a local 
     expect(fake.ledgerFor(id).refunds).toEqual([500]);
   });
 
+  it("in a browser (Chromium), the buyer presses Pay Now at PayPal's page and lands back at the shop with the order's token; the payment is COMPLETED", async () => {
+    const arrivals: URL[] = [];
+    const shop = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch(request) {
+        arrivals.push(new URL(request.url));
+        return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
+      },
+    });
+    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+    try {
+      const { id, url, orderId } = await waitingPayment({ returnUrl: `http://127.0.0.1:${shop.port}/paid`, cancelUrl: `http://127.0.0.1:${shop.port}/canceled` });
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.locator("#payer").selectOption("funded");
+      await Promise.all([page.waitForURL(`http://127.0.0.1:${shop.port}/paid?**`), page.locator("#pay-now").click()]);
+      const back = new URL(page.url());
+      expect([back.searchParams.get("token"), back.searchParams.get("PayerID")]).toEqual([orderId, FAKE_PAYPAL_PAYERS.funded.payerId]);
+      expect(arrivals.filter((arrival) => arrival.pathname === "/paid")).toHaveLength(1);
+      expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
+      expect(fake.chargesFor(id)).toBe(1);
+    } finally {
+      await browser.close();
+      await shop.stop(true);
+    }
+  }, 30_000);
+
   it("with capture: false the approved order is authorized (AUTHORIZED, with its payer), then captured by the merchant", async () => {
     const { id, url, orderId } = await waitingPayment({ capture: false });
     await buyer(url, "approve");
@@ -553,6 +581,39 @@ describe("the real program with GATEWAY=paypal: PayPal Checkout against a local 
     expect(service.output()).toMatch(/never capture/);
     expect(service.output()).not.toContain(fake.clientSecret);
   });
+});
+
+describe("the real program with GATEWAY=paypal: a PayPal Checkout payment nobody approves in time", () => {
+  let fake: FakePaypal;
+  let service: ServiceProcess;
+  beforeAll(async () => {
+    fake = await startFakePaypal();
+    const env = { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url };
+    service = await startService({
+      role: "all",
+      env: { DATABASE_URL: "pglite://memory", GATEWAY_TIMEOUT_MS: "2000", ACTION_TTL_MS: "2000", ACTION_CHECK_FIRST_MS: "100", ACTION_CHECK_MAX_MS: "1000", ...env },
+      timeoutMs: START_TIMEOUT_MS,
+    });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await fake?.stop();
+  });
+
+  it("ends FAILED authentication_expired after ACTION_TTL_MS, and an approval arriving later is never captured", async () => {
+    const res = await client(service.url).post(paymentMethodBody("paypal", { returnUrl: "https://shop.example/paypal/return" }));
+    const { id } = (await res.json()) as { id: string };
+    const waiting = (await waitForStatusOf(service.url, `payments/${id}`, ["REQUIRES_ACTION", "FAILED"])) as { status: string; nextAction: { url: string } | null };
+    expect(waiting.status).toBe("REQUIRES_ACTION");
+    const orderId = new URL(waiting.nextAction?.url ?? "http://invalid/").searchParams.get("token") ?? "";
+    expect(await waitForStatusOf(service.url, `payments/${id}`, ["FAILED", "COMPLETED", "CANCELED"])).toMatchObject({ status: "FAILED", failureCode: "authentication_expired" });
+    fake.approve(orderId);
+    await Bun.sleep(2_500);
+    expect(((await (await client(service.url).get(id)).json()) as { status: string }).status).toBe("FAILED");
+    expect(fake.requests.filter((r) => r.path.startsWith(`/v2/checkout/orders/${orderId}/`))).toEqual([]);
+    expect(fake.chargesFor(id)).toBe(0);
+    expect(service.output()).toMatch(/never capture/);
+  }, 30_000);
 });
 
 /** Accounts that cannot take what paystream sends them: each payment ends FAILED, never as a card decline. */

@@ -762,9 +762,9 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       "Pay with PayPal",
       `<p>Pay <strong>${escapeHtml(`${order.amount.value} ${order.amount.currency_code}`)}</strong>${order.description === null ? "" : ` for ${escapeHtml(order.description)}`}.</p>
 <form method="post" action="/checkoutnow"><input type="hidden" name="token" value="${order.id}">
-<label>Log in as <select name="payer">${options}</select></label>
-<button type="submit" name="action" value="approve">Pay Now</button>
-<button type="submit" name="action" value="cancel">Cancel and return to merchant</button></form>`,
+<label>Log in as <select id="payer" name="payer">${options}</select></label>
+<button type="submit" id="pay-now" name="action" value="approve">Pay Now</button>
+<button type="submit" id="cancel" name="action" value="cancel">Cancel and return to merchant</button></form>`,
     );
   }
 
@@ -773,8 +773,8 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       "3-D Secure",
       `<p>Authenticate the payment of <strong>${escapeHtml(`${order.amount.value} ${order.amount.currency_code}`)}</strong> with the card ending ${escapeHtml(order.card?.number.slice(-4) ?? "")}.</p>
 <form method="post" action="/webapps/helios"><input type="hidden" name="token" value="${order.id}">
-<button type="submit" name="action" value="approve">Complete authentication</button>
-<button type="submit" name="action" value="cancel">Cancel</button></form>`,
+<button type="submit" id="complete" name="action" value="approve">Complete authentication</button>
+<button type="submit" id="cancel" name="action" value="cancel">Cancel</button></form>`,
     );
   }
 
