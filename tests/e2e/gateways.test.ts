@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { chromium } from "playwright-core";
+import { type Browser, chromium } from "playwright-core";
 import { FAKE_PAYPAL_PAYERS, type FakePaypal, startFakePaypal } from "../support/fake-paypal";
 import type { OperationLedger } from "../support/gateway-conformance";
 import { authenticateAtFakeStripe, startFakeStripe } from "../support/fake-stripe";
@@ -39,6 +39,29 @@ const actOn = (url: string, path: string, body: unknown = {}) =>
     headers: { authorization: "Bearer sk_test_local", "content-type": "application/json" },
     body: JSON.stringify(body),
   });
+
+/**
+ * Runs `test` with headless Chromium and a shop on loopback that records where browsers land (the
+ * customer's returnUrl), both stopped afterwards.
+ */
+async function inBrowserWithShop(test: (browser: Browser, shop: { origin: string; arrivals: URL[] }) => Promise<void>): Promise<void> {
+  const arrivals: URL[] = [];
+  const shop = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch(request) {
+      arrivals.push(new URL(request.url));
+      return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
+    },
+  });
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  try {
+    await test(browser, { origin: `http://127.0.0.1:${shop.port}`, arrivals });
+  } finally {
+    await browser.close();
+    await shop.stop(true);
+  }
+}
 
 /** Polls a payment or refund until its status is one of `statuses`. */
 async function waitForStatusOf(url: string, path: string, statuses: string[]): Promise<Record<string, unknown>> {
@@ -298,34 +321,21 @@ for (const { gateway, units, start } of cases) {
       });
 
       it("in a browser (Chromium), the customer presses Complete on Stripe's page and lands back at the shop; the payment is COMPLETED", async () => {
-        const arrivals: URL[] = [];
-        const shop = Bun.serve({
-          port: 0,
-          hostname: "127.0.0.1",
-          fetch(request) {
-            arrivals.push(new URL(request.url));
-            return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
-          },
-        });
-        const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-        try {
-          const res = await client(service.url).post(paymentBody("4000000000003220", { returnUrl: `http://127.0.0.1:${shop.port}/done` }));
+        await inBrowserWithShop(async (browser, shop) => {
+          const res = await client(service.url).post(paymentBody("4000000000003220", { returnUrl: `${shop.origin}/done` }));
           const { id } = (await res.json()) as { id: string };
           const waiting = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as Waiting;
           expect(waiting.status).toBe("REQUIRES_ACTION");
           const page = await browser.newPage();
           await page.goto(waiting.nextAction?.url ?? "");
           expect(await page.locator("#amount").innerText()).toBe("19.99 USD");
-          await Promise.all([page.waitForURL(`http://127.0.0.1:${shop.port}/done?**`), page.locator("#complete").click()]);
+          await Promise.all([page.waitForURL(`${shop.origin}/done?**`), page.locator("#complete").click()]);
           expect(new URL(page.url()).searchParams.get("redirect_status")).toBe("succeeded");
           // The shop learns which PaymentIntent came back (the browser also asks the shop for its favicon).
-          expect(arrivals.filter((url) => url.pathname === "/done").map((url) => url.searchParams.get("payment_intent"))).toEqual([waiting.gatewayReference]);
+          expect(shop.arrivals.filter((url) => url.pathname === "/done").map((url) => url.searchParams.get("payment_intent"))).toEqual([waiting.gatewayReference]);
           expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
           expect(fake.chargesFor(id)).toBe(1);
-        } finally {
-          await browser.close();
-          await shop.stop(true);
-        }
+        });
       }, 30_000);
 
       it("a test card the customer fails to authenticate ends FAILED authentication_failed, charging nothing", async () => {
@@ -529,31 +539,18 @@ describe("the real program with GATEWAY=paypal: PayPal Checkout against a local 
   });
 
   it("in a browser (Chromium), the buyer presses Pay Now at PayPal's page and lands back at the shop with the order's token; the payment is COMPLETED", async () => {
-    const arrivals: URL[] = [];
-    const shop = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      fetch(request) {
-        arrivals.push(new URL(request.url));
-        return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
-      },
-    });
-    const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-    try {
-      const { id, url, orderId } = await waitingPayment({ returnUrl: `http://127.0.0.1:${shop.port}/paid`, cancelUrl: `http://127.0.0.1:${shop.port}/canceled` });
+    await inBrowserWithShop(async (browser, shop) => {
+      const { id, url, orderId } = await waitingPayment({ returnUrl: `${shop.origin}/paid`, cancelUrl: `${shop.origin}/canceled` });
       const page = await browser.newPage();
       await page.goto(url);
       await page.locator("#payer").selectOption("funded");
-      await Promise.all([page.waitForURL(`http://127.0.0.1:${shop.port}/paid?**`), page.locator("#pay-now").click()]);
+      await Promise.all([page.waitForURL(`${shop.origin}/paid?**`), page.locator("#pay-now").click()]);
       const back = new URL(page.url());
       expect([back.searchParams.get("token"), back.searchParams.get("PayerID")]).toEqual([orderId, FAKE_PAYPAL_PAYERS.funded.payerId]);
-      expect(arrivals.filter((arrival) => arrival.pathname === "/paid")).toHaveLength(1);
+      expect(shop.arrivals.filter((arrival) => arrival.pathname === "/paid")).toHaveLength(1);
       expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
       expect(fake.chargesFor(id)).toBe(1);
-    } finally {
-      await browser.close();
-      await shop.stop(true);
-    }
+    });
   }, 30_000);
 
   it("with capture: false the approved order is authorized (AUTHORIZED, with its payer), then captured by the merchant", async () => {
