@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
-import { chromium } from "playwright-core";
-import { startFakePaypal } from "../support/fake-paypal";
+import { type Browser, chromium } from "playwright-core";
+import { FAKE_PAYPAL_PAYERS, type FakePaypal, startFakePaypal } from "../support/fake-paypal";
 import type { OperationLedger } from "../support/gateway-conformance";
 import { authenticateAtFakeStripe, startFakeStripe } from "../support/fake-stripe";
 import { CARDS, client, paymentBody, paymentMethodBody, waitForFinal } from "../support/payments";
@@ -8,6 +8,8 @@ import { type ServiceProcess, startService } from "../support/service-process";
 
 /** How long a payment waits for its customer in the GATEWAY=stripe run (ACTION_TTL_MS). */
 const STRIPE_ACTION_TTL_MS = 6_000;
+/** The card whose issuer asks for 3-D Secure (Stripe's 4000 0025 0000 3155; the PayPal fake answers it PAYER_ACTION_REQUIRED). */
+const CARDS_3DS_REQUIRED = "4000002500003155";
 
 /** On a shared, loaded machine a start (migrations on PGlite) can take longer than startService's default. */
 const START_TIMEOUT_MS = 90_000;
@@ -37,6 +39,29 @@ const actOn = (url: string, path: string, body: unknown = {}) =>
     headers: { authorization: "Bearer sk_test_local", "content-type": "application/json" },
     body: JSON.stringify(body),
   });
+
+/**
+ * Runs `test` with headless Chromium and a shop on loopback that records where browsers land (the
+ * customer's returnUrl), both stopped afterwards.
+ */
+async function inBrowserWithShop(test: (browser: Browser, shop: { origin: string; arrivals: URL[] }) => Promise<void>): Promise<void> {
+  const arrivals: URL[] = [];
+  const shop = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    fetch(request) {
+      arrivals.push(new URL(request.url));
+      return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
+    },
+  });
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
+  try {
+    await test(browser, { origin: `http://127.0.0.1:${shop.port}`, arrivals });
+  } finally {
+    await browser.close();
+    await shop.stop(true);
+  }
+}
 
 /** Polls a payment or refund until its status is one of `statuses`. */
 async function waitForStatusOf(url: string, path: string, statuses: string[]): Promise<Record<string, unknown>> {
@@ -296,34 +321,21 @@ for (const { gateway, units, start } of cases) {
       });
 
       it("in a browser (Chromium), the customer presses Complete on Stripe's page and lands back at the shop; the payment is COMPLETED", async () => {
-        const arrivals: URL[] = [];
-        const shop = Bun.serve({
-          port: 0,
-          hostname: "127.0.0.1",
-          fetch(request) {
-            arrivals.push(new URL(request.url));
-            return new Response("<!doctype html><title>Back at the shop</title>", { headers: { "content-type": "text/html" } });
-          },
-        });
-        const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"] });
-        try {
-          const res = await client(service.url).post(paymentBody("4000000000003220", { returnUrl: `http://127.0.0.1:${shop.port}/done` }));
+        await inBrowserWithShop(async (browser, shop) => {
+          const res = await client(service.url).post(paymentBody("4000000000003220", { returnUrl: `${shop.origin}/done` }));
           const { id } = (await res.json()) as { id: string };
           const waiting = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as Waiting;
           expect(waiting.status).toBe("REQUIRES_ACTION");
           const page = await browser.newPage();
           await page.goto(waiting.nextAction?.url ?? "");
           expect(await page.locator("#amount").innerText()).toBe("19.99 USD");
-          await Promise.all([page.waitForURL(`http://127.0.0.1:${shop.port}/done?**`), page.locator("#complete").click()]);
+          await Promise.all([page.waitForURL(`${shop.origin}/done?**`), page.locator("#complete").click()]);
           expect(new URL(page.url()).searchParams.get("redirect_status")).toBe("succeeded");
           // The shop learns which PaymentIntent came back (the browser also asks the shop for its favicon).
-          expect(arrivals.filter((url) => url.pathname === "/done").map((url) => url.searchParams.get("payment_intent"))).toEqual([waiting.gatewayReference]);
+          expect(shop.arrivals.filter((url) => url.pathname === "/done").map((url) => url.searchParams.get("payment_intent"))).toEqual([waiting.gatewayReference]);
           expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
           expect(fake.chargesFor(id)).toBe(1);
-        } finally {
-          await browser.close();
-          await shop.stop(true);
-        }
+        });
       }, 30_000);
 
       it("a test card the customer fails to authenticate ends FAILED authentication_failed, charging nothing", async () => {
@@ -359,6 +371,23 @@ for (const { gateway, units, start } of cases) {
         expect((await waitForFinal(service.url, [id])).get(id)).toMatchObject({ status: "FAILED", failureCode: "authentication_required" });
         expect(fake.chargesFor(id)).toBe(0);
       });
+    });
+
+    it.skipIf(gateway !== "paypal")("a card whose issuer asks for 3-D Secure waits at PayPal's page with a returnUrl, then is captured once the cardholder completed it", async () => {
+      const returnUrl = "https://shop.example/3ds/return";
+      const { id } = (await (await client(service.url).post(paymentBody(CARDS_3DS_REQUIRED, { returnUrl }))).json()) as { id: string };
+      const waiting = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as { status: string; nextAction: { url: string } | null };
+      const url = new URL(waiting.nextAction?.url ?? "http://invalid/");
+      expect(waiting.status).toBe("REQUIRES_ACTION");
+      expect(`${url.origin}${url.pathname}`).toBe(`${fake.url}/webapps/helios`);
+      const done = await fetch(new URL("/webapps/helios", url), { method: "POST", redirect: "manual", body: new URLSearchParams({ token: url.searchParams.get("cart_id") ?? "", action: "approve" }) });
+      expect(done.headers.get("location")?.startsWith(returnUrl)).toBe(true);
+      expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", card: { last4: "3155" }, nextAction: null });
+      expect(fake.chargesFor(id)).toBe(1);
+      // Without a returnUrl the same card cannot wait: FAILED authentication_required, nothing charged.
+      const direct = (await (await client(service.url).post(paymentBody(CARDS_3DS_REQUIRED))).json()) as { id: string };
+      expect((await waitForFinal(service.url, [direct.id])).get(direct.id)).toMatchObject({ status: "FAILED", failureCode: "authentication_required" });
+      expect(fake.chargesFor(direct.id)).toBe(0);
     });
 
     it("never logs the card number or the gateway secret", () => {
@@ -427,6 +456,161 @@ describe("the real program with the simulator: payments paid with a payment meth
     expect(none.status).toBe(422);
     expect(((await none.json()) as { errors: { field: string; code: string }[] }).errors).toEqual([expect.objectContaining({ field: "card", code: "payment_source_required" })]);
   });
+});
+
+/** PayPal Checkout (docs/CONTRACT.md §12) on an ordinary PayPal business account: no card processing needed. */
+describe("the real program with GATEWAY=paypal: PayPal Checkout against a local fake of PayPal", () => {
+  const RETURN = "https://shop.example/paypal/return";
+  const CANCEL = "https://shop.example/paypal/cancel";
+  let fake: FakePaypal;
+  let service: ServiceProcess;
+
+  beforeAll(async () => {
+    fake = await startFakePaypal();
+    service = await startService({
+      role: "all",
+      env: {
+        DATABASE_URL: "pglite://memory",
+        GATEWAY_TIMEOUT_MS: "2000",
+        GATEWAY: "paypal",
+        PAYPAL_CLIENT_ID: fake.clientId,
+        PAYPAL_CLIENT_SECRET: fake.clientSecret,
+        PAYPAL_API_BASE: fake.url,
+        // Ask PayPal about waiting payments soon and often, so that a buyer's approval is seen within the test.
+        ACTION_CHECK_FIRST_MS: "100",
+        ACTION_CHECK_MAX_MS: "1000",
+      },
+      timeoutMs: START_TIMEOUT_MS,
+    });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await fake?.stop();
+  });
+  const act = (path: string, body?: unknown) => actOn(service.url, path, body);
+  const waitForStatus = (path: string, statuses: string[]) => waitForStatusOf(service.url, path, statuses);
+
+  /** A Checkout payment waiting for its buyer: its id and the PayPal page its nextAction names. */
+  async function waitingPayment(overrides: Record<string, unknown> = {}): Promise<{ id: string; url: string; orderId: string }> {
+    const res = await client(service.url).post(paymentMethodBody("paypal", { returnUrl: RETURN, cancelUrl: CANCEL, ...overrides }));
+    expect(res.status).toBe(202);
+    const { id } = (await res.json()) as { id: string };
+    const view = (await waitForStatus(`payments/${id}`, ["REQUIRES_ACTION", "FAILED", "COMPLETED"])) as { status: string; nextAction: { type: string; url: string } | null };
+    const url = view.nextAction?.url ?? "";
+    expect(view).toMatchObject({ status: "REQUIRES_ACTION", paymentMethod: "paypal", card: null, payer: null, nextAction: { type: "redirect" } });
+    expect(url.startsWith(`${fake.url}/checkoutnow?token=`)).toBe(true);
+    return { id, url, orderId: new URL(url).searchParams.get("token") ?? "" };
+  }
+
+  /** The buyer at PayPal's approval page: logs in and presses Pay Now (or Cancel); PayPal redirects them. */
+  async function buyer(url: string, action: "approve" | "cancel"): Promise<URL> {
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    const token = new URL(url).searchParams.get("token") ?? "";
+    expect(await page.text()).toContain(`value="${token}"`);
+    const res = await fetch(new URL("/checkoutnow", url), { method: "POST", redirect: "manual", body: new URLSearchParams({ token, action, payer: "funded" }) });
+    expect(res.status).toBe(303);
+    return new URL(res.headers.get("location") ?? "");
+  }
+
+  const orderCaptures = (orderId: string) => fake.requests.filter((r) => r.path === `/v2/checkout/orders/${orderId}/capture` || r.path === `/v2/checkout/orders/${orderId}/authorize`);
+
+  it("waits in REQUIRES_ACTION at PayPal's approval link, then, once the buyer approved, captures once: COMPLETED with the PayPal payer", async () => {
+    const { id, url, orderId } = await waitingPayment();
+    expect(fake.chargesFor(id)).toBe(0);
+    const back = await buyer(url, "approve");
+    expect(`${back.origin}${back.pathname}`).toBe(RETURN);
+    expect(back.searchParams.get("token")).toBe(orderId);
+    const completed = await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"]);
+    expect(completed).toMatchObject({
+      status: "COMPLETED",
+      paymentMethod: "paypal",
+      card: null,
+      nextAction: null,
+      payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId, email: FAKE_PAYPAL_PAYERS.funded.email },
+      amountCaptured: 1999,
+    });
+    expect(fake.chargesFor(id)).toBe(1);
+    expect(orderCaptures(orderId).map((r) => r.paypalRequestId)).toEqual([expect.stringMatching(/-capture$/)]);
+    // The merchant refunds it as any payment.
+    const refund = (await (await act(`${id}/refunds`, { amount: 500 })).json()) as { id: string };
+    expect(await waitForStatus(`refunds/${refund.id}`, ["SUCCEEDED", "FAILED"])).toMatchObject({ status: "SUCCEEDED" });
+    expect(fake.ledgerFor(id).refunds).toEqual([500]);
+  });
+
+  it("in a browser (Chromium), the buyer presses Pay Now at PayPal's page and lands back at the shop with the order's token; the payment is COMPLETED", async () => {
+    await inBrowserWithShop(async (browser, shop) => {
+      const { id, url, orderId } = await waitingPayment({ returnUrl: `${shop.origin}/paid`, cancelUrl: `${shop.origin}/canceled` });
+      const page = await browser.newPage();
+      await page.goto(url);
+      await page.locator("#payer").selectOption("funded");
+      await Promise.all([page.waitForURL(`${shop.origin}/paid?**`), page.locator("#pay-now").click()]);
+      const back = new URL(page.url());
+      expect([back.searchParams.get("token"), back.searchParams.get("PayerID")]).toEqual([orderId, FAKE_PAYPAL_PAYERS.funded.payerId]);
+      expect(shop.arrivals.filter((arrival) => arrival.pathname === "/paid")).toHaveLength(1);
+      expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "FAILED"])).toMatchObject({ status: "COMPLETED", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
+      expect(fake.chargesFor(id)).toBe(1);
+    });
+  }, 30_000);
+
+  it("with capture: false the approved order is authorized (AUTHORIZED, with its payer), then captured by the merchant", async () => {
+    const { id, url, orderId } = await waitingPayment({ capture: false });
+    await buyer(url, "approve");
+    expect(await waitForStatus(`payments/${id}`, ["AUTHORIZED", "FAILED"])).toMatchObject({ status: "AUTHORIZED", payer: { id: FAKE_PAYPAL_PAYERS.funded.payerId } });
+    expect(fake.chargesFor(id)).toBe(0);
+    expect((await act(`${id}/capture`)).status).toBe(202);
+    expect(await waitForStatus(`payments/${id}`, ["COMPLETED", "AUTHORIZED"])).toMatchObject({ status: "COMPLETED", amountCaptured: 1999 });
+    expect(fake.ledgerFor(id)).toEqual({ captures: [1999], voids: 0, refunds: [] });
+    expect(orderCaptures(orderId).map((r) => r.path.split("/").pop())).toEqual(["authorize"]);
+  });
+
+  it("a payment its buyer never approved is CANCELED by the merchant; an approval arriving later is never captured", async () => {
+    const { id, url, orderId } = await waitingPayment();
+    expect((await act(`${id}/cancel`, { reason: "abandoned" })).status).toBe(202);
+    expect(await waitForStatus(`payments/${id}`, ["CANCELED", "FAILED", "COMPLETED"])).toMatchObject({ status: "CANCELED" });
+    // PayPal cannot delete the order: the buyer can still approve it there.
+    await buyer(url, "approve");
+    expect(fake.order(orderId)).toMatchObject({ status: "APPROVED" });
+    await Bun.sleep(2_500);
+    expect(await waitForStatus(`payments/${id}`, ["CANCELED"])).toMatchObject({ status: "CANCELED" });
+    expect(orderCaptures(orderId)).toEqual([]);
+    expect(fake.chargesFor(id)).toBe(0);
+    expect(service.output()).toMatch(/never capture/);
+    expect(service.output()).not.toContain(fake.clientSecret);
+  });
+});
+
+describe("the real program with GATEWAY=paypal: a PayPal Checkout payment nobody approves in time", () => {
+  let fake: FakePaypal;
+  let service: ServiceProcess;
+  beforeAll(async () => {
+    fake = await startFakePaypal();
+    const env = { GATEWAY: "paypal", PAYPAL_CLIENT_ID: fake.clientId, PAYPAL_CLIENT_SECRET: fake.clientSecret, PAYPAL_API_BASE: fake.url };
+    service = await startService({
+      role: "all",
+      env: { DATABASE_URL: "pglite://memory", GATEWAY_TIMEOUT_MS: "2000", ACTION_TTL_MS: "2000", ACTION_CHECK_FIRST_MS: "100", ACTION_CHECK_MAX_MS: "1000", ...env },
+      timeoutMs: START_TIMEOUT_MS,
+    });
+  });
+  afterAll(async () => {
+    await service?.stop();
+    await fake?.stop();
+  });
+
+  it("ends FAILED authentication_expired after ACTION_TTL_MS, and an approval arriving later is never captured", async () => {
+    const res = await client(service.url).post(paymentMethodBody("paypal", { returnUrl: "https://shop.example/paypal/return" }));
+    const { id } = (await res.json()) as { id: string };
+    const waiting = (await waitForStatusOf(service.url, `payments/${id}`, ["REQUIRES_ACTION", "FAILED"])) as { status: string; nextAction: { url: string } | null };
+    expect(waiting.status).toBe("REQUIRES_ACTION");
+    const orderId = new URL(waiting.nextAction?.url ?? "http://invalid/").searchParams.get("token") ?? "";
+    expect(await waitForStatusOf(service.url, `payments/${id}`, ["FAILED", "COMPLETED", "CANCELED"])).toMatchObject({ status: "FAILED", failureCode: "authentication_expired" });
+    fake.approve(orderId);
+    await Bun.sleep(2_500);
+    expect(((await (await client(service.url).get(id)).json()) as { status: string }).status).toBe("FAILED");
+    expect(fake.requests.filter((r) => r.path.startsWith(`/v2/checkout/orders/${orderId}/`))).toEqual([]);
+    expect(fake.chargesFor(id)).toBe(0);
+    expect(service.output()).toMatch(/never capture/);
+  }, 30_000);
 });
 
 /** Accounts that cannot take what paystream sends them: each payment ends FAILED, never as a card decline. */

@@ -1,24 +1,74 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { createPaypalGateway } from "../../modules/gateways/paypal";
+import type { ChargeRequest, Gateway } from "../../modules/gateways/port";
 import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from "../../modules/gateways/paypal/paypal-mapping";
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
-import { type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, paymentMethodChargeRequest, refundRequest, runGatewayConformance, voidRequest } from "../support/gateway-conformance";
+import { continued } from "../support/paypal-checkout";
+import { actionRequest, type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, paymentMethodChargeRequest, refundRequest, runGatewayConformance, voidRequest } from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
+
+/**
+ * The PayPal adapter as the worker drives it for a payment that waits for its customer: PayPal
+ * does not charge an order its buyer approved (or whose 3-D Secure was completed) until paystream
+ * captures it, so once the customer completed, the worker's continued charge (checkAction `ready`,
+ * then a charge with `continues`) is part of "completed" here.
+ */
+function withWorker(gateway: Gateway) {
+  /** The charge of each order waiting for its customer, by order id. */
+  const waiting = new Map<string, ChargeRequest>();
+  const driven: Gateway = {
+    ...gateway,
+    async charge(request) {
+      const outcome = await gateway.charge(request);
+      if (outcome.kind === "requires_action") waiting.set(outcome.gatewayReference, request);
+      return outcome;
+    },
+  };
+  async function continueOrder(orderId: string): Promise<void> {
+    const charge = waiting.get(orderId);
+    if (charge === undefined) throw new Error(`no charge waits on order ${orderId}`);
+    expect(await gateway.checkAction(actionRequest(charge, orderId))).toEqual({ kind: "ready" });
+    expect((await gateway.charge(continued(charge, orderId, charge.attempt + 1))).kind).toBe("approved");
+  }
+  return { gateway: driven, continueOrder };
+}
+
+/** The fakes behind each conformance harness, so that its customer can act on them. */
+const fakes = new WeakMap<ConformanceHarness, FakePaypal & { continueOrder(orderId: string): Promise<void> }>();
+
+/**
+ * The customer at the fake's 3-D Secure page completes authentication (the order becomes APPROVED)
+ * and the worker captures it; "fail": PayPal voids the order, as after a failed authentication.
+ */
+const authenticate = async (harness: ConformanceHarness, action: { gatewayReference: string; url: string }, result: "complete" | "fail") => {
+  const fake = fakes.get(harness);
+  if (fake === undefined) throw new Error("not a PayPal harness");
+  if (result === "fail") {
+    fake.voidOrder(action.gatewayReference);
+    return;
+  }
+  const done = await fetch(new URL("/webapps/helios", action.url), { method: "POST", redirect: "manual", body: new URLSearchParams({ token: action.gatewayReference, action: "approve" }) });
+  expect(done.status).toBe(303);
+  await fake.continueOrder(action.gatewayReference);
+};
 
 for (const captureOnCreate of [true, false]) {
   const harness = async (): Promise<ConformanceHarness> => {
     // Cards reach PayPal as payment_source.card: only an account with card processing takes them.
     const fake = await startFakePaypal({ captureOnCreate, cardProcessing: true });
-    return {
-      gateway: createPaypalGateway({
+    const { gateway, continueOrder } = withWorker(
+      createPaypalGateway({
         clientId: fake.clientId,
         clientSecret: fake.clientSecret,
         environment: "sandbox",
         apiBase: fake.url,
         timeoutMs: TIMEOUT_MS,
       }),
+    );
+    const built: ConformanceHarness = {
+      gateway,
       chargesFor: (paymentId) => fake.chargesFor(paymentId),
       ledgerFor: (paymentId) => fake.ledgerFor(paymentId),
       failNext: (n, fault) => fake.failNext(n, fault),
@@ -27,9 +77,11 @@ for (const captureOnCreate of [true, false]) {
       paymentMethods: { approved: fake.vaultCard(TEST_CARDS.approved), declined: fake.vaultCard(TEST_CARDS.cardDeclined) },
       stop: () => fake.stop(),
     };
+    fakes.set(built, { ...fake, continueOrder });
+    return built;
   };
   const name = captureOnCreate ? "paypal (captured on create)" : "paypal (create, then capture)";
-  runGatewayConformance(name, harness, { unknownPaymentMethod: false });
+  runGatewayConformance(name, harness, { unknownPaymentMethod: false, authenticate });
 }
 
 describe("paypal adapter against the fake PayPal API", () => {

@@ -14,6 +14,23 @@
  * PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING unless started with `cardProcessing: true` (an account
  * with Advanced Credit and Debit Card Payments).
  *
+ * PayPal Checkout (every business account): an order paid with `payment_source.paypal` answers
+ * PAYER_ACTION_REQUIRED with a `payer-action` link to an approval page this fake serves
+ * (`/checkoutnow?token=<order id>`): its Approve button makes the order APPROVED with the chosen
+ * test payer (FAKE_PAYPAL_PAYERS) and redirects the buyer to the experience context's return_url
+ * (`?token=<order id>&PayerID=<payer id>`), its Cancel button to cancel_url (`?token=<order id>`),
+ * the order unchanged, as PayPal does. Tests may also call `POST /_test/orders/{id}/approve`
+ * (`{"payer": "funded" | "fundingFails"}`) or `/_test/orders/{id}/void` (PayPal voiding the order).
+ * A capture before approval is 422 ORDER_NOT_APPROVED; a payer whose funding fails is 422
+ * INSTRUMENT_DECLINED on capture (the order stays APPROVED).
+ *
+ * 3-D Secure: a card sent with `attributes.verification.method` SCA_WHEN_REQUIRED (the
+ * authenticationRequired test card) or SCA_ALWAYS (any card) answers PAYER_ACTION_REQUIRED with a
+ * `payer-action` link to the fake's 3-D Secure page (`/webapps/helios?action=verify&flow=3ds&cart_id=<order id>`):
+ * completing it makes the order APPROVED (authentication_result liability_shift POSSIBLE) and sends
+ * the buyer to the card's experience_context.return_url; the order is then captured or authorized
+ * by POST .../capture or .../authorize. The same test control approves it.
+ *
  * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
  */
 
@@ -43,6 +60,8 @@ export interface FakeRequest {
   method: string;
   path: string;
   paypalRequestId: string | null;
+  /** The JSON body sent, if any (a test double's record: it may hold test card numbers). */
+  body: unknown;
   fault: GatewayFault | null;
   replayed: boolean;
   /** HTTP status answered; null when the fault left the request unanswered. */
@@ -91,6 +110,12 @@ export interface FakePaypal {
   updateDispute(disputeId: string, status: string, outcome?: string): Promise<PaypalDelivery>;
   /** The capture ids of a payment's orders. */
   capturesFor(paymentId: string): string[];
+  /** The buyer approves a PayPal Checkout order (or completes 3-D Secure for a card order), as the approval page's button does. */
+  approve(orderId: string, payer?: FakePayerName): Json;
+  /** PayPal voids the order (it can then never be captured). */
+  voidOrder(orderId: string): Json;
+  /** The order as GET /v2/checkout/orders/{id} shows it, or null. */
+  order(orderId: string): Json | null;
   stop(): Promise<void>;
 }
 
@@ -124,6 +149,17 @@ const FAILS_LATER: Readonly<Record<string, "capture" | "refund">> = {
   [TEST_CARDS.refundFails]: "refund",
 };
 
+/** The fake's PayPal test buyers: the approval page offers both. */
+export const FAKE_PAYPAL_PAYERS = {
+  /** Approves and pays. */
+  funded: { payerId: "FAKEBUYER0001", email: "buyer@example.com", givenName: "Grace", surname: "Hopper", fundingFails: false },
+  /** Approves, but PayPal refuses the funding source at capture: 422 INSTRUMENT_DECLINED. */
+  fundingFails: { payerId: "FAKEBUYER0002", email: "declined-funding@example.com", givenName: "Alan", surname: "Turing", fundingFails: true },
+} as const;
+
+export type FakePayerName = keyof typeof FAKE_PAYPAL_PAYERS;
+type FakePayer = (typeof FAKE_PAYPAL_PAYERS)[FakePayerName];
+
 /** Captures that took the money (and may have been refunded since). */
 const CAPTURED = new Set(["COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"]);
 
@@ -142,12 +178,17 @@ interface Card {
 interface StoredOrder {
   id: string;
   intent: "CAPTURE" | "AUTHORIZE";
-  status: "APPROVED" | "COMPLETED" | "PAYER_ACTION_REQUIRED";
+  status: "APPROVED" | "COMPLETED" | "PAYER_ACTION_REQUIRED" | "VOIDED";
   amount: { currency_code: string; value: string };
   customId: string | null;
   invoiceId: string | null;
   description: string | null;
-  card: Card;
+  /** Null for a PayPal Checkout order. */
+  card: Card | null;
+  /** PayPal Checkout: where the buyer is sent back, and (once approved) who pays. */
+  wallet: { returnUrl: string | null; cancelUrl: string | null; payer: FakePayer | null } | null;
+  /** A card order's 3-D Secure: where the buyer is sent back, and whether they completed it. */
+  threeDs: { returnUrl: string | null; cancelUrl: string | null; authenticated: boolean } | null;
   capture: Json | null;
   authorization: Json | null;
   createTime: string;
@@ -158,7 +199,7 @@ interface StoredOrder {
 interface StoredCapture {
   json: Json & { id: string; status: string; amount: { currency_code: string; value: string } };
   paymentId: string | null;
-  card: Card;
+  card: Card | null;
   ofAuthorization: boolean;
 }
 
@@ -181,6 +222,11 @@ export interface FakePaypalOptions {
   clientId?: string;
   clientSecret?: string;
   captureOnCreate?: boolean;
+  /**
+   * Capture and authorize answers show each purchase unit with only its reference_id and payments
+   * (no amount, custom_id or invoice_id), as PayPal's capture examples do; the order (GET) shows all.
+   */
+  leanStepAnswers?: boolean;
   /** The account has Advanced Credit and Debit Card Payments: orders paid by card are taken. */
   cardProcessing?: boolean;
 }
@@ -293,6 +339,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     const unit = Array.isArray(request.purchase_units) && isJson(request.purchase_units[0]) ? request.purchase_units[0] : null;
     const amount = unit !== null && isJson(unit.amount) ? unit.amount : null;
     const card = cardSource(request);
+    const wallet = paypalSource(request);
 
     if (request.intent !== "CAPTURE" && request.intent !== "AUTHORIZE") {
       return invalidRequest("/intent", "INVALID_PARAMETER_VALUE", "The value of a field is invalid.");
@@ -303,6 +350,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     if (!/^\d{1,10}(\.\d{1,})?$/.test(amount.value)) {
       return invalidRequest("/purchase_units/0/amount/value", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
     }
+    if (wallet !== null) return createCheckoutOrder(request.intent, wallet, unit, { currency_code: amount.currency_code, value: amount.value }, representation);
     const vaulted = card !== null && typeof card.vault_id === "string" ? vault.get(card.vault_id) : undefined;
     if (card !== null && typeof card.vault_id === "string" && vaulted === undefined) {
       return invalidRequest("/payment_source/card/vault_id", "INVALID_PARAMETER_VALUE", "The value of a field is invalid.");
@@ -317,40 +365,102 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       // The issue and its description as PayPal's Orders v2 API answers them on such an account.
       return unprocessable("PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING", "Payee account is not setup to be able to process card payments. Please contact PayPal customer support.");
     }
-    const decimals = CURRENCY_DECIMALS[amount.currency_code];
+    const refused = amountRefusal(amount.currency_code, amount.value) ?? duplicateInvoice(unit);
+    if (refused !== null) return refused;
+
+    const stored: Card = vaulted ?? { number: String(card?.number), expiry: String(card?.expiry), name: typeof card?.name === "string" ? card.name : null };
+    const behaviour = behaviourOf(stored);
+    if (behaviour.result === "unprocessable" && captureOnCreate) return unprocessable(behaviour.issue, behaviour.description);
+    // 3-D Secure: SCA_ALWAYS asks it of every card, SCA_WHEN_REQUIRED (the default) of the cards whose issuer requires it.
+    const verification = isJson(card?.attributes) && isJson(card.attributes.verification) ? card.attributes.verification.method : undefined;
+    const needsAuthentication = behaviour.result === "payer_action_required" || verification === "SCA_ALWAYS";
+    const context = isJson(card?.experience_context) ? card.experience_context : {};
+
+    const order: StoredOrder = {
+      ...newOrder(request.intent, unit, { currency_code: amount.currency_code, value: amount.value }),
+      status: needsAuthentication ? "PAYER_ACTION_REQUIRED" : "APPROVED",
+      card: stored,
+      threeDs: needsAuthentication ? { returnUrl: stringOrNull(context.return_url), cancelUrl: stringOrNull(context.cancel_url), authenticated: false } : null,
+    };
+    orders.set(order.id, order);
+    if (captureOnCreate && order.status === "APPROVED") (order.intent === "CAPTURE" ? capture : authorize)(order, behaviour);
+    return { status: 201, body: orderJson(order, representation) };
+  }
+
+  /** Why PayPal refuses this amount (currency, decimals), or null. */
+  function amountRefusal(currency: string, value: string): Answer | null {
+    const decimals = CURRENCY_DECIMALS[currency];
     if (decimals === undefined) return unprocessable("CURRENCY_NOT_SUPPORTED", "Currency code is not currently supported.");
-    const fraction = amount.value.split(".")[1] ?? "";
+    const fraction = value.split(".")[1] ?? "";
     if (decimals === 0 && fraction !== "") return unprocessable("DECIMALS_NOT_SUPPORTED", "Currency does not support decimals.");
     if (fraction.length > decimals) return unprocessable("DECIMAL_PRECISION", "If the currency supports decimals, only two decimal place precision is supported.");
+    return null;
+  }
 
+  /** PayPal refuses a second paid order with an invoice id already paid (the account setting the adapter relies on). */
+  function duplicateInvoice(unit: Json | null): Answer | null {
     const invoiceId = typeof unit?.invoice_id === "string" ? unit.invoice_id : null;
     const taken = (o: StoredOrder) => o.capture?.status === "COMPLETED" || (o.authorization !== null && o.authorization.status !== "DENIED");
     if (invoiceId !== null && [...orders.values()].some((o) => o.invoiceId === invoiceId && taken(o))) {
       return unprocessable("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected. To avoid a potential duplicate transaction your account setting requires that Invoice ID be unique for each transaction.");
     }
+    return null;
+  }
 
-    const stored: Card = vaulted ?? { number: String(card?.number), expiry: String(card?.expiry), name: typeof card?.name === "string" ? card.name : null };
-    const behaviour = behaviourOf(stored);
-    if (behaviour.result === "unprocessable" && captureOnCreate) return unprocessable(behaviour.issue, behaviour.description);
-
+  function newOrder(intent: StoredOrder["intent"], unit: Json | null, amount: StoredOrder["amount"]): Omit<StoredOrder, "status" | "card"> {
     const now = new Date().toISOString();
-    const order: StoredOrder = {
+    return {
       id: paypalId(),
-      intent: request.intent,
-      status: behaviour.result === "payer_action_required" ? "PAYER_ACTION_REQUIRED" : "APPROVED",
-      amount: { currency_code: amount.currency_code, value: amount.value },
+      intent,
+      amount,
       customId: typeof unit?.custom_id === "string" ? unit.custom_id : null,
-      invoiceId,
+      invoiceId: typeof unit?.invoice_id === "string" ? unit.invoice_id : null,
       description: typeof unit?.description === "string" ? unit.description : null,
-      card: stored,
+      wallet: null,
+      threeDs: null,
       capture: null,
       authorization: null,
       createTime: now,
       updateTime: now,
     };
+  }
+
+  /** PayPal Checkout (payment_source.paypal): every business account takes it; the buyer approves at PayPal first. */
+  function createCheckoutOrder(intent: StoredOrder["intent"], wallet: Json, unit: Json | null, amount: StoredOrder["amount"], representation: boolean): Answer {
+    const refused = amountRefusal(amount.currency_code, amount.value) ?? duplicateInvoice(unit);
+    if (refused !== null) return refused;
+    const context = isJson(wallet.experience_context) ? wallet.experience_context : {};
+    const order: StoredOrder = {
+      ...newOrder(intent, unit, amount),
+      status: "PAYER_ACTION_REQUIRED",
+      card: null,
+      wallet: { returnUrl: stringOrNull(context.return_url), cancelUrl: stringOrNull(context.cancel_url), payer: null },
+    };
     orders.set(order.id, order);
-    if (captureOnCreate && order.status === "APPROVED") (order.intent === "CAPTURE" ? capture : authorize)(order, behaviour);
     return { status: 201, body: orderJson(order, representation) };
+  }
+
+  /** The buyer approves (PayPal Checkout) or completes 3-D Secure (a card): the order becomes APPROVED. */
+  function approveOrder(orderId: string, payerName: FakePayerName = "funded"): Answer {
+    const order = orders.get(orderId);
+    if (order === undefined) return notFound();
+    if (order.status !== "PAYER_ACTION_REQUIRED" && order.status !== "APPROVED") {
+      return unprocessable("ORDER_CANNOT_BE_APPROVED", `The order is ${order.status} and can no longer be approved.`);
+    }
+    if (order.wallet !== null) order.wallet.payer = FAKE_PAYPAL_PAYERS[payerName];
+    if (order.threeDs !== null) order.threeDs.authenticated = true;
+    order.status = "APPROVED";
+    order.updateTime = new Date().toISOString();
+    return { status: 200, body: orderJson(order, true) };
+  }
+
+  function voidOrderNow(orderId: string): Answer {
+    const order = orders.get(orderId);
+    if (order === undefined) return notFound();
+    if (order.status === "COMPLETED") return unprocessable("ORDER_ALREADY_COMPLETED", "A completed order cannot be voided.");
+    order.status = "VOIDED";
+    order.updateTime = new Date().toISOString();
+    return { status: 200, body: orderJson(order, true) };
   }
 
   /** POST /v2/checkout/orders/:id/capture or /authorize: the order's second step. */
@@ -363,13 +473,28 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
         ? unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured. If 'intent=CAPTURE' only one capture per order is allowed.")
         : unprocessable("ORDER_ALREADY_AUTHORIZED", "Order already authorized. If 'intent=AUTHORIZE' only one authorization per order is allowed.");
     }
-    if (order.status === "PAYER_ACTION_REQUIRED") {
+    if (order.wallet !== null && order.status !== "APPROVED") {
+      return unprocessable(
+        "ORDER_NOT_APPROVED",
+        "Payer has not yet approved the Order for payment. Please redirect the payer to the 'rel':'approve' url returned as part of the HATEOAS links within the Create Order call or provide a valid payment_source in the request.",
+      );
+    }
+    if (order.status === "PAYER_ACTION_REQUIRED" || order.status === "VOIDED") {
       return unprocessable("PAYER_ACTION_REQUIRED", "Payer needs to perform the following action before proceeding with payment.");
     }
-    const behaviour = behaviourOf(order.card);
+    if (order.wallet?.payer?.fundingFails === true) {
+      // The order stays APPROVED: PayPal lets the buyer choose another funding source.
+      return unprocessable("INSTRUMENT_DECLINED", "The instrument presented was either declined by the processor or bank, or it can't be used for this payment.");
+    }
+    // A card that asked for 3-D Secure and completed it is captured.
+    const behaviour: CardBehaviour = order.card === null || order.threeDs?.authenticated === true ? { result: "captured" } : behaviourOf(order.card);
     if (behaviour.result === "unprocessable") return unprocessable(behaviour.issue, behaviour.description);
     (intent === "CAPTURE" ? capture : authorize)(order, behaviour);
-    return { status: 201, body: orderJson(order, representation) };
+    const body = orderJson(order, representation);
+    if (options.leanStepAnswers === true && Array.isArray(body.purchase_units)) {
+      body.purchase_units = (body.purchase_units as Json[]).map(({ reference_id, payments }) => ({ reference_id, payments }));
+    }
+    return { status: 201, body };
   }
 
   function capture(order: StoredOrder, behaviour: CardBehaviour): void {
@@ -392,8 +517,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       seller_protection: { status: "NOT_ELIGIBLE" },
       ...(order.customId === null ? {} : { custom_id: order.customId }),
       ...(order.invoiceId === null ? {} : { invoice_id: order.invoiceId }),
-      network_transaction_reference: { id: randomBytes(8).toString("hex").toUpperCase(), network: "VISA" },
-      processor_response: { avs_code: "Y", cvv_code: responseCode === "00N7" ? "N" : "M", response_code: responseCode },
+      ...processorFields(order, responseCode),
       links: [
         { href: `${baseUrl}/v2/payments/captures/${captureId}`, rel: "self", method: "GET" },
         { href: `${baseUrl}/v2/payments/captures/${captureId}/refund`, rel: "refund", method: "POST" },
@@ -419,8 +543,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
       ...(order.customId === null ? {} : { custom_id: order.customId }),
       ...(order.invoiceId === null ? {} : { invoice_id: order.invoiceId }),
       seller_protection: { status: "NOT_ELIGIBLE" },
-      network_transaction_reference: { id: randomBytes(8).toString("hex").toUpperCase(), network: "VISA" },
-      processor_response: { avs_code: "Y", cvv_code: responseCode === "00N7" ? "N" : "M", response_code: responseCode },
+      ...processorFields(order, responseCode),
       expiration_time: new Date(Date.now() + 29 * 86_400_000).toISOString(),
       links: [
         { href: `${baseUrl}/v2/payments/authorizations/${authorizationId}`, rel: "self", method: "GET" },
@@ -448,7 +571,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     if (amount === null) return invalidRequest("/amount", "INVALID_PARAMETER_SYNTAX", "The value of a field does not conform to the expected format.");
     if (amount.currency_code !== order.amount.currency_code) return unprocessable("CURRENCY_MISMATCH", "Currency of capture must be the same as currency of authorization.");
     if (Number(amount.value) > Number(order.amount.value)) return unprocessable("MAX_CAPTURE_AMOUNT_EXCEEDED", "Capture amount exceeds allowable limit.");
-    const refused = FAILS_LATER[order.card.number] === "capture" ? "0500" : null;
+    const refused = FAILS_LATER[order.card?.number ?? ""] === "capture" ? "0500" : null;
     const stored = newCapture(order, amount, refused, `${baseUrl}/v2/payments/authorizations/${authorizationId}`, true);
     if (refused === null) {
       authorization.status = "CAPTURED";
@@ -490,7 +613,7 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     if (refunded + minor(amount) > minor(captured.amount)) {
       return unprocessable("REFUND_AMOUNT_EXCEEDED", "The refund amount must be less than or equal to the capture amount that has not yet been refunded.");
     }
-    const fails = FAILS_LATER[stored.card.number] === "refund";
+    const fails = FAILS_LATER[stored.card?.number ?? ""] === "refund";
     const refundId = paypalId();
     const now = new Date().toISOString();
     const json = {
@@ -518,16 +641,19 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     const step = order.intent === "CAPTURE" ? "capture" : "authorize";
     if (order.status === "APPROVED") links.push({ href: `${baseUrl}/v2/checkout/orders/${order.id}/${step}`, rel: step, method: "POST" });
     if (order.status === "PAYER_ACTION_REQUIRED") {
-      links.push({ href: `https://www.sandbox.paypal.com/webapps/helios?action=verify&flow=3ds&cart_id=${order.id}`, rel: "payer-action", method: "GET" });
+      const page = order.wallet !== null ? `${baseUrl}/checkoutnow?token=${order.id}` : `${baseUrl}/webapps/helios?action=verify&flow=3ds&cart_id=${order.id}`;
+      links.push({ href: page, rel: "payer-action", method: "GET" });
     }
     if (!representation) return { id: order.id, status: order.status, links };
+    const payer = order.wallet?.payer ?? null;
     return {
       id: order.id,
       intent: order.intent,
       status: order.status,
-      payment_source: {
-        card: { ...(order.card.name === null ? {} : { name: order.card.name }), last_digits: order.card.number.slice(-4), expiry: order.card.expiry, brand: "VISA", type: "CREDIT" },
-      },
+      payment_source: paymentSourceJson(order),
+      ...(payer === null
+        ? {}
+        : { payer: { name: { given_name: payer.givenName, surname: payer.surname }, email_address: payer.email, payer_id: payer.payerId, address: { country_code: "US" } } }),
       purchase_units: [
         {
           reference_id: "default",
@@ -546,6 +672,112 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     };
   }
 
+  function paymentSourceJson(order: StoredOrder): Json {
+    if (order.card === null) {
+      const payer = order.wallet?.payer ?? null;
+      return {
+        paypal:
+          payer === null
+            ? {}
+            : { email_address: payer.email, account_id: payer.payerId, account_status: "VERIFIED", name: { given_name: payer.givenName, surname: payer.surname }, address: { country_code: "US" } },
+      };
+    }
+    const authenticated = order.threeDs?.authenticated === true;
+    return {
+      card: {
+        ...(order.card.name === null ? {} : { name: order.card.name }),
+        last_digits: order.card.number.slice(-4),
+        expiry: order.card.expiry,
+        brand: "VISA",
+        type: "CREDIT",
+        ...(authenticated ? { authentication_result: { liability_shift: "POSSIBLE", three_d_secure: { enrollment_status: "Y", authentication_status: "Y" } } } : {}),
+      },
+    };
+  }
+
+  /** Card orders carry the card network's reference and the processor's answer; PayPal Checkout orders do not. */
+  function processorFields(order: StoredOrder, responseCode: string): Json {
+    if (order.card === null) return {};
+    return {
+      network_transaction_reference: { id: randomBytes(8).toString("hex").toUpperCase(), network: "VISA" },
+      processor_response: { avs_code: "Y", cvv_code: responseCode === "00N7" ? "N" : "M", response_code: responseCode },
+    };
+  }
+
+  /**
+   * The buyer's side, served like PayPal's pages (no API token): the PayPal Checkout approval page
+   * and the 3-D Secure page, each with an Approve (Authenticate) and a Cancel button, and the test
+   * controls. Null when the request is an API call.
+   */
+  async function buyerPage(req: IncomingMessage, url: URL, res: ServerResponse): Promise<boolean> {
+    const method = req.method ?? "GET";
+    const control = /^\/_test\/orders\/([^/]+)\/(approve|void)$/.exec(url.pathname);
+    if (method === "POST" && control !== null) {
+      const body = parseJson(await readBody(req));
+      const payer = isJson(body) && body.payer === "fundingFails" ? "fundingFails" : "funded";
+      const answer = control[2] === "approve" ? approveOrder(control[1] ?? "", payer) : voidOrderNow(control[1] ?? "");
+      res.writeHead(answer.status, { "Content-Type": "application/json" }).end(JSON.stringify(answer.body));
+      return true;
+    }
+    const checkout = url.pathname === "/checkoutnow";
+    const threeDs = url.pathname === "/webapps/helios";
+    if (!checkout && !threeDs) return false;
+    if (method === "GET") {
+      const order = orders.get(url.searchParams.get(checkout ? "token" : "cart_id") ?? "");
+      if (order === undefined || order.status !== "PAYER_ACTION_REQUIRED") {
+        res.writeHead(order === undefined ? 404 : 409, { "Content-Type": "text/html; charset=utf-8" }).end(page("Order unavailable", "<p>This order cannot be approved.</p>"));
+        return true;
+      }
+      res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" }).end(checkout ? approvalPage(order) : authenticationPage(order));
+      return true;
+    }
+    if (method !== "POST") return false;
+    const form = new URLSearchParams(await readBody(req));
+    const order = orders.get(form.get("token") ?? "");
+    const back = order?.wallet ?? order?.threeDs ?? null;
+    if (order === undefined || back === null) {
+      res.writeHead(404, { "Content-Type": "text/html; charset=utf-8" }).end(page("Order unavailable", "<p>No such order.</p>"));
+      return true;
+    }
+    if (form.get("action") === "cancel") {
+      // PayPal sends a buyer who cancels back to cancel_url (else return_url); the order stays as it was.
+      res.writeHead(303, { Location: withQuery(back.cancelUrl ?? back.returnUrl, { token: order.id }) }).end();
+      return true;
+    }
+    const answer = approveOrder(order.id, form.get("payer") === "fundingFails" ? "fundingFails" : "funded");
+    if (answer.status !== 200) {
+      res.writeHead(answer.status, { "Content-Type": "text/html; charset=utf-8" }).end(page("Order unavailable", "<p>This order can no longer be approved.</p>"));
+      return true;
+    }
+    const payerId = order.wallet?.payer?.payerId;
+    res.writeHead(303, { Location: withQuery(back.returnUrl, { token: order.id, ...(payerId === undefined ? {} : { PayerID: payerId }) }) }).end();
+    return true;
+  }
+
+  function approvalPage(order: StoredOrder): string {
+    const options = Object.entries(FAKE_PAYPAL_PAYERS)
+      .map(([name, payer]) => `<option value="${name}">${escapeHtml(`${payer.givenName} ${payer.surname} <${payer.email}>`)}${payer.fundingFails ? " (funding fails)" : ""}</option>`)
+      .join("");
+    return page(
+      "Pay with PayPal",
+      `<p>Pay <strong>${escapeHtml(`${order.amount.value} ${order.amount.currency_code}`)}</strong>${order.description === null ? "" : ` for ${escapeHtml(order.description)}`}.</p>
+<form method="post" action="/checkoutnow"><input type="hidden" name="token" value="${order.id}">
+<label>Log in as <select id="payer" name="payer">${options}</select></label>
+<button type="submit" id="pay-now" name="action" value="approve">Pay Now</button>
+<button type="submit" id="cancel" name="action" value="cancel">Cancel and return to merchant</button></form>`,
+    );
+  }
+
+  function authenticationPage(order: StoredOrder): string {
+    return page(
+      "3-D Secure",
+      `<p>Authenticate the payment of <strong>${escapeHtml(`${order.amount.value} ${order.amount.currency_code}`)}</strong> with the card ending ${escapeHtml(order.card?.number.slice(-4) ?? "")}.</p>
+<form method="post" action="/webapps/helios"><input type="hidden" name="token" value="${order.id}">
+<button type="submit" id="complete" name="action" value="approve">Complete authentication</button>
+<button type="submit" id="cancel" name="action" value="cancel">Cancel</button></form>`,
+    );
+  }
+
   /** Runs `process` once per PayPal-Request-Id; repeats get the stored answer. */
   function idempotent(key: string | null, process: () => Answer): Answer {
     if (key === null) return process();
@@ -559,9 +791,10 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://fake-paypal");
+    if (await buyerPage(req, url, res)) return;
     const body = await readBody(req);
     const paypalRequestId = header(req, "paypal-request-id");
-    const entry: FakeRequest = { method: req.method ?? "GET", path: url.pathname, paypalRequestId, fault: null, replayed: false, status: null };
+    const entry: FakeRequest = { method: req.method ?? "GET", path: url.pathname, paypalRequestId, body: parseJson(body) ?? null, fault: null, replayed: false, status: null };
     requests.push(entry);
     const debugId = randomBytes(7).toString("hex");
 
@@ -733,6 +966,20 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     capturesFor(paymentId) {
       return [...captures.values()].filter((c) => c.paymentId === paymentId).map((c) => c.json.id);
     },
+    approve(orderId, payer) {
+      const answer = approveOrder(orderId, payer);
+      if (answer.status !== 200) throw new Error(`fake PayPal: order ${orderId} cannot be approved (${answer.status})`);
+      return answer.body as Json;
+    },
+    voidOrder(orderId) {
+      const answer = voidOrderNow(orderId);
+      if (answer.status !== 200) throw new Error(`fake PayPal: order ${orderId} cannot be voided (${answer.status})`);
+      return answer.body as Json;
+    },
+    order(orderId) {
+      const order = orders.get(orderId);
+      return order === undefined ? null : orderJson(order, true);
+    },
     stop() {
       return new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -782,6 +1029,30 @@ function behaviourOf(card: Card): CardBehaviour {
 
 function cardSource(body: unknown): Json | null {
   return isJson(body) && isJson(body.payment_source) && isJson(body.payment_source.card) ? body.payment_source.card : null;
+}
+
+function paypalSource(body: unknown): Json | null {
+  return isJson(body) && isJson(body.payment_source) && isJson(body.payment_source.paypal) ? body.payment_source.paypal : null;
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === "string" && value !== "" ? value : null;
+}
+
+/** `base` with `params` added to its query (PayPal appends token and PayerID to the merchant's URLs). */
+function withQuery(base: string | null, params: Record<string, string>): string {
+  // An order created without a return URL: PayPal would keep the buyer; the fake sends them to its root.
+  const url = new URL(base ?? "http://fake-paypal.invalid/");
+  for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+  return url.toString();
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+function page(title: string, body: string): string {
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head><body><h1>${escapeHtml(title)}</h1>${body}</body></html>`;
 }
 
 function errorAnswer(status: number, name: string, message: string, issue?: string, description?: string): Answer {

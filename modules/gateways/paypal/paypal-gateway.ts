@@ -6,13 +6,21 @@ import {
   CheckoutPaymentIntent,
   Client,
   Environment,
+  OrdersCardVerificationMethod,
   OrdersController,
   type OAuthToken,
   type OrderRequest,
   PaymentsController,
+  type PaymentSource as PaypalPaymentSource,
+  PaypalExperienceUserAction,
+  PaypalWalletContextShippingPreference,
 } from "@paypal/paypal-server-sdk";
 import { acceptsEveryCard, configurationErrorReporter } from "../configuration";
 import {
+  type ActionOutcome,
+  type ActionRequest,
+  AUTHENTICATION_EXPIRED,
+  AUTHENTICATION_REQUIRED,
   type CaptureRequest,
   type ChargeOutcome,
   type ChargeRequest,
@@ -28,12 +36,17 @@ import {
 import { declineUnchargeable } from "../units";
 import {
   isAwaitingCapture,
+  isWaitingForPayer,
+  mapActionOrder,
   mapAuthorizationCapture,
   mapAuthorizationLookup,
+  mapCancelOrder,
+  mapContinuedOrder,
+  mapCreatedOrder,
   mapLookupOrder,
   mapOperationRecord,
-  mapOrder,
-  mapVaultedCardOrder,
+  mapPaidOrder,
+  carriesPayment,
   mapPaypalError,
   mapDisputeRecord,
   mapRefund,
@@ -41,6 +54,9 @@ import {
   mapTokenError,
   mapVoid,
   type OrderLike,
+  type OrderSource,
+  orderSourceOf,
+  type PaypalOrderTarget,
 } from "./paypal-mapping";
 import { isoAmountFromPaypal, paypalAmount } from "./paypal-units";
 
@@ -52,8 +68,12 @@ export interface PaypalGatewayOptions {
   apiBase?: string;
   /** Per HTTP request (OAuth token, create, capture or authorize; capture, void or refund of a payment). */
   timeoutMs: number;
-  /** Where configuration errors (the account refusing what was asked) are reported. */
-  log?: GatewayErrorLog;
+  /**
+   * Where configuration errors (the account refusing what was asked) are reported, and (info) the
+   * PayPal orders paystream abandons: PayPal cannot delete an order, so a canceled or expired
+   * payment's order stays at PayPal, never captured.
+   */
+  log?: GatewayErrorLog & { info?(fields: Record<string, unknown>, message: string): void };
 }
 
 /** Renew the OAuth token this long before PayPal says it expires. */
@@ -61,7 +81,12 @@ const TOKEN_RENEWAL_MARGIN_SECONDS = 60;
 /** purchase_units[].description is limited to 127 characters. */
 const MAX_DESCRIPTION_LENGTH = 127;
 
-type Step<T> = { answer: T } | { outcome: ChargeOutcome };
+type Step<T> = { answer: T } | { outcome: OperationOutcome };
+
+/** The PayPal-Request-Id of the capture (intent CAPTURE) or authorization (AUTHORIZE) of a payment's order: derived from its key, the same on every attempt. */
+export function orderStepRequestId(idempotencyKey: string, capture: boolean): string {
+  return `${idempotencyKey}-${capture ? "capture" : "authorize"}`;
+}
 
 interface Session {
   token: OAuthToken;
@@ -107,15 +132,43 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     return session;
   }
 
-  /** One API call: what it answered, or the outcome its failure means. */
-  async function send<T>(request: () => Promise<{ result: T }>): Promise<Step<T>> {
+  /** One API call: what it answered, or the outcome its failure means (`source`: what pays the order, see mapErrorResponse). */
+  async function send<T>(request: () => Promise<{ result: T }>, source: OrderSource = "card"): Promise<Step<T>> {
     try {
       return { answer: (await request()).result };
     } catch (error) {
       // A refused token is dropped so that the next charge fetches a new one.
       if (error instanceof ApiError && error.statusCode === 401) session = undefined;
+      return { outcome: mapPaypalError(error, source) };
+    }
+  }
+
+  /** The orders API of the current session, or why none could be had (no request was sent). */
+  async function ordersApi(): Promise<{ orders: OrdersController } | { outcome: OperationOutcome }> {
+    try {
+      return { orders: (await currentSession()).orders };
+    } catch (error) {
+      return { outcome: mapTokenError(error) };
+    }
+  }
+
+  /** GET /v2/checkout/orders/{id}: the order, `gone` when PayPal answers 404 (it can never be captured), or the failure's outcome. */
+  async function showOrder(id: string): Promise<{ order: OrderLike } | { gone: true } | { outcome: OperationOutcome }> {
+    const api = await ordersApi();
+    if ("outcome" in api) return api;
+    try {
+      return { order: (await api.orders.getOrder({ id })).result };
+    } catch (error) {
+      if (error instanceof ApiError && error.statusCode === 401) session = undefined;
+      if (error instanceof ApiError && error.statusCode === 404) return { gone: true };
       return { outcome: mapPaypalError(error) };
     }
+  }
+
+  /** The capture (intent CAPTURE) or authorization (AUTHORIZE) of an order, under the request id derived from the payment. */
+  function completeOrder(orders: OrdersController, orderId: string, idempotencyKey: string, capture: boolean, source: OrderSource): Promise<Step<OrderLike>> {
+    const step = { id: orderId, paypalRequestId: orderStepRequestId(idempotencyKey, capture), prefer: "return=representation" };
+    return send<OrderLike>(() => (capture ? orders.captureOrder(step) : orders.authorizeOrder(step)), source);
   }
 
   /** Creates (or, under a known PayPal-Request-Id, replays) the order and captures (or authorizes) it. */
@@ -127,31 +180,37 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
   async function placeOrderReading(request: ChargeRequest): Promise<{ outcome: ChargeOutcome; order?: OrderLike }> {
     const value = paypalAmount(request.amount, request.currency);
     if (!value.ok) return { outcome: declineUnchargeable(value) };
-    let orders: OrdersController;
-    try {
-      orders = (await currentSession()).orders;
-    } catch (error) {
-      return { outcome: mapTokenError(error) };
+    if (request.continues !== undefined) return continueOrder(request, request.continues, value.value);
+    const returnUrl = request.returnUrl ?? null;
+    if (request.wallet !== undefined && returnUrl === null) {
+      // The buyer approves a PayPal Checkout order at PayPal and must be sent back somewhere.
+      return { outcome: { kind: "declined", code: AUTHENTICATION_REQUIRED, message: "PayPal Checkout needs a return URL for the buyer's approval.", gatewayReference: null } };
     }
+    const api = await ordersApi();
+    if ("outcome" in api) return { outcome: api.outcome };
+    const { orders } = api;
+    const source: OrderSource = request.wallet === undefined ? "card" : "paypal";
 
-    const created = await send(() =>
-      orders.createOrder({
-        body: orderRequest(request, value.value),
-        paypalRequestId: request.idempotencyKey,
-        // The default (minimal) answer leaves out the captures that say whether the card was charged.
-        prefer: "return=representation",
-      }),
+    const created = await send(
+      () =>
+        orders.createOrder({
+          body: orderRequest(request, value.value),
+          paypalRequestId: request.idempotencyKey,
+          // The default (minimal) answer leaves out the captures that say whether the card was charged.
+          prefer: "return=representation",
+        }),
+      source,
     );
     if ("outcome" in created) return { outcome: created.outcome };
     const order = created.answer;
-    // An order paid with a vaulted card answers the card behind the token.
-    const outcomeOf = request.paymentMethod === undefined ? mapOrder : mapVaultedCardOrder;
-    if (!isAwaitingCapture(order)) return { outcome: outcomeOf(order, request.capture), order };
+    // An order waiting for its buyer (PayPal Checkout, 3-D Secure) is requires_action; an order paid
+    // with a vaulted card answers the card behind the token.
+    const mapped = { returnUrl, capture: request.capture, withCard: request.paymentMethod !== undefined };
+    if (!isAwaitingCapture(order)) return { outcome: mapCreatedOrder(order, mapped), order };
 
     // The second step: capture the order, or (intent AUTHORIZE) authorize it.
-    const step = { id: order.id, paypalRequestId: `${request.idempotencyKey}-${request.capture ? "capture" : "authorize"}`, prefer: "return=representation" };
-    const captured: Step<OrderLike> = await send<OrderLike>(() => (request.capture ? orders.captureOrder(step) : orders.authorizeOrder(step)));
-    if (!("outcome" in captured)) return { outcome: outcomeOf(captured.answer, request.capture), order: captured.answer };
+    const captured = await completeOrder(orders, order.id, request.idempotencyKey, request.capture, source);
+    if (!("outcome" in captured)) return { outcome: mapCreatedOrder(captured.answer, mapped), order: afterStep(order, captured.answer) };
     // The order exists: a lookup can read it by its id.
     return {
       outcome: captured.outcome.kind === "unknown" ? { ...captured.outcome, gatewayReference: order.id } : captured.outcome,
@@ -159,21 +218,72 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     };
   }
 
+  /**
+   * A charge that continues the order its buyer acted on (`continues`): GET it; APPROVED is
+   * captured (or authorized) once, under the request id derived from the payment, so a retry is
+   * answered with the same capture; COMPLETED was already (a capture whose answer was lost).
+   * Nothing is ever captured that PayPal does not show APPROVED.
+   */
+  async function continueOrder(request: ChargeRequest, orderId: string, value: string): Promise<{ outcome: ChargeOutcome; order?: OrderLike }> {
+    const shown = await showOrder(orderId);
+    if ("gone" in shown) {
+      return { outcome: { kind: "declined", code: AUTHENTICATION_EXPIRED, message: `PayPal no longer shows order ${orderId}.`, gatewayReference: orderId } };
+    }
+    if ("outcome" in shown) return { outcome: withOrderReference(shown.outcome, orderId) };
+    const order = shown.order;
+    const target = { paymentId: request.paymentId, currency: request.currency, value, capture: request.capture };
+    const next = mapContinuedOrder(order, target);
+    if (next !== "capture") return { outcome: next, order };
+
+    const api = await ordersApi();
+    if ("outcome" in api) return { outcome: api.outcome, order };
+    const captured = await completeOrder(api.orders, orderId, request.idempotencyKey, request.capture, orderSourceOf(order));
+    // A timed-out capture, ORDER_ALREADY_CAPTURED or a 5xx is unknown: charge() replays this, which
+    // reads the order again (and captures only under the same request id).
+    if ("outcome" in captured) return { outcome: withOrderReference(captured.outcome, orderId), order };
+    const answer = afterStep(order, captured.answer);
+    return { outcome: mapPaidOrder(answer, request.capture, true), order: answer };
+  }
+
+  /** The amount of a waiting payment as PayPal shows it, for comparing with the order. */
+  function orderTarget(request: ActionRequest): PaypalOrderTarget | null {
+    const value = paypalAmount(request.amount, request.currency);
+    return value.ok ? { paymentId: request.paymentId, currency: request.currency, value: value.value, capture: request.capture } : null;
+  }
+
+  async function checkAction(request: ActionRequest): Promise<ActionOutcome> {
+    const target = orderTarget(request);
+    if (target === null) return { kind: "unknown", reason: "paypal_lookup_impossible: the amount cannot be sent to PayPal" };
+    const shown = await showOrder(request.gatewayReference);
+    if ("gone" in shown) return { kind: "failed", code: AUTHENTICATION_EXPIRED, message: `PayPal no longer shows order ${request.gatewayReference}.` };
+    if ("outcome" in shown) return { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(shown.outcome)}` };
+    return mapActionOrder(shown.order, target);
+  }
+
+  async function cancelAction(request: ActionRequest): Promise<OperationOutcome> {
+    const target = orderTarget(request);
+    if (target === null) return { kind: "unknown", reason: "paypal_lookup_impossible: the amount cannot be sent to PayPal" };
+    const shown = await showOrder(request.gatewayReference);
+    if ("outcome" in shown) {
+      // Only the order's state can say it was not captured: a refusal to show it says nothing.
+      return shown.outcome.kind === "transient" ? shown.outcome : { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(shown.outcome)}` };
+    }
+    const outcome = "gone" in shown ? { kind: "approved" as const, gatewayReference: request.gatewayReference } : mapCancelOrder(shown.order, target);
+    if (outcome.kind === "approved") {
+      options.log?.info?.(
+        { gateway: "paypal", paymentId: request.paymentId, orderId: request.gatewayReference, orderStatus: "gone" in shown ? "NOT_FOUND" : shown.order.status },
+        "PayPal orders cannot be deleted: this order is abandoned, and paystream will never capture or authorize it",
+      );
+    }
+    return outcome;
+  }
+
   async function lookup(request: LookupRequest): Promise<LookupOutcome> {
     const amount = paypalAmount(request.amount, request.currency);
     if (!amount.ok) return { kind: "unknown", reason: `paypal_lookup_impossible: ${amount.code}` };
     const target = { paymentId: request.paymentId, currency: request.currency, value: amount.value, capture: request.capture };
-    if (request.gatewayReference !== null) {
-      let orders: OrdersController;
-      try {
-        orders = (await currentSession()).orders;
-      } catch (error) {
-        return { kind: "unknown", reason: `paypal_lookup_failed: ${mapTokenError(error).kind}` };
-      }
-      const found = await send(() => orders.getOrder({ id: request.gatewayReference as string }));
-      if ("answer" in found) return mapLookupOrder(found.answer, target);
-      return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in found.outcome ? found.outcome.reason : found.outcome.kind}` };
-    }
+    // Read by the order's id: needs no card data (a payment that waited for its buyer has none left).
+    if (request.gatewayReference !== null) return lookupOrder(request, request.gatewayReference, target);
     // Orders v2 cannot be searched by our ids. While PayPal still holds the PayPal-Request-Id, the
     // same create is answered with the stored order and capture instead of running again; after
     // that, a replay could start a second order, so the payment is left to an operator.
@@ -182,15 +292,40 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     }
     const charge = request.replay();
     if (charge === null) return { kind: "unknown", reason: "paypal_lookup_impossible: no order id and no card data to replay" };
+    if (charge.continues !== undefined) return lookupOrder(request, charge.continues, target);
     // Answered with the stored order, or (if the first request never arrived) the one charge the
     // payment asked for: never a second one, as the request id and the invoice id both guard.
     const replay = await placeOrderReading(charge);
-    if (replay.order !== undefined) return mapLookupOrder(replay.order, target);
-    return replay.outcome.kind === "declined" ? replay.outcome : { kind: "unknown", reason: "reason" in replay.outcome ? replay.outcome.reason : "paypal_no_order" };
+    if (replay.order !== undefined) return mapLookupOrder(replay.order, { ...target, waitsForPayer: (charge.returnUrl ?? null) !== null });
+    return replay.outcome.kind === "declined" ? replay.outcome : { kind: "unknown", reason: reasonOf(replay.outcome) };
+  }
+
+  /**
+   * A payment's order, read by its id. An APPROVED order whose capture (or authorization) may not
+   * have arrived is captured under the request id derived from the payment: PayPal answers the
+   * stored capture, or takes the one charge the payment asked for (an order is captured at most
+   * once: ORDER_ALREADY_CAPTURED); never under a new request id.
+   */
+  async function lookupOrder(request: LookupRequest, orderId: string, target: PaypalOrderTarget): Promise<LookupOutcome> {
+    const shown = await showOrder(orderId);
+    if ("gone" in shown) return { kind: "unknown", reason: `paypal_lookup_failed: PayPal does not show order ${orderId}` };
+    if ("outcome" in shown) return { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(shown.outcome)}` };
+    let order = shown.order;
+    if (isAwaitingCapture(order) && carriesPayment(order, target)) {
+      const api = await ordersApi();
+      if ("outcome" in api) return { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(api.outcome)}` };
+      const captured = await completeOrder(api.orders, orderId, request.idempotencyKey, request.capture, orderSourceOf(order));
+      if ("outcome" in captured) return captured.outcome.kind === "declined" ? { ...captured.outcome, gatewayReference: orderId } : { kind: "unknown", reason: reasonOf(captured.outcome) };
+      order = afterStep(order, captured.answer);
+    }
+    // A card order waiting for 3-D Secure was sent with a return URL (nothing charged yet) unless
+    // the charge shows none (then it was declined authentication_required). Only then is the card opened.
+    const waitsForPayer = isWaitingForPayer(order) && orderSourceOf(order) === "card" ? waitedForPayer(request.replay()) : false;
+    return mapLookupOrder(order, { ...target, waitsForPayer });
   }
 
   /** The Payments API of the current session, or why none could be had (no request was sent). */
-  async function paymentsApi(): Promise<{ payments: PaymentsController } | { outcome: ChargeOutcome }> {
+  async function paymentsApi(): Promise<{ payments: PaymentsController } | { outcome: OperationOutcome }> {
     try {
       return { payments: (await currentSession()).payments };
     } catch (error) {
@@ -243,7 +378,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     if ("outcome" in api) return { kind: "unknown", reason: `paypal_lookup_failed: ${api.outcome.kind}` };
     const step = await send(() => call(api.payments));
     if ("answer" in step) return mapOperationRecord(step.answer, map(step.answer), target);
-    return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in step.outcome ? step.outcome.reason : step.outcome.kind}` };
+    return { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(step.outcome)}` };
   }
 
   async function lookupOperation(lookup: OperationLookupRequest): Promise<LookupOutcome> {
@@ -261,7 +396,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     const api = await paymentsApi();
     if ("outcome" in api) return { kind: "unknown", reason: `paypal_lookup_failed: ${api.outcome.kind}` };
     const shown = await send(() => api.payments.getAuthorizedPayment({ authorizationId: request.gatewayReference }));
-    if ("outcome" in shown) return { kind: "unknown", reason: `paypal_lookup_failed: ${"reason" in shown.outcome ? shown.outcome.reason : shown.outcome.kind}` };
+    if ("outcome" in shown) return { kind: "unknown", reason: `paypal_lookup_failed: ${reasonOf(shown.outcome)}` };
     const found = mapAuthorizationLookup(shown.answer, lookup.operation, { customId: request.paymentId, currency: request.currency });
     if (found !== null) return found;
     // Captured: the authorization does not name its capture; the capture's replay does.
@@ -315,7 +450,7 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     // PayPal answers a repeated PayPal-Request-Id with the stored order (and capture), so one
     // replay recovers a lost answer without ever creating a second order.
     const replay = await placeOrder(request);
-    return replay.kind === "approved" || replay.kind === "declined" ? replay : first;
+    return replay.kind === "approved" || replay.kind === "declined" || replay.kind === "requires_action" ? replay : first;
   }
 
   return {
@@ -324,6 +459,8 @@ export function createPaypalGateway(options: PaypalGatewayOptions): Gateway {
     acceptsCardData: acceptsEveryCard,
     charge: (request) => reported(request, "charge", charge(request)),
     lookup,
+    checkAction,
+    cancelAction,
 
     async capture(request) {
       const amount = paypalAmount(request.amount, request.currency);
@@ -365,8 +502,30 @@ function orderRequest(request: ChargeRequest, value: string): OrderRequest {
         ...(request.description === null ? {} : { description: request.description.slice(0, MAX_DESCRIPTION_LENGTH) }),
       },
     ],
-    paymentSource: { card: cardSource(request) },
+    paymentSource: paymentSource(request),
   };
+}
+
+/**
+ * What pays the order. PayPal Checkout (`wallet`): `payment_source.paypal` with an experience
+ * context that sends the buyer back to returnUrl (or cancelUrl) and asks for PAY_NOW: PayPal
+ * answers PAYER_ACTION_REQUIRED with the buyer's `payer-action` link. A card (or vaulted card)
+ * sent with a returnUrl asks for 3-D Secure when the issuer requires it (SCA_WHEN_REQUIRED) and
+ * where to send the buyer back; without one, PayPal's request for 3-D Secure is a decline.
+ */
+function paymentSource(request: ChargeRequest): PaypalPaymentSource {
+  const returnUrl = request.returnUrl ?? null;
+  const back = returnUrl === null ? {} : { returnUrl, cancelUrl: request.cancelUrl ?? returnUrl };
+  if (request.wallet !== undefined) {
+    return {
+      paypal: {
+        experienceContext: { ...back, userAction: PaypalExperienceUserAction.PayNow, shippingPreference: PaypalWalletContextShippingPreference.NoShipping },
+      },
+    };
+  }
+  const card = cardSource(request);
+  if (returnUrl === null) return { card };
+  return { card: { ...card, attributes: { verification: { method: OrdersCardVerificationMethod.ScaWhenRequired } }, experienceContext: back } };
 }
 
 /**
@@ -376,12 +535,44 @@ function orderRequest(request: ChargeRequest, value: string): OrderRequest {
 function cardSource(request: ChargeRequest): CardRequest {
   if (request.paymentMethod !== undefined) return { vaultId: request.paymentMethod };
   const { card } = request;
+  // The port's union leaves a card here; PayPal Checkout and continued orders are handled before.
+  if (card === undefined) return {};
   return {
     number: card.number,
     expiry: `${card.expYear}-${String(card.expMonth).padStart(2, "0")}`,
     securityCode: card.cvc,
     name: card.holderName ?? request.customer.name,
   };
+}
+
+/** Whether a charge could wait for its buyer: it had a return URL, or (null) its card data is gone, as once a payment waits. */
+function waitedForPayer(charge: ChargeRequest | null): boolean {
+  return charge === null || (charge.returnUrl ?? null) !== null;
+}
+
+/**
+ * The order after its capture or authorization: the step's answer (status, payments), with what
+ * the order PayPal showed before carries and the answer may leave out (the purchase unit's ids
+ * and amount, who paid).
+ */
+function afterStep(shown: OrderLike, answer: OrderLike): OrderLike {
+  const [unit, ...others] = shown.purchaseUnits ?? [];
+  const payments = answer.purchaseUnits?.[0]?.payments;
+  return {
+    ...answer,
+    purchaseUnits: unit === undefined ? answer.purchaseUnits : [{ ...unit, ...(payments === undefined ? {} : { payments }) }, ...others],
+    paymentSource: answer.paymentSource ?? shown.paymentSource,
+    payer: answer.payer ?? shown.payer,
+  };
+}
+
+/** An unknown outcome names the order, so that a lookup can read it. */
+function withOrderReference(outcome: OperationOutcome, orderId: string): OperationOutcome {
+  return outcome.kind === "unknown" ? { ...outcome, gatewayReference: orderId } : outcome;
+}
+
+function reasonOf(outcome: ChargeOutcome): string {
+  return "reason" in outcome ? outcome.reason : outcome.kind;
 }
 
 /**

@@ -1,5 +1,5 @@
 /**
- * Pure classification of PayPal Orders v2 answers into ChargeOutcomes (amounts: paypal-units.ts).
+ * Pure classification of PayPal Orders v2 answers into the port's outcomes (amounts: paypal-units.ts).
  *
  * Orders come from the SDK (camelCase models); error bodies are PayPal's raw JSON envelope
  * `{ name, message, debug_id, details: [{ issue, description }] }`.
@@ -19,18 +19,31 @@ import {
   RefundStatus,
 } from "@paypal/paypal-server-sdk";
 import {
+  type ActionOutcome,
+  AUTHENTICATION_FAILED,
+  AUTHENTICATION_REQUIRED,
   type ChargeOutcome,
   type DisputeRecord,
   GATEWAY_CONFIGURATION_ERROR,
   type GatewayCardView,
   type GatewayDisputeStatus,
+  type GatewayPayerView,
   type LookupOutcome,
   type OperationOutcome,
   type RefundRecord,
 } from "../port";
 
 /** What this module reads of an order: the answers of create, capture and authorize share it. */
-export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits"> & Partial<Pick<Order, "paymentSource">>;
+export type OrderLike = Pick<Order, "id" | "status" | "purchaseUnits"> & Partial<Pick<Order, "paymentSource" | "payer" | "links">>;
+
+/** What an order is paid with: the buyer's PayPal account (PayPal Checkout) or a card. */
+export type OrderSource = "paypal" | "card";
+
+/**
+ * The decline code of a PayPal Checkout payment whose buyer's funding source PayPal refused at
+ * capture (INSTRUMENT_DECLINED and its kin): the buyer's PayPal account, not a card, is at fault.
+ */
+export const PAYMENT_METHOD_DECLINED = "payment_method_declined";
 
 /**
  * PayPal processor response codes (processor_response.response_code on a declined capture),
@@ -94,25 +107,59 @@ const OPERATION_REFUSALS: Readonly<Record<string, string>> = {
 const ISSUE_CONFIGURATION_ERRORS = new Set(["PAYEE_NOT_ENABLED_FOR_CARD_PROCESSING", "NOT_ENABLED_FOR_CARD_PROCESSING", "AUTH_CAPTURE_NOT_ENABLED"]);
 
 /** Issues saying an earlier request for this payment already created an order we cannot see here. */
-const ISSUE_EARLIER_ORDER = new Set(["DUPLICATE_INVOICE_ID", "ORDER_ALREADY_CAPTURED"]);
+const ISSUE_EARLIER_ORDER = new Set(["DUPLICATE_INVOICE_ID", "ORDER_ALREADY_CAPTURED", "ORDER_ALREADY_AUTHORIZED"]);
+
+/**
+ * Issues of a capture or authorization of an order the buyer has not approved (yet): nothing was
+ * charged, and the order may still be approved, so the payment keeps waiting (transient).
+ */
+const ISSUE_NOT_APPROVED = new Set(["ORDER_NOT_APPROVED"]);
+
+/** Issues saying PayPal refused the buyer's funding source: for a PayPal Checkout order, payment_method_declined. */
+const ISSUE_FUNDING_DECLINED = new Set(["INSTRUMENT_DECLINED", "TRANSACTION_REFUSED", "PAYMENT_DENIED", "MAX_NUMBER_OF_PAYMENT_ATTEMPTS_EXCEEDED", "REDIRECT_PAYER_FOR_ALTERNATE_FUNDING"]);
 
 /** Network failures where the request provably never reached PayPal. */
 const NEVER_SENT_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"]);
 
-/** CREATED / APPROVED / SAVED orders still need POST /capture (or /authorize, for intent AUTHORIZE). */
+/**
+ * CREATED / APPROVED / SAVED orders still need POST /capture (or /authorize, for intent AUTHORIZE);
+ * a PayPal Checkout order only once its buyer approved it.
+ */
 export function isAwaitingCapture<T extends OrderLike>(order: T): order is T & { id: string } {
   return (
     typeof order.id === "string" &&
+    !isWaitingForPayer(order) &&
     (order.status === OrderStatus.Created || order.status === OrderStatus.Approved || order.status === OrderStatus.Saved)
   );
 }
 
+/**
+ * An order a charge continues (`continues`: the buyer approved it, or completed 3-D Secure), as
+ * GET shows it: `capture` when it is APPROVED and paystream is to capture (or authorize) it now;
+ * otherwise what it came to. Still waiting for the buyer (ORDER_NOT_APPROVED, in effect) is
+ * transient: nothing was charged and the payment keeps waiting. VOIDED will never be approved.
+ */
+export function mapContinuedOrder(order: OrderLike, target: PaypalOrderTarget): OperationOutcome | "capture" {
+  if (!carriesPayment(order, target) || typeof order.id !== "string") return { kind: "unknown", reason: FOREIGN_ORDER };
+  switch (order.status) {
+    case OrderStatus.Approved:
+      return "capture";
+    case OrderStatus.Completed:
+      return mapPaidOrder(order, target.capture, true);
+    case OrderStatus.PayerActionRequired:
+    case OrderStatus.Created:
+    case OrderStatus.Saved:
+      return { kind: "transient", reason: `paypal_order_not_approved: ${order.id} waits for the buyer (${order.status})` };
+    case OrderStatus.Voided:
+      return { kind: "declined", code: AUTHENTICATION_FAILED, message: "PayPal voided the order: the buyer did not complete it.", gatewayReference: order.id };
+    default:
+      return { kind: "unknown", reason: `paypal_order_status_unreadable: ${String(order.status ?? "none")}`, gatewayReference: order.id };
+  }
+}
+
 /** mapOrder for an order paid with a vaulted card: an approval carries the card PayPal shows. */
-export function mapVaultedCardOrder(order: OrderLike, capture = true): ChargeOutcome {
-  const outcome = mapOrder(order, capture);
-  if (outcome.kind !== "approved") return outcome;
-  const card = cardViewOf(order);
-  return card === null ? outcome : { ...outcome, card };
+export function mapVaultedCardOrder(order: OrderLike, capture = true): OperationOutcome {
+  return mapPaidOrder(order, capture, true);
 }
 
 /**
@@ -130,7 +177,7 @@ export function cardViewOf(order: OrderLike): GatewayCardView | null {
  * A charge's outcome from its order. With `capture: false` (intent AUTHORIZE) a COMPLETED order
  * holds an authorization, whose id is what a capture or void acts on.
  */
-export function mapOrder(order: OrderLike, capture = true): ChargeOutcome {
+export function mapOrder(order: OrderLike, capture = true): OperationOutcome {
   if (typeof order.id !== "string" || typeof order.status !== "string") {
     // A 2xx we cannot read: the request took effect, and we cannot tell how.
     return { kind: "unknown", reason: "paypal_malformed_response: not an order" };
@@ -139,12 +186,7 @@ export function mapOrder(order: OrderLike, capture = true): ChargeOutcome {
     case OrderStatus.Completed:
       return capture ? mapCapture(order, order.id) : mapAuthorization(order, order.id);
     case OrderStatus.PayerActionRequired:
-      return {
-        kind: "declined",
-        code: "authentication_required",
-        message: "The card issuer requires 3-D Secure authentication, which a server-side charge cannot complete.",
-        gatewayReference: order.id,
-      };
+      return authenticationRequired(order.id);
     case OrderStatus.Voided:
       return { kind: "declined", code: "payment_canceled", message: "The order was voided.", gatewayReference: order.id };
     default:
@@ -152,7 +194,7 @@ export function mapOrder(order: OrderLike, capture = true): ChargeOutcome {
   }
 }
 
-function mapAuthorization(order: OrderLike, orderId: string): ChargeOutcome {
+function mapAuthorization(order: OrderLike, orderId: string): OperationOutcome {
   const authorization = order.purchaseUnits?.[0]?.payments?.authorizations?.[0];
   if (authorization === undefined || typeof authorization.status !== "string" || typeof authorization.id !== "string") {
     return { kind: "unknown", reason: `paypal_authorization_missing: ${orderId}`, gatewayReference: orderId };
@@ -173,7 +215,7 @@ function mapAuthorization(order: OrderLike, orderId: string): ChargeOutcome {
   }
 }
 
-function mapCapture(order: OrderLike, orderId: string): ChargeOutcome {
+function mapCapture(order: OrderLike, orderId: string): OperationOutcome {
   const capture = order.purchaseUnits?.[0]?.payments?.captures?.[0];
   if (capture === undefined || typeof capture.status !== "string") {
     // A COMPLETED order without its capture: the response was cut down (e.g. Prefer: return=minimal).
@@ -195,7 +237,7 @@ function mapCapture(order: OrderLike, orderId: string): ChargeOutcome {
   }
 }
 
-export function mapProcessorResponse(responseCode: string | undefined, gatewayReference: string): ChargeOutcome {
+export function mapProcessorResponse(responseCode: string | undefined, gatewayReference: string): OperationOutcome {
   if (responseCode !== undefined && PROCESSOR_RETRY_CODES.has(responseCode)) {
     return { kind: "transient", reason: `paypal_processor_retry: ${responseCode}` };
   }
@@ -208,17 +250,40 @@ export function mapProcessorResponse(responseCode: string | undefined, gatewayRe
   };
 }
 
+/** What a lookup, checkAction or cancelAction compares a found order with. */
+export interface PaypalOrderTarget {
+  paymentId: string;
+  currency: string;
+  /** The amount in PayPal's units (paypal-units.ts). */
+  value: string;
+  capture: boolean;
+}
+
+/** Whether the order carries our payment id (custom_id) and the same amount and currency. */
+export function carriesPayment(order: OrderLike, target: PaypalOrderTarget): boolean {
+  const unit = order.purchaseUnits?.[0];
+  return unit?.customId === target.paymentId && unit.amount?.currencyCode === target.currency && unit.amount.value === target.value;
+}
+
+const FOREIGN_ORDER = "paypal_lookup_foreign_record: the order does not carry this payment";
+
 /**
  * A lookup's answer from an order found for a payment. It counts only when it carries our payment
  * id (custom_id) and the same amount (`value`, in PayPal's units) and currency; an order still awaiting capture has charged
- * nothing yet, but a capture may be under way, so it stays unknown.
+ * nothing yet, but a capture may be under way, so it stays unknown. An order waiting for its buyer
+ * (PayPal Checkout, or a card order sent with a return URL: `waitsForPayer`) has charged nothing
+ * yet but may still be approved: `requires_action` at its payer-action link (the charge's lost
+ * answer), never "not charged", which would end the payment while its buyer can still pay. A
+ * PayPal Checkout payment's approval carries its payer.
  */
-export function mapLookupOrder(order: OrderLike, target: { paymentId: string; currency: string; value: string; capture: boolean }): LookupOutcome {
-  const unit = order.purchaseUnits?.[0];
-  if (unit?.customId !== target.paymentId || unit.amount?.currencyCode !== target.currency || unit.amount.value !== target.value) {
-    return { kind: "unknown", reason: "paypal_lookup_foreign_record: the order does not carry this payment" };
+export function mapLookupOrder(order: OrderLike, target: PaypalOrderTarget & { waitsForPayer?: boolean }): LookupOutcome {
+  if (!carriesPayment(order, target)) return { kind: "unknown", reason: FOREIGN_ORDER };
+  if (isWaitingForPayer(order) && (target.waitsForPayer === true || orderSourceOf(order) === "paypal")) {
+    const url = payerActionUrl(order);
+    if (typeof order.id === "string" && url !== null) return { kind: "requires_action", gatewayReference: order.id, url };
+    return { kind: "unknown", reason: `paypal_order_awaiting_payer: ${String(order.status)} (${String(order.id)}) shows no payer-action link` };
   }
-  const outcome = mapOrder(order, target.capture);
+  const outcome = mapPaidOrder(order, target.capture, false);
   switch (outcome.kind) {
     case "approved":
     case "declined":
@@ -228,10 +293,148 @@ export function mapLookupOrder(order: OrderLike, target: { paymentId: string; cu
   }
 }
 
+/** What pays an order: the buyer's PayPal account (PayPal Checkout, `payment_source.paypal`) or a card. */
+export function orderSourceOf(order: OrderLike): OrderSource {
+  return order.paymentSource?.paypal === undefined ? "card" : "paypal";
+}
+
+/**
+ * Whether the order waits for its buyer: PAYER_ACTION_REQUIRED (approval at PayPal, or 3-D Secure),
+ * or a PayPal Checkout order still CREATED (created without an experience context).
+ */
+export function isWaitingForPayer(order: OrderLike): boolean {
+  return order.status === OrderStatus.PayerActionRequired || (order.status === OrderStatus.Created && orderSourceOf(order) === "paypal");
+}
+
+/**
+ * The PayPal payer of a PayPal Checkout order, as PayPal shows it once the buyer approved:
+ * `payment_source.paypal.account_id` / `email_address`, else `payer.payer_id` / `email_address`.
+ */
+export function payerViewOf(order: OrderLike): GatewayPayerView | null {
+  const wallet = order.paymentSource?.paypal;
+  const id = wallet?.accountId ?? order.payer?.payerId;
+  if (typeof id !== "string" || id === "") return null;
+  const email = wallet?.emailAddress ?? order.payer?.emailAddress;
+  return { id, email: typeof email === "string" && email !== "" ? email : null };
+}
+
+/** Where the buyer acts on the order: the HATEOAS link `rel: "payer-action"` (or, for older orders, `rel: "approve"`). */
+export function payerActionUrl(order: OrderLike): string | null {
+  const links = order.links ?? [];
+  const link = links.find((l) => l.rel === "payer-action") ?? links.find((l) => l.rel === "approve");
+  return typeof link?.href === "string" && /^https?:\/\//.test(link.href) ? link.href : null;
+}
+
+/**
+ * A charge's outcome from its order, with what paid it when approved: the payer of a PayPal
+ * Checkout order; the card PayPal shows when `withCard` (a vaulted card, or a card order continued
+ * after 3-D Secure, whose card data is gone).
+ */
+export function mapPaidOrder(order: OrderLike, capture: boolean, withCard: boolean): OperationOutcome {
+  const outcome = mapOrder(order, capture);
+  if (outcome.kind !== "approved") return outcome;
+  if (orderSourceOf(order) === "paypal") {
+    const payer = payerViewOf(order);
+    return payer === null ? outcome : { ...outcome, payer };
+  }
+  const card = withCard ? cardViewOf(order) : null;
+  return card === null ? outcome : { ...outcome, card };
+}
+
+/**
+ * A newly created (or replayed) order: waiting for its buyer, it is `requires_action` at its
+ * payer-action link when the charge had a return URL, and (3-D Secure a server-side charge cannot
+ * complete) a decline `authentication_required` without one; otherwise as mapPaidOrder.
+ */
+export function mapCreatedOrder(order: OrderLike, request: { returnUrl: string | null; capture: boolean; withCard: boolean }): ChargeOutcome {
+  if (typeof order.id === "string" && isWaitingForPayer(order)) {
+    if (request.returnUrl === null) return authenticationRequired(order.id);
+    const url = payerActionUrl(order);
+    // PayPal always links PAYER_ACTION_REQUIRED orders to the page where the buyer acts.
+    if (url === null) return { kind: "unknown", reason: `paypal_payer_action_link_missing: ${order.id}`, gatewayReference: order.id };
+    return { kind: "requires_action", gatewayReference: order.id, url };
+  }
+  return mapPaidOrder(order, request.capture, request.withCard);
+}
+
+function authenticationRequired(orderId: string): OperationOutcome {
+  return {
+    kind: "declined",
+    code: AUTHENTICATION_REQUIRED,
+    message: "The card issuer requires 3-D Secure authentication, which a server-side charge cannot complete.",
+    gatewayReference: orderId,
+  };
+}
+
+/**
+ * What became of the buyer's approval (PayPal Checkout) or 3-D Secure (a card) of an order that
+ * waited for them: APPROVED is `ready` (paystream still captures or authorizes it); COMPLETED was
+ * captured or authorized already; VOIDED will never be; PAYER_ACTION_REQUIRED / CREATED still wait.
+ */
+export function mapActionOrder(order: OrderLike, target: PaypalOrderTarget): ActionOutcome {
+  if (!carriesPayment(order, target)) return { kind: "unknown", reason: FOREIGN_ORDER };
+  switch (order.status) {
+    case OrderStatus.Approved:
+      return { kind: "ready" };
+    case OrderStatus.Completed: {
+      const outcome = mapPaidOrder(order, target.capture, true);
+      switch (outcome.kind) {
+        case "approved":
+          return outcome;
+        case "declined":
+          return { kind: "failed", code: outcome.code, message: outcome.message };
+        default:
+          return { kind: "unknown", reason: outcome.reason };
+      }
+    }
+    case OrderStatus.PayerActionRequired:
+    case OrderStatus.Created:
+    case OrderStatus.Saved:
+      return { kind: "pending" };
+    case OrderStatus.Voided:
+      return { kind: "failed", code: AUTHENTICATION_FAILED, message: "PayPal voided the order: the buyer did not complete it." };
+    default:
+      return { kind: "unknown", reason: `paypal_order_status_unreadable: ${String(order.status ?? "none")}` };
+  }
+}
+
+/** The decline of cancelAction when the order was captured or authorized meanwhile (look it up with checkAction). */
+export const ORDER_ALREADY_COMPLETED = "order_already_completed";
+
+/**
+ * Whether a waiting order can no longer be charged by paystream (expiry, merchant cancel). PayPal
+ * orders cannot be deleted: an order not captured or authorized is abandoned (`approved`: paystream
+ * never captures it); one captured or authorized meanwhile is `declined`, to be looked up.
+ */
+export function mapCancelOrder(order: OrderLike, target: PaypalOrderTarget): OperationOutcome {
+  if (!carriesPayment(order, target) || typeof order.id !== "string") return { kind: "unknown", reason: FOREIGN_ORDER };
+  switch (order.status) {
+    case OrderStatus.Created:
+    case OrderStatus.Saved:
+    case OrderStatus.Approved:
+    case OrderStatus.PayerActionRequired:
+    case OrderStatus.Voided:
+      return { kind: "approved", gatewayReference: order.id };
+    case OrderStatus.Completed: {
+      const outcome = mapOrder(order, target.capture);
+      // A completed order whose capture or authorization was refused took nothing, and never will.
+      if (outcome.kind === "declined") return { kind: "approved", gatewayReference: order.id };
+      return {
+        kind: "declined",
+        code: ORDER_ALREADY_COMPLETED,
+        message: `PayPal order ${order.id} was already ${target.capture ? "captured" : "authorized"}.`,
+        gatewayReference: order.id,
+      };
+    }
+    default:
+      return { kind: "unknown", reason: `paypal_order_status_unreadable: ${String(order.status ?? "none")}` };
+  }
+}
+
 /** Any error the SDK throws while creating or capturing an order. */
-export function mapPaypalError(error: unknown): ChargeOutcome {
+export function mapPaypalError(error: unknown, source: OrderSource = "card"): OperationOutcome {
   if (error instanceof ApiError) {
-    return mapErrorResponse(error.statusCode, error.result ?? parseJson(error.body));
+    return mapErrorResponse(error.statusCode, error.result ?? parseJson(error.body), source);
   }
   if (error instanceof ArgumentsValidationError) {
     // The SDK refused our request before sending it.
@@ -252,7 +455,7 @@ export function mapPaypalError(error: unknown): ChargeOutcome {
 }
 
 /** A failed OAuth token request: no order request was sent, so nothing can have been charged. */
-export function mapTokenError(error: unknown): ChargeOutcome {
+export function mapTokenError(error: unknown): OperationOutcome {
   const outcome = mapPaypalError(error);
   switch (outcome.kind) {
     case "transient":
@@ -266,8 +469,11 @@ export function mapTokenError(error: unknown): ChargeOutcome {
   }
 }
 
-/** An HTTP error status with PayPal's error envelope (or whatever body came). */
-export function mapErrorResponse(status: number, body: unknown): ChargeOutcome {
+/**
+ * An HTTP error status with PayPal's error envelope (or whatever body came). `source`: what the
+ * order is paid with; a refused PayPal funding source is `payment_method_declined`, not a card decline.
+ */
+export function mapErrorResponse(status: number, body: unknown, source: OrderSource = "card"): OperationOutcome {
   const envelope = isRecord(body) ? body : {};
   const detail = Array.isArray(envelope.details) && isRecord(envelope.details[0]) ? envelope.details[0] : {};
   const issue = typeof detail.issue === "string" ? detail.issue : null;
@@ -291,7 +497,13 @@ export function mapErrorResponse(status: number, body: unknown): ChargeOutcome {
   if (issue !== null && ISSUE_EARLIER_ORDER.has(issue)) {
     return { kind: "unknown", reason: `paypal_${issue.toLowerCase()}${debugId}` };
   }
+  if (issue !== null && ISSUE_NOT_APPROVED.has(issue)) {
+    return { kind: "transient", reason: `paypal_${issue.toLowerCase()}: the buyer has not approved the order${debugId}` };
+  }
   const description = typeof detail.description === "string" ? detail.description : null;
+  if (issue !== null && source === "paypal" && ISSUE_FUNDING_DECLINED.has(issue)) {
+    return { kind: "declined", code: PAYMENT_METHOD_DECLINED, message: scrub(`${issue}: ${description ?? "PayPal declined the buyer's funding source"}`), gatewayReference: null };
+  }
   if (issue !== null && ISSUE_CONFIGURATION_ERRORS.has(issue)) {
     return {
       kind: "declined",
