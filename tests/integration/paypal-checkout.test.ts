@@ -133,10 +133,10 @@ describe("PayPal Checkout (payment_source.paypal) on an ordinary business accoun
     expect(fake.ledgerFor(held.paymentId)).toEqual({ captures: [], voids: 1, refunds: [] });
   });
 
-  test("nothing is captured before the buyer approves: the continued charge is transient (ORDER_NOT_APPROVED in effect) and sends no capture", async () => {
+  test("nothing is captured before the buyer approves: the continued charge waits again at the order's payer-action link (ORDER_NOT_APPROVED in effect) and sends no capture", async () => {
     const charge = checkoutRequest();
-    const { orderId } = await waiting(charge);
-    expect(await gateway.charge(continued(charge, orderId))).toEqual({ kind: "transient", reason: expect.stringMatching(/^paypal_order_not_approved/) });
+    const { orderId, url } = await waiting(charge);
+    expect(await gateway.charge(continued(charge, orderId))).toEqual({ kind: "requires_action", gatewayReference: orderId, url });
     expect(capturesOf(orderId)).toEqual([]);
     expect(fake.chargesFor(charge.paymentId)).toBe(0);
   });

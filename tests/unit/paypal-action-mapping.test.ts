@@ -86,7 +86,13 @@ describe("paypal: orders that wait for their buyer", () => {
   test("a continued order: APPROVED is captured now, COMPLETED was, waiting is transient, VOIDED failed", () => {
     expect(mapContinuedOrder(order("APPROVED"), target)).toBe("capture");
     expect(mapContinuedOrder(order("COMPLETED", { captureStatus: "COMPLETED" }), target)).toMatchObject({ kind: "approved", payer: { id: "PAYER1" } });
-    expect(mapContinuedOrder(order("PAYER_ACTION_REQUIRED"), target)).toMatchObject({ kind: "transient", reason: expect.stringMatching(/^paypal_order_not_approved/) });
+    // Not approved (yet): the payment waits again at the order's payer-action link, never failing for it.
+    expect(mapContinuedOrder(order("PAYER_ACTION_REQUIRED"), target)).toEqual({
+      kind: "requires_action",
+      gatewayReference: "ORDER1",
+      url: "https://www.paypal.com/checkoutnow?token=ORDER1",
+    });
+    expect(mapContinuedOrder(order("PAYER_ACTION_REQUIRED", { links: [] }), target)).toMatchObject({ kind: "transient", reason: expect.stringMatching(/^paypal_order_not_approved/) });
     expect(mapContinuedOrder(order("VOIDED"), target)).toMatchObject({ kind: "declined", code: "authentication_failed" });
     expect(mapContinuedOrder(order("APPROVED"), { ...target, paymentId: "pay_2" })).toMatchObject({ kind: "unknown" });
   });

@@ -137,9 +137,11 @@ export function isAwaitingCapture<T extends OrderLike>(order: T): order is T & {
  * An order a charge continues (`continues`: the buyer approved it, or completed 3-D Secure), as
  * GET shows it: `capture` when it is APPROVED and paystream is to capture (or authorize) it now;
  * otherwise what it came to. Still waiting for the buyer (ORDER_NOT_APPROVED, in effect) is
- * transient: nothing was charged and the payment keeps waiting. VOIDED will never be approved.
+ * `requires_action` at its payer-action link: nothing was charged and the payment waits again
+ * (until its deadline), never failing for it; without a link, transient. VOIDED will never be
+ * approved.
  */
-export function mapContinuedOrder(order: OrderLike, target: PaypalOrderTarget): OperationOutcome | "capture" {
+export function mapContinuedOrder(order: OrderLike, target: PaypalOrderTarget): ChargeOutcome | "capture" {
   if (!carriesPayment(order, target) || typeof order.id !== "string") return { kind: "unknown", reason: FOREIGN_ORDER };
   switch (order.status) {
     case OrderStatus.Approved:
@@ -148,8 +150,12 @@ export function mapContinuedOrder(order: OrderLike, target: PaypalOrderTarget): 
       return mapPaidOrder(order, target.capture, true);
     case OrderStatus.PayerActionRequired:
     case OrderStatus.Created:
-    case OrderStatus.Saved:
-      return { kind: "transient", reason: `paypal_order_not_approved: ${order.id} waits for the buyer (${order.status})` };
+    case OrderStatus.Saved: {
+      const url = payerActionUrl(order);
+      return url === null
+        ? { kind: "transient", reason: `paypal_order_not_approved: ${order.id} waits for the buyer (${order.status})` }
+        : { kind: "requires_action", gatewayReference: order.id, url };
+    }
     case OrderStatus.Voided:
       return { kind: "declined", code: AUTHENTICATION_FAILED, message: "PayPal voided the order: the buyer did not complete it.", gatewayReference: order.id };
     default:
