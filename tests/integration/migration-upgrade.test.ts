@@ -9,6 +9,7 @@ import { type Database, queryRows } from "../../modules/database";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { findIdempotencyRecord } from "../../modules/idempotency";
+import { queuedInTopic, recordRelayed } from "../../modules/broker/kafka/relayed";
 import { canonicalJson, createIntakeService, createRefundService } from "../../modules/intake";
 import { newPaymentId, newRefundId } from "../../modules/payments";
 import { CardVault } from "../../modules/vault";
@@ -158,6 +159,14 @@ for (const backend of BACKENDS) {
       expect(await dispatcher.dispatchOnce()).toBe(1);
       expect(received).toEqual(['{"id":"evt_previous_release"}']);
       expect((await service.listEvents("m1", { limit: 10 })).data[0]?.delivery).toMatchObject({ status: "delivered", attempts: 1 });
+    });
+
+    it("adds an empty kafka_relayed (kafka_relayed), which records a relayed message and holds it queued until its partition consumes it", async () => {
+      expect(await queryRows(handle.db, sql`select count(*)::int as n from kafka_relayed`)).toEqual([{ n: 0 }]);
+      await recordRelayed(handle.db, [{ topic: "upgrade.requested", partition: 0, offset: 7, paymentId, refundId: null, dueAt: new Date() }]);
+      const queued = (from: number) => queuedInTopic("upgrade.requested", [{ partition: 0, from, high: 10 }]).payment(sql`${paymentId}`);
+      expect(await queryRows(handle.db, sql`select ${queued(5)} as q`)).toEqual([{ q: true }]);
+      expect(await queryRows(handle.db, sql`select ${queued(8)} as q`)).toEqual([{ q: false }]);
     });
 
     it("still refuses a key recorded before the upgrade when it comes with another body", async () => {
