@@ -1,4 +1,4 @@
-import { type OutboxBacklog, outboxBacklog } from "../broker";
+import { type BrokerBacklog, type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import { GATEWAY_CONFIGURATION_ERROR } from "../gateways";
 import { currencyExponent } from "../money";
@@ -127,6 +127,30 @@ export interface DashboardSnapshot {
    * not this merchant's business (the operator sees the whole outbox in /metrics).
    */
   backlog: OutboxBacklog;
+  /**
+   * The service's processing queue, all merchants together (null when the broker did not answer,
+   * or none was given): an operational figure, labelled as such on the page. It tells a merchant
+   * how long new work waits behind the shared backlog, not whose payments are in it (README
+   * "Dashboard").
+   */
+  queue: ServiceQueue | null;
+}
+
+/** The broker's backlog, service-wide, with the time it would take to drain at the current rate. */
+export interface ServiceQueue {
+  messages: number;
+  oldestAgeSeconds: number;
+  /** Messages consumed per second over about the last minute; null until measured. */
+  drainPerSecond: number | null;
+  /** messages / drainPerSecond; 0 when nothing waits, null while nothing drains (or the rate is not measured yet). */
+  drainEtaSeconds: number | null;
+}
+
+/** The page's queue figures from the broker's backlog. */
+export function serviceQueueOf(backlog: BrokerBacklog): ServiceQueue {
+  const rate = backlog.drainPerSecond ?? null;
+  const eta = backlog.messages === 0 ? 0 : rate !== null && rate > 0 ? backlog.messages / rate : null;
+  return { messages: backlog.messages, oldestAgeSeconds: backlog.oldestAgeSeconds, drainPerSecond: rate, drainEtaSeconds: eta };
 }
 
 const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
@@ -263,14 +287,19 @@ async function configurationErrors(db: Executor, merchantId: string): Promise<Da
 }
 
 /** Everything the dashboard shows for one merchant, from queries whose cost does not grow with the merchant's history. */
-export async function loadDashboardSnapshot(db: Executor, merchantId: string): Promise<DashboardSnapshot> {
-  const [inFlight, window, recent, unresolved, refusedByGateway, outbox] = await Promise.all([
+export async function loadDashboardSnapshot(
+  db: Executor,
+  merchantId: string,
+  serviceQueue: () => Promise<ServiceQueue | null> = async () => null,
+): Promise<DashboardSnapshot> {
+  const [inFlight, window, recent, unresolved, refusedByGateway, outbox, queue] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
     recentPayments(db, merchantId),
     unresolvedWork(db, merchantId),
     configurationErrors(db, merchantId),
     outboxBacklog(db, isPaymentOf(merchantId)),
+    serviceQueue(),
   ]);
   return {
     merchantId,
@@ -285,5 +314,6 @@ export async function loadDashboardSnapshot(db: Executor, merchantId: string): P
     unresolved,
     configurationErrors: refusedByGateway,
     backlog: outbox,
+    queue,
   };
 }
