@@ -8,5 +8,7 @@ CREATE TABLE "kafka_relayed" (
 	"due_at" timestamp with time zone NOT NULL
 );
 --> statement-breakpoint
-CREATE INDEX "kafka_relayed_payment_idx" ON "kafka_relayed" USING btree ("payment_id");--> statement-breakpoint
-CREATE INDEX "kafka_relayed_offset_idx" ON "kafka_relayed" USING btree ("topic","partition","offset");
+DROP INDEX "outbox_payment_idx";--> statement-breakpoint
+CREATE INDEX "kafka_relayed_payment_idx" ON "kafka_relayed" USING btree ("payment_id","topic");--> statement-breakpoint
+CREATE INDEX "kafka_relayed_offset_idx" ON "kafka_relayed" USING btree ("topic","partition","offset");--> statement-breakpoint
+CREATE INDEX "outbox_payment_idx" ON "outbox" USING btree ("payment_id","topic");

@@ -49,9 +49,9 @@ export interface QueuedWork {
   refund(paymentId: SQLWrapper, refundId: SQLWrapper): SQL;
 }
 
-/** The backlog of payment messages, service-wide (every worker's), for metrics and the dashboard. */
+/** The backlog of payment messages (every worker's, or only some payments'), for metrics and the dashboard. */
 export interface BrokerBacklog {
-  /** Messages published but not yet handled (the consumer lag). */
+  /** Messages published but not yet handled (the consumer lag), or, for some payments only, theirs waiting in the outbox or the topic. */
   messages: number;
   /** Seconds since the oldest of them fell due; 0 when none waits. */
   oldestAgeSeconds: number;
@@ -73,7 +73,11 @@ export interface Broker {
   lag(): Promise<number>;
   /** The sweeper's predicate of queued work, for one sweep (see QueuedWork). */
   queuedWork(): Promise<QueuedWork>;
-  /** Lag, the age of the oldest waiting message and the drain rate, for metrics and the dashboard. */
-  backlog(): Promise<BrokerBacklog>;
+  /**
+   * Lag, the age of the oldest waiting message and the drain rate (service-wide), for metrics; with
+   * `only` (a predicate over a payment id: a merchant's payments), the messages and age of those
+   * payments alone, for the dashboard.
+   */
+  backlog(only?: (paymentId: SQLWrapper) => SQL): Promise<BrokerBacklog>;
   close(): Promise<void>;
 }

@@ -51,8 +51,8 @@ export function createPostgresQueue(db: Database, logger: Logger, options: Postg
     lag: async () => (await outboxBacklog(db)).requested,
     // The queue is the table: what it holds is all that is queued.
     queuedWork: async () => ({ payment: hasQueuedPaymentMessage, refund: hasQueuedRefundMessage }),
-    async backlog() {
-      const [backlog, deleted] = await Promise.all([outboxBacklog(db), acknowledgedSoFar(db)]);
+    async backlog(only) {
+      const [backlog, deleted] = await Promise.all([outboxBacklog(db, only), acknowledgedSoFar(db)]);
       if (deleted !== undefined) drain.record(deleted);
       return { messages: backlog.requested, oldestAgeSeconds: backlog.oldestDueAgeSeconds, drainPerSecond: drain.perSecond() };
     },

@@ -24,7 +24,11 @@ export const outbox = pgTable(
   },
   (t) => [
     index("outbox_due_idx").on(t.topic, t.availableAt),
-    index("outbox_payment_idx").on(t.paymentId),
+    // With the topic: the sweeper's "is a message queued for this payment" probe is then one index
+    // look-up. On the payment id alone, with the statistics of a table the relay had just emptied
+    // of a 20,000-message backlog, the planner AND-ed it with outbox_due_idx and read every dead
+    // `requested` entry for each payment it checked (8 s a sweep; docs/ARCHITECTURE.md).
+    index("outbox_payment_idx").on(t.paymentId, t.topic),
     // No index on lease_until: the claim finds due rows through outbox_due_idx, and a lease taken
     // or renewed changes no indexed column, so PostgreSQL can update the row in place (HOT, no
     // index writes) — the claim of every message is such an update.
@@ -53,5 +57,5 @@ export const kafkaRelayed = pgTable(
     /** When the message fell due in the outbox: its age is how long it has waited for a worker. */
     dueAt: timestamp("due_at", { withTimezone: true }).notNull(),
   },
-  (t) => [index("kafka_relayed_payment_idx").on(t.paymentId), index("kafka_relayed_offset_idx").on(t.topic, t.partition, t.offset)],
+  (t) => [index("kafka_relayed_payment_idx").on(t.paymentId, t.topic), index("kafka_relayed_offset_idx").on(t.topic, t.partition, t.offset)],
 );

@@ -74,6 +74,10 @@ describe("the sweeper and a Kafka backlog (real broker, real PostgreSQL)", () =>
     const waitingBacklog = await broker.backlog();
     expect(waitingBacklog.messages).toBe(3);
     expect(waitingBacklog.oldestAgeSeconds).toBeGreaterThan(0);
+    // One payment's share (a merchant's, on the dashboard): its own message only.
+    const one = await broker.backlog((paymentId) => sql`${paymentId} = ${ids[0]}`);
+    expect(one.messages).toBe(1);
+    expect(one.oldestAgeSeconds).toBeGreaterThan(0);
     // Judged from the outbox alone, all three would be re-queued here.
     expect(await sweeper.sweepOnce()).toBe(0);
     expect(await requestedRows(ids)).toEqual([]);

@@ -5,9 +5,12 @@ import type { Broker } from "../port";
 import { CONSUMER_GROUP, KafkaPaymentConsumer } from "./consumer";
 import { KafkaOutboxRelay } from "./relay";
 import { topicsFor } from "./wire";
-import { forgetConsumed, oldestWaitingAgeSeconds, type PartitionWindow, queuedInTopic } from "./relayed";
+import { forgetConsumed, type PartitionWindow, queuedInTopic, waitingInTopic } from "./relayed";
 import { DrainRate } from "../drain-rate";
 import { outboxBacklog } from "../outbox";
+
+/** How long one reading of the offsets serves the backlog figures (never the sweeper's, which reads afresh). */
+const RECENT_WINDOWS_MS = 500;
 
 /** Messages published but not yet consumed, over every partition. */
 const lagOf = (windows: PartitionWindow[]) => windows.reduce((sum, w) => sum + Math.max(0, w.high - w.from), 0);
@@ -110,6 +113,19 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
     return current;
   }
 
+  /** windows() shared by the readings of one moment (a scrape, every merchant's dashboard snapshot of one second). */
+  let recent: { at: number; windows: Promise<PartitionWindow[]> } | undefined;
+  function recentWindows(): Promise<PartitionWindow[]> {
+    if (!recent || Date.now() - recent.at > RECENT_WINDOWS_MS) {
+      const read = windows();
+      recent = { at: Date.now(), windows: read };
+      read.catch(() => {
+        if (recent?.windows === read) recent = undefined;
+      });
+    }
+    return recent.windows;
+  }
+
   return {
     kind: "kafka",
     createConsumer: ({ concurrency, messageDeadLettered }) =>
@@ -146,10 +162,15 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
       await forgetConsumed(db, topics.requested, current);
       return queuedInTopic(topics.requested, current);
     },
-    async backlog() {
-      const current = await windows();
-      const [outboxed, inTopic] = await Promise.all([outboxBacklog(db), oldestWaitingAgeSeconds(db, topics.requested, current)]);
-      return { messages: lagOf(current), oldestAgeSeconds: Math.max(outboxed.oldestDueAgeSeconds, inTopic), drainPerSecond: drain.perSecond() };
+    async backlog(only) {
+      const current = await recentWindows();
+      const [outboxed, inTopic] = await Promise.all([outboxBacklog(db, only), waitingInTopic(db, topics.requested, current, only)]);
+      return {
+        // The whole topic's lag; for some payments, theirs in the outbox and in the topic.
+        messages: only ? outboxed.requested + inTopic.count : lagOf(current),
+        oldestAgeSeconds: Math.max(outboxed.oldestDueAgeSeconds, inTopic.oldestAgeSeconds),
+        drainPerSecond: drain.perSecond(),
+      };
     },
     async close() {
       await admin?.disconnect().catch(() => {});

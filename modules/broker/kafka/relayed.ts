@@ -42,13 +42,19 @@ export async function recordRelayed(db: Executor, messages: RelayedMessage[]): P
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as r(topic text, partition int, "offset" bigint, payment_id text, refund_id text, due_at timestamptz)`);
 }
 
-/** The windows as one JSON parameter, read back as a table `w(partition, lo, hi)`. */
-const windowsTable = (windows: PartitionWindow[]) =>
-  sql`jsonb_to_recordset(${JSON.stringify(windows.map((w) => ({ partition: w.partition, lo: w.from, hi: w.high })))}::jsonb) as w(partition int, lo bigint, hi bigint)`;
-
-/** True for a relayed row whose message is still in its partition's window (not yet consumed, not gone from the log). */
+/**
+ * True for a relayed row whose message is still in its partition's window (not yet consumed, not
+ * gone from the log). Written out per partition (a few): the sweeper's statement evaluates it for
+ * every candidate row, and a table function there (the windows as one JSON parameter) was parsed
+ * again for each one, 10 s a sweep under a 20,000-payment backlog.
+ */
 const waiting = (windows: PartitionWindow[]) =>
-  sql`exists (select 1 from ${windowsTable(windows)} where w.partition = ${kafkaRelayed.partition} and ${kafkaRelayed.offset} >= w.lo and ${kafkaRelayed.offset} < w.hi)`;
+  windows.length === 0
+    ? sql`false`
+    : sql`(${sql.join(
+        windows.map((w) => sql`(${kafkaRelayed.partition} = ${w.partition} and ${kafkaRelayed.offset} >= ${w.from} and ${kafkaRelayed.offset} < ${w.high})`),
+        sql` or `,
+      )})`;
 
 /**
  * The sweeper's "is a message for this work still queued" with BROKER=kafka: a requested row still
@@ -79,11 +85,20 @@ export async function forgetConsumed(db: Executor, topic: string, windows: Parti
   return Number(row?.n ?? 0);
 }
 
-/** Seconds since the oldest relayed message still waiting in `topic` fell due; 0 when none waits. */
-export async function oldestWaitingAgeSeconds(db: Executor, topic: string, windows: PartitionWindow[]): Promise<number> {
-  const [row] = await queryRows<{ age: number | null }>(
+/**
+ * The relayed messages of `topic` still waiting (of the payments `only` accepts, when given): how
+ * many, and seconds since the oldest fell due (0 when none waits).
+ */
+export async function waitingInTopic(
+  db: Executor,
+  topic: string,
+  windows: PartitionWindow[],
+  only?: (paymentId: SQLWrapper) => SQL,
+): Promise<{ count: number; oldestAgeSeconds: number }> {
+  const [row] = await queryRows<{ n: number; age: number | null }>(
     db,
-    sql`select extract(epoch from now() - min(${kafkaRelayed.dueAt}))::float8 as age from ${kafkaRelayed} where ${kafkaRelayed.topic} = ${topic} and ${waiting(windows)}`,
+    sql`select count(*)::int as n, extract(epoch from now() - min(${kafkaRelayed.dueAt}))::float8 as age from ${kafkaRelayed}
+        where ${kafkaRelayed.topic} = ${topic} and ${waiting(windows)} ${only ? sql`and ${only(kafkaRelayed.paymentId)}` : sql``}`,
   );
-  return Math.max(0, Number(row?.age ?? 0));
+  return { count: Number(row?.n ?? 0), oldestAgeSeconds: Math.max(0, Number(row?.age ?? 0)) };
 }
