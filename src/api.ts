@@ -40,7 +40,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
     onCreated: (refund, requestId) =>
       logger.info({ refundId: refund.id, paymentId: refund.paymentId, requestId, amount: refund.amount, currency: refund.currency }, "refund accepted"),
   });
-  const dashboard = createDashboardService({ db: database.db, logger: logger.child({ component: "dashboard" }), serviceBacklog: () => broker.backlog() });
+  const dashboard = createDashboardService({ db: database.db, logger: logger.child({ component: "dashboard" }), backlogOf: (only) => broker.backlog(only) });
   // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
   const app = ctx.httpApp(
     [

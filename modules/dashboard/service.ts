@@ -1,15 +1,14 @@
-import type { BrokerBacklog } from "../broker";
 import type { Executor } from "../database";
 import type { Logger } from "../runtime";
-import { type DashboardSnapshot, loadDashboardSnapshot, type ServiceQueue, serviceQueueOf } from "./snapshot";
+import { type BacklogOf, type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
 
 export interface DashboardDeps {
   db: Executor;
   logger: Logger;
   /** How often connected pages get a new snapshot. */
   intervalMs?: number;
-  /** The broker's backlog, service-wide: read once per interval for every page (see DashboardSnapshot.queue). */
-  serviceBacklog?: () => Promise<BrokerBacklog>;
+  /** The broker's backlog of a merchant's payments (Broker.backlog; see DashboardSnapshot.queue). */
+  backlogOf?: BacklogOf;
 }
 
 /** What a connected page receives: a snapshot, or word that the last one could not be taken. */
@@ -45,29 +44,11 @@ export function createDashboardService(deps: DashboardDeps): DashboardService {
   const inFlight = new Map<string, Promise<DashboardFrame>>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
-  let queueRead: { at: number; queue: Promise<ServiceQueue | null> } | undefined;
-
-  /** The service-wide queue, one reading per interval shared by every merchant's snapshot; null when the broker does not answer. */
-  function serviceQueue(): Promise<ServiceQueue | null> {
-    const source = deps.serviceBacklog;
-    if (!source) return Promise.resolve(null);
-    if (!queueRead || Date.now() - queueRead.at >= intervalMs / 2) {
-      queueRead = {
-        at: Date.now(),
-        queue: source().then(serviceQueueOf, (error: unknown) => {
-          deps.logger.warn({ err: error }, "dashboard could not read the broker's backlog");
-          return null;
-        }),
-      };
-    }
-    return queueRead.queue;
-  }
-
   /** At most one snapshot query per merchant at a time; callers arriving meanwhile share its result. */
   function frameFor(merchantId: string): Promise<DashboardFrame> {
     let frame = inFlight.get(merchantId);
     if (!frame) {
-      frame = loadDashboardSnapshot(deps.db, merchantId, serviceQueue)
+      frame = loadDashboardSnapshot(deps.db, merchantId, deps.backlogOf)
         .then((snapshot): DashboardFrame => ({ kind: "snapshot", snapshot, data: JSON.stringify(snapshot) }))
         .catch((error: unknown): DashboardFrame => {
           deps.logger.warn({ err: error, merchantId }, "dashboard snapshot failed");

@@ -1,3 +1,4 @@
+import type { SQL, SQLWrapper } from "drizzle-orm";
 import { type BrokerBacklog, type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import { GATEWAY_CONFIGURATION_ERROR } from "../gateways";
@@ -128,30 +129,32 @@ export interface DashboardSnapshot {
    */
   backlog: OutboxBacklog;
   /**
-   * The service's processing queue, all merchants together (null when the broker did not answer,
-   * or none was given): an operational figure, labelled as such on the page. It tells a merchant
-   * how long new work waits behind the shared backlog, not whose payments are in it (README
-   * "Dashboard").
+   * The merchant's own messages waiting for a worker, wherever they wait (the outbox, or with
+   * Kafka the topic, behind the consumers' lag), the oldest one's age and the time to drain them
+   * at the merchant's own pace over the last minute. Null when the broker did not answer or none
+   * was given. Only the merchant's: the service's whole backlog, its age and drain rate would tell
+   * other merchants' volume (SECURITY.md S4); they are the operator's, in /metrics.
    */
-  queue: ServiceQueue | null;
+  queue: MerchantQueue | null;
 }
 
-/** The broker's backlog, service-wide, with the time it would take to drain at the current rate. */
-export interface ServiceQueue {
+export interface MerchantQueue {
   messages: number;
   oldestAgeSeconds: number;
-  /** Messages consumed per second over about the last minute; null until measured. */
-  drainPerSecond: number | null;
-  /** messages / drainPerSecond; 0 when nothing waits, null while nothing drains (or the rate is not measured yet). */
+  /** The merchant's payments finalized per second over the last minute (window.perSecondLastMinute). */
+  drainPerSecond: number;
+  /** messages / drainPerSecond; 0 when nothing waits, null while none of the merchant's payments is finalized. */
   drainEtaSeconds: number | null;
 }
 
-/** The page's queue figures from the broker's backlog. */
-export function serviceQueueOf(backlog: BrokerBacklog): ServiceQueue {
-  const rate = backlog.drainPerSecond ?? null;
-  const eta = backlog.messages === 0 ? 0 : rate !== null && rate > 0 ? backlog.messages / rate : null;
-  return { messages: backlog.messages, oldestAgeSeconds: backlog.oldestAgeSeconds, drainPerSecond: rate, drainEtaSeconds: eta };
+/** The page's queue figures from the broker's backlog of the merchant's payments and the merchant's pace. */
+export function merchantQueueOf(backlog: Pick<BrokerBacklog, "messages" | "oldestAgeSeconds">, perSecond: number): MerchantQueue {
+  const eta = backlog.messages === 0 ? 0 : perSecond > 0 ? backlog.messages / perSecond : null;
+  return { messages: backlog.messages, oldestAgeSeconds: backlog.oldestAgeSeconds, drainPerSecond: perSecond, drainEtaSeconds: eta };
 }
+
+/** The broker's backlog of some payments (Broker.backlog with a payment predicate). */
+export type BacklogOf = (only: (paymentId: SQLWrapper) => SQL) => Promise<BrokerBacklog>;
 
 const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
 
@@ -287,11 +290,7 @@ async function configurationErrors(db: Executor, merchantId: string): Promise<Da
 }
 
 /** Everything the dashboard shows for one merchant, from queries whose cost does not grow with the merchant's history. */
-export async function loadDashboardSnapshot(
-  db: Executor,
-  merchantId: string,
-  serviceQueue: () => Promise<ServiceQueue | null> = async () => null,
-): Promise<DashboardSnapshot> {
+export async function loadDashboardSnapshot(db: Executor, merchantId: string, backlogOf?: BacklogOf): Promise<DashboardSnapshot> {
   const [inFlight, window, recent, unresolved, refusedByGateway, outbox, queue] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
@@ -299,7 +298,7 @@ export async function loadDashboardSnapshot(
     unresolvedWork(db, merchantId),
     configurationErrors(db, merchantId),
     outboxBacklog(db, isPaymentOf(merchantId)),
-    serviceQueue(),
+    backlogOf?.(isPaymentOf(merchantId)).catch(() => null) ?? null,
   ]);
   return {
     merchantId,
@@ -314,6 +313,6 @@ export async function loadDashboardSnapshot(
     unresolved,
     configurationErrors: refusedByGateway,
     backlog: outbox,
-    queue,
+    queue: queue ? merchantQueueOf(queue, window.window.perSecondLastMinute) : null,
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "bun:test";
 import { DrainRate } from "../../modules/broker/drain-rate";
-import { serviceQueueOf } from "../../modules/dashboard/snapshot";
+import { merchantQueueOf } from "../../modules/dashboard/snapshot";
 
 describe("the backlog's drain rate and time to drain", () => {
   it("measures the rate of the consumed count over about the last minute, not before two readings a second apart", () => {
@@ -24,15 +24,14 @@ describe("the backlog's drain rate and time to drain", () => {
     expect(rate.perSecond()).toBeUndefined();
   });
 
-  it("estimates the time to drain from the rate; none while nothing drains", () => {
-    expect(serviceQueueOf({ messages: 24_000, oldestAgeSeconds: 90, drainPerSecond: 240 })).toEqual({
-      messages: 24_000,
+  it("estimates the time to drain a merchant's waiting messages at its own pace; none while it finalizes nothing", () => {
+    expect(merchantQueueOf({ messages: 2_400, oldestAgeSeconds: 90 }, 24)).toEqual({
+      messages: 2_400,
       oldestAgeSeconds: 90,
-      drainPerSecond: 240,
+      drainPerSecond: 24,
       drainEtaSeconds: 100,
     });
-    expect(serviceQueueOf({ messages: 0, oldestAgeSeconds: 0, drainPerSecond: undefined }).drainEtaSeconds).toBe(0);
-    expect(serviceQueueOf({ messages: 5, oldestAgeSeconds: 3, drainPerSecond: 0 }).drainEtaSeconds).toBeNull();
-    expect(serviceQueueOf({ messages: 5, oldestAgeSeconds: 3, drainPerSecond: undefined })).toMatchObject({ drainPerSecond: null, drainEtaSeconds: null });
+    expect(merchantQueueOf({ messages: 0, oldestAgeSeconds: 0 }, 0).drainEtaSeconds).toBe(0);
+    expect(merchantQueueOf({ messages: 5, oldestAgeSeconds: 3 }, 0).drainEtaSeconds).toBeNull();
   });
 });
