@@ -10,6 +10,10 @@
  *                                 [--payments 3000] [--concurrency 64] [--partitions 6] [--warmup 1000]
  *                                 (the warm-up payments are sent and settled first, outside every figure)
  *   bun run bench -- chart        throughput and p99 against the payments in flight (postgres queue, --role=all)
+ *   bun run bench -- backlog      a deep Kafka backlog drained by three workers: [--backlog 20000] [--partitions 6]
+ *                                 (the api relays --backlog payments to the topic with no worker up; then three workers,
+ *                                 simulator at 200 ms, WORKER_CONCURRENCY 16, STUCK_AFTER_MS 15000, SWEEP_INTERVAL_MS 1000,
+ *                                 drain it: the drain rate against the bound, and the sweeper's re-queues, which should be none)
  *   bun run bench -- e2e … --min-speedup X   also runs each broker's serial baseline (1 in flight, 1 partition)
  *                                 and exits 1 when a concurrent run is under X times it
  *
@@ -434,6 +438,163 @@ async function benchEndToEnd(options: {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Backlog (issue #34): a deep Kafka backlog, drained by three workers while their sweepers run
+
+interface BacklogResult {
+  payments: number;
+  partitions: number;
+  /** Seconds the api took to accept the backlog, and until the relay had moved all of it to the topic. */
+  acceptSeconds: number;
+  relaySeconds: number;
+  /** From the workers' start to the last payment final, and payments final per second over that span. */
+  drainSeconds: number;
+  perSecond: number;
+  bound: number;
+  /** Re-queues by the sweepers in all (log lines "re-queued a stuck payment"; the workers' paystream_sweeper_requeued_total agrees). */
+  requeues: number;
+  requeuesByMetric: number;
+  /** Re-queues of a payment whose message was still in the topic: every one, as no message is lost in this run (no crash, no broker loss). */
+  requeuesOfQueued: number;
+  /** Payments re-queued by two different workers within STUCK_AFTER_MS of each other. */
+  requeuedByTwoWorkers: number;
+  /** The largest age of the oldest waiting message, and the largest lag, the workers' gauges showed while it drained. */
+  peakOldestAgeSeconds: number;
+  peakLag: number;
+  /** The payments the simulator charged more than once (must be 0). */
+  chargedTwice: number;
+}
+
+const BACKLOG_WORKERS = 3;
+const BACKLOG_LATENCY_MS = 200;
+const BACKLOG_CONCURRENCY = 16;
+const BACKLOG_STUCK_AFTER_MS = 15_000;
+
+async function benchBacklog(options: { payments: number; partitions: number; kafkaBrokers: string }): Promise<BacklogResult> {
+  const label = `kafka backlog ${options.payments}`;
+  const db = await createPostgresDatabase();
+  const monitor = postgres(db.url, { max: 1, onnotice: () => {} });
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    BROKER: "kafka",
+    KAFKA_BROKERS: options.kafkaBrokers,
+    KAFKA_TOPIC_PREFIX: `backlog${Date.now().toString(36)}`,
+    KAFKA_PARTITIONS: String(options.partitions),
+    SIMULATOR_LATENCY_MS: String(BACKLOG_LATENCY_MS),
+    WORKER_CONCURRENCY: String(BACKLOG_CONCURRENCY),
+    STUCK_AFTER_MS: String(BACKLOG_STUCK_AFTER_MS),
+    SWEEP_INTERVAL_MS: "1000",
+  };
+  const processes: ServiceProcess[] = [];
+  const count = async (query: string) => Number((await monitor.unsafe(query))[0]?.n ?? 0);
+  try {
+    const api = await start("api", env);
+    processes.push(api);
+    // The backlog: accepted and relayed to the topic while no worker runs.
+    const acceptStarted = performance.now();
+    let sent = 0;
+    let accepted = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (sent < options.payments) {
+          sent++;
+          const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+          if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+          await res.arrayBuffer();
+          if (++accepted % 5000 === 0) progress(`${label}: ${accepted} accepted`);
+        }
+      }),
+    );
+    const acceptSeconds = (performance.now() - acceptStarted) / 1000;
+    while ((await count("select count(*)::int as n from outbox where topic = 'requested'")) > 0) await Bun.sleep(200);
+    const relaySeconds = (performance.now() - acceptStarted) / 1000;
+    progress(`${label}: accepted in ${fmt(acceptSeconds)} s, all in the topic after ${fmt(relaySeconds)} s; starting ${BACKLOG_WORKERS} workers`);
+
+    const [{ startedAt }] = (await monitor`select extract(epoch from clock_timestamp())::float8 as "startedAt"`) as unknown as [{ startedAt: number }];
+    const workerPorts: number[] = [];
+    for (let i = 0; i < BACKLOG_WORKERS; i++) {
+      // start() hands a worker PORT then OPS_PORT: the ops port serves its /metrics.
+      workerPorts.push(nextPort + 1);
+      processes.push(await start("worker", env));
+    }
+    const workers = processes.slice(1);
+    const gauge = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+    const scrape = () => Promise.all(workerPorts.map((port) => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")));
+    let peakOldestAgeSeconds = 0;
+    let peakLag = 0;
+    const deadline = Date.now() + 3_600_000;
+    for (let lastReport = 0; ; ) {
+      const done = await count("select count(*) filter (where status in ('COMPLETED','FAILED'))::int as n from payments");
+      for (const text of await scrape()) {
+        const age = gauge(text, "paystream_consumer_oldest_message_age_seconds");
+        const lag = gauge(text, "paystream_consumer_lag_messages");
+        if (Number.isFinite(age)) peakOldestAgeSeconds = Math.max(peakOldestAgeSeconds, age);
+        if (Number.isFinite(lag)) peakLag = Math.max(peakLag, lag);
+      }
+      if (done >= options.payments || Date.now() > deadline) break;
+      if (Date.now() - lastReport > 10_000) {
+        lastReport = Date.now();
+        progress(`${label}: ${done} final`);
+      }
+      await Bun.sleep(500);
+    }
+    const [{ last }] = (await monitor`select extract(epoch from max(completed_at))::float8 as last from payments`) as unknown as [{ last: number }];
+    const drainSeconds = last - startedAt;
+    const requeuesByMetric = (await scrape()).reduce((sum, text) => sum + (gauge(text, "paystream_sweeper_requeued_total") || 0), 0);
+    // One more sweep interval, so a late re-queue is seen too.
+    await Bun.sleep(1_500);
+    const requeued: { worker: number; paymentId: string; at: number }[] = [];
+    workers.forEach((worker, index) => {
+      for (const line of worker.output().split("\n")) {
+        if (!line.includes("re-queued a stuck payment")) continue;
+        try {
+          const entry = JSON.parse(line) as { paymentId?: string; time?: number | string };
+          if (entry.paymentId) requeued.push({ worker: index, paymentId: entry.paymentId, at: new Date(entry.time ?? 0).getTime() });
+        } catch {}
+      }
+    });
+    const byPayment = new Map<string, { worker: number; at: number }[]>();
+    for (const r of requeued) byPayment.set(r.paymentId, [...(byPayment.get(r.paymentId) ?? []), r]);
+    const requeuedByTwoWorkers = [...byPayment.values()].filter((list) =>
+      list.some((a) => list.some((b) => a.worker !== b.worker && Math.abs(a.at - b.at) < BACKLOG_STUCK_AFTER_MS)),
+    ).length;
+    const chargedTwice = await count("select count(*)::int as n from (select payment_id from simulator_charges where operation = 'charge' group by payment_id having count(*) > 1) t");
+    const bound = (BACKLOG_WORKERS * BACKLOG_CONCURRENCY) / (BACKLOG_LATENCY_MS / 1000);
+    const result: BacklogResult = {
+      payments: options.payments,
+      partitions: options.partitions,
+      acceptSeconds,
+      relaySeconds,
+      drainSeconds,
+      perSecond: options.payments / drainSeconds,
+      bound,
+      requeues: requeued.length,
+      requeuesByMetric,
+      requeuesOfQueued: requeued.length,
+      requeuedByTwoWorkers,
+      peakOldestAgeSeconds,
+      peakLag,
+      chargedTwice,
+    };
+    progress(`${label}: drained in ${fmt(drainSeconds)} s, ${fmt(result.perSecond, 0)}/s of ${fmt(bound, 0)}/s; ${requeued.length} re-queues, ${requeuedByTwoWorkers} by two workers`);
+    return result;
+  } finally {
+    for (const p of processes) await p.stop();
+    await monitor.end();
+    await db.drop();
+  }
+}
+
+function printBacklog(r: BacklogResult): void {
+  console.log(
+    "\n| kafka backlog, 3 workers × 16, 200 ms gateway | payments | partitions | accepted in s | in the topic after s | drained in s | payments/s | bound/s | ratio | peak lag | peak oldest age s | re-queues (log / metric) | of still-queued payments | by two workers | charged twice |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log(
+    `| STUCK_AFTER_MS 15000, SWEEP_INTERVAL_MS 1000 | ${r.payments} | ${r.partitions} | ${fmt(r.acceptSeconds)} | ${fmt(r.relaySeconds)} | ${fmt(r.drainSeconds)} | ${fmt(r.perSecond, 0)} | ${fmt(r.bound, 0)} | ${fmt(r.perSecond / r.bound, 2)} | ${r.peakLag} | ${fmt(r.peakOldestAgeSeconds, 0)} | ${r.requeues} / ${r.requeuesByMetric} | ${r.requeuesOfQueued} | ${r.requeuedByTwoWorkers} | ${r.chargedTwice} |`,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 
 function startKafkaBroker(): { brokers: string; stop(): void } {
   const given = flag("kafka", "");
@@ -539,6 +700,15 @@ async function main(): Promise<void> {
       kafka?.stop();
     }
   }
+  let backlog: BacklogResult | undefined;
+  if (mode === "backlog") {
+    const kafka = startKafkaBroker();
+    try {
+      backlog = await benchBacklog({ payments: Number(flag("backlog", "20000")), partitions, kafkaBrokers: kafka.brokers });
+    } finally {
+      kafka.stop();
+    }
+  }
   if (mode === "chart" || mode === "all") {
     for (const inFlight of [8, 16, 32, 64, 128])
       chart.push(
@@ -557,6 +727,7 @@ async function main(): Promise<void> {
   if (e2e.length > 0 || chart.length > 0) console.log(`\nend to end: ${warmup} warm-up payments sent and settled before each measured window (not counted)`);
   if (e2e.length > 0) printEndToEnd(e2e);
   if (chart.length > 0) printEndToEnd(chart);
+  if (backlog) printBacklog(backlog);
   for (const line of tooSlow) console.log(`\nFAIL: ${line}`);
   if (tooSlow.length > 0) process.exit(1);
   if (minSpeedup > 0) console.log(`\nOK: every concurrent run is at least ${minSpeedup}× its serial baseline`);

@@ -92,7 +92,7 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
       logger.info({ gateway: event.gateway, eventId: event.id, type: event.type, result }, "gateway event handled");
     },
   });
-  const dashboard = createDashboardService({ db: database.db, logger: logger.child({ component: "dashboard" }) });
+  const dashboard = createDashboardService({ db: database.db, logger: logger.child({ component: "dashboard" }), backlogOf: (only) => broker.backlog(only) });
   // In production /metrics answers on the API port only with the token; otherwise it lives on OPS_PORT.
   const app = ctx.httpApp(
     [

@@ -13,8 +13,10 @@ export interface Metrics {
   reconcileCheck(outcome: string): void;
   /** A payment waiting for its customer (REQUIRES_ACTION) was looked up at the gateway. */
   actionCheck(outcome: string): void;
-  /** Worker roles report their broker's consumer lag at each scrape. */
-  setLagSource(source: () => Promise<number>): void;
+  /** Worker roles report their broker's backlog (consumer lag, oldest message's age, drain rate) at each scrape. */
+  setBrokerBacklogSource(source: () => Promise<BrokerBacklog>): void;
+  /** The sweeper re-queued `count` payments (or refunds) it found stuck. */
+  sweeperRequeued(kind: "payment" | "refund", count: number): void;
   contentType: string;
   render(): Promise<string>;
   observeHttp(method: string, route: string, status: number, seconds: number): void;
@@ -35,6 +37,13 @@ export interface Metrics {
   gatewayEvent(gateway: string, type: string, result: string): void;
   /** Every role reports the disputes by status at each scrape. */
   setDisputesSource(source: () => Promise<Record<string, number>>): void;
+}
+
+/** What a worker's broker backlog source answers at each scrape (modules/broker BrokerBacklog). */
+interface BrokerBacklog {
+  messages: number;
+  oldestAgeSeconds: number;
+  drainPerSecond: number | undefined;
 }
 
 /** What the api role's backlog source answers at each scrape. */
@@ -144,10 +153,44 @@ export function createMetrics(): Metrics {
       source = next;
     };
   }
-  const setLagSource = sourcedGauge(
-    "paystream_consumer_lag_messages",
-    "Payment messages published but not yet handled by this deployment's workers",
+  // The three broker gauges come from one reading per scrape, as the outbox gauges above.
+  let brokerSource: (() => Promise<BrokerBacklog>) | undefined;
+  let brokerRead: Promise<BrokerBacklog> | undefined;
+  const readBroker = () => {
+    if (!brokerSource) return Promise.resolve(undefined);
+    brokerRead ??= brokerSource().finally(() => {
+      brokerRead = undefined;
+    });
+    return brokerRead.catch(() => undefined);
+  };
+  const brokerGauge = (name: string, help: string, value: (backlog: BrokerBacklog) => number | undefined) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const backlog = await readBroker();
+        const read = backlog && value(backlog);
+        if (read !== undefined) this.set(read);
+      },
+    });
+  brokerGauge("paystream_consumer_lag_messages", "Payment messages published but not yet handled by this deployment's workers", (b) => b.messages);
+  brokerGauge(
+    "paystream_consumer_oldest_message_age_seconds",
+    "Seconds since the oldest payment message still waiting for a worker fell due (service-wide)",
+    (b) => b.oldestAgeSeconds,
   );
+  brokerGauge(
+    "paystream_consumer_drain_rate_per_second",
+    "Payment messages consumed per second over about the last minute (service-wide)",
+    (b) => b.drainPerSecond,
+  );
+  const sweeperRequeues = new Counter({
+    name: "paystream_sweeper_requeued_total",
+    help: "Payments and refunds the sweeper found stuck and queued again, by kind",
+    labelNames: ["kind"] as const,
+    registers: [registry],
+  });
   const setUnresolvedSource = sourcedGauge(
     "paystream_payments_unresolved",
     "Payments whose gateway outcome is unknown (the card may have been charged), waiting for the reconciler",
@@ -219,7 +262,10 @@ export function createMetrics(): Metrics {
       disputesSource = source;
     },
     reconcileCheck: (outcome: string) => reconcileChecks.labels(outcome).inc(),
-    setLagSource,
+    setBrokerBacklogSource(source) {
+      brokerSource = source;
+    },
+    sweeperRequeued: (kind, count) => sweeperRequeues.labels(kind).inc(count),
     contentType: registry.contentType,
     render: () => registry.metrics(),
     observeHttp(method: string, route: string, status: number, seconds: number) {

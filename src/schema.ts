@@ -1,7 +1,7 @@
 /** Every table, for drizzle-kit's migration generator. */
 export { payments } from "../modules/payments/schema";
 export { cardSecrets, vaultKeys } from "../modules/vault/schema";
-export { outbox } from "../modules/broker/schema";
+export { kafkaRelayed, outbox } from "../modules/broker/schema";
 export { idempotencyKeys } from "../modules/idempotency/schema";
 export { simulatorCharges } from "../modules/gateways/simulator/schema";
 export { webhookEndpoints, webhookEvents, webhookDeliveries, webhookDeliveryAttempts } from "../modules/webhooks/schema";

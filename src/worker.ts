@@ -108,10 +108,13 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   const sweeper = createSweeper(database.db, logger.child({ component: "sweeper" }), {
     intervalMs: config.processing.sweepIntervalMs,
     stuckAfterMs: config.processing.stuckAfterMs,
+    // With Kafka a message that left the outbox still waits in the topic until consumed.
+    queuedWork: () => broker.queuedWork(),
+    requeued: (kind, count) => metrics.sweeperRequeued(kind, count),
   });
   sweeper.start();
   webhookDispatcher.start();
-  metrics.setLagSource(() => broker.lag());
+  metrics.setBrokerBacklogSource(() => broker.backlog());
   logger.info({ broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency }, "worker started");
   return [
     () => sweeper.stop(),

@@ -1,5 +1,5 @@
-export type { Broker, MessageHandler, OutboxRelay, PaymentConsumer, PaymentMessage } from "./port";
+export type { Broker, BrokerBacklog, MessageHandler, OutboxRelay, PaymentConsumer, PaymentMessage, QueuedWork } from "./port";
 export { createPostgresQueue, type PostgresQueueOptions } from "./postgres-queue";
 export { enqueuePayment, enqueuePayments, hasQueuedPaymentMessage, hasQueuedRefundMessage, paymentMessagesInsert, paymentMessagesFor, enqueueDeadLetter, outboxBacklog, type OutboxBacklog } from "./outbox";
-export { outbox, type OutboxRow, type OutboxTopic } from "./schema";
+export { kafkaRelayed, outbox, type OutboxRow, type OutboxTopic } from "./schema";
 // The Kafka adapter is its own entry point (./kafka) so that KafkaJS is loaded only with BROKER=kafka.

@@ -1,3 +1,5 @@
+import type { SQL, SQLWrapper } from "drizzle-orm";
+
 /**
  * What travels from intake to the workers: just ids (the database holds the rest). A message
  * with a payment id alone means "run the payment's pending operation" (charge, authorize,
@@ -37,6 +39,26 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
+/**
+ * The broker's answer to "is a message for this work still waiting to be consumed?", as SQL over
+ * a payment id (and a refund id) inside the sweeper's statements. It is taken afresh for each
+ * sweep (with Kafka it holds the group's committed offsets of that moment).
+ */
+export interface QueuedWork {
+  payment(paymentId: SQLWrapper): SQL;
+  refund(paymentId: SQLWrapper, refundId: SQLWrapper): SQL;
+}
+
+/** The backlog of payment messages (every worker's, or only some payments'), for metrics and the dashboard. */
+export interface BrokerBacklog {
+  /** Messages published but not yet handled (the consumer lag), or, for some payments only, theirs waiting in the outbox or the topic. */
+  messages: number;
+  /** Seconds since the oldest of them fell due; 0 when none waits. */
+  oldestAgeSeconds: number;
+  /** Messages consumed per second over about the last minute; undefined until two readings of this process span some time. */
+  drainPerSecond: number | undefined;
+}
+
 export interface Broker {
   readonly kind: "postgres" | "kafka";
   /**
@@ -49,5 +71,13 @@ export interface Broker {
   check(): Promise<void>;
   /** Messages published but not yet handled by the workers (consumer lag), for metrics. */
   lag(): Promise<number>;
+  /** The sweeper's predicate of queued work, for one sweep (see QueuedWork). */
+  queuedWork(): Promise<QueuedWork>;
+  /**
+   * Lag, the age of the oldest waiting message and the drain rate (service-wide), for metrics; with
+   * `only` (a predicate over a payment id: a merchant's payments), the messages and age of those
+   * payments alone, for the dashboard.
+   */
+  backlog(only?: (paymentId: SQLWrapper) => SQL): Promise<BrokerBacklog>;
   close(): Promise<void>;
 }

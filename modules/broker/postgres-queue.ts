@@ -1,7 +1,8 @@
 import { sql } from "drizzle-orm";
-import type { Database, ListenToChannel } from "../database";
+import { type Database, type ListenToChannel, queryRows } from "../database";
 import { type Logger, type PollLoop, type PollRound, startPolling } from "../runtime";
-import { claimOutboxRows, deleteOutboxRows, nextOutboxDueInMs, outboxBacklog, releaseOutboxRow } from "./outbox";
+import { DrainRate } from "./drain-rate";
+import { claimOutboxRows, deleteOutboxRows, hasQueuedPaymentMessage, hasQueuedRefundMessage, nextOutboxDueInMs, outboxBacklog, releaseOutboxRow } from "./outbox";
 import { OutboxWatch } from "./outbox-watch";
 import type { Broker, MessageHandler, PaymentConsumer } from "./port";
 import type { OutboxRow } from "./schema";
@@ -38,6 +39,7 @@ const ACK_MIN_INTERVAL_MS = 20;
  * FOR UPDATE SKIP LOCKED under a lease and delete them once handled (at-least-once).
  */
 export function createPostgresQueue(db: Database, logger: Logger, options: PostgresQueueOptions): Broker {
+  const drain = new DrainRate();
   return {
     kind: "postgres",
     createConsumer: ({ concurrency }) => new PostgresQueueConsumer(db, logger, options, concurrency),
@@ -47,8 +49,29 @@ export function createPostgresQueue(db: Database, logger: Logger, options: Postg
     },
     // The queue is the table: its lag is the due rows not yet handled.
     lag: async () => (await outboxBacklog(db)).requested,
+    // The queue is the table: what it holds is all that is queued.
+    queuedWork: async () => ({ payment: hasQueuedPaymentMessage, refund: hasQueuedRefundMessage }),
+    async backlog(only) {
+      const [backlog, deleted] = await Promise.all([outboxBacklog(db, only), acknowledgedSoFar(db)]);
+      if (deleted !== undefined) drain.record(deleted);
+      return { messages: backlog.requested, oldestAgeSeconds: backlog.oldestDueAgeSeconds, drainPerSecond: drain.perSecond() };
+    },
     async close() {},
   };
+}
+
+/**
+ * Messages acknowledged so far, service-wide: every acknowledgement deletes its outbox row (dead
+ * letters stay), so PostgreSQL's count of rows deleted from the table is it. Undefined where the
+ * statistics cannot be read.
+ */
+async function acknowledgedSoFar(db: Database): Promise<number | undefined> {
+  try {
+    const [row] = await queryRows<{ n: number | null }>(db, sql`select n_tup_del::float8 as n from pg_stat_user_tables where relname = 'outbox'`);
+    return row?.n == null ? undefined : Number(row.n);
+  } catch {
+    return undefined;
+  }
 }
 
 class PostgresQueueConsumer implements PaymentConsumer {

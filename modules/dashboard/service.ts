@@ -1,12 +1,14 @@
 import type { Executor } from "../database";
 import type { Logger } from "../runtime";
-import { type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
+import { type BacklogOf, type DashboardSnapshot, loadDashboardSnapshot } from "./snapshot";
 
 export interface DashboardDeps {
   db: Executor;
   logger: Logger;
   /** How often connected pages get a new snapshot. */
   intervalMs?: number;
+  /** The broker's backlog of a merchant's payments (Broker.backlog; see DashboardSnapshot.queue). */
+  backlogOf?: BacklogOf;
 }
 
 /** What a connected page receives: a snapshot, or word that the last one could not be taken. */
@@ -42,12 +44,11 @@ export function createDashboardService(deps: DashboardDeps): DashboardService {
   const inFlight = new Map<string, Promise<DashboardFrame>>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let closed = false;
-
   /** At most one snapshot query per merchant at a time; callers arriving meanwhile share its result. */
   function frameFor(merchantId: string): Promise<DashboardFrame> {
     let frame = inFlight.get(merchantId);
     if (!frame) {
-      frame = loadDashboardSnapshot(deps.db, merchantId)
+      frame = loadDashboardSnapshot(deps.db, merchantId, deps.backlogOf)
         .then((snapshot): DashboardFrame => ({ kind: "snapshot", snapshot, data: JSON.stringify(snapshot) }))
         .catch((error: unknown): DashboardFrame => {
           deps.logger.warn({ err: error, merchantId }, "dashboard snapshot failed");

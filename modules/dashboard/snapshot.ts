@@ -1,4 +1,5 @@
-import { type OutboxBacklog, outboxBacklog } from "../broker";
+import type { SQL, SQLWrapper } from "drizzle-orm";
+import { type BrokerBacklog, type OutboxBacklog, outboxBacklog } from "../broker";
 import type { Executor } from "../database";
 import { GATEWAY_CONFIGURATION_ERROR } from "../gateways";
 import { currencyExponent } from "../money";
@@ -157,9 +158,35 @@ export interface DashboardSnapshot {
   backlog: OutboxBacklog;
   /** Needs attention: the merchant's open disputes, newest first (capped), and how many in all. */
   disputes: { total: number; open: OpenDispute[] };
-  /** The gateways' webhook events of the last 24 hours (the whole service's), by gateway and result. */
+  /** The gateways' webhook events of the last 24 hours (about the merchant's own payments), by gateway and result. */
   gatewayEvents: { gateway: string; result: string; count: number }[];
+  /**
+   * The merchant's own messages waiting for a worker, wherever they wait (the outbox, or with
+   * Kafka the topic, behind the consumers' lag), the oldest one's age and the time to drain them
+   * at the merchant's own pace over the last minute. Null when the broker did not answer or none
+   * was given. Only the merchant's: the service's whole backlog, its age and drain rate would tell
+   * other merchants' volume (SECURITY.md S4); they are the operator's, in /metrics.
+   */
+  queue: MerchantQueue | null;
 }
+
+export interface MerchantQueue {
+  messages: number;
+  oldestAgeSeconds: number;
+  /** The merchant's payments finalized per second over the last minute (window.perSecondLastMinute). */
+  drainPerSecond: number;
+  /** messages / drainPerSecond; 0 when nothing waits, null while none of the merchant's payments is finalized. */
+  drainEtaSeconds: number | null;
+}
+
+/** The page's queue figures from the broker's backlog of the merchant's payments and the merchant's pace. */
+export function merchantQueueOf(backlog: Pick<BrokerBacklog, "messages" | "oldestAgeSeconds">, perSecond: number): MerchantQueue {
+  const eta = backlog.messages === 0 ? 0 : perSecond > 0 ? backlog.messages / perSecond : null;
+  return { messages: backlog.messages, oldestAgeSeconds: backlog.oldestAgeSeconds, drainPerSecond: perSecond, drainEtaSeconds: eta };
+}
+
+/** The broker's backlog of some payments (Broker.backlog with a payment predicate). */
+export type BacklogOf = (only: (paymentId: SQLWrapper) => SQL) => Promise<BrokerBacklog>;
 
 const roundMs = (value: unknown) => (value === null || value === undefined ? null : Math.round(Number(value) * 10) / 10);
 
@@ -312,8 +339,8 @@ async function openDisputes(db: Executor, merchantId: string): Promise<Dashboard
 }
 
 /** Everything the dashboard shows for one merchant, from queries whose cost does not grow with the merchant's history. */
-export async function loadDashboardSnapshot(db: Executor, merchantId: string): Promise<DashboardSnapshot> {
-  const [inFlight, window, recent, unresolved, refusedByGateway, outbox, disputes, gatewayEvents] = await Promise.all([
+export async function loadDashboardSnapshot(db: Executor, merchantId: string, backlogOf?: BacklogOf): Promise<DashboardSnapshot> {
+  const [inFlight, window, recent, unresolved, refusedByGateway, outbox, disputes, gatewayEvents, queue] = await Promise.all([
     countInFlight(db, merchantId),
     windowStats(db, merchantId),
     recentPayments(db, merchantId),
@@ -322,6 +349,7 @@ export async function loadDashboardSnapshot(db: Executor, merchantId: string): P
     outboxBacklog(db, isPaymentOf(merchantId)),
     openDisputes(db, merchantId),
     countGatewayEvents(db, new Date(Date.now() - GATEWAY_EVENTS_HORIZON_MS), isPaymentOf(merchantId)),
+    backlogOf?.(isPaymentOf(merchantId)).catch(() => null) ?? null,
   ]);
   return {
     merchantId,
@@ -338,5 +366,6 @@ export async function loadDashboardSnapshot(db: Executor, merchantId: string): P
     backlog: outbox,
     disputes,
     gatewayEvents,
+    queue: queue ? merchantQueueOf(queue, window.window.perSecondLastMinute) : null,
   };
 }

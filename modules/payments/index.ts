@@ -38,8 +38,7 @@ export {
   countUnresolved,
   listUnresolved,
   type FinalOutcomeWrite,
-  touchPayment,
-  listStrandedPayments,
+  claimStrandedPayments,
   type ApprovedCardView,
   type ApprovedPayerView,
   type FinalOutcome,
@@ -75,7 +74,7 @@ export {
   type RefundCreation,
   type WrittenWithRefunds,
 } from "./refund-repository";
-export { countUnresolvedRefunds, listStrandedRefunds, listUnresolvedRefunds, type RefundOutcome, touchRefund } from "./refund-lifecycle";
+export { claimStrandedRefunds, countUnresolvedRefunds, listUnresolvedRefunds, type RefundOutcome } from "./refund-lifecycle";
 export { type GatewayWorkStore, type GatewayWorkStoreOptions, type WorkAttemptEnd, type WorkDeadLetter } from "./work-store";
 export { type ClaimedPaymentWork, createPaymentStore, type PaymentWorkStore } from "./payment-store";
 export { type ClaimedRefundWork, createRefundStore, type RefundWorkStore } from "./refund-store";

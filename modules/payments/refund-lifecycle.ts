@@ -1,4 +1,4 @@
-import { and, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
+import { and, inArray, lt, not, type SQL, type SQLWrapper, sql } from "drizzle-orm";
 import type { Executor } from "../database";
 import type { GatewayWorkTable } from "./gateway-work";
 import { type RefundRow, refunds } from "./refund-schema";
@@ -41,19 +41,18 @@ export const countUnresolvedRefunds = (db: Executor): Promise<number> => REFUND_
 /** A merchant's refunds the reconciler holds (outcome unknown), oldest unknown first (capped), and how many in all. */
 export const listUnresolvedRefunds = (db: Executor, merchantId: string, limit: number): Promise<{ rows: RefundRow[]; total: number }> =>
   REFUND_LIFECYCLE.listUnresolved(db, merchantId, limit);
-/** Marks a stranded refund as seen so the sweeper does not re-enqueue it again at once. */
-export const touchRefund = (db: Executor, id: string): Promise<void> => REFUND_LIFECYCLE.touch(db, id);
 
 /**
- * Refunds nothing will move any more: claimable, untouched for `idleMs`, and no message for them
- * queued. `queued` is the broker's own predicate, given the refund's payment id and id.
+ * Takes refunds nothing will move any more (claimable, untouched for `idleMs`, no message queued:
+ * `queued` is the broker's own predicate, given the refund's payment id and id), touching each
+ * under its row lock as claimStrandedPayments does, so two sweepers never take the same one.
  */
-export async function listStrandedRefunds(
+export async function claimStrandedRefunds(
   db: Executor,
   options: { idleMs: number; limit: number; queued: (paymentId: SQLWrapper, refundId: SQLWrapper) => SQL },
 ): Promise<Pick<RefundRow, "id" | "paymentId" | "requestId">[]> {
-  return db
-    .select({ id: refunds.id, paymentId: refunds.paymentId, requestId: refunds.requestId })
+  const stranded = db
+    .select({ id: refunds.id })
     .from(refunds)
     .where(
       and(
@@ -62,5 +61,11 @@ export async function listStrandedRefunds(
         not(options.queued(refunds.paymentId, refunds.id)),
       ),
     )
-    .limit(options.limit);
+    .limit(options.limit)
+    .for("update", { skipLocked: true });
+  return db
+    .update(refunds)
+    .set({ updatedAt: sql`now()` })
+    .where(inArray(refunds.id, stranded))
+    .returning({ id: refunds.id, paymentId: refunds.paymentId, requestId: refunds.requestId });
 }

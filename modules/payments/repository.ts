@@ -329,8 +329,6 @@ export const countUnresolved = (db: Executor): Promise<number> => PAYMENT_LIFECY
 /** A merchant's payments the reconciler still holds (outcome unknown), oldest unknown first. */
 export const listUnresolved = (db: Executor, merchantId: string, limit: number): Promise<{ rows: PaymentRow[]; total: number }> =>
   PAYMENT_LIFECYCLE.listUnresolved(db, merchantId, limit);
-/** Marks a stuck payment as seen so the sweeper does not re-enqueue it again at once. */
-export const touchPayment = (db: Executor, id: string): Promise<void> => PAYMENT_LIFECYCLE.touch(db, id);
 
 /** The payments of `ids` (those that exist), in one statement. */
 export async function findPaymentsById(db: Executor, ids: string[]): Promise<PaymentRow[]> {
@@ -339,16 +337,19 @@ export async function findPaymentsById(db: Executor, ids: string[]): Promise<Pay
 }
 
 /**
- * Payments nothing will move any more: a worker could claim them, they have been untouched for
- * `idleMs`, and no message for them waits in the queue. The queue is the broker's table, so the
- * broker's own predicate (`queued`, given a payment id) is what this statement asks it.
+ * Takes payments nothing will move any more, for one sweeper to re-queue in the caller's
+ * transaction: a worker could claim them, they have been untouched for `idleMs`, and no message
+ * for them is queued. The queue is the broker's, so the broker's own predicate (`queued`, given a
+ * payment id) is what this statement asks it. Each is taken under its row lock (SKIP LOCKED) and
+ * touched in the same statement: another sweeper running at the same time skips the rows this one
+ * holds, and once this one commits finds them touched, no longer idle (docs/ARCHITECTURE.md).
  */
-export async function listStrandedPayments(
+export async function claimStrandedPayments(
   db: Executor,
   options: { idleMs: number; limit: number; queued: (paymentId: SQLWrapper) => SQL },
 ): Promise<Pick<PaymentRow, "id" | "status" | "requestId">[]> {
-  return db
-    .select({ id: payments.id, status: payments.status, requestId: payments.requestId })
+  const stranded = db
+    .select({ id: payments.id })
     .from(payments)
     .where(
       and(
@@ -359,5 +360,11 @@ export async function listStrandedPayments(
         not(options.queued(payments.id)),
       ),
     )
-    .limit(options.limit);
+    .limit(options.limit)
+    .for("update", { skipLocked: true });
+  return db
+    .update(payments)
+    .set({ updatedAt: sql`now()` })
+    .where(inArray(payments.id, stranded))
+    .returning({ id: payments.id, status: payments.status, requestId: payments.requestId });
 }

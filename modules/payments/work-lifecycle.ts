@@ -1,4 +1,4 @@
-import { and, eq, inArray, type SQL, sql } from "drizzle-orm";
+import { and, inArray, type SQL, sql } from "drizzle-orm";
 import { type Executor, fixedStatement, inJsonList, jsonList, mapRows, queryRows } from "../database";
 import {
   type BatchFieldType,
@@ -101,8 +101,6 @@ export interface GatewayWorkLifecycle<Row, Outcome> {
   countUnresolved(db: Executor): Promise<number>;
   /** A merchant's rows the reconciler holds (outcome unknown), oldest unknown first (capped), and how many in all. */
   listUnresolved(db: Executor, merchantId: string, limit: number): Promise<{ rows: Row[]; total: number }>;
-  /** Marks a stranded row as seen so the sweeper does not re-enqueue it again at once. */
-  touch(db: Executor, id: string): Promise<void>;
 }
 
 const sqlList = (values: readonly string[]) => sql.raw(values.map((s) => `'${s}'`).join(", "));
@@ -237,11 +235,5 @@ export function gatewayWorkLifecycle<Row, Outcome extends WorkOutcome>(kind: Gat
     scheduleNextCheck: (db, id, attempt, delayMs) => scheduleNextCheckOf(db, work, { id, attempt, checkable: checkable() }, delayMs),
     countUnresolved: (db) => countWork(db, work, checkable()),
     listUnresolved: (db, merchantId, limit) => listHeldWork<Row>(db, work, merchantId, checkable(), limit),
-    async touch(db, id) {
-      await db
-        .update(table)
-        .set({ updatedAt: sql`now()` })
-        .where(eq(work.id, id));
-    },
   };
 }

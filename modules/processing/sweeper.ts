@@ -1,6 +1,6 @@
-import { enqueuePayment, enqueuePayments, hasQueuedPaymentMessage, hasQueuedRefundMessage, paymentMessagesFor } from "../broker";
+import { enqueuePayments, type QueuedWork, hasQueuedPaymentMessage, hasQueuedRefundMessage, paymentMessagesFor } from "../broker";
 import type { Database } from "../database";
-import { expireAuthorizations, listStrandedPayments, listStrandedRefunds, touchPayment, touchRefund } from "../payments";
+import { claimStrandedPayments, claimStrandedRefunds, expireAuthorizations } from "../payments";
 import { type Logger, type PollLoop, startPolling } from "../runtime";
 
 export interface SweeperOptions {
@@ -9,16 +9,28 @@ export interface SweeperOptions {
   stuckAfterMs: number;
   /** Payments (and refunds, and expired authorizations) handled per round at most (default 500). */
   batchSize?: number;
+  /**
+   * The broker's "is a message for this work still queued", taken afresh for each sweep
+   * (Broker.queuedWork). Default: the outbox alone, which is the whole queue with BROKER=postgres;
+   * with BROKER=kafka a message also waits in the topic until the group consumes it.
+   */
+  queuedWork?: () => Promise<QueuedWork>;
+  /** Told how many payments (or refunds) a sweep re-queued (a metric). */
+  requeued?: (kind: "payment" | "refund", count: number) => void;
 }
 
 const BATCH_SIZE = 500;
+
+const OUTBOX_ONLY: QueuedWork = { payment: hasQueuedPaymentMessage, refund: hasQueuedRefundMessage };
 
 /**
  * The safety net under at-least-once delivery: finds payments and refunds that nothing will move
  * any more (a message lost with a crashed broker, a worker that died mid-attempt and whose message
  * was already acknowledged) and queues them again. Re-queuing is always safe: processing is
- * idempotent. Each round also hands authorizations that outlived AUTHORIZATION_TTL_MS to the
- * worker to be voided (docs/CONTRACT.md §8): every worker runs it, and the guarded move lets one win.
+ * idempotent. Every worker sweeps; each stranded row is taken under its row lock and touched in
+ * the statement that finds it, so two sweepers never re-queue the same one (docs/ARCHITECTURE.md).
+ * Each round also hands authorizations that outlived AUTHORIZATION_TTL_MS to the worker to be
+ * voided (docs/CONTRACT.md §8): every worker runs it, and the guarded move lets one win.
  */
 export interface Sweeper {
   /** Re-queues stranded payments and refunds; returns how many. */
@@ -31,25 +43,33 @@ export interface Sweeper {
 
 export function createSweeper(db: Database, logger: Logger, options: SweeperOptions): Sweeper {
   const batchSize = options.batchSize ?? BATCH_SIZE;
+  const queuedWork = options.queuedWork ?? (async () => OUTBOX_ONLY);
   let loop: PollLoop | undefined;
 
   async function sweepOnce(): Promise<number> {
-    const stuck = await listStrandedPayments(db, { idleMs: options.stuckAfterMs, limit: batchSize, queued: hasQueuedPaymentMessage });
-    for (const payment of stuck) {
-      await db.transaction(async (tx) => {
-        await touchPayment(tx, payment.id);
-        await enqueuePayment(tx, { paymentId: payment.id, requestId: payment.requestId });
-      });
-      logger.warn({ paymentId: payment.id, status: payment.status }, "re-queued a stuck payment");
-    }
-    const stranded = await listStrandedRefunds(db, { idleMs: options.stuckAfterMs, limit: batchSize, queued: hasQueuedRefundMessage });
-    for (const refund of stranded) {
-      await db.transaction(async (tx) => {
-        await touchRefund(tx, refund.id);
-        await enqueuePayments(tx, [{ paymentId: refund.paymentId, refundId: refund.id, requestId: refund.requestId, delayMs: 0 }]);
-      });
-      logger.warn({ paymentId: refund.paymentId, refundId: refund.id }, "re-queued a stuck refund");
-    }
+    const queued = await queuedWork();
+    const limits = { idleMs: options.stuckAfterMs, limit: batchSize };
+    // Taken and re-queued in one transaction: the touch that makes them not idle commits with their messages.
+    const stuck = await db.transaction(async (tx) => {
+      const taken = await claimStrandedPayments(tx, { ...limits, queued: queued.payment });
+      await enqueuePayments(
+        tx,
+        taken.map((p) => ({ paymentId: p.id, requestId: p.requestId, delayMs: 0 })),
+      );
+      return taken;
+    });
+    for (const payment of stuck) logger.warn({ paymentId: payment.id, status: payment.status }, "re-queued a stuck payment");
+    if (stuck.length > 0) options.requeued?.("payment", stuck.length);
+    const stranded = await db.transaction(async (tx) => {
+      const taken = await claimStrandedRefunds(tx, { ...limits, queued: queued.refund });
+      await enqueuePayments(
+        tx,
+        taken.map((r) => ({ paymentId: r.paymentId, refundId: r.id, requestId: r.requestId, delayMs: 0 })),
+      );
+      return taken;
+    });
+    for (const refund of stranded) logger.warn({ paymentId: refund.paymentId, refundId: refund.id }, "re-queued a stuck refund");
+    if (stranded.length > 0) options.requeued?.("refund", stranded.length);
     return stuck.length + stranded.length;
   }
 

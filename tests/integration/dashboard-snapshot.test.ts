@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto";
 import { eq, sql } from "drizzle-orm";
 import { Elysia } from "elysia";
 import { ApiKeyAuthenticator, RateLimiter } from "../../modules/auth";
-import { enqueueDeadLetter, outbox } from "../../modules/broker";
+import { createPostgresQueue, enqueueDeadLetter, outbox } from "../../modules/broker";
 import {
   createDashboardService,
   createDashboardSessions,
@@ -361,6 +361,15 @@ for (const backend of BACKENDS) {
       await enqueueDeadLetter(database.db, { paymentId: a4!.id, requestId: null, reason: "max_attempts", attempts: 5, lastError: "503" });
       for (const id of [b1!.id, b3!.id])
         await enqueueDeadLetter(database.db, { paymentId: id, requestId: null, reason: "max_attempts", attempts: 5, lastError: "503" });
+
+      // Waiting for a worker: the merchant's own messages from the broker, never the service's.
+      const queue = createPostgresQueue(database.db, silentLogger, { leaseMs: 5_000 });
+      const withQueue = await loadDashboardSnapshot(database.db, "m-backlog-a", (only) => queue.backlog(only));
+      expect(withQueue.queue).toMatchObject({ messages: 3 });
+      expect(withQueue.queue?.oldestAgeSeconds).toBeGreaterThanOrEqual(30);
+      expect(withQueue.queue?.oldestAgeSeconds).toBeLessThan(40);
+      expect((await loadDashboardSnapshot(database.db, "m-backlog-b", (only) => queue.backlog(only))).queue).toMatchObject({ messages: 2 });
+      expect((await loadDashboardSnapshot(database.db, "m-backlog-a")).queue).toBeNull();
 
       const a = (await loadDashboardSnapshot(database.db, "m-backlog-a")).backlog;
       expect(a.requested).toBe(3);

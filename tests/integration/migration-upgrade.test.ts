@@ -9,6 +9,7 @@ import { type Database, queryRows } from "../../modules/database";
 import { paypalAmount } from "../../modules/gateways/paypal/paypal-units";
 import { acceptsEveryCard } from "../../modules/gateways/configuration";
 import { findIdempotencyRecord } from "../../modules/idempotency";
+import { queuedInTopic, recordRelayed } from "../../modules/broker/kafka/relayed";
 import { canonicalJson, createIntakeService, createRefundService } from "../../modules/intake";
 import { failRefundAfterSuccess, newPaymentId, newRefundId, recordDispute } from "../../modules/payments";
 import { webhookEvents } from "../../modules/webhooks";
@@ -184,6 +185,14 @@ for (const backend of BACKENDS) {
       await handle.db.execute(sql`update refunds set status = 'SUCCEEDED', completed_at = now(), gateway_reference = 'gw_refund_1' where id = ${refundId}`);
       expect((await failRefundAfterSuccess(handle.db, refundId, { code: "refund_failed", message: "late" }))?.status).toBe("FAILED");
       expect(await intake.getPayment("m1", paymentId)).toMatchObject({ amountRefunded: 0 });
+    });
+
+    it("adds an empty kafka_relayed (kafka_relayed), which records a relayed message and holds it queued until its partition consumes it", async () => {
+      expect(await queryRows(handle.db, sql`select count(*)::int as n from kafka_relayed`)).toEqual([{ n: 0 }]);
+      await recordRelayed(handle.db, [{ topic: "upgrade.requested", partition: 0, offset: 7, paymentId, refundId: null, dueAt: new Date() }]);
+      const queued = (from: number) => queuedInTopic("upgrade.requested", [{ partition: 0, from, high: 10 }]).payment(sql`${paymentId}`);
+      expect(await queryRows(handle.db, sql`select ${queued(5)} as q`)).toEqual([{ q: true }]);
+      expect(await queryRows(handle.db, sql`select ${queued(8)} as q`)).toEqual([{ q: false }]);
     });
 
     it("still refuses a key recorded before the upgrade when it comes with another body", async () => {

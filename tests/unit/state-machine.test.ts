@@ -10,7 +10,7 @@ import {
   countUnresolved,
   insertPayments,
   isFinal,
-  listStrandedPayments,
+  claimStrandedPayments,
   newPaymentId,
   PAYMENT_STATUSES,
   type PaymentState,
@@ -189,13 +189,15 @@ describe("the guarded SQL of the payments repository", () => {
     expect(due.sort()).toEqual(expected);
   });
 
-  it("listStrandedPayments offers the sweeper exactly the claimable payments that nothing is queued for", async () => {
+  it("claimStrandedPayments takes exactly the claimable payments that nothing is queued for, and touches them", async () => {
     // Earlier tests' payments are not idle any more.
     await database.db.execute(sql`update ${payments} set updated_at = now()`);
     const seeded = await seed();
     const [queued, ...claimable] = expectedFor(seeded, "claim");
     await enqueuePayment(database.db, { paymentId: queued as string, requestId: null });
-    const stranded = await listStrandedPayments(database.db, { idleMs: 60_000, limit: 1000, queued: hasQueuedPaymentMessage });
+    const stranded = await claimStrandedPayments(database.db, { idleMs: 60_000, limit: 1000, queued: hasQueuedPaymentMessage });
     expect(stranded.map((p) => p.id).sort()).toEqual(claimable);
+    // Touched by the claim: not idle any more, so a second claim finds none of them.
+    expect(await claimStrandedPayments(database.db, { idleMs: 60_000, limit: 1000, queued: hasQueuedPaymentMessage })).toEqual([]);
   });
 });

@@ -5,6 +5,15 @@ import type { Broker } from "../port";
 import { CONSUMER_GROUP, KafkaPaymentConsumer } from "./consumer";
 import { KafkaOutboxRelay } from "./relay";
 import { topicsFor } from "./wire";
+import { forgetConsumed, type PartitionWindow, queuedInTopic, waitingInTopic } from "./relayed";
+import { DrainRate } from "../drain-rate";
+import { outboxBacklog } from "../outbox";
+
+/** How long one reading of the offsets serves the backlog figures (never the sweeper's, which reads afresh). */
+const RECENT_WINDOWS_MS = 500;
+
+/** Messages published but not yet consumed, over every partition. */
+const lagOf = (windows: PartitionWindow[]) => windows.reduce((sum, w) => sum + Math.max(0, w.high - w.from), 0);
 
 export interface KafkaBrokerOptions {
   brokers: string[];
@@ -82,6 +91,41 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
     return topicsReady;
   }
 
+  /** Messages consumed so far, service-wide: the sum of the group's committed offsets, read at each sweep and scrape. */
+  const drain = new DrainRate();
+
+  /** Each partition's messages still waiting for the group (see PartitionWindow). */
+  async function windows(): Promise<PartitionWindow[]> {
+    // A worker's sweeper may run before any relay or consumer of this process created the topics.
+    await ensureTopics();
+    const a = await getAdmin();
+    const [committed, ends] = await Promise.all([
+      a.fetchOffsets({ groupId: CONSUMER_GROUP, topics: [topics.requested] }),
+      a.fetchTopicOffsets(topics.requested),
+    ]);
+    const committedByPartition = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+    const current = ends.map((end) => {
+      const done = committedByPartition.get(end.partition) ?? -1;
+      // -1: the group never committed on this partition; everything the log holds waits.
+      return { partition: end.partition, from: done < 0 ? Number(end.low) : done, high: Number(end.high) };
+    });
+    drain.record(current.reduce((sum, w) => sum + w.from, 0));
+    return current;
+  }
+
+  /** windows() shared by the readings of one moment (a scrape, every merchant's dashboard snapshot of one second). */
+  let recent: { at: number; windows: Promise<PartitionWindow[]> } | undefined;
+  function recentWindows(): Promise<PartitionWindow[]> {
+    if (!recent || Date.now() - recent.at > RECENT_WINDOWS_MS) {
+      const read = windows();
+      recent = { at: Date.now(), windows: read };
+      read.catch(() => {
+        if (recent?.windows === read) recent = undefined;
+      });
+    }
+    return recent.windows;
+  }
+
   return {
     kind: "kafka",
     createConsumer: ({ concurrency, messageDeadLettered }) =>
@@ -111,21 +155,22 @@ export function createKafkaBroker(db: Database, logger: Logger, options: KafkaBr
         clearTimeout(timer);
       }
     },
-    async lag() {
-      const a = await getAdmin();
-      const [committed, ends] = await Promise.all([
-        a.fetchOffsets({ groupId: CONSUMER_GROUP, topics: [topics.requested] }),
-        a.fetchTopicOffsets(topics.requested),
-      ]);
-      const committedByPartition = new Map(
-        (committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]),
-      );
-      return ends.reduce((sum, end) => {
-        const done = committedByPartition.get(end.partition) ?? -1;
-        // -1: the group never committed on this partition; everything from the start is lag.
-        const from = done < 0 ? Number(end.low) : done;
-        return sum + Math.max(0, Number(end.high) - from);
-      }, 0);
+    lag: async () => lagOf(await windows()),
+    async queuedWork() {
+      const current = await windows();
+      // The records of consumed messages are of no further use: each sweep deletes them.
+      await forgetConsumed(db, topics.requested, current);
+      return queuedInTopic(topics.requested, current);
+    },
+    async backlog(only) {
+      const current = await recentWindows();
+      const [outboxed, inTopic] = await Promise.all([outboxBacklog(db, only), waitingInTopic(db, topics.requested, current, only)]);
+      return {
+        // The whole topic's lag; for some payments, theirs in the outbox and in the topic.
+        messages: only ? outboxed.requested + inTopic.count : lagOf(current),
+        oldestAgeSeconds: Math.max(outboxed.oldestDueAgeSeconds, inTopic.oldestAgeSeconds),
+        drainPerSecond: drain.perSecond(),
+      };
     },
     async close() {
       await admin?.disconnect().catch(() => {});

@@ -1,10 +1,11 @@
-import { type Kafka, Partitioners, type Producer } from "kafkajs";
+import { type Kafka, Partitioners, type Producer, type RecordMetadata } from "kafkajs";
 import type { Database, ListenToChannel } from "../../database";
 import { type Logger, type PollLoop, type PollRound, startPolling } from "../../runtime";
 import { claimOutboxRows, deleteOutboxRows, nextOutboxDueInMs } from "../outbox";
 import { OutboxWatch } from "../outbox-watch";
 import type { OutboxRelay } from "../port";
 import type { OutboxRow } from "../schema";
+import { recordRelayed, type RelayedMessage } from "./relayed";
 import { type KafkaTopics, messageOf } from "./wire";
 
 export interface RelayOptions {
@@ -30,6 +31,8 @@ export class KafkaOutboxRelay implements OutboxRelay {
   private loop: PollLoop | undefined;
   private connected = false;
   private readonly watch: OutboxWatch | undefined;
+  /** The partition KafkaJS chose for each message object of the send in progress. */
+  private readonly partitionOf = new WeakMap<object, number>();
 
   constructor(
     kafka: Kafka,
@@ -43,7 +46,15 @@ export class KafkaOutboxRelay implements OutboxRelay {
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      // KafkaJS's own partitioner (by key), noting where each message goes: see relayOnce.
+      createPartitioner: () => {
+        const partitioner = Partitioners.DefaultPartitioner();
+        return (args) => {
+          const partition = partitioner(args);
+          this.partitionOf.set(args.message, partition);
+          return partition;
+        };
+      },
       allowAutoTopicCreation: false,
     });
     this.watch = options.listen && new OutboxWatch(options.listen, () => this.loop?.wake());
@@ -100,14 +111,45 @@ export class KafkaOutboxRelay implements OutboxRelay {
       if (group) group.push(row);
       else byTopic.set(topic, [row]);
     }
-    await this.producer.sendBatch({
+    const sent = [...byTopic].map(([topic, topicRows]) => ({ topic, rows: topicRows, messages: topicRows.map(messageOf) }));
+    const metadata = await this.producer.sendBatch({
       acks: -1,
-      topicMessages: [...byTopic].map(([topic, topicRows]) => ({ topic, messages: topicRows.map(messageOf) })),
+      topicMessages: sent.map(({ topic, messages }) => ({ topic, messages })),
     });
-    await deleteOutboxRows(
-      this.db,
-      rows.map((r) => r.id),
-    );
+    const relayed = this.placesOf(sent, metadata);
+    // One transaction: a message is always either in the outbox or recorded as relayed, so the
+    // sweeper never sees a message that is still queued as gone (README "Kafka").
+    await this.db.transaction(async (tx) => {
+      await recordRelayed(tx, relayed);
+      await deleteOutboxRows(
+        tx,
+        rows.map((r) => r.id),
+      );
+    });
     return rows.length;
+  }
+
+  /**
+   * Where each requested message of a send landed. Kafka answers one base offset per partition;
+   * the messages of one partition are appended in the order they were given (KafkaJS keeps it
+   * when it groups them), so the i-th of them is at base offset + i.
+   */
+  private placesOf(sent: { topic: string; rows: OutboxRow[]; messages: object[] }[], metadata: RecordMetadata[]): RelayedMessage[] {
+    const places: RelayedMessage[] = [];
+    for (const { topic, rows, messages } of sent) {
+      if (topic !== this.topics.requested) continue;
+      const next = new Map<number, number>();
+      for (const m of metadata) if (m.topicName === topic && m.baseOffset !== undefined) next.set(m.partition, Number(m.baseOffset));
+      rows.forEach((row, i) => {
+        const partition = this.partitionOf.get(messages[i] as object);
+        const offset = partition === undefined ? undefined : next.get(partition);
+        // Unknown (not expected): the message is then simply not recorded, and its work is judged as before this record existed.
+        if (partition === undefined || offset === undefined) return;
+        next.set(partition, offset + 1);
+        const refundId = (row.payload as { refundId?: unknown }).refundId;
+        places.push({ topic, partition, offset, paymentId: row.paymentId, refundId: typeof refundId === "string" ? refundId : null, dueAt: row.availableAt });
+      });
+    }
+    return places;
   }
 }
