@@ -322,6 +322,38 @@ function refuseDeploymentWithoutNodeEnv(given: Record<string, unknown>): void {
     );
 }
 
+/** Stripe's test-mode secret and restricted keys (docs.stripe.com/keys): they charge nothing. */
+const STRIPE_TEST_KEY = /^(sk|rk)_test_/;
+
+/**
+ * Whether the configured gateway really charges: a Stripe test-mode key, PayPal's sandbox and the
+ * simulator do not. Production allows the first two (a staging deployment) but says so at every
+ * start and in the `paystream_gateway_test_mode` gauge (docs/CONTRACT.md §11).
+ */
+export function gatewayTestMode(gateway: Config["gateway"]): boolean {
+  switch (gateway.kind) {
+    case "simulator":
+      return true;
+    case "stripe":
+      return STRIPE_TEST_KEY.test(gateway.secretKey);
+    case "paypal":
+      return gateway.environment === "sandbox";
+  }
+}
+
+/**
+ * Production talks to its gateway over TLS only: an http base URL would send the secret key and
+ * card data in clear (docs/CONTRACT.md §11). Tests reach their local fakes over https with a test
+ * CA that the process trusts through NODE_EXTRA_CA_CERTS (README, configuration).
+ */
+function requireHttpsGatewayBases(env: Env): void {
+  for (const key of ["STRIPE_API_BASE", "PAYPAL_API_BASE"] as const) {
+    const value = env[key];
+    if (value !== undefined && !value.startsWith("https://"))
+      throw new ConfigError(`${key} must be an https:// URL when NODE_ENV=production (got ${maskCredentials(JSON.stringify(value))})`);
+  }
+}
+
 /** Validates the whole environment; throws ConfigError with one line naming the first bad setting. */
 export function loadConfig(raw: Record<string, string | undefined>): Config {
   const given = coerce(raw);
@@ -343,6 +375,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
     throw new ConfigError("CARD_ENCRYPTION_KEY is required when NODE_ENV=production");
   if (production && env.WEBHOOK_ALLOW_PRIVATE_NETWORKS)
     throw new ConfigError("WEBHOOK_ALLOW_PRIVATE_NETWORKS must not be true when NODE_ENV=production");
+  if (production) requireHttpsGatewayBases(env);
   if (env.CARD_ENCRYPTION_KEY && Buffer.from(env.CARD_ENCRYPTION_KEY, "base64").length !== 32)
     throw new ConfigError("CARD_ENCRYPTION_KEY must be base64 of exactly 32 bytes");
 

@@ -10,7 +10,7 @@ import { countDisputesByStatus, countUnresolved, countUnresolvedRefunds } from "
 import { type CardVault, loadCardVault } from "../modules/vault";
 import { resealWebhookSecrets, WebhookSecretBox } from "../modules/webhooks";
 import pkg from "../package.json" with { type: "json" };
-import { type Config, DEV_API_KEY } from "./config";
+import { type Config, DEV_API_KEY, gatewayTestMode } from "./config";
 import { type DatabaseHandle, openDatabase } from "./db";
 import { createHttpApp } from "./http";
 import type { Logger } from "./logger";
@@ -124,6 +124,18 @@ async function createBroker(config: Config, database: DatabaseHandle, logger: Lo
   }
 }
 
+/**
+ * A Stripe test key or PayPal's sandbox is allowed in production (a staging deployment) but never
+ * quietly: an error line at every start of every role, and the `paystream_gateway_test_mode`
+ * gauge, which an alert can watch (docs/CONTRACT.md §11).
+ */
+export function announceGatewayMode(config: Config, logger: Logger, metrics: Metrics): void {
+  const testMode = gatewayTestMode(config.gateway);
+  metrics.setGatewayTestMode(config.gateway.kind, testMode);
+  if (testMode && config.env === "production")
+    logger.error({ gateway: config.gateway.kind }, "gateway in test mode: nothing is really charged");
+}
+
 /** Opens the database (migrating it when configured), decodes the keys and builds the shared adapters. */
 export async function buildContext(config: Config, logger: Logger): Promise<ServiceContext> {
   const database = openDatabase(config.database.url, config.database.poolSize);
@@ -137,6 +149,7 @@ export async function buildContext(config: Config, logger: Logger): Promise<Serv
   metrics.setUnresolvedSource(() => countUnresolved(database.db));
   metrics.setUnresolvedRefundsSource(() => countUnresolvedRefunds(database.db));
   metrics.setDisputesSource(() => countDisputesByStatus(database.db));
+  announceGatewayMode(config, logger, metrics);
 
   const masterKey = config.cardEncryptionKey ? Buffer.from(config.cardEncryptionKey, "base64") : loadDevCardKey(logger);
   const retiredKeys = config.retiredCardEncryptionKeys.map((key) => Buffer.from(key, "base64"));

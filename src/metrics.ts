@@ -27,6 +27,8 @@ export interface Metrics {
   /** A payment ended FAILED because the gateway account refused what was asked (docs/CONTRACT.md §9). */
   gatewayConfigurationError(gateway: string): void;
   gatewayCall(gateway: string, outcome: string, seconds: number): void;
+  /** Set once at start: 1 when the configured gateway charges nothing (a Stripe test key, PayPal sandbox, the simulator). */
+  setGatewayTestMode(gateway: string, testMode: boolean): void;
   retryScheduled(): void;
   deadLettered(): void;
   /** A Kafka message that could not be processed went to `<prefix>.dlq` (unreadable, or failing on its own). */
@@ -238,6 +240,12 @@ export function createMetrics(): Metrics {
     labelNames: ["gateway"] as const,
     registers: [registry],
   });
+  const gatewayTestMode = new Gauge({
+    name: "paystream_gateway_test_mode",
+    help: "1 when the configured gateway charges nothing (Stripe test key, PayPal sandbox, simulator), 0 when it charges for real",
+    labelNames: ["gateway"] as const,
+    registers: [registry],
+  });
   const reconcileChecks = new Counter({
     name: "paystream_reconcile_checks_total",
     help: "Gateway lookups of payments whose outcome was unknown, by what the gateway said",
@@ -289,6 +297,7 @@ export function createMetrics(): Metrics {
     gatewayCall(gateway: string, outcome: string, seconds: number) {
       gatewayCalls.labels(gateway, outcome).observe(seconds);
     },
+    setGatewayTestMode: (gateway: string, testMode: boolean) => gatewayTestMode.labels(gateway).set(testMode ? 1 : 0),
     retryScheduled: () => retries.inc(),
     deadLettered: () => deadLetters.inc(),
     brokerMessageDeadLettered: (reason: string) => brokerDeadLetters.labels(reason).inc(),

@@ -1,7 +1,7 @@
 import { paymentMessagesFor } from "../modules/broker";
 import { createPaymentActionStore, createPaymentStore, createRefundStore, isFinal, type PaymentRow, type RefundRow } from "../modules/payments";
 import { GATEWAY_CONFIGURATION_ERROR } from "../modules/gateways";
-import { createPaymentProcessor, createReconciler, createSweeper } from "../modules/processing";
+import { cardForReconciler, createPaymentProcessor, createReconciler, createSweeper } from "../modules/processing";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
 import type { ServiceContext, StopStep } from "./context";
 
@@ -47,6 +47,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     leaseMs: config.processing.leaseMs,
     reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
     onFinalInTransaction: enqueuePaymentEvents,
+    cardForReconciler: cardForReconciler(gateway, vault),
   });
   const refunds = createRefundStore({
     db: database.db,

@@ -12,7 +12,12 @@ export interface CardData {
   number: string;
   expMonth: number;
   expYear: number;
-  cvc: string;
+  /**
+   * Sent with every attempt of the charge, identical each time (Stripe compares the parameters of
+   * requests under one idempotency key). Null only in a look-up's replay (LookupRequest.replay):
+   * the CVC is dropped when a payment is handed to the reconciler (SECURITY.md, card data).
+   */
+  cvc: string | null;
   holderName: string | null;
 }
 
@@ -376,6 +381,18 @@ export interface GatewayOperations extends GatewayRecords {
   lookupOperation(request: OperationLookupRequest): Promise<LookupOutcome>;
 }
 
+export interface GatewayLimits {
+  idempotencyWindowMs: number;
+  callsPerOperation: number;
+  /**
+   * Whether `lookup` may call `LookupRequest.replay()`: Orders v2 cannot be searched by our ids,
+   * so PayPal is asked by replaying the create under its PayPal-Request-Id; Stripe searches by
+   * metadata and the simulator reads its ledger. Without it a payment's sealed card is deleted
+   * when the reconciler takes the payment over; with it the card is kept, without its CVC.
+   */
+  lookupReplaysCharge: boolean;
+}
+
 /**
  * How long each gateway keeps an idempotency key (a retry after this could charge again), and
  * how many HTTP calls one charge, capture, void, refund or lookup may make at most (timeout ×
@@ -384,11 +401,11 @@ export interface GatewayOperations extends GatewayRecords {
  * PayPal-Request-Id for 6 hours by default (developer.paypal.com/api/rest/reference/idempotency);
  * the simulator's ledger keeps them forever.
  */
-export const GATEWAY_LIMITS: Readonly<Record<GatewayName, { idempotencyWindowMs: number; callsPerOperation: number }>> = {
-  simulator: { idempotencyWindowMs: Number.POSITIVE_INFINITY, callsPerOperation: 1 },
+export const GATEWAY_LIMITS: Readonly<Record<GatewayName, GatewayLimits>> = {
+  simulator: { idempotencyWindowMs: Number.POSITIVE_INFINITY, callsPerOperation: 1, lookupReplaysCharge: false },
   // create, replayed create, search; an operation: the call, its replay, a retrieve or refund list
-  stripe: { idempotencyWindowMs: 24 * 3_600_000, callsPerOperation: 3 },
+  stripe: { idempotencyWindowMs: 24 * 3_600_000, callsPerOperation: 3, lookupReplaysCharge: false },
   // (token, create, capture or authorize), then the same again as a replay; an operation: token,
   // the call, its replay; an operation lookup: token, the authorization, a replayed capture or refund
-  paypal: { idempotencyWindowMs: 6 * 3_600_000, callsPerOperation: 6 },
+  paypal: { idempotencyWindowMs: 6 * 3_600_000, callsPerOperation: 6, lookupReplaysCharge: true },
 };

@@ -76,7 +76,7 @@ export {
 } from "./refund-repository";
 export { claimStrandedRefunds, countUnresolvedRefunds, listUnresolvedRefunds, type RefundOutcome } from "./refund-lifecycle";
 export { type GatewayWorkStore, type GatewayWorkStoreOptions, type WorkAttemptEnd, type WorkDeadLetter } from "./work-store";
-export { type ClaimedPaymentWork, createPaymentStore, type PaymentWorkStore } from "./payment-store";
+export { type CardForReconciler, type ClaimedPaymentWork, createPaymentStore, type PaymentStoreOptions, type PaymentWorkStore } from "./payment-store";
 export { type ClaimedRefundWork, createRefundStore, type RefundWorkStore } from "./refund-store";
 export { disputes, type DisputeRow } from "./dispute-schema";
 export { CLOSED_DISPUTE_STATUSES, DISPUTE_STATUSES, DISPUTE_TRANSITIONS, disputeMayMove, type DisputeStatus, isClosedDispute } from "./dispute-status";

@@ -1,4 +1,4 @@
-import { loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
+import { type CardVault, dropCardCvcs, loadCardSecrets, purgeCardSecrets, type SealedCard } from "../vault";
 import { type FinalOutcome, PAYMENT_LIFECYCLE } from "./repository";
 import type { PaymentRow } from "./schema";
 import { createGatewayWorkStore, type GatewayWorkStore, type GatewayWorkStoreOptions } from "./work-store";
@@ -21,10 +21,24 @@ const isNewsToMerchant = (payment: PaymentRow) =>
   payment.status === "AUTHORIZED" ? payment.operation === "authorize" : payment.status !== "REQUIRES_ACTION" || payment.operation !== "cancel_action";
 
 /**
- * The payment store over PostgreSQL (or PGlite): the shared lifecycle, with the payment's card
- * secret read alongside each claim and deleted in the transaction that ends the operation.
+ * What is left of a payment's sealed card once the reconciler takes the payment over: nothing,
+ * unless the gateway's look-up replays the charge (GATEWAY_LIMITS.lookupReplaysCharge: PayPal),
+ * which gets the card re-sealed without its CVC (SECURITY.md, card data).
  */
-export function createPaymentStore(options: GatewayWorkStoreOptions<PaymentRow>): PaymentWorkStore {
+export type CardForReconciler = { keep: "nothing" } | { keep: "card_without_cvc"; vault: CardVault };
+
+export interface PaymentStoreOptions extends GatewayWorkStoreOptions<PaymentRow> {
+  cardForReconciler: CardForReconciler;
+}
+
+/**
+ * The payment store over PostgreSQL (or PGlite): the shared lifecycle, with the payment's card
+ * secret read alongside each claim, deleted (or stripped of its CVC, see CardForReconciler) in the
+ * transaction that hands the payment to the reconciler, and deleted in the transaction that ends
+ * the operation.
+ */
+export function createPaymentStore(options: PaymentStoreOptions): PaymentWorkStore {
+  const { cardForReconciler } = options;
   return createGatewayWorkStore<ClaimedPaymentWork, PaymentRow, FinalOutcome>(
     {
       lifecycle: PAYMENT_LIFECYCLE,
@@ -42,6 +56,10 @@ export function createPaymentStore(options: GatewayWorkStoreOptions<PaymentRow>)
           tx,
           ended.map((p) => p.id),
         ),
+      handedOverInTransaction: (tx, reconciling) => {
+        const ids = reconciling.map((p) => p.id);
+        return cardForReconciler.keep === "nothing" ? purgeCardSecrets(tx, ids) : dropCardCvcs(tx, cardForReconciler.vault, ids);
+      },
       isNewsToMerchant,
     },
     options,

@@ -82,6 +82,8 @@ export interface WorkStoreKind<Claimed, Row extends { id: string; attempts: numb
   releaseOf(row: Row, end: WorkAttemptEnd, forReconciler: boolean): AttemptRelease;
   /** What the kind's own data needs, in the transaction that ends work (given the rows that did end). */
   endedInTransaction(tx: Executor, ended: Row[]): Promise<void>;
+  /** What the kind's own data needs, in the transaction that hands work to the reconciler (given the rows handed over). */
+  handedOverInTransaction?(tx: Executor, reconciling: Row[]): Promise<void>;
   isNewsToMerchant(row: Row): boolean;
 }
 
@@ -167,7 +169,10 @@ export function createGatewayWorkStore<Claimed, Row extends { id: string; attemp
           reconcileFirstCheckMs,
         );
         const byId = new Map(reconciling.map((r) => [r.id, r]));
-        await Promise.all(writes.filter((w) => byId.has(w.row.id)).map((w) => enqueueDeadLetter(tx, letterOf(w.row, w.deadLetter))));
+        await Promise.all([
+          ...writes.filter((w) => byId.has(w.row.id)).map((w) => enqueueDeadLetter(tx, letterOf(w.row, w.deadLetter))),
+          ...(kind.handedOverInTransaction && reconciling.length > 0 ? [kind.handedOverInTransaction(tx, reconciling)] : []),
+        ]);
         return writes.map((w) => byId.get(w.row.id));
       }),
     batching,

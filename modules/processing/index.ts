@@ -7,6 +7,7 @@ export {
 } from "./operations";
 export type { AttemptEnd, ClaimedPayment, ClaimedRefund, DeadLetter, GatewayWorkStore, PaymentStore, RefundStore } from "./store";
 export {
+  cardForReconciler,
   createReconciler,
   nextCheckDelayMs,
   type Reconciler,

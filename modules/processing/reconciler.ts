@@ -1,5 +1,5 @@
-import { type ActionOutcome, AUTHENTICATION_REQUIRED, type ChargeRequest, type Gateway, type LookupOutcome, type OperationOutcome } from "../gateways";
-import type { ActionSettlement, FinalOutcome, PaymentRow, RefundRow } from "../payments";
+import { type ActionOutcome, AUTHENTICATION_REQUIRED, type ChargeRequest, GATEWAY_LIMITS, type Gateway, type LookupOutcome, type OperationOutcome } from "../gateways";
+import type { ActionSettlement, CardForReconciler, FinalOutcome, PaymentRow, RefundRow } from "../payments";
 import { backoffDelayMs, type Logger, type PollLoop, startPolling } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {
@@ -64,6 +64,16 @@ const BATCH_SIZE = 100;
 
 /** The operation a payment's customer acts on: its charge, or its authorization (`capture: false`). */
 const chargeOperationOf = (payment: Pick<PaymentRow, "captureMethod">) => (payment.captureMethod === "manual" ? "authorize" : "charge");
+
+/**
+ * What the payment store keeps of a card once this reconciler takes its payment over: only what
+ * `gateway`'s look-up can use. The CVC is never needed again (a look-up that replays the charge is
+ * answered from what the gateway stored for the idempotency key), and the card only by a gateway
+ * whose look-up replays the charge (GATEWAY_LIMITS.lookupReplaysCharge).
+ */
+export function cardForReconciler(gateway: Pick<Gateway, "name">, vault: CardVault): CardForReconciler {
+  return GATEWAY_LIMITS[gateway.name].lookupReplaysCharge ? { keep: "card_without_cvc", vault } : { keep: "nothing" };
+}
 
 /** Delay after the `checksMade`-th lookup that told nothing: doubling from the first delay, capped. */
 export function nextCheckDelayMs(schedule: ReconcileSchedule, checksMade: number): number {

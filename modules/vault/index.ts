@@ -9,5 +9,5 @@ export {
   type SealedValue,
 } from "./vault";
 export { loadCardVault } from "./keys";
-export { loadCardSecrets, purgeCardSecrets, sealedCardsInsert } from "./repository";
+export { dropCardCvcs, loadCardSecrets, purgeCardSecrets, sealedCardsInsert } from "./repository";
 export { cardSecrets, vaultKeys } from "./schema";

@@ -1,7 +1,8 @@
 import type { SQL } from "drizzle-orm";
 import { type Executor, type IdFilter, inJsonList, jsonRowsInsert } from "../database";
 import { cardSecrets } from "./schema";
-import type { SealedCard } from "./vault";
+import { eq } from "drizzle-orm";
+import { CardDataUnavailable, type CardVault, type SealedCard } from "./vault";
 
 /**
  * Stores sealed cards, each under the payment id it was sealed for: the insert, to run on its own
@@ -25,4 +26,29 @@ export async function loadCardSecrets(db: Executor, paymentIds: string[]): Promi
 export async function purgeCardSecrets(db: Executor, paymentIds: string[]): Promise<void> {
   if (paymentIds.length === 0) return;
   await db.delete(cardSecrets).where(inJsonList(cardSecrets.paymentId, paymentIds));
+}
+
+/**
+ * Re-seals the stored cards of `paymentIds` without their CVC, under the vault's active key: what
+ * stays for a gateway whose look-up replays the charge (SECURITY.md, card data). A card that no
+ * longer opens could not be replayed anyway and is deleted.
+ */
+export async function dropCardCvcs(db: Executor, vault: CardVault, paymentIds: string[]): Promise<void> {
+  const stored = await loadCardSecrets(db, paymentIds);
+  const unreadable: string[] = [];
+  const writes: Promise<unknown>[] = [];
+  for (const sealed of stored.values()) {
+    let card: ReturnType<CardVault["open"]>;
+    try {
+      card = vault.open(sealed);
+    } catch (error) {
+      if (!(error instanceof CardDataUnavailable)) throw error;
+      unreadable.push(sealed.paymentId);
+      continue;
+    }
+    if (card.cvc === null) continue;
+    const { keyId, sealed: resealed } = vault.seal(sealed.paymentId, { ...card, cvc: null });
+    writes.push(db.update(cardSecrets).set({ keyId, sealed: resealed }).where(eq(cardSecrets.paymentId, sealed.paymentId)));
+  }
+  await Promise.all([...writes, purgeCardSecrets(db, unreadable)]);
 }

@@ -2,7 +2,8 @@ import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, ran
 
 export interface CardSecret {
   number: string;
-  cvc: string;
+  /** Null once the payment went to the reconciler: only a look-up's replay may still need the card (SECURITY.md). */
+  cvc: string | null;
   holderName: string | null;
 }
 
@@ -225,7 +226,7 @@ function digestUnder(key: Buffer, value: string): string {
 function parseCardSecret(text: string): CardSecret | undefined {
   try {
     const value = JSON.parse(text) as Partial<CardSecret> | null;
-    if (typeof value?.number !== "string" || typeof value.cvc !== "string") return undefined;
+    if (typeof value?.number !== "string" || (typeof value.cvc !== "string" && value.cvc !== null)) return undefined;
     return { number: value.number, cvc: value.cvc, holderName: typeof value.holderName === "string" ? value.holderName : null };
   } catch {
     return undefined;

@@ -3,9 +3,11 @@
  * three workers, all NODE_ENV=production as the file sets it. Production refuses the simulator, so
  * the .env says GATEWAY=stripe and a test-only override file points STRIPE_API_BASE at the fake
  * Stripe (tests/support/fake-stripe.ts), reached from the containers through the docker bridge
- * (`host-gateway`). The override also shortens leases and sweeps so a killed worker's payments are
- * taken over within seconds rather than the production default of minutes; nothing else differs
- * from the file as shipped.
+ * (`host-gateway`), over https: production takes https gateway base URLs only, so the fake serves
+ * the test CA's certificate (tests/support/test-tls.ts) and the override mounts that CA into the
+ * containers and names it in NODE_EXTRA_CA_CERTS (the image itself trusts no test CA). The override
+ * also shortens leases and sweeps so a killed worker's payments are taken over within seconds
+ * rather than the production default of minutes; nothing else differs from the file as shipped.
  */
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,6 +16,7 @@ import { join } from "node:path";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
 import { CARDS, EXPECTED, client, paymentBody, waitForFinal } from "../support/payments";
 import { freePort, ROOT } from "../support/service-process";
+import { testTls } from "../support/test-tls";
 import {
   APP_IMAGE,
   bridgeGateway,
@@ -55,7 +58,7 @@ describe.skipIf(!engine.ok)("docker-compose.yml up with --scale worker=3", () =>
 
   beforeAll(async () => {
     await ensureStandIns();
-    stripe = await startFakeStripe();
+    stripe = await startFakeStripe({ tls: true });
     // Each request to the fake waits a second, so a worker has charges in flight when it dies.
     forward = await forwardFromBridge(await bridgeGateway(), Number(new URL(stripe.url).port), 1_000);
     dir = mkdtempSync(join(tmpdir(), `${PROJECT}-`));
@@ -73,16 +76,24 @@ describe.skipIf(!engine.ok)("docker-compose.yml up with --scale worker=3", () =>
         "",
       ].join("\n"),
     );
+    const caInContainer = "/run/paystream-test/ca.pem";
     const testOnly = {
-      STRIPE_API_BASE: `http://fake-stripe:${forward.port}`,
-      GATEWAY_TIMEOUT_MS: "2000",
-      LEASE_MS: "8000",
+      STRIPE_API_BASE: `https://fake-stripe:${forward.port}`,
+      NODE_EXTRA_CA_CERTS: caInContainer,
+      // A new TLS connection crosses the one-second delay twice (hello, then finished + request).
+      GATEWAY_TIMEOUT_MS: "4000",
+      LEASE_MS: "13000",
       STUCK_AFTER_MS: "4000",
       SWEEP_INTERVAL_MS: "1000",
       RETRY_BASE_MS: "200",
       RATE_LIMIT_RPS: "0",
     };
-    const service = { environment: testOnly, extra_hosts: ["fake-stripe:host-gateway"], image: APP_IMAGE };
+    const service = {
+      environment: testOnly,
+      extra_hosts: ["fake-stripe:host-gateway"],
+      volumes: [`${testTls().caFile}:${caInContainer}:ro`],
+      image: APP_IMAGE,
+    };
     writeFileSync(join(dir, "override.yml"), JSON.stringify({ version: "3.8", services: { migrate: service, api: service, worker: service } }, null, 2));
     await compose(["build", "-q", "api"]);
     await compose(["up", "-d", "--no-build", "--scale", "worker=3"]);

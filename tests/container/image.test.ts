@@ -8,12 +8,15 @@ import { createPostgresDatabase } from "../support/db";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
 import { CARDS, client, paymentBody, waitForFinal } from "../support/payments";
 import { freePort, productionEnv, TEST_CARD_KEY, TEST_LIVE_KEY } from "../support/service-process";
+import { testTls } from "../support/test-tls";
 import { APP_IMAGE as IMAGE, buildImage, containerEngine, docker, inspect, PREFIX, waitHealthy } from "./engine";
 
 const engine = await containerEngine();
 if (!engine.ok) console.warn(`[container tests] SKIPPED: no container engine can be started here (${engine.reason})`);
 
 const VOLUME = `${PREFIX}-data`;
+/** Where the container finds the fake Stripe's test CA: mounted at run time, never part of the image. */
+const CA_IN_CONTAINER = "/run/paystream-test/ca.pem";
 
 describe.skipIf(!engine.ok)("the Dockerfile's image, run by a container engine", () => {
   let stripe: FakeStripe;
@@ -22,10 +25,18 @@ describe.skipIf(!engine.ok)("the Dockerfile's image, run by a container engine",
   /** Starts the image as NODE_ENV=production demands; resolves when the HEALTHCHECK says healthy. */
   async function start(name: string, env: Record<string, string>, extra: string[] = []): Promise<{ url: string; name: string }> {
     const port = await freePort();
-    const all = { ...productionEnv(stripe), CARD_ENCRYPTION_KEY: TEST_CARD_KEY, PORT: String(port), HOST: "127.0.0.1", ...env };
+    const all = {
+      ...productionEnv(stripe),
+      NODE_EXTRA_CA_CERTS: CA_IN_CONTAINER,
+      CARD_ENCRYPTION_KEY: TEST_CARD_KEY,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      ...env,
+    };
     const container = `${PREFIX}-${name}`;
     containers.push(container);
-    await docker(["run", "-d", "--name", container, "--network", "host", ...Object.entries(all).flatMap(([k, v]) => ["-e", `${k}=${v}`]), ...extra, IMAGE]);
+    const trustTestCa = ["-v", `${testTls().caFile}:${CA_IN_CONTAINER}:ro`];
+    await docker(["run", "-d", "--name", container, "--network", "host", ...Object.entries(all).flatMap(([k, v]) => ["-e", `${k}=${v}`]), ...trustTestCa, ...extra, IMAGE]);
     await waitHealthy(container);
     return { url: `http://127.0.0.1:${port}`, name: container };
   }
@@ -41,7 +52,8 @@ describe.skipIf(!engine.ok)("the Dockerfile's image, run by a container engine",
   }
 
   beforeAll(async () => {
-    stripe = await startFakeStripe();
+    // Production takes https gateway base URLs only: the fake serves https with the test CA.
+    stripe = await startFakeStripe({ tls: true });
     await buildImage(IMAGE);
   }, 600_000);
 

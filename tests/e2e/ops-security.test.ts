@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "bun:test";
 import { request } from "node:http";
 import { startFakeStripe, type FakeStripe } from "../support/fake-stripe";
+import { CARDS, paymentBody } from "../support/payments";
 import { freePort, productionEnv, runProgram, type ServiceProcess, startService, TEST_CARD_KEY, TEST_LIVE_KEY } from "../support/service-process";
 
 const METRICS_TOKEN = "mt_3c9e0b7f14a25d68e1f0c3b9a7d2e4f6";
@@ -18,22 +19,29 @@ const WINDOW_MS = 6_000;
 /** A second merchant's key, as strong as production wants. */
 const OTHER_LIVE_KEY = "sk_live_p3Rk8ZqW1vNx-T6yHbL0cUe5JmSa9dGf";
 
-/** A GET from a chosen loopback source address, so one machine can be several clients. */
-function getFrom(
+/** A request from a chosen loopback source address, so one machine can be several clients; a POST when it has a body. */
+function requestFrom(
   localAddress: string,
   url: string,
   authorization: string,
-  headers: Record<string, string> = {},
-): Promise<{ status: number; retryAfter: string | undefined }> {
+  options: { headers?: Record<string, string>; body?: unknown } = {},
+): Promise<{ status: number; retryAfter: string | undefined; text: string }> {
+  const { headers = {}, body } = options;
   return new Promise((resolve, reject) => {
-    const req = request(url, { localAddress, headers: { ...headers, authorization } }, (res) => {
-      res.resume();
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined }));
+    const all = { ...headers, authorization, ...(body === undefined ? {} : { "content-type": "application/json" }) };
+    const req = request(url, { localAddress, method: body === undefined ? "GET" : "POST", headers: all }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => (text += chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, retryAfter: res.headers["retry-after"] as string | undefined, text }));
     });
     req.on("error", reject);
-    req.end();
+    req.end(body === undefined ? undefined : JSON.stringify(body));
   });
 }
+
+const getFrom = (localAddress: string, url: string, authorization: string, headers: Record<string, string> = {}) =>
+  requestFrom(localAddress, url, authorization, { headers }).then(({ status, retryAfter }) => ({ status, retryAfter }));
 
 describe("production mode: operations endpoints and failed authentications", () => {
   let stripe: FakeStripe;
@@ -41,7 +49,7 @@ describe("production mode: operations endpoints and failed authentications", () 
   let opsUrl: string;
 
   beforeAll(async () => {
-    stripe = await startFakeStripe();
+    stripe = await startFakeStripe({ tls: true });
     const opsPort = await freePort();
     opsUrl = `http://127.0.0.1:${opsPort}`;
     all = await startService({
@@ -88,6 +96,24 @@ describe("production mode: operations endpoints and failed authentications", () 
     expect((await fetch(`${opsUrl}/health/ready`)).status).toBe(200);
     expect((await fetch(`${opsUrl}/v1/payments`, { headers: { authorization: `Bearer ${TEST_LIVE_KEY}` } })).status).toBe(404);
   });
+
+  it("says at start, at error level and in a gauge, that a Stripe test key charges nothing; reaches the fake over https", async () => {
+    const lines = all.output().split("\n").filter((line) => line.includes("gateway in test mode"));
+    expect(lines).toHaveLength(1);
+    expect(JSON.parse(lines[0] as string)).toMatchObject({ level: "error", gateway: "stripe", msg: "gateway in test mode: nothing is really charged" });
+    expect(await (await fetch(`${opsUrl}/metrics`)).text()).toContain('paystream_gateway_test_mode{gateway="stripe"} 1');
+    // The worker's charge goes to the https fake, trusting the test CA (NODE_EXTRA_CA_CERTS). From
+    // an address of its own: a key that authenticated from 127.0.0.1 would change what the
+    // throttle test below sees there.
+    const created = await requestFrom("127.0.0.9", `${all.url}/v1/payments`, `Bearer ${TEST_LIVE_KEY}`, { body: paymentBody(CARDS.visa) });
+    expect(created.status).toBe(202);
+    const { id } = JSON.parse(created.text) as { id: string };
+    let status = "";
+    for (const deadline = Date.now() + 30_000; Date.now() < deadline && status !== "COMPLETED"; await Bun.sleep(100))
+      status = (JSON.parse((await requestFrom("127.0.0.9", `${all.url}/v1/payments/${id}`, `Bearer ${TEST_LIVE_KEY}`)).text) as { status: string }).status;
+    expect(status).toBe("COMPLETED");
+    expect(stripe.chargesFor(id)).toBe(1);
+  }, 60_000);
 
   it("keeps /health/* to a status word on both ports", async () => {
     for (const base of [all.url, opsUrl]) {
@@ -202,6 +228,12 @@ describe("start-up refusals of the real program", () => {
     ["production with the simulator", { ...productionEnv(), GATEWAY: "simulator" }, /^paystream: GATEWAY=simulator is refused/],
     ["production with an 8-character key", { ...productionEnv(), API_KEYS: "shop:sk_live_1" }, /^paystream: API_KEYS: the secret of merchant "shop" must have at least 32 characters/],
     ["production with the development key", { ...productionEnv(), API_KEYS: "local:sk_test_local" }, /^paystream: API_KEYS: the secret of merchant "local" is the public development key/],
+    [
+      "production with an http Stripe base URL, its password masked",
+      { ...productionEnv(), STRIPE_API_BASE: "http://proxy:s3cretpw@127.0.0.1:9" },
+      /^paystream: STRIPE_API_BASE must be an https:\/\/ URL when NODE_ENV=production \(got "http:\/\/proxy:\*\*\*@127\.0\.0\.1:9"\)$/m,
+    ],
+    ["production with an http PayPal base URL", { ...productionEnv(), PAYPAL_API_BASE: "http://127.0.0.1:9" }, /^paystream: PAYPAL_API_BASE must be an https:\/\/ URL/],
     ["production with an all-zero card key", { ...productionEnv(), CARD_ENCRYPTION_KEY: Buffer.alloc(32).toString("base64") }, /^paystream: CARD_ENCRYPTION_KEY does not look random/],
     ["the development key on 0.0.0.0", { NODE_ENV: "development", HOST: "0.0.0.0" }, /^paystream: HOST=0\.0\.0\.0 is not a loopback address/],
     ["the development key on ::", { NODE_ENV: "development", HOST: "::" }, /^paystream: HOST=:: is not a loopback address/],

@@ -5,7 +5,18 @@ import { mapErrorResponse, mapOrder, mapPaypalError, mapProcessorResponse } from
 import type { Order } from "@paypal/paypal-server-sdk";
 import { startFakePaypal, type FakePaypal } from "../support/fake-paypal";
 import { continued } from "../support/paypal-checkout";
-import { actionRequest, type ConformanceHarness, TEST_CARDS, captureRequest, chargeRequest, paymentMethodChargeRequest, refundRequest, runGatewayConformance, voidRequest } from "../support/gateway-conformance";
+import {
+  actionRequest,
+  type ConformanceHarness,
+  TEST_CARDS,
+  captureRequest,
+  chargeRequest,
+  lookupRequest,
+  paymentMethodChargeRequest,
+  refundRequest,
+  runGatewayConformance,
+  voidRequest,
+} from "../support/gateway-conformance";
 
 const TIMEOUT_MS = 300;
 
@@ -115,6 +126,21 @@ describe("paypal adapter against the fake PayPal API", () => {
 
   describe("captured on create", () => {
     beforeEach(() => start());
+
+    test("a look-up after a lost answer replays the create without the CVC (dropped when the reconciler took the payment): PayPal answers the stored order, charged once", async () => {
+      const request = chargeRequest(TEST_CARDS.approved);
+      // The create and its replay within the charge both reach PayPal, which keeps the order; both answers are lost.
+      fake.failNext(2, "timeout-after-commit");
+      expect((await gateway().charge(request)).kind).toBe("unknown");
+      const withoutCvc = { ...request, card: { ...request.card!, cvc: null } } as ChargeRequest;
+      const found = await gateway().lookup(lookupRequest(request, { replay: () => withoutCvc }));
+      expect(found).toEqual({ kind: "approved", gatewayReference: expect.any(String) });
+      expect(fake.chargesFor(request.paymentId)).toBe(1);
+      const creates = fake.requests.filter((r) => r.path === "/v2/checkout/orders");
+      expect(creates.map((r) => r.paypalRequestId)).toEqual([request.idempotencyKey, request.idempotencyKey, request.idempotencyKey]);
+      // The look-up's CVC-less create was answered from what PayPal stored for the key.
+      expect(creates.at(-1)).toMatchObject({ replayed: true, status: 201 });
+    });
 
     test("one order per payment: amount, ids, description and card, keyed by the payment's PayPal-Request-Id", async () => {
       const request = chargeRequest(TEST_CARDS.approved, { description: "x".repeat(200) });

@@ -26,6 +26,17 @@ function switchableSimulator(database: TestDatabase, random?: () => number) {
   return { gateway: createSimulatorGateway(database.db, options), heal: () => (options.transientFailureRate = 0), options };
 }
 
+/** A look-up as a gateway asked only by replaying the charge (PayPal) makes it: each replay is kept in `replayed`. */
+function replayingLookup(gateway: Gateway, replayed: ChargeRequest[]): Gateway["lookup"] {
+  return async (request) => {
+    const replay = request.replay();
+    if (replay === null) return { kind: "unknown", reason: "nothing to replay" };
+    replayed.push(replay);
+    const outcome = await gateway.charge(replay);
+    return outcome.kind === "approved" || outcome.kind === "declined" || outcome.kind === "requires_action" ? outcome : { kind: "unknown", reason: outcome.reason };
+  };
+}
+
 for (const backend of BACKENDS) {
   describe(`unknown outcomes and reconciliation [${backend}]`, () => {
     let database: TestDatabase;
@@ -56,11 +67,81 @@ for (const backend of BACKENDS) {
       // Dead-lettered with the reason that an attempt's outcome was unknown.
       const dead = await database.db.select().from(outbox).where(eq(outbox.paymentId, payment.id));
       expect(dead.find((r) => r.topic === "dlq")?.payload).toMatchObject({ reason: "outcome_unknown" });
-      // Its card is kept: a gateway may need it to replay the charge.
-      expect(await database.db.select().from(cardSecrets).where(eq(cardSecrets.paymentId, payment.id))).toHaveLength(1);
+      // Its card is gone: the simulator's look-up reads its ledger and never replays the charge.
+      expect(await database.db.select().from(cardSecrets).where(eq(cardSecrets.paymentId, payment.id))).toHaveLength(0);
       // No further charge attempt may claim it, whatever redelivers its message.
       expect(await p.processPayment(p.message(payment.id))).toBe("skipped");
       expect(await countUnresolved(database.db)).toBeGreaterThanOrEqual(1);
+    });
+
+    /** Settles what is due until `id` leaves PROCESSING (or the rounds run out); returns its row. */
+    async function reconcileUntilSettled(p: ReturnType<typeof buildPipeline>, id: string) {
+      for (let i = 0; i < 40; i++) {
+        await Bun.sleep(30);
+        await p.reconciler.checkDue();
+        const row = await findPaymentById(database.db, id);
+        if (row?.status !== "PROCESSING") return row;
+      }
+      return findPaymentById(database.db, id);
+    }
+    const storedCard = (id: string) => database.db.select().from(cardSecrets).where(eq(cardSecrets.paymentId, id));
+
+    it("a card payment handed to a reconciler whose look-up never replays the charge (simulator, Stripe) keeps no card data, and still settles COMPLETED", async () => {
+      // The first call takes the charge and loses its answer; the next ones fail before reaching it.
+      let calls = 0;
+      const sim = switchableSimulator(database, () => (calls++ % 2 === 0 ? 0 : 0.9));
+      const p = buildPipeline(database, { gateway: sim.gateway, maxAttempts: 3, reconcileFirstCheckMs: 10 });
+      const payment = await p.create(CARDS.visa);
+      // While the worker may still retry, the whole card (CVC included) stays for the identical request.
+      expect(await p.processPayment(p.message(payment.id))).toBe("retry_scheduled");
+      expect(p.vault.open((await storedCard(payment.id))[0]!).cvc).toBe("123");
+      expect(await runAttempts(p, payment.id)).toBe("reconciling");
+      // Handed over: deleted in the same transaction, nothing of the card is left.
+      expect(await findPaymentById(database.db, payment.id)).toMatchObject({ status: "PROCESSING", reconciling: true });
+      expect(await storedCard(payment.id)).toHaveLength(0);
+
+      sim.heal();
+      expect(await reconcileUntilSettled(p, payment.id)).toMatchObject({ status: "COMPLETED" });
+      expect((await simulatorChargeCounts(database.db)).get(payment.id)).toBe(1);
+    });
+
+    it("for a gateway whose look-up replays the charge (PayPal), the card is re-sealed without its CVC at the hand-over; the replay goes without it under the same key and settles COMPLETED", async () => {
+      let calls = 0;
+      const sim = switchableSimulator(database, () => (calls++ % 2 === 0 ? 0 : 0.9));
+      const charges: ChargeRequest[] = [];
+      const replayed: ChargeRequest[] = [];
+      const gateway: Gateway = {
+        ...sim.gateway,
+        // GATEWAY_LIMITS.paypal.lookupReplaysCharge: the store keeps what such a look-up needs.
+        name: "paypal",
+        charge: (request) => {
+          charges.push(request);
+          return sim.gateway.charge(request);
+        },
+        lookup: replayingLookup(sim.gateway, replayed),
+      };
+      const p = buildPipeline(database, { gateway, maxAttempts: 3, reconcileFirstCheckMs: 10 });
+      const payment = await p.create(CARDS.visa);
+      const [before] = await storedCard(payment.id);
+      expect(await runAttempts(p, payment.id)).toBe("reconciling");
+
+      // Every attempt sent the identical request: same key, same card, CVC included.
+      expect(charges.length).toBe(3);
+      for (const charge of charges) expect({ key: charge.idempotencyKey, card: charge.card }).toEqual({ key: charges[0]!.idempotencyKey, card: { number: CARDS.visa, expMonth: 12, expYear: 2030, cvc: "123", holderName: "Jane Doe" } });
+
+      // Handed over: the card is still there, sealed anew, without the CVC.
+      const after = await storedCard(payment.id);
+      expect(after).toHaveLength(1);
+      expect(after[0]!.sealed).not.toBe(before!.sealed);
+      expect(p.vault.open(after[0]!)).toEqual({ number: CARDS.visa, cvc: null, holderName: "Jane Doe" });
+
+      sim.heal();
+      expect(await reconcileUntilSettled(p, payment.id)).toMatchObject({ status: "COMPLETED" });
+      // The look-up replayed the charge under the same key, without the CVC, and charged nothing more.
+      expect(replayed.length).toBeGreaterThanOrEqual(1);
+      for (const replay of replayed) expect({ key: replay.idempotencyKey, card: replay.card }).toEqual({ key: charges[0]!.idempotencyKey, card: { ...charges[0]!.card!, cvc: null } });
+      expect((await simulatorChargeCounts(database.db)).get(payment.id)).toBe(1);
+      expect(await storedCard(payment.id)).toHaveLength(0);
     });
 
     it("a payment paid with a payment method is replayed with it (no card needed), and settles COMPLETED with the gateway's card view", async () => {
@@ -70,13 +151,7 @@ for (const backend of BACKENDS) {
       const gateway: Gateway = {
         ...sim.gateway,
         // As a gateway asked only by replaying the charge (PayPal) does.
-        lookup: async (request) => {
-          const replay = request.replay();
-          if (replay === null) return { kind: "unknown", reason: "nothing to replay" };
-          replayed.push(replay);
-          const outcome = await sim.gateway.charge(replay);
-          return outcome.kind === "approved" || outcome.kind === "declined" || outcome.kind === "requires_action" ? outcome : { kind: "unknown", reason: outcome.reason };
-        },
+        lookup: replayingLookup(sim.gateway, replayed),
       };
       const p = buildPipeline(database, { gateway, maxAttempts: 2, reconcileFirstCheckMs: 10 });
       const payment = await p.createPaidWith("pm_card_visa");

@@ -1,4 +1,7 @@
-import type { IncomingMessage } from "node:http";
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import type { AddressInfo } from "node:net";
+import { testTls } from "./test-tls";
 
 /** Small pieces shared by the fake gateway servers (node:http, so faults can reach the socket). */
 
@@ -32,4 +35,23 @@ export async function deliver(url: string | null, body: string, headers: Record<
   } catch {
     return { status: response.status, body: text };
   }
+}
+
+export interface FakeServerOptions {
+  /**
+   * Serve https with the test CA's certificate (tests/support/test-tls.ts), as a program in
+   * production requires of its gateway; the program must trust the CA (NODE_EXTRA_CA_CERTS).
+   */
+  tls?: boolean;
+}
+
+/** Listens on a free loopback port, over http or https; `url` is the base URL to configure. */
+export async function listenOnLoopback(
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+  options: FakeServerOptions = {},
+): Promise<{ server: Server; url: string }> {
+  const server: Server = options.tls ? createHttpsServer({ key: testTls().key, cert: testTls().cert }, handler) : createHttpServer(handler);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}` };
 }

@@ -31,14 +31,14 @@
  * the buyer to the card's experience_context.return_url; the order is then captured or authorized
  * by POST .../capture or .../authorize. The same test control approves it.
  *
- * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
+ * Built on node:http (node:https with `tls: true`) rather than Bun.serve because the
+ * `connection-reset` fault needs the socket.
  */
 
 import { createSign, createVerify, generateKeyPairSync, randomBytes } from "node:crypto";
 import { crc32 } from "node:zlib";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { type Delivery, deliver, header, readBody } from "./fake-http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { type Delivery, deliver, type FakeServerOptions, header, listenOnLoopback, readBody } from "./fake-http";
 import { FaultQueue, type GatewayFault, type OperationLedger, TEST_CARDS } from "./gateway-conformance";
 
 export type PaypalEndpoint =
@@ -218,7 +218,7 @@ export type Json = Record<string, unknown>;
 
 const UNPROCESSABLE_MESSAGE = "The requested action could not be performed, semantically incorrect, or failed business validation.";
 
-export interface FakePaypalOptions {
+export interface FakePaypalOptions extends FakeServerOptions {
   clientId?: string;
   clientSecret?: string;
   captureOnCreate?: boolean;
@@ -889,12 +889,9 @@ export async function startFakePaypal(options: FakePaypalOptions = {}): Promise<
     respond(answer);
   }
 
-  const server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  baseUrl = `http://127.0.0.1:${port}`;
+  const listening = await listenOnLoopback((req, res) => void handle(req, res), options);
+  const server = listening.server;
+  baseUrl = listening.url;
 
   return {
     url: baseUrl,

@@ -22,14 +22,14 @@
  * `authentication_required`; with neither, it rests at `requires_action` with `use_stripe_sdk`
  * (an action only Stripe.js can take).
  *
- * Built on node:http rather than Bun.serve because the `connection-reset` fault needs the socket.
+ * Built on node:http (node:https with `tls: true`) rather than Bun.serve because the
+ * `connection-reset` fault needs the socket.
  */
 
 import { createHash, createHmac, randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { stripeAmount } from "../../modules/gateways/stripe/stripe-units";
-import { type Delivery, deliver, header, readBody } from "./fake-http";
+import { type Delivery, deliver, type FakeServerOptions, header, listenOnLoopback, readBody } from "./fake-http";
 import { FaultQueue, TEST_CARDS, type GatewayFault } from "./gateway-conformance";
 
 export type StripeEndpoint = "create" | "search" | "retrieve" | "capture" | "cancel" | "refund" | "refunds" | "refund-retrieve" | "dispute-retrieve";
@@ -203,7 +203,7 @@ const CREATE_PARAMETERS = new Set([
   "statement_descriptor", "statement_descriptor_suffix", "transfer_data", "transfer_group", "use_stripe_sdk",
 ]);
 
-export interface FakeStripeOptions {
+export interface FakeStripeOptions extends FakeServerOptions {
   secretKey?: string;
   /** The account has raw card data APIs enabled: `payment_method_data[card]` is taken. */
   rawCardData?: boolean;
@@ -738,12 +738,9 @@ export async function startFakeStripe(options: FakeStripeOptions = {}): Promise<
     respond(answer);
   }
 
-  const server = createServer((req, res) => {
-    void handle(req, res);
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  origin = `http://127.0.0.1:${port}`;
+  const listening = await listenOnLoopback((req, res) => void handle(req, res), options);
+  const server = listening.server;
+  origin = listening.url;
 
   return {
     url: origin,

@@ -27,7 +27,7 @@ import {
   requestCapture,
   requestVoid,
 } from "../../modules/payments";
-import { createPaymentProcessor, createReconciler, type ProcessorDeps } from "../../modules/processing";
+import { cardForReconciler, createPaymentProcessor, createReconciler, type ProcessorDeps } from "../../modules/processing";
 import { CardVault } from "../../modules/vault";
 import type { TestDatabase } from "./db";
 import { paymentBody, paymentMethodBody } from "./payments";
@@ -114,6 +114,7 @@ export function buildPipeline(
     leaseMs: options.leaseMs ?? 30_000,
     reconcileFirstCheckMs: options.reconcileFirstCheckMs ?? 10,
     onFinalInTransaction: options.onFinalInTransaction,
+    cardForReconciler: cardForReconciler(observed.gateway, vault),
   });
   const refunds = createRefundStore({
     db: database.db,

@@ -2,6 +2,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { withRuntimeEnv } from "../../scripts/runtime-env.mjs";
+import { testTls } from "./test-tls";
 
 export const ROOT = join(import.meta.dir, "../..");
 export const BUN = process.execPath;
@@ -13,11 +14,13 @@ export const TEST_LIVE_KEY = "sk_live_W7cXkZ-HNaSyUmqNsDYRZtgg8AXYDjom";
 
 /**
  * What NODE_ENV=production needs beyond a database: a real gateway and a strong API key for
- * merchant "shop". Stripe is `stripe` (a fake from tests/support/fake-stripe.ts), or by default a
- * closed local port, for tests that charge nothing.
+ * merchant "shop". Stripe is `stripe` (a fake from tests/support/fake-stripe.ts started with
+ * `tls: true`: production takes https gateway base URLs only), or by default a closed local
+ * port, for tests that charge nothing. The program trusts the fakes' test CA through
+ * NODE_EXTRA_CA_CERTS (tests/support/test-tls.ts).
  */
 export function productionEnv(
-  stripe: { url: string; secretKey: string } = { url: "http://127.0.0.1:9", secretKey: "sk_test_no_gateway" },
+  stripe: { url: string; secretKey: string } = { url: "https://127.0.0.1:9", secretKey: "sk_test_no_gateway" },
 ): Record<string, string> {
   return {
     NODE_ENV: "production",
@@ -25,6 +28,7 @@ export function productionEnv(
     STRIPE_SECRET_KEY: stripe.secretKey,
     STRIPE_API_BASE: stripe.url,
     API_KEYS: `shop:${TEST_LIVE_KEY}`,
+    NODE_EXTRA_CA_CERTS: testTls().caFile,
   };
 }
 

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "bun:test";
 import { randomBytes } from "node:crypto";
-import { ConfigError, loadConfig } from "../../src/config";
+import { Writable } from "node:stream";
+import { ConfigError, gatewayTestMode, loadConfig } from "../../src/config";
+import { announceGatewayMode } from "../../src/context";
+import { createLogger } from "../../src/logger";
 import { parseArgs } from "../../src/main";
+import { createMetrics } from "../../src/metrics";
 
 const key = Buffer.alloc(32, 3).toString("base64");
 
@@ -186,6 +190,64 @@ describe("fail-closed start-up in production (NODE_ENV=production)", () => {
     const paypal = { ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s" };
     expect(refusal(paypal)).toMatch(/^PAYPAL_ENVIRONMENT is required when NODE_ENV=production/);
     expect(loadConfig({ ...paypal, PAYPAL_ENVIRONMENT: "sandbox" }).gateway).toMatchObject({ environment: "sandbox" });
+  });
+
+  it("takes https gateway base URLs only, naming the setting and masking a password in the URL", () => {
+    for (const key of ["STRIPE_API_BASE", "PAYPAL_API_BASE"]) {
+      const message = refusal({ ...PRODUCTION, [key]: "http://user:s3cretpw@stripe-proxy.internal:8080" });
+      expect(message).toBe(`${key} must be an https:// URL when NODE_ENV=production (got "http://user:***@stripe-proxy.internal:8080")`);
+      expect(message).not.toContain("s3cretpw");
+      expect(refusal({ ...PRODUCTION, [key]: "http://127.0.0.1:12111" })).toStartWith(`${key} must be an https:// URL`);
+    }
+    expect(loadConfig({ ...PRODUCTION, STRIPE_API_BASE: "https://127.0.0.1:12111" }).gateway).toMatchObject({ apiBase: "https://127.0.0.1:12111" });
+    const paypal = { ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s", PAYPAL_ENVIRONMENT: "production" };
+    expect(loadConfig({ ...paypal, PAYPAL_API_BASE: "https://paypal-proxy.internal" }).gateway).toMatchObject({ apiBase: "https://paypal-proxy.internal" });
+    // Outside production a local fake may be plain http.
+    expect(loadConfig({ NODE_ENV: "development", GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_x", STRIPE_API_BASE: "http://127.0.0.1:12111" }).gateway).toMatchObject({ apiBase: "http://127.0.0.1:12111" });
+  });
+
+  it("tells a test-mode gateway (Stripe test keys, PayPal sandbox) from one that charges", () => {
+    const paypal = { ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s" };
+    const cases: [Record<string, string>, boolean][] = [
+      [{ ...PRODUCTION, STRIPE_SECRET_KEY: "sk_test_51Hx" }, true],
+      [{ ...PRODUCTION, STRIPE_SECRET_KEY: "rk_test_51Hx" }, true],
+      [{ ...PRODUCTION, STRIPE_SECRET_KEY: "sk_live_51Hx" }, false],
+      [{ ...PRODUCTION, STRIPE_SECRET_KEY: "rk_live_51Hx" }, false],
+      [{ ...paypal, PAYPAL_ENVIRONMENT: "sandbox" }, true],
+      [{ ...paypal, PAYPAL_ENVIRONMENT: "production" }, false],
+      [{}, true],
+    ];
+    for (const [env, testMode] of cases) expect({ env, testMode: gatewayTestMode(loadConfig(env).gateway) }).toEqual({ env, testMode });
+  });
+
+  it("logs a test-mode gateway at error level at start and sets paystream_gateway_test_mode to 1; 0 and no line for a live key", async () => {
+    const started = async (env: Record<string, string>) => {
+      let out = "";
+      const sink = new Writable({
+        write(chunk, _enc, done) {
+          out += chunk.toString();
+          done();
+        },
+      });
+      const metrics = createMetrics();
+      announceGatewayMode(loadConfig(env), createLogger("info", sink), metrics);
+      await Bun.sleep(10);
+      return { lines: out.split("\n").filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>), metrics: await metrics.render() };
+    };
+    const test = await started({ ...PRODUCTION, STRIPE_SECRET_KEY: "sk_test_51Hx" });
+    expect(test.lines).toHaveLength(1);
+    expect(test.lines[0]).toMatchObject({ level: "error", gateway: "stripe", msg: "gateway in test mode: nothing is really charged" });
+    expect(test.metrics).toContain('paystream_gateway_test_mode{gateway="stripe"} 1');
+    const sandbox = await started({ ...PRODUCTION, GATEWAY: "paypal", PAYPAL_CLIENT_ID: "id", PAYPAL_CLIENT_SECRET: "s", PAYPAL_ENVIRONMENT: "sandbox" });
+    expect(sandbox.lines[0]).toMatchObject({ level: "error", gateway: "paypal" });
+    expect(sandbox.metrics).toContain('paystream_gateway_test_mode{gateway="paypal"} 1');
+    const live = await started(PRODUCTION);
+    expect(live.lines).toEqual([]);
+    expect(live.metrics).toContain('paystream_gateway_test_mode{gateway="stripe"} 0');
+    // Outside production a test key is the normal case: the gauge says so, the log does not shout.
+    const development = await started({ NODE_ENV: "development", GATEWAY: "stripe", STRIPE_SECRET_KEY: "sk_test_51Hx" });
+    expect(development.lines).toEqual([]);
+    expect(development.metrics).toContain('paystream_gateway_test_mode{gateway="stripe"} 1');
   });
 
   it("refuses a production NODE_ENV spelled any other way rather than running as development", () => {

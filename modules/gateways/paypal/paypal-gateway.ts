@@ -540,7 +540,9 @@ function cardSource(request: ChargeRequest): CardRequest {
   return {
     number: card.number,
     expiry: `${card.expYear}-${String(card.expMonth).padStart(2, "0")}`,
-    securityCode: card.cvc,
+    // A look-up's replay has no CVC (SECURITY.md, card data): PayPal answers the stored order for
+    // the PayPal-Request-Id; security_code is optional in Orders v2's card.
+    securityCode: card.cvc ?? undefined,
     name: card.holderName ?? request.customer.name,
   };
 }

@@ -63,7 +63,7 @@ export const STRIPE_SEARCH_LAG_MS = 3_600_000;
  * `gateway_configuration_error`.
  */
 type RawCardPaymentMethodData = Stripe.PaymentIntentCreateParams.PaymentMethodData & {
-  card: { number: string; exp_month: number; exp_year: number; cvc: string };
+  card: { number: string; exp_month: number; exp_year: number; cvc?: string };
 };
 
 
@@ -376,7 +376,8 @@ function paymentSource(
       number: request.card.number,
       exp_month: request.card.expMonth,
       exp_year: request.card.expYear,
-      cvc: request.card.cvc,
+      // Null only in a look-up's replay, which Stripe's look-up never makes (GATEWAY_LIMITS).
+      ...(request.card.cvc === null ? {} : { cvc: request.card.cvc }),
     },
     billing_details: { name: request.card.holderName ?? request.customer.name, email: request.customer.email },
   };
