@@ -78,7 +78,7 @@ describe("production mode: operations endpoints and failed authentications", () 
       .split("\n")
       .find((line) => line.includes("STRIPE_WEBHOOK_SECRET is not set"));
     expect(JSON.parse(warning ?? "{}")).toMatchObject({ level: "warn" });
-    const refused = await fetch(`${all.url}/v1/gateway-events/stripe`, { method: "POST", headers: { "stripe-signature": "t=1,v1=00" }, body: "{}" });
+    const refused = await fetch(`${all.url}/v1/gateway-events/stripe`, { method: "POST", headers: { "stripe-signature": "t=1,v1=00", "content-type": "application/json" }, body: "{}" });
     expect(refused.status).toBe(404);
   });
 
