@@ -120,7 +120,9 @@ export async function startApi(ctx: ServiceContext): Promise<{ url: string; stop
         production: config.env === "production",
       }),
       // The simulator's own 3-D Secure and PayPal approval page (it charges nothing; never in production).
-      ...(gateway.name === "simulator" && config.env !== "production" ? [simulatorPages(database.db, logger.child({ component: "simulator" }))] : []),
+      ...(gateway.name === "simulator" && config.env !== "production" ? [simulatorPages(database.db, logger.child({ component: "simulator" }), () => {
+            for (const wake of ctx.reconcilerWakers) wake();
+          })] : []),
     ],
     config.ops.publicMetrics ? "open" : "hidden",
   );

@@ -31,7 +31,7 @@ const notFound = () => new Response("No payment waits under this reference.", { 
  * the merchant's `nextAction.url` gave them, as a real gateway's page is reached. Once they chose,
  * the payment is looked up at once instead of at its next scheduled check.
  */
-export function simulatorPages(db: Database, logger: Logger) {
+export function simulatorPages(db: Database, logger: Logger, wakeReconciler: () => void = () => {}) {
   return new Elysia({ name: "simulator-pages" })
     .get(`${SIMULATOR_ACTION_PATH}/:reference`, async ({ params }) => {
       const action = await findWaitingAction(db, params.reference);
@@ -42,7 +42,8 @@ export function simulatorPages(db: Database, logger: Logger) {
       if (!CHOICES.has(params.choice)) return notFound();
       const done = await completeAction(db, params.reference, params.choice as ActionChoice);
       if (!done) return notFound();
-      await checkActionNow(db, done.paymentId);
+      // Due now, and this process's reconciler (with --role=all) asked at once rather than at its next poll.
+      if (await checkActionNow(db, done.paymentId)) wakeReconciler();
       logger.info({ paymentId: done.paymentId, choice: params.choice }, "the customer acted on the simulator's page");
       return new Response(null, { status: 303, headers: { location: done.redirectTo, "cache-control": "no-store" } });
     }, NOT_API);
