@@ -14,6 +14,11 @@
  *                                 (the api relays --backlog payments to the topic with no worker up; then three workers,
  *                                 simulator at 200 ms, WORKER_CONCURRENCY 16, STUCK_AFTER_MS 15000, SWEEP_INTERVAL_MS 1000,
  *                                 drain it: the drain rate against the bound, and the sweeper's re-queues, which should be none)
+ *   bun run bench -- scale        scale-out on Kafka (issue #32): 1, 2 and 3 worker processes each drain a topic holding
+ *                                 --per-worker payments (default 4000) each, simulator at 200 ms, WORKER_CONCURRENCY 32
+ *                                 (one worker's bound 160/s): each run's rate against N × the one-worker bound
+ *   bun run bench -- rebalance    two workers drain --payments (12000) from the topic; a third joins, then one leaves
+ *                                 (SIGTERM): the longest gap between completions after each (KafkaJS rebalances eagerly)
  *   bun run bench -- e2e … --min-speedup X   also runs each broker's serial baseline (1 in flight, 1 partition)
  *                                 and exits 1 when a concurrent run is under X times it
  *
@@ -469,8 +474,20 @@ const BACKLOG_LATENCY_MS = 200;
 const BACKLOG_CONCURRENCY = 16;
 const BACKLOG_STUCK_AFTER_MS = 15_000;
 
-async function benchBacklog(options: { payments: number; partitions: number; kafkaBrokers: string }): Promise<BacklogResult> {
-  const label = `kafka backlog ${options.payments}`;
+/** Scale-out (issue #32): one worker's bound is SCALE_CONCURRENCY / 200 ms = 160/s. */
+const SCALE_CONCURRENCY = 32;
+
+async function benchBacklog(options: {
+  payments: number;
+  partitions: number;
+  kafkaBrokers: string;
+  /** Worker processes draining the topic (default 3) and their WORKER_CONCURRENCY (default 16). */
+  workers?: number;
+  concurrency?: number;
+}): Promise<BacklogResult> {
+  const workerCount = options.workers ?? BACKLOG_WORKERS;
+  const concurrency = options.concurrency ?? BACKLOG_CONCURRENCY;
+  const label = `kafka backlog ${options.payments}, ${workerCount} worker${workerCount === 1 ? "" : "s"} × ${concurrency}`;
   const db = await createPostgresDatabase();
   const monitor = postgres(db.url, { max: 1, onnotice: () => {} });
   const env: Record<string, string> = {
@@ -480,7 +497,7 @@ async function benchBacklog(options: { payments: number; partitions: number; kaf
     KAFKA_TOPIC_PREFIX: `backlog${Date.now().toString(36)}`,
     KAFKA_PARTITIONS: String(options.partitions),
     SIMULATOR_LATENCY_MS: String(BACKLOG_LATENCY_MS),
-    WORKER_CONCURRENCY: String(BACKLOG_CONCURRENCY),
+    WORKER_CONCURRENCY: String(concurrency),
     STUCK_AFTER_MS: String(BACKLOG_STUCK_AFTER_MS),
     SWEEP_INTERVAL_MS: "1000",
   };
@@ -507,11 +524,11 @@ async function benchBacklog(options: { payments: number; partitions: number; kaf
     const acceptSeconds = (performance.now() - acceptStarted) / 1000;
     while ((await count("select count(*)::int as n from outbox where topic = 'requested'")) > 0) await Bun.sleep(200);
     const relaySeconds = (performance.now() - acceptStarted) / 1000;
-    progress(`${label}: accepted in ${fmt(acceptSeconds)} s, all in the topic after ${fmt(relaySeconds)} s; starting ${BACKLOG_WORKERS} workers`);
+    progress(`${label}: accepted in ${fmt(acceptSeconds)} s, all in the topic after ${fmt(relaySeconds)} s; starting ${workerCount} workers`);
 
     const [{ startedAt }] = (await monitor`select extract(epoch from clock_timestamp())::float8 as "startedAt"`) as unknown as [{ startedAt: number }];
     const workerPorts: number[] = [];
-    for (let i = 0; i < BACKLOG_WORKERS; i++) {
+    for (let i = 0; i < workerCount; i++) {
       // start() hands a worker PORT then OPS_PORT: the ops port serves its /metrics.
       workerPorts.push(nextPort + 1);
       processes.push(await start("worker", env));
@@ -558,7 +575,7 @@ async function benchBacklog(options: { payments: number; partitions: number; kaf
       list.some((a) => list.some((b) => a.worker !== b.worker && Math.abs(a.at - b.at) < BACKLOG_STUCK_AFTER_MS)),
     ).length;
     const chargedTwice = await count("select count(*)::int as n from (select payment_id from simulator_charges where operation = 'charge' group by payment_id having count(*) > 1) t");
-    const bound = (BACKLOG_WORKERS * BACKLOG_CONCURRENCY) / (BACKLOG_LATENCY_MS / 1000);
+    const bound = (workerCount * concurrency) / (BACKLOG_LATENCY_MS / 1000);
     const result: BacklogResult = {
       payments: options.payments,
       partitions: options.partitions,
@@ -582,6 +599,125 @@ async function benchBacklog(options: { payments: number; partitions: number; kaf
     await monitor.end();
     await db.drop();
   }
+}
+
+interface RebalanceResult {
+  payments: number;
+  /** The longest pause between two payments becoming final in the 15 s after a worker joined, and after one left (SIGTERM). */
+  joinGapMs: number;
+  leaveGapMs: number;
+  /** The same over the 8 s before the join (two workers, steady), for comparison. */
+  steadyGapMs: number;
+  /** The fewest payments final in any whole second of those windows. */
+  joinLowestPerSecond: number;
+  leaveLowestPerSecond: number;
+  steadyLowestPerSecond: number;
+  chargedTwice: number;
+}
+
+/**
+ * Rebalances under load (issue #32): two workers drain a topic, a third joins, then one leaves with
+ * SIGTERM; KafkaJS rebalances eagerly, so every member stops at each. The figure is the longest gap
+ * between consecutive completions (completed_at, the database's clock) after each event.
+ */
+async function benchRebalance(options: { payments: number; partitions: number; kafkaBrokers: string }): Promise<RebalanceResult> {
+  const label = `kafka rebalance ${options.payments}`;
+  const db = await createPostgresDatabase();
+  const monitor = postgres(db.url, { max: 1, onnotice: () => {} });
+  const env: Record<string, string> = {
+    DATABASE_URL: db.url,
+    BROKER: "kafka",
+    KAFKA_BROKERS: options.kafkaBrokers,
+    KAFKA_TOPIC_PREFIX: `rebalance${Date.now().toString(36)}`,
+    KAFKA_PARTITIONS: String(options.partitions),
+    SIMULATOR_LATENCY_MS: String(BACKLOG_LATENCY_MS),
+    WORKER_CONCURRENCY: String(SCALE_CONCURRENCY),
+  };
+  const processes: ServiceProcess[] = [];
+  const now = async () => Number(((await monitor`select extract(epoch from clock_timestamp())::float8 as t`) as unknown as [{ t: number }])[0].t);
+  const final = async () => Number(((await monitor`select count(*)::int as n from payments where completed_at is not null`) as unknown as [{ n: number }])[0].n);
+  try {
+    const api = await start("api", env);
+    processes.push(api);
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 32 }, async () => {
+        while (sent < options.payments) {
+          sent++;
+          const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+          if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+          await res.arrayBuffer();
+        }
+      }),
+    );
+    while (Number((await monitor`select count(*)::int as n from outbox where topic = 'requested'`)[0]?.n ?? 0) > 0) await Bun.sleep(200);
+    const first = await start("worker", env);
+    const second = await start("worker", env);
+    processes.push(first, second);
+    while ((await final()) < options.payments * 0.3) await Bun.sleep(200);
+    const joinedAt = await now();
+    processes.push(await start("worker", env));
+    progress(`${label}: a third worker joined`);
+    while ((await final()) < options.payments * 0.6) await Bun.sleep(200);
+    const leftAt = await now();
+    await first.stop("SIGTERM");
+    progress(`${label}: a worker left (SIGTERM)`);
+    const deadline = Date.now() + 600_000;
+    while ((await final()) < options.payments && Date.now() < deadline) await Bun.sleep(500);
+    const gapAfter = async (from: number, to: number) =>
+      Number(
+        (
+          (await monitor`
+            select coalesce(max(gap), 0)::float8 * 1000 as ms from (
+              select extract(epoch from completed_at) - lag(extract(epoch from completed_at)) over (order by completed_at) as gap
+              from payments where extract(epoch from completed_at) between ${from} and ${to}) g`) as unknown as [{ ms: number }]
+        )[0].ms,
+      );
+    const [joinGapMs, leaveGapMs, steadyGapMs] = await Promise.all([gapAfter(joinedAt, joinedAt + 15), gapAfter(leftAt, leftAt + 15), gapAfter(joinedAt - 8, joinedAt)]);
+    // Whole seconds from the event on: a rebalance that stops every member shows as a second with few completions.
+    const lowestPerSecond = async (from: number, to: number) =>
+      Number(
+        (
+          (await monitor`
+            select coalesce(min(n), 0)::int as n from (
+              select s, (select count(*) from payments where extract(epoch from completed_at) >= s and extract(epoch from completed_at) < s + 1) as n
+              from generate_series(${from}::numeric, ${to}::numeric - 1, 1::numeric) as s) g`) as unknown as [{ n: number }]
+        )[0].n,
+      );
+    const [joinLowestPerSecond, leaveLowestPerSecond, steadyLowestPerSecond] = await Promise.all([
+      lowestPerSecond(joinedAt, joinedAt + 15),
+      lowestPerSecond(leftAt, leftAt + 15),
+      lowestPerSecond(joinedAt - 8, joinedAt),
+    ]);
+    const chargedTwice = Number(
+      ((await monitor`select count(*)::int as n from (select payment_id from simulator_charges where operation = 'charge' group by payment_id having count(*) > 1) t`) as unknown as [{ n: number }])[0].n,
+    );
+    progress(`${label}: longest gap ${fmt(joinGapMs, 0)} ms after the join, ${fmt(leaveGapMs, 0)} ms after the leave`);
+    return { payments: options.payments, joinGapMs, leaveGapMs, steadyGapMs, joinLowestPerSecond, leaveLowestPerSecond, steadyLowestPerSecond, chargedTwice };
+  } finally {
+    for (const p of processes) await p.stop();
+    await monitor.end();
+    await db.drop();
+  }
+}
+
+/** The scale-out runs: each one's rate against N × one worker's bound (issue #32: want ≥ 0.9). */
+function printScale(runs: { workers: number; result: BacklogResult }[]): void {
+  const one = SCALE_CONCURRENCY / (BACKLOG_LATENCY_MS / 1000);
+  console.log(`\n| kafka scale-out, workers × ${SCALE_CONCURRENCY}, 200 ms gateway (one worker's bound ${fmt(one, 0)}/s) | payments | partitions | drained in s | payments/s | N × one worker's bound | ratio | charged twice | re-queues |`);
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const { workers, result: r } of runs)
+    console.log(
+      `| ${workers} worker${workers === 1 ? "" : "s"} | ${r.payments} | ${r.partitions} | ${fmt(r.drainSeconds)} | ${fmt(r.perSecond, 0)} | ${fmt(workers * one, 0)} | ${fmt(r.perSecond / (workers * one), 2)} | ${r.chargedTwice} | ${r.requeues} |`,
+    );
+}
+
+function printRebalance(r: RebalanceResult): void {
+  console.log(`\n| kafka rebalance (eager, KafkaJS), workers × ${SCALE_CONCURRENCY}, 200 ms gateway | payments | longest gap after a join ms | after a leave (SIGTERM) ms | steady, for comparison ms | fewest final in a second after the join | after the leave | steady | charged twice |`);
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log(
+    `| 2 workers, a third joins, then one leaves | ${r.payments} | ${fmt(r.joinGapMs, 0)} | ${fmt(r.leaveGapMs, 0)} | ${fmt(r.steadyGapMs, 0)} | ${r.joinLowestPerSecond} | ${r.leaveLowestPerSecond} | ${r.steadyLowestPerSecond} | ${r.chargedTwice} |`,
+  );
 }
 
 function printBacklog(r: BacklogResult): void {
@@ -700,6 +836,29 @@ async function main(): Promise<void> {
       kafka?.stop();
     }
   }
+  const scale: { workers: number; result: BacklogResult }[] = [];
+  if (mode === "scale") {
+    const kafka = startKafkaBroker();
+    const perWorker = Number(flag("per-worker", "4000"));
+    try {
+      for (const workers of [1, 2, 3])
+        scale.push({
+          workers,
+          result: await benchBacklog({ payments: perWorker * workers, partitions, kafkaBrokers: kafka.brokers, workers, concurrency: SCALE_CONCURRENCY }),
+        });
+    } finally {
+      kafka.stop();
+    }
+  }
+  let rebalance: RebalanceResult | undefined;
+  if (mode === "rebalance") {
+    const kafka = startKafkaBroker();
+    try {
+      rebalance = await benchRebalance({ payments: Number(flag("payments", "12000")), partitions, kafkaBrokers: kafka.brokers });
+    } finally {
+      kafka.stop();
+    }
+  }
   let backlog: BacklogResult | undefined;
   if (mode === "backlog") {
     const kafka = startKafkaBroker();
@@ -728,6 +887,8 @@ async function main(): Promise<void> {
   if (e2e.length > 0) printEndToEnd(e2e);
   if (chart.length > 0) printEndToEnd(chart);
   if (backlog) printBacklog(backlog);
+  if (scale.length > 0) printScale(scale);
+  if (rebalance) printRebalance(rebalance);
   for (const line of tooSlow) console.log(`\nFAIL: ${line}`);
   if (tooSlow.length > 0) process.exit(1);
   if (minSpeedup > 0) console.log(`\nOK: every concurrent run is at least ${minSpeedup}× its serial baseline`);
