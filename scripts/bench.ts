@@ -474,6 +474,30 @@ const BACKLOG_LATENCY_MS = 200;
 const BACKLOG_CONCURRENCY = 16;
 const BACKLOG_STUCK_AFTER_MS = 15_000;
 
+/**
+ * Sends `payments` payments to the api (32 at a time) while no worker runs, and waits until its
+ * relay has moved all of them from the outbox to the topic.
+ */
+async function fillTopic(api: ServiceProcess, payments: number, monitor: postgres.Sql, label: string): Promise<{ acceptSeconds: number; relaySeconds: number }> {
+  const started = performance.now();
+  let sent = 0;
+  let accepted = 0;
+  await Promise.all(
+    Array.from({ length: 32 }, async () => {
+      while (sent < payments) {
+        sent++;
+        const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
+        if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
+        await res.arrayBuffer();
+        if (++accepted % 5000 === 0) progress(`${label}: ${accepted} accepted`);
+      }
+    }),
+  );
+  const acceptSeconds = (performance.now() - started) / 1000;
+  while (Number((await monitor`select count(*)::int as n from outbox where topic = 'requested'`)[0]?.n ?? 0) > 0) await Bun.sleep(200);
+  return { acceptSeconds, relaySeconds: (performance.now() - started) / 1000 };
+}
+
 /** Scale-out (issue #32): one worker's bound is SCALE_CONCURRENCY / 200 ms = 160/s. */
 const SCALE_CONCURRENCY = 32;
 
@@ -507,23 +531,7 @@ async function benchBacklog(options: {
     const api = await start("api", env);
     processes.push(api);
     // The backlog: accepted and relayed to the topic while no worker runs.
-    const acceptStarted = performance.now();
-    let sent = 0;
-    let accepted = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (sent < options.payments) {
-          sent++;
-          const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
-          if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
-          await res.arrayBuffer();
-          if (++accepted % 5000 === 0) progress(`${label}: ${accepted} accepted`);
-        }
-      }),
-    );
-    const acceptSeconds = (performance.now() - acceptStarted) / 1000;
-    while ((await count("select count(*)::int as n from outbox where topic = 'requested'")) > 0) await Bun.sleep(200);
-    const relaySeconds = (performance.now() - acceptStarted) / 1000;
+    const { acceptSeconds, relaySeconds } = await fillTopic(api, options.payments, monitor, label);
     progress(`${label}: accepted in ${fmt(acceptSeconds)} s, all in the topic after ${fmt(relaySeconds)} s; starting ${workerCount} workers`);
 
     const [{ startedAt }] = (await monitor`select extract(epoch from clock_timestamp())::float8 as "startedAt"`) as unknown as [{ startedAt: number }];
@@ -639,18 +647,7 @@ async function benchRebalance(options: { payments: number; partitions: number; k
   try {
     const api = await start("api", env);
     processes.push(api);
-    let sent = 0;
-    await Promise.all(
-      Array.from({ length: 32 }, async () => {
-        while (sent < options.payments) {
-          sent++;
-          const res = await fetch(`${api.url}/v1/payments`, { method: "POST", headers: HEADERS, body: BODY });
-          if (res.status !== 202) throw new Error(`POST answered ${res.status}`);
-          await res.arrayBuffer();
-        }
-      }),
-    );
-    while (Number((await monitor`select count(*)::int as n from outbox where topic = 'requested'`)[0]?.n ?? 0) > 0) await Bun.sleep(200);
+    await fillTopic(api, options.payments, monitor, label);
     const first = await start("worker", env);
     const second = await start("worker", env);
     processes.push(first, second);
@@ -731,6 +728,16 @@ function printBacklog(r: BacklogResult): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+
+/** Runs `work` against a broker (--kafka's, or one started for it and stopped after). */
+async function withKafkaBroker<T>(work: (brokers: string) => Promise<T>): Promise<T> {
+  const kafka = startKafkaBroker();
+  try {
+    return await work(kafka.brokers);
+  } finally {
+    kafka.stop();
+  }
+}
 
 function startKafkaBroker(): { brokers: string; stop(): void } {
   const given = flag("kafka", "");
@@ -838,36 +845,16 @@ async function main(): Promise<void> {
   }
   const scale: { workers: number; result: BacklogResult }[] = [];
   if (mode === "scale") {
-    const kafka = startKafkaBroker();
     const perWorker = Number(flag("per-worker", "4000"));
-    try {
+    await withKafkaBroker(async (kafkaBrokers) => {
       for (const workers of [1, 2, 3])
-        scale.push({
-          workers,
-          result: await benchBacklog({ payments: perWorker * workers, partitions, kafkaBrokers: kafka.brokers, workers, concurrency: SCALE_CONCURRENCY }),
-        });
-    } finally {
-      kafka.stop();
-    }
+        scale.push({ workers, result: await benchBacklog({ payments: perWorker * workers, partitions, kafkaBrokers, workers, concurrency: SCALE_CONCURRENCY }) });
+    });
   }
-  let rebalance: RebalanceResult | undefined;
-  if (mode === "rebalance") {
-    const kafka = startKafkaBroker();
-    try {
-      rebalance = await benchRebalance({ payments: Number(flag("payments", "12000")), partitions, kafkaBrokers: kafka.brokers });
-    } finally {
-      kafka.stop();
-    }
-  }
-  let backlog: BacklogResult | undefined;
-  if (mode === "backlog") {
-    const kafka = startKafkaBroker();
-    try {
-      backlog = await benchBacklog({ payments: Number(flag("backlog", "20000")), partitions, kafkaBrokers: kafka.brokers });
-    } finally {
-      kafka.stop();
-    }
-  }
+  const rebalance =
+    mode === "rebalance" ? await withKafkaBroker((kafkaBrokers) => benchRebalance({ payments: Number(flag("payments", "12000")), partitions, kafkaBrokers })) : undefined;
+  const backlog =
+    mode === "backlog" ? await withKafkaBroker((kafkaBrokers) => benchBacklog({ payments: Number(flag("backlog", "20000")), partitions, kafkaBrokers })) : undefined;
   if (mode === "chart" || mode === "all") {
     for (const inFlight of [8, 16, 32, 64, 128])
       chart.push(
