@@ -5,7 +5,8 @@
  *
  *   bun run bench                 everything below, then the tables and docs/bench-chart.svg
  *   bun run bench -- idle         idle CPU, wake-ups and RSS of --role=all (PGlite, PostgreSQL); the first payment after idle
- *   bun run bench -- intake       POST /v1/payments vs GET /health/live on one --role=api process [--clients 64] [--seconds 10]
+ *   bun run bench -- intake       POST /v1/payments vs GET /health/live on one --role=api process [--clients 64] [--seconds 10],
+ *                                 then POST at 0.2 × live's rate in an open loop: its p99 against issue #32's 25 ms
  *   bun run bench -- e2e          end to end [--broker postgres|kafka|both] [--topology all|split|both] [--latency 50]
  *                                 [--payments 3000] [--concurrency 64] [--partitions 6] [--warmup 1000]
  *                                 (the warm-up payments are sent and settled first, outside every figure)
@@ -16,7 +17,7 @@
  *                                 drain it: the drain rate against the bound, and the sweeper's re-queues, which should be none)
  *   bun run bench -- scale        scale-out on Kafka (issue #32): 1, 2 and 3 worker processes each drain a topic holding
  *                                 --per-worker payments (default 4000) each, simulator at 200 ms, WORKER_CONCURRENCY 32
- *                                 (one worker's bound 160/s): each run's rate against N × the one-worker bound
+ *                                 (one worker's bound 160/s): each run's rate against N × the one-worker bound, and docs/bench-scale.svg
  *   bun run bench -- rebalance    two workers drain --payments (12000) from the topic; a third joins, then one leaves
  *                                 (SIGTERM): the longest gap between completions after each (KafkaJS rebalances eagerly)
  *   bun run bench -- e2e … --min-speedup X   also runs each broker's serial baseline (1 in flight, 1 partition)
@@ -47,7 +48,7 @@ import postgres from "postgres";
 import { createPostgresDatabase } from "../tests/support/db";
 import { paymentBody } from "../tests/support/payments";
 import { BUN, type ServiceProcess, startService } from "../tests/support/service-process";
-import { type ChartPoint, renderChart } from "./bench-chart";
+import { type ChartPoint, renderChart, renderScaleChart } from "./bench-chart";
 import { cpuBetween, rssMb, type ProcSample, sampleProcess, snapshot, wakeupsBetween, watchPeakRss } from "./bench-proc";
 
 const ROOT = join(import.meta.dir, "..");
@@ -245,9 +246,48 @@ async function closedLoop(label: string, clients: number, seconds: number, reque
   return { label, clients, seconds: elapsed, count: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
 }
 
+/**
+ * `rate` requests per second for `seconds`, each sent on its schedule whether or not the earlier ones
+ * have been answered (an open loop, as merchants' traffic arrives). A request's latency counts from
+ * its scheduled time, so a stall of the service or of this generator shows in the tail instead of
+ * delaying the next requests (no coordinated omission). `clients` is the number in flight at most.
+ */
+async function openLoop(label: string, rate: number, seconds: number, request: () => Promise<Response>, expected: number): Promise<LoadResult> {
+  const latencies: number[] = [];
+  const errors: Record<string, number> = {};
+  const total = Math.max(1, Math.round(rate * seconds));
+  const started = performance.now();
+  const inFlight = new Set<Promise<void>>();
+  let peak = 0;
+  for (let i = 0; i < total; i++) {
+    const due = started + (i * 1000) / rate;
+    // Send everything due, then yield for a millisecond so answers are read between ticks.
+    while (performance.now() < due) await Bun.sleep(1);
+    const sent: Promise<void> = (async () => {
+      const res = await request().catch(() => undefined);
+      await res?.arrayBuffer();
+      const ms = performance.now() - due;
+      if (res?.status === expected) latencies.push(ms);
+      else errors[String(res?.status ?? "network")] = (errors[String(res?.status ?? "network")] ?? 0) + 1;
+    })().finally(() => inFlight.delete(sent));
+    inFlight.add(sent);
+    peak = Math.max(peak, inFlight.size);
+  }
+  await Promise.all(inFlight);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return { label, clients: peak, seconds: elapsed, count: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+}
+
+/** Issue #32's intake tail: POST /v1/payments at this share of /health/live's rate, open loop. */
+const INTAKE_TAIL_SHARE = 0.2;
+const INTAKE_TAIL_TARGET_MS = 25;
+
 interface IntakeResult {
   payments: LoadResult;
   live: LoadResult;
+  /** POST /v1/payments at INTAKE_TAIL_SHARE × live's rate, open loop, after the two closed loops. */
+  tail: LoadResult;
   rssMb: number;
   /** CPU-seconds of the api and its PostgreSQL backends per 1,000 accepted payments. */
   cpuPer1000: number;
@@ -276,9 +316,13 @@ async function benchIntake(clients: number, seconds: number): Promise<IntakeResu
     const apiAfter = sampleProcess(api.proc.pid) as ProcSample;
     progress(`intake: GET /health/live, ${clients} clients, ${seconds} s (the reference)`);
     const live = await closedLoop("GET /health/live", clients, seconds, () => fetch(`${api.url}/health/live`), 200);
+    const tailRate = INTAKE_TAIL_SHARE * live.perSecond;
+    progress(`intake: POST /v1/payments at ${INTAKE_TAIL_SHARE} × live = ${Math.round(tailRate)}/s, open loop, ${seconds} s`);
+    const tail = await openLoop(`POST /v1/payments at ${INTAKE_TAIL_SHARE} × live, open loop`, tailRate, seconds, post, 202);
     return {
       payments,
       live,
+      tail,
       rssMb: rss.stop(),
       cpuPer1000: (cpu.cpuSeconds / payments.count) * 1000,
       apiCpuPer1000: ((apiAfter.cpuSeconds - apiBefore.cpuSeconds) / payments.count) * 1000,
@@ -454,6 +498,8 @@ interface BacklogResult {
   /** From the workers' start to the last payment final, and payments final per second over that span. */
   drainSeconds: number;
   perSecond: number;
+  /** Payments final per second between the 10th and the 90th percentile of their completion times. */
+  steadyPerSecond: number;
   bound: number;
   /** Re-queues by the sweepers in all (log lines "re-queued a stuck payment"; the workers' paystream_sweeper_requeued_total agrees). */
   requeues: number;
@@ -536,11 +582,13 @@ async function benchBacklog(options: {
 
     const [{ startedAt }] = (await monitor`select extract(epoch from clock_timestamp())::float8 as "startedAt"`) as unknown as [{ startedAt: number }];
     const workerPorts: number[] = [];
+    // All at once, as a scale-out starts them. start() hands a worker PORT then OPS_PORT (its /metrics).
+    const starting: Promise<ServiceProcess>[] = [];
     for (let i = 0; i < workerCount; i++) {
-      // start() hands a worker PORT then OPS_PORT: the ops port serves its /metrics.
       workerPorts.push(nextPort + 1);
-      processes.push(await start("worker", env));
+      starting.push(start("worker", env));
     }
+    processes.push(...(await Promise.all(starting)));
     const workers = processes.slice(1);
     const gauge = (text: string, name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, "m").exec(text)?.[1] ?? Number.NaN);
     const scrape = () => Promise.all(workerPorts.map((port) => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "")));
@@ -564,6 +612,12 @@ async function benchBacklog(options: {
     }
     const [{ last }] = (await monitor`select extract(epoch from max(completed_at))::float8 as last from payments`) as unknown as [{ last: number }];
     const drainSeconds = last - startedAt;
+    // The steady rate: the middle 80 % of the completions, past the workers' start-up and the last stragglers.
+    const [{ t10, t90 }] = (await monitor`
+      select extract(epoch from percentile_disc(0.1) within group (order by completed_at))::float8 as t10,
+             extract(epoch from percentile_disc(0.9) within group (order by completed_at))::float8 as t90
+      from payments`) as unknown as [{ t10: number; t90: number }];
+    const steadyPerSecond = (0.8 * options.payments) / Math.max(1e-3, t90 - t10);
     const requeuesByMetric = (await scrape()).reduce((sum, text) => sum + (gauge(text, "paystream_sweeper_requeued_total") || 0), 0);
     // One more sweep interval, so a late re-queue is seen too.
     await Bun.sleep(1_500);
@@ -591,6 +645,7 @@ async function benchBacklog(options: {
       relaySeconds,
       drainSeconds,
       perSecond: options.payments / drainSeconds,
+      steadyPerSecond,
       bound,
       requeues: requeued.length,
       requeuesByMetric,
@@ -701,11 +756,11 @@ async function benchRebalance(options: { payments: number; partitions: number; k
 /** The scale-out runs: each one's rate against N × one worker's bound (issue #32: want ≥ 0.9). */
 function printScale(runs: { workers: number; result: BacklogResult }[]): void {
   const one = SCALE_CONCURRENCY / (BACKLOG_LATENCY_MS / 1000);
-  console.log(`\n| kafka scale-out, workers × ${SCALE_CONCURRENCY}, 200 ms gateway (one worker's bound ${fmt(one, 0)}/s) | payments | partitions | drained in s | payments/s | N × one worker's bound | ratio | charged twice | re-queues |`);
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log(`\n| kafka scale-out, workers × ${SCALE_CONCURRENCY}, 200 ms gateway (one worker's bound ${fmt(one, 0)}/s) | payments | partitions | drained in s | payments/s | N × one worker's bound | ratio | steady payments/s (middle 80 %) | steady ratio | charged twice | re-queues |`);
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const { workers, result: r } of runs)
     console.log(
-      `| ${workers} worker${workers === 1 ? "" : "s"} | ${r.payments} | ${r.partitions} | ${fmt(r.drainSeconds)} | ${fmt(r.perSecond, 0)} | ${fmt(workers * one, 0)} | ${fmt(r.perSecond / (workers * one), 2)} | ${r.chargedTwice} | ${r.requeues} |`,
+      `| ${workers} worker${workers === 1 ? "" : "s"} | ${r.payments} | ${r.partitions} | ${fmt(r.drainSeconds)} | ${fmt(r.perSecond, 0)} | ${fmt(workers * one, 0)} | ${fmt(r.perSecond / (workers * one), 2)} | ${fmt(r.steadyPerSecond, 0)} | ${fmt(r.steadyPerSecond / (workers * one), 2)} | ${r.chargedTwice} | ${r.requeues} |`,
     );
 }
 
@@ -767,10 +822,10 @@ function printIdle(results: IdleResult[]): void {
 function printIntake(r: IntakeResult): void {
   console.log("\n| intake, one --role=api process | clients | seconds | answered | per second | p50 ms | p99 ms | errors |");
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-  for (const l of [r.payments, r.live])
-    console.log(`| ${l.label} | ${l.clients} | ${fmt(l.seconds)} | ${l.count} | ${fmt(l.perSecond, 0)} | ${fmt(l.p50, 2)} | ${fmt(l.p99, 2)} | ${JSON.stringify(l.errors)} |`);
+  for (const l of [r.payments, r.live, r.tail])
+    console.log(`| ${l.label} | ${l === r.tail ? `≤ ${l.clients} in flight` : l.clients} | ${fmt(l.seconds)} | ${l.count} | ${fmt(l.perSecond, 0)} | ${fmt(l.p50, 2)} | ${fmt(l.p99, 2)} | ${JSON.stringify(l.errors)} |`);
   console.log(
-    `\nintake / live = ${fmt(r.payments.perSecond / r.live.perSecond, 3)}; api RSS peak ${fmt(r.rssMb, 0)} MB; CPU per 1,000 accepted: ${fmt(r.cpuPer1000, 2)} s (api ${fmt(r.apiCpuPer1000, 2)} s, rest its PostgreSQL backends)`,
+    `\nintake / live = ${fmt(r.payments.perSecond / r.live.perSecond, 3)}; at ${INTAKE_TAIL_SHARE} × live (${fmt(r.tail.perSecond, 0)}/s) p99 ${fmt(r.tail.p99, 1)} ms: ${r.tail.p99 < INTAKE_TAIL_TARGET_MS ? "under" : "OVER"} the ${INTAKE_TAIL_TARGET_MS} ms target; api RSS peak ${fmt(r.rssMb, 0)} MB; CPU per 1,000 accepted: ${fmt(r.cpuPer1000, 2)} s (api ${fmt(r.apiCpuPer1000, 2)} s, rest its PostgreSQL backends)`,
   );
 }
 
@@ -850,6 +905,16 @@ async function main(): Promise<void> {
       for (const workers of [1, 2, 3])
         scale.push({ workers, result: await benchBacklog({ payments: perWorker * workers, partitions, kafkaBrokers, workers, concurrency: SCALE_CONCURRENCY }) });
     });
+    const one = SCALE_CONCURRENCY / (BACKLOG_LATENCY_MS / 1000);
+    const file = join(ROOT, "docs/bench-scale.svg");
+    writeFileSync(
+      file,
+      renderScaleChart(
+        scale.map(({ workers, result }) => ({ workers, perSecond: result.perSecond, bound: workers * one })),
+        `Kafka scale-out: workers × ${SCALE_CONCURRENCY} in flight, ${BACKLOG_LATENCY_MS} ms gateway`,
+      ),
+    );
+    progress(`wrote ${file}`);
   }
   const rebalance =
     mode === "rebalance" ? await withKafkaBroker((kafkaBrokers) => benchRebalance({ payments: Number(flag("payments", "12000")), partitions, kafkaBrokers })) : undefined;
