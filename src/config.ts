@@ -66,6 +66,7 @@ const EnvSchema = Type.Object({
   RECONCILE_INTERVAL_MS: Int(100, 3_600_000, 5_000),
   STRIPE_SEARCH_LAG_MS: Int(0, 86_400_000, 3_600_000),
   STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
+  SHUTDOWN_GRACE_MS: Int(1_000, 3_600_000, 25_000),
   AUTHORIZATION_TTL_MS: Int(1_000, 30 * 86_400_000, 7 * 86_400_000),
   ACTION_TTL_MS: Int(1_000, 86_400_000, 3_600_000),
   ACTION_CHECK_FIRST_MS: Int(100, 10_000, 5_000),
@@ -174,6 +175,12 @@ export interface Config {
     /** Production: https endpoints only. Private networks: development and tests only (WEBHOOK_ALLOW_PRIVATE_NETWORKS). */
     destinations: { requireHttps: boolean; allowPrivateNetworks: boolean };
   };
+  /**
+   * SHUTDOWN_GRACE_MS: how long a process has from SIGTERM (or SIGINT) to exit; past it, it exits 1.
+   * A worker gives back at once what it holds and has not sent to the gateway, and hands calls still
+   * at the gateway near the end to the reconciler as unknown outcomes (README, "Stopping a worker").
+   */
+  shutdownGraceMs: number;
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
   apiKeys: ApiKeyPair[] | undefined;
   /** base64 of 32 bytes; undefined means "use the development key file". */
@@ -495,6 +502,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       disableAfterMs: env.WEBHOOK_DISABLE_AFTER_MS,
       destinations: { requireHttps: production, allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS },
     },
+    shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
     apiKeys,
     cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
     retiredCardEncryptionKeys: retiredKeys,

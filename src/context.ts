@@ -236,5 +236,8 @@ export function displayHost(host: string): string {
   return host.includes(":") ? `[${host}]` : host;
 }
 
-/** What a started role leaves behind: its steps to stop, in order. */
-export type StopStep = () => Promise<void>;
+/**
+ * What a started role leaves behind: its steps to stop, in order. `graceEndsAt` (performance.now()
+ * time) is when SHUTDOWN_GRACE_MS runs out and the process exits whatever it still holds.
+ */
+export type StopStep = (shutdown: { graceEndsAt: number }) => Promise<void>;

@@ -8,7 +8,6 @@ import { maskCredentials } from "../modules/runtime";
 
 const USAGE = "usage: paystream [--role=api|worker|all] | paystream migrate | paystream healthcheck";
 const ROLES: Role[] = ["api", "worker", "all"];
-const SHUTDOWN_GRACE_MS = 25_000;
 
 type Command = { kind: "run"; role: Role } | { kind: "migrate" } | { kind: "healthcheck" } | { kind: "help" };
 
@@ -104,12 +103,15 @@ async function main(): Promise<void> {
   const shutdown = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal }, "shutting down");
+    // SHUTDOWN_GRACE_MS from the signal (README, "Stopping a worker"): the worker hands back what it
+    // still holds before this ends; past it the process exits 1, whatever it holds.
+    const graceEndsAt = performance.now() + config.shutdownGraceMs;
+    logger.info({ signal, graceMs: config.shutdownGraceMs }, "shutting down");
     const timer = setTimeout(() => {
-      logger.error("shutdown took too long; exiting");
+      logger.error({ graceMs: config.shutdownGraceMs }, "shutdown took longer than SHUTDOWN_GRACE_MS; exiting");
       process.exit(1);
-    }, SHUTDOWN_GRACE_MS);
-    await service.stop();
+    }, config.shutdownGraceMs);
+    await service.stop(graceEndsAt);
     clearTimeout(timer);
     logger.info("stopped");
     process.exit(0);

@@ -6,7 +6,8 @@ import { startWorker } from "./worker";
 
 export interface RunningService {
   url: string | undefined;
-  stop(): Promise<void>;
+  /** Stops every role; `graceEndsAt` (performance.now() time, default SHUTDOWN_GRACE_MS from now) is when the process gives up. */
+  stop(graceEndsAt?: number): Promise<void>;
 }
 
 /**
@@ -39,10 +40,10 @@ export async function startService(config: Config, role: Role, logger: Logger): 
 
   return {
     url,
-    async stop() {
+    async stop(graceEndsAt = performance.now() + config.shutdownGraceMs) {
       for (const stop of stops) {
         const began = performance.now();
-        await stop();
+        await stop({ graceEndsAt });
         logger.debug({ step: stop.name || "anonymous", ms: Math.round(performance.now() - began) }, "shutdown step done");
       }
       await closeContext(ctx);

@@ -12,6 +12,12 @@ import type { ServiceContext, StopStep } from "./context";
  */
 const MESSAGES_PER_GATEWAY_SLOT = 2;
 
+/**
+ * The last part of SHUTDOWN_GRACE_MS, kept for what follows the hand-back of calls still at the
+ * gateway: writing them over to the reconciler, the last commit, leaving the group, closing the pools.
+ */
+const handBackReserveMs = (graceMs: number) => Math.min(5_000, Math.floor(graceMs / 4));
+
 /** The longest pause of an idle webhook dispatcher; the events of work that ends below end it within its usual poll interval. */
 const WEBHOOK_IDLE_POLL_MS = 5_000;
 
@@ -55,6 +61,9 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     reconcileFirstCheckMs: config.processing.reconcile.firstCheckMs,
     onFinalInTransaction: enqueueRefundEvents,
   });
+  // A stopping worker starts no gateway call, then stops waiting for the calls it started (README, "Stopping a worker").
+  const stopCalls = new AbortController();
+  const handBack = new AbortController();
   const processPayment = createPaymentProcessor({
     store,
     refunds,
@@ -70,6 +79,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     customerAction: { ttlMs: config.processing.customerAction.ttlMs, firstCheckMs: config.processing.customerAction.firstCheckMs },
     // A claimed attempt may wait for a slot only as long as its lease still covers the whole call after it.
     gatewaySlots: { size: config.processing.concurrency, maxWaitMs: config.processing.leaseMs - config.processing.operationMs },
+    shutdown: { stopCalls: stopCalls.signal, handBack: handBack.signal },
     events: {
       finalized,
       refundFinalized,
@@ -117,10 +127,35 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
   webhookDispatcher.start();
   metrics.setBrokerBacklogSource(() => broker.backlog());
   logger.info({ broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency }, "worker started");
+  /**
+   * SIGTERM (README, "Stopping a worker"): the consumer takes no more messages (those fetched and not
+   * started are not committed, so the group's other members get them); what this worker claimed and
+   * has not sent to the gateway is given back at once; calls at the gateway are waited for until
+   * shortly before SHUTDOWN_GRACE_MS runs out, then handed to the reconciler as unknown outcomes.
+   * Every message taken is then finished, so its commit (or outbox delete) goes through, and the
+   * consumer leaves its group: no lease is left to run out.
+   */
+  async function stopTakingWork({ graceEndsAt }: { graceEndsAt: number }): Promise<void> {
+    const began = performance.now();
+    stopCalls.abort();
+    const handBackInMs = Math.max(0, graceEndsAt - handBackReserveMs(config.shutdownGraceMs) - began);
+    const timer = setTimeout(() => {
+      logger.warn({ afterMs: Math.round(performance.now() - began) }, "worker stopping: gateway calls still in flight are handed to the reconciler (outcome unknown)");
+      handBack.abort();
+    }, handBackInMs);
+    try {
+      // At once, not one after another: the consumer must stop taking messages now, not after the reconciler's round.
+      await Promise.all([sweeper.stop(), reconciler.stop(), consumer.stop()]);
+    } finally {
+      clearTimeout(timer);
+    }
+    logger.info(
+      { broker: broker.kind, ms: Math.round(performance.now() - began), handedBack: handBack.signal.aborted },
+      "worker stopped: took no more work, finished or handed back what it held, committed and left",
+    );
+  }
   return [
-    () => sweeper.stop(),
-    () => reconciler.stop(),
-    () => consumer.stop(),
+    stopTakingWork,
     // After the consumer: events of the payments it finishes while draining are still recorded (and sent after the next start).
     () => webhookDispatcher.stop(),
   ];

@@ -61,8 +61,21 @@ export interface ProcessorDeps {
    * given back untried. Unbounded when absent.
    */
   gatewaySlots?: { size: number; maxWaitMs: number };
+  /**
+   * A stopping worker (README, "Stopping a worker"). Once `stopCalls` is aborted no gateway call
+   * starts: a claimed attempt not yet at the gateway (waiting for a slot, or claimed after the
+   * stop) is given back at once, untried and uncounted, so another worker takes it now rather than
+   * after its lease. Once `handBack` is aborted (near the end of SHUTDOWN_GRACE_MS), an attempt
+   * still waiting for the gateway's answer stops waiting: the call may have done the work, so its
+   * outcome is unknown and it goes to the reconciler, which looks it up (docs/CONTRACT.md §6):
+   * never retried while the call may still be running, never FAILED on a guess.
+   */
+  shutdown?: { stopCalls: AbortSignal; handBack: AbortSignal };
   events?: ProcessingEvents;
 }
+
+/** The unknown answer of a call a stopping worker stopped waiting for (see ProcessorDeps.shutdown). */
+export const STOPPED_WAITING = "the worker stopped (SHUTDOWN_GRACE_MS) while the gateway call was in flight";
 
 export type { ProcessResult };
 
@@ -190,6 +203,8 @@ export function createPaymentProcessor(deps: ProcessorDeps): PaymentProcessor {
    * on a guess); any other ends as not done, gateway_unavailable.
    */
   function recordFailedAttempt<Row extends WorkRow, Outcome>(attempt: Attempt<Row, Outcome>, failure: FailedCall): Promise<ProcessResult> {
+    // A call this stopping worker no longer waits for may still be running: a retry now would race it.
+    if (failure.kind === "unknown" && failure.reason === STOPPED_WAITING) return handToReconciler(attempt, failure);
     if (hasAttemptsLeft(retry, attempt.number)) return scheduleRetry(attempt, failure);
     if (mayHaveBeenDone(attempt, failure)) return handToReconciler(attempt, failure);
     return recordGatewayUnavailable(attempt, failure);
@@ -348,17 +363,30 @@ function gatewayAttempts(deps: ProcessorDeps) {
   const { gateway, logger, events = {} } = deps;
   const slots = deps.gatewaySlots === undefined ? undefined : new Slots(deps.gatewaySlots.size);
   const maxSlotWaitMs = deps.gatewaySlots?.maxWaitMs ?? Number.POSITIVE_INFINITY;
+  const stopCalls = deps.shutdown?.stopCalls;
+  const handBack = deps.shutdown?.handBack;
+
+  /** Takes a slot, unless the worker stops first: then false, and the slot is given back once it comes. */
+  async function takeSlot(pool: Slots): Promise<boolean> {
+    if (pool.tryAcquire()) return true;
+    const acquiring = pool.acquire().then(() => true);
+    const taken = await unlessAborted(acquiring, stopCalls, false);
+    if (!taken) void acquiring.then(() => pool.release());
+    return taken;
+  }
 
   return {
     /**
      * Runs a claimed attempt's gateway call in a slot, or answers undefined, without calling, when the
-     * wait for the slot used up so much of the claim's lease that it might run out during the call.
+     * wait for the slot used up so much of the claim's lease that it might run out during the call,
+     * or when the worker is stopping.
      */
     async inGatewaySlot<T>(attempt: { claimedAt: number }, work: () => Promise<T> | T): Promise<T | undefined> {
+      if (stopCalls?.aborted) return undefined;
       if (!slots) return work();
-      await slots.acquire();
+      if (!(await takeSlot(slots))) return undefined;
       try {
-        if (performance.now() - attempt.claimedAt > maxSlotWaitMs) return undefined;
+        if (stopCalls?.aborted || performance.now() - attempt.claimedAt > maxSlotWaitMs) return undefined;
         return await work();
       } finally {
         slots.release();
@@ -367,29 +395,51 @@ function gatewayAttempts(deps: ProcessorDeps) {
 
     async callGateway<T extends ChargeOutcome>(attempt: { paymentId: string }, run: () => Promise<T>): Promise<T | UnknownAnswer> {
       const started = performance.now();
-      let outcome: T | UnknownAnswer;
-      try {
-        outcome = await run();
-      } catch (error) {
+      const call = run().catch((error: unknown): UnknownAnswer => {
         // An adapter should classify everything; if one throws, we cannot know whether the
         // request went out, so treat it as unknown (the retry replays the same key).
         logger.error({ err: error, paymentId: attempt.paymentId }, "gateway adapter threw");
-        outcome = { kind: "unknown", reason: "adapter_error" };
-      }
-      events.gatewayCall?.(gateway.name, outcome.kind, (performance.now() - started) / 1000);
+        return { kind: "unknown", reason: "adapter_error" };
+      });
+      // A stopping worker stops waiting near the end of its grace; the call itself runs on until the process exits.
+      const stoppedWaiting: UnknownAnswer = { kind: "unknown", reason: STOPPED_WAITING };
+      const outcome = await unlessAborted(call, handBack, stoppedWaiting);
+      if (outcome !== stoppedWaiting) events.gatewayCall?.(gateway.name, outcome.kind, (performance.now() - started) / 1000);
       return outcome;
     },
 
     /**
-     * An attempt that waited too long for a slot did nothing: it is given back uncounted, to be
-     * claimed and run again (under load, counting it would spend MAX_ATTEMPTS without a gateway call).
+     * An attempt that did not call the gateway did nothing: it is given back uncounted, to be claimed
+     * and run again at once: when it waited too long for a slot (under load, counting it would spend
+     * MAX_ATTEMPTS without a gateway call), and when the worker is stopping (another worker takes it
+     * now, not after its lease).
      */
     async giveBack(attempt: Attempt<WorkRow, unknown>): Promise<ProcessResult> {
       await attempt.store.releaseForRetry(attempt.row, { unknown: false, gatewayReference: null, untried: true }, { delayMs: 0, requestId: attempt.requestId });
-      logger.warn({ ...attempt.log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
+      if (stopCalls?.aborted) logger.info(attempt.log, "worker stopping: the attempt was given back without calling the gateway");
+      else logger.warn({ ...attempt.log, waitLimitMs: maxSlotWaitMs }, "waited too long for a gateway slot; the attempt was given back without calling the gateway");
       return "retry_scheduled";
     },
   };
+}
+
+/**
+ * `work`'s result, or `value` if `signal` is aborted first (at once if it already is). The abort
+ * listener is removed once `work` settles: a worker makes millions of calls under one signal.
+ */
+async function unlessAborted<T, V>(work: Promise<T>, signal: AbortSignal | undefined, value: V): Promise<T | V> {
+  if (!signal) return work;
+  if (signal.aborted) return value;
+  let onAbort: (() => void) | undefined;
+  const stopped = new Promise<V>((resolve) => {
+    onAbort = () => resolve(value);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, stopped]);
+  } finally {
+    if (onAbort) signal.removeEventListener("abort", onAbort);
+  }
 }
 
 type OpenedCard = ReturnType<CardVault["open"]>;

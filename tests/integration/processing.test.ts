@@ -208,6 +208,46 @@ for (const backend of BACKENDS) {
       for (const id of waiting) expect((await findPaymentById(database.db, id))?.attempts).toBe(1);
     });
 
+    it("a stopping worker gives back at once what it has not sent to the gateway, and hands a call still in flight to the reconciler, never to a retry", async () => {
+      const stopCalls = new AbortController();
+      const handBack = new AbortController();
+      const p = buildPipeline(database, { latencyMs: 600, gatewaySlots: { size: 1, maxWaitMs: 60_000 }, shutdown: { stopCalls: stopCalls.signal, handBack: handBack.signal } });
+      const ids = [(await p.create(CARDS.visa)).id, (await p.create(CARDS.visa)).id, (await p.create(CARDS.visa)).id];
+      const running = ids.map((id) => p.processPayment(p.message(id)));
+      // One slot: one call is at the gateway, two claimed attempts wait for the slot.
+      while (p.stats.calls < 1) await Bun.sleep(5);
+      stopCalls.abort();
+      const [first, ...waiting] = running;
+      // SIGTERM: the waiting two come back now, not after the 600 ms call, and never reach the gateway.
+      expect(await Promise.all(waiting)).toEqual(["retry_scheduled", "retry_scheduled"]);
+      for (const id of ids.slice(1)) {
+        const row = await p.row(id);
+        expect(row).toMatchObject({ status: "PROCESSING", attempts: 0, outcomeUnknownSince: null, leaseExpiresAt: null, reconciling: false });
+        const queued = await database.db.select().from(outbox).where(sql`${outbox.paymentId} = ${id} and ${outbox.topic} = 'requested' and ${outbox.availableAt} <= now()`);
+        expect(queued.length).toBeGreaterThan(0);
+      }
+      // The grace runs out while the call is in flight: its outcome is unknown, and the reconciler has it.
+      handBack.abort();
+      expect(await first).toBe("reconciling");
+      const handed = await p.row(ids[0]!);
+      expect(handed).toMatchObject({ status: "PROCESSING", reconciling: true, leaseExpiresAt: null });
+      expect(handed.outcomeUnknownSince).not.toBeNull();
+      expect(p.stats.calls).toBe(1);
+      // The call had reached the gateway: the look-up finds the charge, and it ends COMPLETED, charged once.
+      // (Looked up once the call has had its time, as RECONCILE_FIRST_CHECK_MS gives it in a deployment.)
+      await Bun.sleep(700);
+      for (const deadline = Date.now() + 10_000; (await p.row(ids[0]!)).status === "PROCESSING" && Date.now() < deadline; ) {
+        await p.reconciler.checkDue();
+        await Bun.sleep(20);
+      }
+      expect((await p.row(ids[0]!)).status).toBe("COMPLETED");
+      expect((await simulatorChargeCounts(database.db)).get(ids[0]!)).toBe(1);
+      // A worker that is not stopping takes the two given back, each charged once, on its first counted attempt.
+      const other = buildPipeline(database, { latencyMs: 10 });
+      for (const id of ids.slice(1)) expect(await other.processPayment(other.message(id))).toBe("completed");
+      for (const id of ids.slice(1)) expect((await p.row(id)).attempts).toBe(1);
+    });
+
     it("a claimed outbox row whose claimer died is delivered again after its lease", async () => {
       const p = buildPipeline(database, { leaseMs: 1000 });
       const payment = await p.create(CARDS.visa);

@@ -99,6 +99,8 @@ export function buildPipeline(
     /** ACTION_TTL_MS: how long a payment may wait for its customer. */
     actionTtlMs?: number;
     gatewaySlots?: ProcessorDeps["gatewaySlots"];
+    /** A stopping worker's signals (src/worker.ts aborts them on SIGTERM). */
+    shutdown?: ProcessorDeps["shutdown"];
   } = {},
 ) {
   const vault = new CardVault([Buffer.alloc(32, 1)], Buffer.alloc(32, 2));
@@ -133,6 +135,7 @@ export function buildPipeline(
     authorizationTtlMs,
     customerAction: { ttlMs: options.actionTtlMs ?? 3_600_000, firstCheckMs: 10 },
     ...(options.gatewaySlots === undefined ? {} : { gatewaySlots: options.gatewaySlots }),
+    ...(options.shutdown === undefined ? {} : { shutdown: options.shutdown }),
   });
   const reconciler = createReconciler({
     store,

@@ -88,6 +88,9 @@ describe("configuration", () => {
     [{ RETRY_BASE_MS: "1000", RETRY_MAX_MS: "10" }, /^RETRY_MAX_MS must be >= RETRY_BASE_MS/],
     [{ AUTHORIZATION_TTL_MS: "0" }, /^AUTHORIZATION_TTL_MS /],
     [{ AUTHORIZATION_TTL_MS: String(31 * 86_400_000) }, /^AUTHORIZATION_TTL_MS /],
+    [{ SHUTDOWN_GRACE_MS: "999" }, /^SHUTDOWN_GRACE_MS .*1000/],
+    [{ SHUTDOWN_GRACE_MS: "2.5s" }, /^SHUTDOWN_GRACE_MS must be a number/],
+    [{ SHUTDOWN_GRACE_MS: String(3_600_001) }, /^SHUTDOWN_GRACE_MS .*3600000/],
   ];
   const secretsNeverEchoed: [Record<string, string>, string][] = [
     [{ DATABASE_URL: "mysql://u:s3cretpw@h/db" }, "s3cretpw"],
@@ -129,6 +132,15 @@ describe("configuration", () => {
     expect(refusal({ ...PRODUCTION, API_KEYS: `m1:${weak}` })).not.toContain(weak);
     expect(refusal({ ...PRODUCTION, METRICS_TOKEN: weak })).not.toContain(weak);
     expect(refusal({ ...PRODUCTION, CARD_ENCRYPTION_KEY: key })).not.toContain(key);
+  });
+
+  it("takes SHUTDOWN_GRACE_MS (default 25 s), shorter than a gateway operation too: calls still in flight at its end go to the reconciler (README)", () => {
+    expect(loadConfig({}).shutdownGraceMs).toBe(25_000);
+    expect(loadConfig({ SHUTDOWN_GRACE_MS: "4000" }).shutdownGraceMs).toBe(4_000);
+    // Stripe's longest operation is 3 × GATEWAY_TIMEOUT_MS = 30 s: a shorter grace is allowed, not refused.
+    const stripe = loadConfig({ ...PRODUCTION, SHUTDOWN_GRACE_MS: "5000" });
+    expect(stripe.shutdownGraceMs).toBeLessThan(stripe.processing.operationMs);
+    expect(loadConfig({ SIMULATOR_LATENCY_MS: "8000", SHUTDOWN_GRACE_MS: "3000" }).shutdownGraceMs).toBe(3_000);
   });
 
   it("parses API keys into merchant/secret pairs", () => {
