@@ -67,6 +67,8 @@ const EnvSchema = Type.Object({
   STRIPE_SEARCH_LAG_MS: Int(0, 86_400_000, 3_600_000),
   STUCK_AFTER_MS: Int(1_000, 86_400_000, 60_000),
   SHUTDOWN_GRACE_MS: Int(1_000, 3_600_000, 25_000),
+  // At least 4 days: both gateways retry an event's delivery for up to 3 days (README, "Gateway events").
+  GATEWAY_EVENT_RETENTION_MS: Int(4 * 86_400_000, 3650 * 86_400_000, 35 * 86_400_000),
   AUTHORIZATION_TTL_MS: Int(1_000, 30 * 86_400_000, 7 * 86_400_000),
   ACTION_TTL_MS: Int(1_000, 86_400_000, 3_600_000),
   ACTION_CHECK_FIRST_MS: Int(100, 10_000, 5_000),
@@ -181,6 +183,8 @@ export interface Config {
    * at the gateway near the end to the reconciler as unknown outcomes (README, "Stopping a worker").
    */
   shutdownGraceMs: number;
+  /** GATEWAY_EVENT_RETENTION_MS: how long the record of a handled gateway event is kept; a worker deletes older ones (README, "Gateway events"). */
+  gatewayEventRetentionMs: number;
   /** Parsed `merchantId:secret` pairs; undefined means "use the development key". */
   apiKeys: ApiKeyPair[] | undefined;
   /** base64 of 32 bytes; undefined means "use the development key file". */
@@ -503,6 +507,7 @@ export function loadConfig(raw: Record<string, string | undefined>): Config {
       destinations: { requireHttps: production, allowPrivateNetworks: env.WEBHOOK_ALLOW_PRIVATE_NETWORKS },
     },
     shutdownGraceMs: env.SHUTDOWN_GRACE_MS,
+    gatewayEventRetentionMs: env.GATEWAY_EVENT_RETENTION_MS,
     apiKeys,
     cardEncryptionKey: env.CARD_ENCRYPTION_KEY,
     retiredCardEncryptionKeys: retiredKeys,

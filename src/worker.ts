@@ -1,5 +1,6 @@
 import { paymentMessagesFor } from "../modules/broker";
 import { createPaymentActionStore, createPaymentStore, createRefundStore, isFinal, type PaymentRow, type RefundRow } from "../modules/payments";
+import { createGatewayEventPruner } from "../modules/gateway-events";
 import { GATEWAY_CONFIGURATION_ERROR } from "../modules/gateways";
 import { cardForReconciler, createPaymentProcessor, createReconciler, createSweeper } from "../modules/processing";
 import { createWebhookDispatcher, enqueuePaymentEvents, enqueueRefundEvents } from "../modules/webhooks";
@@ -124,6 +125,9 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     requeued: (kind, count) => metrics.sweeperRequeued(kind, count),
   });
   sweeper.start();
+  // Records of gateway events past GATEWAY_EVENT_RETENTION_MS; every worker may prune (skipping rows another holds).
+  const eventPruner = createGatewayEventPruner({ db: database.db, retentionMs: config.gatewayEventRetentionMs, logger: logger.child({ component: "gateway-event-pruner" }) });
+  eventPruner.start();
   webhookDispatcher.start();
   metrics.setBrokerBacklogSource(() => broker.backlog());
   logger.info({ broker: broker.kind, gateway: gateway.name, concurrency: config.processing.concurrency }, "worker started");
@@ -145,7 +149,7 @@ export async function startWorker(ctx: ServiceContext): Promise<StopStep[]> {
     }, handBackInMs);
     try {
       // At once, not one after another: the consumer must stop taking messages now, not after the reconciler's round.
-      await Promise.all([sweeper.stop(), reconciler.stop(), consumer.stop()]);
+      await Promise.all([sweeper.stop(), reconciler.stop(), consumer.stop(), eventPruner.stop()]);
     } finally {
       clearTimeout(timer);
     }

@@ -91,6 +91,8 @@ describe("configuration", () => {
     [{ SHUTDOWN_GRACE_MS: "999" }, /^SHUTDOWN_GRACE_MS .*1000/],
     [{ SHUTDOWN_GRACE_MS: "2.5s" }, /^SHUTDOWN_GRACE_MS must be a number/],
     [{ SHUTDOWN_GRACE_MS: String(3_600_001) }, /^SHUTDOWN_GRACE_MS .*3600000/],
+    // Shorter than the gateways' 3 days of redeliveries would let a redelivery find no record.
+    [{ GATEWAY_EVENT_RETENTION_MS: String(3 * 86_400_000) }, /^GATEWAY_EVENT_RETENTION_MS .*345600000/],
   ];
   const secretsNeverEchoed: [Record<string, string>, string][] = [
     [{ DATABASE_URL: "mysql://u:s3cretpw@h/db" }, "s3cretpw"],
@@ -141,6 +143,11 @@ describe("configuration", () => {
     const stripe = loadConfig({ ...PRODUCTION, SHUTDOWN_GRACE_MS: "5000" });
     expect(stripe.shutdownGraceMs).toBeLessThan(stripe.processing.operationMs);
     expect(loadConfig({ SIMULATOR_LATENCY_MS: "8000", SHUTDOWN_GRACE_MS: "3000" }).shutdownGraceMs).toBe(3_000);
+  });
+
+  it("keeps gateway-event records GATEWAY_EVENT_RETENTION_MS, 35 days unless set (README)", () => {
+    expect(loadConfig({}).gatewayEventRetentionMs).toBe(35 * 86_400_000);
+    expect(loadConfig({ GATEWAY_EVENT_RETENTION_MS: String(7 * 86_400_000) }).gatewayEventRetentionMs).toBe(7 * 86_400_000);
   });
 
   it("parses API keys into merchant/secret pairs", () => {
