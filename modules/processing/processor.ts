@@ -1,7 +1,7 @@
 import type { PaymentMessage } from "../broker";
 import { AUTHENTICATION_REQUIRED, type ChargeOutcome, type Gateway, type GatewayCardView, type GatewayPayerView, type OperationOutcome, type PaymentSource } from "../gateways";
 import type { FinalOutcome, PaymentRow, RefundOutcome, RefundRow } from "../payments";
-import { type Logger, Slots } from "../runtime";
+import { type Logger, Slots, unlessAborted } from "../runtime";
 import type { CardVault, SealedCard } from "../vault";
 import {
   actionRequestFor,
@@ -421,25 +421,6 @@ function gatewayAttempts(deps: ProcessorDeps) {
       return "retry_scheduled";
     },
   };
-}
-
-/**
- * `work`'s result, or `value` if `signal` is aborted first (at once if it already is). The abort
- * listener is removed once `work` settles: a worker makes millions of calls under one signal.
- */
-async function unlessAborted<T, V>(work: Promise<T>, signal: AbortSignal | undefined, value: V): Promise<T | V> {
-  if (!signal) return work;
-  if (signal.aborted) return value;
-  let onAbort: (() => void) | undefined;
-  const stopped = new Promise<V>((resolve) => {
-    onAbort = () => resolve(value);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
-  try {
-    return await Promise.race([work, stopped]);
-  } finally {
-    if (onAbort) signal.removeEventListener("abort", onAbort);
-  }
 }
 
 type OpenedCard = ReturnType<CardVault["open"]>;

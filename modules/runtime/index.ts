@@ -3,3 +3,4 @@ export { type Backoff, backoffDelayMs } from "./backoff";
 export { type PollLoop, type PollOptions, type PollRound, startPolling } from "./poll-loop";
 export { Slots } from "./slots";
 export { maskCredentials } from "./credentials";
+export { unlessAborted } from "./abort";

@@ -1,4 +1,5 @@
 import ipaddr from "ipaddr.js";
+import { unlessAborted } from "../runtime";
 
 /**
  * Where a webhook may go. Merchants choose the URL, so without this the dispatcher is a request
@@ -138,13 +139,12 @@ export type DestinationCheck =
   /** `detail` is for the operator's log only: it can name internal addresses and must not reach the merchant. */
   | { ok: false; reason: "https_required" | "destination_blocked"; detail: string };
 
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+/** `promise`'s result, or the signal's reason thrown once it is aborted. */
+async function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  const aborted = Symbol("aborted");
+  const result = await unlessAborted(promise, signal, aborted);
+  if (result === aborted) throw signal.reason;
+  return result as T;
 }
 
 /**
