@@ -223,27 +223,40 @@ interface LoadResult {
   errors: Record<string, number>;
 }
 
-/** `clients` connections sending `request` back to back for `seconds`. */
-async function closedLoop(label: string, clients: number, seconds: number, request: () => Promise<Response>, expected: number): Promise<LoadResult> {
+/**
+ * Times requests for one load run: `send` sends one and records its answer, its latency counted from
+ * `since` (when it was sent, or when it was due); `result` gives the run's figures.
+ */
+function loadRecorder(request: () => Promise<Response>, expected: number) {
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
-  const end = performance.now() + seconds * 1000;
   const started = performance.now();
+  return {
+    async send(since: number): Promise<void> {
+      const res = await request().catch(() => undefined);
+      await res?.arrayBuffer();
+      const ms = performance.now() - since;
+      if (res?.status === expected) latencies.push(ms);
+      else errors[String(res?.status ?? "network")] = (errors[String(res?.status ?? "network")] ?? 0) + 1;
+    },
+    result(label: string, clients: number): LoadResult {
+      const elapsed = (performance.now() - started) / 1000;
+      latencies.sort((a, b) => a - b);
+      return { label, clients, seconds: elapsed, count: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+    },
+  };
+}
+
+/** `clients` connections sending `request` back to back for `seconds`. */
+async function closedLoop(label: string, clients: number, seconds: number, request: () => Promise<Response>, expected: number): Promise<LoadResult> {
+  const recorder = loadRecorder(request, expected);
+  const end = performance.now() + seconds * 1000;
   await Promise.all(
     Array.from({ length: clients }, async () => {
-      while (performance.now() < end) {
-        const t0 = performance.now();
-        const res = await request().catch(() => undefined);
-        await res?.arrayBuffer();
-        const ms = performance.now() - t0;
-        if (res?.status === expected) latencies.push(ms);
-        else errors[String(res?.status ?? "network")] = (errors[String(res?.status ?? "network")] ?? 0) + 1;
-      }
+      while (performance.now() < end) await recorder.send(performance.now());
     }),
   );
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { label, clients, seconds: elapsed, count: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+  return recorder.result(label, clients);
 }
 
 /**
@@ -253,8 +266,7 @@ async function closedLoop(label: string, clients: number, seconds: number, reque
  * delaying the next requests (no coordinated omission). `clients` is the number in flight at most.
  */
 async function openLoop(label: string, rate: number, seconds: number, request: () => Promise<Response>, expected: number): Promise<LoadResult> {
-  const latencies: number[] = [];
-  const errors: Record<string, number> = {};
+  const recorder = loadRecorder(request, expected);
   const total = Math.max(1, Math.round(rate * seconds));
   const started = performance.now();
   const inFlight = new Set<Promise<void>>();
@@ -263,20 +275,12 @@ async function openLoop(label: string, rate: number, seconds: number, request: (
     const due = started + (i * 1000) / rate;
     // Send everything due, then yield for a millisecond so answers are read between ticks.
     while (performance.now() < due) await Bun.sleep(1);
-    const sent: Promise<void> = (async () => {
-      const res = await request().catch(() => undefined);
-      await res?.arrayBuffer();
-      const ms = performance.now() - due;
-      if (res?.status === expected) latencies.push(ms);
-      else errors[String(res?.status ?? "network")] = (errors[String(res?.status ?? "network")] ?? 0) + 1;
-    })().finally(() => inFlight.delete(sent));
+    const sent: Promise<void> = recorder.send(due).finally(() => inFlight.delete(sent));
     inFlight.add(sent);
     peak = Math.max(peak, inFlight.size);
   }
   await Promise.all(inFlight);
-  const elapsed = (performance.now() - started) / 1000;
-  latencies.sort((a, b) => a - b);
-  return { label, clients: peak, seconds: elapsed, count: latencies.length, perSecond: latencies.length / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), errors };
+  return recorder.result(label, peak);
 }
 
 /**
@@ -573,6 +577,7 @@ async function fillTopic(api: ServiceProcess, payments: number, monitor: postgre
 
 /** Scale-out (issue #32): one worker's bound is SCALE_CONCURRENCY / 200 ms = 160/s. */
 const SCALE_CONCURRENCY = 32;
+const ONE_WORKER_BOUND = SCALE_CONCURRENCY / (BACKLOG_LATENCY_MS / 1000);
 
 async function benchBacklog(options: {
   payments: number;
@@ -782,12 +787,11 @@ async function benchRebalance(options: { payments: number; partitions: number; k
 
 /** The scale-out runs: each one's rate against N × one worker's bound (issue #32: want ≥ 0.9). */
 function printScale(runs: { workers: number; result: BacklogResult }[]): void {
-  const one = SCALE_CONCURRENCY / (BACKLOG_LATENCY_MS / 1000);
-  console.log(`\n| kafka scale-out, workers × ${SCALE_CONCURRENCY}, 200 ms gateway (one worker's bound ${fmt(one, 0)}/s) | payments | partitions | drained in s | payments/s | N × one worker's bound | ratio | steady payments/s (middle 80 %) | steady ratio | charged twice | re-queues |`);
+  console.log(`\n| kafka scale-out, workers × ${SCALE_CONCURRENCY}, 200 ms gateway (one worker's bound ${fmt(ONE_WORKER_BOUND, 0)}/s) | payments | partitions | drained in s | payments/s | N × one worker's bound | ratio | steady payments/s (middle 80 %) | steady ratio | charged twice | re-queues |`);
   console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const { workers, result: r } of runs)
     console.log(
-      `| ${workers} worker${workers === 1 ? "" : "s"} | ${r.payments} | ${r.partitions} | ${fmt(r.drainSeconds)} | ${fmt(r.perSecond, 0)} | ${fmt(workers * one, 0)} | ${fmt(r.perSecond / (workers * one), 2)} | ${fmt(r.steadyPerSecond, 0)} | ${fmt(r.steadyPerSecond / (workers * one), 2)} | ${r.chargedTwice} | ${r.requeues} |`,
+      `| ${workers} worker${workers === 1 ? "" : "s"} | ${r.payments} | ${r.partitions} | ${fmt(r.drainSeconds)} | ${fmt(r.perSecond, 0)} | ${fmt(workers * ONE_WORKER_BOUND, 0)} | ${fmt(r.perSecond / (workers * ONE_WORKER_BOUND), 2)} | ${fmt(r.steadyPerSecond, 0)} | ${fmt(r.steadyPerSecond / (workers * ONE_WORKER_BOUND), 2)} | ${r.chargedTwice} | ${r.requeues} |`,
     );
 }
 
@@ -935,13 +939,12 @@ async function main(): Promise<void> {
       for (const workers of [1, 2, 3])
         scale.push({ workers, result: await benchBacklog({ payments: perWorker * workers, partitions, kafkaBrokers, workers, concurrency: SCALE_CONCURRENCY }) });
     });
-    const one = SCALE_CONCURRENCY / (BACKLOG_LATENCY_MS / 1000);
-    const file = join(ROOT, "docs/bench-scale.svg");
+      const file = join(ROOT, "docs/bench-scale.svg");
     writeFileSync(
       file,
       renderScaleChart(
         // Throughput is the steady rate; the table beside it also gives the whole drain, start-up and group join included.
-        scale.map(({ workers, result }) => ({ workers, perSecond: result.steadyPerSecond, bound: workers * one })),
+        scale.map(({ workers, result }) => ({ workers, perSecond: result.steadyPerSecond, bound: workers * ONE_WORKER_BOUND })),
         `Kafka scale-out, steady drain: workers × ${SCALE_CONCURRENCY} in flight, ${BACKLOG_LATENCY_MS} ms gateway`,
       ),
     );
